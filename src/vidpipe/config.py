@@ -1,0 +1,69 @@
+"""Settings read from the environment (prefix ``VIDPIPE_``) with sensible defaults.
+
+Examples: ``VIDPIPE_HOME=/data/vidpipe``, ``VIDPIPE_MODEL=tiny.en``,
+``VIDPIPE_API_BASE=http://127.0.0.1:8000/v1``, ``VIDPIPE_API_KEY=...``
+(``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` are read too, as the ``openai`` client does).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """vidpipe settings. Every field can be set as ``VIDPIPE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path(user_data_dir("vidpipe", appauthor=False)),
+        description="Data folder: catalog, downloads, work folders.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("vidpipe", appauthor=False)),
+        description="Cache folder: assembled models.",
+    )
+    model: str = Field("base", description="Default ASR model: 'base', 'tiny.en' or a path.")
+    device: str = "cpu"
+    compute_type: str = Field("int8", description="CTranslate2 compute type on CPU.")
+    api_base: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VIDPIPE_API_BASE", "OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible API, e.g. http://host:8000/v1",
+    )
+    api_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VIDPIPE_API_KEY", "OPENAI_API_KEY"),
+        description="API key for the remote engine (never passed on the command line).",
+    )
+    api_model: str = Field("whisper-1", description="Model name sent to the remote engine.")
+    max_upload_bytes: int = Field(
+        25 * 1024 * 1024,
+        description="Upload limit of the remote transcription endpoint in bytes "
+        "(OpenAI documents 25 MB).",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment)."""
+    get_settings.cache_clear()
+
+
+def default_threads() -> int:
+    """CPU threads for inference: the cores this process may use (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,147 @@
+"""Domain types shared by every stage of vidpipe.
+
+All times are float **seconds** from the start of the media, everywhere. Formatting
+as ``HH:MM:SS,mmm`` (SRT) or ``HH:MM:SS.mmm`` (WebVTT) happens only in
+:mod:`vidpipe.writers`. Sample rates are in Hz, sizes in pixels, bit rates in
+bits per second.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StreamType = Literal["video", "audio", "subtitle", "data", "attachment", "unknown"]
+
+
+class StreamInfo(BaseModel):
+    """One stream of a container, as reported by :func:`vidpipe.probe`.
+
+    Fields that do not apply to a stream type are ``None`` (for example
+    ``width`` on an audio stream).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int = Field(description="Stream index inside the container (0-based).")
+    type: StreamType
+    codec: str | None = Field(None, description="Short codec name, e.g. 'h264', 'aac'.")
+    codec_long: str | None = None
+    profile: str | None = None
+    duration: float | None = Field(None, description="Stream duration in seconds.")
+    start_time: float | None = Field(None, description="First timestamp in seconds.")
+    bit_rate: int | None = Field(None, description="Bits per second.")
+    language: str | None = Field(None, description="Language tag from metadata, e.g. 'eng'.")
+    title: str | None = None
+    # video
+    width: int | None = Field(None, description="Coded width in pixels.")
+    height: int | None = Field(None, description="Coded height in pixels.")
+    frame_rate: str | None = Field(
+        None, description="Average frame rate as a rational, e.g. '30000/1001'."
+    )
+    frame_rate_float: float | None = Field(None, description="Average frame rate in fps.")
+    nominal_frame_rate: str | None = Field(
+        None, description="Nominal (base) frame rate as a rational; differs on VFR streams."
+    )
+    frames: int | None = Field(None, description="Frame count from the container, if known.")
+    pix_fmt: str | None = None
+    rotation: float | None = Field(
+        None, description="Display rotation in degrees (counter-clockwise) from the matrix."
+    )
+    sample_aspect_ratio: str | None = Field(None, description="Pixel aspect ratio, e.g. '16:11'.")
+    display_aspect_ratio: str | None = None
+    # audio
+    sample_rate: int | None = Field(None, description="Audio sample rate in Hz.")
+    channels: int | None = None
+    channel_layout: str | None = None
+    sample_format: str | None = None
+
+
+class MediaInfo(BaseModel):
+    """What :func:`vidpipe.probe` learns about a media file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    size: int = Field(description="File size in bytes.")
+    format_name: str = Field(description="Container short name(s), e.g. 'mov,mp4,m4a,3gp'.")
+    format_long_name: str | None = None
+    duration: float | None = Field(None, description="Container duration in seconds.")
+    bit_rate: int | None = Field(None, description="Overall bit rate in bits per second.")
+    start_time: float | None = Field(None, description="Container start time in seconds.")
+    tags: dict[str, str] = Field(default_factory=dict)
+    streams: list[StreamInfo] = Field(default_factory=list)
+
+    @property
+    def audio_streams(self) -> list[StreamInfo]:
+        """Audio streams in container order."""
+        return [s for s in self.streams if s.type == "audio"]
+
+    @property
+    def video_streams(self) -> list[StreamInfo]:
+        """Video streams in container order (attached cover pictures included)."""
+        return [s for s in self.streams if s.type == "video"]
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_streams)
+
+    @property
+    def has_video(self) -> bool:
+        return bool(self.video_streams)
+
+
+class Word(BaseModel):
+    """One recognised word with its time span in seconds and probability in [0, 1]."""
+
+    start: float
+    end: float
+    word: str = Field(description="Word text including its leading space, as Whisper emits it.")
+    probability: float = 1.0
+
+
+class Segment(BaseModel):
+    """A span of recognised speech (usually a phrase or a sentence).
+
+    ``avg_logprob`` is the mean token log-probability (natural log), and
+    ``no_speech_prob`` Whisper's probability that the window held no speech.
+    ``words`` is ``None`` unless word timestamps were asked for.
+    """
+
+    id: int
+    start: float
+    end: float
+    text: str
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    temperature: float | None = None
+    words: list[Word] | None = None
+
+
+class Transcript(BaseModel):
+    """The result of :func:`vidpipe.transcribe`.
+
+    ``duration`` is the length of the decoded audio in seconds (before VAD);
+    ``language`` an ISO 639-1 code such as ``"en"``; ``language_probability`` in [0, 1].
+    """
+
+    language: str | None = None
+    language_probability: float | None = None
+    duration: float = 0.0
+    segments: list[Segment] = Field(default_factory=list)
+    task: Literal["transcribe", "translate"] = "transcribe"
+    model: str | None = Field(None, description="Model name or path used.")
+    engine: str | None = Field(None, description="ASR engine, e.g. 'faster-whisper', 'openai'.")
+    source: str | None = Field(None, description="Path or URL of the transcribed media.")
+
+    @property
+    def text(self) -> str:
+        """The whole transcript as one string (segment texts joined, stripped)."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    @property
+    def words(self) -> list[Word]:
+        """All words of all segments in time order (empty without word timestamps)."""
+        return [w for s in self.segments for w in (s.words or [])]
