@@ -1,0 +1,54 @@
+"""vidpipe: turn video and audio into searchable, timestamped text, offline.
+
+Public API::
+
+    import vidpipe
+    info = vidpipe.probe("talk.mp4")                 # MediaInfo
+    tr = vidpipe.transcribe("talk.mp4", word_timestamps=True)   # Transcript
+    vidpipe.write_transcript(tr, "out", "talk", ["srt", "json"])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MediaInfo",
+    "Segment",
+    "StreamInfo",
+    "Transcript",
+    "Word",
+    "__version__",
+    "decode_audio",
+    "extract_audio",
+    "probe",
+    "transcribe",
+    "write_transcript",
+]
+
+from vidpipe.types import MediaInfo, Segment, StreamInfo, Transcript, Word
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.media.audio import decode_audio, extract_audio
+    from vidpipe.media.probe import probe
+    from vidpipe.speech.transcribe import transcribe
+    from vidpipe.writers import write_transcript
+
+_LAZY = {
+    "probe": "vidpipe.media.probe",
+    "decode_audio": "vidpipe.media.audio",
+    "extract_audio": "vidpipe.media.audio",
+    "transcribe": "vidpipe.speech.transcribe",
+    "write_transcript": "vidpipe.writers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy imports keep `import vidpipe` and `vidpipe --help` fast (no PyAV/CTranslate2 load).
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vidpipe' has no attribute {name!r}")

@@ -1,0 +1,147 @@
+"""Transcribe a media file: decode its audio in memory, run an ASR engine, return a Transcript."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import ValidationError
+
+from vidpipe.errors import MediaError, UsageError
+from vidpipe.files import check_readable_file
+from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, ProgressCallback, TranscribeOptions
+from vidpipe.types import Transcript
+
+ENGINES = ("faster-whisper", "openai")
+"""Engine names accepted by :func:`get_engine` (``local`` is an alias of faster-whisper)."""
+
+
+def get_engine(
+    name: str = "faster-whisper",
+    *,
+    model: str | None = None,
+    threads: int | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    max_upload_bytes: int | None = None,
+) -> ASREngine:
+    """Build an ASR engine by name (the factory keyed by configuration).
+
+    Args:
+        name: ``"faster-whisper"`` (alias ``"local"``) or ``"openai"`` (any
+            OpenAI-compatible ``/v1/audio/transcriptions`` endpoint).
+        model: local model name/path, or the model name sent to the remote endpoint.
+        threads: CPU threads for the local engine.
+        api_base: base URL of the remote endpoint (``VIDPIPE_API_BASE`` otherwise).
+        api_key: key for the remote endpoint (``VIDPIPE_API_KEY``/``OPENAI_API_KEY``).
+        max_upload_bytes: remote upload limit in bytes (``VIDPIPE_MAX_UPLOAD_BYTES``).
+
+    Raises:
+        UsageError: unknown engine, or the remote engine without a base URL.
+        ModelError: the local model cannot be loaded.
+    """
+    from vidpipe.config import get_settings
+
+    settings = get_settings()
+    if name in ("faster-whisper", "local", "whisper"):
+        from vidpipe.speech.whisper import FasterWhisperEngine
+
+        return FasterWhisperEngine(model=model, threads=threads)
+    if name == "openai":
+        from vidpipe.speech.remote import OpenAIEngine
+
+        base = api_base or settings.api_base
+        if not base:
+            raise UsageError(
+                "the openai engine needs an endpoint",
+                "pass --api-base http://HOST:PORT/v1 or set VIDPIPE_API_BASE",
+            )
+        return OpenAIEngine(
+            api_base=base,
+            api_key=api_key or settings.api_key,
+            model=model if model and model != settings.model else settings.api_model,
+            max_upload_bytes=max_upload_bytes or settings.max_upload_bytes,
+        )
+    raise UsageError(f"unknown engine '{name}'", f"use one of: {', '.join(ENGINES)}")
+
+
+def transcribe(
+    path: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    engine: str | ASREngine = "faster-whisper",
+    language: str | None = None,
+    task: Literal["transcribe", "translate"] = "transcribe",
+    word_timestamps: bool = False,
+    vad: bool = True,
+    beam_size: int = 5,
+    batch_size: int = 8,
+    threads: int | None = None,
+    initial_prompt: str | None = None,
+    audio_stream: int | None = None,
+    api_base: str | None = None,
+    progress: ProgressCallback | None = None,
+    on_decoded: Callable[[float], None] | None = None,
+) -> Transcript:
+    """Transcribe the speech in a video or audio file.
+
+    The audio track is decoded by PyAV straight from the container to 16 kHz mono
+    float32 in memory (no temporary files), then passed to the engine.
+
+    Args:
+        path: any file FFmpeg can demux (mp4, mkv, webm, mov, mp3, wav, flac, m4a, ogg...).
+        model: ``"base"`` (default, multilingual), ``"tiny.en"``, a CTranslate2 folder,
+            or a hub id ``org/name`` (the only case that downloads).
+        engine: engine name (see :func:`get_engine`) or an engine instance to reuse.
+        language: ISO 639-1 code, or ``None``/``"auto"`` to detect it.
+        task: ``"transcribe"`` or ``"translate"`` (to English).
+        word_timestamps: also return per-word start/end times and probabilities.
+        vad: skip non-speech with Silero VAD before decoding.
+        beam_size: beam width (1 = greedy).
+        batch_size: chunks decoded together by the batched pipeline (1 = sequential).
+        threads: CPU threads (default: available cores).
+        initial_prompt: text to prime the decoder (names, spelling, style).
+        audio_stream: index among the file's audio streams (0-based); default the best one.
+        api_base: endpoint of the ``openai`` engine.
+        progress: called with ``(audio_seconds_done, audio_seconds_total)``.
+        on_decoded: called once with the decoded audio duration in seconds.
+
+    Returns:
+        A :class:`~vidpipe.types.Transcript`; times in seconds from the start of the audio.
+
+    Raises:
+        InputError: missing, directory or unreadable path.
+        MediaError / NoAudioError: not media, truncated, or without audio.
+        ModelError, RemoteError, UsageError: see :func:`get_engine`.
+    """
+    from vidpipe.media.audio import decode_audio
+
+    src = check_readable_file(path)
+    if language in ("auto", ""):
+        language = None
+    try:
+        options = TranscribeOptions(
+            language=language.lower() if language else None,
+            task=task,
+            word_timestamps=word_timestamps,
+            vad=vad,
+            beam_size=beam_size,
+            batch_size=batch_size,
+            initial_prompt=initial_prompt,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise UsageError(f"invalid {field}: {err['msg']}", "see vidpipe transcribe --help") from exc
+    eng = get_engine(engine, model=model, threads=threads, api_base=api_base) if isinstance(
+        engine, str
+    ) else engine
+    audio = decode_audio(src, sample_rate=SAMPLE_RATE, stream=audio_stream)
+    if audio.size == 0:
+        raise MediaError(f"{src}: the audio track holds no samples", "check the file plays")
+    if on_decoded:
+        on_decoded(audio.shape[0] / SAMPLE_RATE)
+    result = eng.transcribe(audio, options, progress)
+    result.source = str(src)
+    return result

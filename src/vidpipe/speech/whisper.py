@@ -1,0 +1,228 @@
+"""The local ASR engine: faster-whisper (CTranslate2) with Silero VAD and batched decoding.
+
+Long audio goes through faster-whisper's ``BatchedInferencePipeline``: Silero VAD
+(shipped inside faster-whisper) cuts speech into chunks of at most 30 s, which are
+decoded ``batch_size`` at a time. On 2 CPU cores with ``base``/int8 this runs at a
+real-time factor around 0.05 versus about 0.10 for sequential decoding (see
+``benchmarks/asr.py``). ``batch_size=1`` selects faster-whisper's sequential decoder.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from vidpipe.config import default_threads, get_settings
+from vidpipe.errors import ModelError, UsageError
+from vidpipe.speech.engine import SAMPLE_RATE, ProgressCallback, TranscribeOptions
+from vidpipe.speech.models import resolve_model
+from vidpipe.types import Segment, Transcript, Word
+
+CHUNK_SECONDS = 30.0
+"""Whisper's fixed input window in seconds."""
+
+HALLUCINATION_LOGPROB = -1.0
+HALLUCINATION_NO_SPEECH = 0.3
+"""A segment with ``avg_logprob`` below -1.0 *and* ``no_speech_prob`` above 0.3 is dropped.
+
+Whisper's own rule (openai/whisper ``transcribe.py``) drops a window only when
+``no_speech_prob > 0.6`` and ``avg_logprob < -1.0``; on silence and laughter that
+survive VAD it still emits fillers such as "uh" or "lol" with ``no_speech_prob``
+around 0.4-0.5 (measured on ``broken/pisets_test_silence.wav`` and
+``whisper_timestamped_laugh1.mp3``). Real speech that is this unsure of itself and
+this likely to be non-speech is rare; clean read speech has ``avg_logprob`` > -0.6.
+"""
+
+_load_lock = threading.Lock()
+
+
+def is_hallucination(avg_logprob: float | None, no_speech_prob: float | None) -> bool:
+    """True when a segment looks like text invented over non-speech (see constants above)."""
+    if avg_logprob is None or no_speech_prob is None:
+        return False
+    return avg_logprob < HALLUCINATION_LOGPROB and no_speech_prob > HALLUCINATION_NO_SPEECH
+
+
+@lru_cache(maxsize=4)
+def _load(model_dir: str, device: str, compute_type: str, threads: int):
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(
+            model_dir, device=device, compute_type=compute_type, cpu_threads=threads
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(
+            f"cannot load the Whisper model in {model_dir}: {str(exc).splitlines()[0]}",
+            "check the model folder, or use --model base",
+        ) from exc
+
+
+def whisper_kwargs(options: TranscribeOptions) -> dict:
+    """faster-whisper keyword arguments equivalent to ``options``.
+
+    The same mapping is used by the benchmarks and tests for the "bare faster-whisper"
+    baseline, so the comparison is option for option.
+    """
+    return {
+        "language": options.language,
+        "task": options.task,
+        "beam_size": options.beam_size,
+        "word_timestamps": options.word_timestamps,
+        "vad_filter": options.vad,
+        "initial_prompt": options.initial_prompt,
+        "temperature": list(options.temperature),
+        "condition_on_previous_text": options.condition_on_previous_text,
+        "no_speech_threshold": options.no_speech_threshold,
+        "log_prob_threshold": options.log_prob_threshold,
+        "compression_ratio_threshold": options.compression_ratio_threshold,
+    }
+
+
+def fixed_windows(duration: float, window: float = CHUNK_SECONDS) -> list[dict]:
+    """Consecutive ``{"start", "end"}`` windows in seconds covering ``[0, duration]``.
+
+    Used as ``clip_timestamps`` for the batched pipeline when VAD is off.
+    """
+    out, t = [], 0.0
+    while t < duration:
+        out.append({"start": t, "end": min(duration, t + window)})
+        t += window
+    return out
+
+
+class FasterWhisperEngine:
+    """Local Whisper inference through faster-whisper.
+
+    Args:
+        model: bundled name (``"base"``, ``"tiny.en"``), CTranslate2 folder, or hub id.
+        device: ``"cpu"`` or ``"cuda"``.
+        compute_type: CTranslate2 compute type; ``int8`` is fastest on CPU.
+        threads: CPU threads; defaults to the cores available to the process.
+
+    Raises:
+        ModelError: the model cannot be resolved or loaded.
+    """
+
+    name = "faster-whisper"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str | None = None,
+        compute_type: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        settings = get_settings()
+        self.model_name = model or settings.model
+        self.model_dir = resolve_model(self.model_name)
+        self.device = device or settings.device
+        self.compute_type = compute_type or settings.compute_type
+        self.threads = threads or default_threads()
+        with _load_lock:
+            self.model = _load(str(self.model_dir), self.device, self.compute_type, self.threads)
+
+    @property
+    def multilingual(self) -> bool:
+        """True for multilingual models; False for English-only ``.en`` models."""
+        return bool(self.model.model.is_multilingual)
+
+    def _check(self, options: TranscribeOptions) -> None:
+        if not self.multilingual:
+            if options.language not in (None, "en"):
+                raise UsageError(
+                    f"model '{self.model_name}' is English-only and cannot transcribe "
+                    f"language '{options.language}'",
+                    "use --model base for other languages",
+                )
+            if options.task == "translate":
+                raise UsageError(
+                    f"model '{self.model_name}' is English-only and cannot translate",
+                    "use --model base",
+                )
+        if options.language is not None:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            if options.language not in _LANGUAGE_CODES:
+                raise UsageError(
+                    f"unknown language code '{options.language}'",
+                    "use an ISO 639-1 code such as en, zh, ru, de, or 'auto'",
+                )
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        options: TranscribeOptions,
+        progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        """Transcribe 16 kHz mono float32 samples.
+
+        Args:
+            audio: shape ``(n,)`` float32 in [-1, 1] at 16000 Hz.
+            options: decoding options.
+            progress: called with ``(seconds_done, seconds_total)`` as segments arrive.
+
+        Returns:
+            Transcript with times in seconds from the start of ``audio``.
+
+        Raises:
+            UsageError: language or task the model cannot do.
+        """
+        self._check(options)
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        duration = audio.shape[0] / SAMPLE_RATE
+        kwargs = whisper_kwargs(options)
+        if options.batch_size > 1:
+            from faster_whisper import BatchedInferencePipeline
+
+            pipeline = BatchedInferencePipeline(model=self.model)
+            if not options.vad:
+                kwargs["clip_timestamps"] = fixed_windows(duration)
+            # Keep Whisper's timestamp tokens so long chunks split into phrase-sized
+            # segments (the pipeline's default emits one segment per 30 s chunk).
+            kwargs["without_timestamps"] = False
+            kwargs.pop("condition_on_previous_text")  # batched chunks are independent
+            segments_iter, info = pipeline.transcribe(
+                audio, batch_size=options.batch_size, **kwargs
+            )
+        else:
+            segments_iter, info = self.model.transcribe(audio, **kwargs)
+
+        segments: list[Segment] = []
+        for s in segments_iter:
+            if progress:
+                progress(min(float(s.end), duration), duration)
+            if is_hallucination(s.avg_logprob, s.no_speech_prob) or not s.text.strip():
+                continue
+            words = None
+            if options.word_timestamps:
+                words = [
+                    Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
+                    for w in (s.words or [])
+                ]
+            segments.append(
+                Segment(
+                    id=len(segments),
+                    start=float(s.start),
+                    end=float(s.end),
+                    text=s.text.strip(),
+                    avg_logprob=s.avg_logprob,
+                    no_speech_prob=s.no_speech_prob,
+                    compression_ratio=s.compression_ratio,
+                    temperature=s.temperature,
+                    words=words,
+                )
+            )
+        if progress:
+            progress(duration, duration)
+        return Transcript(
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=duration,
+            segments=segments,
+            task=options.task,
+            model=self.model_name,
+            engine=self.name,
+        )
