@@ -12,7 +12,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, Field
 
-from vidpipe.types import Transcript
+from vidpipe.types import Segment, Transcript
 
 SAMPLE_RATE = 16000
 """Whisper's input rate in Hz; every engine takes audio at this rate."""
@@ -62,3 +62,40 @@ class ASREngine(Protocol):
         options: TranscribeOptions,
         progress: ProgressCallback | None = None,
     ) -> Transcript: ...
+
+
+def enforce_monotonic(segments: list[Segment], duration: float) -> list[Segment]:
+    """Make segment and word times non-overlapping, ordered and inside ``[0, duration]``.
+
+    faster-whisper's batched pipeline decodes VAD chunks independently, so the last
+    segment of one chunk can overlap the first of the next by a few hundred ms (seen
+    on LJSpeech: 22.90-24.20 then 24.06-28.86). Subtitles and word-level consumers
+    need order, so each segment starts no earlier than the previous one ends, ends
+    no earlier than it starts, and its words lie inside it in order. Times move by
+    at most the overlap; nothing is dropped.
+
+    Args:
+        segments: in decoding order; modified copies are returned.
+        duration: audio length in seconds (upper bound for every time).
+
+    Returns:
+        New Segment objects with ids renumbered from 0.
+    """
+    out: list[Segment] = []
+    prev_end = 0.0
+    for seg in segments:
+        start = min(max(seg.start, prev_end, 0.0), duration)
+        end = min(max(seg.end, start), duration)
+        words = None
+        if seg.words is not None:
+            words = []
+            w_prev = start
+            for w in seg.words:
+                w_start = min(max(w.start, w_prev), end)
+                w_end = min(max(w.end, w_start), end)
+                words.append(w.model_copy(update={"start": w_start, "end": w_end}))
+                w_prev = w_end
+        out.append(seg.model_copy(update={"id": len(out), "start": start, "end": end,
+                                          "words": words}))
+        prev_end = end
+    return out

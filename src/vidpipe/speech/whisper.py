@@ -16,7 +16,12 @@ import numpy as np
 
 from vidpipe.config import default_threads, get_settings
 from vidpipe.errors import ModelError, UsageError
-from vidpipe.speech.engine import SAMPLE_RATE, ProgressCallback, TranscribeOptions
+from vidpipe.speech.engine import (
+    SAMPLE_RATE,
+    ProgressCallback,
+    TranscribeOptions,
+    enforce_monotonic,
+)
 from vidpipe.speech.models import resolve_model
 from vidpipe.types import Segment, Transcript, Word
 
@@ -130,6 +135,14 @@ class FasterWhisperEngine:
         return bool(self.model.model.is_multilingual)
 
     def _check(self, options: TranscribeOptions) -> None:
+        if options.language is not None:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+            if options.language not in _LANGUAGE_CODES:
+                raise UsageError(
+                    f"unknown language code '{options.language}'",
+                    "use an ISO 639-1 code such as en, zh, ru, de, or 'auto'",
+                )
         if not self.multilingual:
             if options.language not in (None, "en"):
                 raise UsageError(
@@ -141,14 +154,6 @@ class FasterWhisperEngine:
                 raise UsageError(
                     f"model '{self.model_name}' is English-only and cannot translate",
                     "use --model base",
-                )
-        if options.language is not None:
-            from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-            if options.language not in _LANGUAGE_CODES:
-                raise UsageError(
-                    f"unknown language code '{options.language}'",
-                    "use an ISO 639-1 code such as en, zh, ru, de, or 'auto'",
                 )
 
     def transcribe(
@@ -221,7 +226,7 @@ class FasterWhisperEngine:
             language=info.language,
             language_probability=float(info.language_probability),
             duration=duration,
-            segments=segments,
+            segments=enforce_monotonic(segments, duration),
             task=options.task,
             model=self.model_name,
             engine=self.name,
