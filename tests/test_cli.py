@@ -31,6 +31,11 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles
         assert n in errors[0]
 
 
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def test_transcribe_example_video_writes_all_formats(tmp_path):
     proc = run("transcribe", str(EXAMPLE), "-o", str(tmp_path), "-m", "tiny.en")
     assert proc.returncode == 0, proc.stderr
@@ -57,8 +62,8 @@ def test_several_inputs_one_fails(tmp_path):
     [
         (lambda p: p / "nope.wav", 3, "no such file"),
         (lambda p: p, 3, "is a directory"),
-        (lambda p: (p / "empty.mp4").write_bytes(b"") and p / "empty.mp4", 4, "empty"),
-        (lambda p: (p / "text.mp3").write_text("hello, not audio") and p / "text.mp3", 4, ""),
+        (lambda p: _write(p / "empty.mp4", b""), 4, "empty"),
+        (lambda p: _write(p / "text.mp3", b"hello, this is not audio\n" * 20), 4, "text.mp3"),
     ],
 )
 def test_bad_single_input_exit_codes(tmp_path, make, code, needle):

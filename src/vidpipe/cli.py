@@ -19,12 +19,14 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vidpipe import __version__
 from vidpipe.errors import (
@@ -227,6 +229,15 @@ class EngineName(StrEnum):
     openai = "openai"
 
 
+class _AudioSecondsColumn(ProgressColumn):
+    """``done/total s audio`` for a task whose units are audio seconds."""
+
+    def render(self, task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.completed:6.1f}/{task.total:.1f} s audio")
+
+
 def _ts(seconds: float) -> str:
     ms = round(seconds * 1000)
     m, rem = divmod(ms, 60_000)
@@ -303,7 +314,7 @@ def transcribe(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:>6.1f}/{task.total:.1f} s audio"),
+        _AudioSecondsColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
@@ -339,7 +350,6 @@ def transcribe(
             except (Exception, KeyboardInterrupt) as exc:
                 progress.remove_task(task_id)
                 progress.stop()
-                err.print(f"{f}: ", end="", highlight=False)
                 codes.append(_fail(exc))
                 if isinstance(exc, KeyboardInterrupt):
                     break

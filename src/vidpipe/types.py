@@ -35,6 +35,9 @@ class StreamInfo(BaseModel):
     language: str | None = Field(None, description="Language tag from metadata, e.g. 'eng'.")
     title: str | None = None
     # video
+    attached_pic: bool = Field(
+        False, description="A still cover picture (e.g. album art in an mp3), not moving video."
+    )
     width: int | None = Field(None, description="Coded width in pixels.")
     height: int | None = Field(None, description="Coded height in pixels.")
     frame_rate: str | None = Field(
@@ -80,8 +83,8 @@ class MediaInfo(BaseModel):
 
     @property
     def video_streams(self) -> list[StreamInfo]:
-        """Video streams in container order (attached cover pictures included)."""
-        return [s for s in self.streams if s.type == "video"]
+        """Moving-picture video streams in container order (cover pictures excluded)."""
+        return [s for s in self.streams if s.type == "video" and not s.attached_pic]
 
     @property
     def has_audio(self) -> bool:

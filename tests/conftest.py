@@ -1,0 +1,84 @@
+"""Shared test fixtures: where the test media lives, and a guard against hangs.
+
+``DATA`` is the project's own copies (``tests/data``, see ``tests/data/SOURCES.md``).
+``SHARED`` is the larger evaluation set in ``../shared/data`` beside the repository
+(override with ``VIDPIPE_SHARED_DATA``); tests that need it take the ``shared_data``
+fixture and are skipped when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SHARED = Path(
+    os.environ.get("VIDPIPE_SHARED_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
+
+#: Seconds a single media call may take before a test calls it a hang.
+HANG_LIMIT = 20.0
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The project's own test media (always present)."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or ``$VIDPIPE_SHARED_DATA``); skips the test when absent."""
+    if not (SHARED / "README.md").is_file():
+        pytest.skip(f"shared test data not found at {SHARED} (set VIDPIPE_SHARED_DATA)")
+    return SHARED
+
+
+def load_manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """``manifest.jsonl`` of a shared-data folder, keyed by file name."""
+    rows = {}
+    with (folder / "manifest.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                rows[row["name"]] = row
+    return rows
+
+
+def call_with_timeout(fn: Callable[..., Any], *args: Any, timeout: float = HANG_LIMIT,
+                      **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a daemon thread; fail the test if it hangs.
+
+    Returns what ``fn`` returned and re-raises what it raised. (pytest-timeout is not
+    a dependency; a daemon thread cannot be killed, but the test fails at once and
+    the interpreter can still exit.)
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name=f"timeout:{fn.__name__}")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        pytest.fail(f"{fn.__name__}{args!r} did not finish within {timeout:g} s (hang)")
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+@pytest.fixture
+def no_hang() -> Callable[..., Any]:
+    """:func:`call_with_timeout` as a fixture."""
+    return call_with_timeout
