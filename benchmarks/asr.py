@@ -53,7 +53,8 @@ def load_sets(data: Path) -> dict[str, list[tuple[Path, str]]]:
         en_dev = ROOT / "tests" / "data" / "en_dev"
     with open(en_dev / "transcripts.tsv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    sets["en_dev"] = [(en_dev / r["file"], r["transcript"]) for r in sorted(rows, key=lambda r: r["file"])]
+    rows.sort(key=lambda r: r["file"])
+    sets["en_dev"] = [(en_dev / r["file"], r["transcript"]) for r in rows]
     long_wav = data / "en_long" / "bush_radio_address_2008-11-01_gb0.wav"
     if long_wav.is_file():
         ref = (data / "en_long" / "gb0_reference.txt").read_text(encoding="utf-8")

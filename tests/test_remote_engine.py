@@ -159,10 +159,8 @@ def jfk_single(asr_server: AsrServer, jfk: np.ndarray) -> tuple[Transcript, list
     mark = asr_server.mark()
     calls: list[tuple[float, float]] = []
     engine = OpenAIEngine(asr_server.base(), api_key=None, model=MODEL)
-    result = engine.transcribe(
-        jfk, TranscribeOptions(language="en", word_timestamps=True), progress=
-        lambda done, total: calls.append((done, total)),
-    )
+    options = TranscribeOptions(language="en", word_timestamps=True)
+    result = engine.transcribe(jfk, options, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(pytest.approx(11.0), pytest.approx(11.0))]
     return result, asr_server.since(mark)
 

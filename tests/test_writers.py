@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pysubs2
@@ -52,7 +53,7 @@ def test_all_formats_written_and_srt_vtt_parse_back(tmp_path):
 def test_cue_times_monotonic(pairs):
     tr = _transcript([(a, a + d) for a, d in pairs])
     cues = cue_times_ms(tr)
-    for (s0, _), (s1, e1) in zip(cues, cues[1:], strict=False):
+    for (s0, _), (s1, _) in itertools.pairwise(cues):
         assert s1 >= s0
     for s, e in cues:
         assert 0 <= s <= e

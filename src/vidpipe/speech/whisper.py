@@ -156,6 +156,38 @@ class FasterWhisperEngine:
                     "use --model base",
                 )
 
+    def _fallback(self, audio: np.ndarray, raw: list, options: TranscribeOptions,
+                  language: str) -> list:
+        """Re-decode, with temperature fallback, the segments the batched pipeline got wrong.
+
+        The batched pipeline decodes at temperature 0 only; it has no fallback, so a
+        chunk of music can come back as a repetition loop ("Hmmmm...", compression
+        ratio 27 on Big Buck Bunny) or as low-confidence text. Whisper's remedy is to
+        retry at higher temperatures when ``compression_ratio > 2.4`` or
+        ``avg_logprob < -1.0`` (openai/whisper ``transcribe.py``); the sequential
+        decoder does that, and also drops windows that are likely non-speech. Only the
+        failing segments' spans are re-decoded, so the batched speed-up is kept.
+        """
+        bad = [
+            s for s in raw
+            if (s.compression_ratio or 0) > options.compression_ratio_threshold
+            or (s.avg_logprob or 0) < options.log_prob_threshold
+        ]
+        if not bad:
+            return raw
+        kwargs = whisper_kwargs(options)
+        kwargs.update(vad_filter=False, language=language)
+        out = []
+        for s in raw:
+            if s not in bad:
+                out.append(s)
+                continue
+            redo, _ = self.model.transcribe(
+                audio, clip_timestamps=[float(s.start), float(s.end)], **kwargs
+            )
+            out.extend(r for r in redo if r.start < s.end)
+        return out
+
     def transcribe(
         self,
         audio: np.ndarray,
@@ -195,10 +227,17 @@ class FasterWhisperEngine:
         else:
             segments_iter, info = self.model.transcribe(audio, **kwargs)
 
-        segments: list[Segment] = []
+        raw = []
         for s in segments_iter:
             if progress:
                 progress(min(float(s.end), duration), duration)
+            if not is_hallucination(s.avg_logprob, s.no_speech_prob):
+                raw.append(s)
+        if options.batch_size > 1:
+            raw = self._fallback(audio, raw, options, info.language)
+
+        segments: list[Segment] = []
+        for s in raw:
             if is_hallucination(s.avg_logprob, s.no_speech_prob) or not s.text.strip():
                 continue
             words = None
