@@ -52,8 +52,9 @@ def load_manifest(folder: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def call_with_timeout(fn: Callable[..., Any], *args: Any, timeout: float = HANG_LIMIT,
-                      **kwargs: Any) -> Any:
+def call_with_timeout(
+    fn: Callable[..., Any], *args: Any, timeout: float = HANG_LIMIT, **kwargs: Any
+) -> Any:
     """Run ``fn(*args, **kwargs)`` in a daemon thread; fail the test if it hangs.
 
     Returns what ``fn`` returned and re-raises what it raised. (pytest-timeout is not

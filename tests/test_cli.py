@@ -18,8 +18,14 @@ EXAMPLE = ROOT / "examples" / "speech_bunny.mp4"
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "vidpipe", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "vidpipe", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
@@ -51,8 +57,18 @@ def test_transcribe_example_video_writes_all_formats(tmp_path):
 
 
 def test_several_inputs_one_fails(tmp_path):
-    proc = run("transcribe", str(DATA / "jfk.flac"), str(tmp_path / "missing.mp4"),
-               "-o", str(tmp_path), "-m", "tiny.en", "-f", "json", "--quiet")
+    proc = run(
+        "transcribe",
+        str(DATA / "jfk.flac"),
+        str(tmp_path / "missing.mp4"),
+        "-o",
+        str(tmp_path),
+        "-m",
+        "tiny.en",
+        "-f",
+        "json",
+        "--quiet",
+    )
     assert_one_line_error(proc, 1, "missing.mp4", "no such file")
     assert (tmp_path / "jfk.json").exists()
 
@@ -111,8 +127,17 @@ def test_probe_json_and_table():
 def test_extract_audio_formats(tmp_path):
     for ext in ("wav", "flac", "mp3", "m4a"):
         out = tmp_path / f"a.{ext}"
-        proc = run("extract-audio", str(EXAMPLE), "-o", str(out), "--rate", "16000",
-                   "--channels", "1", "--quiet")
+        proc = run(
+            "extract-audio",
+            str(EXAMPLE),
+            "-o",
+            str(out),
+            "--rate",
+            "16000",
+            "--channels",
+            "1",
+            "--quiet",
+        )
         assert proc.returncode == 0, proc.stderr
         info = json.loads(run("probe", str(out), "--json").stdout)
         audio = info["streams"][0]

@@ -131,8 +131,11 @@ def test_result_is_json_serialisable_and_frozen():
 
 def test_probe_reads_headers_only_fast():
     # A full decode of these files takes far longer than a header read would.
-    files = [VIDEO / "moviepy_example.mp4", VIDEO / "lhotse_big_buck_bunny_small.mp4",
-             DATA / "jfk.flac"]
+    files = [
+        VIDEO / "moviepy_example.mp4",
+        VIDEO / "lhotse_big_buck_bunny_small.mp4",
+        DATA / "jfk.flac",
+    ]
     start = time.perf_counter()
     for f in files * 3:
         probe(f)
@@ -231,12 +234,15 @@ def test_every_shared_video_matches_manifest(shared_data, name, no_hang):
     if row["duration"] is not None:
         # FFmpeg 8 may leave the start offset out of the container duration
         assert info.duration is not None
-        assert min(abs(info.duration - row["duration"]),
-                   abs(info.duration + (info.start_time or 0) - row["duration"])) < 0.1
+        assert (
+            min(
+                abs(info.duration - row["duration"]),
+                abs(info.duration + (info.start_time or 0) - row["duration"]),
+            )
+            < 0.1
+        )
     expected = row["streams"]
-    assert [(s.type, s.codec) for s in info.streams] == [
-        (m["type"], m["codec"]) for m in expected
-    ]
+    assert [(s.type, s.codec) for s in info.streams] == [(m["type"], m["codec"]) for m in expected]
     for s, m in zip(info.streams, expected, strict=True):
         if m["type"] == "video":
             assert (s.width, s.height) == (m["width"], m["height"])

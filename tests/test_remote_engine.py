@@ -233,7 +233,9 @@ def test_large_upload_is_split_at_silences(
     single, _ = jfk_single
     assert len(encode_audio(jfk, audio_format=audio_format)) > limit  # must split
     engine = OpenAIEngine(
-        asr_server.base(f"limit/{limit}"), model=MODEL, max_upload_bytes=limit,
+        asr_server.base(f"limit/{limit}"),
+        model=MODEL,
+        max_upload_bytes=limit,
         audio_format=audio_format,
     )
     # the WAV run also sends each piece's predecessor's text as the prompt
@@ -367,7 +369,9 @@ def test_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = OpenAIEngine.from_settings(Settings(), timeout=30)
     assert engine.api_base == "http://127.0.0.1:9/v1"
     assert (engine.model, engine.max_upload_bytes, engine.timeout) == (
-        "whisper-large-v3", 1_000_000, 30.0
+        "whisper-large-v3",
+        1_000_000,
+        30.0,
     )
     monkeypatch.delenv("VIDPIPE_API_BASE")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

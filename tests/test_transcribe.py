@@ -19,8 +19,10 @@ from vidpipe.writers import cue_times_ms, write_transcript
 
 DATA = Path(__file__).parent / "data"
 JFK = DATA / "jfk.flac"
-JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for you, "
-            "ask what you can do for your country.")
+JFK_TEXT = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 normalize = EnglishTextNormalizer()
 
 
@@ -85,8 +87,9 @@ def test_language_detection(base, path, lang):
 
 
 def test_word_timestamps_monotonic_and_inside_segments(base):
-    audio = np.concatenate([decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav")
-                            for i in range(1, 8)])
+    audio = np.concatenate(
+        [decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav") for i in range(1, 8)]
+    )
     assert audio.shape[0] / 16000 > 30  # several VAD chunks through the batched pipeline
     tr = base.transcribe(audio, TranscribeOptions(word_timestamps=True, language="en"))
     words = tr.words
@@ -114,8 +117,9 @@ def test_srt_vtt_round_trip_real_transcript(base, tmp_path):
 
 
 def test_no_vad_long_audio_uses_fixed_windows(base):
-    audio = np.concatenate([decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav")
-                            for i in range(1, 6)])
+    audio = np.concatenate(
+        [decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav") for i in range(1, 6)]
+    )
     tr = base.transcribe(audio, TranscribeOptions(vad=False, language="en"))
     text = normalize(tr.text)
     assert "printing" in text and tr.segments[-1].end > 30
@@ -134,10 +138,25 @@ def test_bad_option_is_a_usage_error():
 
 
 def test_translate_russian_to_english(base):
-    tr = vidpipe.transcribe(DATA / "ru" / "pisets_test_sound_ru.wav", engine=base,
-                            task="translate")
+    tr = vidpipe.transcribe(DATA / "ru" / "pisets_test_sound_ru.wav", engine=base, task="translate")
     assert tr.task == "translate"
     text = normalize(tr.text)
     # base translates "нейронные сети это хорошо" as "This is a natural network, it's good."
     assert "network" in text and "good" in text
     assert not any("\u0400" <= ch <= "\u04ff" for ch in tr.text)  # no Cyrillic left
+
+
+def test_sentence_segments_split_long_chunks(base):
+    audio = np.concatenate(
+        [decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav") for i in range(1, 8)]
+    )
+    chunks = base.transcribe(audio, TranscribeOptions(language="en", sentence_segments=False))
+    sentences = base.transcribe(audio, TranscribeOptions(language="en"))
+    # one segment per VAD chunk (up to 30 s) versus sentence-sized segments
+    assert max(s.end - s.start for s in chunks.segments) > 15
+    assert len(sentences.segments) > len(chunks.segments)
+    assert max(s.end - s.start for s in sentences.segments) <= 15
+    assert all(s.words is None for s in sentences.segments)  # aligned, not returned
+    assert normalize(sentences.text) == normalize(chunks.text)
+    ends = [s.text.rstrip()[-1] for s in sentences.segments]
+    assert sum(e in ".?!," for e in ends) >= len(ends) - 1

@@ -18,22 +18,37 @@ normalize = EnglishTextNormalizer()
 
 # Files whose audio holds no speech: the transcript must be empty.
 NO_SPEECH = {
-    "leopard_empty.wav", "pisets_test_silence.wav", "moviepy_no_duration.webm",
-    "moviepy_video_with_failing_audio.mp4", "tinytag_16bit_pcm_to_als.mp4",
-    "tinytag_detect_mp3_id3v1.x", "tinytag_detect_ogg.x", "mutagen_alac.m4a",
-    "mutagen_no-tags.m4a", "mutagen_no-tags.3g2", "mutagen_silence-44-s.ac3",
+    "leopard_empty.wav",
+    "pisets_test_silence.wav",
+    "moviepy_no_duration.webm",
+    "moviepy_video_with_failing_audio.mp4",
+    "tinytag_16bit_pcm_to_als.mp4",
+    "tinytag_detect_mp3_id3v1.x",
+    "tinytag_detect_ogg.x",
+    "mutagen_alac.m4a",
+    "mutagen_no-tags.m4a",
+    "mutagen_no-tags.3g2",
+    "mutagen_silence-44-s.ac3",
     "whisper_timestamped_laugh1.mp3",  # laughter only
 }
 ERRORS = {
-    "moviepy_result.webm": MediaError, "tinytag_empty_file.wav": MediaError,
-    "mutagen_emptyfile.mp3": MediaError, "pisets_notsound.wav": MediaError,
-    "pocketsphinx_bad.wav": MediaError, "pocketsphinx_evil.wav": MediaError,
-    "tinytag_incomplete.mp3": MediaError, "tinytag_invalid_file.wav": MediaError,
+    "moviepy_result.webm": MediaError,
+    "tinytag_empty_file.wav": MediaError,
+    "mutagen_emptyfile.mp3": MediaError,
+    "pisets_notsound.wav": MediaError,
+    "pocketsphinx_bad.wav": MediaError,
+    "pocketsphinx_evil.wav": MediaError,
+    "tinytag_incomplete.mp3": MediaError,
+    "tinytag_invalid_file.wav": MediaError,
     "tinytag_mp4_extended_size_truncated.m4a": MediaError,
-    "tinytag_mp4_invalid_size_zero.m4a": MediaError, "mutagen_too-short.mp3": MediaError,
-    "pisets_incorrect_sampling_freq.wav": MediaError, "pocketsphinx_null.wav": MediaError,
-    "pocketsphinx_awful.wav": MediaError, "mutagen_truncated-64bit.mp4": MediaError,
-    "tinytag_detect_mp4_m4a.x": NoAudioError, "mutagen_64bit.mp4": NoAudioError,
+    "tinytag_mp4_invalid_size_zero.m4a": MediaError,
+    "mutagen_too-short.mp3": MediaError,
+    "pisets_incorrect_sampling_freq.wav": MediaError,
+    "pocketsphinx_null.wav": MediaError,
+    "pocketsphinx_awful.wav": MediaError,
+    "mutagen_truncated-64bit.mp4": MediaError,
+    "tinytag_detect_mp4_m4a.x": NoAudioError,
+    "mutagen_64bit.mp4": NoAudioError,
 }
 
 
@@ -49,16 +64,24 @@ def _broken_files() -> list:
     params = []
     for name in names:
         path = shipped.get(name) or shared / name
-        marks = [] if name in shipped else [pytest.mark.skipif(
-            not path.is_file(), reason=f"{name} is evaluation-only; ../shared/data absent")]
+        marks = (
+            []
+            if name in shipped
+            else [
+                pytest.mark.skipif(
+                    not path.is_file(), reason=f"{name} is evaluation-only; ../shared/data absent"
+                )
+            ]
+        )
         params.append(pytest.param(path, id=name, marks=marks))
     return params
 
 
 def test_every_broken_file_is_classified():
     if (SHARED / "broken").is_dir():
-        present = {p.name for p in (SHARED / "broken").iterdir()
-                   if p.suffix not in (".md", ".jsonl")}
+        present = {
+            p.name for p in (SHARED / "broken").iterdir() if p.suffix not in (".md", ".jsonl")
+        }
         assert present == set(NO_SPEECH) | set(ERRORS)
 
 
@@ -84,8 +107,9 @@ def test_six_channel_music_gives_no_repetition_loop(base):
 
 
 def test_8khz_telephone_band_speech(base, tmp_path):
-    phone = vidpipe.extract_audio(DATA / "jfk.flac", tmp_path / "jfk_8k.wav",
-                                  sample_rate=8000, channels=1)
+    phone = vidpipe.extract_audio(
+        DATA / "jfk.flac", tmp_path / "jfk_8k.wav", sample_rate=8000, channels=1
+    )
     assert vidpipe.probe(phone).audio_streams[0].sample_rate == 8000
     tr = vidpipe.transcribe(phone, engine=base)
     assert "ask not what your country can do for you" in normalize(tr.text)
@@ -105,11 +129,11 @@ def test_audio_stream_out_of_range(base):
 @pytest.mark.parametrize(
     ("name", "expect_speech"),
     [
-        ("issue-134-rotate.mp4", True),          # rotation metadata, speech
-        ("issue-195-aspect-ratio.mp4", True),    # non-square pixels, speech
-        ("goldeneye-vfr-drop3.mp4", None),       # VFR, no audio stream
-        ("issue-236-split-copy.mkv", False),     # multi-stream mkv
-        ("tinytag_multi_stream.ogv", False),     # several streams, silent track
+        ("issue-134-rotate.mp4", True),  # rotation metadata, speech
+        ("issue-195-aspect-ratio.mp4", True),  # non-square pixels, speech
+        ("goldeneye-vfr-drop3.mp4", None),  # VFR, no audio stream
+        ("issue-236-split-copy.mkv", False),  # multi-stream mkv
+        ("tinytag_multi_stream.ogv", False),  # several streams, silent track
         ("sadtalker_WDA_KatieHill_000.mp4", True),
     ],
 )

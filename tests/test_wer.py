@@ -25,8 +25,15 @@ def _references() -> dict[str, str]:
         return {row["file"]: row["transcript"] for row in csv.DictReader(fh, delimiter="\t")}
 
 
+def _plain(text: str) -> str:
+    # Whisper's English normalizer deletes everything inside parentheses (it treats
+    # them as annotations such as "(laughs)"); in LJSpeech they are ordinary
+    # punctuation around spoken words (LJ001-0024), so keep the words.
+    return text.replace("(", " ").replace(")", " ")
+
+
 def _wer(refs: list[str], hyps: list[str]) -> float:
-    return jiwer.wer([normalize(r) for r in refs], [normalize(h) for h in hyps])
+    return jiwer.wer([normalize(_plain(r)) for r in refs], [normalize(_plain(h)) for h in hyps])
 
 
 @pytest.mark.slow
@@ -34,19 +41,19 @@ def test_wer_matches_bare_faster_whisper():
     refs = _references()
     files = sorted(refs)
     assert len(files) == 32
-    options = TranscribeOptions(language="en")
+    options = TranscribeOptions(language="en", sentence_segments=False)
     engine = FasterWhisperEngine("base")
     ours = [vidpipe.transcribe(EN_DEV / f, engine=engine, language="en").text for f in files]
 
-    bare_model = WhisperModel(str(resolve_model("base")), device="cpu", compute_type="int8",
-                              cpu_threads=default_threads())
+    bare_model = WhisperModel(
+        str(resolve_model("base")), device="cpu", compute_type="int8", cpu_threads=default_threads()
+    )
     pipeline = BatchedInferencePipeline(model=bare_model)
     kwargs = whisper_kwargs(options)
     kwargs.pop("condition_on_previous_text")
     bare = []
     for f in files:
-        segments, _ = pipeline.transcribe(str(EN_DEV / f), batch_size=options.batch_size,
-                                          without_timestamps=False, **kwargs)
+        segments, _ = pipeline.transcribe(str(EN_DEV / f), batch_size=options.batch_size, **kwargs)
         bare.append(" ".join(s.text.strip() for s in segments))
 
     wer_ours = _wer([refs[f] for f in files], ours)

@@ -17,8 +17,13 @@ from vidpipe.writers import FORMATS, cue_times_ms, parse_formats, write_transcri
 
 def _transcript(times: list[tuple[float, float]]) -> Transcript:
     segs = [
-        Segment(id=i, start=a, end=b, text=f"segment number {i} with ünïcode 中文",
-                words=[Word(start=a, end=b, word=f" w{i}", probability=0.5)])
+        Segment(
+            id=i,
+            start=a,
+            end=b,
+            text=f"segment number {i} with ünïcode 中文",
+            words=[Word(start=a, end=b, word=f" w{i}", probability=0.5)],
+        )
         for i, (a, b) in enumerate(times)
     ]
     return Transcript(language="en", language_probability=0.9, duration=100.0, segments=segs)
@@ -40,8 +45,15 @@ def test_all_formats_written_and_srt_vtt_parse_back(tmp_path):
     assert vtt.startswith("WEBVTT") and "01:01:01.001 --> 01:01:02.500" in vtt
     doc = json.loads((tmp_path / "x.json").read_text())
     assert Transcript.model_validate(doc) == tr
-    assert set(doc["segments"][0]) >= {"id", "start", "end", "text", "avg_logprob",
-                                       "no_speech_prob", "words"}
+    assert set(doc["segments"][0]) >= {
+        "id",
+        "start",
+        "end",
+        "text",
+        "avg_logprob",
+        "no_speech_prob",
+        "words",
+    }
     tsv = (tmp_path / "x.tsv").read_text().splitlines()
     assert tsv[0] == "start\tend\ttext" and tsv[3].startswith("3661001\t3662500\t")
     assert (tmp_path / "x.txt").read_text().count("\n") == 3

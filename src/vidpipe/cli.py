@@ -147,8 +147,9 @@ def _probe_table(info) -> Table:
             parts = [s.title or ""]
         if s.duration is not None:
             parts.append(f"{s.duration:.3f} s")
-        t.add_row(str(s.index), s.type, s.codec or "-", ", ".join(p for p in parts if p),
-                  s.language or "")
+        t.add_row(
+            str(s.index), s.type, s.codec or "-", ", ".join(p for p in parts if p), s.language or ""
+        )
     return t
 
 
@@ -210,8 +211,9 @@ def extract_audio(
     from vidpipe.media.audio import extract_audio as extract
 
     t0 = time.perf_counter()
-    path = _run(lambda: extract(file, output, sample_rate=rate, channels=channels,
-                                stream=audio_stream))
+    path = _run(
+        lambda: extract(file, output, sample_rate=rate, channels=channels, stream=audio_stream)
+    )
     if not quiet:
         err.print(f"{file} -> {path} in {time.perf_counter() - t0:.1f} s", highlight=False)
 
@@ -267,6 +269,14 @@ def transcribe(
     word_timestamps: Annotated[
         bool, typer.Option("--word-timestamps", help="Add per-word times (json).")
     ] = False,
+    sentences: Annotated[
+        bool,
+        typer.Option(
+            "--sentences/--no-sentences",
+            help="Split segments into sentences by word times (~9% slower); "
+            "off: one segment per VAD chunk (up to 30 s).",
+        ),
+    ] = True,
     vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Skip non-speech (Silero VAD).")] = (
         True
     ),
@@ -305,8 +315,11 @@ def transcribe(
 
     fmts = _run(lambda: parse_formats(formats))
     upload = int(max_upload_mb * 1024 * 1024) if max_upload_mb else None
-    eng = _run(lambda: get_engine(engine.value, model=model, threads=threads, api_base=api_base,
-                                  max_upload_bytes=upload))
+    eng = _run(
+        lambda: get_engine(
+            engine.value, model=model, threads=threads, api_base=api_base, max_upload_bytes=upload
+        )
+    )
 
     codes: list[int] = []
     used_stems: dict[str, int] = {}
@@ -334,10 +347,19 @@ def transcribe(
             t0 = time.perf_counter()
             try:
                 result = transcribe_file(
-                    f, engine=eng, language=language, task=task.value,
-                    word_timestamps=word_timestamps, vad=vad, beam_size=beam_size,
-                    batch_size=batch_size, initial_prompt=initial_prompt,
-                    audio_stream=audio_stream, progress=advance, on_decoded=decoded,
+                    f,
+                    engine=eng,
+                    language=language,
+                    task=task.value,
+                    word_timestamps=word_timestamps,
+                    sentence_segments=sentences,
+                    vad=vad,
+                    beam_size=beam_size,
+                    batch_size=batch_size,
+                    initial_prompt=initial_prompt,
+                    audio_stream=audio_stream,
+                    progress=advance,
+                    on_decoded=decoded,
                 )
                 wall = time.perf_counter() - t0
                 stem = f.stem
@@ -359,12 +381,18 @@ def transcribe(
             if not quiet:
                 progress.stop()
                 for seg in result.segments:
-                    out.print(f"[{_ts(seg.start)} --> {_ts(seg.end)}] {seg.text}",
-                              highlight=False, markup=False)
+                    out.print(
+                        f"[{_ts(seg.start)} --> {_ts(seg.end)}] {seg.text}",
+                        highlight=False,
+                        markup=False,
+                    )
                 rtf = wall / result.duration if result.duration else 0.0
                 lang = result.language or "?"
-                prob = (f" (p={result.language_probability:.2f})"
-                        if result.language_probability is not None else "")
+                prob = (
+                    f" (p={result.language_probability:.2f})"
+                    if result.language_probability is not None
+                    else ""
+                )
                 written = ", ".join(str(p) for p in paths)
                 err.print(
                     f"[green]{f.name}[/]: {_hms(result.duration)} audio in {wall:.1f} s "

@@ -35,8 +35,10 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write to {dest.parent}: {exc.strerror or exc}",
-                          "choose another output folder with -o") from exc
+        raise OutputError(
+            f"cannot write to {dest.parent}: {exc.strerror or exc}",
+            "choose another output folder with -o",
+        ) from exc
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -62,8 +64,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {dest.parent}: {exc.strerror or exc}",
-                          "choose another output path") from exc
+        raise OutputError(
+            f"cannot create {dest.parent}: {exc.strerror or exc}", "choose another output path"
+        ) from exc
     tmp = dest.with_name(f".{dest.stem}.{os.getpid()}.part{dest.suffix}")
     try:
         yield tmp

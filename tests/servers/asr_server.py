@@ -129,15 +129,26 @@ class UploadLimit:
             await send(message)
 
         if key is not None and headers.get("authorization") != f"Bearer {key}":
-            await _respond(send_logged, 401, _error(
-                "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+            await _respond(
+                send_logged,
+                401,
+                _error("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+            )
         elif limit and len(body) > limit:
-            await _respond(send_logged, 413, _error(
-                f"Request body of {len(body)} bytes exceeds the server's upload limit "
-                f"of {limit} bytes.", "invalid_request_error", "request_too_large"))
+            await _respond(
+                send_logged,
+                413,
+                _error(
+                    f"Request body of {len(body)} bytes exceeds the server's upload limit "
+                    f"of {limit} bytes.",
+                    "invalid_request_error",
+                    "request_too_large",
+                ),
+            )
         elif broken:
-            await _respond(send_logged, 200, b"<html><body>502 Bad Gateway</body></html>",
-                           b"text/html")
+            await _respond(
+                send_logged, 200, b"<html><body>502 Bad Gateway</body></html>", b"text/html"
+            )
         else:
             sent = False
 
@@ -176,11 +187,17 @@ def main() -> None:
     parser.add_argument("--model-name", default="tiny.en", help="Name clients send as model_name.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--max-upload-bytes", type=int,
-                        default=int(os.environ.get("ASR_SERVER_MAX_UPLOAD_BYTES", "0")),
-                        help="Request body limit on /v1/audio/* in bytes (0 = none).")
-    parser.add_argument("--log", default=os.environ.get("ASR_SERVER_LOG"),
-                        help="Append one JSON line per /v1/audio request here.")
+    parser.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=int(os.environ.get("ASR_SERVER_MAX_UPLOAD_BYTES", "0")),
+        help="Request body limit on /v1/audio/* in bytes (0 = none).",
+    )
+    parser.add_argument(
+        "--log",
+        default=os.environ.get("ASR_SERVER_LOG"),
+        help="Append one JSON line per /v1/audio request here.",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads.")
     args = parser.parse_args()
 
@@ -202,9 +219,7 @@ def main() -> None:
             }
         ],
     }
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".yaml", prefix="asr_server.", delete=False
-    ) as fh:
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="asr_server.", delete=False) as fh:
         json.dump(config, fh)  # JSON is valid YAML
     try:
         configure_models_from_config(fh.name)

@@ -382,8 +382,18 @@ def extract_audio(
         try:
             with atomic_path(dest) as tmp:
                 written = _encode(
-                    container, st, p, tmp, dest, fmt_name, codec_name, sample_fmt,
-                    layout, rate, errors, tracker,
+                    container,
+                    st,
+                    p,
+                    tmp,
+                    dest,
+                    fmt_name,
+                    codec_name,
+                    sample_fmt,
+                    layout,
+                    rate,
+                    errors,
+                    tracker,
                 )
                 if written == 0:
                     raise _no_samples_error(p, errors, tracker.done)
@@ -409,16 +419,28 @@ def _fit_rate(rate: int, allowed: list[int] | None, max_rate: int | None) -> int
 def _layout_name(src_layout, n_channels: int) -> str:
     """Keep the source layout when the count matches and it is a named layout."""
     name = src_layout.name if src_layout is not None else ""
-    if src_layout is not None and src_layout.nb_channels == n_channels and (
-        name and "channels" not in name
+    if (
+        src_layout is not None
+        and src_layout.nb_channels == n_channels
+        and (name and "channels" not in name)
     ):
         return name
     return av.AudioLayout(f"{n_channels}c").name
 
 
 def _encode(
-    container, st, src: Path, tmp: Path, dest: Path, fmt_name: str, codec_name: str,
-    sample_fmt: str, layout: str, rate: int, errors: list[BaseException], tracker: _Progress,
+    container,
+    st,
+    src: Path,
+    tmp: Path,
+    dest: Path,
+    fmt_name: str,
+    codec_name: str,
+    sample_fmt: str,
+    layout: str,
+    rate: int,
+    errors: list[BaseException],
+    tracker: _Progress,
 ) -> int:
     """Decode ``st`` and encode it into ``tmp``; return the number of samples written."""
     try:

@@ -33,6 +33,11 @@ class TranscribeOptions(BaseModel):
     language: str | None = Field(None, description="ISO 639-1 code; None detects it.")
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = False
+    sentence_segments: bool = True
+    """Split long segments into sentences using word times (aligned even when
+    ``word_timestamps`` is off; the words are then dropped from the result). The
+    batched pipeline emits one segment per VAD chunk (up to 30 s); subtitles want
+    sentence-sized cues."""
     vad: bool = True
     beam_size: int = Field(5, ge=1, le=20)
     batch_size: int = Field(8, ge=1, le=64, description="Batched pipeline; 1 = sequential.")
@@ -95,7 +100,67 @@ def enforce_monotonic(segments: list[Segment], duration: float) -> list[Segment]
                 w_end = min(max(w.end, w_start), end)
                 words.append(w.model_copy(update={"start": w_start, "end": w_end}))
                 w_prev = w_end
-        out.append(seg.model_copy(update={"id": len(out), "start": start, "end": end,
-                                          "words": words}))
+        out.append(
+            seg.model_copy(update={"id": len(out), "start": start, "end": end, "words": words})
+        )
         prev_end = end
+    return out
+
+
+SENTENCE_END = (".", "?", "!", "。", "？", "！", "…", "؟", "।")
+"""Characters that end a sentence (Latin, CJK full-width, Arabic, Devanagari)."""
+PAUSE_SPLIT = 0.8
+"""A silence between words this long (seconds) also ends a segment."""
+MAX_SEGMENT_SECONDS = 12.0
+"""A segment longer than this is cut at its next comma or pause (subtitle readability)."""
+
+
+def split_sentences(segment: Segment, keep_words: bool) -> list[Segment]:
+    """Split a segment with word times into sentence-sized segments.
+
+    A new segment starts after a word ending a sentence (:data:`SENTENCE_END`), at a
+    pause of at least :data:`PAUSE_SPLIT` s, or after a comma once the segment is
+    longer than :data:`MAX_SEGMENT_SECONDS`. Times come from the words; scores are
+    the parent's. Text is the words joined as Whisper spelled them (leading spaces
+    included), so CJK text without spaces stays unspaced.
+
+    Args:
+        segment: a segment whose ``words`` are set (otherwise it is returned as is).
+        keep_words: keep ``words`` on the new segments.
+
+    Returns:
+        One or more segments (ids are left to the caller).
+    """
+    words = segment.words or []
+    if not words:
+        return [segment]
+    groups: list[list] = [[]]
+    for i, w in enumerate(words):
+        groups[-1].append(w)
+        token = w.word.strip()
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if nxt is None:
+            break
+        long_enough = w.end - groups[-1][0].start >= MAX_SEGMENT_SECONDS
+        if (
+            token.endswith(SENTENCE_END)
+            or nxt.start - w.end >= PAUSE_SPLIT
+            or (long_enough and token.endswith((",", "，", "、", ";", ":")))
+        ):
+            groups.append([])
+    out = []
+    for g in groups:
+        if not g:
+            continue
+        text = "".join(w.word for w in g).strip()
+        out.append(
+            segment.model_copy(
+                update={
+                    "start": g[0].start,
+                    "end": g[-1].end,
+                    "text": text,
+                    "words": list(g) if keep_words else None,
+                }
+            )
+        )
     return out

@@ -222,8 +222,10 @@ def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> Path:
         return _check_ct2_folder(path)
     if path.exists():
         raise ModelError(f"{path} is a file; --model takes a model folder", "pass its folder")
-    if "/" in name_or_path and not name_or_path.startswith((".", "/", "~")) and (
-        name_or_path.count("/") == 1
+    if (
+        "/" in name_or_path
+        and not name_or_path.startswith((".", "/", "~"))
+        and (name_or_path.count("/") == 1)
     ):
         return _download(name_or_path)
     raise ModelError(
@@ -245,4 +247,3 @@ def _download(repo_id: str) -> Path:
             f"{str(exc).splitlines()[0] if str(exc) else ''}",
             "check the repository id and the network, or pass a local model folder",
         ) from exc
-

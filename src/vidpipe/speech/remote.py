@@ -433,9 +433,7 @@ class OpenAIEngine:
         audio = _check_audio(audio)
         return [(s, e) for s, e, _ in self._plan(audio, options or TranscribeOptions())]
 
-    def _plan(
-        self, audio: np.ndarray, options: TranscribeOptions
-    ) -> list[tuple[int, int, bytes]]:
+    def _plan(self, audio: np.ndarray, options: TranscribeOptions) -> list[tuple[int, int, bytes]]:
         budget = upload_budget(self.max_upload_bytes, options)
         header = len(encode_audio(np.zeros(0, np.float32), SAMPLE_RATE, self.audio_format))
         if budget - header < MIN_PIECE_SECONDS * SAMPLE_RATE * 0.5:
@@ -451,7 +449,8 @@ class OpenAIEngine:
         silences = find_silences(audio, SAMPLE_RATE)
         log.info(
             "audio encodes to %d bytes, over the %d-byte budget: splitting at silences",
-            len(data), budget,
+            len(data),
+            budget,
         )
         return self._split(audio, 0, len(audio), len(data), budget, header, silences)
 
@@ -616,9 +615,7 @@ class OpenAIEngine:
                 "check that --api-base points at an OpenAI-compatible /v1 endpoint",
             ) from exc
 
-    def _status_error(
-        self, exc: Any, url: str, size: int, where: str
-    ) -> RemoteError:
+    def _status_error(self, exc: Any, url: str, size: int, where: str) -> RemoteError:
         status = exc.status_code
         message = _server_message(exc)
         said = f": {message}" if message else ""

@@ -21,6 +21,7 @@ from vidpipe.speech.engine import (
     ProgressCallback,
     TranscribeOptions,
     enforce_monotonic,
+    split_sentences,
 )
 from vidpipe.speech.models import resolve_model
 from vidpipe.types import Segment, Transcript, Word
@@ -75,7 +76,7 @@ def whisper_kwargs(options: TranscribeOptions) -> dict:
         "language": options.language,
         "task": options.task,
         "beam_size": options.beam_size,
-        "word_timestamps": options.word_timestamps,
+        "word_timestamps": options.word_timestamps or options.sentence_segments,
         "vad_filter": options.vad,
         "initial_prompt": options.initial_prompt,
         "temperature": list(options.temperature),
@@ -156,8 +157,9 @@ class FasterWhisperEngine:
                     "use --model base",
                 )
 
-    def _fallback(self, audio: np.ndarray, raw: list, options: TranscribeOptions,
-                  language: str) -> list:
+    def _fallback(
+        self, audio: np.ndarray, raw: list, options: TranscribeOptions, language: str
+    ) -> list:
         """Re-decode, with temperature fallback, the segments the batched pipeline got wrong.
 
         The batched pipeline decodes at temperature 0 only; it has no fallback, so a
@@ -169,7 +171,8 @@ class FasterWhisperEngine:
         failing segments' spans are re-decoded, so the batched speed-up is kept.
         """
         bad = [
-            s for s in raw
+            s
+            for s in raw
             if (s.compression_ratio or 0) > options.compression_ratio_threshold
             or (s.avg_logprob or 0) < options.log_prob_threshold
         ]
@@ -217,9 +220,11 @@ class FasterWhisperEngine:
             pipeline = BatchedInferencePipeline(model=self.model)
             if not options.vad:
                 kwargs["clip_timestamps"] = fixed_windows(duration)
-            # Keep Whisper's timestamp tokens so long chunks split into phrase-sized
-            # segments (the pipeline's default emits one segment per 30 s chunk).
-            kwargs["without_timestamps"] = False
+            # The pipeline decodes without timestamp tokens (its default): with them the
+            # model may stop after a pair of timestamps expecting a next window, which
+            # only the sequential decoder provides, and the rest of the chunk is lost
+            # (faster-whisper issue #1427). Segments are then one per VAD chunk;
+            # ``sentence_segments`` splits them using word times.
             kwargs.pop("condition_on_previous_text")  # batched chunks are independent
             segments_iter, info = pipeline.transcribe(
                 audio, batch_size=options.batch_size, **kwargs
@@ -241,24 +246,28 @@ class FasterWhisperEngine:
             if is_hallucination(s.avg_logprob, s.no_speech_prob) or not s.text.strip():
                 continue
             words = None
-            if options.word_timestamps:
+            if options.word_timestamps or options.sentence_segments:
                 words = [
                     Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
                     for w in (s.words or [])
                 ]
-            segments.append(
-                Segment(
-                    id=len(segments),
-                    start=float(s.start),
-                    end=float(s.end),
-                    text=s.text.strip(),
-                    avg_logprob=s.avg_logprob,
-                    no_speech_prob=s.no_speech_prob,
-                    compression_ratio=s.compression_ratio,
-                    temperature=s.temperature,
-                    words=words,
-                )
+            seg = Segment(
+                id=len(segments),
+                start=float(s.start),
+                end=float(s.end),
+                text=s.text.strip(),
+                avg_logprob=s.avg_logprob,
+                no_speech_prob=s.no_speech_prob,
+                compression_ratio=s.compression_ratio,
+                temperature=s.temperature,
+                words=words,
             )
+            if options.sentence_segments and words:
+                segments.extend(split_sentences(seg, keep_words=options.word_timestamps))
+            elif options.word_timestamps:
+                segments.append(seg)
+            else:
+                segments.append(seg.model_copy(update={"words": None}))
         if progress:
             progress(duration, duration)
         return Transcript(
