@@ -60,7 +60,10 @@ def load_sets(data: Path) -> dict[str, list[tuple[Path, str]]]:
     sets["en_dev"] = [(en_dev / r["file"], r["transcript"]) for r in rows]
     long_wav = data / "en_long" / "bush_radio_address_2008-11-01_gb0.wav"
     if long_wav.is_file():
-        ref = (data / "en_long" / "gb0_reference.txt").read_text(encoding="utf-8")
+        raw = (data / "en_long" / "gb0_reference.txt").read_text(encoding="utf-8")
+        # '#' lines are provenance notes; {{...}} marks words completed from the audio.
+        lines = [ln for ln in raw.splitlines() if not ln.lstrip().startswith("#")]
+        ref = " ".join(lines).replace("{{", "").replace("}}", "")
         sets["en_long"] = [(long_wav, ref)]
     return sets
 
