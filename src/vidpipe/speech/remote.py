@@ -40,7 +40,12 @@ import numpy as np
 
 from vidpipe.errors import RemoteError, UsageError
 from vidpipe.media.silence import find_silences, split_points
-from vidpipe.speech.engine import SAMPLE_RATE, ProgressCallback, TranscribeOptions
+from vidpipe.speech.engine import (
+    SAMPLE_RATE,
+    ProgressCallback,
+    TranscribeOptions,
+    enforce_monotonic,
+)
 from vidpipe.types import Segment, Transcript, Word
 
 if TYPE_CHECKING:
@@ -321,7 +326,11 @@ def stitch_transcripts(
     if seconds_by_language:
         # dicts keep insertion order and max() returns the first maximum: earliest wins ties
         language = max(seconds_by_language, key=lambda k: seconds_by_language[k])
-    return Transcript(language=language, duration=total_duration, segments=segments)
+    return Transcript(
+        language=language,
+        duration=total_duration,
+        segments=enforce_monotonic(segments, total_duration),
+    )
 
 
 class OpenAIEngine:
