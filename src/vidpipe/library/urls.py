@@ -1,0 +1,264 @@
+"""URLs in link lists: validation, parsing, safe file names, direct-media detection.
+
+Link lists written by hand or scraped from pages contain typical damage: two URLs
+pasted together without a separator (``https://news.example.cnhttp//host/path.mp4``,
+``http://a.com/x.mp4http://b.com/y.mp4``), missing schemes, stray spaces. Such lines
+are rejected up front with a one-line reason (:func:`validate_url`) instead of
+failing later as a confusing network error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import unicodedata
+import urllib.parse
+
+from vidpipe.errors import UsageError
+
+#: File extensions (lower case, without the dot) of media a URL can point at directly.
+MEDIA_EXTENSIONS = frozenset(
+    {
+        # video
+        "mp4", "m4v", "mov", "mkv", "webm", "avi", "wmv", "asf", "flv", "ogv", "ts", "m2ts",
+        "mts", "mpg", "mpeg", "3gp", "3g2",
+        # audio
+        "mp3", "wav", "flac", "m4a", "m4b", "aac", "ogg", "oga", "opus", "wma", "aiff", "aif",
+        "amr", "mka",
+    }
+)  # fmt: skip
+
+#: Extension for a ``Content-Type`` (parameters stripped), used when the URL path has none.
+CONTENT_TYPE_EXTENSIONS = {
+    "video/mp4": "mp4",
+    "video/x-m4v": "m4v",
+    "video/quicktime": "mov",
+    "video/x-matroska": "mkv",
+    "video/webm": "webm",
+    "video/x-msvideo": "avi",
+    "video/avi": "avi",
+    "video/x-ms-wmv": "wmv",
+    "video/x-ms-asf": "asf",
+    "video/x-flv": "flv",
+    "video/ogg": "ogv",
+    "video/mp2t": "ts",
+    "video/mpeg": "mpg",
+    "video/3gpp": "3gp",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/flac": "flac",
+    "audio/x-flac": "flac",
+    "audio/mp4": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/aac": "aac",
+    "audio/ogg": "ogg",
+    "audio/opus": "opus",
+    "audio/webm": "webm",
+    "audio/x-ms-wma": "wma",
+    "audio/aiff": "aiff",
+    "audio/x-aiff": "aiff",
+    "application/ogg": "ogg",
+}
+
+#: Longest file name :func:`safe_filename` returns (well under the 255-byte limit of
+#: common file systems, leaving room for a ``.part`` suffix).
+MAX_FILENAME = 120
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+# A scheme glued onto something: "...mp4http://", "cnhttp//", "x.comhttps:/".
+_GLUED_SCHEME = re.compile(r"(?i)(?:https?|ftp)(?::/{1,2}|:?//)")
+
+
+def _reject(reason: str, url: str) -> UsageError:
+    shown = url if len(url) <= 100 else url[:97] + "..."
+    return UsageError(f"bad URL {shown!r}: {reason}", "fix or remove this line of the list")
+
+
+def validate_url(url: str) -> str:
+    """Check a media or page URL and return it normalised.
+
+    Normalisation: surrounding whitespace removed, scheme and host lower-cased, a
+    default port (80 for http, 443 for https) dropped, an empty path made ``/``, the
+    fragment dropped, spaces percent-encoded. International domain names and
+    percent-encoded paths are kept as they are (httpx encodes IDNs on the wire).
+
+    A second URL inside the path is accepted when it starts a path segment
+    (``https://web.archive.org/web/2020/https://example.com/x.mp4``) or sits in the
+    query string (``?u=https://...``); glued to other text it is rejected.
+
+    Raises:
+        UsageError: with a one-line reason: empty, no ``http``/``https`` scheme, no
+            host, an invalid host name or IP address, a bad port, or "two URLs glued
+            together".
+    """
+    text = url.strip()
+    if not text:
+        raise _reject("empty", url)
+    if re.search(r"\s", text):
+        if _GLUED_SCHEME.search(text, 1):
+            raise _reject("two URLs glued together", text)
+        text = re.sub(r"\s", lambda m: urllib.parse.quote(m.group()), text)
+    if not re.match(r"(?i)^[a-z][a-z0-9+-]*:", text):
+        raise _reject("no scheme (it should start with http:// or https://)", text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError as exc:
+        reason = str(exc)
+        if "IPv4 or IPv6" in reason or "Invalid IPv6" in reason:
+            reason = "invalid IPv6 address"
+        raise _reject(reason, text) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        if _GLUED_SCHEME.search(text, 1):
+            raise _reject("two URLs glued together", text)
+        raise _reject(f"scheme {parts.scheme!r} is not http or https", text)
+    if not text[len(scheme) + 1 :].startswith("//"):
+        raise _reject("no host (expected http:// or https://)", text)
+
+    netloc = parts.netloc
+    hostport = netloc.rpartition("@")[2]
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        if _GLUED_SCHEME.search(text, len(scheme) + 3):
+            raise _reject("two URLs glued together", text)
+        raise _reject("no host", text)
+    if re.search(r"(?i)(?:https?|ftp)$", host) or re.search(r"(?i)(?:https?|ftp)(?::|$)", hostport):
+        raise _reject("two URLs glued together", text)
+    if parts.path.startswith("//") or _glued_in_path(parts.path):
+        raise _reject("two URLs glued together", text)
+
+    try:
+        port = parts.port
+    except ValueError:
+        raise _reject("bad port", text) from None
+
+    _check_host(host, text)
+
+    lowered_host = host.lower()
+    if ":" in lowered_host:  # IPv6
+        lowered_host = f"[{lowered_host}]"
+    default_port = {"http": 80, "https": 443}[scheme]
+    new_netloc = lowered_host if port in (None, default_port) else f"{lowered_host}:{port}"
+    if "@" in netloc:
+        new_netloc = netloc.rpartition("@")[0] + "@" + new_netloc
+    path = parts.path or "/"
+    return urllib.parse.urlunsplit((scheme, new_netloc, path, parts.query, ""))
+
+
+def _glued_in_path(path: str) -> bool:
+    """A scheme inside the path that does not start a path segment."""
+    for match in _GLUED_SCHEME.finditer(path):
+        if match.start() == 0 or path[match.start() - 1] != "/":
+            return True
+    return False
+
+
+def _check_host(host: str, url: str) -> None:
+    if host.startswith("[") or ":" in host:
+        try:
+            ipaddress.IPv6Address(host.strip("[]").split("%")[0])
+        except ValueError:
+            raise _reject(f"invalid IPv6 address {host!r}", url) from None
+        return
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise _reject(f"invalid host name {host!r}", url) from None
+    if len(ascii_host) > 253:
+        raise _reject("host name longer than 253 characters", url)
+    labels = ascii_host.split(".")
+    if all(label.isdigit() for label in labels):
+        try:
+            ipaddress.IPv4Address(ascii_host)
+        except ValueError:
+            raise _reject(f"invalid IPv4 address {host!r}", url) from None
+        return
+    for label in labels:
+        if not _LABEL.match(label):
+            raise _reject(f"invalid host name {host!r}", url)
+
+
+def parse_link_list(text: str) -> list[tuple[int, str]]:
+    """Lines of a link list as ``(line number, stripped text)``.
+
+    Line numbers are 1-based. Blank lines and lines starting with ``#`` (after
+    leading whitespace) are left out; duplicates are kept (the caller marks them as
+    skipped). A byte-order mark at the start is ignored. The text is not validated:
+    pass each entry to :func:`validate_url`.
+    """
+    rows = []
+    for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            rows.append((number, entry))
+    return rows
+
+
+def url_extension(url: str) -> str | None:
+    """Lower-case extension (no dot) of the last path segment of ``url``, or None."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url.strip()).path)
+    last = path.rpartition("/")[2]
+    stem, dot, ext = last.rpartition(".")
+    if not dot or not stem or not re.fullmatch(r"[A-Za-z0-9]{1,5}", ext):
+        return None
+    return ext.lower()
+
+
+def is_direct_media_url(url: str) -> bool:
+    """True when the URL's path ends in a media extension (``.mp4``, ``.wav``...).
+
+    Query strings are ignored (``/v.mp4?token=...`` is direct media); page URLs
+    (``/watch?v=...``, ``/video/123``) are not.
+    """
+    return url_extension(url) in MEDIA_EXTENSIONS
+
+
+def _ascii_slug(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).lower()
+    text = re.sub(r"([-._])[-._]+", r"\1", text)
+    return text.strip("-._")
+
+
+def safe_filename(url: str, index: int | None = None, content_type: str | None = None) -> str:
+    """A stable, file-system-safe, collision-free file name for ``url``.
+
+    The name is ``[INDEX-]STEM-HASH.EXT``:
+
+    - ``INDEX``: ``index`` zero-padded to 4 digits when given (keeps list order in
+      directory listings);
+    - ``STEM``: the last path segment without extension, transliterated to ASCII,
+      lower case, runs of other characters replaced by ``-`` (``media`` when nothing
+      is left; the host name when the path is empty);
+    - ``HASH``: the first 8 hex digits of the sha256 of the whole URL, so different
+      URLs with the same last segment get different names;
+    - ``EXT``: the extension of the URL path if it has one, else one derived from
+      ``content_type``, else none.
+
+    The same arguments always give the same name. The result is ASCII, has no path
+    separators, does not start with a dot and is at most :data:`MAX_FILENAME` (120)
+    characters.
+    """
+    digest = hashlib.sha256(url.strip().encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    parts = urllib.parse.urlsplit(url.strip())
+    path = urllib.parse.unquote(parts.path)
+    last = path.rstrip("/").rpartition("/")[2]
+    ext = url_extension(url)
+    stem = last[: -(len(ext) + 1)] if ext else last
+    if ext is None and content_type:
+        mime = content_type.split(";")[0].strip().lower()
+        ext = CONTENT_TYPE_EXTENSIONS.get(mime)
+    slug = _ascii_slug(stem)
+    if not slug:
+        slug = _ascii_slug(parts.hostname or "") if not last else ""
+    slug = slug or "media"
+    prefix = f"{index:04d}-" if index is not None else ""
+    suffix = f"-{digest}" + (f".{ext}" if ext else "")
+    room = MAX_FILENAME - len(prefix) - len(suffix)
+    slug = slug[:room].rstrip("-._") or "media"
+    return f"{prefix}{slug}{suffix}"
