@@ -404,6 +404,358 @@ def transcribe(
     raise typer.Exit(_exit_code(codes, len(files)))
 
 
+# --------------------------------------------------------------------------- library
+
+
+def _catalog():
+    from vidpipe.library.catalog import Catalog
+
+    return _run(Catalog)
+
+
+def _limits(concurrency: int | None, per_host: int | None, rps: float | None, retries: int | None):
+    if concurrency is None and per_host is None and rps is None and retries is None:
+        return None
+    from vidpipe.library.download import DownloadLimits
+
+    kw: dict = {}
+    if concurrency is not None:
+        kw["concurrency"] = concurrency
+    if per_host is not None:
+        kw["per_host"] = per_host
+    if rps is not None:
+        kw["rps_per_host"] = rps
+    if retries is not None:
+        kw["retries"] = retries
+    return DownloadLimits(**kw)
+
+
+def _run_library(sources: list[str], options, quiet: bool) -> None:
+    from vidpipe.library.runner import RichDisplay, Runner
+
+    cat = _catalog()
+    try:
+        display = RichDisplay(err, options.steps, disable=quiet)
+        summary = _run(lambda: Runner(cat, options, display).run(sources))
+    finally:
+        cat.close()
+    ran = ", ".join(f"{k} {v}" for k, v in summary.ran.items() if v)
+    if not quiet:
+        err.print(
+            f"{summary.total} items: [green]{summary.done} done[/], "
+            f"[red]{summary.failed} failed[/], {summary.skipped} skipped"
+            f"{f', {summary.pending} pending (not ingested)' if summary.pending else ''}"
+            f"{'; ran ' + ran if ran else '; nothing to do'}",
+            highlight=False,
+        )
+    raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+
+
+_SourcesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="URLs, text files of URLs (.txt), media files or folders."),
+]
+_DestOpt = Annotated[
+    Path | None, typer.Option("--dest", help="Download folder (default $VIDPIPE_HOME/media).")
+]
+_ConcOpt = Annotated[
+    int | None, typer.Option("--concurrency", min=1, help="Downloads at once (default 8).")
+]
+_HostOpt = Annotated[
+    int | None, typer.Option("--per-host", min=1, help="Downloads at once per host (default 4).")
+]
+_RpsOpt = Annotated[
+    float | None, typer.Option("--rps", min=0.01, help="Requests per second per host.")
+]
+_RetriesOpt = Annotated[
+    int | None, typer.Option("--retries", min=0, help="Retries per download (default 5).")
+]
+_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+
+@app.command()
+def ingest(
+    sources: _SourcesArg,
+    dest: _DestOpt = None,
+    concurrency: _ConcOpt = None,
+    per_host: _HostOpt = None,
+    rps: _RpsOpt = None,
+    retries: _RetriesOpt = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
+    ] = False,
+    quiet: _QuietOpt = False,
+) -> None:
+    """Record sources in the catalog: download URLs, hash local files (no processing).
+
+    Every input line ends done, failed (with its reason) or skipped (duplicate URL,
+    duplicate content, already present). Exit 0 if none failed, 1 otherwise.
+    """
+    from vidpipe.library.runner import RunOptions
+
+    if not sources:
+        _run(_no_sources)
+    opts = RunOptions(
+        steps=("ingest",),
+        retry_failed=retry_failed,
+        dest=dest,
+        limits=_run(lambda: _limits(concurrency, per_host, rps, retries)),
+    )
+    _run_library(sources or [], opts, quiet)
+
+
+def _no_sources() -> None:
+    from vidpipe.errors import UsageError
+
+    raise UsageError("no sources given", "pass URLs, a links .txt file, media files or folders")
+
+
+@app.command("run")
+def run_cmd(
+    sources: _SourcesArg = None,
+    steps: Annotated[
+        str,
+        typer.Option("--steps", help="Comma list of ingest,probe,audio,transcribe (or all)."),
+    ] = "ingest,probe,audio,transcribe",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="auto, or an ISO 639-1 code.")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
+    dest: _DestOpt = None,
+    concurrency: _ConcOpt = None,
+    per_host: _HostOpt = None,
+    rps: _RpsOpt = None,
+    retries: _RetriesOpt = None,
+    quiet: _QuietOpt = False,
+) -> None:
+    """Batch pipeline over the catalog: download, probe, check audio, transcribe.
+
+    Without SOURCES it works on every source already in the catalog. Downloads continue
+    while earlier items are processed; each result is recorded as soon as it is ready,
+    so an interrupted run resumes where it stopped, and a rerun skips work already
+    done with the same options. Exit 0 if no item failed, 1 otherwise.
+    """
+    from vidpipe.library.runner import RunOptions, parse_steps
+
+    opts = RunOptions(
+        steps=_run(lambda: parse_steps(steps)),
+        model=model,
+        language=None if language in (None, "auto") else language,
+        retry_failed=retry_failed,
+        threads=threads,
+        dest=dest,
+        limits=_run(lambda: _limits(concurrency, per_host, rps, retries)),
+    )
+    _run_library(sources or [], opts, quiet)
+
+
+@app.command()
+def report(
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write a CSV file.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write a JSON file ('-' for stdout).")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the duration distribution to a PNG.")
+    ] = None,
+) -> None:
+    """Table of every item in input order (status, duration, resolution, codecs, language,
+    words), totals, and failures grouped by reason."""
+    from vidpipe.library import report as rep
+
+    cat = _catalog()
+    try:
+        r = _run(lambda: rep.build_report(cat))
+    finally:
+        cat.close()
+    if json_path is not None and str(json_path) == "-":
+        out.print_json(json.dumps(r.to_dict(), ensure_ascii=False))
+        raise typer.Exit(EXIT_OK)
+    t = Table(title=f"{len(r.rows)} items", title_justify="left")
+    for col in ("#", "id", "source", "status", "duration", "resolution", "codecs", "lang"):
+        t.add_column(col, justify="right" if col in ("#", "id", "duration") else "left")
+    t.add_column("words", justify="right")
+    colors = {"done": "green", "failed": "red", "skipped": "yellow", "pending": "cyan"}
+    for i, row in enumerate(r.rows, 1):
+        codecs = "/".join(c for c in (row.video_codec, row.audio_codec) if c) or "-"
+        t.add_row(
+            str(i),
+            str(row.media_id) if row.media_id is not None else "-",
+            Text(row.source),
+            Text(row.state, style=colors.get(row.state, "")),
+            rep.hms(row.duration),
+            row.resolution or "-",
+            codecs,
+            row.language or "-",
+            str(row.words) if row.words is not None else "-",
+        )
+    out.print(t)
+    tot = r.totals
+    out.print(
+        f"total: {tot['items']} items, {tot['done']} done, {tot['failed']} failed, "
+        f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files, "
+        f"duration {rep.hms(tot['duration'])} (h:mm:ss), {tot['words']} words",
+        highlight=False,
+    )
+    if r.failures:
+        out.print("[bold]failures by reason[/]")
+        for reason, items in r.failures.items():
+            out.print(f"  {len(items)} × {reason}", highlight=False, markup=False)
+            for item in items:
+                out.print(f"      {item}", highlight=False, markup=False)
+    written = []
+    if csv_path is not None:
+        written.append(_run(lambda: rep.write_csv(r, csv_path)))
+    if json_path is not None:
+        written.append(_run(lambda: rep.write_json(r, json_path)))
+    if plot is not None:
+        seen: set[int] = set()
+        durations = []
+        for row in r.rows:
+            if row.media_id is not None and row.media_id not in seen and row.duration:
+                seen.add(row.media_id)
+                durations.append(row.duration)
+        written.append(_run(lambda: rep.write_plot(durations, plot)))
+    for p in written:
+        err.print(f"wrote {p}", highlight=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words or a phrase (any language).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Most hits.")] = 20,
+) -> None:
+    """Full-text search of transcripts: media, start time and a snippet per hit, best first."""
+    from vidpipe.library.search import search as do_search
+
+    cat = _catalog()
+    try:
+        hits = _run(lambda: do_search(cat, query, limit=limit))
+    finally:
+        cat.close()
+    if as_json:
+        out.print_json(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+        raise typer.Exit(EXIT_OK)
+    if not hits:
+        err.print(f"no matches for {query!r}", highlight=False)
+    for h in hits:
+        out.print(f"[cyan]{_hms(h.start)}[/] [bold]#{h.media_id}[/] {h.path}", highlight=False)
+        out.print(f"    {h.snippet}", highlight=False, markup=False)
+
+
+def _media_or_fail(cat, media_id: int):
+    from vidpipe.errors import InputError
+
+    m = cat.get_media(media_id)
+    if m is None:
+        raise InputError(f"no item with id {media_id} in the catalog", "see vidpipe report")
+    return m
+
+
+@app.command()
+def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
+    """Details of one item: file, probe summary, sources, stages, transcript lines."""
+    from vidpipe.library.report import hms
+
+    cat = _catalog()
+    try:
+        m = _run(lambda: _media_or_fail(cat, item_id))
+        srcs = cat.sources_of_media(m.id)
+        stages = cat.stages(m.id)
+        tr = cat.get_transcript(m.id)
+    finally:
+        cat.close()
+    res = f"{m.width}x{m.height}" if m.width and m.height else "-"
+    codecs = "/".join(c for c in (m.video_codec, m.audio_codec) if c) or "-"
+    out.print(f"[bold]#{m.id}[/] {m.path}", highlight=False)
+    out.print(
+        f"  sha256 {m.sha256}\n  size {m.size:,} bytes, duration {hms(m.duration)} "
+        f"({m.duration if m.duration is not None else '-'} s), format {m.format or '-'}, "
+        f"resolution {res}, codecs {codecs}",
+        highlight=False,
+    )
+    for s in srcs:
+        out.print(
+            f"  source {s.uri}: {s.state}{' (' + s.reason + ')' if s.reason else ''}",
+            highlight=False,
+            markup=False,
+        )
+    for st in stages:
+        out.print(
+            f"  stage {st.stage}: {st.status}{' - ' + st.error if st.error else ''}",
+            highlight=False,
+            markup=False,
+        )
+    if tr is None:
+        out.print("  no transcript")
+        return
+    prob = f" (p={tr.language_probability:.2f})" if tr.language_probability is not None else ""
+    out.print(
+        f"  transcript: language {tr.language or '?'}{prob}, model {tr.model or '?'}, "
+        f"{len(tr.segments)} segments",
+        highlight=False,
+    )
+    for seg in tr.segments:
+        out.print(
+            f"[{_hms(seg.start)} --> {_hms(seg.end)}] {seg.text.strip()}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command()
+def export(
+    item_id: Annotated[int | None, typer.Argument(help="Item id (see vidpipe report).")] = None,
+    all_items: Annotated[bool, typer.Option("--all", help="Every item with a transcript.")] = False,
+    formats: Annotated[
+        str, typer.Option("-f", "--format", help="Comma list of txt,srt,vtt,json,tsv or all.")
+    ] = "txt,srt,vtt,json",
+    output_dir: Annotated[
+        Path, typer.Option("-o", "--output-dir", help="Folder for the files.")
+    ] = Path("."),
+) -> None:
+    """Write transcripts from the catalog as txt, srt, vtt, json or tsv files."""
+    from vidpipe.errors import InputError, UsageError
+    from vidpipe.writers import parse_formats, write_transcript
+
+    fmts = _run(lambda: parse_formats(formats))
+    if (item_id is None) == (not all_items):
+        _run(lambda: (_ for _ in ()).throw(UsageError("give an item id or --all, not both")))
+    cat = _catalog()
+    try:
+        if all_items:
+            ids = [m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None]
+        else:
+            _run(lambda: _media_or_fail(cat, item_id))
+            ids = [item_id]
+        written: list[Path] = []
+        stems: set[str] = set()
+        for mid in ids:
+            tr = cat.get_transcript(mid)
+            if tr is None:
+                _run(
+                    lambda mid=mid: (_ for _ in ()).throw(
+                        InputError(f"item {mid} has no transcript", "run vidpipe run first")
+                    )
+                )
+            stem = Path(tr.source or f"item{mid}").stem
+            if stem in stems:
+                stem = f"{stem}-{mid}"
+            stems.add(stem)
+            written += _run(lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts))
+    finally:
+        cat.close()
+    for p in written:
+        err.print(f"wrote {p}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="API key for the remote engine (never passed on the command line).",
     )
     api_model: str = Field("whisper-1", description="Model name sent to the remote engine.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://user@host/db; "
+        "default: SQLite file catalog.db in the data folder.",
+    )
     max_upload_bytes: int = Field(
         25 * 1024 * 1024,
         description="Upload limit of the remote transcription endpoint in bytes "

@@ -17,7 +17,7 @@ code  meaning
 4     input is not decodable media, is truncated, or has no usable audio
 5     model problem: unknown model name, missing files, checksum mismatch
 6     remote engine problem: connection, HTTP error, bad response
-7     output cannot be written
+7     output cannot be written (files, or the catalog database)
 130   interrupted (Ctrl-C)
 ====  =====================================================================
 """
@@ -96,3 +96,7 @@ class OutputError(VidpipeError):
     """An output file or folder cannot be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+class CatalogError(OutputError):
+    """The catalog database cannot be opened, migrated or written."""

@@ -1,0 +1,44 @@
+"""The library: a catalog of sources and media, downloads, the batch runner, reports, search.
+
+Modules: :mod:`~vidpipe.library.catalog` (SQLAlchemy + Alembic; SQLite or PostgreSQL),
+:mod:`~vidpipe.library.search` (FTS5 / PostgreSQL full text, Chinese via jieba),
+:mod:`~vidpipe.library.ingest` (sources from URLs, link lists, files, folders),
+:mod:`~vidpipe.library.runner` (ingest, probe, audio, transcribe over the catalog),
+:mod:`~vidpipe.library.report` (tables, CSV, JSON, duration plot),
+:mod:`~vidpipe.library.download` and :mod:`~vidpipe.library.urls` (downloads).
+
+Example::
+
+    from vidpipe.library import Catalog, RunOptions, Runner
+    from vidpipe.library.search import search
+    cat = Catalog()                                   # $VIDPIPE_HOME/catalog.db
+    Runner(cat, RunOptions(model="tiny.en")).run(["links.txt", "videos/"])
+    for hit in search(cat, "fellow Americans"):
+        print(hit.path, hit.start, hit.snippet)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Catalog", "RunOptions", "Runner", "SearchHit"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.runner import Runner, RunOptions
+    from vidpipe.library.search import SearchHit
+
+_LAZY = {
+    "Catalog": "vidpipe.library.catalog",
+    "RunOptions": "vidpipe.library.runner",
+    "Runner": "vidpipe.library.runner",
+    "SearchHit": "vidpipe.library.search",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vidpipe.library' has no attribute {name!r}")

@@ -1,0 +1,154 @@
+"""Turn command-line sources into catalog rows, one per input line, in input order.
+
+A source is a URL, a text file of URLs (one per line; ``#`` comments, blank lines and
+duplicates allowed), a local media file, or a folder (the media files inside, in
+natural order: ``2.mp4`` before ``10.mp4``). Registering the same input again finds
+the row recorded the first time, so a rerun neither duplicates rows nor redoes work.
+
+Malformed URLs are recorded as ``failed`` with the reason straight away; a URL seen
+earlier in the same run or already recorded is ``skipped`` ("duplicate of ...").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidpipe.errors import InputError, UsageError
+from vidpipe.library.catalog import Catalog
+from vidpipe.library.models import Source
+
+MEDIA_EXTENSIONS = frozenset(
+    [
+        ".mp4",
+        ".m4v",
+        ".mkv",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".flv",
+        ".wmv",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".mpg",
+        ".mpeg",
+        ".3gp",
+        ".ogv",
+        ".mp3",
+        ".wav",
+        ".flac",
+        ".m4a",
+        ".aac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".wma",
+        ".aiff",
+        ".aif",
+    ]
+)
+LIST_EXTENSIONS = frozenset({".txt", ".list", ".lst", ".urls", ".links"})
+_URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^www\.", re.ASCII)
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders digit runs by value: ``a2`` before ``a10``."""
+    return [(0, int(t), t) if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text)]
+
+
+def looks_like_url(arg: str) -> bool:
+    return bool(_URL_LIKE.match(arg.strip())) and not Path(arg).exists()
+
+
+def folder_media(folder: Path) -> list[Path]:
+    """Media files under ``folder`` (recursively, hidden ones excluded), natural order."""
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in MEDIA_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    return sorted(files, key=lambda p: natural_key(str(p.relative_to(folder))))
+
+
+def describe(src: Source) -> str:
+    """Where a source came from, for messages: ``line 3 of links.txt`` or its URI."""
+    if src.list_path and src.line is not None:
+        return f"line {src.line} of {Path(src.list_path).name}"
+    return src.uri
+
+
+@dataclass
+class Registered:
+    """Sources of one invocation in input order; ``new`` tells which rows were created."""
+
+    sources: list[Source]
+    new: set[int]
+
+
+def check_inputs(inputs: list[str]) -> None:
+    """Raise :class:`InputError` for a path that does not exist (before anything is recorded)."""
+    for arg in inputs:
+        if looks_like_url(arg):
+            continue
+        p = Path(arg).expanduser()
+        if not p.exists():
+            raise InputError(f"{arg}: no such file or folder", "check the path, or give a URL")
+
+
+def register(catalog: Catalog, inputs: list[str]) -> Registered:
+    """Record every input line as a source (or find its earlier row). See module doc."""
+    from vidpipe.library.urls import parse_link_list, validate_url
+
+    check_inputs(inputs)
+    out: list[Source] = []
+    new: set[int] = set()
+
+    def add(uri: str, kind: str, list_path: str | None, line: int | None, raw: str) -> None:
+        existing = catalog.find_source(uri, list_path, line)
+        if existing is None and raw != uri:
+            existing = catalog.find_source(raw, list_path, line)
+        if existing is not None:
+            out.append(existing)
+            return
+        state, reason = "pending", None
+        if kind in ("url", "list-entry"):
+            try:
+                uri = validate_url(raw)
+            except UsageError as exc:
+                uri, state, reason = raw, "failed", f"ingest: {exc.one_line()}"
+            else:
+                existing = catalog.find_source(uri, list_path, line)
+                if existing is not None:
+                    out.append(existing)
+                    return
+                dup = catalog.done_source_for_uri(uri)
+                if dup is not None:
+                    state, reason = "skipped", f"duplicate of {describe(dup)}"
+        src = catalog.add_source(uri, kind, list_path, line, state=state, reason=reason)
+        if state == "failed":
+            catalog.record_failure("ingest", "UsageError", (reason or "")[8:], source_id=src.id)
+        new.add(src.id)
+        out.append(src)
+
+    for arg in inputs:
+        if looks_like_url(arg):
+            add(arg.strip(), "url", None, None, arg.strip())
+            continue
+        p = Path(arg).expanduser().resolve()
+        if p.is_dir():
+            for f in folder_media(p):
+                add(str(f), "folder", str(p), None, str(f))
+        elif p.suffix.lower() in LIST_EXTENSIONS:
+            try:
+                text = p.read_text(encoding="utf-8-sig", errors="replace")
+            except OSError as exc:
+                raise InputError(f"{arg}: cannot read: {exc.strerror or exc}") from exc
+            for line, url in parse_link_list(text):
+                add(url.strip(), "list-entry", str(p), line, url.strip())
+        else:
+            add(str(p), "file", None, None, str(p))
+    return Registered(out, new)

@@ -1,0 +1,159 @@
+"""The catalog's tables as SQLAlchemy 2 ORM classes (schema created by Alembic migrations).
+
+Times of day are UTC; media times (duration, segment and word times) are float seconds.
+
+Tables:
+
+- ``sources``: one row per input line (a URL, a line of a link list, a local file, a file
+  found in a folder), in input order (``position``); ``state`` is ``pending``, ``done``,
+  ``failed`` (``reason``) or ``skipped`` (duplicate or already present).
+- ``media``: one row per distinct file content (``sha256`` unique) with probe results.
+- ``stages``: one row per (media, stage) with ``status`` ``running``/``done``/``failed``
+  and the ``options_hash`` it ran with; a ``running`` row left by a killed run counts
+  as not done.
+- ``failures``: what went wrong, per source or media and stage, with attempts.
+- ``transcripts``, ``segments``, ``words``: the latest transcript of each media item.
+  ``segments.search_text`` is the text as indexed (Chinese split into words by jieba);
+  the full-text index (SQLite FTS5 table ``segments_fts`` / PostgreSQL ``search_tsv``)
+  lives beside it and is created by the migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SOURCE_KINDS = ("url", "file", "folder", "list-entry")
+SOURCE_STATES = ("pending", "done", "failed", "skipped")
+STAGES = ("probe", "audio", "transcribe")
+STAGE_STATUSES = ("running", "done", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uri: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    list_path: Mapped[str | None] = mapped_column(Text, default=None)
+    line: Mapped[int | None] = mapped_column(Integer, default=None)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Media(Base):
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    probe: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    format: Mapped[str | None] = mapped_column(String(128), default=None)
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    video_codec: Mapped[str | None] = mapped_column(String(64), default=None)
+    audio_codec: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+    __table_args__ = (UniqueConstraint("media_id", "stage", name="uq_stages_media_stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    options_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Failure(Base):
+    __tablename__ = "failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), default=None, index=True
+    )
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="CASCADE"), default=None, index=True
+    )
+    stage: Mapped[str] = mapped_column(String(16))
+    error_class: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TranscriptRow(Base):
+    __tablename__ = "transcripts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    language_probability: Mapped[float | None] = mapped_column(Float, default=None)
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    model: Mapped[str | None] = mapped_column(Text, default=None)
+    options_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SegmentRow(Base):
+    __tablename__ = "segments"
+    __table_args__ = (Index("ix_segments_transcript_idx", "transcript_id", "idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transcript_id: Mapped[int] = mapped_column(ForeignKey("transcripts.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class WordRow(Base):
+    __tablename__ = "words"
+    __table_args__ = (Index("ix_words_segment_idx", "segment_id", "idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    idx: Mapped[int] = mapped_column(Integer)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    word: Mapped[str] = mapped_column(Text)
+    probability: Mapped[float | None] = mapped_column(Float, default=None)

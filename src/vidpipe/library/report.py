@@ -1,0 +1,231 @@
+"""Reports over the catalog: one row per source in input order, totals, failures by reason.
+
+Durations are stored in seconds and shown as ``h:mm:ss``. :func:`write_plot` draws
+the duration distribution (histogram and sorted durations) with matplotlib's Agg
+backend, in minutes or seconds depending on the magnitude, written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vidpipe.files import atomic_path, atomic_write
+from vidpipe.library.catalog import Catalog
+
+
+@dataclass
+class ReportRow:
+    """One input line. ``duration`` in seconds; ``media_id`` None until ingested."""
+
+    position: int
+    source_id: int
+    source: str
+    uri: str
+    state: str
+    reason: str | None
+    media_id: int | None
+    path: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    language: str | None
+    words: int | None
+
+    @property
+    def resolution(self) -> str | None:
+        return f"{self.width}x{self.height}" if self.width and self.height else None
+
+
+@dataclass
+class Report:
+    rows: list[ReportRow]
+    totals: dict[str, float | int]
+    failures: dict[str, list[str]] = field(default_factory=dict)  # reason group -> sources
+
+    def to_dict(self) -> dict:
+        return {
+            "items": [asdict(r) for r in self.rows],
+            "totals": self.totals,
+            "failures": [{"reason": k, "items": v} for k, v in self.failures.items()],
+        }
+
+
+def failure_group(reason: str | None) -> str:
+    """A reason without the item's own details (quoted values, paths, URLs), for grouping.
+
+    ``"probe: /a/x.wav: not a recognised audio or video file"`` →
+    ``"probe: not a recognised audio or video file"``.
+    """
+    if not reason:
+        return "unknown"
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "", reason)
+    text = " ".join(w for w in text.split() if "/" not in w and "\\" not in w)
+    text = re.sub(r"\s+([:,])", r"\1", text)
+    text = re.sub(r"^(\w+):\s*:\s*", r"\1: ", text)
+    text = re.sub(r"\s+(for|at|from|of|in|on|to)$", "", text.strip(" :"))
+    return text or reason
+
+
+def source_label(src) -> str:
+    """Short name of a source: ``links.txt:3 URL``, a path inside its folder, a file name."""
+    if src.kind == "list-entry" and src.list_path:
+        return f"{Path(src.list_path).name}:{src.line} {src.uri}"
+    if src.kind == "folder" and src.list_path:
+        try:
+            return str(Path(src.uri).relative_to(src.list_path))
+        except ValueError:
+            return src.uri
+    if src.kind == "file":
+        return Path(src.uri).name
+    return src.uri
+
+
+def build_report(catalog: Catalog) -> Report:
+    media = {m.id: m for m in catalog.all_media()}
+    words = catalog.word_counts()
+    langs = catalog.languages()
+    rows: list[ReportRow] = []
+    for src in catalog.sources():
+        m = media.get(src.media_id) if src.media_id is not None else None
+        rows.append(
+            ReportRow(
+                position=src.position,
+                source_id=src.id,
+                source=source_label(src),
+                uri=src.uri,
+                state=src.state,
+                reason=src.reason,
+                media_id=m.id if m else None,
+                path=m.path if m else None,
+                duration=m.duration if m else None,
+                width=m.width if m else None,
+                height=m.height if m else None,
+                video_codec=m.video_codec if m else None,
+                audio_codec=m.audio_codec if m else None,
+                language=langs.get(m.id) if m else None,
+                words=words.get(m.id) if m else None,
+            )
+        )
+    counted: set[int] = set()
+    total_dur = 0.0
+    total_words = 0
+    for r in rows:
+        if r.state == "done" and r.media_id is not None and r.media_id not in counted:
+            counted.add(r.media_id)
+            total_dur += r.duration or 0.0
+            total_words += r.words or 0
+    totals: dict[str, float | int] = {"items": len(rows)}
+    for state in ("done", "failed", "skipped", "pending"):
+        totals[state] = sum(1 for r in rows if r.state == state)
+    totals["media"] = len(counted)
+    totals["duration"] = round(total_dur, 3)
+    totals["words"] = total_words
+    failures: dict[str, list[str]] = {}
+    for r in rows:
+        if r.state == "failed":
+            failures.setdefault(failure_group(r.reason), []).append(r.source)
+    return Report(rows, totals, dict(sorted(failures.items(), key=lambda kv: -len(kv[1]))))
+
+
+def hms(seconds: float | None) -> str:
+    """``h:mm:ss`` (rounded to the second), or ``-``."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+CSV_FIELDS = [
+    "position",
+    "source",
+    "uri",
+    "state",
+    "reason",
+    "media_id",
+    "path",
+    "duration",
+    "width",
+    "height",
+    "video_codec",
+    "audio_codec",
+    "language",
+    "words",
+]
+
+
+def write_csv(report: Report, path: str | os.PathLike[str]) -> Path:
+    """One row per item; ``duration`` in seconds. Written atomically."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in report.rows:
+        w.writerow({k: ("" if v is None else v) for k, v in asdict(r).items()})
+    with atomic_write(path, "w", newline="") as fh:
+        fh.write(buf.getvalue())
+    return Path(path)
+
+
+def write_json(report: Report, path: str | os.PathLike[str]) -> Path:
+    with atomic_write(path) as fh:
+        json.dump(report.to_dict(), fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    return Path(path)
+
+
+def write_plot(durations_s: list[float], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Histogram and sorted durations, one unit (minutes if the longest is >= 2 min).
+
+    Raises:
+        UsageError: no durations to plot.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from vidpipe.errors import UsageError
+
+    values = np.array([d for d in durations_s if d is not None], dtype=float)
+    if values.size == 0:
+        raise UsageError("no durations to plot", "run 'vidpipe run' with the probe step first")
+    minutes = values.max() >= 120
+    unit = "minutes" if minutes else "seconds"
+    v = values / 60.0 if minutes else values
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
+    bins = min(30, max(5, int(np.sqrt(v.size)) * 2))
+    ax1.hist(v, bins=bins, range=(0, float(v.max()) * 1.05), color="#4C72B0", edgecolor="white")
+    ax1.set_xlabel(f"duration ({unit})")
+    ax1.set_ylabel("number of files")
+    ax1.set_title("Distribution of durations")
+    ax1.grid(axis="y", alpha=0.3)
+    ax1.yaxis.get_major_locator().set_params(integer=True)
+    s = np.sort(v)
+    marker = "o" if s.size <= 100 else None
+    ax2.plot(np.arange(1, s.size + 1), s, marker=marker, markersize=3, color="#DD8452")
+    ax2.set_xlabel("file rank (shortest to longest)")
+    ax2.set_ylabel(f"duration ({unit})")
+    ax2.set_title("Sorted durations")
+    ax2.set_ylim(bottom=0, top=float(v.max()) * 1.1)
+    ax2.grid(alpha=0.3)
+    ax2.xaxis.get_major_locator().set_params(integer=True)
+    med = float(np.median(v))
+    ax2.axhline(med, color="gray", linestyle="--", linewidth=1, label=f"median {med:.1f} {unit}")
+    ax2.legend(loc="upper left")
+    total = values.sum()
+    fig.suptitle(
+        title or f"{values.size} files, total {hms(total)} (h:mm:ss), median {med:.1f} {unit}"
+    )
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,550 @@
+"""The local batch runner: ingest, probe, audio check and transcription over the catalog.
+
+Stages overlap: downloads run in an asyncio loop in a background thread (a sliding
+window, :func:`vidpipe.library.download.download_all`) and hand finished files to the
+main thread through a queue; the main thread hashes, probes and transcribes one item at
+a time (transcription already uses every core). Each result is committed as soon as
+the item's stage finishes, so a killed run loses at most the stage in progress; a
+stage row left ``running`` counts as not done on the next run. A rerun skips every
+stage already done with the same options (``options_hash``); ``retry_failed`` retries
+failed sources.
+
+Source states: ``done`` (every requested step succeeded), ``failed`` (``reason`` says
+which step and why), ``skipped`` (duplicate URL, duplicate content, already present).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidpipe.errors import UsageError, VidpipeError
+from vidpipe.library.catalog import Catalog, options_hash, sha256_file
+from vidpipe.library.ingest import describe, register
+from vidpipe.library.models import Source
+
+STEPS = ("ingest", "probe", "audio", "transcribe")
+CPU_STAGES = ("probe", "audio", "transcribe")
+PROBE_VERSION = {"probe": 1}
+AUDIO_VERSION = {"audio": 1}
+
+
+def parse_steps(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """``"ingest,probe"`` → ``("ingest", "probe")`` in pipeline order.
+
+    Raises:
+        UsageError: an unknown step name.
+    """
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names = {i.strip().lower() for i in items if i.strip()}
+    if "all" in names:
+        names = set(STEPS)
+    unknown = names - set(STEPS)
+    if unknown or not names:
+        raise UsageError(
+            f"unknown step '{', '.join(sorted(unknown)) or spec}'",
+            f"use a comma list of {','.join(STEPS)}",
+        )
+    return tuple(s for s in STEPS if s in names)
+
+
+@dataclass
+class RunOptions:
+    """What to run and how. ``model``/``language`` default to the settings."""
+
+    steps: tuple[str, ...] = STEPS
+    model: str | None = None
+    language: str | None = None
+    word_timestamps: bool = True
+    beam_size: int = 5
+    threads: int | None = None
+    retry_failed: bool = False
+    dest: Path | None = None
+    limits: Any = None  # vidpipe.library.download.DownloadLimits
+
+    def transcribe_options(self) -> dict[str, Any]:
+        from vidpipe.config import get_settings
+
+        return {
+            "model": self.model or get_settings().model,
+            "language": (self.language or "auto").lower(),
+            "task": "transcribe",
+            "word_timestamps": self.word_timestamps,
+            "beam_size": self.beam_size,
+        }
+
+
+@dataclass
+class RunSummary:
+    """Counts of one run. ``ran`` counts stages actually executed (0 on a no-op rerun)."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    pending: int = 0
+    ran: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STEPS, 0))
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+
+
+class Display:
+    """Progress hooks; the base class shows nothing."""
+
+    def start(self, total: int, downloads: int) -> None: ...
+
+    def stage(self, stage: str, name: str | None) -> None: ...
+
+    def stage_progress(self, stage: str, done: float, total: float) -> None: ...
+
+    def advance(self, stage: str) -> None: ...
+
+    def item_done(self, src: Source, state: str, reason: str | None) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class RichDisplay(Display):
+    """One Rich display: an overall bar and one bar per stage."""
+
+    def __init__(self, console, steps: Sequence[str], disable: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = console
+        self.steps = [("download" if s == "ingest" else s) for s in steps]
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=disable,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.names: dict[str, str] = {}
+
+    def start(self, total: int, downloads: int) -> None:
+        self.progress.start()
+        self.tasks["overall"] = self.progress.add_task("[bold]all items", total=total)
+        for s in self.steps:
+            if s == "download" and not downloads:
+                continue
+            self.tasks[s] = self.progress.add_task(s, total=downloads if s == "download" else total)
+
+    def _key(self, stage: str) -> str:
+        return "download" if stage == "ingest" else stage
+
+    def stage(self, stage: str, name: str | None) -> None:
+        key = self._key(stage)
+        if key in self.tasks:
+            label = f"{key}: {name}" if name else key
+            self.progress.update(self.tasks[key], description=label[:28])
+
+    def stage_progress(self, stage: str, done: float, total: float) -> None:
+        pass
+
+    def advance(self, stage: str) -> None:
+        key = self._key(stage)
+        if key in self.tasks:
+            self.progress.advance(self.tasks[key])
+
+    def item_done(self, src: Source, state: str, reason: str | None) -> None:
+        self.progress.advance(self.tasks["overall"])
+        if state == "failed" and not self.progress.disable:
+            self.progress.console.print(
+                f"[red]failed[/] {describe(src)}: {reason}", highlight=False, markup=True
+            )
+
+    def stop(self) -> None:
+        for key in self.steps:
+            if key in self.tasks:
+                self.progress.update(self.tasks[key], description=key)
+        self.progress.stop()
+
+
+class _Downloader:
+    """Downloads in an asyncio loop in a daemon thread; results go to ``out`` as they finish."""
+
+    def __init__(self, items: list[tuple[int, str, Path]], limits, out: queue.Queue) -> None:
+        self.items = items
+        self.limits = limits
+        self.out = out
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+        self.thread = threading.Thread(target=self._main, daemon=True, name="vidpipe-downloads")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:
+            self.out.put(("download-crash", exc))
+
+    async def _run(self) -> None:
+        from vidpipe.library.download import DownloadLimits, download_all, download_page
+        from vidpipe.library.urls import is_direct_media_url
+
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        limits = self.limits or DownloadLimits()
+        direct = [i for i in self.items if is_direct_media_url(i[1])]
+        pages = [i for i in self.items if not is_direct_media_url(i[1])]
+
+        def on_result(result) -> None:
+            self.out.put(("download", result))
+
+        async def page(key: int, url: str, dest: Path) -> None:
+            try:
+                result = await download_page(url, dest.parent, key=key, limits=limits)
+            except Exception as exc:
+                result = exc
+                self.out.put(("download-error", (key, exc)))
+                return
+            self.out.put(("download", result))
+
+        jobs = []
+        if direct:
+            jobs.append(download_all(direct, limits, on_result=on_result))
+        sem = asyncio.Semaphore(2)
+
+        async def limited(item):
+            async with sem:
+                await page(*item)
+
+        jobs.extend(limited(i) for i in pages)
+        await asyncio.gather(*jobs)
+
+    def stop(self) -> None:
+        if self.loop is not None and self.task is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(5)
+
+
+class Runner:
+    """Run the pipeline over sources. See the module doc.
+
+    Args:
+        catalog: an open catalog.
+        options: steps, model, language, retry, download folder and limits.
+        display: progress hooks (:class:`RichDisplay` on the command line).
+    """
+
+    def __init__(
+        self, catalog: Catalog, options: RunOptions | None = None, display: Display | None = None
+    ) -> None:
+        from vidpipe.config import get_settings
+
+        self.catalog = catalog
+        self.options = options or RunOptions()
+        self.display = display or Display()
+        self.dest = Path(self.options.dest or Path(get_settings().home) / "media").expanduser()
+        self.summary = RunSummary()
+        self._engine = None
+        self._hashes = {
+            "probe": options_hash(PROBE_VERSION),
+            "audio": options_hash(AUDIO_VERSION),
+            "transcribe": options_hash(self.options.transcribe_options()),
+        }
+        self._current: tuple[int, str] | None = None
+        self._ids: set[int] = set()
+
+    # ------------------------------------------------------------------ planning
+
+    def _work(self, inputs: Sequence[str]) -> list[Source]:
+        cat = self.catalog
+        sources = register(cat, list(inputs)).sources if inputs else cat.sources()
+        seen: set[int] = set()
+        work: list[Source] = []
+        self._ids = {s.id for s in sources}
+        for src in sources:
+            if src.id in seen:
+                continue
+            seen.add(src.id)
+            if src.state == "failed" and self.options.retry_failed:
+                if src.reason and src.kind in ("url", "list-entry") and src.media_id is None:
+                    # a malformed URL fails again at once; others are retried
+                    from vidpipe.library.urls import validate_url
+
+                    try:
+                        validate_url(src.uri)
+                    except UsageError:
+                        continue
+                cat.set_source_state(src.id, "pending", None)
+                src.state, src.reason = "pending", None
+            if src.state in ("pending", "done"):
+                work.append(src)
+        return work
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, inputs: Sequence[str] = ()) -> RunSummary:
+        """Process ``inputs`` (or, with none, every source in the catalog)."""
+        steps = self.options.steps
+        work = self._work(inputs)
+        events: queue.Queue = queue.Queue()
+        by_id = {s.id: s for s in work}
+        downloads: list[tuple[int, str, Path]] = []
+        ready: list[tuple[Source, Path | None]] = []
+        for src in work:
+            if src.media_id is not None:
+                ready.append((src, None))
+            elif "ingest" not in steps:
+                continue  # nothing to do without ingesting it first
+            elif src.kind in ("url", "list-entry"):
+                from vidpipe.library.urls import safe_filename
+
+                dest = self.dest / safe_filename(src.uri)
+                if dest.is_file():  # renamed into place by a run killed before recording
+                    ready.append((src, dest))
+                else:
+                    downloads.append((src.id, src.uri, dest))
+            else:
+                ready.append((src, Path(src.uri)))
+        by_id = {s.id: s for s, _ in ready} | {d[0]: by_id[d[0]] for d in downloads}
+        self.summary.total = len(by_id)
+        self.display.start(len(by_id), len(downloads))
+        for src, path in ready:
+            events.put(("ready", (src, path)))
+        downloader = None
+        if downloads:
+            self.dest.mkdir(parents=True, exist_ok=True)
+            downloader = _Downloader(downloads, self.options.limits, events)
+            downloader.start()
+        outstanding = len(by_id)
+        try:
+            while outstanding > 0:
+                try:
+                    kind, payload = events.get(timeout=0.25)
+                except queue.Empty:
+                    continue
+                if kind == "ready":
+                    src, path = payload
+                    self._process(src, path)
+                    outstanding -= 1
+                elif kind == "download":
+                    result = payload
+                    src = by_id[int(result.key)]
+                    self.summary.ran["ingest"] += 1
+                    self.display.advance("ingest")
+                    if result.status == "done":
+                        self._process(src, Path(result.path), sha256=result.sha256)
+                    else:
+                        reason = result.reason or result.error or "download failed"
+                        self._fail_source(src, "download", result.error or "DownloadError", reason)
+                    outstanding -= 1
+                elif kind == "download-error":
+                    key, exc = payload
+                    self.display.advance("ingest")
+                    self._fail_source(by_id[key], "download", type(exc).__name__, _one_line(exc))
+                    outstanding -= 1
+                elif kind == "download-crash":
+                    raise payload
+        except BaseException:
+            if self._current is not None:  # an interrupted stage is neither done nor failed
+                with contextlib.suppress(Exception):
+                    self.catalog.forget_stage(*self._current)
+            raise
+        finally:
+            if downloader is not None:
+                downloader.stop()
+            self.display.stop()
+        final = {s.id: s.state for s in self.catalog.sources() if s.id in self._ids}
+        self.summary.total = len(final)
+        for state in ("done", "failed", "skipped", "pending"):
+            setattr(self.summary, state, sum(1 for v in final.values() if v == state))
+        return self.summary
+
+    def _count(self, state: str) -> None:
+        setattr(self.summary, state, getattr(self.summary, state) + 1)
+
+    def _fail_source(self, src: Source, stage: str, error_class: str, message: str) -> None:
+        message = " ".join(str(message).split())
+        later = CPU_STAGES[CPU_STAGES.index(stage) + 1 :] if stage in CPU_STAGES else CPU_STAGES
+        for st in later:
+            if st in self.options.steps:
+                self.display.advance(st)
+        reason = f"{stage}: {message}"
+        self.catalog.record_failure(
+            stage, error_class, message, source_id=src.id, media_id=src.media_id
+        )
+        self.catalog.set_source_state(src.id, "failed", reason)
+        self._count("failed")
+        self.summary.failures.append((describe(src), reason))
+        self.display.item_done(src, "failed", reason)
+
+    def _process(self, src: Source, path: Path | None, sha256: str | None = None) -> None:
+        cat = self.catalog
+        steps = self.options.steps
+        media = cat.get_media(src.media_id) if src.media_id is not None else None
+        if media is None:
+            # ingest: hash the file (local or downloaded) and record it by content
+            self.display.stage("ingest", Path(path).name)
+            try:
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path}: no such file")
+                digest = sha256 or sha256_file(path)
+                size = path.stat().st_size
+            except OSError as exc:
+                self._fail_source(src, "ingest", "InputError", _one_line(exc))
+                return
+            path = path.resolve()
+            media, created = cat.add_media(path, digest, size)
+            if not created:
+                owners = [
+                    s
+                    for s in cat.sources_of_media(media.id)
+                    if s.id != src.id and s.state != "skipped"
+                ]
+                if owners and all(o.position > src.position for o in owners):
+                    # downloads finish in any order: the first line of the input keeps the
+                    # content and later lines become its duplicates, whatever the timing
+                    for o in owners:
+                        cat.set_source_state(
+                            o.id, "skipped", f"duplicate content of {describe(src)}"
+                        )
+                    old = Path(media.path)
+                    if old != path:
+                        cat.set_media_path(media.id, path)
+                        if old.parent == self.dest.resolve():
+                            with contextlib.suppress(OSError):
+                                old.unlink()
+                    owners = []
+                    media = cat.get_media(media.id)
+                if owners or Path(media.path) != path:
+                    where = describe(owners[0]) if owners else media.path
+                    reason = f"duplicate content of {where}"
+                    cat.set_source_state(src.id, "skipped", reason, media_id=media.id)
+                    # recorded first, then the downloaded copy goes (a kill in between
+                    # leaves a spare file, never an unrecorded outcome)
+                    ours = src.kind in ("url", "list-entry") and path.parent == self.dest.resolve()
+                    if ours and Path(media.path) != path:
+                        with contextlib.suppress(OSError):
+                            path.unlink()
+                    for st in CPU_STAGES:
+                        if st in steps:
+                            self.display.advance(st)
+                    self._count("skipped")
+                    self.display.item_done(src, "skipped", reason)
+                    return
+            cat.set_source_state(src.id, "pending", None, media_id=media.id)
+            src.media_id = media.id
+            if src.kind not in ("url", "list-entry"):
+                self.summary.ran["ingest"] += 1
+        for stage in CPU_STAGES:
+            if stage not in steps:
+                continue
+            h = self._hashes[stage]
+            if cat.stage_done(media.id, stage, h):
+                self.display.advance(stage)
+                continue
+            self.display.stage(stage, Path(media.path).name)
+            self._current = (media.id, stage)
+            cat.start_stage(media.id, stage, h)
+            self.summary.ran[stage] += 1
+            try:
+                self._run_stage(stage, media.id, media.path)
+            except VidpipeError as exc:
+                self._current = None
+                cat.finish_stage(media.id, stage, exc.one_line())
+                self.display.advance(stage)
+                self._fail_source(src, stage, type(exc).__name__, exc.one_line())
+                return
+            except Exception as exc:
+                self._current = None
+                msg = f"{type(exc).__name__}: {_one_line(exc)}"
+                cat.finish_stage(media.id, stage, msg)
+                self.display.advance(stage)
+                self._fail_source(src, stage, type(exc).__name__, msg)
+                return
+            self._current = None
+            cat.finish_stage(media.id, stage)
+            self.display.advance(stage)
+        if src.state != "done" or src.reason:
+            cat.set_source_state(src.id, "done", None, media_id=media.id)
+        self._count("done")
+        self.display.item_done(src, "done", None)
+
+    def _run_stage(self, stage: str, media_id: int, path: str) -> None:
+        cat = self.catalog
+        if stage == "probe":
+            from vidpipe.media.probe import probe
+
+            cat.record_probe(media_id, probe(path))
+        elif stage == "audio":
+            from vidpipe.media.audio import audio_duration
+
+            cat.set_duration(media_id, audio_duration(path))
+        elif stage == "transcribe":
+            from vidpipe.speech.transcribe import get_engine, transcribe
+
+            opts = self.options.transcribe_options()
+            if self._engine is None:
+                self._engine = get_engine(
+                    "faster-whisper", model=opts["model"], threads=self.options.threads
+                )
+
+            def progress(done: float, total: float) -> None:
+                self.display.stage_progress("transcribe", done, total)
+
+            tr = transcribe(
+                path,
+                engine=self._engine,
+                language=self.options.language,
+                word_timestamps=self.options.word_timestamps,
+                beam_size=self.options.beam_size,
+                progress=progress,
+            )
+            tr.model = opts["model"]
+            cat.save_transcript(media_id, tr, self._hashes["transcribe"])
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, VidpipeError):
+        return exc.one_line()
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def run(
+    inputs: Sequence[str],
+    catalog: Catalog | None = None,
+    options: RunOptions | None = None,
+    display: Display | None = None,
+) -> RunSummary:
+    """Convenience wrapper: open the default catalog if none is given and run."""
+    own = catalog is None
+    cat = catalog or Catalog()
+    try:
+        return Runner(cat, options, display).run(inputs)
+    finally:
+        if own:
+            cat.close()
+
+
+__all__ = [
+    "STEPS",
+    "Display",
+    "RichDisplay",
+    "RunOptions",
+    "RunSummary",
+    "Runner",
+    "parse_steps",
+    "run",
+]

@@ -1,0 +1,243 @@
+"""The catalog and full-text search, run the same way on SQLite and on PostgreSQL.
+
+PostgreSQL: a fresh database ``vidpipe_test_<pid>`` on ``$VIDPIPE_TEST_PG`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test`` as the admin connection) is
+created for the session and dropped at the end; the tests skip when it is not reachable.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import inspect, text
+
+from conftest import DATA
+from vidpipe.library.catalog import Catalog, options_hash, sha256_file
+from vidpipe.library.search import index_text, query_terms, search, snippet
+from vidpipe.types import Segment, Transcript, Word
+
+PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TABLES = {"sources", "media", "stages", "failures", "transcripts", "segments", "words"}
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"vidpipe_test_{os.getpid()}"
+    try:
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
+    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request, tmp_path):
+    if request.param == "sqlite":
+        cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    else:
+        url = request.getfixturevalue("pg_url")
+        cat = Catalog(url)
+        with cat.engine.begin() as conn:  # a clean slate for each test
+            conn.execute(text(f"TRUNCATE {', '.join(sorted(TABLES))} RESTART IDENTITY CASCADE"))
+    yield cat
+    cat.close()
+
+
+@pytest.fixture(scope="module")
+def jfk_transcript() -> Transcript:
+    from vidpipe import transcribe
+
+    return transcribe(DATA / "jfk.flac", model="tiny.en", word_timestamps=True)
+
+
+@pytest.fixture(scope="module")
+def zh_transcript() -> Transcript:
+    from vidpipe import transcribe
+
+    return transcribe(DATA / "zh" / "aishell_BAC009S0724W0121.wav", model="base")
+
+
+def _media(cat: Catalog, path, n: int = 0):
+    sha = sha256_file(path) if n == 0 else f"{n:064x}"
+    media, created = cat.add_media(path, sha, os.path.getsize(path))
+    return media, created
+
+
+def test_migrations_create_schema(catalog):
+    insp = inspect(catalog.engine)
+    assert set(insp.get_table_names()) >= TABLES
+    with catalog.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    if catalog.dialect == "sqlite":
+        with catalog.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            names = {
+                r[0]
+                for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+            }
+        assert "segments_fts" in names
+    else:
+        cols = {c["name"] for c in insp.get_columns("segments")}
+        assert "search_tsv" in cols
+    # opening again is a no-op upgrade
+    Catalog(catalog.url).close()
+
+
+def test_sources_keep_input_order_and_states(catalog):
+    uris = [f"http://example.com/{n}.mp4" for n in (10, 2, 1)]
+    for line, uri in enumerate(uris, 1):
+        catalog.add_source(uri, "list-entry", "/tmp/links.txt", line)
+    srcs = catalog.sources()
+    assert [s.uri for s in srcs] == uris
+    assert [s.position for s in srcs] == [1, 2, 3]
+    catalog.set_source_state(srcs[1].id, "failed", "download: HTTP 404 Not Found")
+    catalog.record_failure("download", "HTTPStatusError", "HTTP 404", source_id=srcs[1].id)
+    catalog.record_failure("download", "HTTPStatusError", "HTTP 404", source_id=srcs[1].id)
+    assert [s.state for s in catalog.sources()] == ["pending", "failed", "pending"]
+    (f,) = catalog.failures()
+    assert f.attempts == 2 and f.stage == "download" and f.last_at >= f.first_at
+    assert catalog.find_source(uris[0], "/tmp/links.txt", 1).id == srcs[0].id
+    assert catalog.find_source(uris[0], "/tmp/links.txt", 2) is None
+
+
+def test_media_duplicate_sha256_collapses(catalog, tmp_path):
+    a = tmp_path / "a.flac"
+    b = tmp_path / "b.flac"
+    a.write_bytes((DATA / "jfk.flac").read_bytes())
+    b.write_bytes((DATA / "jfk.flac").read_bytes())
+    m1, created1 = _media(catalog, a)
+    m2, created2 = _media(catalog, b)
+    assert created1 and not created2
+    assert m1.id == m2.id and m2.path == str(a)
+    assert len(catalog.all_media()) == 1
+    assert m1.sha256 == sha256_file(DATA / "jfk.flac")
+
+
+def test_stage_status_and_options_hash(catalog, tmp_path):
+    m, _ = _media(catalog, DATA / "jfk.flac")
+    h = options_hash({"model": "tiny.en"})
+    assert not catalog.stage_done(m.id, "transcribe", h)
+    catalog.start_stage(m.id, "transcribe", h)
+    assert not catalog.stage_done(m.id, "transcribe", h)  # 'running' is not done
+    catalog.finish_stage(m.id, "transcribe")
+    assert catalog.stage_done(m.id, "transcribe", h)
+    assert not catalog.stage_done(m.id, "transcribe", options_hash({"model": "base"}))
+    catalog.start_stage(m.id, "probe", "x")
+    catalog.finish_stage(m.id, "probe", error="broken")
+    st = catalog.stage(m.id, "probe")
+    assert st.status == "failed" and st.error == "broken"
+
+
+def test_probe_recorded(catalog):
+    from vidpipe.media.probe import probe
+
+    path = DATA.parent.parent / "examples" / "speech_bunny.mp4"
+    m, _ = _media(catalog, path)
+    catalog.record_probe(m.id, probe(path))
+    m = catalog.get_media(m.id)
+    assert m.width and m.height and m.video_codec == "h264" and m.audio_codec
+    assert 23 < m.duration < 25 and m.probe["streams"]
+
+
+def test_search_english_real_transcript(catalog, jfk_transcript):
+    m, _ = _media(catalog, DATA / "jfk.flac")
+    catalog.save_transcript(m.id, jfk_transcript, "h1")
+    hits = search(catalog, "fellow Americans")
+    assert hits, [s.text for s in jfk_transcript.segments]
+    best = hits[0]
+    assert best.media_id == m.id and best.path == str(DATA / "jfk.flac")
+    assert 0.0 <= best.start <= 3.0
+    assert "[fellow] [Americans]" in best.snippet
+    assert search(catalog, "your country")[0].start < 11.0
+    assert search(catalog, "zebra crossing") == []
+    # the stored transcript round-trips, words included
+    back = catalog.get_transcript(m.id)
+    assert back.text == jfk_transcript.text
+    assert len(back.words) == len(jfk_transcript.words) > 10
+    assert back.segments[0].words[0].start == pytest.approx(jfk_transcript.words[0].start)
+
+
+def test_search_chinese(catalog, tmp_path, zh_transcript):
+    wav = DATA / "zh" / "aishell_BAC009S0724W0121.wav"
+    m, _ = _media(catalog, wav)
+    # the known text of this AISHELL utterance, as a segment of a transcript
+    known = Transcript(
+        language="zh",
+        duration=4.0,
+        segments=[Segment(id=0, start=0.1, end=3.6, text="广州市房地产中介协会分析")],
+    )
+    catalog.save_transcript(m.id, known, "known")
+    (hit,) = search(catalog, "房地产")
+    assert hit.start == pytest.approx(0.1) and hit.snippet == "广州市[房地产]中介协会分析"
+    assert search(catalog, "中介协会")[0].media_id == m.id
+    assert search(catalog, "上海") == []
+    # a real transcript by the base model, searched with text as it is stored
+    other = tmp_path / "zh_copy.wav"
+    other.write_bytes(wav.read_bytes() + b"\0")  # different content, different sha256
+    m2, _ = _media(catalog, other)
+    catalog.save_transcript(m2.id, zh_transcript, "base")
+    stored = zh_transcript.segments[0].text
+    word = next(t for t in query_terms(stored) if len(t) >= 2)
+    hits = search(catalog, word)
+    assert any(h.media_id == m2.id and 0 <= h.start < 1.0 for h in hits), (stored, word)
+
+
+def test_search_ranking_and_replacement(catalog, tmp_path):
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"{i}.wav"
+        p.write_bytes(bytes([i]) * 10)
+        paths.append(p)
+    media = [_media(catalog, p)[0] for p in paths]
+    texts = [
+        "the cat sat on the mat near another cat and a cat",
+        "a dog and a cat",
+        "nothing about animals here at all",
+    ]
+    for m, t in zip(media, texts, strict=True):
+        catalog.save_transcript(
+            m.id,
+            Transcript(duration=5, segments=[Segment(id=0, start=1.5, end=4, text=t)]),
+        )
+    hits = search(catalog, "cat")
+    assert [h.media_id for h in hits] == [media[0].id, media[1].id]
+    assert hits[0].score >= hits[1].score
+    assert len(search(catalog, "cat", limit=1)) == 1
+    # a new transcript replaces the old one in the index
+    catalog.save_transcript(
+        media[1].id,
+        Transcript(
+            duration=5,
+            segments=[
+                Segment(
+                    id=0,
+                    start=2,
+                    end=3,
+                    text="a bird",
+                    words=[Word(start=2, end=2.5, word=" a"), Word(start=2.5, end=3, word=" bird")],
+                )
+            ],
+        ),
+    )
+    assert [h.media_id for h in search(catalog, "cat")] == [media[0].id]
+    assert search(catalog, "bird")[0].start == 2
+    assert catalog.word_counts()[media[1].id] == 2
+
+
+def test_tokeniser_helpers():
+    assert "房地产" in index_text("广州市房地产中介协会分析").split()
+    assert index_text("Hello world") == "Hello world"
+    assert query_terms("Fellow, Americans!") == ["fellow", "americans"]
+    assert snippet("And so, my fellow Americans", ["fellow"]) == "And so, my [fellow] Americans"

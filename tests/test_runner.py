@@ -1,0 +1,271 @@
+"""The batch runner on real media: folders, link lists through a real HTTP server, reruns,
+retries, and a run killed with SIGKILL that resumes to the same catalog."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from servers.http_media import MediaServer
+from vidpipe.library.catalog import Catalog
+from vidpipe.library.download import DownloadLimits
+from vidpipe.library.runner import Runner, RunOptions, parse_steps
+from vidpipe.library.urls import safe_filename
+
+FAST = DownloadLimits(
+    concurrency=4, per_host=4, retries=2, backoff_base=0.05, backoff_max=0.2, read_timeout=5
+)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(DATA / "en_dev" / "LJ001-0001.wav", d / "10.wav")
+    shutil.copy(DATA / "en_dev" / "LJ001-0002.wav", d / "2.wav")
+    shutil.copy(DATA / "jfk.flac", d / "1.flac")
+    shutil.copy(DATA / "broken" / "tinytag_invalid_file.wav", d / "3.wav")
+    (d / "notes.md").write_text("not media")
+    return d
+
+
+def _runner(tmp_path, **kw) -> tuple[Catalog, Runner]:
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    opts = RunOptions(model="tiny.en", dest=tmp_path / "media", limits=FAST, **kw)
+    return cat, Runner(cat, opts)
+
+
+def test_parse_steps():
+    assert parse_steps("transcribe,ingest") == ("ingest", "transcribe")
+    assert parse_steps("all") == ("ingest", "probe", "audio", "transcribe")
+    from vidpipe.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown step"):
+        parse_steps("ingest,dance")
+
+
+def test_folder_run_rerun_and_retry(tmp_path, folder):
+    cat, runner = _runner(tmp_path)
+    summary = runner.run([str(folder)])
+    srcs = cat.sources()
+    # natural order: 1, 2, 3, 10; notes.md is not media
+    assert [Path(s.uri).name for s in srcs] == ["1.flac", "2.wav", "3.wav", "10.wav"]
+    assert [s.state for s in srcs] == ["done", "done", "failed", "done"]
+    broken = srcs[2]
+    assert broken.reason.startswith("probe: ") and "\n" not in broken.reason
+    assert "not a recognised audio or video file" in broken.reason
+    assert (summary.done, summary.failed, summary.skipped) == (3, 1, 0)
+    assert summary.ran["transcribe"] == 3
+    jfk = cat.get_transcript(srcs[0].media_id)
+    assert "fellow Americans" in jfk.text and jfk.language == "en" and jfk.words
+    assert cat.get_media(srcs[1].media_id).duration == pytest.approx(1.9, abs=0.5)
+    (f,) = cat.failures()
+    assert f.stage == "probe" and f.error_class == "MediaError" and f.attempts == 1
+
+    before = [(s.media_id, s.stage, s.status, s.started_at, s.finished_at) for s in cat.stages()]
+    # a rerun does nothing: no stage runs, timestamps unchanged, failed items left alone
+    _, again = _runner(tmp_path)
+    summary2 = again.run([str(folder)])
+    assert sum(summary2.ran.values()) == 0
+    assert (summary2.done, summary2.failed) == (3, 1)
+    after = [(s.media_id, s.stage, s.status, s.started_at, s.finished_at) for s in cat.stages()]
+    assert after == before
+    assert len(cat.sources()) == 4 and cat.failures()[0].attempts == 1
+
+    # --retry-failed tries the broken file again (and only it)
+    _, retry = _runner(tmp_path, retry_failed=True)
+    summary3 = retry.run([str(folder)])
+    assert summary3.ran["probe"] == 1 and summary3.ran["transcribe"] == 0
+    assert cat.failures()[0].attempts == 2
+    assert [s.state for s in cat.sources()] == ["done", "done", "failed", "done"]
+
+    # other options (a language) redo only the transcription
+    _, relang = _runner(tmp_path, language="en")
+    summary4 = relang.run([])
+    assert summary4.ran["transcribe"] == 3 and summary4.ran["probe"] == 0
+    cat.close()
+
+
+def test_duplicate_content_and_steps(tmp_path, folder):
+    shutil.copy(folder / "1.flac", folder / "1_copy.flac")
+    cat, runner = _runner(tmp_path, steps=("ingest", "probe"))
+    summary = runner.run([str(folder)])
+    states = {Path(s.uri).name: (s.state, s.reason) for s in cat.sources()}
+    assert states["1_copy.flac"][0] == "skipped"
+    assert states["1_copy.flac"][1] == f"duplicate content of {folder / '1.flac'}"
+    assert summary.ran["transcribe"] == 0 and summary.ran["probe"] == 4  # broken one too
+    assert len(cat.all_media()) == 4  # 1, 2, 3 (broken), 10
+    cat.close()
+
+
+def _serve_dir(tmp_path) -> Path:
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    shutil.copy(DATA / "jfk.flac", srv / "jfk.flac")
+    shutil.copy(DATA / "jfk.flac", srv / "jfk_again.flac")
+    for i in (1, 2, 3, 4):
+        shutil.copy(DATA / "en_dev" / f"LJ001-000{i}.wav", srv / f"lj{i}.wav")
+    return srv
+
+
+def test_link_list_every_line_accounted(tmp_path):
+    srv_dir = _serve_dir(tmp_path)
+    with MediaServer(srv_dir) as srv:
+        lines = [
+            "# videos to fetch",
+            srv.url("lj1.wav"),  # 2
+            "",
+            srv.url("lj2.wav", fault="reset"),  # 4: resumed with Range
+            srv.url("missing.mp4", fault="404"),  # 5
+            "https://news.example.cnhttp//host/path.mp4",  # 6: two URLs glued together
+            srv.url("lj1.wav"),  # 7: duplicate URL
+            srv.url("lj3.wav", fault="500then200"),  # 8
+            srv.url("jfk.flac"),  # 9
+            srv.url("jfk_again.flac"),  # 10: same content as line 9
+            srv.url("page.mp4", fault="html"),  # 11
+        ]
+        links = tmp_path / "links.txt"
+        links.write_text("\n".join(lines) + "\n")
+        cat, runner = _runner(tmp_path, steps=("ingest", "probe"))
+        runner.run([str(links)])
+        srcs = cat.sources()
+        assert [s.line for s in srcs] == [2, 4, 5, 6, 7, 8, 9, 10, 11]
+        got = {s.line: (s.state, s.reason) for s in srcs}
+        assert got[2] == ("done", None)
+        assert got[4] == ("done", None)
+        assert got[5] == ("failed", "download: HTTP 404 Not Found")
+        assert got[6][0] == "failed" and "two URLs glued together" in got[6][1]
+        assert got[7] == ("skipped", "duplicate of line 2 of links.txt")
+        assert got[8] == ("done", None)
+        assert got[9] == ("done", None)
+        assert got[10] == ("skipped", "duplicate content of line 9 of links.txt")
+        assert got[11][0] == "failed" and got[11][1].startswith("download: ")
+        for s in srcs:
+            if s.state == "done":
+                m = cat.get_media(s.media_id)
+                name = s.uri.rsplit("/", 1)[1]
+                assert m.sha256 == _sha(srv_dir / name) == _sha(m.path)
+                assert Path(m.path).parent == tmp_path / "media"
+        assert not list((tmp_path / "media").glob("*.part"))
+        assert srv.full_downloads("lj2.wav") == 0  # half, then the rest by Range
+        n_requests = len(srv.requests)
+        _, again = _runner(tmp_path, steps=("ingest", "probe"))
+        assert sum(again.run([str(links)]).ran.values()) == 0
+        assert len(srv.requests) == n_requests  # nothing fetched again
+        cat.close()
+
+
+def _snapshot(db: Path) -> dict:
+    with sqlite3.connect(db) as conn:
+        sources = conn.execute(
+            "SELECT s.position, s.uri, s.line, s.state, s.reason, m.sha256 "
+            "FROM sources s LEFT JOIN media m ON m.id = s.media_id ORDER BY s.position"
+        ).fetchall()
+        media = sorted(r[0] for r in conn.execute("SELECT sha256 FROM media"))
+        texts = sorted(
+            conn.execute(
+                "SELECT m.sha256, group_concat(g.text, '|') FROM transcripts t "
+                "JOIN media m ON m.id = t.media_id JOIN segments g ON g.transcript_id = t.id "
+                "GROUP BY m.sha256"
+            ).fetchall()
+        )
+        stages = conn.execute(
+            "SELECT m.sha256, st.stage, st.status FROM stages st "
+            "JOIN media m ON m.id = st.media_id ORDER BY 1, 2"
+        ).fetchall()
+    return {"sources": sources, "media": media, "texts": texts, "stages": stages}
+
+
+def _done_count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("SELECT count(*) FROM sources WHERE state='done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_mid_batch_resumes_to_same_catalog(tmp_path):
+    srv_dir = _serve_dir(tmp_path)
+    with MediaServer(srv_dir, latency=(0.3, 0.5)) as srv:
+        names = ["lj1.wav", "lj2.wav", "lj3.wav", "lj4.wav", "jfk.flac", "jfk_again.flac"]
+        lines = [srv.url(n) for n in names]
+        lines.insert(2, srv.url("gone.mp4", fault="404"))
+        lines.append(srv.url("lj1.wav"))
+        links = tmp_path / "links.txt"
+        links.write_text("\n".join(lines) + "\n")
+        cmd = [
+            sys.executable,
+            "-m",
+            "vidpipe",
+            "run",
+            str(links),
+            "-m",
+            "tiny.en",
+            "--concurrency",
+            "1",
+            "--retries",
+            "1",
+            "-q",
+        ]
+
+        def env(home: Path) -> dict:
+            return dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="")
+
+        home_a, home_b = tmp_path / "a", tmp_path / "b"
+        proc = subprocess.Popen(cmd, env=env(home_a), stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while _done_count(home_a / "catalog.db") < 1:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no item finished in 60 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        proc.stderr.close()
+        killed_at = _done_count(home_a / "catalog.db")
+        assert 1 <= killed_at < len(names) - 1  # really mid-batch
+        # what the killed client had on disk: complete files and partial .part files
+        on_disk = {f.name: f.stat().st_size for f in (home_a / "media").iterdir()}
+        n_killed = len(srv.requests)
+        rerun = subprocess.run(cmd, env=env(home_a), capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 1, rerun.stderr  # the 404 line fails
+        rerun_requests = srv.requests[n_killed:]
+        interrupted_requests = list(srv.requests)
+        clean = subprocess.run(cmd, env=env(home_b), capture_output=True, text=True, timeout=120)
+        assert clean.returncode == 1, clean.stderr
+        file_names = {n: safe_filename(srv.url(n)) for n in names}
+
+    a, b = _snapshot(home_a / "catalog.db"), _snapshot(home_b / "catalog.db")
+    assert a == b
+    states = [r[3] for r in a["sources"]]
+    assert states == ["done", "done", "failed", "done", "done", "done", "skipped", "skipped"]
+    assert len(a["texts"]) == 5 and all(t for _, t in a["texts"])
+    for name in names:
+        size = (srv_dir / name).stat().st_size
+        again = [r for r in rerun_requests if r["name"] == name and r["method"] == "GET"]
+        if on_disk.get(file_names[name]) == size:  # complete before the kill: not fetched again
+            assert again == [], name
+        part = on_disk.get(file_names[name] + ".part", 0)
+        if part:  # partial before the kill: resumed with Range, never fetched whole
+            assert all(r["status"] in (206, 416) for r in again), (name, again)
+        full = [
+            r
+            for r in interrupted_requests
+            if r["name"] == name and r["status"] == 200 and r["bytes_sent"] == size
+        ]
+        # A response the server had pushed into the socket before the kill but the client
+        # never read (no bytes on disk) is the only case where the whole file is sent twice.
+        assert len(full) <= 1 or (file_names[name] not in on_disk and not part), name
