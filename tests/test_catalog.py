@@ -194,6 +194,23 @@ def test_search_chinese(catalog, tmp_path, zh_transcript):
     assert any(h.media_id == m2.id and 0 <= h.start < 1.0 for h in hits), (stored, word)
 
 
+def test_search_chinese_traditional_and_simplified(catalog, tmp_path):
+    # Whisper base writes this AISHELL utterance in Traditional characters
+    # ("廣州市佛地產中間協會分析"); a user types Simplified, or the other way round.
+    wav = tmp_path / "trad.wav"
+    wav.write_bytes((DATA / "zh" / "aishell_BAC009S0724W0121.wav").read_bytes() + b"\1")
+    m, _ = _media(catalog, wav)
+    trad = Transcript(
+        language="zh",
+        duration=4.0,
+        segments=[Segment(id=0, start=0.11, end=3.63, text="廣州市房地產中介協會分析")],
+    )
+    catalog.save_transcript(m.id, trad, "trad")
+    (hit,) = [h for h in search(catalog, "房地产") if h.media_id == m.id]
+    assert hit.snippet == "廣州市[房地產]中介協會分析"  # highlighted in the stored script
+    assert m.id in [h.media_id for h in search(catalog, "協會")]  # Traditional query too
+
+
 def test_search_ranking_and_replacement(catalog, tmp_path):
     paths = []
     for i in range(3):

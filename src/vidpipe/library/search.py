@@ -3,7 +3,10 @@
 Chinese (and Japanese kanji) text has no spaces between words, so both the indexed
 copy of each segment (``segments.search_text``) and the query are split into words
 with jieba's search mode (``jieba.lcut_for_search``: a word and its dictionary
-sub-words, so "房地产" finds "广州市房地产中介协会分析"). Other text is indexed as is.
+sub-words, so "房地产" finds "广州市房地产中介协会分析"). Before that, Traditional
+characters are folded to Simplified with OpenCC (``t2s``) on both sides: Whisper
+often writes Mandarin in Traditional characters ("廣州市房地產"), and users type
+either. Other text is indexed as is.
 Matching is word-based and case-insensitive, without stemming; all query words must
 occur in a segment. Snippets mark the matching words with ``[brackets]``.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text as sql
@@ -51,17 +55,32 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
 
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def fold_chinese(text: str) -> str:
+    """Traditional Chinese characters folded to Simplified (other text unchanged)."""
+    return _t2s().convert(text) if has_cjk(text) else text
+
+
 def index_text(text: str) -> str:
-    """The copy of ``text`` that is indexed: CJK runs split into words (space-separated)."""
+    """The copy of ``text`` that is indexed: CJK folded to Simplified and split into words."""
     if not has_cjk(text):
         return text
-    tokens = _jieba().lcut_for_search(text)
+    tokens = _jieba().lcut_for_search(fold_chinese(text))
     return " ".join(t.strip() for t in tokens if t.strip())
 
 
 def query_terms(query: str) -> list[str]:
     """Words of a query, lower-cased, in order, without duplicates."""
-    raw = [t for t in _jieba().lcut(query) if t.strip()] if has_cjk(query) else query.split()
+    if has_cjk(query):
+        raw = [t for t in _jieba().lcut(fold_chinese(query)) if t.strip()]
+    else:
+        raw = query.split()
     out: list[str] = []
     for chunk in raw:
         for w in _WORD.findall(chunk.lower()):
@@ -83,15 +102,28 @@ def snippet(text: str, terms: list[str], width: int = 160) -> str:
         pattern = re.compile("|".join(alts), re.IGNORECASE)
     else:
         pattern = re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
-    first = pattern.search(text)
+    folded = fold_chinese(text)
+    if len(folded) == len(text):  # t2s is character for character here: match on the folded
+        spans = [m.span() for m in pattern.finditer(folded)]
+    else:
+        spans = [m.span() for m in pattern.finditer(text)]
+    if not spans:
+        return text[:width] + ("…" if len(text) > width else "")
     prefix = suffix = ""
-    if len(text) > width and first:
-        lo = max(0, first.start() - width // 3)
+    lo, hi = 0, len(text)
+    if len(text) > width:
+        lo = max(0, spans[0][0] - width // 3)
         hi = min(len(text), lo + width)
         prefix = "…" if lo > 0 else ""
         suffix = "…" if hi < len(text) else ""
-        text = text[lo:hi]
-    marked = pattern.sub(lambda m: f"[{m.group(0)}]", text)
+    pieces, pos = [], lo
+    for a, b in spans:
+        if a < pos or b > hi:
+            continue
+        pieces.append(text[pos:a] + "[" + text[a:b] + "]")
+        pos = b
+    pieces.append(text[pos:hi])
+    marked = "".join(pieces)
     if has_cjk(text):
         marked = marked.replace("][", "")  # jieba pieces of one word: one highlight
     return prefix + marked + suffix
