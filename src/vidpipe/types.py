@@ -148,3 +148,75 @@ class Transcript(BaseModel):
     def words(self) -> list[Word]:
         """All words of all segments in time order (empty without word timestamps)."""
         return [w for s in self.segments for w in (s.words or [])]
+
+
+class Chunk(BaseModel):
+    """Consecutive segments grouped up to a maximum duration, cut at sentence ends.
+
+    ``segment_ids`` index into the source Transcript's ``segments``; times in seconds.
+    """
+
+    id: int
+    start: float
+    end: float
+    text: str
+    segment_ids: list[int] = Field(default_factory=list)
+
+
+class ChunkSummary(BaseModel):
+    """The summary of one chunk (seconds)."""
+
+    chunk_id: int
+    start: float
+    end: float
+    summary: str
+
+
+class Summary(BaseModel):
+    """A transcript's summary: per-chunk summaries, an overall summary and keywords.
+
+    ``backend`` is ``"extractive"`` or ``"openai"``; ``model`` the LLM name if any.
+    """
+
+    language: str | None = None
+    overall: str
+    chunks: list[ChunkSummary] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    backend: str = "extractive"
+    model: str | None = None
+
+
+class Chapter(BaseModel):
+    """A titled span of the timeline. Chapters of one item cover [0, duration] without gaps."""
+
+    start: float
+    end: float
+    title: str
+
+
+class Scene(BaseModel):
+    """A shot between two cuts, with what is seen, written and said in it.
+
+    ``start``/``end`` in seconds, ``start_frame``/``end_frame`` frame indices (end
+    exclusive); ``keyframe`` a JPEG path; ``ocr_text`` on-screen text; ``description``
+    from a vision model when configured; ``speech`` the transcript text in the span.
+    """
+
+    index: int
+    start: float
+    end: float
+    start_frame: int
+    end_frame: int
+    keyframe: str | None = None
+    ocr_text: list[str] = Field(default_factory=list)
+    description: str | None = None
+    speech: str | None = None
+
+
+class Topic(BaseModel):
+    """A cluster of catalog items about the same subject."""
+
+    id: int
+    name: str
+    keywords: list[str] = Field(default_factory=list)
+    media_ids: list[int] = Field(default_factory=list)
