@@ -74,11 +74,23 @@ def _media(cat: Catalog, path, n: int = 0):
     return media, created
 
 
+def _head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from vidpipe.library.catalog import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def test_migrations_create_schema(catalog):
     insp = inspect(catalog.engine)
     assert set(insp.get_table_names()) >= TABLES
     with catalog.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == _head_revision()
     if catalog.dialect == "sqlite":
         with catalog.engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"

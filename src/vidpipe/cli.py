@@ -515,7 +515,11 @@ def run_cmd(
     sources: _SourcesArg = None,
     steps: Annotated[
         str,
-        typer.Option("--steps", help="Comma list of ingest,probe,audio,transcribe (or all)."),
+        typer.Option(
+            "--steps",
+            help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe "
+            "(all: ingest,probe,audio,transcribe).",
+        ),
     ] = "ingest,probe,audio,transcribe",
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
@@ -754,6 +758,282 @@ def export(
         cat.close()
     for p in written:
         err.print(f"wrote {p}", highlight=False)
+
+
+# --------------------------------------------------------------------------- understanding
+
+_TargetArg = Annotated[str, typer.Argument(help="Catalog item id, or a media file.")]
+_OutOpt = Annotated[
+    Path | None, typer.Option("--output-dir", "-o", help="Output folder (default: current).")
+]
+_BackendOpt = Annotated[
+    str, typer.Option("--backend", help="Text backend: extractive (offline) or openai.")
+]
+_LlmBaseOpt = Annotated[
+    str | None,
+    typer.Option("--llm-base", help="OpenAI-compatible base URL (default VIDPIPE_LLM_BASE)."),
+]
+_LlmModelOpt = Annotated[
+    str | None, typer.Option("--llm-model", help="Chat model name (default VIDPIPE_LLM_MODEL).")
+]
+_MaxChunkOpt = Annotated[
+    float, typer.Option("--max-chunk", min=1.0, help="Maximum chunk length in seconds.")
+]
+_AsrModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="ASR model for files not yet transcribed (base, tiny.en)."),
+]
+_LangOpt = Annotated[
+    str | None, typer.Option("--language", "-l", help="Transcript language (default: detect).")
+]
+_ForceOpt = Annotated[bool, typer.Option("--force", help="Recompute even if stored.")]
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _text_options(backend, llm_base, llm_model, max_chunk, language):
+    from vidpipe.library.understanding import TextOptions
+
+    opts = TextOptions(
+        backend=backend.lower(),
+        llm_base=llm_base,
+        llm_model=llm_model,
+        max_chunk=max_chunk,
+        language=None if language in (None, "auto") else language,
+    )
+    _run(opts.check)
+    return opts
+
+
+def _understand(kind: str, target: str, opts, model, out_dir, force):
+    """Resolve ``target``, compute or load the result, write files. Returns
+    ``(result, stem, computed, paths)``."""
+    from vidpipe.library import understanding as u
+
+    cat = _catalog()
+    try:
+
+        def work():
+            with err.status(f"[bold]{kind}[/] {target}", spinner="dots"):
+                media_id, tr, stem = u.resolve_input(cat, target, model, opts.language)
+                fn = u.summarize_media if kind == "summarize" else u.chapters_media
+                result, computed = fn(cat, media_id, tr, opts, force=force)
+            dest = Path(out_dir) if out_dir else Path.cwd()
+            if kind == "summarize":
+                paths = u.write_summary(result, dest, stem)
+            else:
+                paths = u.write_chapters(result, dest, stem)
+            return result, stem, computed, paths
+
+        return _run(work)
+    finally:
+        cat.close()
+
+
+@app.command()
+def summarize(
+    target: _TargetArg,
+    output_dir: _OutOpt = None,
+    backend: _BackendOpt = "extractive",
+    llm_base: _LlmBaseOpt = None,
+    llm_model: _LlmModelOpt = None,
+    max_chunk: _MaxChunkOpt = 60.0,
+    model: _AsrModelOpt = None,
+    language: _LangOpt = None,
+    force: _ForceOpt = False,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Summarize an item or a file: chunk summaries, an overall summary, keywords.
+
+    A file not in the catalog is transcribed first (and recorded). The result is stored
+    in the catalog and written as <stem>.summary.md and <stem>.summary.json in the
+    output folder. Rerunning with the same options reuses the stored summary.
+    """
+    from vidpipe.library.understanding import hms
+
+    opts = _text_options(backend, llm_base, llm_model, max_chunk, language)
+    summary, stem, computed, paths = _understand(
+        "summarize", target, opts, model, output_dir, force
+    )
+    if as_json:
+        out.print_json(summary.model_dump_json())
+    else:
+        out.print(f"[bold]{stem}[/] summary ({summary.backend}):", highlight=False)
+        out.print(summary.overall.strip(), markup=False, highlight=False)
+        if summary.keywords:
+            out.print(f"[bold]keywords:[/] {', '.join(summary.keywords)}", highlight=False)
+        for c in summary.chunks:
+            out.print(
+                f"  [cyan]{hms(c.start)}-{hms(c.end)}[/] {Text(c.summary.strip()).plain}",
+                highlight=False,
+            )
+    err.print(
+        f"{len(summary.chunks)} chunks, {len(summary.keywords)} keywords"
+        f" ({'computed' if computed else 'stored'}) -> {', '.join(str(p) for p in paths)}",
+        highlight=False,
+    )
+
+
+@app.command()
+def chapters(
+    target: _TargetArg,
+    output_dir: _OutOpt = None,
+    backend: _BackendOpt = "extractive",
+    llm_base: _LlmBaseOpt = None,
+    llm_model: _LlmModelOpt = None,
+    max_chunk: _MaxChunkOpt = 60.0,
+    model: _AsrModelOpt = None,
+    language: _LangOpt = None,
+    force: _ForceOpt = False,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Chapters covering the timeline, with titles.
+
+    Prints YouTube-description lines (0:00 Title) and writes <stem>.chapters.txt,
+    <stem>.chapters.vtt (WebVTT chapters) and <stem>.chapters.json; stored in the catalog.
+    """
+    from vidpipe.library.understanding import youtube_lines
+
+    opts = _text_options(backend, llm_base, llm_model, max_chunk, language)
+    result, _stem, computed, paths = _understand("chapters", target, opts, model, output_dir, force)
+    if as_json:
+        out.print_json(json.dumps([c.model_dump(mode="json") for c in result]))
+    else:
+        out.print(youtube_lines(result), end="", markup=False, highlight=False)
+    err.print(
+        f"{len(result)} chapters ({'computed' if computed else 'stored'})"
+        f" -> {', '.join(str(p) for p in paths)}",
+        highlight=False,
+    )
+
+
+@app.command()
+def topics(
+    items: Annotated[
+        list[int] | None, typer.Argument(help="Item ids to group (default: every item).")
+    ] = None,
+    all_items: Annotated[
+        bool, typer.Option("--all", help="Every transcribed item in the catalog (default).")
+    ] = False,
+    n_topics: Annotated[
+        int | None, typer.Option("--topics", "-n", min=1, help="Number of topics (default: auto).")
+    ] = None,
+    llm_base: _LlmBaseOpt = None,
+    llm_model: _LlmModelOpt = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Output folder (default $VIDPIPE_HOME/understanding)."
+        ),
+    ] = None,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Topics across the collection: embeddings from a bundled model, clustering offline.
+
+    Topics are named by their keywords, or by the LLM when one is configured
+    (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json and topics.md.
+    """
+    from vidpipe.library import understanding as u
+    from vidpipe.text.topics import find_topics
+
+    cat = _catalog()
+    try:
+
+        def work():
+            chosen = u.catalog_items(cat)
+            if items and not all_items:
+                wanted = set(items)
+                missing = wanted - {i for i, _, _ in chosen}
+                if missing:
+                    from vidpipe.errors import InputError
+
+                    raise InputError(
+                        f"no transcript for item(s) {', '.join(map(str, sorted(missing)))}",
+                        "see vidpipe report",
+                    )
+                chosen = [it for it in chosen if it[0] in wanted]
+            if not chosen:
+                from vidpipe.errors import InputError
+
+                raise InputError("no transcribed items in the catalog", "run vidpipe run first")
+            namer = u.llm_topic_namer(llm_base, llm_model, cat)
+            with err.status(f"[bold]topics[/] over {len(chosen)} items", spinner="dots"):
+                found = find_topics(chosen, n_topics=n_topics, namer=namer)
+            u.store_topics(cat, found, len(chosen), {"n_topics": n_topics, "items": items})
+            names = u.media_names(cat)
+            paths = u.write_topics(found, output_dir or u.default_out_dir(), names)
+            return found, names, paths, len(chosen)
+
+        found, names, paths, n = _run(work)
+    finally:
+        cat.close()
+    if as_json:
+        out.print_json(json.dumps([t.model_dump(mode="json") for t in found]))
+    else:
+        for t in found:
+            out.print(f"[bold]{t.id}. {t.name}[/]  ({', '.join(t.keywords)})", highlight=False)
+            for m in t.media_ids:
+                out.print(f"   [{m}] {names.get(m, m)}", markup=False, highlight=False)
+    err.print(
+        f"{len(found)} topics over {n} items -> {', '.join(str(p) for p in paths)}",
+        highlight=False,
+    )
+
+
+@app.command()
+def describe(
+    video: Annotated[str, typer.Argument(help="Video file, or a catalog item id.")],
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Output folder (default ./<stem>.describe)."),
+    ] = None,
+    vlm_base: Annotated[
+        str | None, typer.Option("--vlm-base", help="OpenAI-compatible vision endpoint URL.")
+    ] = None,
+    vlm_model: Annotated[str | None, typer.Option("--vlm-model", help="Vision model name.")] = None,
+    frames_per_scene: Annotated[
+        int, typer.Option("--frames-per-scene", min=1, help="Frames sent per scene.")
+    ] = 1,
+    model: _AsrModelOpt = None,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Timeline of scenes: keyframes (JPEG), on-screen text (OCR), what is said and,
+    with a vision endpoint, what is seen. Writes scenes.json and scenes.md."""
+    from vidpipe.library import understanding as u
+
+    cat = _catalog()
+    try:
+
+        def work():
+            with err.status(f"[bold]describe[/] {video}", spinner="dots"):
+                media_id, tr, stem = u.resolve_input(cat, video, model)
+                media = cat.get_media(media_id)
+                path = Path(video) if Path(video).exists() else Path(media.path)
+                dest = Path(output_dir) if output_dir else Path.cwd() / f"{stem}.describe"
+                scenes = u.describe_media(
+                    cat, media_id, path, dest, tr, vlm_base, vlm_model, frames_per_scene
+                )
+            return scenes, dest
+
+        scenes, dest = _run(work)
+    finally:
+        cat.close()
+    if as_json:
+        out.print_json(json.dumps([s.model_dump(mode="json") for s in scenes]))
+    else:
+        t = Table(title=f"{video}: {len(scenes)} scenes", title_justify="left")
+        for col in ("#", "start", "end", "on screen", "said", "seen"):
+            t.add_column(col)
+        for s in scenes:
+            t.add_row(
+                str(s.index),
+                _hms(s.start),
+                _hms(s.end),
+                " / ".join(s.ocr_text)[:60],
+                (s.speech or "")[:60],
+                (s.description or "")[:60],
+            )
+        out.print(t)
+    err.print(f"{len(scenes)} scenes -> {dest}", highlight=False)
 
 
 def main() -> None:

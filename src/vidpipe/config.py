@@ -53,6 +53,33 @@ class Settings(BaseSettings):
         description="Upload limit of the remote transcription endpoint in bytes "
         "(OpenAI documents 25 MB).",
     )
+    llm_base: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible chat endpoint for the 'openai' text "
+        "backend, e.g. http://127.0.0.1:8080/v1 (llama.cpp server), http://127.0.0.1:11434/v1 "
+        "(Ollama); default: the openai client's own (OPENAI_BASE_URL or api.openai.com).",
+    )
+    llm_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VIDPIPE_LLM_KEY", "OPENAI_API_KEY"),
+        description="API key of the chat endpoint (local servers need none).",
+    )
+    llm_model: str = Field("gpt-4o-mini", description="Chat model name sent to the endpoint.")
+    llm_rpm: int | None = Field(60, description="Requests per minute allowed (None: no limit).")
+    llm_tpm: int | None = Field(
+        None, description="Tokens per minute allowed, prompt plus completion (None: no limit)."
+    )
+    llm_concurrency: int = Field(4, description="Chat requests in flight at once.")
+    vlm_base: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible vision (chat) API for `describe`, "
+        "e.g. http://127.0.0.1:11434/v1; unset = no frame descriptions.",
+    )
+    vlm_key: str | None = Field(None, description="API key for the vision endpoint.")
+    vlm_model: str | None = Field(None, description="Vision model name, e.g. 'llava'.")
+    vlm_rpm: float = Field(
+        20.0, description="Requests per minute allowed to the vision endpoint (> 0)."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -539,3 +539,47 @@ class Catalog:
         with self.session() as s:
             q = select(TranscriptRow.media_id, TranscriptRow.language).order_by(TranscriptRow.id)
             return {mid: lang for mid, lang in s.execute(q)}
+
+    # ------------------------------------------------------------------ llm cache
+
+    def llm_cache_get(self, key: str) -> str | None:
+        """The cached LLM response for ``key`` (sha256 hex), or None."""
+        from sqlalchemy import column, table
+
+        t = table("llm_cache", column("key"), column("response"))
+        with self.session() as s:
+            return s.execute(select(t.c.response).where(t.c.key == key)).scalar()
+
+    def llm_cache_put(
+        self,
+        key: str,
+        backend: str,
+        model: str | None,
+        response: str,
+        *,
+        prompt_hash: str | None = None,
+    ) -> None:
+        """Store (or replace) the LLM response for ``key`` (sha256 hex)."""
+        from sqlalchemy import DateTime, column, insert, table
+
+        t = table(
+            "llm_cache",
+            column("key"),
+            column("backend"),
+            column("model"),
+            column("prompt_hash"),
+            column("response"),
+            column("created", DateTime(timezone=True)),
+        )
+        with self.session() as s:
+            s.execute(delete(t).where(t.c.key == key))
+            s.execute(
+                insert(t).values(
+                    key=key,
+                    backend=backend,
+                    model=model,
+                    prompt_hash=prompt_hash,
+                    response=response,
+                    created=_now(),
+                )
+            )

@@ -29,8 +29,10 @@ from vidpipe.library.catalog import Catalog, options_hash, sha256_file
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import Source
 
-STEPS = ("ingest", "probe", "audio", "transcribe")
-CPU_STAGES = ("probe", "audio", "transcribe")
+STEPS = ("ingest", "probe", "audio", "transcribe", "summarize", "chapters", "describe")
+CPU_STAGES = ("probe", "audio", "transcribe", "summarize", "chapters", "describe")
+#: steps that ``all`` selects (the understanding steps are named explicitly)
+DEFAULT_ALL = ("ingest", "probe", "audio", "transcribe")
 PROBE_VERSION = {"probe": 1}
 AUDIO_VERSION = {"audio": 1}
 
@@ -44,7 +46,7 @@ def parse_steps(spec: str | Sequence[str]) -> tuple[str, ...]:
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names = {i.strip().lower() for i in items if i.strip()}
     if "all" in names:
-        names = set(STEPS)
+        names = (names - {"all"}) | set(DEFAULT_ALL)
     unknown = names - set(STEPS)
     if unknown or not names:
         raise UsageError(
@@ -67,6 +69,21 @@ class RunOptions:
     retry_failed: bool = False
     dest: Path | None = None
     limits: Any = None  # vidpipe.library.download.DownloadLimits
+    text_backend: str = "extractive"  # summarize/chapters: extractive or openai
+    llm_base: str | None = None
+    llm_model: str | None = None
+    max_chunk: float = 60.0
+
+    def text_options(self):
+        from vidpipe.library.understanding import TextOptions
+
+        return TextOptions(
+            backend=self.text_backend,
+            llm_base=self.llm_base,
+            llm_model=self.llm_model,
+            max_chunk=self.max_chunk,
+            language=self.language,
+        )
 
     def transcribe_options(self) -> dict[str, Any]:
         from vidpipe.config import get_settings
@@ -262,6 +279,15 @@ class Runner:
             "audio": options_hash(AUDIO_VERSION),
             "transcribe": options_hash(self.options.transcribe_options()),
         }
+        text = self.options.text_options()
+        for step in ("summarize", "chapters"):
+            # backend/model/chunk length, and the transcript options they build on
+            self._hashes[step] = options_hash(
+                {step: text.hash(step), "transcribe": self._hashes["transcribe"]}
+            )
+        self._hashes["describe"] = options_hash(
+            {"describe": 1, "transcribe": self._hashes["transcribe"]}
+        )
         self._current: tuple[int, str] | None = None
         self._ids: set[int] = set()
 
@@ -513,6 +539,20 @@ class Runner:
             )
             tr.model = opts["model"]
             cat.save_transcript(media_id, tr, self._hashes["transcribe"])
+        elif stage in ("summarize", "chapters"):
+            from vidpipe.library import understanding as u
+
+            fn = u.summarize_media if stage == "summarize" else u.chapters_media
+            fn(cat, media_id, options=self.options.text_options())
+        elif stage == "describe":
+            from vidpipe.config import get_settings
+            from vidpipe.library import understanding as u
+
+            media = cat.get_media(media_id)
+            if media is not None and media.video_codec is None and media.probe is not None:
+                return  # audio only: nothing to see
+            out_dir = Path(get_settings().home).expanduser() / "understanding" / str(media_id)
+            u.describe_media(cat, media_id, Path(path), out_dir, cat.get_transcript(media_id))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,578 @@
+"""Understanding results in the catalog, and the orchestration behind ``summarize``,
+``chapters``, ``topics`` and ``describe`` (command line and ``vidpipe run`` steps).
+
+Stage logic lives in :mod:`vidpipe.text` (chunking, text backends, topics) and
+:mod:`vidpipe.vision` (scenes); this module only resolves inputs, caches and stores
+results (tables from migration 0003) and writes Markdown, JSON and WebVTT files.
+
+Results are keyed by an options hash (backend, model, chunk length, language and the
+transcript they were computed from), so asking again returns the stored result
+without recomputing it.
+
+Example::
+
+    with Catalog() as cat:
+        media_id, transcript = resolve_input(cat, "talk.mp4")   # transcribes if needed
+        summary = summarize_media(cat, media_id, transcript)
+        write_summary(summary, Path("out"), "talk")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vidpipe.errors import InputError, OutputError, UsageError
+from vidpipe.files import atomic_write, check_readable_file
+from vidpipe.library.catalog import Catalog, options_hash, sha256_file
+from vidpipe.library.models import Base, utcnow
+from vidpipe.types import Chapter, Scene, Summary, Topic, Transcript
+
+VERSION = 1
+BACKENDS = ("extractive", "openai")
+
+# --------------------------------------------------------------------------- tables
+
+
+class SummaryRow(Base):
+    __tablename__ = "summaries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(Text, default=None)
+    options_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    data: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChaptersRow(Base):
+    __tablename__ = "chapters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(Text, default=None)
+    options_hash: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16), default=None)
+    data: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScenesRow(Base):
+    __tablename__ = "scenes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    options_hash: Mapped[str] = mapped_column(String(64))
+    data: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TopicRun(Base):
+    __tablename__ = "topic_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_items: Mapped[int] = mapped_column(Integer)
+    options: Mapped[Any] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TopicRow(Base):
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("topic_runs.id", ondelete="CASCADE"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JSON)
+    media_ids: Mapped[Any] = mapped_column(JSON)
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass
+class TextOptions:
+    """How to summarize / chapter: backend, its model and endpoint, chunk length (s)."""
+
+    backend: str = "extractive"
+    llm_base: str | None = None
+    llm_model: str | None = None
+    max_chunk: float = 60.0
+    language: str | None = None
+
+    def check(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown text backend '{self.backend}'", "use extractive or openai")
+        if self.max_chunk <= 0:
+            raise UsageError("--max-chunk must be positive")
+
+    def model_name(self) -> str | None:
+        if self.backend == "extractive":
+            return None
+        if self.llm_model:
+            return self.llm_model
+        from vidpipe.config import get_settings
+
+        return getattr(get_settings(), "llm_model", None)
+
+    def hash(self, kind: str, transcript_key: Any = None) -> str:
+        return options_hash(
+            {
+                "kind": kind,
+                "v": VERSION,
+                "backend": self.backend,
+                "model": self.model_name(),
+                "base": self.llm_base if self.backend != "extractive" else None,
+                "max_chunk": float(self.max_chunk),
+                "language": self.language,
+                "transcript": transcript_key,
+            }
+        )
+
+    def get_backend(self, catalog: Catalog | None = None):
+        from vidpipe.text.backends import get_text_backend
+
+        kw: dict[str, Any] = {}
+        if self.backend != "extractive":
+            if catalog is not None:
+                kw["catalog"] = catalog  # the response cache lives in the same catalog
+            if self.llm_base:
+                kw["base_url"] = self.llm_base
+            if self.llm_model:
+                kw["model"] = self.llm_model
+        return get_text_backend(self.backend, **kw)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _transcript_key(cat: Catalog, media_id: int) -> Any:
+    row = cat.transcript_row(media_id)
+    return None if row is None else [row.id, row.options_hash]
+
+
+def resolve_input(
+    cat: Catalog,
+    target: str,
+    model: str | None = None,
+    language: str | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> tuple[int, Transcript, str]:
+    """``ITEM`` (a catalog id) or ``FILE`` → ``(media_id, transcript, name)``.
+
+    A file already in the catalog (same content) reuses its stored transcript; any
+    other file is recorded in the catalog (media row only, no source) and transcribed
+    with ``model`` (default: settings, ``base``), and the transcript is stored.
+
+    Raises:
+        InputError: no such item or file, or the item has no transcript yet.
+    """
+    path = Path(target)
+    if target.isdigit() and not path.exists():
+        media = cat.get_media(int(target))
+        if media is None:
+            raise InputError(f"no item with id {target} in the catalog", "see vidpipe report")
+        tr = cat.get_transcript(media.id)
+        if tr is None:
+            raise InputError(
+                f"item {media.id} has no transcript yet",
+                f"run: vidpipe run --steps probe,audio,transcribe (or pass {media.path})",
+            )
+        return media.id, tr, Path(media.path).stem
+    check_readable_file(path)
+    digest = sha256_file(path)
+    media = cat.media_by_sha256(digest)
+    if media is not None:
+        tr = cat.get_transcript(media.id)
+        if tr is not None:
+            return media.id, tr, path.stem
+    from vidpipe.config import get_settings
+    from vidpipe.speech.transcribe import transcribe
+
+    model = model or get_settings().model
+    tr = transcribe(path, model=model, language=language, progress=progress)
+    tr.model = model
+    if media is None:
+        media, _ = cat.add_media(path.resolve(), digest, path.stat().st_size)
+    opts = {
+        "model": model,
+        "language": (language or "auto").lower(),
+        "task": "transcribe",
+        "word_timestamps": False,
+        "beam_size": 5,
+    }
+    cat.save_transcript(media.id, tr, options_hash(opts))
+    return media.id, tr, path.stem
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def _latest(cat: Catalog, row_cls, media_id: int, opts_hash: str | None = None):
+    with cat.session() as s:
+        q = select(row_cls).where(row_cls.media_id == media_id)
+        if opts_hash is not None:
+            q = q.where(row_cls.options_hash == opts_hash)
+        return s.scalars(q.order_by(row_cls.id.desc()).limit(1)).first()
+
+
+def _store(cat: Catalog, row: Any) -> None:
+    row_cls = type(row)
+    with cat.session() as s:
+        s.execute(
+            delete(row_cls).where(
+                row_cls.media_id == row.media_id, row_cls.options_hash == row.options_hash
+            )
+        )
+        s.add(row)
+
+
+def get_summary(cat: Catalog, media_id: int, opts_hash: str | None = None) -> Summary | None:
+    """The stored summary (latest, or the one computed with ``opts_hash``)."""
+    row = _latest(cat, SummaryRow, media_id, opts_hash)
+    return None if row is None else Summary.model_validate(row.data)
+
+
+def get_chapters(cat: Catalog, media_id: int, opts_hash: str | None = None) -> list[Chapter] | None:
+    row = _latest(cat, ChaptersRow, media_id, opts_hash)
+    return None if row is None else [Chapter.model_validate(c) for c in row.data]
+
+
+def get_scenes(cat: Catalog, media_id: int) -> list[Scene] | None:
+    row = _latest(cat, ScenesRow, media_id)
+    return None if row is None else [Scene.model_validate(c) for c in row.data]
+
+
+def summarize_media(
+    cat: Catalog,
+    media_id: int,
+    transcript: Transcript | None = None,
+    options: TextOptions | None = None,
+    force: bool = False,
+) -> tuple[Summary, bool]:
+    """Summary of an item: stored one if computed with the same options, else computed
+    and stored. Returns ``(summary, computed)``."""
+    opts = options or TextOptions()
+    opts.check()
+    h = opts.hash("summary", _transcript_key(cat, media_id))
+    if not force and (hit := get_summary(cat, media_id, h)) is not None:
+        return hit, False
+    transcript = transcript or cat.get_transcript(media_id)
+    if transcript is None:
+        raise InputError(f"item {media_id} has no transcript yet", "run the transcribe step")
+    from vidpipe.text.chunking import chunk_transcript
+
+    chunks = chunk_transcript(transcript, max_duration=opts.max_chunk)
+    language = opts.language or transcript.language
+    summary = opts.get_backend(cat).summarize(chunks, language)
+    _store(
+        cat,
+        SummaryRow(
+            media_id=media_id,
+            backend=summary.backend,
+            model=summary.model,
+            options_hash=h,
+            language=summary.language or language,
+            data=summary.model_dump(mode="json"),
+        ),
+    )
+    return summary, True
+
+
+def chapters_media(
+    cat: Catalog,
+    media_id: int,
+    transcript: Transcript | None = None,
+    options: TextOptions | None = None,
+    force: bool = False,
+) -> tuple[list[Chapter], bool]:
+    """Chapters of an item (stored or computed); see :func:`summarize_media`."""
+    opts = options or TextOptions()
+    opts.check()
+    h = opts.hash("chapters", _transcript_key(cat, media_id))
+    if not force and (hit := get_chapters(cat, media_id, h)) is not None:
+        return hit, False
+    transcript = transcript or cat.get_transcript(media_id)
+    if transcript is None:
+        raise InputError(f"item {media_id} has no transcript yet", "run the transcribe step")
+    from vidpipe.text.chunking import chunk_transcript
+
+    chunks = chunk_transcript(transcript, max_duration=opts.max_chunk)
+    media = cat.get_media(media_id)
+    duration = (
+        transcript.duration
+        or (media.duration if media else None)
+        or (chunks[-1].end if chunks else 0.0)
+    )
+    language = opts.language or transcript.language
+    chapters = opts.get_backend(cat).chapters(chunks, duration, language)
+    _store(
+        cat,
+        ChaptersRow(
+            media_id=media_id,
+            backend=opts.backend,
+            model=opts.model_name(),
+            options_hash=h,
+            language=language,
+            data=[c.model_dump(mode="json") for c in chapters],
+        ),
+    )
+    return chapters, True
+
+
+def store_scenes(cat: Catalog, media_id: int, scenes: Sequence[Scene], opts_hash: str) -> None:
+    _store(
+        cat,
+        ScenesRow(
+            media_id=media_id,
+            options_hash=opts_hash,
+            data=[s.model_dump(mode="json") for s in scenes],
+        ),
+    )
+
+
+def describe_media(
+    cat: Catalog,
+    media_id: int,
+    path: Path,
+    out_dir: Path,
+    transcript: Transcript | None = None,
+    vlm_base: str | None = None,
+    vlm_model: str | None = None,
+    frames_per_scene: int = 1,
+    progress: Callable[[float, float], None] | None = None,
+) -> list[Scene]:
+    """Scenes of a video via :func:`vidpipe.vision.describe.describe` (writes
+    ``out_dir/scenes.json`` and ``scenes.md``); stored in the catalog."""
+    try:
+        from vidpipe.vision.describe import describe
+    except ImportError as exc:
+        raise UsageError("video description is not available in this build") from exc
+    from vidpipe.vision.describe import vlm_from_settings
+
+    if vlm_base or vlm_model:  # missing keys come from VIDPIPE_VLM_* settings
+        vlm = {k: v for k, v in (("base_url", vlm_base), ("model", vlm_model)) if v}
+    else:
+        vlm = vlm_from_settings()
+    scenes = describe(
+        path,
+        out_dir,
+        transcript=transcript,
+        vlm=vlm,
+        frames_per_scene=frames_per_scene,
+        progress=progress,
+    )
+    h = options_hash(
+        {"kind": "scenes", "v": VERSION, "vlm": [vlm_base, vlm_model], "fps": frames_per_scene}
+    )
+    store_scenes(cat, media_id, scenes, h)
+    return scenes
+
+
+def catalog_items(cat: Catalog, max_chars: int = 4000) -> list[tuple[int, str, str | None]]:
+    """``(media_id, text, language)`` of every item with a transcript (for topics)."""
+    items = []
+    for m in cat.all_media():
+        tr = cat.get_transcript(m.id)
+        if tr is None:
+            continue
+        text = " ".join(s.text.strip() for s in tr.segments).strip()
+        if text:
+            items.append((m.id, text[:max_chars], tr.language))
+    return items
+
+
+def store_topics(cat: Catalog, topics: Sequence[Topic], n_items: int, options: dict) -> int:
+    """Record one topics run; returns its id."""
+    with cat.session() as s:
+        run = TopicRun(n_items=n_items, options=options)
+        s.add(run)
+        s.flush()
+        for i, t in enumerate(topics):
+            s.add(
+                TopicRow(
+                    run_id=run.id,
+                    idx=i,
+                    name=t.name,
+                    data=t.model_dump(mode="json"),
+                    media_ids=list(t.media_ids),
+                )
+            )
+        return run.id
+
+
+def latest_topics(cat: Catalog) -> list[Topic]:
+    with cat.session() as s:
+        run = s.scalars(select(TopicRun).order_by(TopicRun.id.desc()).limit(1)).first()
+        if run is None:
+            return []
+        rows = s.scalars(select(TopicRow).where(TopicRow.run_id == run.id).order_by(TopicRow.idx))
+        return [Topic.model_validate(r.data) for r in rows]
+
+
+def topics_for_catalog(
+    cat: Catalog, n_topics: int | None = None, namer: Callable | None = None
+) -> tuple[list[Topic], int]:
+    """Cluster every transcribed item; store and return ``(topics, n_items)``."""
+    from vidpipe.text.topics import find_topics
+
+    items = catalog_items(cat)
+    topics = find_topics(items, n_topics=n_topics, namer=namer)
+    store_topics(cat, topics, len(items), {"n_topics": n_topics, "named": namer is not None})
+    return topics, len(items)
+
+
+def llm_topic_namer(
+    llm_base: str | None = None, llm_model: str | None = None, catalog: Catalog | None = None
+):
+    """A topic namer backed by the configured LLM, or None when none is configured or
+    the text backend cannot name topics."""
+    from vidpipe.config import get_settings
+
+    base = llm_base or getattr(get_settings(), "llm_base", None)
+    if not base:
+        return None
+    try:
+        backend = TextOptions("openai", base, llm_model).get_backend(catalog)
+    except Exception:
+        return None
+    fn = getattr(backend, "name_topic", None)
+    return fn if callable(fn) else None
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def hms(seconds: float) -> str:
+    """YouTube-style timestamp: ``M:SS`` under an hour, else ``H:MM:SS``."""
+    s = int(seconds + 1e-6)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def vtt_time(seconds: float) -> str:
+    ms = round(max(0.0, seconds) * 1000)
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _write(path: Path, text: str) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def summary_markdown(summary: Summary, title: str) -> str:
+    lines = [f"# {title}", "", "## Summary", "", summary.overall.strip(), ""]
+    if summary.keywords:
+        lines += ["## Keywords", "", ", ".join(summary.keywords), ""]
+    if summary.chunks:
+        lines += ["## Parts", ""]
+        lines += [f"- **{hms(c.start)}–{hms(c.end)}** {c.summary.strip()}" for c in summary.chunks]
+        lines.append("")
+    model = f", {summary.model}" if summary.model else ""
+    lines += [f"_{summary.backend}{model}_", ""]
+    return "\n".join(lines)
+
+
+def write_summary(
+    summary: Summary, out_dir: Path, stem: str, title: str | None = None
+) -> list[Path]:
+    """``<stem>.summary.md`` and ``<stem>.summary.json`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    md = _write(out_dir / f"{stem}.summary.md", summary_markdown(summary, title or stem))
+    js = _write(
+        out_dir / f"{stem}.summary.json",
+        json.dumps(summary.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
+    )
+    return [md, js]
+
+
+def youtube_lines(chapters: Sequence[Chapter]) -> str:
+    return "".join(f"{hms(c.start)} {c.title.strip()}\n" for c in chapters)
+
+
+def chapters_vtt(chapters: Sequence[Chapter]) -> str:
+    cues = ["WEBVTT", ""]
+    for i, c in enumerate(chapters, start=1):
+        title = " ".join(c.title.split()).replace("-->", "->")
+        cues += [str(i), f"{vtt_time(c.start)} --> {vtt_time(c.end)}", title, ""]
+    return "\n".join(cues)
+
+
+def write_chapters(chapters: Sequence[Chapter], out_dir: Path, stem: str) -> list[Path]:
+    """``<stem>.chapters.txt`` (YouTube lines), ``.chapters.vtt`` and ``.chapters.json``."""
+    out_dir = Path(out_dir)
+    return [
+        _write(out_dir / f"{stem}.chapters.txt", youtube_lines(chapters)),
+        _write(out_dir / f"{stem}.chapters.vtt", chapters_vtt(chapters)),
+        _write(
+            out_dir / f"{stem}.chapters.json",
+            json.dumps([c.model_dump(mode="json") for c in chapters], ensure_ascii=False, indent=2)
+            + "\n",
+        ),
+    ]
+
+
+def write_topics(topics: Sequence[Topic], out_dir: Path, names: dict[int, str]) -> list[Path]:
+    """``topics.json`` and ``topics.md`` (each topic with its items) in ``out_dir``."""
+    out_dir = Path(out_dir)
+    docs = [
+        t.model_dump(mode="json") | {"items": [names.get(m, str(m)) for m in t.media_ids]}
+        for t in topics
+    ]
+    lines = ["# Topics", ""]
+    for t in topics:
+        lines += [f"## {t.id}. {t.name}", "", f"Keywords: {', '.join(t.keywords)}", ""]
+        lines += [f"- [{m}] {names.get(m, str(m))}" for m in t.media_ids]
+        lines.append("")
+    return [
+        _write(out_dir / "topics.json", json.dumps(docs, ensure_ascii=False, indent=2) + "\n"),
+        _write(out_dir / "topics.md", "\n".join(lines)),
+    ]
+
+
+def default_out_dir() -> Path:
+    """``$VIDPIPE_HOME/understanding`` (topics)."""
+    from vidpipe.config import get_settings
+
+    return Path(get_settings().home).expanduser() / "understanding"
+
+
+def media_names(cat: Catalog) -> dict[int, str]:
+    return {m.id: os.path.basename(m.path) for m in cat.all_media()}
+
+
+__all__ = [
+    "TextOptions",
+    "chapters_media",
+    "get_chapters",
+    "get_scenes",
+    "get_summary",
+    "latest_topics",
+    "resolve_input",
+    "store_scenes",
+    "summarize_media",
+    "topics_for_catalog",
+    "write_chapters",
+    "write_summary",
+    "write_topics",
+]

@@ -1,0 +1,105 @@
+"""Group a transcript's segments into chunks by duration and sentence ends.
+
+A chunk is a run of consecutive segments that lasts at most ``max_duration`` seconds
+(from the first segment's start to the last one's end) and closes only where a
+sentence ends: a segment whose text ends with ``. ? ! 。 ？ ！ …`` (closing quotes
+and brackets after the mark are allowed). Sentences are never split, except a
+sentence that alone lasts longer than ``max_duration``: it is cut at segment
+boundaries into pieces of at most ``max_duration`` (a single segment longer than
+that stays whole); its last piece may be followed by the next sentences in the same
+chunk. Chunks cover every segment once, in order.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vidpipe.types import Chunk, Segment, Transcript
+
+SENTENCE_END = re.compile(r"[.?!。？！…][\"'”’»）)\]」』]*\s*$")
+"""A text that ends a sentence: a final mark, optionally followed by closing quotes."""
+
+_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def ends_sentence(text: str) -> bool:
+    """True if ``text`` ends with a sentence-final mark (``. ? ! 。 ？ ！ …``)."""
+    return bool(SENTENCE_END.search(text.strip()))
+
+
+def join_texts(texts: list[str]) -> str:
+    """Join segment texts: with a space, except between two CJK characters."""
+    out = ""
+    for t in (t.strip() for t in texts):
+        if not t:
+            continue
+        if out and not (_CJK.match(out[-1]) and _CJK.match(t[0])):
+            out += " "
+        out += t
+    return out
+
+
+def _sentences(segments: list[Segment]) -> list[list[int]]:
+    """Indices of segments grouped into sentences (the last may be unfinished)."""
+    runs: list[list[int]] = []
+    cur: list[int] = []
+    for i, seg in enumerate(segments):
+        cur.append(i)
+        if ends_sentence(seg.text):
+            runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def _span(segments: list[Segment], ids: list[int]) -> float:
+    return segments[ids[-1]].end - segments[ids[0]].start
+
+
+def chunk_transcript(transcript: Transcript, max_duration: float = 60.0) -> list[Chunk]:
+    """Split ``transcript`` into :class:`~vidpipe.types.Chunk` objects.
+
+    Args:
+        transcript: the source; ``Chunk.segment_ids`` are positions in its ``segments``.
+        max_duration: longest chunk in seconds (first segment start to last segment end).
+
+    Returns:
+        Chunks numbered from 0, covering all segments in order without gaps.
+        A chunk lasts longer than ``max_duration`` only when it is a single segment.
+    """
+    if max_duration <= 0:
+        raise ValueError("max_duration must be positive (seconds)")
+    segments = transcript.segments
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    for sent in _sentences(segments):
+        if cur and _span(segments, cur + sent) <= max_duration:
+            cur = cur + sent
+            continue
+        if cur:
+            groups.append(cur)
+            cur = []
+        if _span(segments, sent) <= max_duration:
+            cur = sent
+            continue
+        # A sentence longer than max_duration on its own: cut it at segment boundaries.
+        piece: list[int] = []
+        for i in sent:
+            if piece and _span(segments, [*piece, i]) > max_duration:
+                groups.append(piece)
+                piece = []
+            piece.append(i)
+        cur = piece  # the sentence's last piece may still take the sentences after it
+    if cur:
+        groups.append(cur)
+    return [
+        Chunk(
+            id=n,
+            start=segments[ids[0]].start,
+            end=segments[ids[-1]].end,
+            text=join_texts([segments[i].text for i in ids]),
+            segment_ids=ids,
+        )
+        for n, ids in enumerate(groups)
+    ]

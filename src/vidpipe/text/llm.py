@@ -1,0 +1,615 @@
+"""The ``openai`` text backend: any OpenAI-compatible chat endpoint.
+
+Works with OpenAI, Ollama, DeepSeek, vLLM, llama.cpp's server, DashScope's
+compatible mode: anything serving ``POST {base}/chat/completions``. Configuration
+(:class:`vidpipe.config.Settings`): ``VIDPIPE_LLM_BASE``, ``VIDPIPE_LLM_KEY`` (or
+``OPENAI_API_KEY``; a placeholder is sent when there is none, local servers do not
+check it), ``VIDPIPE_LLM_MODEL``, ``VIDPIPE_LLM_RPM``, ``VIDPIPE_LLM_TPM``,
+``VIDPIPE_LLM_CONCURRENCY``.
+
+Every request goes through, in order:
+
+1. **the cache**: the catalog's ``llm_cache`` table keyed by :func:`cache_key`
+   (sha256 of backend, model, messages and parameters). A hit makes no request, so
+   rerunning a summary costs nothing.
+2. **the limiter** (:class:`RateLimiter`): at most ``rpm`` request starts and ``tpm``
+   tokens in any sliding 60 s window, and at most ``concurrency`` requests in flight.
+   Every attempt, retries included, passes through it.
+3. **the retry loop**: the ``openai`` client runs with ``max_retries=0``; vidpipe
+   retries HTTP 429 (waiting what ``Retry-After`` says when given), 408, 409, 5xx,
+   timeouts and connection errors with exponential backoff plus jitter
+   (``backoff * 2**attempt`` capped at ``max_backoff``, plus up to ``backoff``
+   seconds at random). Other failures, and the last retry, raise
+   :class:`~vidpipe.errors.RemoteError` with a one-line message.
+
+Prompts are templates (:mod:`vidpipe.text.prompts`) users can override; answers are
+in the transcript's language unless ``output_language`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import email.utils
+import hashlib
+import itertools
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vidpipe.errors import RemoteError
+from vidpipe.text.chunking import join_texts
+from vidpipe.text.extractive import (
+    chapter_count,
+    chapters_from_groups,
+    make_title,
+    tiling_boundaries,
+)
+from vidpipe.text.extractive import (
+    keywords as extractive_keywords,
+)
+from vidpipe.text.prompts import render_prompt
+from vidpipe.types import Chapter, Chunk, ChunkSummary, Summary
+
+if TYPE_CHECKING:
+    from vidpipe.library.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_API_KEY = "not-needed"
+"""Sent when no key is configured: local servers do not check it, the client needs one."""
+
+CHARS_PER_TOKEN = 4.0
+"""Token estimate before a response reports ``usage``: about 4 characters per token."""
+
+MAX_RETRY_AFTER = 300.0
+"""Longest ``Retry-After`` honoured, in seconds (longer waits are cut to this)."""
+
+MAX_INPUT_CHARS = 6000
+"""Characters of transcript sent in one prompt (about 1,500 tokens); longer text is cut."""
+
+RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count of ``text``: ``ceil(len / 4)`` (OpenAI's rule of thumb)."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+def cache_key(backend: str, model: str | None, messages: list[dict], params: dict) -> str:
+    """sha256 hex of the canonical JSON of a request (backend, model, messages, params)."""
+    blob = json.dumps(
+        {"backend": backend, "model": model, "messages": messages, "params": params},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class RateLimiter:
+    """Sliding-window limits on request starts, tokens, and requests in flight.
+
+    Thread-safe. :meth:`slot` blocks until a request may start: fewer than ``rpm``
+    starts and at most ``tpm`` tokens (the new request's estimate included) in the
+    last ``window`` seconds, and fewer than ``concurrency`` requests in flight. A
+    request whose estimate alone exceeds ``tpm`` waits until the window is empty.
+    The estimate can be corrected with the real usage once known.
+
+    Args:
+        rpm: request starts per window (``None``: unlimited).
+        tpm: tokens per window (``None``: unlimited).
+        concurrency: requests in flight at once (``None``: unlimited).
+        window: window length in seconds (60 for per-minute limits).
+        clock: monotonic clock in seconds; ``sleep`` its companion (for tests).
+    """
+
+    def __init__(
+        self,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        concurrency: int | None = 4,
+        *,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rpm = rpm
+        self.tpm = tpm
+        self.window = window
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._events: collections.deque[list[float]] = collections.deque()  # [start, tokens]
+        self._inflight = threading.BoundedSemaphore(concurrency) if concurrency else None
+
+    def _purge(self, now: float) -> None:
+        while self._events and self._events[0][0] <= now - self.window:
+            self._events.popleft()
+
+    def _wait_needed(self, now: float, tokens: int) -> float:
+        """Seconds until a request with ``tokens`` may start (0: now). Lock held."""
+        self._purge(now)
+        wait = 0.0
+        if self.rpm is not None and len(self._events) >= self.rpm:
+            oldest = self._events[len(self._events) - self.rpm]
+            wait = max(wait, oldest[0] + self.window - now)
+        if self.tpm is not None and self._events:
+            used = sum(e[1] for e in self._events)
+            if used + tokens > self.tpm:
+                # Drop the oldest events until the new request fits (or none are left).
+                freed = 0.0
+                for e in self._events:
+                    freed += e[1]
+                    if used - freed + tokens <= self.tpm:
+                        break
+                wait = max(wait, e[0] + self.window - now)
+        return wait
+
+    def acquire_start(self, tokens: int) -> list[float]:
+        """Block until the window allows a start; record it and return its event."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                wait = self._wait_needed(now, tokens)
+                if wait <= 0:
+                    event = [now, float(tokens)]
+                    self._events.append(event)
+                    return event
+            self.sleep(min(max(wait, 0.001), self.window))
+
+    def update(self, event: list[float], tokens: int) -> None:
+        """Replace a started request's token estimate with its real usage."""
+        with self._lock:
+            event[1] = float(tokens)
+
+    @contextlib.contextmanager
+    def slot(self, tokens: int) -> Iterator[list[float]]:
+        """Hold a concurrency slot and a window start for one request attempt."""
+        if self._inflight is not None:
+            self._inflight.acquire()
+        try:
+            yield self.acquire_start(tokens)
+        finally:
+            if self._inflight is not None:
+                self._inflight.release()
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds from a response's ``retry-after-ms`` / ``Retry-After`` header, if any."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def _one_line(text: object, limit: int = 160) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _clean_line(text: str) -> str:
+    """A title or keyword from a model's line: no bullets, numbering, quotes, markup."""
+    t = text.strip()
+    t = re.sub(r"^(?:[-*•#>]+|\d+[.)]|title:|chapter\s*\d*:)\s*", "", t, flags=re.I)
+    t = t.strip().strip("\"'`*“”«»「」").strip()
+    return t.rstrip(".。")
+
+
+_ECHO = re.compile(
+    r"^(?:\s*(?:transcript part|transcript|part summar(?:y|ies)|summary|answer)\s*:\s*)+", re.I
+)
+
+
+def clean_summary(text: str) -> str:
+    """A model's summary without echoed prompt labels (``Summary:``, ``Transcript part:``)."""
+    return _ECHO.sub("", text).strip()
+
+
+def parse_keywords(text: str, count: int) -> list[str]:
+    """Keywords from a model's answer: split on lines, commas (also ``，、;``)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for part in re.split(r"[\n,，、;；]", text):
+        k = _clean_line(part)
+        if k and len(k) <= 60 and k.lower() not in seen:
+            seen.add(k.lower())
+            out.append(k)
+    return out[:count]
+
+
+def _seconds(value: Any) -> float | None:
+    """A start time from JSON: a number of seconds, or ``"MM:SS"`` / ``"HH:MM:SS"``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        parts = value.strip().split(":")
+        try:
+            nums = [float(p) for p in parts]
+        except ValueError:
+            return None
+        total = 0.0
+        for n in nums:
+            total = total * 60 + n
+        return total
+    return None
+
+
+def parse_chapters_json(text: str, chunks: list[Chunk]) -> tuple[list[int], list[str]] | None:
+    """Chunk indices where chapters start and their titles, from a model's JSON answer.
+
+    Accepts a JSON list (possibly inside a code fence or prose) of objects with a
+    ``start`` (seconds or ``MM:SS``) or ``part`` / ``chunk`` index and a ``title``.
+    Each start snaps to the nearest chunk start; the first chapter always begins at
+    chunk 0. Returns ``None`` when nothing usable is found.
+    """
+    match = re.search(r"\[.*\]", text, flags=re.S)
+    if not match:
+        return None
+    try:
+        items = json.loads(match.group(0))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(items, list):
+        return None
+    picked: dict[int, str] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        title = _clean_line(str(item.get("title") or item.get("name") or ""))
+        if not title:
+            continue
+        idx: int | None = None
+        for key in ("part", "chunk", "index"):
+            if isinstance(item.get(key), int) and 0 <= item[key] < len(chunks):
+                idx = item[key]
+        if idx is None:
+            t = _seconds(item.get("start", item.get("time")))
+            if t is None:
+                continue
+            idx = min(range(len(chunks)), key=lambda i: abs(chunks[i].start - t))
+        picked.setdefault(idx, title[:100])
+    if not picked:
+        return None
+    starts = sorted(picked)
+    titles = [picked[i] for i in starts]
+    if starts[0] != 0:
+        starts[0] = 0
+    return starts, titles
+
+
+class OpenAIBackend:
+    """Summaries, keywords and chapters from an OpenAI-compatible chat model.
+
+    Args:
+        base_url: endpoint base, e.g. ``http://127.0.0.1:8080/v1`` (default: settings).
+        api_key: key (default: ``VIDPIPE_LLM_KEY`` / ``OPENAI_API_KEY``, else a placeholder).
+        model: model name (default: ``VIDPIPE_LLM_MODEL``).
+        rpm, tpm, concurrency: limits (``None``: the settings; ``0`` rpm/tpm: no limit;
+            see :class:`RateLimiter`).
+        limiter: a shared :class:`RateLimiter` (overrides rpm/tpm/concurrency).
+        timeout: seconds per request attempt.
+        max_retries: retries after the first attempt.
+        backoff, max_backoff: retry delays in seconds (see the module docstring).
+        catalog: where the response cache lives (default: the default catalog, opened
+            on first use); ``cache=False`` disables caching.
+        output_language: answer in this language instead of the transcript's.
+        prompt_dir: folder of prompt overrides (default ``$VIDPIPE_HOME/prompts``).
+        temperature, max_tokens: generation parameters (part of the cache key).
+        chapter_seconds: target chapter length in seconds.
+        keyword_count: keywords asked for.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        concurrency: int | None = None,
+        limiter: RateLimiter | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        catalog: Catalog | None = None,
+        cache: bool = True,
+        output_language: str | None = None,
+        prompt_dir: str | Path | None = None,
+        temperature: float = 0.2,
+        max_tokens: int = 300,
+        chapter_seconds: float = 240.0,
+        keyword_count: int = 10,
+    ) -> None:
+        from vidpipe.config import get_settings
+
+        settings = get_settings()
+        self.base_url = base_url or settings.llm_base
+        self.api_key = api_key or settings.llm_key or PLACEHOLDER_API_KEY
+        self.model = model or settings.llm_model
+        self.limiter = limiter or RateLimiter(
+            (rpm or None) if rpm is not None else settings.llm_rpm,
+            (tpm or None) if tpm is not None else settings.llm_tpm,
+            concurrency if concurrency is not None else settings.llm_concurrency,
+        )
+        self.concurrency = max(1, concurrency or settings.llm_concurrency or 1)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self._catalog = catalog
+        self.cache = cache
+        self.output_language = output_language
+        self.prompt_dir = prompt_dir
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.chapter_seconds = chapter_seconds
+        self.keyword_count = keyword_count
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self.requests = 0
+        """Request attempts sent by this backend (cache hits not counted)."""
+        self.cache_hits = 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def where(self) -> str:
+        return self.base_url or "the OpenAI API"
+
+    def client(self) -> Any:
+        """The ``openai.OpenAI`` client (created on first use, ``max_retries=0``)."""
+        with self._client_lock:
+            if self._client is None:
+                import openai
+
+                self._client = openai.OpenAI(
+                    base_url=self.base_url,
+                    api_key=self.api_key,
+                    max_retries=0,
+                    timeout=self.timeout,
+                )
+            return self._client
+
+    def catalog(self) -> Catalog | None:
+        if not self.cache:
+            return None
+        if self._catalog is None:
+            from vidpipe.library.catalog import Catalog
+
+            self._catalog = Catalog()
+        return self._catalog
+
+    def _delay(self, attempt: int, exc: Exception) -> float:
+        after = _retry_after(exc)
+        if after is not None:
+            return min(after, MAX_RETRY_AFTER)
+        base = min(self.max_backoff, self.backoff * 2**attempt)
+        return base + random.uniform(0, self.backoff)
+
+    def complete(self, prompt: str, *, max_tokens: int | None = None) -> str:
+        """The model's answer to one user ``prompt`` (cached, limited, retried).
+
+        Raises:
+            RemoteError: the endpoint failed, refused, or kept failing after retries.
+        """
+        messages = [{"role": "user", "content": prompt}]
+        params = {
+            "temperature": self.temperature,
+            "max_tokens": max_tokens or self.max_tokens,
+        }
+        key = cache_key(self.name, self.model, messages, params)
+        cat = self.catalog()
+        if cat is not None:
+            hit = cat.llm_cache_get(key)
+            if hit is not None:
+                self.cache_hits += 1
+                return hit
+        text = self._request(messages, params)
+        if cat is not None:
+            prompt_hash = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+            cat.llm_cache_put(key, self.name, self.model, text, prompt_hash=prompt_hash)
+        return text
+
+    def _request(self, messages: list[dict], params: dict) -> str:
+        import openai
+
+        estimate = estimate_tokens(messages[-1]["content"]) + int(params["max_tokens"])
+        client = self.client()
+        for attempt in range(self.max_retries + 1):
+            with self.limiter.slot(estimate) as event:
+                self.requests += 1
+                try:
+                    resp = client.chat.completions.create(
+                        model=self.model, messages=messages, **params
+                    )
+                except openai.APIStatusError as exc:
+                    status = exc.status_code
+                    said = _one_line(getattr(exc, "message", "") or exc, 120)
+                    if status not in RETRY_STATUSES and status < 500:
+                        if status == 401:
+                            raise RemoteError(
+                                f"{self.where} rejected the API key (HTTP 401)",
+                                "set VIDPIPE_LLM_KEY",
+                            ) from exc
+                        raise RemoteError(
+                            f"{self.where} answered HTTP {status}: {said}",
+                            "check VIDPIPE_LLM_BASE and VIDPIPE_LLM_MODEL",
+                        ) from exc
+                    error: Exception = exc
+                    what = f"HTTP {status}: {said}"
+                except openai.APITimeoutError as exc:
+                    error, what = exc, f"no answer within {self.timeout:g} s"
+                except openai.APIConnectionError as exc:
+                    error, what = exc, f"connection failed: {_one_line(exc.__cause__ or exc, 100)}"
+                else:
+                    usage = getattr(resp, "usage", None)
+                    if usage is not None and getattr(usage, "total_tokens", None):
+                        self.limiter.update(event, int(usage.total_tokens))
+                    try:
+                        content = resp.choices[0].message.content
+                    except (AttributeError, IndexError, TypeError) as exc:
+                        raise RemoteError(
+                            f"{self.where} answered without a message: {_one_line(resp, 120)}"
+                        ) from exc
+                    return (content or "").strip()
+            if attempt >= self.max_retries:
+                raise RemoteError(
+                    f"{self.where} failed after {attempt + 1} attempts: {what}",
+                    "check the server, or lower VIDPIPE_LLM_RPM / VIDPIPE_LLM_CONCURRENCY",
+                ) from error
+            delay = self._delay(attempt, error)
+            log.info("LLM request failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _prompt(self, name: str, language: str | None, **values: object) -> str:
+        return render_prompt(
+            name,
+            language=language,
+            output_language=self.output_language,
+            override_dir=self.prompt_dir,
+            **values,
+        )
+
+    # ------------------------------------------------------------------ the interface
+
+    def summarize(self, chunks: list[Chunk], language: str | None = None) -> Summary:
+        """A summary of each chunk (in parallel, up to ``concurrency``), then of the whole.
+
+        Keywords come from the model; if it gives none, from the extractive backend.
+        """
+
+        def one(c: Chunk) -> ChunkSummary:
+            prompt = self._prompt(
+                "chunk_summary",
+                language,
+                text=c.text[:MAX_INPUT_CHARS],
+                start=f"{c.start:.0f} s",
+                end=f"{c.end:.0f} s",
+            )
+            return ChunkSummary(
+                chunk_id=c.id,
+                start=c.start,
+                end=c.end,
+                summary=clean_summary(self.complete(prompt)),
+            )
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            per_chunk = list(pool.map(one, chunks))
+        parts = "\n".join(f"- {s.summary}" for s in per_chunk if s.summary)
+        overall = ""
+        if parts:
+            overall = clean_summary(
+                self.complete(
+                    self._prompt("overall_summary", language, text=parts[:MAX_INPUT_CHARS])
+                )
+            )
+        full = join_texts([c.text for c in chunks])
+        answer = self.complete(
+            self._prompt(
+                "keywords", language, text=full[:MAX_INPUT_CHARS], count=self.keyword_count
+            ),
+            max_tokens=120,
+        )
+        keys = parse_keywords(answer, self.keyword_count) or extractive_keywords(
+            full, language, self.keyword_count
+        )
+        return Summary(
+            language=language,
+            overall=overall or (per_chunk[0].summary if per_chunk else ""),
+            chunks=per_chunk,
+            keywords=keys,
+            backend=self.name,
+            model=self.model,
+        )
+
+    def chapters(
+        self, chunks: list[Chunk], duration: float, language: str | None = None
+    ) -> list[Chapter]:
+        """Chapters from the model's JSON; on a poor answer, extractive boundaries
+        (TextTiling) with one model-made title per group. Always a valid cover of
+        ``[0, max(duration, last chunk end)]``.
+        """
+        if not chunks:
+            return [Chapter(start=0.0, end=max(0.0, duration), title="Untitled")]
+        n = chapter_count(duration, len(chunks), self.chapter_seconds)
+        per_part = max(80, MAX_INPUT_CHARS // len(chunks))
+        listing = "\n".join(
+            f"[{i}] start {c.start:.0f}: {c.text[:per_part]}" for i, c in enumerate(chunks)
+        )
+        answer = self.complete(
+            self._prompt("chapters", language, text=listing, count=n), max_tokens=400
+        )
+        parsed = parse_chapters_json(answer, chunks)
+        if parsed is not None and len(parsed[0]) <= max(2 * n, MAX_CHAPTERS_FROM_MODEL):
+            starts, titles = parsed
+        else:
+            log.info("chapters: unusable JSON from the model, using extractive boundaries")
+            starts = [0, *tiling_boundaries(chunks, language, n)]
+            bounds = [*starts, len(chunks)]
+            titles = []
+            for a, b in itertools.pairwise(bounds):
+                text = join_texts([c.text for c in chunks[a:b]])
+                title = _clean_line(
+                    self.complete(
+                        self._prompt("topic_name", language, text=text[:MAX_INPUT_CHARS]),
+                        max_tokens=30,
+                    ).split("\n")[0]
+                )[:100]
+                titles.append(title or make_title(text, language))
+        return chapters_from_groups(chunks, starts, titles, duration)
+
+    def name_topic(
+        self, keywords: list[str], sample_texts: list[str], language: str | None = None
+    ) -> str:
+        """A short name for a topic from its keywords and a few member texts.
+
+        Usable as the ``namer(keywords, sample_texts)`` of
+        :func:`vidpipe.text.topics.find_topics`. Falls back to the first keywords.
+        """
+        text = (
+            "Keywords: "
+            + ", ".join(keywords)
+            + "\n\n"
+            + "\n---\n".join(
+                t[: MAX_INPUT_CHARS // max(1, len(sample_texts))] for t in sample_texts
+            )
+        )
+        answer = self.complete(
+            self._prompt("topic_name", language, text=text[:MAX_INPUT_CHARS]), max_tokens=30
+        )
+        lines = [ln for ln in answer.splitlines() if ln.strip()]
+        name = _clean_line(lines[0])[:100] if lines else ""
+        return name or ", ".join(keywords[:3])
+
+
+MAX_CHAPTERS_FROM_MODEL = 20
+"""A model answer with more chapters than this (or twice the target) is not trusted."""

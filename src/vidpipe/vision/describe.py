@@ -1,0 +1,285 @@
+"""``describe``: a timeline of scenes with what is seen, written on screen and said.
+
+Steps, each a library function of this package:
+
+1. :func:`~vidpipe.vision.scenes.detect_scenes` (PySceneDetect ContentDetector,
+   HSV-difference threshold 27 by default) splits the video into shots;
+2. :func:`~vidpipe.vision.keyframes.extract_keyframes` saves the middle frame of
+   each scene as ``keyframes/scene-NNN.jpg`` (display size, rotation and SAR applied);
+3. :func:`~vidpipe.vision.ocr.ocr_image` reads on-screen text from that keyframe
+   and, in scenes of at least :data:`OCR_MIN_SCENE` seconds, from frames at 1/6 and
+   5/6 of the scene too (captions often come and go inside a shot); lines are
+   merged without near-duplicates (RapidOCR, bundled Chinese+English models);
+4. the speech of a scene is the transcript's words (or, without word times, its
+   segments) whose midpoint falls inside the scene;
+5. when a vision endpoint is configured, :func:`~vidpipe.vision.vlm.describe_frames`
+   describes ``frames_per_scene`` sampled frames per scene (never the video).
+
+Outputs in ``out_dir``: ``scenes.json`` (the scenes and their source) and
+``scenes.md`` (a Markdown timeline table), both written atomically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from vidpipe.errors import RemoteError, UsageError
+from vidpipe.files import atomic_write
+from vidpipe.types import Scene, Transcript
+from vidpipe.vision.keyframes import extract_keyframes, read_frames
+from vidpipe.vision.ocr import ocr_image
+from vidpipe.vision.scenes import detect_scenes, require_video
+from vidpipe.vision.vlm import DEFAULT_PROMPT, describe_frames
+
+__all__ = ["describe", "scene_speech", "vlm_from_settings", "write_scenes"]
+
+#: Scenes at least this long (seconds) are read by OCR at 3 times, shorter ones once.
+OCR_MIN_SCENE = 2.0
+
+#: ``progress(scenes_done, scenes_total)`` callback type.
+ProgressCallback = Callable[[float, float], None]
+
+
+def _sample_times(start: float, end: float, n: int) -> list[float]:
+    """``n`` times (seconds) spread evenly inside ``[start, end)``; n=1 is the middle."""
+    return [start + (end - start) * (j + 0.5) / n for j in range(n)]
+
+
+def scene_speech(transcript: Transcript | None, start: float, end: float) -> str | None:
+    """Transcript text said during ``[start, end)`` seconds.
+
+    Uses word times when the transcript has them (a word belongs to the scene
+    holding its midpoint), else whole segments by their midpoint, so each word or
+    segment lands in exactly one scene. ``None`` when nothing is said.
+    """
+    if transcript is None:
+        return None
+    words = transcript.words
+    if words:
+        picked = [w.word for w in words if start <= (w.start + w.end) / 2 < end]
+        text = "".join(picked)
+    else:
+        picked = [
+            s.text.strip() for s in transcript.segments if start <= (s.start + s.end) / 2 < end
+        ]
+        text = " ".join(picked)
+    text = " ".join(text.split())
+    return text or None
+
+
+def _merge_lines(groups: list[list[str]]) -> list[str]:
+    """OCR lines from several frames, in order, dropping near-duplicates (ratio ≥ 0.8)."""
+    kept: list[str] = []
+    keys: list[str] = []
+    for lines in groups:
+        for line in lines:
+            key = "".join(line.lower().split())
+            if any(difflib.SequenceMatcher(None, key, k).ratio() >= 0.8 for k in keys):
+                continue
+            kept.append(line)
+            keys.append(key)
+    return kept
+
+
+def _scene_ocr(path: Path, keyframe: Path, start: float, end: float) -> list[str]:
+    """On-screen text of a scene: the keyframe, plus 1/6 and 5/6 of long scenes."""
+    groups = []
+    extra = []
+    if end - start >= OCR_MIN_SCENE:
+        first, _middle, last = _sample_times(start, end, 3)
+        extra = read_frames(path, [first, last])
+    if extra:
+        groups.append(ocr_image(extra[0]))
+    groups.append(ocr_image(keyframe))
+    if extra:
+        groups.append(ocr_image(extra[1]))
+    return _merge_lines(groups)
+
+
+def _vlm_settings(vlm: dict) -> dict:
+    """Fill a ``vlm`` dict from settings (``VIDPIPE_VLM_*``) where keys are missing."""
+    from vidpipe.config import get_settings
+
+    s = get_settings()
+    conf = {
+        "base_url": vlm.get("base_url") or s.vlm_base,
+        "model": vlm.get("model") or s.vlm_model,
+        "api_key": vlm.get("api_key") or s.vlm_key,
+        "rpm": vlm.get("rpm") or s.vlm_rpm,
+        "prompt": vlm.get("prompt") or DEFAULT_PROMPT,
+    }
+    if not conf["base_url"] or not conf["model"]:
+        raise UsageError(
+            "frame descriptions need a vision endpoint and model",
+            "set VIDPIPE_VLM_BASE and VIDPIPE_VLM_MODEL, or pass vlm={'base_url':..., 'model':...}",
+        )
+    return conf
+
+
+def describe(
+    path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    transcript: Transcript | None = None,
+    vlm: dict | None = None,
+    frames_per_scene: int = 1,
+    progress: ProgressCallback | None = None,
+) -> list[Scene]:
+    """Describe a video scene by scene and write ``scenes.json`` and ``scenes.md``.
+
+    Args:
+        path: a local video file.
+        out_dir: output folder (created); keyframes go to ``out_dir/keyframes/``.
+        transcript: the video's transcript, for the "said" column (optional).
+        vlm: vision endpoint settings, or ``None`` for no descriptions. Keys
+            ``base_url``, ``model``, ``api_key``, ``rpm`` (requests per minute),
+            ``prompt``; missing keys come from ``VIDPIPE_VLM_BASE``,
+            ``VIDPIPE_VLM_MODEL``, ``VIDPIPE_VLM_KEY``, ``VIDPIPE_VLM_RPM``. An empty
+            dict means "use the settings".
+        frames_per_scene: frames sent to the vision model per scene (≥ 1). With 1
+            the keyframe (scene midpoint) is sent; with more, frames at
+            ``(j + 0.5) / n`` of the scene are saved to ``out_dir/frames/`` and sent.
+        progress: called as ``progress(scenes_done, scenes_total)``.
+
+    Returns:
+        The scenes in time order, covering the video without gaps. Times in
+        seconds, frames at the nominal rate (end exclusive), ``keyframe`` the JPEG path.
+
+    Raises:
+        InputError, MediaError: bad input ("has no video stream" for audio only).
+        UsageError: bad ``frames_per_scene`` or incomplete ``vlm`` settings.
+        RemoteError: the vision endpoint failed after retries. No further scenes
+            are sent; the offline columns are completed and both files are still
+            written (descriptions ``None`` from the failed scene on) before raising.
+        OutputError: ``out_dir`` cannot be written.
+    """
+    if frames_per_scene < 1:
+        raise UsageError(f"frames_per_scene must be at least 1, got {frames_per_scene}")
+    conf = _vlm_settings(vlm) if vlm is not None else None
+    p = require_video(path)
+    out = Path(out_dir)
+    cuts = detect_scenes(p)
+    total = len(cuts)
+    if progress:
+        progress(0.0, float(total))
+
+    keyframe_times = [(s + e) / 2 for _sf, _ef, s, e in cuts]
+    keyframes = extract_keyframes(p, keyframe_times, out / "keyframes", prefix="scene")
+
+    scenes: list[Scene] = []
+    vlm_error: RemoteError | None = None
+    for i, ((sf, ef, start, end), keyframe) in enumerate(zip(cuts, keyframes, strict=True)):
+        description = None
+        if conf is not None and vlm_error is None:
+            if frames_per_scene == 1:
+                frames = [keyframe]
+            else:
+                times = _sample_times(start, end, frames_per_scene)
+                frames = extract_keyframes(p, times, out / "frames", prefix=f"scene-{i + 1:03d}")
+            try:
+                description = describe_frames(
+                    frames,
+                    prompt=conf["prompt"],
+                    base_url=conf["base_url"],
+                    model=conf["model"],
+                    api_key=conf["api_key"],
+                    rpm=conf["rpm"],
+                )
+            except RemoteError as exc:
+                vlm_error = exc  # finish the offline columns, write, then report it
+        scenes.append(
+            Scene(
+                index=i,
+                start=start,
+                end=end,
+                start_frame=sf,
+                end_frame=ef,
+                keyframe=str(keyframe),
+                ocr_text=_scene_ocr(p, keyframe, start, end),
+                description=description,
+                speech=scene_speech(transcript, start, end),
+            )
+        )
+        if progress:
+            progress(float(i + 1), float(total))
+    write_scenes(scenes, out, source=str(p), model=conf["model"] if conf else None)
+    if vlm_error is not None:
+        raise vlm_error
+    return scenes
+
+
+def vlm_from_settings() -> dict | None:
+    """``{}`` (use the ``VIDPIPE_VLM_*`` settings) when a vision endpoint is configured,
+    else ``None``: the value to pass as ``describe(..., vlm=...)`` by default."""
+    from vidpipe.config import get_settings
+
+    s = get_settings()
+    return {} if s.vlm_base and s.vlm_model else None
+
+
+def _fmt_time(seconds: float) -> str:
+    """``M:SS.s`` (or ``H:MM:SS.s``) for the Markdown table."""
+    tenths = round(seconds * 10)
+    h, rest = divmod(tenths, 36000)
+    m, rest = divmod(rest, 600)
+    s = rest / 10
+    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
+
+
+def _cell(text: str | None) -> str:
+    """Text safe inside a Markdown table cell."""
+    if not text:
+        return ""
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def write_scenes(
+    scenes: list[Scene], out_dir: str | os.PathLike[str], source: str, model: str | None = None
+) -> tuple[Path, Path]:
+    """Write ``scenes.json`` and ``scenes.md`` into ``out_dir`` atomically.
+
+    ``scenes.json``: ``{"source", "vision_model", "scenes": [Scene...]}``.
+    ``scenes.md``: one table row per scene: time range, keyframe thumbnail link
+    (relative to ``out_dir``), on-screen text, what is seen, what is said.
+
+    Returns:
+        ``(json_path, md_path)``.
+    """
+    out = Path(out_dir)
+    json_path, md_path = out / "scenes.json", out / "scenes.md"
+    payload = {
+        "source": source,
+        "vision_model": model,
+        "scenes": [s.model_dump(mode="json") for s in scenes],
+    }
+    with atomic_write(json_path) as fh:
+        json.dump(payload, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    lines = [
+        f"# Scenes of {Path(source).name}",
+        "",
+        f"{len(scenes)} scenes. Times are minutes:seconds.",
+        "",
+        "| # | time | keyframe | on screen | seen | said |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in scenes:
+        if s.keyframe:
+            kf = Path(s.keyframe)
+            try:
+                rel = kf.resolve().relative_to(out.resolve()).as_posix()
+            except ValueError:
+                rel = kf.as_posix()
+            link = f"![scene {s.index + 1}]({rel})"
+        else:
+            link = ""
+        lines.append(
+            f"| {s.index + 1} | {_fmt_time(s.start)}–{_fmt_time(s.end)} | {link} | "
+            f"{_cell(' / '.join(s.ocr_text))} | {_cell(s.description)} | {_cell(s.speech)} |"
+        )
+    with atomic_write(md_path) as fh:
+        fh.write("\n".join(lines) + "\n")
+    return json_path, md_path

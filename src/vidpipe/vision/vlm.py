@@ -1,0 +1,210 @@
+"""Frame descriptions from any OpenAI-compatible vision model (chat completions).
+
+Only sampled still frames are sent, never the video: each is downscaled so its
+longer side is at most :data:`MAX_SIDE` pixels, encoded as JPEG and embedded as a
+``data:image/jpeg;base64,...`` URI in an ``image_url`` content part, the format
+OpenAI, Ollama, vLLM, llama.cpp server and DashScope's compatible mode accept.
+
+Requests are paced by a requests-per-minute limiter shared by every call to the
+same endpoint and model in this process, and retried with exponential backoff on
+429, 5xx, connection errors and timeouts (honouring ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from PIL import Image
+
+from vidpipe.errors import InputError, RemoteError, UsageError
+
+__all__ = [
+    "DEFAULT_PROMPT",
+    "MAX_SIDE",
+    "RateLimiter",
+    "describe_frames",
+    "frame_data_uri",
+    "limiter_for",
+]
+
+#: Longest side, in pixels, of a frame sent to the model.
+MAX_SIDE = 768
+#: Attempts per request (the first try plus retries).
+MAX_ATTEMPTS = 4
+#: Seconds before the first retry; doubles each time, capped at :data:`MAX_BACKOFF`.
+BACKOFF = 1.0
+MAX_BACKOFF = 30.0
+#: Seconds to wait for one response.
+TIMEOUT = 120.0
+
+DEFAULT_PROMPT = (
+    "These are frames sampled in time order from one shot of a video. "
+    "Describe in one or two sentences what is seen: setting, people or animals, "
+    "objects and action. Do not guess at sound or speech."
+)
+
+
+class RateLimiter:
+    """A sliding-window limiter: at most ``max_requests`` starts in any ``window`` seconds.
+
+    :func:`describe_frames` uses ``RateLimiter(1, 60 / rpm)``: request starts are at
+    least ``60 / rpm`` seconds apart, which keeps any 60 s window at ``rpm`` requests
+    or fewer without bursts (providers enforce RPM over sub-minute intervals too).
+    Thread-safe.
+    """
+
+    def __init__(self, max_requests: int, window: float) -> None:
+        if max_requests < 1 or window <= 0:
+            raise UsageError("rate limit must allow at least one request per window")
+        self.max_requests = max_requests
+        self.window = float(window)
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Block until a request may start; record and return its start (monotonic seconds)."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._starts and now - self._starts[0] >= self.window:
+                    self._starts.popleft()
+                if len(self._starts) < self.max_requests:
+                    self._starts.append(now)
+                    return now
+                time.sleep(self._starts[0] + self.window - now)
+
+
+_limiters: dict[tuple[str, str, float], RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(base_url: str, model: str, rpm: float) -> RateLimiter:
+    """The process-wide limiter for one endpoint, model and requests-per-minute value."""
+    if not rpm or rpm <= 0:
+        raise UsageError(f"vision requests per minute must be > 0, got {rpm}", "set vlm_rpm")
+    key = (base_url.rstrip("/"), model, float(rpm))
+    with _limiters_lock:
+        if key not in _limiters:
+            _limiters[key] = RateLimiter(1, 60.0 / float(rpm))
+        return _limiters[key]
+
+
+def frame_data_uri(frame: str | os.PathLike[str] | Image.Image, max_side: int = MAX_SIDE) -> str:
+    """A still image as a ``data:image/jpeg;base64,...`` URI, longer side ≤ ``max_side`` px."""
+    if isinstance(frame, Image.Image):
+        img = frame.copy()
+    else:
+        try:
+            with Image.open(Path(frame)) as src:
+                img = src.convert("RGB")
+        except OSError as exc:
+            raise InputError(f"{frame}: not a readable image ({exc})", "check the file") from exc
+    img = img.convert("RGB")
+    img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())[:300]
+
+
+def describe_frames(
+    frames: list[Path],
+    prompt: str = DEFAULT_PROMPT,
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    rpm: float = 20.0,
+) -> str:
+    """Ask a vision model to describe a few frames; return its text.
+
+    Args:
+        frames: JPEG/PNG paths (or Pillow images), sent in this order.
+        prompt: the instruction sent before the images.
+        base_url: OpenAI-compatible API root, e.g. ``http://127.0.0.1:11434/v1``.
+        model: model name the endpoint knows, e.g. ``"llava"``.
+        api_key: bearer key; local servers accept any (``"none"`` is sent if unset).
+        rpm: requests per minute allowed (request starts are ≥ ``60 / rpm`` s apart).
+
+    Returns:
+        The model's answer, stripped.
+
+    Raises:
+        UsageError: no base URL, model or frames; bad ``rpm``.
+        RemoteError: connection failure, HTTP error after retries, or a reply
+            without text (one line).
+    """
+    if not base_url or not model:
+        raise UsageError(
+            "frame descriptions need a vision endpoint and model",
+            "set VIDPIPE_VLM_BASE and VIDPIPE_VLM_MODEL",
+        )
+    if not frames:
+        raise UsageError("no frames to describe")
+    import openai
+
+    limiter = limiter_for(base_url, model, rpm)
+    content: list[dict] = [{"type": "text", "text": prompt}]
+    for frame in frames:
+        content.append({"type": "image_url", "image_url": {"url": frame_data_uri(frame)}})
+    client = openai.OpenAI(
+        base_url=base_url, api_key=api_key or "none", max_retries=0, timeout=TIMEOUT
+    )
+    delay = BACKOFF
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        limiter.acquire()
+        try:
+            reply = client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": content}]
+            )
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            retryable = status == 429 or status >= 500
+            if not retryable or attempt == MAX_ATTEMPTS:
+                raise RemoteError(
+                    f"vision model at {base_url} answered HTTP {status}: {_one_line(exc.message)}",
+                    "check VIDPIPE_VLM_BASE, VIDPIPE_VLM_MODEL and VIDPIPE_VLM_KEY"
+                    if not retryable
+                    else "the service is overloaded or rate-limited; lower vlm_rpm or retry later",
+                ) from exc
+            wait = _retry_after(exc) or delay
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            if attempt == MAX_ATTEMPTS:
+                raise RemoteError(
+                    f"cannot reach vision model at {base_url}: {_one_line(exc)}",
+                    "check that the server runs and VIDPIPE_VLM_BASE is right",
+                ) from exc
+            wait = delay
+        except openai.OpenAIError as exc:
+            raise RemoteError(f"vision model at {base_url} failed: {_one_line(exc)}") from exc
+        else:
+            try:
+                text = reply.choices[0].message.content
+            except (AttributeError, IndexError, TypeError):
+                text = None
+            if not isinstance(text, str) or not text.strip():
+                raise RemoteError(
+                    f"vision model at {base_url} returned no text",
+                    "check that the model accepts images",
+                )
+            return text.strip()
+        time.sleep(min(wait, MAX_BACKOFF))
+        delay = min(delay * 2, MAX_BACKOFF)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_after(exc) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds form), if any."""
+    try:
+        value = exc.response.headers.get("retry-after")
+        return max(0.0, float(value)) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None

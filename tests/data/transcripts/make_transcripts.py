@@ -1,0 +1,60 @@
+"""Regenerate the cached transcripts used by tests/test_text.py.
+
+Each JSON is a vidpipe Transcript made by ``vidpipe.transcribe`` from audio shipped in
+``tests/data`` (see ``tests/data/SOURCES.md``); several clips of one language are
+concatenated end to end (times shifted by the previous clips' durations, segments
+renumbered) to make one longer transcript. Run::
+
+    python tests/data/transcripts/make_transcripts.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vidpipe.speech.transcribe import transcribe
+from vidpipe.types import Segment, Transcript
+
+DATA = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent
+
+SETS = {
+    "en_dev_tiny.en.json": ("tiny.en", "en", sorted((DATA / "en_dev").glob("*.wav"))),
+    "zh_base.json": ("base", "zh", sorted((DATA / "zh").glob("*.wav"))),
+    "ru_base.json": ("base", "ru", sorted((DATA / "ru").glob("*.wav"))),
+}
+
+
+def concat(model: str, language: str, files: list[Path]) -> Transcript:
+    segments: list[Segment] = []
+    offset = 0.0
+    for f in files:
+        tr = transcribe(f, model=model, language=language)
+        for s in tr.segments:
+            segments.append(
+                Segment(
+                    id=len(segments),
+                    start=round(offset + s.start, 3),
+                    end=round(offset + s.end, 3),
+                    text=s.text,
+                )
+            )
+        offset += tr.duration
+    return Transcript(
+        language=language,
+        duration=round(offset, 3),
+        segments=segments,
+        model=model,
+        engine="faster-whisper",
+        source=", ".join(f"tests/data/{f.parent.name}/{f.name}" for f in files),
+    )
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:] or list(SETS)
+    for name in wanted:
+        model, lang, files = SETS[name]
+        tr = concat(model, lang, files)
+        (OUT / name).write_text(tr.model_dump_json(indent=1), encoding="utf-8")
+        print(name, len(tr.segments), "segments", tr.duration, "s")
