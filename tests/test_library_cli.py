@@ -143,6 +143,8 @@ def test_errors_and_exit_codes(library, tmp_path):
     assert vp(home, "export", "1", "-f", "docx", "-o", str(tmp_path)).returncode == 2
     r = vp(home, "run", "--steps", "ingest,dance")
     assert r.returncode == 2 and "unknown step" in r.stderr
+    r = vp(home, "run", "--steps", "summarize", "--backend", "bogus")
+    assert r.returncode == 2 and "unknown text backend 'bogus'" in r.stderr
     r = vp(home, "ingest", str(tmp_path / "nope"))
     assert r.returncode == 3 and "no such file or folder" in r.stderr
     r = vp(tmp_path / "h2", "report", "--plot", str(tmp_path / "x.png"))

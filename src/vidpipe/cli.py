@@ -182,9 +182,13 @@ def probe(
 
 
 def _exit_code(codes: list[int], n_inputs: int) -> int:
+    """The exit status for a command over ``n_inputs`` inputs, given the failures' codes.
+
+    One input: its own code. Several: 130 if interrupted, else 1 if any failed.
+    """
     if not codes:
         return EXIT_OK
-    if n_inputs == 1 or (len(set(codes)) == 1 and n_inputs == len(codes) == 1):
+    if n_inputs == 1:
         return codes[0]
     if EXIT_INTERRUPTED in codes:
         return EXIT_INTERRUPTED
@@ -536,6 +540,10 @@ def run_cmd(
     per_host: _HostOpt = None,
     rps: _RpsOpt = None,
     retries: _RetriesOpt = None,
+    backend: _BackendOpt = "extractive",
+    llm_base: _LlmBaseOpt = None,
+    llm_model: _LlmModelOpt = None,
+    max_chunk: _MaxChunkOpt = 60.0,
     quiet: _QuietOpt = False,
 ) -> None:
     """Batch pipeline over the catalog: download, probe, check audio, transcribe.
@@ -555,7 +563,12 @@ def run_cmd(
         threads=threads,
         dest=dest,
         limits=_run(lambda: _limits(concurrency, per_host, rps, retries)),
+        text_backend=backend,
+        llm_base=llm_base,
+        llm_model=llm_model,
+        max_chunk=max_chunk,
     )
+    _run(lambda: opts.text_options().check())  # a bad --backend is a usage error up front
     _run_library(sources or [], opts, quiet)
 
 
