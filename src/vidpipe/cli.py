@@ -35,6 +35,8 @@ from vidpipe.errors import (
     EXIT_SOME_FAILED,
     VidpipeError,
 )
+from vidpipe.timecode import hms_ms as _hms
+from vidpipe.timecode import mmss_ms as _ts
 
 app = typer.Typer(
     name="vidpipe",
@@ -103,16 +105,6 @@ def _main(
 
 
 # --------------------------------------------------------------------------- probe
-
-
-def _hms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    ms = round(seconds * 1000)
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def _probe_table(info) -> Table:
@@ -242,13 +234,6 @@ class _AudioSecondsColumn(ProgressColumn):
         if task.total is None:
             return Text("")
         return Text(f"{task.completed:6.1f}/{task.total:.1f} s audio")
-
-
-def _ts(seconds: float) -> str:
-    ms = round(seconds * 1000)
-    m, rem = divmod(ms, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{m:02d}:{s:02d}.{ms:03d}"
 
 
 @app.command()

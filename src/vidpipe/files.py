@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -95,3 +96,12 @@ def check_readable_file(path: str | os.PathLike[str]) -> Path:
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: permission denied", "check the file's permissions")
     return p
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in ``chunk``-byte blocks (1 MiB by default)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

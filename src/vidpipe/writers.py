@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -72,14 +73,14 @@ def _subtitles(transcript: Transcript) -> pysubs2.SSAFile:
     return subs
 
 
-class ResultWriter:
+class ResultWriter(ABC):
     """Base class: turns a Transcript into the text of one file format."""
 
     extension: ClassVar[str]
 
+    @abstractmethod
     def render(self, transcript: Transcript) -> str:
         """The whole file content as a string."""
-        raise NotImplementedError
 
     def write(self, transcript: Transcript, path: str | os.PathLike[str]) -> Path:
         """Write atomically to ``path``; return it.

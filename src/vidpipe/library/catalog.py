@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidpipe.errors import CatalogError, UsageError
+from vidpipe.files import sha256_file  # noqa: F401  (re-exported for callers)
 from vidpipe.library.models import (
     Failure,
     Media,
@@ -39,6 +39,7 @@ from vidpipe.library.models import (
     Stage,
     TranscriptRow,
     WordRow,
+    utcnow,
 )
 from vidpipe.types import MediaInfo, Segment, Transcript, Word
 
@@ -59,18 +60,6 @@ def options_hash(options: dict[str, Any]) -> str:
     """A short stable hash of stage options (sorted JSON), stored with each stage."""
     blob = json.dumps(options, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -246,7 +235,7 @@ class Catalog:
             src.reason = reason
             if media_id is not None:
                 src.media_id = media_id
-            src.updated_at = _now()
+            src.updated_at = utcnow()
 
     def sources_of_media(self, media_id: int) -> list[Source]:
         with self.session() as s:
@@ -341,7 +330,7 @@ class Catalog:
                 s.add(st)
             st.status = "running"
             st.options_hash = opts_hash
-            st.started_at = _now()
+            st.started_at = utcnow()
             st.finished_at = None
             st.error = None
 
@@ -353,7 +342,7 @@ class Catalog:
                 return
             st.status = "failed" if error else "done"
             st.error = error
-            st.finished_at = _now()
+            st.finished_at = utcnow()
 
     def forget_stage(self, media_id: int, stage: str) -> None:
         """Drop a stage row (an interrupted stage: neither done nor failed)."""
@@ -395,7 +384,7 @@ class Catalog:
                 f.error_class = error_class
                 f.message = message
                 f.attempts += 1
-                f.last_at = _now()
+                f.last_at = utcnow()
 
     def failures(self) -> list[Failure]:
         with self.session() as s:
@@ -580,6 +569,6 @@ class Catalog:
                     model=model,
                     prompt_hash=prompt_hash,
                     response=response,
-                    created=_now(),
+                    created=utcnow(),
                 )
             )

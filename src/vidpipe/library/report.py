@@ -17,6 +17,7 @@ from pathlib import Path
 
 from vidpipe.files import atomic_path, atomic_write
 from vidpipe.library.catalog import Catalog
+from vidpipe.timecode import hms
 
 
 @dataclass
@@ -133,14 +134,6 @@ def build_report(catalog: Catalog) -> Report:
         if r.state == "failed":
             failures.setdefault(failure_group(r.reason), []).append(r.source)
     return Report(rows, totals, dict(sorted(failures.items(), key=lambda kv: -len(kv[1]))))
-
-
-def hms(seconds: float | None) -> str:
-    """``h:mm:ss`` (rounded to the second), or ``-``."""
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 CSV_FIELDS = [

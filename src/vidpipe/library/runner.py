@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from vidpipe.errors import UsageError, VidpipeError
-from vidpipe.library.catalog import Catalog, options_hash, sha256_file
+from vidpipe.files import sha256_file
+from vidpipe.library.catalog import Catalog, options_hash
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import Source
 

