@@ -39,7 +39,7 @@ from vidpipe.files import atomic_write, check_readable_file, sha256_file
 from vidpipe.media.render import RenderOptions, RenderResult, render_slideshow
 from vidpipe.types import Chunk, Transcript
 
-__all__ = ["NarrateOptions", "NarrateResult", "narrate", "TEXT_SUFFIXES"]
+__all__ = ["TEXT_SUFFIXES", "NarrateOptions", "NarrateResult", "narrate"]
 
 #: Inputs read as text to speak; anything else is treated as audio or video.
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".pdf")
@@ -296,7 +296,12 @@ def narrate(
     _save_json(
         work / "prompts.json",
         [
-            {"chunk": g.chunk_id, "image": str(g.path), "prompt": g.prompt, "generator": g.generator}
+            {
+                "chunk": g.chunk_id,
+                "image": str(g.path),
+                "prompt": g.prompt,
+                "generator": g.generator,
+            }
             for g in generated
         ],
     )

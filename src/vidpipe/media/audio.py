@@ -311,31 +311,42 @@ def decode_audio(
     return audio.astype(np.float32, copy=False)
 
 
-def speech_envelope(
-    audio: np.ndarray, sample_rate: int, window: float = 0.05, threshold_db: float = -35.0
-) -> np.ndarray:
-    """Where speech (any signal well above silence) plays, per window.
+def speech_envelope(audio: np.ndarray, sample_rate: int, window: float = 0.01) -> np.ndarray:
+    """Where speech plays, per window, from Silero VAD (pauses under 0.3 s count as speech).
 
     Args:
         audio: mono samples (1-D float32) or ``(samples, channels)``.
-        sample_rate: Hz.
-        window: analysis window in seconds (50 ms).
-        threshold_db: a window is active when its RMS is within this many dB of the
-            loudest window's RMS (-35 dB: breaths and room tone stay inactive).
+        sample_rate: Hz (a multiple of 16 kHz, or anything for the energy fallback).
+        window: resolution of the result in seconds (10 ms).
 
     Returns:
         A bool array, one value per window (``ceil(samples / window_samples)``).
     """
+    from vidpipe.media.silence import VAD_SAMPLE_RATE, find_silences
+
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
-    hop = max(1, int(round(window * sample_rate)))
+    hop = max(1, round(window * sample_rate))
     n = -(-mono.size // hop)
-    padded = np.zeros(n * hop, np.float32)
-    padded[: mono.size] = mono
-    rms = np.sqrt(np.mean(padded.reshape(n, hop) ** 2, axis=1) + 1e-12)
-    peak = float(rms.max()) if rms.size else 0.0
-    if peak <= 1e-6:
-        return np.zeros(n, bool)
-    return 20 * np.log10(rms / peak) > threshold_db
+    if sample_rate % VAD_SAMPLE_RATE == 0:
+        k = sample_rate // VAD_SAMPLE_RATE
+        usable = mono[: mono.size // k * k]
+        silences = find_silences(usable.reshape(-1, k).mean(axis=1), VAD_SAMPLE_RATE)
+    else:
+        silences = find_silences(mono, sample_rate, method="energy")
+    active = np.ones(n, bool)
+    for start, end in silences:
+        active[int(start / window + 0.5) : int(end / window + 0.5)] = False
+    return active
+
+
+def _rms_where(audio: np.ndarray, active: np.ndarray, hop: int) -> float:
+    """RMS of the windows of ``hop`` samples marked active (all windows if none are)."""
+    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
+    mask = np.repeat(active, hop)[: mono.size]
+    if mask.size < mono.size:
+        mask = np.pad(mask, (0, mono.size - mask.size))
+    chosen = mono[mask] if mask.any() else mono
+    return float(np.sqrt(np.mean(np.square(chosen, dtype=np.float64))))
 
 
 def mix_music(
@@ -349,18 +360,19 @@ def mix_music(
 ) -> np.ndarray:
     """Mix background music under narration, ducked while speech plays.
 
-    The music is looped (or cut) to the narration's length, set ``volume_db`` below
-    full scale, and lowered a further ``duck_db`` wherever
-    :func:`speech_envelope` finds speech. The gain moves toward the ducked level in
-    ``attack`` seconds and back up in ``release`` seconds (one-pole smoothing, the
-    usual side-chain compressor ballistics), so the music never pumps audibly. The
-    sum is soft-limited to [-1, 1].
+    The music is looped (or cut) to the narration's length and levelled so its RMS
+    sits ``volume_db`` below the narration's speech RMS (music files differ by 30 dB
+    and more, so a fixed gain would be inaudible for some and drown others), then
+    lowered a further ``duck_db`` wherever :func:`speech_envelope` finds speech. The
+    gain moves toward the ducked level in ``attack`` seconds and back up in
+    ``release`` seconds (one-pole smoothing, the usual side-chain compressor
+    ballistics), so the music never pumps audibly. The sum is soft-limited to [-1, 1].
 
     Args:
         narration: ``(samples, 2)`` float32 (stereo) or 1-D mono.
         music: ``(samples, 2)`` or 1-D, same sample rate.
         sample_rate: Hz.
-        volume_db: music level without speech, dB relative to its own level (<= 0).
+        volume_db: music level without speech, dB relative to the speech level (<= 0).
         duck_db: extra attenuation under speech, dB (<= 0).
         attack, release: seconds.
 
@@ -378,6 +390,12 @@ def mix_music(
         bed = bed.mean(axis=1)
     window = 0.01
     active = speech_envelope(narration, sample_rate, window=window)
+    hop = round(window * sample_rate)
+    speech_rms = _rms_where(narration, active, hop)
+    music_rms = float(np.sqrt(np.mean(np.square(bed, dtype=np.float64))))
+    if music_rms < 1e-6 or speech_rms < 1e-6:
+        return narration
+    level = speech_rms / music_rms
     target = np.where(active, duck_db, 0.0)
     # One-pole smoothing in dB, faster when going down (attack) than up (release).
     gains = np.empty_like(target)
@@ -387,11 +405,10 @@ def mix_music(
     for i, tgt in enumerate(target):
         g += (tgt - g) * (a_att if tgt < g else a_rel)
         gains[i] = g
-    hop = int(round(window * sample_rate))
     per_sample = np.repeat(gains, hop)[:n]
     if per_sample.size < n:
         per_sample = np.pad(per_sample, (0, n - per_sample.size), mode="edge")
-    lin = (10 ** ((volume_db + per_sample) / 20)).astype(np.float32)
+    lin = (level * 10 ** ((volume_db + per_sample) / 20)).astype(np.float32)
     out = narration + bed * (lin[:, None] if bed.ndim == 2 else lin)
     return np.tanh(out).astype(np.float32) if np.abs(out).max() > 1.0 else out.astype(np.float32)
 

@@ -86,6 +86,7 @@ def missing_glyphs(font: ImageFont.FreeTypeFont, text: str) -> str:
         The distinct non-space characters without a glyph, in order of appearance
         (empty when the font covers the text).
     """
+
     def signature(ch: str) -> tuple:
         mask = font.getmask(ch)
         return mask.size, bytes(mask)

@@ -28,6 +28,7 @@ audio's within half a frame.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import queue
@@ -58,12 +59,12 @@ from vidpipe.media.subtitles import (
 from vidpipe.types import Transcript
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "RenderOptions",
     "RenderResult",
     "SlidePlan",
     "plan_slides",
     "render_slideshow",
-    "IMAGE_SUFFIXES",
 ]
 
 ProgressCallback = Callable[[float, float], None]
@@ -144,9 +145,7 @@ class RenderOptions:
         if not 1.0 <= self.zoom <= 2.0:
             raise UsageError(f"zoom {self.zoom} is out of range", "use 1.0 to 2.0, e.g. 1.1")
         if self.motion != "vary" and self.motion not in MOTIONS:
-            raise UsageError(
-                f"unknown motion {self.motion!r}", "use vary, " + ", ".join(MOTIONS)
-            )
+            raise UsageError(f"unknown motion {self.motion!r}", "use vary, " + ", ".join(MOTIONS))
         if self.fit not in ("fit", "fill"):
             raise UsageError(f"unknown fit {self.fit!r}", "use fit or fill")
         if self.subtitles not in ("burn", "soft", "both", "none"):
@@ -254,7 +253,7 @@ def plan_slides(
     else:
         bounds = [opts.slide_duration * i for i in range(n_slides + 1)]
     minimum = opts.effective_transition + 1 / float(opts.rate)
-    durs = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    durs = [b - a for a, b in itertools.pairwise(bounds)]
     if min(durs) < minimum - 1e-9:
         if total is not None and starts is None and durations is None:
             most = max(1, int(total / minimum))
@@ -288,10 +287,14 @@ def check_image(path: str | os.PathLike[str]) -> Path:
             im.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(
-            f"{p}: not a readable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            f"{p}: not a readable image ({_first_line(exc)})",
             "replace or remove the file; PNG, JPEG, WebP, GIF, BMP and TIFF are supported",
         ) from exc
     return p
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _open_rgb(path: Path, target: tuple[int, int]) -> Image.Image:
@@ -337,12 +340,11 @@ def _to_yuv(img: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     frame = av.VideoFrame.from_image(img).reformat(
         format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"
     )
-    arr = frame.to_ndarray()
-    h, w = img.height, img.width
-    y = arr[:h]
-    u = arr[h : h + h // 4].reshape(h // 2, w // 2)
-    v = arr[h + h // 4 :].reshape(h // 2, w // 2)
-    return y.copy(), u.copy(), v.copy()
+    planes = []
+    for plane in frame.planes:  # rows may be padded to the line size
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        planes.append(rows[:, : plane.width].copy())
+    return planes[0], planes[1], planes[2]
 
 
 # --------------------------------------------------------------------------- motion
@@ -368,7 +370,7 @@ def view_rect(
         zoom: the Ken Burns zoom factor (1.1).
     """
     cw, ch = canvas
-    fw, fh = frame
+    _fw, _fh = frame
     p = min(max(progress, 0.0), 1.0)
     if motion in ("in", "out"):
         s = zoom**p if motion == "in" else zoom ** (1 - p)
@@ -521,22 +523,20 @@ def _planes(arr: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 _ASS_HEADER = (
-    "[Script Info]\r\nScriptType: v4.00+\r\nPlayResX: 384\r\nPlayResY: 288\r\n\r\n"
-    "[V4+ Styles]\r\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, "
-    "OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, "
-    "Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\r\n"
-    "Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
-    "\r\n\r\n[Events]\r\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
-    "Effect, Text\r\n"
-).encode()
+    b"[Script Info]\r\nScriptType: v4.00+\r\nPlayResX: 384\r\nPlayResY: 288\r\n\r\n"
+    b"[V4+ Styles]\r\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, "
+    b"OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, "
+    b"Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\r\n"
+    b"Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0"
+    b"\r\n\r\n[Events]\r\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, "
+    b"Effect, Text\r\n"
+)
 
 
 def _load_audio(path: Path) -> np.ndarray:
     audio = decode_audio(path, AUDIO_RATE, channels=2)
     if audio.shape[0] < AUDIO_RATE // 100:
-        raise MediaError(
-            f"{path}: the audio is empty (0 s)", "give a recording with sound in it"
-        )
+        raise MediaError(f"{path}: the audio is empty (0 s)", "give a recording with sound in it")
     return audio
 
 

@@ -28,8 +28,8 @@ from vidpipe.media.fonts import load_font
 from vidpipe.types import Segment, Transcript
 
 __all__ = [
-    "SubtitleStyle",
     "CueOverlay",
+    "SubtitleStyle",
     "is_wide",
     "load_subtitles",
     "readable_cues",
@@ -55,7 +55,7 @@ def _tokens(text: str) -> list[str]:
     out: list[str] = []
     word = ""
     for ch in text:
-        if is_wide(ch) or ch in _CLOSING and word == "" and out and is_wide(out[-1][-1]):
+        if is_wide(ch) or (ch in _CLOSING and word == "" and out and is_wide(out[-1][-1])):
             if word:
                 out.append(word)
                 word = ""
