@@ -572,3 +572,85 @@ class Catalog:
                     created=utcnow(),
                 )
             )
+
+    # ------------------------------------------------------------------ images
+
+    def record_image(
+        self,
+        *,
+        chunk_id: int,
+        path: str | os.PathLike[str],
+        generator: str,
+        width: int,
+        height: int,
+        prompt: str | None = None,
+        media_id: int | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+    ) -> int:
+        """Record the picture made for one narration chunk; returns the row id.
+
+        A row for the same chunk, generator, work folder and media item is replaced,
+        so a rerun leaves one row per picture.
+
+        Args:
+            chunk_id: the chunk's id.
+            path: the image file.
+            generator: ``cards``, ``folder``, ``frames``, ``sdwebui`` or ``openai``.
+            width, height: the picture's size in pixels.
+            prompt: what it was made from (``None`` for folder images and frames).
+            media_id: the catalog item it belongs to, if any.
+            work_dir: the folder it was made in (stored as given, as a string).
+
+        Raises:
+            CatalogError: the database cannot be written.
+        """
+        from vidpipe.library.models import ImageRow
+
+        folder = None if work_dir is None else os.fspath(work_dir)
+        with self.session() as s:
+            s.execute(
+                delete(ImageRow).where(
+                    ImageRow.chunk_id == chunk_id,
+                    ImageRow.generator == generator,
+                    ImageRow.work_dir.is_(None) if folder is None else ImageRow.work_dir == folder,
+                    ImageRow.media_id.is_(None)
+                    if media_id is None
+                    else ImageRow.media_id == media_id,
+                )
+            )
+            row = ImageRow(
+                media_id=media_id,
+                work_dir=folder,
+                chunk_id=chunk_id,
+                path=os.fspath(path),
+                prompt=prompt,
+                generator=generator,
+                width=int(width),
+                height=int(height),
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def images(
+        self,
+        *,
+        media_id: int | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+        generator: str | None = None,
+    ) -> list[Any]:
+        """Recorded chunk pictures (:class:`~vidpipe.library.models.ImageRow`), filtered by
+        whichever of ``media_id``, ``work_dir`` and ``generator`` are given, ordered by
+        work folder (rows without one first), chunk id and recording order."""
+        from vidpipe.library.models import ImageRow
+
+        with self.session() as s:
+            q = select(ImageRow)
+            if media_id is not None:
+                q = q.where(ImageRow.media_id == media_id)
+            if work_dir is not None:
+                q = q.where(ImageRow.work_dir == os.fspath(work_dir))
+            if generator is not None:
+                q = q.where(ImageRow.generator == generator)
+            q = q.order_by(ImageRow.work_dir.nulls_first(), ImageRow.chunk_id, ImageRow.id)
+            return list(s.scalars(q))

@@ -157,3 +157,27 @@ class WordRow(Base):
     end: Mapped[float] = mapped_column(Float)
     word: Mapped[str] = mapped_column(Text)
     probability: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ImageRow(Base):
+    """A picture made for one narration chunk (migration 0004; :mod:`vidpipe.vision.imagegen`).
+
+    ``work_dir`` is the absolute folder the pictures were made in and ``media_id`` the
+    catalog item (either may be ``None``); ``prompt`` is ``None`` for folder images and
+    video frames; ``width``/``height`` in pixels.
+    """
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="CASCADE"), default=None, index=True
+    )
+    work_dir: Mapped[str | None] = mapped_column(Text, default=None, index=True)
+    chunk_id: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(Text, default=None)
+    generator: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 from PIL import ImageFont
 
@@ -99,3 +101,127 @@ def missing_glyphs(font: ImageFont.FreeTypeFont, text: str) -> str:
         if signature(ch) == notdef:
             out.append(ch)
     return "".join(out)
+
+
+# --------------------------------------------------------------------------- line wrapping
+
+CJK_CHAR = re.compile(
+    "[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f]"
+)
+# Characters a line must not start with / end with (Japanese kinsoku, Chinese rules).
+_NO_START = frozenset(
+    "、。，．・：；？！）」』】〕〉》〗〙〛〜ー…‥’”,.:;?!)]}%"
+    "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々"
+)
+_NO_END = frozenset("（「『【〔〈《〖〘〚‘“([{")
+ELLIPSIS = "…"
+
+
+def tokens(paragraph: str) -> list[list[Any]]:
+    """Break opportunities of one paragraph: ``[[text, space_before], ...]``.
+
+    A run of non-CJK, non-space characters is one token (a word with its punctuation);
+    every CJK character is a token of its own. Closing punctuation sticks to the token
+    before it and opening punctuation to the token after it.
+    """
+    raw: list[list[Any]] = []
+    space = False
+    last_cjk = True
+    for ch in paragraph:
+        if ch.isspace():
+            space = True
+            continue
+        cjk = bool(CJK_CHAR.match(ch))
+        if raw and not space and not cjk and not last_cjk:
+            raw[-1][0] += ch
+        else:
+            raw.append([ch, space])
+        space = False
+        last_cjk = cjk
+    out: list[list[Any]] = []
+    for tok in raw:
+        glue = out and not tok[1] and (tok[0][0] in _NO_START or out[-1][0][-1] in _NO_END)
+        if glue:
+            out[-1][0] += tok[0]
+        else:
+            out.append(tok)
+    return out
+
+
+def _hard_break(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
+    """Cut a token wider than ``max_width`` between characters (at least one per line)."""
+    pieces: list[str] = []
+    cur = ""
+    for ch in text:
+        if cur and font.getlength(cur + ch) > max_width:
+            pieces.append(cur)
+            cur = ch
+        else:
+            cur += ch
+    if cur:
+        pieces.append(cur)
+    return pieces
+
+
+def wrap_text(
+    text: str, font: ImageFont.FreeTypeFont, max_width_px: float, balanced: bool = False
+) -> list[str]:
+    """Wrap ``text`` into lines no wider than ``max_width_px`` when drawn with ``font``.
+
+    Lines break at spaces in spaced scripts (Latin, Cyrillic, Greek, Hangul...) and
+    between any two CJK characters (Chinese and Japanese have no spaces), never
+    before closing punctuation (``，。！？」)`` ...) nor after opening punctuation. A
+    word wider than the whole line is cut between characters. ``\\n`` starts a new
+    line; runs of spaces collapse to one.
+
+    Args:
+        text: any text.
+        font: a Pillow FreeType font; widths are measured with ``font.getlength``.
+        max_width_px: the widest line allowed, in pixels.
+        balanced: keep as few lines as a plain wrap but make them similar in width
+            (headline and subtitle typesetting: no lonely last word); found by binary
+            search for the narrowest width that keeps the line count.
+
+    Returns:
+        The lines, without leading or trailing spaces (empty for blank text).
+    """
+    lines = _wrap(text, font, max_width_px)
+    if not balanced or len(lines) < 2:
+        return lines
+    widest = max(font.getlength(t) for para in text.split("\n") for t, _sp in tokens(para))
+    if widest > max_width_px:
+        return lines  # a word is cut anyway: keep the plain wrap
+    lo, hi = max(max_width_px / len(lines) * 0.9, widest), float(max_width_px)
+    best = lines
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        trial = _wrap(text, font, mid)
+        if len(trial) <= len(lines):
+            best, hi = trial, mid
+        else:
+            lo = mid
+    return best
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width_px: float) -> list[str]:
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        cur = ""
+        for tok, space in tokens(paragraph):
+            cand = cur + (" " if space and cur else "") + tok
+            if cur and font.getlength(cand) <= max_width_px:
+                cur = cand
+                continue
+            if cur:
+                lines.append(cur)
+            pieces = (
+                _hard_break(tok, font, max_width_px)
+                if font.getlength(tok) > max_width_px
+                else [tok]
+            )
+            lines.extend(pieces[:-1])
+            cur = pieces[-1]
+        if cur:
+            lines.append(cur)
+    return lines

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pysubs2
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from vidpipe.errors import InputError
 from vidpipe.files import check_readable_file
-from vidpipe.media.fonts import load_font
+from vidpipe.media.fonts import load_font, tokens, wrap_text
 from vidpipe.types import Segment, Transcript
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "load_subtitles",
     "readable_cues",
     "render_cue",
-    "wrap_text",
 ]
 
 MAX_LINE_CHARS = 42  # Latin/Cyrillic characters per line (BBC/Netflix guidelines)
@@ -42,88 +41,11 @@ MAX_LINE_CHARS_WIDE = 16  # CJK characters per line (Netflix Chinese/Japanese gu
 MAX_CUE_SECONDS = 7.0
 
 _WIDE = re.compile(r"[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-_CLOSING = set("，。！？；：、）》」』】,.!?;:)]}'\"…")  # never start a line with these
 
 
 def is_wide(ch: str) -> bool:
     """True for East Asian wide characters (Han, Kana, Hangul, full-width forms)."""
     return bool(_WIDE.match(ch)) or unicodedata.east_asian_width(ch) in ("W", "F")
-
-
-def _tokens(text: str) -> list[str]:
-    """Split into wrap units: words (with their trailing space) and single wide characters."""
-    out: list[str] = []
-    word = ""
-    for ch in text:
-        if is_wide(ch) or (ch in _CLOSING and word == "" and out and is_wide(out[-1][-1])):
-            if word:
-                out.append(word)
-                word = ""
-            out.append(ch)
-        elif ch.isspace():
-            out.append(word + " ")
-            word = ""
-        else:
-            word += ch
-    if word:
-        out.append(word)
-    return [t for t in out if t]
-
-
-def wrap_text(
-    text: str, font: ImageFont.FreeTypeFont, max_width: float, balanced: bool = False
-) -> list[str]:
-    """Line wrapping measured in pixels with the font.
-
-    Spaced scripts break at spaces; CJK text breaks between any two characters, but
-    closing punctuation (，。！？) never starts a line. A word longer than the line is
-    broken between characters.
-
-    Args:
-        text: one paragraph (newlines are treated as spaces).
-        font: the font the text will be drawn with.
-        max_width: line width limit in pixels.
-        balanced: keep the number of lines greedy wrapping needs but make them as
-            even as possible (subtitle style: no lone word on the last line).
-
-    Returns:
-        The lines, stripped, in order (``[]`` for empty text).
-    """
-    lines = _wrap_greedy(text, font, max_width)
-    if not balanced or len(lines) < 2:
-        return lines
-    lo, hi = max_width / len(lines), max_width
-    for _ in range(12):  # binary search the narrowest width that keeps the line count
-        mid = (lo + hi) / 2
-        if len(_wrap_greedy(text, font, mid)) <= len(lines):
-            hi = mid
-        else:
-            lo = mid
-    return _wrap_greedy(text, font, hi)
-
-
-def _wrap_greedy(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
-    lines: list[str] = []
-    line = ""
-    for tok in _tokens(" ".join(text.split())):
-        candidate = line + tok
-        if not line.strip() or font.getlength(candidate.rstrip()) <= max_width:
-            line = candidate
-        elif len(tok.strip()) == 1 and tok.strip() in _CLOSING:
-            line = candidate  # punctuation stays with the text before it
-        else:
-            lines.append(line.strip())
-            line = tok.lstrip()
-        while len(line.strip()) > 1 and font.getlength(line.rstrip()) > max_width:
-            # One token wider than the line: break it between characters.
-            k = 1
-            while k < len(line) and font.getlength(line[: k + 1]) <= max_width:
-                k += 1
-            lines.append(line[:k].strip())
-            line = line[k:]
-    if line.strip():
-        lines.append(line.strip())
-    return lines
 
 
 def load_subtitles(path: str | os.PathLike[str]) -> Transcript:
@@ -177,7 +99,7 @@ def _cue_capacity(text: str) -> int:
 
 def _split_text(text: str, parts: int) -> list[str]:
     """Split text into ``parts`` pieces of about equal length at word (or CJK char) bounds."""
-    toks = _tokens(text)
+    toks = [(" " if space else "") + tok for tok, space in tokens(text)]
     total = sum(len(t) for t in toks)
     out: list[str] = []
     cur = ""
