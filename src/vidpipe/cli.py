@@ -1034,6 +1034,70 @@ def describe(
     err.print(f"{len(scenes)} scenes -> {dest}", highlight=False)
 
 
+# --------------------------------------------------------------------------- speak
+
+
+@app.command()
+def speak(
+    text: Annotated[
+        str, typer.Argument(help="Text to speak, or a .txt/.md file ('-' reads standard input).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Audio file: .wav, .flac, .mp3 or .m4a.")
+    ],
+    voice: Annotated[
+        str | None,
+        typer.Option(
+            "--voice", "-v", help="joe (default, English), espeak:LANG, or a Piper .onnx file."
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language", "-l", help="ISO 639-1 code; without --voice, not English uses espeak-ng."
+        ),
+    ] = None,
+    timings: Annotated[
+        Path | None,
+        typer.Option("--timings", help="Also write sentence times: .json, .srt, .vtt or .tsv."),
+    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
+    quiet: _QuietOpt = False,
+) -> None:
+    """Speak text offline (Piper; espeak-ng for other languages) into an audio file.
+
+    Sentences are timed from the synthesized samples; --timings writes those times.
+    """
+    from vidpipe.speech.tts import get_voice, read_text_input, write_sentences
+    from vidpipe.speech.tts import speak as speak_text
+
+    words = _run(lambda: read_text_input(text))
+    progress = _frames_progress(quiet)
+    with progress:
+        task = progress.add_task("loading voice", total=None)
+        v = _run(lambda: get_voice(voice, language, threads=threads))
+        progress.update(task, description=f"{output.name}: speaking ({v.name})")
+
+        def advance(done: float, total: float) -> None:
+            progress.update(task, completed=done, total=total)
+
+        t0 = time.perf_counter()
+        result = _run(lambda: speak_text(words, output, voice=v, progress=advance))
+        wall = time.perf_counter() - t0
+    if timings is not None:
+        _run(lambda: write_sentences(result, timings))
+    if not quiet:
+        n = len(result.sentences)
+        rtf = wall / result.duration if result.duration else 0.0
+        extra = f", timings -> {timings}" if timings is not None else ""
+        err.print(
+            f"{output}: {_hms(result.duration)} of speech, {n} sentence{'s' if n != 1 else ''}, "
+            f"voice {result.voice} ({result.language}, {result.sample_rate} Hz) "
+            f"in {wall:.1f} s (RTF {rtf:.3f}){extra}",
+            highlight=False,
+        )
+
+
 # --------------------------------------------------------------------------- video generation
 
 

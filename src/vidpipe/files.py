@@ -41,6 +41,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
             "choose another output folder with -o",
         ) from exc
     try:
+        # mkstemp creates 0600 files; give the result the mode open() would (0666 & ~umask).
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
@@ -50,6 +53,15 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once at import: os.umask can only be read by setting it
 
 
 @contextlib.contextmanager

@@ -1,0 +1,291 @@
+"""Text to speech with the bundled Piper voice (real model, no mocks), checked by our own ASR.
+
+The English paragraph is the second sentence of the US Declaration of Independence
+(1776, public domain), cut into four sentences. The voice is loaded once per module.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import wave
+
+import jiwer
+import numpy as np
+import pytest
+from whisper_normalizer.english import EnglishTextNormalizer
+
+import vidpipe
+from vidpipe.errors import InputError, ModelError, UsageError
+from vidpipe.speech.tts import (
+    PARAGRAPH_PAUSE,
+    SENTENCE_PAUSE,
+    PiperVoice,
+    SpeechResult,
+    Voice,
+    get_voice,
+    iter_sentences,
+    read_text_input,
+    speak,
+    split_sentences,
+    write_sentences,
+)
+from vidpipe.text.chunking import chunk_transcript
+
+SENTENCES = [
+    "We hold these truths to be self-evident, that all men are created equal.",
+    "They are endowed by their Creator with certain unalienable Rights.",
+    "Among these are Life, Liberty and the pursuit of Happiness.",
+    "To secure these rights, Governments are instituted among Men.",
+]
+PARAGRAPH = " ".join(SENTENCES)
+normalize = EnglishTextNormalizer()
+
+SPEECH_RMS = 0.02  # a sentence's span: clearly audible (full scale = 1.0)
+SILENCE_RMS = 1e-3  # a pause: -60 dBFS or quieter
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def span(result: SpeechResult, start: float, end: float) -> np.ndarray:
+    rate = result.sample_rate
+    return result.audio[round(start * rate) : round(end * rate)]
+
+
+@pytest.fixture(scope="module")
+def voice() -> Voice:
+    return get_voice()
+
+
+@pytest.fixture(scope="module")
+def spoken(voice, tmp_path_factory):
+    """The paragraph spoken to a WAV file, with the progress calls recorded."""
+    out = tmp_path_factory.mktemp("tts") / "declaration.wav"
+    calls: list[tuple[float, float]] = []
+    result = speak(PARAGRAPH, out, voice=voice, progress=lambda d, t: calls.append((d, t)))
+    return result, out, calls
+
+
+def test_default_voice_is_bundled_joe(voice):
+    assert isinstance(voice, PiperVoice) and isinstance(voice, Voice)
+    assert voice.name == "joe" and voice.language == "en" and voice.sample_rate == 22050
+    # aliases and the model path give the same loaded model (loaded once)
+    for alias in ("en_US-joe-medium", "en", "JOE"):
+        assert get_voice(alias)._voice is voice._voice
+    assert get_voice(language="en-GB")._voice is voice._voice
+    by_path = get_voice(str(voice.model_path))
+    assert by_path._voice is voice._voice and by_path.name == str(voice.model_path)
+
+
+def test_round_trip_wer(spoken):
+    result, out, _ = spoken
+    with wave.open(str(out)) as wf:
+        assert (wf.getnchannels(), wf.getsampwidth(), wf.getframerate()) == (1, 2, 22050)
+        assert wf.getnframes() == result.audio.shape[0]
+    tr = vidpipe.transcribe(out, model="tiny.en", language="en")
+    wer = jiwer.wer(normalize(PARAGRAPH), normalize(tr.text))
+    print(f"\nTTS round trip WER (joe -> tiny.en): {wer:.4f}; heard: {tr.text}")
+    assert wer <= 0.10
+    assert tr.duration == pytest.approx(result.duration, abs=0.01)
+
+
+def test_sentence_timings(spoken):
+    result, _, calls = spoken
+    sents = result.sentences
+    assert [s.text for s in sents] == SENTENCES
+    assert [s.id for s in sents] == list(range(len(SENTENCES)))
+    assert result.voice == "joe" and result.language == "en" and result.sample_rate == 22050
+    assert result.audio.dtype == np.float32 and result.audio.ndim == 1
+    assert np.abs(result.audio).max() <= 1.0
+    assert result.duration == pytest.approx(result.audio.shape[0] / 22050)
+    assert sents[0].start == 0.0
+    for s in sents:
+        assert 0.0 <= s.start < s.end <= result.duration
+        assert s.end - s.start > 1.0  # each sentence is several words long
+        assert rms(span(result, s.start, s.end)) > SPEECH_RMS, s.text
+    for a, b in itertools.pairwise(sents):
+        assert b.start - a.end == pytest.approx(SENTENCE_PAUSE, abs=1e-3)
+        assert rms(span(result, a.end, b.start)) < SILENCE_RMS
+    assert result.duration - sents[-1].end <= SENTENCE_PAUSE
+    # progress: once before the first sentence, then once per sentence
+    assert calls == [(float(i), 4.0) for i in range(5)]
+
+
+def test_to_transcript_chunks_without_asr(spoken, tmp_path):
+    result, _, _ = spoken
+    tr = result.to_transcript()
+    assert tr.language == "en" and tr.model == "joe" and tr.engine == "piper"
+    assert tr.duration == pytest.approx(result.duration)
+    assert [s.text for s in tr.segments] == SENTENCES
+    chunks = chunk_transcript(tr, max_duration=8.0)
+    assert len(chunks) >= 2
+    assert [i for c in chunks for i in c.segment_ids] == list(range(len(SENTENCES)))
+    assert all(c.end - c.start <= 8.0 for c in chunks)
+
+    doc = json.loads(write_sentences(result, tmp_path / "t.json").read_text(encoding="utf-8"))
+    assert doc["sample_rate"] == 22050 and doc["voice"] == "joe"
+    assert [s["text"] for s in doc["sentences"]] == SENTENCES
+    assert doc["sentences"][1]["start"] == round(result.sentences[1].start, 3)
+    srt = write_sentences(result, tmp_path / "t.srt").read_text(encoding="utf-8")
+    assert srt.count("-->") == 4 and SENTENCES[2] in srt
+
+
+def test_paragraph_pause_and_compressed_output(voice, tmp_path):
+    text = "The first paragraph ends here.\n\nA second paragraph follows. It is short."
+    out = tmp_path / "two.flac"
+    result = speak(text, out, voice=voice)
+    s = result.sentences
+    assert len(s) == 3
+    assert s[1].start - s[0].end == pytest.approx(PARAGRAPH_PAUSE, abs=1e-3)
+    assert s[2].start - s[1].end == pytest.approx(SENTENCE_PAUSE, abs=1e-3)
+    info = vidpipe.probe(out)
+    assert info.streams[0].codec == "flac" and info.streams[0].sample_rate == 22050
+    decoded = vidpipe.decode_audio(out, sample_rate=22050)
+    assert decoded.shape[0] == result.audio.shape[0]
+    assert np.abs(decoded - result.audio).max() < 1e-3  # 16-bit lossless
+
+
+def test_split_sentences():
+    assert split_sentences("Mr. Smith paid $3.50 for it, e.g. a bargain! Is it? Yes.") == [
+        "Mr. Smith paid $3.50 for it, e.g. a bargain!",
+        "Is it?",
+        "Yes.",
+    ]
+    assert split_sentences("J. R. R. Tolkien wrote it. See fig. 3 and No. 5 now.") == [
+        "J. R. R. Tolkien wrote it.",
+        "See fig. 3 and No. 5 now.",
+    ]
+    assert split_sentences('"Stop!" she cried. He waited... then left.') == [
+        '"Stop!" she cried.',
+        "He waited... then left.",
+    ]
+    assert split_sentences("今天天气很好。我们去公园吧！你去吗？好的") == [
+        "今天天气很好。",
+        "我们去公园吧！",
+        "你去吗？",
+        "好的",
+    ]
+    assert split_sentences("Am 3. Oktober ist Feiertag. Das ist z.B. gut.", "de") == [
+        "Am 3. Oktober ist Feiertag.",
+        "Das ist z.B. gut.",
+    ]
+    assert split_sentences("  ") == [] and split_sentences("...") == []
+    assert [p for p, _ in iter_sentences("One. Two.\nThree.\n\n\nFour.")] == [0, 0, 0, 1]
+
+
+MARKDOWN = """\
+---
+title: Release notes
+---
+# Getting started
+
+Install **vidpipe** with `pip`, then read the [user guide](https://example.com/guide).
+Questions go to <https://example.com/forum> (or https://example.com/chat).
+
+![Pipeline diagram](docs/pipeline.png)
+
+## Features
+
+- Transcribe *video* and audio
+- Summarize long talks
+  1. by chapters
+- Speak text aloud:
+
+```bash
+vidpipe speak notes.md -o notes.wav
+```
+
+> Everything runs <b>offline</b>.
+
+<!-- internal note -->
+"""
+
+
+def test_markdown_input_is_stripped(tmp_path):
+    md = tmp_path / "notes.md"
+    md.write_text(MARKDOWN, encoding="utf-8")
+    text = read_text_input(str(md))
+    sentences = [s for _, s in iter_sentences(text)]
+    assert sentences == [
+        "Getting started.",
+        "Install vidpipe with pip, then read the user guide.",
+        "Questions go to (or).",
+        "Features.",
+        "Transcribe video and audio.",
+        "Summarize long talks.",
+        "by chapters.",
+        "Speak text aloud.",
+        "Everything runs offline.",
+    ]
+    for markup in ("#", "*", "`", "http", "[", "](", "<", ">", "Pipeline diagram", "vidpipe speak"):
+        assert markup not in text, markup
+    # headings, list items and paragraphs are separate paragraphs
+    assert [p for p, _ in iter_sentences(text)] == [0, 1, 1, 2, 3, 4, 5, 6, 7]
+    # a .txt file is taken verbatim; a plain value is the text itself
+    txt = tmp_path / "plain.txt"
+    txt.write_text("\ufeffFirst line.\n# not a heading\n", encoding="utf-8")
+    assert read_text_input(str(txt)) == "First line.\n# not a heading\n"
+    assert read_text_input("Hello there.") == "Hello there."
+
+
+def test_bad_text_input(tmp_path):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Caf\xe9 cr\xe8me.".encode("latin-1"))
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_text_input(str(latin1))
+    with pytest.raises(InputError, match="no such file"):
+        read_text_input(str(tmp_path / "missing.md"))
+    with pytest.raises(InputError, match="directory"):
+        read_text_input(str(tmp_path))
+
+
+def test_errors(voice, tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match="unknown voice 'nobody'") as info:
+        get_voice("nobody")
+    assert "joe" in info.value.hint and "espeak:" in info.value.hint and ".onnx" in info.value.hint
+    for empty in ("", "   \n\t "):
+        with pytest.raises(InputError, match="no text"):
+            speak(empty, tmp_path / "x.wav", voice=voice)
+    with pytest.raises(InputError, match="nothing speakable"):
+        speak("... !!", voice=voice)
+    with pytest.raises(UsageError, match=r"\.ogg"):
+        speak("Hello.", tmp_path / "x.ogg", voice=voice)
+    with pytest.raises(UsageError, match="speaks 'en'"):
+        get_voice("joe", language="de")
+    with pytest.raises(ModelError, match="no such voice model file"):
+        get_voice(str(tmp_path / "missing.onnx"))
+    assert not list(tmp_path.iterdir())  # nothing written on errors
+
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(ModelError, match="espeak-ng is not installed") as info:
+        get_voice(language="de")
+    assert "espeak-ng" in info.value.hint and ".onnx" in info.value.hint
+    with pytest.raises(ModelError, match="espeak-ng"):
+        get_voice("espeak:fr")
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng is not installed")
+def test_german_with_espeak(tmp_path):
+    v = get_voice(language="de")
+    assert v.name == "espeak:de" and v.language == "de"
+    text = "Guten Morgen. Das Wetter ist heute sehr schön!"
+    result = speak(text, tmp_path / "de.wav", voice=v)
+    assert [s.text for s in result.sentences] == [
+        "Guten Morgen.",
+        "Das Wetter ist heute sehr schön!",
+    ]
+    assert result.language == "de" and result.to_transcript().engine == "espeak-ng"
+    a, b = result.sentences
+    assert rms(span(result, a.start, a.end)) > SPEECH_RMS
+    assert rms(span(result, b.start, b.end)) > SPEECH_RMS
+    assert b.start - a.end == pytest.approx(SENTENCE_PAUSE, abs=1e-3)
+    assert b.end == pytest.approx(result.duration)
+    with wave.open(str(tmp_path / "de.wav")) as wf:
+        assert wf.getframerate() == result.sample_rate and wf.getnframes() == len(result.audio)
+    with pytest.raises(ModelError, match="no voice for language 'xx'"):
+        get_voice(language="xx")
