@@ -1,0 +1,159 @@
+"""`narrate` end to end: a real text (LJ Speech sentences) and a real recording (the example
+video), checked by decoding the output: playable, as long as the narration, slides that
+change at chunk boundaries, a work folder that a rerun reuses."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from vidpipe.errors import InputError, ModelError, UsageError
+from vidpipe.media.audio import decode_audio
+from vidpipe.media.render import RenderOptions
+from vidpipe.narrate import NarrateOptions, narrate
+from vidpipe.vision.imagegen import read_image_metadata
+
+DATA = Path(__file__).parent / "data"
+EXAMPLE = Path(__file__).parents[1] / "examples" / "speech_bunny.mp4"
+
+
+def _lj_text(n: int = 6) -> str:
+    with (DATA / "en_dev" / "transcripts.tsv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    sentences = [r["transcript"].strip().rstrip(".") + "." for r in rows[:n]]
+    return "# The art of printing\n\n" + " ".join(sentences[:3]) + "\n\n" + " ".join(sentences[3:])
+
+
+def _small() -> RenderOptions:
+    return RenderOptions(width=480, height=270, preset="ultrafast")
+
+
+def _thumbs(path: Path) -> tuple[list[np.ndarray], float]:
+    """Each frame's top three quarters (the bottom carries subtitles, which change by cue)
+    as a 16x9 RGB thumbnail: Ken Burns drift barely moves it, a new slide does."""
+    with av.open(str(path)) as c:
+        st = c.streams.video[0]
+        frames = []
+        for f in c.decode(st):
+            rgb = f.to_ndarray(format="rgb24")
+            top = rgb[: rgb.shape[0] * 3 // 4]
+            frames.append(cv2.resize(top, (16, 9), interpolation=cv2.INTER_AREA).astype(float))
+        fps = float(st.average_rate)
+    return frames, fps
+
+
+def _assert_slides_change_at(frames: list[np.ndarray], fps: float, bounds: list[float]) -> None:
+    """Around each bound (outside the 0.5 s crossfade) the picture jumps; inside a slide it
+    only drifts (Ken Burns)."""
+
+    def at(t: float) -> np.ndarray:
+        return frames[int(t * fps)]
+
+    for b in bounds:
+        before, after, within = at(b - 0.4), at(b + 0.4), at(b - 0.8)
+        jump = np.abs(after - before).mean()
+        drift = np.abs(before - within).mean()
+        assert jump > 3 * drift and jump > 3, (b, jump, drift)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("narrate")
+    src = folder / "printing.md"
+    src.write_text(_lj_text(), encoding="utf-8")
+    out = folder / "printing.mp4"
+    opts = NarrateOptions(max_chunk=12.0, render=_small())
+    return src, out, opts, narrate(src, out, opts)
+
+
+def test_text_becomes_a_playable_video(text_run):
+    _src, out, _opts, result = text_run
+    speech = result.work_dir / "speech.wav"
+    seconds = decode_audio(speech, 16000).size / 16000
+    frames, fps = _thumbs(out)
+    assert len(frames) == round(seconds * 24)
+    assert abs(result.render.duration - seconds) <= 1 / 24
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert c.streams.audio[0].codec_context.name == "aac"
+    assert len(result.chunks) >= 3
+    assert len(result.images) == len(result.chunks)
+    _assert_slides_change_at(frames, fps, [c.start for c in result.chunks[1:]])
+
+
+def test_text_artifacts_and_prompts(text_run):
+    _src, _out, _opts, result = text_run
+    work = result.work_dir
+    for name in ("speech.wav", "transcript.json", "chunks.json", "prompts.json", "manifest.json"):
+        assert (work / name).is_file(), name
+    meta = read_image_metadata(result.images[0])
+    assert meta["vidpipe:generator"] == "cards"
+    # The narration was synthesized, not transcribed: the transcript is the text.
+    assert result.transcript.segments[1].text.startswith("Printing, in the only sense")
+
+
+def test_rerun_reuses_the_work_folder(text_run):
+    src, out, opts, first = text_run
+    stamps = {p: p.stat().st_mtime_ns for p in [first.work_dir / "speech.wav", *first.images]}
+    again = narrate(src, out, opts)
+    assert again.reused == ["speech"]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing regenerated
+    assert again.render.frames == first.render.frames
+
+
+def test_recording_with_keyframes_becomes_a_video(tmp_path):
+    out = tmp_path / "bunny.mp4"
+    opts = NarrateOptions(images="frames", model="tiny.en", max_chunk=8.0, render=_small())
+    result = narrate(EXAMPLE, out, opts)
+    assert len(result.chunks) >= 2
+    frames, fps = _thumbs(out)
+    seconds = decode_audio(EXAMPLE, 16000).size / 16000
+    assert abs(len(frames) / fps - seconds) <= 1 / 24
+    _assert_slides_change_at(frames, fps, [c.start for c in result.chunks[1:]])
+    assert "fellow americans" in result.transcript.text.lower()
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        narrate(tmp_path / "missing.md", tmp_path / "o.mp4")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n", encoding="utf-8")
+    with pytest.raises(InputError):
+        narrate(empty, tmp_path / "o.mp4", NarrateOptions(render=_small()))
+    text = tmp_path / "t.txt"
+    text.write_text("A short text to speak.", encoding="utf-8")
+    with pytest.raises(UsageError, match="needs a video input"):
+        narrate(text, tmp_path / "o.mp4", NarrateOptions(images="frames", render=_small()))
+    with pytest.raises(ModelError):
+        narrate(text, tmp_path / "o.mp4", NarrateOptions(voice="nobody", render=_small()))
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_narrate_errors_are_one_line(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("A short text to speak.", encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vidpipe",
+            "narrate",
+            str(text),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--voice",
+            "nobody",
+        ],
+        capture_output=True,
+        text=True,
+        env={"VIDPIPE_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
