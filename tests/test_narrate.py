@@ -70,7 +70,14 @@ def text_run(tmp_path_factory):
     src.write_text(_lj_text(), encoding="utf-8")
     out = folder / "printing.mp4"
     opts = NarrateOptions(max_chunk=12.0, render=_small())
-    return src, out, opts, narrate(src, out, opts)
+    from vidpipe.library.catalog import Catalog
+
+    with Catalog(f"sqlite:///{folder / 'catalog.db'}") as cat:
+        result = narrate(src, out, opts, catalog=cat)
+        rows = cat.images()
+    assert sorted(Path(r.path) for r in rows) == sorted(result.images)
+    assert all(r.generator == "cards" and r.prompt for r in rows)
+    return src, out, opts, result
 
 
 def test_text_becomes_a_playable_video(text_run):

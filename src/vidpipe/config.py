@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     vlm_rpm: float = Field(
         20.0, description="Requests per minute allowed to the vision endpoint (> 0)."
     )
+    sdwebui_base: str | None = Field(
+        None, description="Stable Diffusion WebUI base URL for `--images sdwebui`."
+    )
+    image_base: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible images API for `--images openai`."
+    )
+    image_key: str | None = Field(None, description="API key for the images endpoint.")
+    image_model: str | None = Field(None, description="Image model name (default dall-e-3).")
 
 
 @lru_cache(maxsize=1)

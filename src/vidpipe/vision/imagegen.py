@@ -1349,7 +1349,7 @@ class SDWebUIGenerator(_Remote):
         if not base_url:
             from vidpipe.config import get_settings
 
-            base_url = getattr(get_settings(), "sdwebui_base", None) or "http://127.0.0.1:7860"
+            base_url = get_settings().sdwebui_base or "http://127.0.0.1:7860"
         self.base_url = base_url.rstrip("/")
         self.gen_size = int(gen_size)
         self.steps = int(steps)
@@ -1528,14 +1528,11 @@ class OpenAIImageGenerator(_Remote):
         from vidpipe.config import get_settings
 
         settings = get_settings()
-        self.base_url = base_url or getattr(settings, "image_base", None)
+        self.base_url = base_url or settings.image_base
         self.api_key = (
-            api_key
-            or getattr(settings, "image_key", None)
-            or os.environ.get("OPENAI_API_KEY")
-            or PLACEHOLDER_API_KEY
+            api_key or settings.image_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
         )
-        self.model = model or getattr(settings, "image_model", None) or "dall-e-3"
+        self.model = model or settings.image_model or "dall-e-3"
         self.size = size or _openai_size(self.width, self.height)
         self.quality = quality
         self.where = self.base_url or "the OpenAI API"
