@@ -382,7 +382,7 @@ def main() -> int:
                     best[method] = res
             print(f"\n{size}")
             header = (
-                f"  {'method':<12} {'wall s':>8} {'cpu s':>7} {'frames/s':>9} {'frames':>7} "
+                f"  {'method':<14} {'wall s':>8} {'cpu s':>7} {'frames/s':>9} {'frames':>7} "
                 f"{'probed':>7} {'pix_fmt':>8} {'MB':>6} {'peak RSS MB':>12} {'ffmpeg RSS MB':>14}"
             )
             print(header)
@@ -392,7 +392,7 @@ def main() -> int:
                 r["probed"] = frames
                 child = f"{r['child_rss_mb']:.0f}" if method.startswith("moviepy") else "-"
                 print(
-                    f"  {method:<12} {r['seconds']:8.2f} {r['cpu']:7.1f} "
+                    f"  {method:<14} {r['seconds']:8.2f} {r['cpu']:7.1f} "
                     f"{r['frames'] / r['seconds']:9.1f} {r['frames']:>7} {frames:>7} "
                     f"{pix_fmt:>8} {mb:6.1f} {r['rss_mb']:12.0f} {child:>14}"
                 )

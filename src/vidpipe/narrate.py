@@ -235,11 +235,17 @@ def narrate(
             reused.append("speech")
         else:
             text = read_document(src)
+            language = opts.language
+            if language is None and opts.voice is None:
+                from vidpipe.vision.imagegen import guess_language
+
+                # Chinese, Japanese, Korean or Russian script: an espeak-ng voice, not joe.
+                language = guess_language(text)
             result = speak(
                 text,
                 audio_path,
                 voice=opts.voice,
-                language=opts.language,
+                language=language,
                 progress=lambda d, t: note("speech", d, t),
             )
             JsonWriter().write(result.to_transcript(), transcript_path)
