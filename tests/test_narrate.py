@@ -164,3 +164,29 @@ def test_cli_narrate_errors_are_one_line(tmp_path):
     )
     assert proc.returncode == 5, proc.stderr
     assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_pdf_text_is_read(tmp_path):
+    """A real PDF (written by matplotlib's PDF backend) gives its text, paragraphs kept."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vidpipe.narrate import read_document
+
+    fig = plt.figure(figsize=(8.5, 11))
+    fig.text(0.1, 0.9, "The art of printing.")
+    fig.text(0.1, 0.8, "Printing differs from most of the arts and crafts.")
+    pdf = tmp_path / "printing.pdf"
+    fig.savefig(pdf)
+    plt.close(fig)
+    text = read_document(pdf)
+    assert "The art of printing." in text
+    assert "Printing differs from most of the arts and crafts." in text
+    scan = tmp_path / "scan.pdf"
+    fig = plt.figure()
+    fig.savefig(scan)
+    plt.close(fig)
+    with pytest.raises(InputError, match="no extractable text"):
+        read_document(scan)
