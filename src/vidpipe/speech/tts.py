@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import wave
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -179,7 +180,7 @@ class Voice(Protocol):
         ...
 
 
-class _SentenceVoice:
+class _SentenceVoice(ABC):
     """Shared sentence-by-sentence synthesis; subclasses implement :meth:`_sentence_audio`."""
 
     name: str
@@ -187,9 +188,9 @@ class _SentenceVoice:
     sample_rate: int
     engine: str
 
+    @abstractmethod
     def _sentence_audio(self, sentence: str) -> np.ndarray:
         """float32 mono samples at ``self.sample_rate`` for one sentence (may be empty)."""
-        raise NotImplementedError
 
     def synthesize(self, text: str, progress: ProgressCallback | None = None) -> SpeechResult:
         """Speak ``text`` sentence by sentence and time each sentence.

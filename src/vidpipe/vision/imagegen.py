@@ -49,6 +49,7 @@ import os
 import random
 import re
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -726,22 +727,24 @@ def _record(
     )
 
 
-class _PngGenerator:
+class _PngGenerator(ABC):
     """Shared loop of the generators that make PNGs: reuse, draw or fetch, save, record."""
 
     name = "png"
 
+    @abstractmethod
     def _identity(self) -> dict[str, Any]:
         """Parameters that change the picture (part of each reuse key)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
-        raise NotImplementedError
+        """The prompt (or card text) recorded with the picture of ``chunk``."""
 
+    @abstractmethod
     def _make(
         self, chunk: Chunk, language: str, position: int, total: int, prompt: str
     ) -> Image.Image:
-        raise NotImplementedError
+        """Draw or fetch the picture of ``chunk``, at the generator's size."""
 
     def _chunk_key(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         return _key(
