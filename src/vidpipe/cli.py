@@ -87,6 +87,11 @@ def _run(fn: Callable[[], T]) -> T:
         raise typer.Exit(_fail(exc)) from None
 
 
+def _stop(exc: VidpipeError) -> None:
+    """Print one line for a usage/input problem found by the command line itself; exit."""
+    raise typer.Exit(_fail(exc))
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"vidpipe {__version__}")
@@ -729,7 +734,7 @@ def export(
 
     fmts = _run(lambda: parse_formats(formats))
     if (item_id is None) == (not all_items):
-        _run(lambda: (_ for _ in ()).throw(UsageError("give an item id or --all, not both")))
+        _stop(UsageError("give an item id or --all, not both"))
     cat = _catalog()
     try:
         if all_items:
@@ -742,11 +747,7 @@ def export(
         for mid in ids:
             tr = cat.get_transcript(mid)
             if tr is None:
-                _run(
-                    lambda mid=mid: (_ for _ in ()).throw(
-                        InputError(f"item {mid} has no transcript", "run vidpipe run first")
-                    )
-                )
+                _stop(InputError(f"item {mid} has no transcript", "run vidpipe run first"))
             stem = Path(tr.source or f"item{mid}").stem
             if stem in stems:
                 stem = f"{stem}-{mid}"
@@ -1285,8 +1286,7 @@ def render(
 
         paths += _run(listing)
     if not paths:
-        _run(lambda: (_ for _ in ()).throw(
-            UsageError("no images given", "list image files, or use --image-dir DIR")))  # fmt: skip
+        _stop(UsageError("no images given", "list image files, or use --image-dir DIR"))
     cues = None
     if subtitles != "none" and subtitle_mode != "none":
         cues = _run(lambda: _subtitle_source(subtitles, audio, model, quiet))
