@@ -725,13 +725,15 @@ class _SpeedCheck:
         if rate < self.min_speed:
             raise _Fail(
                 "TooSlow",
-                f"too slow: {rate:.0f} B/s over {span:.0f} s (limit {self.min_speed:.0f} B/s)",
+                f"too slow: {rate:.0f} B/s over {span:.3g} s (limit {self.min_speed:.0f} B/s)",
                 retry=True,
             )
 
 
 def _size(n: int) -> str:
-    return f"{n} bytes" if n < 1000 else _mb(n)
+    if n < 1000:
+        return f"{n} bytes"
+    return f"{n / 1e3:.1f} kB" if n < 1e6 else _mb(n)
 
 
 def _too_large(size: int, limit: int) -> str:

@@ -394,7 +394,8 @@ class UrlPolicy:
             addresses: list[str] = [str(ipaddress.ip_address(host.split("%", 1)[0]))]
         except ValueError:
             addresses = []
-        if not addresses:
+        literal = bool(addresses)
+        if not literal:
             resolve = self.resolver or system_resolver
             addresses = list(await resolve(host, port))
             if not addresses:
@@ -402,6 +403,6 @@ class UrlPolicy:
         for address in addresses:
             why = address_block_reason(address)
             if why is not None:
-                shown = host if host == address else f"{host} ({address})"
+                shown = host if literal else f"{host} ({address})"
                 return f"{shown}: {why} address refused (private URLs are not allowed)"
         return None
