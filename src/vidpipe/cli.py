@@ -501,13 +501,18 @@ _RetriesOpt = Annotated[
 ]
 _MaxSizeOpt = Annotated[
     str | None,
-    typer.Option("--max-size", help="Largest file to download: 500MB, 4GiB... (default 4GiB)."),
+    typer.Option(
+        "--max-size",
+        metavar="SIZE",
+        help="Largest file to download: 500MB, 4GiB... (default 4GiB).",
+    ),
 ]
 _DeadlineOpt = Annotated[
     float | None,
     typer.Option(
         "--deadline",
         min=0,
+        metavar="SECONDS",
         help="Seconds per file, retries included, before it fails (default 7200; 0: none).",
     ),
 ]
@@ -515,13 +520,19 @@ _MinSpeedOpt = Annotated[
     str | None,
     typer.Option(
         "--min-speed",
+        metavar="SIZE",
         help="Bytes per second (1KiB...) below which a download fails as too slow, "
         "averaged over --speed-time (default 1KiB; 0: off).",
     ),
 ]
 _SpeedTimeOpt = Annotated[
     float | None,
-    typer.Option("--speed-time", min=0.1, help="Seconds of the --min-speed window (default 30)."),
+    typer.Option(
+        "--speed-time",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds of the --min-speed window (default 30).",
+    ),
 ]
 _NoPrivateOpt = Annotated[
     bool,
