@@ -723,9 +723,10 @@ class _SpeedCheck:
             return
         rate = (self.total - bytes_then) / span
         if rate < self.min_speed:
+            shown = f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
             raise _Fail(
                 "TooSlow",
-                f"too slow: {rate:.0f} B/s over {span:.3g} s (limit {self.min_speed:.0f} B/s)",
+                f"too slow: {shown} B/s over {span:.3g} s (limit {self.min_speed:.0f} B/s)",
                 retry=True,
             )
 

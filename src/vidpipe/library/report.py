@@ -66,6 +66,9 @@ class Report:
         }
 
 
+_RATE_UNIT = re.compile(r"^[kMG]?B/s\W*$")  # "B/s)" is a unit, not a path
+
+
 def failure_group(reason: str | None) -> str:
     """A reason without the item's own details (quoted values, paths, URLs), for grouping.
 
@@ -75,7 +78,9 @@ def failure_group(reason: str | None) -> str:
     if not reason:
         return "unknown"
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "", reason)
-    text = " ".join(w for w in text.split() if "/" not in w and "\\" not in w)
+    text = " ".join(
+        w for w in text.split() if ("/" not in w or _RATE_UNIT.match(w)) and "\\" not in w
+    )
     text = re.sub(r"\s+([:,])", r"\1", text)
     text = re.sub(r"^(\w+):\s*:\s*", r"\1: ", text)
     text = re.sub(r"\s+(for|at|from|of|in|on|to)$", "", text.strip(" :"))
