@@ -164,12 +164,19 @@ class DownloadLimits:
             raise UsageError("download concurrency and per-host limit must be at least 1")
         if self.rps_per_host is not None and self.rps_per_host <= 0:
             raise UsageError("requests per second per host must be positive")
-        if self.retries < 0 or self.max_bytes < 1 or self.max_redirects < 0:
-            raise UsageError("retries, maximum size and redirects cannot be negative")
+        if self.retries < 0 or self.max_redirects < 0:
+            raise UsageError("retries and redirects cannot be negative")
+        if self.max_bytes < 1:
+            raise UsageError(
+                "the maximum download size must be at least 1 byte", "give e.g. 500MB or 4GiB"
+            )
         if self.deadline is not None and self.deadline <= 0:
-            raise UsageError("the download deadline must be positive seconds")
+            raise UsageError("the download deadline must be positive", "give seconds, e.g. 3600")
         if self.min_speed < 0 or self.speed_time <= 0:
-            raise UsageError("the minimum speed cannot be negative, its window must be positive")
+            raise UsageError(
+                "the minimum speed cannot be negative and its window must be positive",
+                "give bytes per second (0: off) and seconds",
+            )
 
 
 @dataclass
