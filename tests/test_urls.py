@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -11,8 +12,11 @@ from hypothesis import strategies as st
 from vidpipe.errors import UsageError
 from vidpipe.library.urls import (
     MAX_FILENAME,
+    UrlPolicy,
+    address_block_reason,
     is_direct_media_url,
     parse_link_list,
+    redact_url,
     safe_filename,
     validate_url,
 )
@@ -213,3 +217,115 @@ def test_validate_url_is_idempotent_or_rejects(url: str):
         assert "\n" not in exc.one_line()
         return
     assert validate_url(normalised) == normalised
+
+
+# -- redact_url ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://user:secret@host/x.mp4", "http://user:***@host/x.mp4"),
+        ("https://u:p%40ss@h.example:8443/a?b=c", "https://u:***@h.example:8443/a?b=c"),
+        ("http://u:p@ss@host/x", "http://u:***@host/x"),  # an unencoded "@": urlsplit's split
+        ("http://:onlypass@host/", "http://:***@host/"),
+        (
+            "bad URL 'http://a:b@x.com/1.mp4http://c:d@y.com/2.mp4': two URLs glued together",
+            "bad URL 'http://a:***@x.com/1.mp4http://c:***@y.com/2.mp4': two URLs glued together",
+        ),
+        ("redirect to ftp://me:pw@files.example/x", "redirect to ftp://me:***@files.example/x"),
+    ],
+)
+def test_redact_url_hides_passwords(text, shown):
+    assert redact_url(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://token@host/x.mp4",  # a user name alone is kept, as SQLAlchemy does
+        "http://host:8080/x.mp4",
+        "http://host/x.mp4?user=a:b@c",
+        "download: HTTP 404 Not Found",
+        "mail me at a:b@example.com",
+        "",
+    ],
+)
+def test_redact_url_leaves_other_text_alone(text):
+    assert redact_url(text) == text
+
+
+def test_rejected_url_reason_is_redacted():
+    with pytest.raises(UsageError) as info:
+        validate_url("http://user:secret@a.com/x.mp4http://b.com/y.mp4")
+    assert "user:***@a.com" in info.value.message and "secret" not in info.value.one_line()
+
+
+# -- address policy ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.255.0.9", "loopback"),
+        ("::1", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("224.0.0.251", "multicast"),
+        ("ff02::1", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("10.0.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("fd12:3456::1", "private"),
+        ("::ffff:10.0.0.1", "private"),  # IPv4-mapped IPv6
+        ("::ffff:127.0.0.1", "loopback"),
+        ("100.64.0.1", "not globally routable"),  # carrier-grade NAT
+        ("93.184.216.34", None),
+        ("2606:2800:220:1:248:1893:25c8:1946", None),
+        ("::ffff:8.8.8.8", None),
+    ],
+)
+def test_address_block_reason(address, why):
+    assert address_block_reason(address) == why
+
+
+def test_policy_resolves_names_and_refuses_any_private_answer():
+    asked: list[tuple[str, int]] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return {"pub.test": ["93.184.216.34"], "two.test": ["93.184.216.34", "10.9.8.7"]}[host]
+
+    guard = UrlPolicy(allow_private=False, resolver=resolver)
+    assert asyncio.run(guard.refusal("https://pub.test/x.mp4")) is None
+    assert asyncio.run(guard.refusal("http://two.test:8080/x.mp4")) == (
+        "two.test (10.9.8.7): private address refused (private URLs are not allowed)"
+    )
+    assert asyncio.run(guard.refusal("http://10.0.0.1/x")) == (
+        "10.0.0.1: private address refused (private URLs are not allowed)"
+    )
+    assert asyncio.run(guard.refusal("http://[::1]:9/x")).startswith("::1: loopback address")
+    assert asyncio.run(guard.refusal("http://93.184.216.34/x")) is None
+    assert asyncio.run(guard.refusal("http://[::ffff:10.0.0.1]/x")).startswith(
+        "::ffff:10.0.0.1: private"
+    )
+    assert asked[:2] == [("pub.test", 443), ("two.test", 8080)]  # IP literals: no lookup
+
+
+def test_policy_allowing_private_resolves_nothing():
+    async def resolver(host: str, port: int) -> list[str]:
+        raise AssertionError("must not resolve")
+
+    allow = UrlPolicy(resolver=resolver)
+    assert asyncio.run(allow.refusal("http://10.0.0.1/x")) is None
+    assert asyncio.run(allow.refusal("http://anything.test/x")) is None
+
+
+def test_policy_system_resolver_sees_localhost_as_loopback():
+    # the hosts file answers: no DNS traffic
+    why = asyncio.run(UrlPolicy(allow_private=False).refusal("http://localhost:1/x"))
+    assert why is not None and why.startswith("localhost (") and "loopback address" in why

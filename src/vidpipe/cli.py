@@ -407,10 +407,35 @@ def _catalog():
     return _run(Catalog)
 
 
-def _limits(concurrency: int | None, per_host: int | None, rps: float | None, retries: int | None):
-    if concurrency is None and per_host is None and rps is None and retries is None:
+def _byte_size(value: str | None, option: str) -> int | None:
+    """``4GiB``, ``500MB``, ``1KiB``, ``1024`` -> bytes (pydantic's ByteSize units)."""
+    if value is None:
         return None
-    from vidpipe.library.download import DownloadLimits
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    from vidpipe.errors import UsageError
+
+    try:
+        return int(TypeAdapter(ByteSize).validate_python(value.strip()))
+    except ValidationError:
+        raise UsageError(
+            f"{option} {value!r} is not a size", "give bytes or a unit: 500MB, 4GiB, 1KiB"
+        ) from None
+
+
+def _limits(
+    concurrency: int | None,
+    per_host: int | None,
+    rps: float | None,
+    retries: int | None,
+    max_size: str | None = None,
+    deadline: float | None = None,
+    min_speed: str | None = None,
+    speed_time: float | None = None,
+    no_private_urls: bool = False,
+):
+    """DownloadLimits from the download options (None when every option is left default)."""
+    from vidpipe.library.download import DownloadLimits, UrlPolicy
 
     kw: dict = {}
     if concurrency is not None:
@@ -421,7 +446,17 @@ def _limits(concurrency: int | None, per_host: int | None, rps: float | None, re
         kw["rps_per_host"] = rps
     if retries is not None:
         kw["retries"] = retries
-    return DownloadLimits(**kw)
+    if max_size is not None:
+        kw["max_bytes"] = _byte_size(max_size, "--max-size")
+    if deadline is not None:
+        kw["deadline"] = deadline or None  # 0: no deadline
+    if min_speed is not None:
+        kw["min_speed"] = float(_byte_size(min_speed, "--min-speed") or 0)
+    if speed_time is not None:
+        kw["speed_time"] = speed_time
+    if no_private_urls:
+        kw["url_policy"] = UrlPolicy(allow_private=False)
+    return DownloadLimits(**kw) if kw else None
 
 
 def _run_library(sources: list[str], options, quiet: bool) -> None:
@@ -464,6 +499,49 @@ _RpsOpt = Annotated[
 _RetriesOpt = Annotated[
     int | None, typer.Option("--retries", min=0, help="Retries per download (default 5).")
 ]
+_MaxSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-size",
+        metavar="SIZE",
+        help="Largest file to download: 500MB, 4GiB... (default 4GiB).",
+    ),
+]
+_DeadlineOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--deadline",
+        min=0,
+        metavar="SECONDS",
+        help="Seconds per file, retries included, before it fails (default 7200; 0: none).",
+    ),
+]
+_MinSpeedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--min-speed",
+        metavar="SIZE",
+        help="Bytes per second (1KiB...) below which a download fails as too slow, "
+        "averaged over --speed-time (default 1KiB; 0: off).",
+    ),
+]
+_SpeedTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--speed-time",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds of the --min-speed window (default 30).",
+    ),
+]
+_NoPrivateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-private-urls",
+        help="Refuse URLs and redirects to loopback, private, link-local, multicast or "
+        "reserved addresses.",
+    ),
+]
 _QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 
@@ -475,6 +553,11 @@ def ingest(
     per_host: _HostOpt = None,
     rps: _RpsOpt = None,
     retries: _RetriesOpt = None,
+    max_size: _MaxSizeOpt = None,
+    deadline: _DeadlineOpt = None,
+    min_speed: _MinSpeedOpt = None,
+    speed_time: _SpeedTimeOpt = None,
+    no_private_urls: _NoPrivateOpt = False,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
     ] = False,
@@ -493,7 +576,19 @@ def ingest(
         steps=("ingest",),
         retry_failed=retry_failed,
         dest=dest,
-        limits=_run(lambda: _limits(concurrency, per_host, rps, retries)),
+        limits=_run(
+            lambda: _limits(
+                concurrency,
+                per_host,
+                rps,
+                retries,
+                max_size,
+                deadline,
+                min_speed,
+                speed_time,
+                no_private_urls,
+            )
+        ),
     )
     _run_library(sources or [], opts, quiet)
 
@@ -530,6 +625,11 @@ def run_cmd(
     per_host: _HostOpt = None,
     rps: _RpsOpt = None,
     retries: _RetriesOpt = None,
+    max_size: _MaxSizeOpt = None,
+    deadline: _DeadlineOpt = None,
+    min_speed: _MinSpeedOpt = None,
+    speed_time: _SpeedTimeOpt = None,
+    no_private_urls: _NoPrivateOpt = False,
     backend: _BackendOpt = "extractive",
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
@@ -552,7 +652,19 @@ def run_cmd(
         retry_failed=retry_failed,
         threads=threads,
         dest=dest,
-        limits=_run(lambda: _limits(concurrency, per_host, rps, retries)),
+        limits=_run(
+            lambda: _limits(
+                concurrency,
+                per_host,
+                rps,
+                retries,
+                max_size,
+                deadline,
+                min_speed,
+                speed_time,
+                no_private_urls,
+            )
+        ),
         text_backend=backend,
         llm_base=llm_base,
         llm_model=llm_model,
@@ -670,6 +782,7 @@ def _media_or_fail(cat, media_id: int):
 def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
     """Details of one item: file, probe summary, sources, stages, transcript lines."""
     from vidpipe.library.report import hms
+    from vidpipe.library.urls import redact_url
 
     cat = _catalog()
     try:
@@ -690,13 +803,13 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
     )
     for s in srcs:
         out.print(
-            f"  source {s.uri}: {s.state}{' (' + s.reason + ')' if s.reason else ''}",
+            redact_url(f"  source {s.uri}: {s.state}{' (' + s.reason + ')' if s.reason else ''}"),
             highlight=False,
             markup=False,
         )
     for st in stages:
         out.print(
-            f"  stage {st.stage}: {st.status}{' - ' + st.error if st.error else ''}",
+            redact_url(f"  stage {st.stage}: {st.status}{' - ' + st.error if st.error else ''}"),
             highlight=False,
             markup=False,
         )

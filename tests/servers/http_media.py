@@ -9,6 +9,13 @@ Routes::
 
     /files/<name>             the file, normally
     /fault/<fault>/<name>     the file with a fault injected
+    /redirect[/<any>]?to=<url>  ``302 Found`` to ``<url>`` (any scheme, any host), logged
+                              with name ``"redirect"``; ``&status=301`` etc. for others
+
+Requests in absolute form (``GET http://public.test/files/x HTTP/1.1``, what a client
+sends to an HTTP proxy) are served like their path, so a test can point a client's
+``proxy`` at this server and use any host name without DNS; ``host`` in the log is
+the ``Host`` header the client sent.
 
 Faults (each keeps its own per-name request counter where it matters):
 
@@ -30,6 +37,9 @@ Faults (each keeps its own per-name request counter where it matters):
 ``redirectloop``    ``302`` to itself, forever
 ``slow``            the file after a delay: drawn from ``latency`` if given, else
                     ``slow_delay`` seconds (default 1.0)
+``drip``            headers and the first ``drip_burst`` bytes (default 4096), then one
+                    byte every ``drip_interval`` seconds (default 2.0) until the body is
+                    sent or the server stops: never stalls long enough for a read timeout
 ==================  =======================================================================
 
 With ``latency=(low, high)`` every request waits ``uniform(low, high)`` seconds before
@@ -101,6 +111,7 @@ FAULTS = frozenset(
         "nolength",
         "redirectloop",
         "slow",
+        "drip",
     }
 )
 
@@ -197,6 +208,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parsed = urllib.parse.urlsplit(self.path)
         parts = [urllib.parse.unquote(p) for p in parsed.path.split("/") if p]
         fault = None
+        if parts and parts[0] == "redirect":
+            query = urllib.parse.parse_qs(parsed.query)
+            entry["name"] = entry["fault"] = "redirect"
+            media._count("redirect", "redirect")
+            status = int(query.get("status", ["302"])[0])
+            self._simple(entry, status, b"", Location=query.get("to", ["/"])[0])
+            return
         if len(parts) >= 3 and parts[0] == "fault":
             fault, name = parts[1], "/".join(parts[2:])
         elif len(parts) >= 2 and parts[0] == "files":
@@ -279,7 +297,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(count))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        if fault in ("reset", "trickle"):
+        if fault in ("reset", "trickle", "drip"):
             self.close_connection = True
         self.end_headers()
         if head:
@@ -294,6 +312,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if fault == "trickle":
                 self._send_file(fh, entry, start, count, limit=16)
                 media._stop.wait(media.stall)
+                return
+            if fault == "drip":
+                burst = min(count, media.drip_burst)
+                self._send_file(fh, entry, start, count, limit=burst)
+                pos = start + burst
+                while pos <= end and not media._stop.wait(media.drip_interval):
+                    self._send_file(fh, entry, pos, 1)
+                    pos += 1
                 return
             self._send_file(fh, entry, start, count)
 
@@ -338,6 +364,8 @@ class MediaServer:
         stall: seconds the ``trickle`` and ``oversize`` faults stall (ended early by
             ``__exit__``).
         slow_delay: seconds of delay of the ``slow`` fault when ``latency`` is None.
+        drip_burst: bytes the ``drip`` fault sends at once before dripping.
+        drip_interval: seconds between the single bytes of the ``drip`` fault.
     """
 
     def __init__(
@@ -348,12 +376,16 @@ class MediaServer:
         *,
         stall: float = 10.0,
         slow_delay: float = 1.0,
+        drip_burst: int = 4096,
+        drip_interval: float = 2.0,
     ) -> None:
         self.root = Path(root)
         self.latency = latency
         self.seed = seed
         self.stall = stall
         self.slow_delay = slow_delay
+        self.drip_burst = drip_burst
+        self.drip_interval = drip_interval
         self.requests: list[dict[str, Any]] = []
         self.max_in_flight = 0
         self.max_in_flight_by_host: dict[str, int] = {}
@@ -416,6 +448,11 @@ class MediaServer:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {sorted(FAULTS)}")
         return f"{self.base_url}/fault/{fault}/{quoted}"
+
+    def redirect_url(self, to: str, status: int = 302, name: str = "to.mp4") -> str:
+        """URL (ending in ``/name``) that answers ``status`` with ``Location: to``."""
+        query = urllib.parse.urlencode({"to": to, "status": status})
+        return f"{self.base_url}/redirect/{urllib.parse.quote(name)}?{query}"
 
     def full_downloads(self, name: str) -> int:
         """How many ``200`` responses sent the whole of ``name``."""

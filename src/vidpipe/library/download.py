@@ -21,6 +21,16 @@ Every download:
   date) capped at ``backoff_max``; other ``4xx`` fail at once;
 - refuses bodies larger than ``max_bytes``: from ``Content-Length`` (or
   ``Content-Range``'s total) before reading the body, and while streaming;
+- ends within ``deadline`` seconds of its first request (retries and their waits
+  included), and fails as ``TooSlow`` when fewer than ``min_speed`` bytes per second
+  arrived over the last ``speed_time`` seconds (curl's ``--speed-limit``/
+  ``--speed-time``, aria2's ``--lowest-speed-limit``), so a server that trickles a byte
+  now and then cannot keep a download alive forever;
+- follows redirects itself (at most ``max_redirects``): each hop must be http(s)
+  (``file:``, ``ftp:``... fail at once, not retried) and pass the URL policy
+  (:class:`~vidpipe.library.urls.UrlPolicy`: with ``allow_private=False``, loopback,
+  private, link-local, multicast and reserved addresses are refused before connecting,
+  the first URL and every redirect target alike);
 - checks the content: ``Content-Type`` values that are never media (``text/html``,
   ``application/json``...) fail at once, and the first bytes must carry the magic
   number of a known media container (see :func:`sniff_media`);
@@ -31,6 +41,9 @@ Results come back as :class:`DownloadResult` in input order; ``on_result`` is ca
 as each download finishes, so a caller can record it at once (a killed run loses no
 finished download, and its ``.part`` files are resumed next time).
 
+Reasons never show a URL's password (:func:`~vidpipe.library.urls.redact_url`);
+``DownloadResult.url`` is the URL as given, password included.
+
 Page URLs (a video page rather than a media file) go through :func:`download_page`,
 which uses yt-dlp when it is installed (``pip install vidpipe[pages]``).
 """
@@ -38,6 +51,7 @@ which uses yt-dlp when it is installed (``pip install vidpipe[pages]``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import email.utils
 import hashlib
@@ -46,7 +60,7 @@ import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
@@ -54,11 +68,12 @@ from typing import Any, Literal
 import httpx
 
 from vidpipe.errors import UsageError
-from vidpipe.library.urls import safe_filename, validate_url
+from vidpipe.library.urls import UrlPolicy, redact_url, safe_filename, validate_url
 
 __all__ = [
     "DownloadLimits",
     "DownloadResult",
+    "UrlPolicy",
     "download_all",
     "download_many",
     "download_page",
@@ -109,9 +124,24 @@ class DownloadLimits:
             (capped at ``backoff_max``), the "full jitter" of AWS's backoff analysis,
             unless the server sent ``Retry-After``.
         backoff_max: seconds; the cap on any wait, ``Retry-After`` included.
-        max_bytes: largest accepted file (default 4 GiB).
+        max_bytes: largest accepted file in bytes (default 4 GiB: a long HD video).
         max_redirects: redirects followed per request before ``TooManyRedirects``
             (browsers stop at about 20, curl at 50, httpx's default is 20).
+        deadline: seconds from a file's first request to its last byte, retries and
+            backoff waits included, before it fails as ``Deadline`` (``None``: no
+            deadline). The default, 2 h, fits 4 GiB at 600 kB/s; the ``.part`` is
+            kept, so ``--retry-failed`` resumes it.
+        min_speed: bytes per second; a response that delivered less than this on
+            average over the last ``speed_time`` seconds fails as ``TooSlow`` (and is
+            retried, resuming). 0 turns the check off. The default, 1 KiB/s over 30 s,
+            is the idea of curl's ``--speed-limit``/``--speed-time`` and aria2's
+            ``--lowest-speed-limit`` (both off by default there): far below any real
+            media server, far above a stalled one. The check runs as bytes arrive, so a
+            server silent for longer than ``read_timeout`` fails as ``Timeout`` first.
+        speed_time: seconds of the ``min_speed`` window (also the grace period at the
+            start of each response).
+        url_policy: which addresses may be contacted (:class:`UrlPolicy`); the default
+            allows all (the command line's behaviour without ``--no-private-urls``).
     """
 
     concurrency: int = 8
@@ -124,14 +154,29 @@ class DownloadLimits:
     backoff_max: float = 30.0
     max_bytes: int = 4 * 1024**3
     max_redirects: int = 10
+    deadline: float | None = 7200.0
+    min_speed: float = 1024.0
+    speed_time: float = 30.0
+    url_policy: UrlPolicy = field(default_factory=UrlPolicy)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_host < 1:
             raise UsageError("download concurrency and per-host limit must be at least 1")
         if self.rps_per_host is not None and self.rps_per_host <= 0:
             raise UsageError("requests per second per host must be positive")
-        if self.retries < 0 or self.max_bytes < 1 or self.max_redirects < 0:
-            raise UsageError("retries, maximum size and redirects cannot be negative")
+        if self.retries < 0 or self.max_redirects < 0:
+            raise UsageError("retries and redirects cannot be negative")
+        if self.max_bytes < 1:
+            raise UsageError(
+                "the maximum download size must be at least 1 byte", "give e.g. 500MB or 4GiB"
+            )
+        if self.deadline is not None and self.deadline <= 0:
+            raise UsageError("the download deadline must be positive", "give seconds, e.g. 3600")
+        if self.min_speed < 0 or self.speed_time <= 0:
+            raise UsageError(
+                "the minimum speed cannot be negative and its window must be positive",
+                "give bytes per second (0: off) and seconds",
+            )
 
 
 @dataclass
@@ -149,9 +194,13 @@ class DownloadResult:
         error: short error class when failed: ``HTTPStatusError``, ``Timeout``,
             ``ConnectError``, ``ReadError``, ``RemoteProtocolError``, ``Incomplete``,
             ``NotMedia``, ``TooLarge``, ``TooManyRedirects``, ``InvalidURL``,
-            ``OSError``, ``DuplicateDestination``, ``PageError``, ``MissingDependency``.
+            ``OSError``, ``DuplicateDestination``, ``PageError``, ``MissingDependency``,
+            ``TooSlow``, ``Deadline``, ``Blocked`` (refused by the URL policy),
+            ``UnsupportedRedirect`` (a redirect to a scheme other than http/https).
         reason: one line for people, e.g. ``HTTP 404 Not Found``,
-            ``HTML page, not media``, ``timed out: no data for 30 s``.
+            ``HTML page, not media``, ``timed out: no data for 30 s``,
+            ``too slow: 12 B/s over 30 s (limit 1024 B/s)``; never shows a URL's
+            password.
         attempts: requests made for this file (redirect hops not counted).
         resumed_bytes: bytes of the final file that were not downloaded again thanks
             to a ``Range`` resume (the start offset of the last accepted ``206``).
@@ -309,6 +358,7 @@ class _Job:
     # sha256 of the first `hashed` bytes of the .part, kept between attempts
     hasher: Any = None
     hashed: int = 0
+    received: int = 0  # bytes of the file so far (for messages)
 
 
 class _Downloader:
@@ -344,13 +394,37 @@ class _Downloader:
                 now = loop.time()
             host.next_start = max(now, host.next_start) + 1.0 / rps
 
+    async def _check_policy(self, url: str) -> None:
+        """Raise a final ``Blocked`` failure if the URL policy refuses ``url``."""
+        try:
+            refusal = await self.limits.url_policy.refusal(url)
+        except OSError as exc:
+            host = urllib.parse.urlsplit(url).hostname
+            raise _Fail(
+                "ConnectError", f"cannot resolve {host}: {exc.strerror or exc}", retry=True
+            ) from None
+        if refusal is not None:
+            raise _Fail("Blocked", refusal)
+
     async def _open(self, url: str, offset: int) -> httpx.Response:
-        """Send GET (following redirects ourselves, paced per hop); a streaming response."""
+        """Send GET (following redirects ourselves, paced per hop); a streaming response.
+
+        Every hop is checked before it is sent: http(s) only, and the URL policy.
+        """
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
         request = self.client.build_request("GET", url, headers=headers, timeout=self.timeout)
-        for _hop in range(self.limits.max_redirects + 1):
+        for hop in range(self.limits.max_redirects + 1):
+            if hop:
+                scheme = request.url.scheme.lower()
+                if scheme not in ("http", "https"):
+                    raise _Fail(
+                        "UnsupportedRedirect",
+                        f"redirected to a {scheme or 'relative'}: URL "
+                        "(only http and https are followed)",
+                    )
+            await self._check_policy(str(request.url))
             await self._pace(str(request.url))
             response = await self.client.send(request, stream=True, follow_redirects=False)
             if not response.has_redirect_location:
@@ -460,9 +534,11 @@ class _Downloader:
             self._check_magic(head, part)
         mode = "ab" if offset else "wb"
         part.parent.mkdir(parents=True, exist_ok=True)
+        speed = _SpeedCheck(limits.min_speed, limits.speed_time)
         with part.open(mode) as fh:
             try:
                 async for chunk in response.aiter_raw():
+                    speed.add(len(chunk))
                     if not chunk:
                         continue
                     if offset + received + len(chunk) > limits.max_bytes:
@@ -477,6 +553,7 @@ class _Downloader:
                     fh.write(chunk)
                     hasher.update(chunk)
                     received += len(chunk)
+                    job.received = offset + received
                     if self.on_progress is not None:
                         self.on_progress(job.key, offset + received, expected_total)
             except _Fail as exc:
@@ -541,17 +618,35 @@ class _Downloader:
         return random.uniform(0, ceiling)
 
     async def run(self, job: _Job, slot: asyncio.Semaphore) -> DownloadResult:
-        """Download ``job`` holding a global ``slot`` while a request runs (not in backoff)."""
+        """Download ``job`` holding a global ``slot`` while a request runs (not in backoff).
+
+        The ``deadline`` clock starts at the first request (not while queued for a slot).
+        """
         try:
             job.fetch_url = validate_url(job.url)
         except UsageError as exc:
             return self._failed(job, "InvalidURL", exc.message)
         retries_done = 0
         restarts = 0
+        loop = asyncio.get_running_loop()
+        deadline = self.limits.deadline
+        ends: float | None = None
+        last: str | None = None
         while True:
+            window = None
             try:
                 async with slot:
-                    return await self.attempt(job)
+                    if deadline is not None:
+                        ends = loop.time() + deadline if ends is None else ends
+                        if ends <= loop.time():
+                            return self._over_deadline(job, last)
+                    async with asyncio.timeout_at(ends) as window:
+                        return await self.attempt(job)
+            except TimeoutError:
+                if window is not None and window.expired():
+                    return self._over_deadline(job, last)
+                reason = f"cannot write {part_path(job.dest)}: timed out"
+                return self._failed(job, "OSError", reason)
             except _Restart:
                 _discard(part_path(job.dest))
                 job.hasher, job.hashed, job.resumed = None, 0, 0
@@ -563,10 +658,23 @@ class _Downloader:
                 if not exc.retry or retries_done >= self.limits.retries:
                     return self._failed(job, exc.error, exc.reason)
                 retries_done += 1
-                await asyncio.sleep(self._backoff(retries_done, exc.retry_after))
+                last = exc.reason
+                wait = self._backoff(retries_done, exc.retry_after)
+                if ends is not None:
+                    wait = max(0.0, min(wait, ends - loop.time()))
+                await asyncio.sleep(wait)
             except OSError as exc:
                 reason = f"cannot write {part_path(job.dest)}: {exc.strerror or exc}"
                 return self._failed(job, "OSError", reason)
+
+    def _over_deadline(self, job: _Job, last: str | None) -> DownloadResult:
+        reason = (
+            f"deadline of {self.limits.deadline:g} s passed after {job.attempts} "
+            f"request(s), {_size(job.received)} received"
+        )
+        if last:
+            reason += f" (last retry: {last})"
+        return self._failed(job, "Deadline", reason)
 
     def _failed(self, job: _Job, error: str, reason: str) -> DownloadResult:
         return DownloadResult(
@@ -575,7 +683,7 @@ class _Downloader:
             status="failed",
             content_type=job.content_type,
             error=error,
-            reason=reason,
+            reason=redact_url(reason),
             attempts=job.attempts,
             resumed_bytes=0,
         )
@@ -589,6 +697,51 @@ def _transport_reason(exc: Exception) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return f"connection lost: {detail}"
     return f"{name}: {detail}"
+
+
+class _SpeedCheck:
+    """Fail as ``TooSlow`` when the average speed over the last ``window`` s is too low.
+
+    Samples ``(time, total bytes)`` as chunks arrive and keeps the newest sample at
+    least ``window`` s old, so the average always spans ``window`` s or more; no verdict
+    before the response is ``window`` s old. ``min_speed`` 0 disables it.
+    """
+
+    def __init__(self, min_speed: float, window: float) -> None:
+        self.min_speed = min_speed
+        self.window = window
+        self.total = 0
+        self.samples: collections.deque[tuple[float, int]] = collections.deque(
+            [(time.monotonic(), 0)]
+        )
+
+    def add(self, n: int) -> None:
+        if not self.min_speed:
+            return
+        now = time.monotonic()
+        self.total += n
+        samples = self.samples
+        samples.append((now, self.total))
+        while len(samples) > 1 and samples[1][0] <= now - self.window:
+            samples.popleft()
+        since, bytes_then = samples[0]
+        span = now - since
+        if span < self.window:
+            return
+        rate = (self.total - bytes_then) / span
+        if rate < self.min_speed:
+            shown = f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+            raise _Fail(
+                "TooSlow",
+                f"too slow: {shown} B/s over {span:.3g} s (limit {self.min_speed:.0f} B/s)",
+                retry=True,
+            )
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    return f"{n / 1e3:.1f} kB" if n < 1e6 else _mb(n)
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -780,11 +933,15 @@ async def download_page(
     merging, so no ffmpeg needed), else the best audio. Playlists are not followed.
     Runs yt-dlp in a worker thread.
 
+    With ``limits.url_policy.allow_private`` False the page URL itself is checked
+    (``Blocked``); the requests yt-dlp makes after that (its redirects, the media URLs
+    it extracts) are not: yt-dlp does its own networking.
+
     Returns:
         A done :class:`DownloadResult` with path, sha256 and size; or failed with
         error ``MissingDependency`` (reason ``page URL: install vidpipe[pages]
-        (yt-dlp) to download pages``) when yt-dlp is not installed, or ``PageError``
-        with yt-dlp's message.
+        (yt-dlp) to download pages``) when yt-dlp is not installed, ``Blocked``, or
+        ``PageError`` with yt-dlp's message (URL passwords redacted).
     """
     limits = limits or DownloadLimits()
     try:
@@ -801,6 +958,15 @@ async def download_page(
         url = validate_url(url)
     except UsageError as exc:
         return DownloadResult(key, url, "failed", error="InvalidURL", reason=exc.message)
+    try:
+        refusal = await limits.url_policy.refusal(url)
+    except OSError as exc:
+        host = urllib.parse.urlsplit(url).hostname
+        refusal_error, refusal = "ConnectError", f"cannot resolve {host}: {exc.strerror or exc}"
+    else:
+        refusal_error = "Blocked"
+    if refusal is not None:
+        return DownloadResult(key, url, "failed", error=refusal_error, reason=refusal)
     dest_dir = Path(dest_dir)
     name = safe_filename(url)
     stem = name.rsplit(".", 1)[0] if "." in name else name
@@ -823,7 +989,7 @@ async def download_page(
             try:
                 info = ydl.extract_info(url, download=True)
             except yt_dlp.utils.DownloadError as exc:
-                message = " ".join(str(exc).split()).removeprefix("ERROR: ")
+                message = redact_url(" ".join(str(exc).split()).removeprefix("ERROR: "))
                 return DownloadResult(key, url, "failed", error="PageError", reason=message)
             if info is None:
                 return DownloadResult(key, url, "failed", error="PageError", reason="no media")

@@ -75,10 +75,15 @@ def folder_media(folder: Path) -> list[Path]:
 
 
 def describe(src: Source) -> str:
-    """Where a source came from, for messages: ``line 3 of links.txt`` or its URI."""
+    """Where a source came from, for messages: ``line 3 of links.txt`` or its URI.
+
+    A URL's password is shown as ``***`` (:func:`vidpipe.library.urls.redact_url`).
+    """
+    from vidpipe.library.urls import redact_url
+
     if src.list_path and src.line is not None:
         return f"line {src.line} of {Path(src.list_path).name}"
-    return src.uri
+    return redact_url(src.uri)
 
 
 @dataclass

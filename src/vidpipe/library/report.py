@@ -3,6 +3,9 @@
 Durations are stored in seconds and shown as ``h:mm:ss``. :func:`write_plot` draws
 the duration distribution (histogram and sorted durations) with matplotlib's Agg
 backend, in minutes or seconds depending on the magnitude, written atomically.
+
+Source URLs and reasons are shown with their passwords redacted
+(:func:`~vidpipe.library.urls.redact_url`) in the rows, the failures and the CSV/JSON.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from pathlib import Path
 
 from vidpipe.files import atomic_path, atomic_write
 from vidpipe.library.catalog import Catalog
+from vidpipe.library.urls import redact_url
 from vidpipe.timecode import hms
 
 
 @dataclass
 class ReportRow:
-    """One input line. ``duration`` in seconds; ``media_id`` None until ingested."""
+    """One input line. ``duration`` in seconds; ``media_id`` None until ingested.
+
+    ``source``, ``uri`` and ``reason`` are for display: URL passwords are ``***``.
+    """
 
     position: int
     source_id: int
@@ -59,6 +66,9 @@ class Report:
         }
 
 
+_RATE_UNIT = re.compile(r"^[kMG]?B/s\W*$")  # "B/s)" is a unit, not a path
+
+
 def failure_group(reason: str | None) -> str:
     """A reason without the item's own details (quoted values, paths, URLs), for grouping.
 
@@ -68,7 +78,9 @@ def failure_group(reason: str | None) -> str:
     if not reason:
         return "unknown"
     text = re.sub(r"'[^']*'|\"[^\"]*\"", "", reason)
-    text = " ".join(w for w in text.split() if "/" not in w and "\\" not in w)
+    text = " ".join(
+        w for w in text.split() if ("/" not in w or _RATE_UNIT.match(w)) and "\\" not in w
+    )
     text = re.sub(r"\s+([:,])", r"\1", text)
     text = re.sub(r"^(\w+):\s*:\s*", r"\1: ", text)
     text = re.sub(r"\s+(for|at|from|of|in|on|to)$", "", text.strip(" :"))
@@ -76,9 +88,12 @@ def failure_group(reason: str | None) -> str:
 
 
 def source_label(src) -> str:
-    """Short name of a source: ``links.txt:3 URL``, a path inside its folder, a file name."""
+    """Short name of a source: ``links.txt:3 URL``, a path inside its folder, a file name.
+
+    URL passwords are shown as ``***``.
+    """
     if src.kind == "list-entry" and src.list_path:
-        return f"{Path(src.list_path).name}:{src.line} {src.uri}"
+        return f"{Path(src.list_path).name}:{src.line} {redact_url(src.uri)}"
     if src.kind == "folder" and src.list_path:
         try:
             return str(Path(src.uri).relative_to(src.list_path))
@@ -86,7 +101,7 @@ def source_label(src) -> str:
             return src.uri
     if src.kind == "file":
         return Path(src.uri).name
-    return src.uri
+    return redact_url(src.uri)
 
 
 def build_report(catalog: Catalog) -> Report:
@@ -101,9 +116,9 @@ def build_report(catalog: Catalog) -> Report:
                 position=src.position,
                 source_id=src.id,
                 source=source_label(src),
-                uri=src.uri,
+                uri=redact_url(src.uri),
                 state=src.state,
-                reason=src.reason,
+                reason=redact_url(src.reason) if src.reason else src.reason,
                 media_id=m.id if m else None,
                 path=m.path if m else None,
                 duration=m.duration if m else None,

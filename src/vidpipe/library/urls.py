@@ -1,19 +1,34 @@
-"""URLs in link lists: validation, parsing, safe file names, direct-media detection.
+"""URLs in link lists: validation, parsing, safe file names, direct-media detection,
+password redaction and the private-address policy of downloads.
 
 Link lists written by hand or scraped from pages contain typical damage: two URLs
 pasted together without a separator (``https://news.example.cnhttp//host/path.mp4``,
 ``http://a.com/x.mp4http://b.com/y.mp4``), missing schemes, stray spaces. Such lines
 are rejected up front with a one-line reason (:func:`validate_url`) instead of
 failing later as a confusing network error.
+
+A URL may carry a password (``http://user:secret@host/x.mp4``): the catalog keeps it
+(it is needed to download), but everything shown or exported passes through
+:func:`redact_url` (``http://user:***@host/x.mp4``), as the catalog's own database URL
+is shown with SQLAlchemy's ``render_as_string(hide_password=True)``.
+
+:class:`UrlPolicy` decides which network addresses a download may connect to (the
+guard against server-side request forgery: a link list or a redirect pointing at
+``127.0.0.1``, the local network or a cloud metadata address such as
+``169.254.169.254``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import re
+import socket
 import unicodedata
 import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from vidpipe.errors import UsageError
 
@@ -74,7 +89,25 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _GLUED_SCHEME = re.compile(r"(?i)(?:https?|ftp)(?::/{1,2}|:?//)")
 
 
+# scheme://user:PASSWORD@ -- the password runs to the last "@" before the path, as in
+# urllib.parse.urlsplit (which splits the netloc at its last "@").
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/?#@:\s]*):[^/?#\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``.
+
+    Works on a single URL (``http://user:secret@host/x.mp4`` ->
+    ``http://user:***@host/x.mp4``) and on messages quoting URLs (error reasons). A
+    user name without a password is kept (as SQLAlchemy's ``hide_password`` does);
+    text without a URL password comes back unchanged. Apply it wherever a source URL
+    or a reason is shown or exported; never to the URL that is downloaded.
+    """
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
 def _reject(reason: str, url: str) -> UsageError:
+    url = redact_url(url)
     shown = url if len(url) <= 100 else url[:97] + "..."
     return UsageError(f"bad URL {shown!r}: {reason}", "fix or remove this line of the list")
 
@@ -262,3 +295,114 @@ def safe_filename(url: str, index: int | None = None, content_type: str | None =
     room = MAX_FILENAME - len(prefix) - len(suffix)
     slug = slug[:room].rstrip("-._") or "media"
     return f"{prefix}{slug}{suffix}"
+
+
+# -- private-address policy -----------------------------------------------------------
+
+#: ``resolver(host, port)`` -> the IP addresses (text) a connection to ``host`` may use.
+Resolver = Callable[[str, int], Awaitable[Iterable[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses of ``host`` from the system resolver (``getaddrinfo``, TCP).
+
+    Raises:
+        OSError (``socket.gaierror``): the name does not resolve.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def address_block_reason(address: str) -> str | None:
+    """Why a connection to IP ``address`` is refused with the guard on, or None if public.
+
+    IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1``) are judged as the IPv4 address
+    they carry. Checked in order (the first match names the reason), with the
+    registries of Python's :mod:`ipaddress` (IANA special-purpose address registries):
+    ``loopback`` (127.0.0.0/8, ::1), ``unspecified`` (0.0.0.0, ::), ``link-local``
+    (169.254.0.0/16 with the cloud metadata address, fe80::/10), ``multicast``,
+    ``reserved`` (240.0.0.0/4...), ``private`` (10/8, 172.16/12, 192.168/16, fc00::/7,
+    documentation ranges...), and ``not globally routable`` for the rest of what
+    ``is_global`` excludes (100.64.0.0/10 carrier-grade NAT...).
+
+    Raises:
+        ValueError: ``address`` is not an IP address.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for attribute, label in (
+        ("is_loopback", "loopback"),
+        ("is_unspecified", "unspecified"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_reserved", "reserved"),
+        ("is_private", "private"),
+    ):
+        if getattr(ip, attribute):
+            return label
+    if not ip.is_global:
+        return "not globally routable"
+    return None
+
+
+@dataclass(frozen=True)
+class UrlPolicy:
+    """Which hosts a download may connect to; checked before every request and redirect.
+
+    Attributes:
+        allow_private: True (the command line's default: your own network is yours to
+            download from) allows every address and resolves nothing. False (the
+            command line's ``--no-private-urls``; what a service open to others must
+            use) refuses a URL when any address of its host is loopback, private,
+            link-local, multicast, reserved or unspecified (:func:`address_block_reason`).
+        resolver: how host names become addresses (default :func:`system_resolver`).
+            Injectable so that tests can give a test name (``public.test``) a public
+            address without any DNS: a test cannot reach a real public server, so it
+            sends the request to its loopback server through an HTTP proxy while the
+            policy sees the public address the resolver returns.
+
+    What remains: the check and httpx's own connection resolve the name separately,
+    so a DNS server that answers differently the second time (DNS rebinding) is not
+    caught; connections are not pinned to the checked address.
+    """
+
+    allow_private: bool = True
+    resolver: Resolver | None = None
+
+    async def refusal(self, url: str) -> str | None:
+        """Why the guard refuses ``url`` (one line naming the host and address), or None.
+
+        ``url`` must be absolute http(s). IP literals are judged as they are; host
+        names are resolved with :attr:`resolver` and refused if any address is not
+        public (a name with one public and one private address is refused: the
+        connection could use either).
+
+        Raises:
+            OSError: the host name does not resolve (``socket.gaierror``).
+        """
+        if self.allow_private:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        except ValueError:
+            port = 80
+        try:
+            addresses: list[str] = [str(ipaddress.ip_address(host.split("%", 1)[0]))]
+        except ValueError:
+            addresses = []
+        literal = bool(addresses)
+        if not literal:
+            resolve = self.resolver or system_resolver
+            addresses = list(await resolve(host, port))
+            if not addresses:
+                raise socket.gaierror(f"no address for {host}")
+        for address in addresses:
+            why = address_block_reason(address)
+            if why is not None:
+                shown = host if literal else f"{host} ({address})"
+                return f"{shown}: {why} address refused (private URLs are not allowed)"
+        return None
