@@ -1025,7 +1025,7 @@ def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) ->
 
         def work():
             nonlocal failed
-            with _frames_progress(False) as bar:
+            with _frames_progress(not err.is_terminal) as bar:
                 task = bar.add_task(kind, total=len(chosen.items))
                 for m in chosen.items:
                     name = Path(m.path).name
@@ -1353,7 +1353,7 @@ def describe(
     try:
 
         def work():
-            with _frames_progress(False) as bar:
+            with _frames_progress(not err.is_terminal) as bar:
                 task = bar.add_task(f"describe {video}", total=None)
                 media_id, tr, stem, path = u.resolve_video(cat, video, model, language)
                 dest = Path(output_dir) if output_dir else Path.cwd() / f"{stem}.describe"
@@ -1399,7 +1399,7 @@ def _describe_selected(
 
         def work():
             nonlocal failed
-            with _frames_progress(False) as bar:
+            with _frames_progress(not err.is_terminal) as bar:
                 items = bar.add_task("describe", total=len(chosen.items))
                 scenes_task = bar.add_task("scenes", total=None)
                 for m in chosen.items:
