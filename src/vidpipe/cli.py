@@ -1226,7 +1226,7 @@ def topics(
     """Topics across the collection: embeddings from a bundled model, clustering offline.
 
     An item's text is its transcript plus its scenes' on-screen text and descriptions
-    (vidpipe describe), so silent videos take part; items with fewer than 5 content
+    (vidpipe describe), so silent videos take part; items with fewer than 2 content
     words are left out, each with its reason. Topics are named by their keywords, or by
     the LLM when one is configured (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json
     and topics.md.

@@ -34,10 +34,11 @@ from vidpipe.types import Topic
 
 MAX_CHARS = 2000
 MAX_TOPICS = 12
-#: Items with fewer content words than this (after stop words and fillers) get no topic.
-#: Five: a short caption or sentence ("The Peach Open Movie Project presents") still
-#: counts, a "hmm, uh, okay" clip or a lone on-screen word does not.
-MIN_CONTENT_WORDS = 5
+#: Items with fewer content words than this (after stop words, fillers and words of one
+#: or two letters) get no topic. Two: the shortest real clips of the test data still
+#: carry their subject in two words ("comparatively modern", "нейронные сети"), while
+#: a "hmm, uh, okay" clip (no content word) or a lone "thanks" does not.
+MIN_CONTENT_WORDS = 2
 
 Item = tuple[int, str, str | None]  # (media_id, text, language)
 
@@ -69,7 +70,7 @@ _STOP_TEXT = """a about above after again against all also am an and any are as 
 _FILLER_TEXT = """hmm hm mm mmm mhm uh uhm um umm erm er ah ahh aha oh ooh eh huh yeah yep yup
     nah okay ok wow hey whoa oops ugh
     э эм ээ ммм хм ага угу ну ой ах
-    嗯 呃 啊 哦 噢 哈 哎 唉 额 嘛"""
+    嗯 呃 啊 哦 噢 哈 哎 唉 额 嘛 呦 哟"""
 FILLERS = frozenset(_FILLER_TEXT.split())
 _FILLER = re.compile(r"^(?:h+m+|m+h?m+|u+h+m*|u+m+|e+r+m*|a+h+|o+h+|e+h+|h+u+h+|a+h+a+)$")
 STOPWORDS = frozenset(_STOP_TEXT.split()) | FILLERS
@@ -108,7 +109,7 @@ def usable_items(
         ``(kept, left_out)``: kept items in the given order, and ``(media_id, reason)``
         for each item left out: ``"no speech or on-screen text"`` when it has no
         content word, else ``"too little speech or on-screen text (N content words;
-        at least 5 needed)"``.
+        at least 2 needed)"``.
     """
     kept: list[Item] = []
     left_out: list[tuple[int, str]] = []
