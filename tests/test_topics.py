@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import DATA
+from test_vision import vlm_server  # noqa: F401  (the local vision server fixture)
 from vidpipe.embed.text import DIM, embed_texts
 from vidpipe.text.topics import cluster, find_topics, silhouette, tokenize
 
@@ -187,6 +189,113 @@ def test_topics_cli_empty_catalog(tmp_path):
         text=True,
         timeout=120,
     )
-    assert r.returncode == 3 and "no transcribed items" in r.stderr
+    assert r.returncode == 3 and "no items with speech or on-screen text" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not Path(tmp_path / "understanding" / "topics.json").exists()
+
+
+# ---------------------------------------------------------------------- fillers, scene text
+
+SILENT = DATA / "video" / "moviepy_example.mp4"  # no audio track; burned-in caption
+
+
+def test_fillers_never_name_a_topic():
+    from vidpipe.text.topics import usable_items
+
+    assert tokenize("Hmm. Uh, okay, yeah. Hmmm, uhh, mhm, erm.", "en") == []
+    assert tokenize("嗯 呃 房地产", "zh") == ["房地产"]
+    en = english(3)
+    items_ = [(1, en[0], "en"), (2, "Hmm. Uh, okay.", "en"), (3, en[2], "en"), (4, "", None)]
+    items_ += [(5, "Thanks.", "en")]
+    kept, left = usable_items(items_)
+    assert [k[0] for k in kept] == [1, 3]
+    assert left == [
+        (2, "no speech or on-screen text"),
+        (4, "no speech or on-screen text"),
+        (5, "too little speech or on-screen text (1 content word; at least 2 needed)"),
+    ]
+    topics = find_topics(items_, n_topics=1)
+    assert [t.media_ids for t in topics] == [[1, 3]]
+    assert not {"hmm", "okay", "thanks"} & set(topics[0].keywords)
+
+
+@pytest.fixture(scope="module")
+def mixed_home(tmp_path_factory, vlm_server):  # noqa: F811 (the imported fixture)
+    """A catalog of real speech (tiny.en), a silent clip's transcript-free item described
+    by the local vision server, and a clip of silence (empty transcript)."""
+    home = tmp_path_factory.mktemp("mixed")
+    env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="", COLUMNS="200")
+    env.pop("VIDPIPE_LLM_BASE", None)
+    clips = [DATA / "jfk.flac", DATA / "en_dev" / "LJ001-0001.wav"]
+    clips += [DATA / "en_dev" / "LJ001-0002.wav", DATA / "broken" / "pisets_test_silence.wav"]
+    r = subprocess.run(
+        [sys.executable, "-m", "vidpipe", "run", *map(str, clips), "-m", "tiny.en", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vidpipe",
+            "describe",
+            str(SILENT),
+            "-o",
+            str(home / "d"),
+            "--vlm-base",
+            vlm_server.base("topics"),
+            "--vlm-model",
+            "test-vlm",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    return home, env
+
+
+def topics_cli(env, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "vidpipe", "topics", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_topics_from_speech_and_scene_text(mixed_home, tmp_path):
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.understanding import topic_items
+
+    home, env = mixed_home
+    r = topics_cli(env, "--shortest", "5", "--json", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    found = json.loads(r.stdout)
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        by_name = {os.path.basename(m.path): m.id for m in cat.all_media()}
+        texts = {mid: text for mid, text, _ in topic_items(cat)}
+    silent, silence = by_name[SILENT.name], by_name["pisets_test_silence.wav"]
+    # the silent video takes part through its on-screen text and the vision model's text
+    assert "Photo JPEG" in texts[silent] and "Canned description" in texts[silent]
+    grouped = sorted(m for t in found for m in t["media_ids"])
+    assert grouped == sorted(set(by_name.values()) - {silence})
+    assert f"left out #{silence} pisets_test_silence.wav: no speech or on-screen text" in (r.stderr)
+    for t in found:  # names and keywords only from real words of the topic's items
+        words = {w for m in t["media_ids"] for w in tokenize(texts[m], "en")}
+        assert t["keywords"] and set(t["keywords"]) <= words, (t, words)
+        assert t["name"] == ", ".join(t["keywords"][:3])
+    # --shortest 2: the two shortest items only (by the catalog's probed durations)
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        two = sorted(cat.all_media(), key=lambda m: m.duration)[:2]
+    r = topics_cli(env, "--shortest", "2", "--json", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    got = sorted(m for t in json.loads(r.stdout) for m in t["media_ids"])
+    assert got == sorted(m.id for m in two if m.id != silence)
+    r = topics_cli(env, "--ids", str(silence))
+    assert r.returncode == 3 and "no items with speech or on-screen text" in r.stderr

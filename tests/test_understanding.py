@@ -276,3 +276,48 @@ def test_describe_example(bunny, tmp_path):
     with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
         (media,) = cat.all_media()
         assert [s.model_dump(mode="json") for s in get_scenes(cat, media.id)] == scenes
+
+
+SILENT = DATA / "video" / "moviepy_example.mp4"  # no audio track
+
+
+def test_describe_silent_file_and_item(tmp_path):
+    """A video without audio: describe works (no transcription, no "said" column), the
+    file is recorded with its probe and its scenes; describing it again by item id
+    (an item with no transcript) works too."""
+    from vidpipe.library.understanding import get_scenes
+
+    home = tmp_path / "home"
+    r = vp(home, "describe", str(SILENT), "-o", str(tmp_path / "a"), "--json")
+    assert r.returncode == 0, r.stderr
+    scenes = json.loads(r.stdout)
+    assert scenes and all(s["speech"] is None for s in scenes)
+    assert "Photo JPEG" in " ".join(line for s in scenes for line in s["ocr_text"])
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        (media,) = cat.all_media()
+        assert media.duration == pytest.approx(16.0, abs=0.05)
+        assert media.video_codec == "h264" and media.audio_codec is None
+        assert cat.get_transcript(media.id) is None
+        assert [s.model_dump(mode="json") for s in get_scenes(cat, media.id)] == scenes
+    r = vp(home, "describe", str(media.id), "-o", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    assert "said" not in (tmp_path / "b" / "scenes.md").read_text()
+    assert "said" not in r.stdout and "on screen" in r.stdout
+    # over a selection: one folder per item, audio-only items skipped
+    r = vp(home, "run", str(DATA / "jfk.flac"), "--steps", "ingest,probe", "-q")
+    assert r.returncode == 0, r.stderr
+    r = vp(home, "describe", "--max-duration", "60", "-o", str(tmp_path / "c"), "--json")
+    assert r.returncode == 0, r.stderr
+    (doc,) = json.loads(r.stdout)
+    assert doc["id"] == media.id
+    assert [s["ocr_text"] for s in doc["scenes"]] == [s["ocr_text"] for s in scenes]
+    assert (tmp_path / "c" / "moviepy_example.describe" / "scenes.json").is_file()
+    assert "skipped #2 jfk.flac: audio only" in r.stderr
+
+
+def test_describe_audio_only_file_is_refused_before_transcribing(tmp_path):
+    r = vp(tmp_path / "home", "describe", str(DATA / "jfk.flac"), "-o", str(tmp_path / "d"))
+    assert r.returncode == 4, r.stderr
+    assert "has no video stream" in r.stderr and r.stderr.count("\n") == 1
+    with Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}") as cat:
+        assert all(cat.get_transcript(m.id) is None for m in cat.all_media())

@@ -364,3 +364,64 @@ def test_describe_writes_offline_columns_when_the_vision_endpoint_fails(
     data = json.loads((tmp_path / "scenes.json").read_text())
     assert len(data["scenes"]) == 1 and data["scenes"][0]["description"] is None
     assert Path(data["scenes"][0]["keyframe"]).is_file()
+
+
+# ---------------------------------------------------------------------- silent videos
+
+SILENT = DATA / "video" / "moviepy_example.mp4"  # 640x480, 16 s, video stream only
+
+
+def test_describe_a_silent_video(vlm_server: VlmServer, tmp_path: Path) -> None:
+    """No audio track: scenes, keyframes, on-screen text and frame descriptions, and no
+    speech column (``has_speech`` false, ``speech`` null)."""
+    import av
+
+    with av.open(str(SILENT)) as c:
+        assert not c.streams.audio  # the premise
+    vlm = {"base_url": vlm_server.base("silent"), "model": "test-vlm", "rpm": 6000}
+    scenes = call_with_timeout(describe, SILENT, tmp_path, vlm=vlm, timeout=60)
+    assert scenes and scenes[0].start == 0.0
+    assert scenes[-1].end == pytest.approx(16.0, abs=0.05)
+    assert all(s.speech is None for s in scenes)
+    for s in scenes:
+        with Image.open(s.keyframe) as img:
+            assert img.format == "JPEG" and img.size == (640, 480)
+        assert s.description == "Canned description of 1 frame(s): 640x480"
+    ocr = " ".join(line for s in scenes for line in s.ocr_text)
+    assert "Photo JPEG" in ocr and "25 fps" in ocr  # the clip's burned-in caption
+    data = json.loads((tmp_path / "scenes.json").read_text())
+    assert data["has_speech"] is False and data["vision_model"] == "test-vlm"
+    assert all(s["speech"] is None for s in data["scenes"])
+    md = (tmp_path / "scenes.md").read_text()
+    assert "| # | time | keyframe | on screen | seen |\n" in md
+    assert "said" not in md and "No speech" in md
+    assert "Photo JPEG" in md and "Canned description" in md
+
+
+def test_describe_testvideo_has_no_speech_column(shared_data: Path, tmp_path: Path) -> None:
+    """The issue's example: PySceneDetect's testvideo.mp4 (no audio) through the CLI."""
+    env = dict(os.environ, VIDPIPE_HOME=str(tmp_path / "home"), VIDPIPE_DATABASE_URL="")
+    env["COLUMNS"] = "200"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vidpipe",
+            "describe",
+            str(shared_data / "video" / "testvideo.mp4"),
+            "-o",
+            str(tmp_path / "d"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "has no audio stream" not in r.stderr
+    data = json.loads((tmp_path / "d" / "scenes.json").read_text())
+    assert data["has_speech"] is False and len(data["scenes"]) >= 2
+    assert all(Path(s["keyframe"]).is_file() for s in data["scenes"])
+    header = next(line for line in r.stdout.splitlines() if "on screen" in line)
+    assert "seen" in header and "said" not in header
+    assert "said" not in (tmp_path / "d" / "scenes.md").read_text()

@@ -544,6 +544,110 @@ _NoPrivateOpt = Annotated[
 ]
 _QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
+# Item selection (vidpipe.library.select), shared by run, describe, summarize, chapters,
+# topics and export. Checked by Selection itself, so a bad value is one usage line.
+_SEL = "Selection (catalog items, in input order)"
+_ShortestOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--shortest", help="Only the N shortest items (probed duration).", rich_help_panel=_SEL
+    ),
+]
+_LongestOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--longest", help="Only the N longest items (probed duration).", rich_help_panel=_SEL
+    ),
+]
+_MinDurOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-duration", help="Only items at least S seconds long.", rich_help_panel=_SEL
+    ),
+]
+_MaxDurOpt = Annotated[
+    float | None,
+    typer.Option("--max-duration", help="Only items at most S seconds long.", rich_help_panel=_SEL),
+]
+_IdsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ids", help="Only these item ids, e.g. 1,5-9 (see vidpipe report).", rich_help_panel=_SEL
+    ),
+]
+_SelLangOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        "-l",
+        help="Only items whose transcript is in this language.",
+        rich_help_panel=_SEL,
+    ),
+]
+_TargetLangOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        "-l",
+        help="With a target: the language to transcribe it in (default: detect). "
+        "Without one: only catalog items whose transcript is in this language.",
+        rich_help_panel=_SEL,
+    ),
+]
+
+
+def _selection(shortest, longest, min_duration, max_duration, language, ids):
+    """The :class:`~vidpipe.library.select.Selection` of the shared options (bad values
+    and combinations: one usage line, exit 2). ``language`` ``auto`` selects nothing."""
+    from vidpipe.library.select import Selection, parse_ids
+
+    def build():
+        return Selection(
+            shortest=shortest,
+            longest=longest,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            language=None if language in (None, "auto") else language,
+            ids=parse_ids(ids) if ids is not None else None,
+        )
+
+    return _run(build)
+
+
+def _select(cat, selection, candidates=None):
+    """Items chosen by ``selection`` (``Selected``); says on stderr which items were left
+    out for want of a probed duration."""
+    from vidpipe.library.select import select_items
+
+    chosen = _run(lambda: select_items(cat, selection, candidates))
+    if chosen.no_duration:
+        n = len(chosen.no_duration)
+        err.print(
+            f"note: {n} item{'s' if n != 1 else ''} without a probed duration left out "
+            f"({', '.join(map(str, chosen.no_duration[:10]))}"
+            f"{' ...' if n > 10 else ''}; run: vidpipe run --steps probe)",
+            highlight=False,
+            markup=False,
+        )
+    return chosen
+
+
+def _no_target(what: str) -> None:
+    from vidpipe.errors import UsageError
+
+    _stop(UsageError(f"give {what}, or selection options", "e.g. --shortest 10 or --ids 1,5-9"))
+
+
+def _target_and_selection(what: str) -> None:
+    from vidpipe.errors import UsageError
+
+    _stop(
+        UsageError(
+            f"selection options choose catalog items: give them without {what}",
+            "drop the target, or the selection options",
+        )
+    )
+
 
 @app.command()
 def ingest(
@@ -613,13 +717,16 @@ def run_cmd(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
     ] = None,
-    language: Annotated[
-        str | None, typer.Option("--language", "-l", help="auto, or an ISO 639-1 code.")
-    ] = None,
+    language: _TargetLangOpt = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
     ] = False,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
+    shortest: _ShortestOpt = None,
+    longest: _LongestOpt = None,
+    min_duration: _MinDurOpt = None,
+    max_duration: _MaxDurOpt = None,
+    ids: _IdsOpt = None,
     dest: _DestOpt = None,
     concurrency: _ConcOpt = None,
     per_host: _HostOpt = None,
@@ -641,14 +748,22 @@ def run_cmd(
     Without SOURCES it works on every source already in the catalog. Downloads continue
     while earlier items are processed; each result is recorded as soon as it is ready,
     so an interrupted run resumes where it stopped, and a rerun skips work already
-    done with the same options. Exit 0 if no item failed, 1 otherwise.
+    done with the same options. Without SOURCES, the selection options (--shortest,
+    --ids, --language...) choose which catalog items to work on. Exit 0 if no item
+    failed, 1 otherwise.
     """
     from vidpipe.library.runner import RunOptions, parse_steps
 
+    steps_t = _run(lambda: parse_steps(steps))
+    sel_lang = None if sources else language  # over the catalog, -l selects items
+    selection = _selection(shortest, longest, min_duration, max_duration, sel_lang, ids)
+    if sources and selection.active:
+        _target_and_selection("SOURCES")
     opts = RunOptions(
-        steps=_run(lambda: parse_steps(steps)),
+        steps=steps_t,
         model=model,
-        language=None if language in (None, "auto") else language,
+        language=None if not sources or language in (None, "auto") else language,
+        selection=selection,
         retry_failed=retry_failed,
         threads=threads,
         dest=dest,
@@ -840,24 +955,46 @@ def export(
     output_dir: Annotated[
         Path, typer.Option("-o", "--output-dir", help="Folder for the files.")
     ] = Path("."),
+    shortest: _ShortestOpt = None,
+    longest: _LongestOpt = None,
+    min_duration: _MinDurOpt = None,
+    max_duration: _MaxDurOpt = None,
+    language: _SelLangOpt = None,
+    ids: _IdsOpt = None,
 ) -> None:
-    """Write transcripts from the catalog as txt, srt, vtt, json or tsv files."""
+    """Write transcripts from the catalog as txt, srt, vtt, json or tsv files.
+
+    One ITEM, --all, or the items chosen by the selection options (those without a
+    transcript are listed and skipped).
+    """
     from vidpipe.errors import InputError, UsageError
     from vidpipe.writers import parse_formats, write_transcript
 
     fmts = _run(lambda: parse_formats(formats))
-    if (item_id is None) == (not all_items):
+    selection = _selection(shortest, longest, min_duration, max_duration, language, ids)
+    if item_id is not None and (all_items or selection.active):
+        if selection.active:
+            _target_and_selection("an item id")
         _stop(UsageError("give an item id or --all, not both"))
+    if item_id is None and not all_items and not selection.active:
+        _stop(UsageError("give an item id, --all or selection options", "e.g. --shortest 10"))
     cat = _catalog()
     try:
-        if all_items:
-            ids = [m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None]
+        with_tr = {m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None}
+        if item_id is None:
+            ids_ = _select(cat, selection).ids if selection.active else sorted(with_tr)
+            for mid in ids_:
+                if mid not in with_tr:
+                    err.print(f"skipped #{mid}: no transcript", highlight=False, markup=False)
+            ids_ = [mid for mid in ids_ if mid in with_tr]
+            if not ids_ and selection.active:
+                _stop(InputError("no selected item has a transcript", "see vidpipe report"))
         else:
             _run(lambda: _media_or_fail(cat, item_id))
-            ids = [item_id]
+            ids_ = [item_id]
         written: list[Path] = []
         stems: set[str] = set()
-        for mid in ids:
+        for mid in ids_:
             tr = cat.get_transcript(mid)
             if tr is None:
                 _stop(InputError(f"item {mid} has no transcript", "run vidpipe run first"))
@@ -874,7 +1011,10 @@ def export(
 
 # --------------------------------------------------------------------------- understanding
 
-_TargetArg = Annotated[str, typer.Argument(help="Catalog item id, or a media file.")]
+_TargetArg = Annotated[
+    str | None,
+    typer.Argument(help="Catalog item id, or a media file (or none, with selection options)."),
+]
 _OutOpt = Annotated[
     Path | None, typer.Option("--output-dir", "-o", help="Output folder (default: current).")
 ]
@@ -916,6 +1056,43 @@ def _text_options(backend, llm_base, llm_model, max_chunk, language):
     return opts
 
 
+def _target_selection(target, what, shortest, longest, min_duration, max_duration, language, ids):
+    """``(selection, language_for_target)``: with a target, ``--language`` is its
+    transcription language and no selection option may be given; without one, the
+    options (with ``--language``) choose catalog items and at least one is needed."""
+    sel_lang = None if target is not None else language
+    selection = _selection(shortest, longest, min_duration, max_duration, sel_lang, ids)
+    if target is not None and selection.active:
+        _target_and_selection(what)
+    if target is None and not selection.active:
+        _no_target(what)
+    return selection, (language if target is not None else None)
+
+
+def _item_error(mid: int, name: str, exc: BaseException) -> None:
+    """One stderr line for an item that failed in a multi-item command."""
+    if _State.debug:
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+    if isinstance(exc, VidpipeError):
+        msg = exc.one_line()
+    else:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        msg = f"internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)"
+    err.print(Text.assemble(("error:", "bold red"), f" #{mid} {name}: {msg}"), highlight=False)
+
+
+def _unique_stem(stem: str, mid: int, used: set[str]) -> str:
+    if stem in used:
+        stem = f"{stem}-{mid}"
+    used.add(stem)
+    return stem
+
+
+def _is_silent(media) -> bool:
+    """Probed, and no audio track."""
+    return media.probe is not None and media.audio_codec is None
+
+
 def _understand(kind: str, target: str, opts, model, out_dir, force):
     """Resolve ``target``, compute or load the result, write files. Returns
     ``(result, stem, computed, paths)``."""
@@ -941,16 +1118,123 @@ def _understand(kind: str, target: str, opts, model, out_dir, force):
         cat.close()
 
 
+def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) -> None:
+    """``summarize``/``chapters`` over the selected catalog items: each item's result is
+    reported (or its error, one line); exit 1 if any failed. Items without an audio
+    track are skipped (nothing to summarize)."""
+    from vidpipe.errors import InputError
+    from vidpipe.library import understanding as u
+
+    cat = _catalog()
+    failed = 0
+    docs: list[dict] = []
+    try:
+        chosen = _select(cat, selection)
+        if not chosen.items:
+            _stop(InputError("no catalog items match the selection", "see vidpipe report"))
+        dest = Path(out_dir) if out_dir else Path.cwd()
+        fn = u.summarize_media if kind == "summarize" else u.chapters_media
+        used: set[str] = set()
+
+        def work():
+            nonlocal failed
+            with _frames_progress(not err.is_terminal) as bar:
+                task = bar.add_task(kind, total=len(chosen.items))
+                for m in chosen.items:
+                    name = Path(m.path).name
+                    bar.update(task, description=f"{kind} #{m.id} {name}")
+                    if _is_silent(m):
+                        err.print(
+                            f"skipped #{m.id} {name}: no audio track", markup=False, highlight=False
+                        )
+                        bar.advance(task)
+                        continue
+                    try:
+                        tr = cat.get_transcript(m.id)
+                        if tr is None:
+                            raise InputError(
+                                f"item {m.id} has no transcript yet",
+                                "run: vidpipe run --steps probe,audio,transcribe",
+                            )
+                        result, computed = fn(cat, m.id, tr, opts, force=force)
+                        stem = _unique_stem(Path(m.path).stem, m.id, used)
+                        if kind == "summarize":
+                            paths = u.write_summary(result, dest, stem)
+                        else:
+                            paths = u.write_chapters(result, dest, stem)
+                    except Exception as exc:
+                        failed += 1
+                        _item_error(m.id, name, exc)
+                        bar.advance(task)
+                        continue
+                    bar.advance(task)
+                    if as_json:
+                        data = (
+                            result.model_dump(mode="json")
+                            if kind == "summarize"
+                            else [c.model_dump(mode="json") for c in result]
+                        )
+                        docs.append({"id": m.id, "name": name, kind: data})
+                    else:
+                        out.print(Text(f"#{m.id} {name}", style="bold"))
+                        if kind == "summarize":
+                            _print_summary(result)
+                        else:
+                            _print_chapters(result)
+                    what = (
+                        f"{len(result.chunks)} chunks"
+                        if kind == "summarize"
+                        else f"{len(result)} chapters"
+                    )
+                    err.print(
+                        f"#{m.id}: {what} ({'computed' if computed else 'stored'})"
+                        f" -> {', '.join(str(p) for p in paths)}",
+                        highlight=False,
+                        markup=False,
+                    )
+
+        _run(work)
+    finally:
+        cat.close()
+    if as_json:
+        out.print_json(json.dumps(docs, ensure_ascii=False))
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _print_summary(summary) -> None:
+    from vidpipe.library.understanding import hms
+
+    out.print(summary.overall.strip(), markup=False, highlight=False)
+    if summary.keywords:
+        out.print(Text.assemble(("keywords:", "bold"), " " + ", ".join(summary.keywords)))
+    for c in summary.chunks:
+        out.print(
+            Text.assemble((f"  {hms(c.start)}-{hms(c.end)}", "cyan"), " " + c.summary.strip()),
+            highlight=False,
+        )
+
+
+def _print_chapters(result) -> None:
+    from vidpipe.library.understanding import youtube_lines
+
+    out.print(youtube_lines(result), end="", markup=False, highlight=False)
+
+
 @app.command()
 def summarize(
-    target: _TargetArg,
+    target: _TargetArg = None,
     output_dir: _OutOpt = None,
     backend: _BackendOpt = "extractive",
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
     model: _AsrModelOpt = None,
-    language: _LangOpt = None,
+    language: _TargetLangOpt = None,
+    shortest: _ShortestOpt = None,
+    longest: _LongestOpt = None,
+    min_duration: _MinDurOpt = None,
+    max_duration: _MaxDurOpt = None,
+    ids: _IdsOpt = None,
     force: _ForceOpt = False,
     as_json: _JsonOpt = False,
 ) -> None:
@@ -958,26 +1242,23 @@ def summarize(
 
     A file not in the catalog is transcribed first (and recorded). The result is stored
     in the catalog and written as <stem>.summary.md and <stem>.summary.json in the
-    output folder. Rerunning with the same options reuses the stored summary.
+    output folder. Rerunning with the same options reuses the stored summary. Without
+    a target, the selection options choose catalog items (exit 1 if any failed).
     """
-    from vidpipe.library.understanding import hms
-
+    selection, language = _target_selection(
+        target, "an ITEM or FILE", shortest, longest, min_duration, max_duration, language, ids
+    )
     opts = _text_options(backend, llm_base, llm_model, max_chunk, language)
+    if target is None:
+        _understand_selected("summarize", selection, opts, output_dir, force, as_json)
     summary, stem, computed, paths = _understand(
         "summarize", target, opts, model, output_dir, force
     )
     if as_json:
         out.print_json(summary.model_dump_json())
     else:
-        out.print(f"[bold]{stem}[/] summary ({summary.backend}):", highlight=False)
-        out.print(summary.overall.strip(), markup=False, highlight=False)
-        if summary.keywords:
-            out.print(f"[bold]keywords:[/] {', '.join(summary.keywords)}", highlight=False)
-        for c in summary.chunks:
-            out.print(
-                f"  [cyan]{hms(c.start)}-{hms(c.end)}[/] {Text(c.summary.strip()).plain}",
-                highlight=False,
-            )
+        out.print(Text(f"{stem} summary ({summary.backend}):", style="bold"))
+        _print_summary(summary)
     err.print(
         f"{len(summary.chunks)} chunks, {len(summary.keywords)} keywords"
         f" ({'computed' if computed else 'stored'}) -> {', '.join(str(p) for p in paths)}",
@@ -987,14 +1268,19 @@ def summarize(
 
 @app.command()
 def chapters(
-    target: _TargetArg,
+    target: _TargetArg = None,
     output_dir: _OutOpt = None,
     backend: _BackendOpt = "extractive",
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
     model: _AsrModelOpt = None,
-    language: _LangOpt = None,
+    language: _TargetLangOpt = None,
+    shortest: _ShortestOpt = None,
+    longest: _LongestOpt = None,
+    min_duration: _MinDurOpt = None,
+    max_duration: _MaxDurOpt = None,
+    ids: _IdsOpt = None,
     force: _ForceOpt = False,
     as_json: _JsonOpt = False,
 ) -> None:
@@ -1002,15 +1288,19 @@ def chapters(
 
     Prints YouTube-description lines (0:00 Title) and writes <stem>.chapters.txt,
     <stem>.chapters.vtt (WebVTT chapters) and <stem>.chapters.json; stored in the catalog.
+    Without a target, the selection options choose catalog items (exit 1 if any failed).
     """
-    from vidpipe.library.understanding import youtube_lines
-
+    selection, language = _target_selection(
+        target, "an ITEM or FILE", shortest, longest, min_duration, max_duration, language, ids
+    )
     opts = _text_options(backend, llm_base, llm_model, max_chunk, language)
+    if target is None:
+        _understand_selected("chapters", selection, opts, output_dir, force, as_json)
     result, _stem, computed, paths = _understand("chapters", target, opts, model, output_dir, force)
     if as_json:
         out.print_json(json.dumps([c.model_dump(mode="json") for c in result]))
     else:
-        out.print(youtube_lines(result), end="", markup=False, highlight=False)
+        _print_chapters(result)
     err.print(
         f"{len(result)} chapters ({'computed' if computed else 'stored'})"
         f" -> {', '.join(str(p) for p in paths)}",
@@ -1024,7 +1314,8 @@ def topics(
         list[int] | None, typer.Argument(help="Item ids to group (default: every item).")
     ] = None,
     all_items: Annotated[
-        bool, typer.Option("--all", help="Every transcribed item in the catalog (default).")
+        bool,
+        typer.Option("--all", help="Every item with a transcript or scenes (default)."),
     ] = False,
     n_topics: Annotated[
         int | None, typer.Option("--topics", "-n", min=1, help="Number of topics (default: auto).")
@@ -1037,43 +1328,61 @@ def topics(
             "--output-dir", "-o", help="Output folder (default $VIDPIPE_HOME/understanding)."
         ),
     ] = None,
+    shortest: _ShortestOpt = None,
+    longest: _LongestOpt = None,
+    min_duration: _MinDurOpt = None,
+    max_duration: _MaxDurOpt = None,
+    language: _SelLangOpt = None,
+    ids: _IdsOpt = None,
     as_json: _JsonOpt = False,
 ) -> None:
     """Topics across the collection: embeddings from a bundled model, clustering offline.
 
-    Topics are named by their keywords, or by the LLM when one is configured
-    (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json and topics.md.
+    An item's text is its transcript plus its scenes' on-screen text and descriptions
+    (vidpipe describe), so silent videos take part; items with fewer than 2 content
+    words are left out, each with its reason. Topics are named by their keywords, or by
+    the LLM when one is configured (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json
+    and topics.md.
     """
+    from vidpipe.errors import InputError
     from vidpipe.library import understanding as u
-    from vidpipe.text.topics import find_topics
 
+    selection = _selection(shortest, longest, min_duration, max_duration, language, ids)
     cat = _catalog()
     try:
 
         def work():
-            chosen = u.catalog_items(cat)
+            wanted: list[int] | None = None
             if items and not all_items:
-                wanted = set(items)
-                missing = wanted - {i for i, _, _ in chosen}
+                known = {m.id for m in cat.all_media()}
+                missing = sorted(set(items) - known)
                 if missing:
-                    from vidpipe.errors import InputError
-
                     raise InputError(
-                        f"no transcript for item(s) {', '.join(map(str, sorted(missing)))}",
+                        f"no item with id {', '.join(map(str, missing))} in the catalog",
                         "see vidpipe report",
                     )
-                chosen = [it for it in chosen if it[0] in wanted]
-            if not chosen:
-                from vidpipe.errors import InputError
-
-                raise InputError("no transcribed items in the catalog", "run vidpipe run first")
+                wanted = list(dict.fromkeys(items))
+            if selection.active:
+                wanted = _select(cat, selection, wanted).ids
+                if not wanted:
+                    raise InputError("no catalog items match the selection", "see vidpipe report")
             namer = u.llm_topic_namer(llm_base, llm_model, cat)
-            with err.status(f"[bold]topics[/] over {len(chosen)} items", spinner="dots"):
-                found = find_topics(chosen, n_topics=n_topics, namer=namer)
-            u.store_topics(cat, found, len(chosen), {"n_topics": n_topics, "items": items})
             names = u.media_names(cat)
+            with err.status("[bold]topics[/]", spinner="dots"):
+                found, n, left_out = u.topics_for_catalog(cat, n_topics, namer, wanted)
+            for mid, reason in left_out:
+                err.print(
+                    f"left out #{mid} {names.get(mid, mid)}: {reason}",
+                    markup=False,
+                    highlight=False,
+                )
+            if not found:
+                raise InputError(
+                    "no items with speech or on-screen text to group",
+                    "run vidpipe run (transcribe) or vidpipe describe first",
+                )
             paths = u.write_topics(found, output_dir or u.default_out_dir(), names)
-            return found, names, paths, len(chosen)
+            return found, names, paths, n
 
         found, names, paths, n = _run(work)
     finally:
@@ -1082,7 +1391,7 @@ def topics(
         out.print_json(json.dumps([t.model_dump(mode="json") for t in found]))
     else:
         for t in found:
-            out.print(f"[bold]{t.id}. {t.name}[/]  ({', '.join(t.keywords)})", highlight=False)
+            out.print(Text(f"{t.id}. {t.name}", style="bold"), Text(f" ({', '.join(t.keywords)})"))
             for m in t.media_ids:
                 out.print(f"   [{m}] {names.get(m, m)}", markup=False, highlight=False)
     err.print(
@@ -1091,12 +1400,35 @@ def topics(
     )
 
 
+def _scenes_table(title: str, scenes) -> Table:
+    speech = any(s.speech for s in scenes)
+    t = Table(title=title, title_justify="left")
+    cols = ["#", "start", "end", "on screen", *(["said"] if speech else []), "seen"]
+    for col in cols:
+        t.add_column(col)
+    for s in scenes:
+        row = [str(s.index), _hms(s.start), _hms(s.end), Text(" / ".join(s.ocr_text)[:60])]
+        if speech:
+            row.append(Text((s.speech or "")[:60]))
+        row.append(Text((s.description or "")[:60]))
+        t.add_row(*row)
+    return t
+
+
 @app.command()
 def describe(
-    video: Annotated[str, typer.Argument(help="Video file, or a catalog item id.")],
+    video: Annotated[
+        str | None,
+        typer.Argument(help="Video file, or a catalog item id (or none, with selection options)."),
+    ] = None,
     output_dir: Annotated[
         Path | None,
-        typer.Option("--output-dir", "-o", help="Output folder (default ./<stem>.describe)."),
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Output folder (default ./<stem>.describe; with several items, "
+            "<DIR>/<stem>.describe each).",
+        ),
     ] = None,
     vlm_base: Annotated[
         str | None, typer.Option("--vlm-base", help="OpenAI-compatible vision endpoint URL.")
@@ -1106,23 +1438,48 @@ def describe(
         int, typer.Option("--frames-per-scene", min=1, help="Frames sent per scene.")
     ] = 1,
     model: _AsrModelOpt = None,
+    language: _TargetLangOpt = None,
+    shortest: _ShortestOpt = None,
+    longest: _LongestOpt = None,
+    min_duration: _MinDurOpt = None,
+    max_duration: _MaxDurOpt = None,
+    ids: _IdsOpt = None,
     as_json: _JsonOpt = False,
 ) -> None:
     """Timeline of scenes: keyframes (JPEG), on-screen text (OCR), what is said and,
-    with a vision endpoint, what is seen. Writes scenes.json and scenes.md."""
+    with a vision endpoint, what is seen. Writes scenes.json and scenes.md.
+
+    A video without an audio track gets no "said" column. Without a target, the
+    selection options choose catalog items (audio-only items are skipped; exit 1 if
+    any failed).
+    """
     from vidpipe.library import understanding as u
 
+    selection, language = _target_selection(
+        video, "a VIDEO or ITEM", shortest, longest, min_duration, max_duration, language, ids
+    )
+    if video is None:
+        _describe_selected(
+            selection, output_dir, vlm_base, vlm_model, frames_per_scene, model, as_json
+        )
     cat = _catalog()
     try:
 
         def work():
-            with err.status(f"[bold]describe[/] {video}", spinner="dots"):
-                media_id, tr, stem = u.resolve_input(cat, video, model)
-                media = cat.get_media(media_id)
-                path = Path(video) if Path(video).exists() else Path(media.path)
+            with _frames_progress(not err.is_terminal) as bar:
+                task = bar.add_task(f"describe {video}", total=None)
+                media_id, tr, stem, path = u.resolve_video(cat, video, model, language)
                 dest = Path(output_dir) if output_dir else Path.cwd() / f"{stem}.describe"
                 scenes = u.describe_media(
-                    cat, media_id, path, dest, tr, vlm_base, vlm_model, frames_per_scene
+                    cat,
+                    media_id,
+                    path,
+                    dest,
+                    tr,
+                    vlm_base,
+                    vlm_model,
+                    frames_per_scene,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
             return scenes, dest
 
@@ -1132,20 +1489,83 @@ def describe(
     if as_json:
         out.print_json(json.dumps([s.model_dump(mode="json") for s in scenes]))
     else:
-        t = Table(title=f"{video}: {len(scenes)} scenes", title_justify="left")
-        for col in ("#", "start", "end", "on screen", "said", "seen"):
-            t.add_column(col)
-        for s in scenes:
-            t.add_row(
-                str(s.index),
-                _hms(s.start),
-                _hms(s.end),
-                " / ".join(s.ocr_text)[:60],
-                (s.speech or "")[:60],
-                (s.description or "")[:60],
-            )
-        out.print(t)
-    err.print(f"{len(scenes)} scenes -> {dest}", highlight=False)
+        out.print(_scenes_table(f"{video}: {len(scenes)} scenes", scenes))
+    err.print(f"{len(scenes)} scenes -> {dest}", highlight=False, markup=False)
+
+
+def _describe_selected(
+    selection, output_dir, vlm_base, vlm_model, frames_per_scene, model, as_json
+) -> None:
+    """``describe`` over the selected catalog items, one folder each; exit 1 if any failed."""
+    from vidpipe.errors import InputError
+    from vidpipe.library import understanding as u
+
+    cat = _catalog()
+    failed = 0
+    docs: list[dict] = []
+    try:
+        chosen = _select(cat, selection)
+        if not chosen.items:
+            _stop(InputError("no catalog items match the selection", "see vidpipe report"))
+        base = Path(output_dir) if output_dir else Path.cwd()
+        used: set[str] = set()
+
+        def work():
+            nonlocal failed
+            with _frames_progress(not err.is_terminal) as bar:
+                items = bar.add_task("describe", total=len(chosen.items))
+                scenes_task = bar.add_task("scenes", total=None)
+                for m in chosen.items:
+                    name = Path(m.path).name
+                    bar.update(items, description=f"describe #{m.id} {name}")
+                    bar.reset(scenes_task, total=None)
+                    if m.probe is not None and m.video_codec is None:
+                        err.print(
+                            f"skipped #{m.id} {name}: audio only", markup=False, highlight=False
+                        )
+                        bar.advance(items)
+                        continue
+                    try:
+                        media_id, tr, stem, path = u.resolve_video(cat, str(m.id), model)
+                        dest = base / f"{_unique_stem(stem, m.id, used)}.describe"
+                        scenes = u.describe_media(
+                            cat,
+                            media_id,
+                            path,
+                            dest,
+                            tr,
+                            vlm_base,
+                            vlm_model,
+                            frames_per_scene,
+                            progress=lambda d, t: bar.update(scenes_task, completed=d, total=t),
+                        )
+                    except Exception as exc:
+                        failed += 1
+                        _item_error(m.id, name, exc)
+                        bar.advance(items)
+                        continue
+                    bar.advance(items)
+                    if as_json:
+                        docs.append(
+                            {
+                                "id": m.id,
+                                "name": name,
+                                "output_dir": str(dest),
+                                "scenes": [s.model_dump(mode="json") for s in scenes],
+                            }
+                        )
+                    else:
+                        out.print(_scenes_table(f"#{m.id} {name}: {len(scenes)} scenes", scenes))
+                    err.print(
+                        f"#{m.id}: {len(scenes)} scenes -> {dest}", highlight=False, markup=False
+                    )
+
+        _run(work)
+    finally:
+        cat.close()
+    if as_json:
+        out.print_json(json.dumps(docs, ensure_ascii=False))
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
 
 
 # --------------------------------------------------------------------------- speak

@@ -74,6 +74,8 @@ class RunOptions:
     llm_base: str | None = None
     llm_model: str | None = None
     max_chunk: float = 60.0
+    #: which catalog items to work on when no source is given (vidpipe.library.select)
+    selection: Any = None
 
     def text_options(self):
         from vidpipe.library.understanding import TextOptions
@@ -297,6 +299,10 @@ class Runner:
     def _work(self, inputs: Sequence[str]) -> list[Source]:
         cat = self.catalog
         sources = register(cat, list(inputs)).sources if inputs else cat.sources()
+        if not inputs and self.options.selection is not None and self.options.selection.active:
+            from vidpipe.library.select import select_sources
+
+            sources, _chosen = select_sources(cat, sources, self.options.selection)
         seen: set[int] = set()
         work: list[Source] = []
         self._ids = {s.id for s in sources}

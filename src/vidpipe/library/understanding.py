@@ -218,6 +218,65 @@ def resolve_input(
     return media.id, tr, path.stem
 
 
+def _has_audio(cat: Catalog, media) -> bool:
+    """Whether the item's file has an audio stream: the stored probe, else probe it now
+    (and store that probe: duration, codecs)."""
+    if media.probe is None:
+        from vidpipe.media.probe import probe
+
+        cat.record_probe(media.id, probe(media.path))
+        media = cat.get_media(media.id)
+    return bool((media.probe or {}).get("audio_streams")) or media.audio_codec is not None
+
+
+def resolve_video(
+    cat: Catalog,
+    target: str,
+    model: str | None = None,
+    language: str | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> tuple[int, Transcript | None, str, Path]:
+    """``ITEM`` or ``FILE`` for ``describe`` → ``(media_id, transcript, name, path)``.
+
+    Like :func:`resolve_input`, but a video without an audio track (a silent video)
+    is not an error: it is recorded in the catalog (media row and probe) and its
+    transcript is ``None``. A video with audio and no stored transcript is transcribed
+    first (``model``, ``language``) and the transcript stored, as for ``summarize``.
+
+    Raises:
+        InputError: no such item or file.
+        MediaError: not decodable media, or audio only ("has no video stream").
+    """
+    from vidpipe.errors import MediaError
+    from vidpipe.media.probe import probe
+
+    path = Path(target)
+    if target.isdigit() and not path.exists():
+        media = cat.get_media(int(target))
+        if media is None:
+            raise InputError(f"no item with id {target} in the catalog", "see vidpipe report")
+        path = Path(media.path)
+        check_readable_file(path)
+    else:
+        check_readable_file(path)
+        digest = sha256_file(path)
+        media = cat.media_by_sha256(digest)
+        if media is None:
+            info = probe(path)  # undecodable files fail here, before they are recorded
+            media, _ = cat.add_media(path.resolve(), digest, path.stat().st_size)
+            cat.record_probe(media.id, info)
+            media = cat.get_media(media.id)
+    if media.probe is not None and media.video_codec is None:
+        raise MediaError(
+            f"{path}: has no video stream",
+            "scene detection and keyframes need a video file, not audio only",
+        )
+    tr = cat.get_transcript(media.id)
+    if tr is None and _has_audio(cat, media):
+        _mid, tr, _stem = resolve_input(cat, str(path), model, language, progress)
+    return media.id, tr, path.stem, path
+
+
 # --------------------------------------------------------------------------- storage
 
 
@@ -382,16 +441,46 @@ def describe_media(
     return scenes
 
 
-def catalog_items(cat: Catalog, max_chars: int = 4000) -> list[tuple[int, str, str | None]]:
-    """``(media_id, text, language)`` of every item with a transcript (for topics)."""
+def scene_text(scenes: Sequence[Scene] | None) -> str:
+    """What the scenes show in words: on-screen text lines and vision-model descriptions,
+    in scene order, each distinct line once (``""`` without scenes)."""
+    seen: set[str] = set()
+    parts: list[str] = []
+    for sc in scenes or []:
+        for line in [*sc.ocr_text, *([sc.description] if sc.description else [])]:
+            line = " ".join(line.split())
+            if line and line.lower() not in seen:
+                seen.add(line.lower())
+                parts.append(line)
+    return "\n".join(parts)
+
+
+def topic_items(
+    cat: Catalog, media_ids: Sequence[int] | None = None, max_chars: int = 4000
+) -> list[tuple[int, str, str | None]]:
+    """``(media_id, text, language)`` for topics: the transcript's text, then the stored
+    scenes' on-screen text and descriptions (:func:`scene_text`), cut at ``max_chars``.
+
+    Args:
+        cat: an open catalog.
+        media_ids: the items to use, in this order; each is returned, with ``""`` as
+            text when it has neither a transcript nor stored scenes (so the caller can
+            say why it is left out). ``None``: every item that has a transcript or
+            stored scenes, by id.
+        max_chars: longest text per item (characters).
+
+    Returns:
+        One tuple per item; ``language`` is the transcript's (``None`` without one).
+    """
+    media = [m.id for m in cat.all_media()] if media_ids is None else list(media_ids)
     items = []
-    for m in cat.all_media():
-        tr = cat.get_transcript(m.id)
-        if tr is None:
-            continue
-        text = " ".join(s.text.strip() for s in tr.segments).strip()
-        if text:
-            items.append((m.id, text[:max_chars], tr.language))
+    for mid in media:
+        tr = cat.get_transcript(mid)
+        speech = " ".join(s.text.strip() for s in tr.segments).strip() if tr else ""
+        seen = scene_text(get_scenes(cat, mid))
+        text = "\n".join(t for t in (speech, seen) if t)
+        if text or media_ids is not None:
+            items.append((mid, text[:max_chars], tr.language if tr else None))
     return items
 
 
@@ -424,15 +513,26 @@ def latest_topics(cat: Catalog) -> list[Topic]:
 
 
 def topics_for_catalog(
-    cat: Catalog, n_topics: int | None = None, namer: Callable | None = None
-) -> tuple[list[Topic], int]:
-    """Cluster every transcribed item; store and return ``(topics, n_items)``."""
-    from vidpipe.text.topics import find_topics
+    cat: Catalog,
+    n_topics: int | None = None,
+    namer: Callable | None = None,
+    media_ids: Sequence[int] | None = None,
+) -> tuple[list[Topic], int, list[tuple[int, str]]]:
+    """Cluster items (``media_ids``, default every item with a transcript or scenes) by
+    topic; store the run. Returns ``(topics, n_items_used, left_out)`` where
+    ``left_out`` is ``(media_id, reason)`` for items without enough text
+    (:func:`vidpipe.text.topics.usable_items`)."""
+    from vidpipe.text.topics import find_topics, usable_items
 
-    items = catalog_items(cat)
+    items, left_out = usable_items(topic_items(cat, media_ids))
     topics = find_topics(items, n_topics=n_topics, namer=namer)
-    store_topics(cat, topics, len(items), {"n_topics": n_topics, "named": namer is not None})
-    return topics, len(items)
+    store_topics(
+        cat,
+        topics,
+        len(items),
+        {"n_topics": n_topics, "named": namer is not None, "items": media_ids},
+    )
+    return topics, len(items), left_out
 
 
 def llm_topic_namer(
@@ -555,8 +655,11 @@ __all__ = [
     "get_summary",
     "latest_topics",
     "resolve_input",
+    "resolve_video",
+    "scene_text",
     "store_scenes",
     "summarize_media",
+    "topic_items",
     "topics_for_catalog",
     "write_chapters",
     "write_summary",

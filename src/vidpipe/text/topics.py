@@ -1,11 +1,18 @@
 """Topics across a collection: embed each item, cluster offline, name clusters by keywords.
 
-Each item's text (the first :data:`MAX_CHARS` characters of its transcript) is embedded
+Each item's text (the first :data:`MAX_CHARS` characters of its transcript, then its
+scenes' on-screen text and vision-model descriptions, see
+:func:`vidpipe.library.understanding.topic_items`) is embedded
 with the bundled multilingual E5 model (:mod:`vidpipe.embed.text`), items are grouped
 by average-linkage agglomerative clustering on cosine distance (numpy, no scikit-learn),
 and the number of topics is chosen by the silhouette score unless given. Each topic is
 named by its top keywords (class-based TF-IDF over words; Chinese is split with jieba);
 when a text backend that can name topics is passed (``namer``), it names them instead.
+
+Items with fewer than :data:`MIN_CONTENT_WORDS` content words (words left after
+stop words, fillers such as ``hmm``/``uh`` and words of one or two letters are
+removed; :func:`tokenize`) are left out (:func:`usable_items` says why): a clip
+that only says "hmm" names no topic. Fillers never name a topic.
 
 Example::
 
@@ -27,6 +34,11 @@ from vidpipe.types import Topic
 
 MAX_CHARS = 2000
 MAX_TOPICS = 12
+#: Items with fewer content words than this (after stop words, fillers and words of one
+#: or two letters) get no topic. Two: the shortest real clips of the test data still
+#: carry their subject in two words ("comparatively modern", "нейронные сети"), while
+#: a "hmm, uh, okay" clip (no content word) or a lone "thanks" does not.
+MIN_CONTENT_WORDS = 2
 
 Item = tuple[int, str, str | None]  # (media_id, text, language)
 
@@ -53,11 +65,22 @@ _STOP_TEXT = """a about above after again against all also am an and any are as 
     的 了 在 是 我 有 和 就 不 人 都 一 一个 上 也 很 到 说 要 去 你 会 着 没有 看 好 自己 这 那
     他 她 它 们 我们 你们 他们 这个 那个 什么 没 吧 吗 呢 啊 把 被 让 给 对 从 而 与 及 等 但
     还 又 或 因为 所以 如果 就是 这样 可以 已经 现在 时候 这些 那些 之 其 中 为 以 于 将"""
-STOPWORDS = frozenset(_STOP_TEXT.split())
+#: Hesitations and back-channel words (English spellings Whisper writes, Russian and
+#: Chinese ones); with any repetition of their letters (``hmmm``, ``uhhh``) by :data:`_FILLER`.
+_FILLER_TEXT = """hmm hm mm mmm mhm uh uhm um umm erm er ah ahh aha oh ooh eh huh yeah yep yup
+    nah okay ok wow hey whoa oops ugh
+    э эм ээ ммм хм ага угу ну ой ах
+    嗯 呃 啊 哦 噢 哈 哎 唉 额 嘛 呦 哟"""
+FILLERS = frozenset(_FILLER_TEXT.split())
+_FILLER = re.compile(r"^(?:h+m+|m+h?m+|u+h+m*|u+m+|e+r+m*|a+h+|o+h+|e+h+|h+u+h+|a+h+a+)$")
+STOPWORDS = frozenset(_STOP_TEXT.split()) | FILLERS
 
 
 def tokenize(text: str, language: str | None = None) -> list[str]:
-    """Lower-case content words; Chinese (or any text with CJK characters) through jieba."""
+    """Lower-case content words; Chinese (or any text with CJK characters) through jieba.
+
+    Stop words, fillers (:data:`FILLERS`, ``hmmm``-like repetitions) and words of one
+    or two letters are dropped (CJK words of any length are kept)."""
     if (language or "").startswith("zh") or _CJK.search(text):
         import jieba
 
@@ -66,7 +89,45 @@ def tokenize(text: str, language: str | None = None) -> list[str]:
         words = [w for w in words if w and (_CJK.search(w) or _WORD.fullmatch(w))]
     else:
         words = [w.lower().strip("'-") for w in _WORD.findall(text)]
-    return [w for w in words if w not in STOPWORDS and (len(w) > 2 or _CJK.search(w))]
+    return [
+        w
+        for w in words
+        if w not in STOPWORDS and not _FILLER.match(w) and (len(w) > 2 or _CJK.search(w))
+    ]
+
+
+def usable_items(
+    items: Sequence[Item], min_words: int = MIN_CONTENT_WORDS
+) -> tuple[list[Item], list[tuple[int, str]]]:
+    """Split ``items`` into those with enough text for a topic and those left out.
+
+    Args:
+        items: ``(media_id, text, language)``; ``text`` is speech and on-screen text.
+        min_words: the fewest content words (:func:`tokenize`) an item needs.
+
+    Returns:
+        ``(kept, left_out)``: kept items in the given order, and ``(media_id, reason)``
+        for each item left out: ``"no speech or on-screen text"`` when it has no
+        content word, else ``"too little speech or on-screen text (N content words;
+        at least 2 needed)"``.
+    """
+    kept: list[Item] = []
+    left_out: list[tuple[int, str]] = []
+    for mid, text, lang in items:
+        n = len(tokenize(text[:MAX_CHARS], lang)) if text else 0
+        if n == 0:
+            left_out.append((mid, "no speech or on-screen text"))
+        elif n < min_words:
+            left_out.append(
+                (
+                    mid,
+                    f"too little speech or on-screen text ({n} content word"
+                    f"{'s' if n != 1 else ''}; at least {min_words} needed)",
+                )
+            )
+        else:
+            kept.append((mid, text, lang))
+    return kept, left_out
 
 
 def _average_linkage(dist: np.ndarray) -> list[list[int]]:
@@ -172,7 +233,8 @@ def find_topics(
     """Group ``items`` (``(media_id, text, language)``) into topics.
 
     Args:
-        items: one entry per item; empty texts are left out.
+        items: one entry per item; items with fewer than :data:`MIN_CONTENT_WORDS`
+            content words are left out (see :func:`usable_items` for the reasons).
         n_topics: a fixed number of topics; default chosen by the silhouette score.
         namer: optional ``namer(keywords, sample_texts) -> name`` (e.g. an LLM); on any
             error the keyword name is kept.
@@ -181,7 +243,7 @@ def find_topics(
     Returns:
         Topics, largest first, each with ``keywords`` and ``media_ids``.
     """
-    items = [(mid, text, lang) for mid, text, lang in items if text and text.strip()]
+    items, _left_out = usable_items(items)
     if not items:
         return []
     if embed is None:
@@ -206,4 +268,13 @@ def find_topics(
     return topics
 
 
-__all__ = ["cluster", "find_topics", "silhouette", "tokenize", "topic_keywords"]
+__all__ = [
+    "FILLERS",
+    "MIN_CONTENT_WORDS",
+    "cluster",
+    "find_topics",
+    "silhouette",
+    "tokenize",
+    "topic_keywords",
+    "usable_items",
+]

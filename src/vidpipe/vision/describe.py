@@ -11,7 +11,10 @@ Steps, each a library function of this package:
    5/6 of the scene too (captions often come and go inside a shot); lines are
    merged without near-duplicates (RapidOCR, bundled Chinese+English models);
 4. the speech of a scene is the transcript's words (or, without word times, its
-   segments) whose midpoint falls inside the scene;
+   segments) whose midpoint falls inside the scene. A video without a transcript (a
+   silent video: no audio track) gets no speech: ``speech`` is ``null`` in every scene
+   of ``scenes.json`` (whose ``has_speech`` is ``false``) and ``scenes.md`` has no
+   "said" column;
 5. when a vision endpoint is configured, :func:`~vidpipe.vision.vlm.describe_frames`
    describes ``frames_per_scene`` sampled frames per scene (never the video).
 
@@ -134,7 +137,8 @@ def describe(
     Args:
         path: a local video file.
         out_dir: output folder (created); keyframes go to ``out_dir/keyframes/``.
-        transcript: the video's transcript, for the "said" column (optional).
+        transcript: the video's transcript, for the "said" column; ``None`` for a
+            silent video (or one not transcribed): no "said" column, ``speech`` None.
         vlm: vision endpoint settings, or ``None`` for no descriptions. Keys
             ``base_url``, ``model``, ``api_key``, ``rpm`` (requests per minute),
             ``prompt``; missing keys come from ``VIDPIPE_VLM_BASE``,
@@ -206,7 +210,13 @@ def describe(
         )
         if progress:
             progress(float(i + 1), float(total))
-    write_scenes(scenes, out, source=str(p), model=conf["model"] if conf else None)
+    write_scenes(
+        scenes,
+        out,
+        source=str(p),
+        model=conf["model"] if conf else None,
+        speech=transcript is not None,
+    )
     if vlm_error is not None:
         raise vlm_error
     return scenes
@@ -229,13 +239,19 @@ def _cell(text: str | None) -> str:
 
 
 def write_scenes(
-    scenes: list[Scene], out_dir: str | os.PathLike[str], source: str, model: str | None = None
+    scenes: list[Scene],
+    out_dir: str | os.PathLike[str],
+    source: str,
+    model: str | None = None,
+    speech: bool = True,
 ) -> tuple[Path, Path]:
     """Write ``scenes.json`` and ``scenes.md`` into ``out_dir`` atomically.
 
-    ``scenes.json``: ``{"source", "vision_model", "scenes": [Scene...]}``.
+    ``scenes.json``: ``{"source", "vision_model", "has_speech", "scenes": [Scene...]}``.
     ``scenes.md``: one table row per scene: time range, keyframe thumbnail link
-    (relative to ``out_dir``), on-screen text, what is seen, what is said.
+    (relative to ``out_dir``), on-screen text, what is seen, what is said. With
+    ``speech=False`` (no transcript: a silent video) ``has_speech`` is false, every
+    scene's ``speech`` stays ``null`` and the Markdown table has no "said" column.
 
     Returns:
         ``(json_path, md_path)``.
@@ -245,6 +261,7 @@ def write_scenes(
     payload = {
         "source": source,
         "vision_model": model,
+        "has_speech": speech,
         "scenes": [s.model_dump(mode="json") for s in scenes],
     }
     with atomic_write(json_path) as fh:
@@ -253,10 +270,11 @@ def write_scenes(
     lines = [
         f"# Scenes of {Path(source).name}",
         "",
-        f"{len(scenes)} scenes. Times are minutes:seconds.",
+        f"{len(scenes)} scenes. Times are minutes:seconds."
+        + ("" if speech else " No speech (no transcript: a silent video)."),
         "",
-        "| # | time | keyframe | on screen | seen | said |",
-        "|---|---|---|---|---|---|",
+        "| # | time | keyframe | on screen | seen |" + (" said |" if speech else ""),
+        "|---|---|---|---|---|" + ("---|" if speech else ""),
     ]
     for s in scenes:
         if s.keyframe:
@@ -268,10 +286,11 @@ def write_scenes(
             link = f"![scene {s.index + 1}]({rel})"
         else:
             link = ""
-        lines.append(
+        row = (
             f"| {s.index + 1} | {_fmt_time(s.start)}–{_fmt_time(s.end)} | {link} | "
-            f"{_cell(' / '.join(s.ocr_text))} | {_cell(s.description)} | {_cell(s.speech)} |"
+            f"{_cell(' / '.join(s.ocr_text))} | {_cell(s.description)} |"
         )
+        lines.append(row + (f" {_cell(s.speech)} |" if speech else ""))
     with atomic_write(md_path) as fh:
         fh.write("\n".join(lines) + "\n")
     return json_path, md_path
