@@ -22,7 +22,7 @@ from PIL import Image
 from vidpipe.errors import InputError, MediaError, UsageError
 from vidpipe.media.audio import decode_audio, mix_music
 from vidpipe.media.render import RenderOptions, plan_slides, render_slideshow, view_rect
-from vidpipe.media.subtitles import load_subtitles, readable_cues, wrap_text
+from vidpipe.media.subtitles import load_subtitles, wrap_text
 from vidpipe.types import Segment, Transcript
 
 DATA = Path(__file__).parent / "data"
@@ -287,16 +287,6 @@ def test_plan_equal_split_starts_and_durations():
     assert p.bounds == pytest.approx([0, 6, 13, 20])
     p = plan_slides(3, total=10.0, durations=[2, 3, 4])
     assert p.bounds == pytest.approx([0, 2, 5, 10])
-
-
-def test_readable_cues_split_long_segments():
-    long = " ".join([JFK_TEXT] * 3)
-    tr = Transcript(segments=[Segment(id=0, start=0.0, end=30.0, text=long)])
-    cues = readable_cues(tr).segments
-    assert len(cues) >= 4
-    assert " ".join(c.text for c in cues) == long
-    assert all(c.end - c.start <= 7.0 + 1e-6 for c in cues)
-    assert cues[0].start == 0 and cues[-1].end == pytest.approx(30.0)
 
 
 def test_wrap_text_latin_and_cjk():
