@@ -159,8 +159,7 @@ def summary_to_script(summary: Summary, script: str, language: str | None = None
             "overall": to_script(summary.overall, name),
             "keywords": [to_script(k, name) for k in summary.keywords],
             "chunks": [
-                c.model_copy(update={"summary": to_script(c.summary, name)})
-                for c in summary.chunks
+                c.model_copy(update={"summary": to_script(c.summary, name)}) for c in summary.chunks
             ],
         }
     )
