@@ -210,8 +210,9 @@ def _balanced(units: list[_Unit], width: int) -> list[str]:
 
 
 def _break_cost(units: list[_Unit], j: int) -> float:
-    """Cost of ending a cue after ``units[j - 1]``: sentence ends are best, then
-    clause punctuation, then a pause of 0.5 s or more, then any other word boundary."""
+    """Cost of ending a cue after ``units[j - 1]`` (a cue itself costs 1): sentence
+    ends are best (0.1), then clause punctuation (0.3), then other word boundaries,
+    from 1.5 without a pause down to 0.4 at a pause of 0.55 s or more."""
     if j >= len(units):
         return 0.0
     last = units[j - 1].text[-1]
@@ -219,9 +220,7 @@ def _break_cost(units: list[_Unit], j: int) -> float:
         return 0.1
     if last in _CLAUSE_END:
         return 0.3
-    if units[j].start - units[j - 1].end >= 0.5:
-        return 0.4
-    return 1.0
+    return max(0.4, 1.5 - 2.0 * (units[j].start - units[j - 1].end))
 
 
 def _split_segment(seg: Segment, opts: CueOptions) -> list[Segment]:
@@ -296,7 +295,7 @@ def split_cues(transcript: Transcript, options: CueOptions | None = None) -> Tra
     has them (and they spell its text); otherwise the segment's time is shared out
     in proportion to characters. Among the splits that keep the limits, the one
     with the fewest cues that end at sentence ends, then clause punctuation
-    (``, ; : ，、``), then pauses (>= 0.5 s) is chosen (dynamic programming); lines
+    (``, ; : ，、``), then pauses is chosen (dynamic programming); lines
     break at spaces or between CJK characters, never before closing or after
     opening punctuation, and are balanced in width. A word longer than a line is
     cut between characters; a word longer than ``max_cue_duration`` is a cue of
