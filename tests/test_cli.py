@@ -52,7 +52,7 @@ def test_transcribe_example_video_writes_all_formats(tmp_path):
     doc = json.loads((tmp_path / "speech_bunny.json").read_text())
     assert doc["language"] == "en" and doc["duration"] == pytest.approx(24.33, abs=0.1)
     subs = pysubs2.load(str(tmp_path / "speech_bunny.srt"))
-    assert len(subs) == len(doc["segments"]) >= 2
+    assert len(subs) >= len(doc["segments"]) >= 2  # long segments become several cues
     assert subs[-1].end / 1000 <= doc["duration"] + 0.01
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 from vidpipe.errors import InputError, MediaError, UsageError
 from vidpipe.media.audio import decode_audio, mix_music
 from vidpipe.media.render import RenderOptions, plan_slides, render_slideshow, view_rect
-from vidpipe.media.subtitles import load_subtitles, readable_cues, wrap_text
+from vidpipe.media.subtitles import load_subtitles, wrap_text
 from vidpipe.types import Segment, Transcript
 
 DATA = Path(__file__).parent / "data"
@@ -109,8 +109,9 @@ def test_sidecar_srt_and_soft_track(narrated):
         st = c.streams.subtitles[0]
         # movenc fills gaps between cues with empty samples (2 zero bytes).
         packets = [p for p in c.demux(st) if p.size > 2]
-    texts = [bytes(p)[2:].decode() for p in packets]
-    assert " ".join(texts) == JFK_TEXT
+    texts = [bytes(p)[2:].decode() for p in packets]  # cues of up to two lines
+    assert all(len(t.split("\n")) <= 2 for t in texts)
+    assert " ".join(" ".join(t.split()) for t in texts) == JFK_TEXT
     assert float(packets[0].pts * packets[0].time_base) == pytest.approx(0.3, abs=0.002)
 
 
@@ -287,16 +288,6 @@ def test_plan_equal_split_starts_and_durations():
     assert p.bounds == pytest.approx([0, 6, 13, 20])
     p = plan_slides(3, total=10.0, durations=[2, 3, 4])
     assert p.bounds == pytest.approx([0, 2, 5, 10])
-
-
-def test_readable_cues_split_long_segments():
-    long = " ".join([JFK_TEXT] * 3)
-    tr = Transcript(segments=[Segment(id=0, start=0.0, end=30.0, text=long)])
-    cues = readable_cues(tr).segments
-    assert len(cues) >= 4
-    assert " ".join(c.text for c in cues) == long
-    assert all(c.end - c.start <= 7.0 + 1e-6 for c in cues)
-    assert cues[0].start == 0 and cues[-1].end == pytest.approx(30.0)
 
 
 def test_wrap_text_latin_and_cjk():

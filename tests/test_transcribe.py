@@ -12,6 +12,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 import vidpipe
 from vidpipe.errors import ModelError, UsageError
 from vidpipe.media.audio import decode_audio
+from vidpipe.media.subtitles import split_cues
 from vidpipe.speech.engine import TranscribeOptions
 from vidpipe.speech.models import BUNDLED, resolve_model, sha256_file
 from vidpipe.speech.whisper import FasterWhisperEngine
@@ -110,10 +111,11 @@ def test_word_timestamps_monotonic_and_inside_segments(base):
 def test_srt_vtt_round_trip_real_transcript(base, tmp_path):
     tr = vidpipe.transcribe(DATA / "en_dev" / "LJ001-0001.wav", engine=base)
     write_transcript(tr, tmp_path, "lj", ["srt", "vtt"])
+    cues = split_cues(tr)  # readable cues (tests/test_subtitles.py)
     for ext in ("srt", "vtt"):
         subs = pysubs2.load(str(tmp_path / f"lj.{ext}"))
-        assert [(e.start, e.end) for e in subs] == cue_times_ms(tr)
-        assert [e.plaintext for e in subs] == [s.text for s in tr.segments]
+        assert [(e.start, e.end) for e in subs] == cue_times_ms(cues)
+        assert [e.plaintext for e in subs] == [c.text for c in cues.segments]
 
 
 def test_no_vad_long_audio_uses_fixed_windows(base):

@@ -130,7 +130,7 @@ def test_to_transcript_chunks_without_asr(spoken, tmp_path):
     assert [s["text"] for s in doc["sentences"]] == SENTENCES
     assert doc["sentences"][1]["start"] == round(result.sentences[1].start, 3)
     srt = write_sentences(result, tmp_path / "t.srt").read_text(encoding="utf-8")
-    assert srt.count("-->") == 4 and SENTENCES[2] in srt
+    assert srt.count("-->") == 4 and SENTENCES[2] in " ".join(srt.split())  # cues may wrap
 
 
 def test_paragraph_pause_and_compressed_output(voice, tmp_path):

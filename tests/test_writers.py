@@ -1,4 +1,5 @@
-"""Writers: SRT/VTT times exact to the millisecond, monotonic, and parse back with pysubs2."""
+"""Writers: SRT/VTT times exact to the millisecond, monotonic, and parse back with pysubs2
+(cue splitting and word highlighting are tested in test_subtitles.py)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,15 @@ def _transcript(times: list[tuple[float, float]]) -> Transcript:
 def test_all_formats_written_and_srt_vtt_parse_back(tmp_path):
     tr = _transcript([(0.0, 1.2345), (1.2345, 3.9996), (3661.001, 3662.5)])
     paths = write_transcript(tr, tmp_path, "x", "all")
-    assert [p.suffix for p in paths] == [".txt", ".srt", ".vtt", ".json", ".tsv"]
+    assert [p.suffix for p in paths] == [".txt", ".srt", ".vtt", ".json", ".tsv", ".ass"]
     expected = cue_times_ms(tr)
     assert expected == [(0, 1234), (1234, 4000), (3661001, 3662500)]
-    for ext in ("srt", "vtt"):
+    for ext in ("srt", "vtt", "ass"):
         subs = pysubs2.load(str(tmp_path / f"x.{ext}"))
-        assert [(e.start, e.end) for e in subs] == expected
+        if ext == "ass":  # ASS times are centiseconds
+            assert [(e.start, e.end) for e in subs] == [(0, 1230), (1230, 4000), (3661000, 3662500)]
+        else:
+            assert [(e.start, e.end) for e in subs] == expected
         assert [e.plaintext for e in subs] == [s.text for s in tr.segments]
     srt = (tmp_path / "x.srt").read_text()
     assert "01:01:01,001 --> 01:01:02,500" in srt

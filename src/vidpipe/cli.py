@@ -241,6 +241,46 @@ class _AudioSecondsColumn(ProgressColumn):
         return Text(f"{task.completed:6.1f}/{task.total:.1f} s audio")
 
 
+_MaxLineWidthOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-line-width", min=1, help="Subtitle line width in display columns (CJK = 2)."
+    ),
+]
+_MaxLineCountOpt = Annotated[
+    int, typer.Option("--max-line-count", min=1, help="Lines per subtitle cue.")
+]
+_MaxCueDurationOpt = Annotated[
+    float,
+    typer.Option("--max-cue-duration", min=0.1, help="Longest subtitle cue in seconds."),
+]
+_HighlightOpt = Annotated[
+    bool,
+    typer.Option("--highlight-words", help="Karaoke word timing in vtt (timestamp tags) and ass."),
+]
+_ZhScriptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--zh-script",
+        help="Chinese output: simplified, traditional or keep (default VIDPIPE_ZH_SCRIPT, "
+        "simplified).",
+    ),
+]
+
+
+def _cue_options(width: int, count: int, duration: float, highlight: bool):
+    from vidpipe.media.subtitles import CueOptions
+
+    return _run(CueOptions(width, count, duration, highlight).check)
+
+
+def _zh_script(value: str | None) -> str:
+    from vidpipe.config import get_settings
+    from vidpipe.text.script import check_script
+
+    return _run(lambda: check_script(value or get_settings().zh_script))
+
+
 @app.command()
 def transcribe(
     files: Annotated[list[Path], typer.Argument(help="Video or audio files.")],
@@ -248,7 +288,7 @@ def transcribe(
         Path, typer.Option("-o", "--output-dir", help="Folder for the output files.")
     ] = Path("."),
     formats: Annotated[
-        str, typer.Option("-f", "--format", help="Comma list of txt,srt,vtt,json,tsv or all.")
+        str, typer.Option("-f", "--format", help="Comma list of txt,srt,vtt,json,tsv,ass or all.")
     ] = "txt,srt,vtt,json",
     model: Annotated[
         str | None,
@@ -296,6 +336,11 @@ def transcribe(
         float | None,
         typer.Option("--max-upload-mb", help="Remote upload limit in MB (default 25)."),
     ] = None,
+    max_line_width: _MaxLineWidthOpt = 42,
+    max_line_count: _MaxLineCountOpt = 2,
+    max_cue_duration: _MaxCueDurationOpt = 7.0,
+    highlight_words: _HighlightOpt = False,
+    zh_script: _ZhScriptOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Quiet.")] = False,
 ) -> None:
     """Transcribe speech to text with segment (and word) timestamps, offline by default.
@@ -305,9 +350,13 @@ def transcribe(
     """
     from vidpipe.speech.transcribe import get_engine
     from vidpipe.speech.transcribe import transcribe as transcribe_file
-    from vidpipe.writers import parse_formats, write_transcript
+    from vidpipe.writers import SUBTITLE_FORMATS, parse_formats, write_transcript
 
     fmts = _run(lambda: parse_formats(formats))
+    cue_opts = _cue_options(max_line_width, max_line_count, max_cue_duration, highlight_words)
+    script = _zh_script(zh_script)
+    # subtitles are cut at word times: ask for them (kept in the JSON only if asked)
+    want_words = word_timestamps or any(f in SUBTITLE_FORMATS for f in fmts)
     upload = int(max_upload_mb * 1024 * 1024) if max_upload_mb else None
     eng = _run(
         lambda: get_engine(
@@ -345,7 +394,7 @@ def transcribe(
                     engine=eng,
                     language=language,
                     task=task.value,
-                    word_timestamps=word_timestamps,
+                    word_timestamps=want_words,
                     sentence_segments=sentences,
                     vad=vad,
                     beam_size=beam_size,
@@ -354,6 +403,7 @@ def transcribe(
                     audio_stream=audio_stream,
                     progress=advance,
                     on_decoded=decoded,
+                    zh_script=script,
                 )
                 wall = time.perf_counter() - t0
                 stem = f.stem
@@ -362,7 +412,9 @@ def transcribe(
                     stem = f"{stem}-{used_stems[stem]}"
                 else:
                     used_stems[stem] = 1
-                paths = write_transcript(result, output_dir, stem, fmts)
+                paths = write_transcript(
+                    result, output_dir, stem, fmts, cue_opts, keep_words=word_timestamps
+                )
             except (Exception, KeyboardInterrupt) as exc:
                 progress.remove_task(task_id)
                 progress.stop()
@@ -950,7 +1002,7 @@ def export(
     item_id: Annotated[int | None, typer.Argument(help="Item id (see vidpipe report).")] = None,
     all_items: Annotated[bool, typer.Option("--all", help="Every item with a transcript.")] = False,
     formats: Annotated[
-        str, typer.Option("-f", "--format", help="Comma list of txt,srt,vtt,json,tsv or all.")
+        str, typer.Option("-f", "--format", help="Comma list of txt,srt,vtt,json,tsv,ass or all.")
     ] = "txt,srt,vtt,json",
     output_dir: Annotated[
         Path, typer.Option("-o", "--output-dir", help="Folder for the files.")
@@ -961,16 +1013,24 @@ def export(
     max_duration: _MaxDurOpt = None,
     language: _SelLangOpt = None,
     ids: _IdsOpt = None,
+    max_line_width: _MaxLineWidthOpt = 42,
+    max_line_count: _MaxLineCountOpt = 2,
+    max_cue_duration: _MaxCueDurationOpt = 7.0,
+    highlight_words: _HighlightOpt = False,
+    zh_script: _ZhScriptOpt = None,
 ) -> None:
-    """Write transcripts from the catalog as txt, srt, vtt, json or tsv files.
+    """Write transcripts from the catalog as txt, srt, vtt, json, tsv or ass files.
 
     One ITEM, --all, or the items chosen by the selection options (those without a
     transcript are listed and skipped).
     """
     from vidpipe.errors import InputError, UsageError
+    from vidpipe.text.script import transcript_to_script
     from vidpipe.writers import parse_formats, write_transcript
 
     fmts = _run(lambda: parse_formats(formats))
+    cue_opts = _cue_options(max_line_width, max_line_count, max_cue_duration, highlight_words)
+    script = _zh_script(zh_script)
     selection = _selection(shortest, longest, min_duration, max_duration, language, ids)
     if item_id is not None and (all_items or selection.active):
         if selection.active:
@@ -1002,7 +1062,10 @@ def export(
             if stem in stems:
                 stem = f"{stem}-{mid}"
             stems.add(stem)
-            written += _run(lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts))
+            tr = transcript_to_script(tr, script)  # catalogs made before one script was kept
+            written += _run(
+                lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts, cue_opts)
+            )
     finally:
         cat.close()
     for p in written:

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     )
     image_key: str | None = Field(None, description="API key for the images endpoint.")
     image_model: str | None = Field(None, description="Image model name (default dall-e-3).")
+    zh_script: str = Field(
+        "simplified",
+        description="Chinese script of transcripts, summaries, keywords, chapters and topic "
+        "names: simplified (OpenCC t2s), traditional (s2t) or keep (Whisper's own).",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -1,9 +1,14 @@
-"""Transcript writers: txt, srt, vtt, json, tsv — one base class, selected by format name.
+"""Transcript writers: txt, srt, vtt, json, tsv, ass — one base class, selected by format name.
 
 Times are float seconds in :class:`~vidpipe.types.Transcript`; this module is the
-only place they become text. SRT and WebVTT cue times are rounded to the nearest
-millisecond and made monotonic (each cue starts no earlier than the previous one and
-ends no earlier than it starts); the files are produced with ``pysubs2``.
+only place they become text. The subtitle formats (SRT, WebVTT, ASS) first split
+segments into readable cues with :func:`vidpipe.media.subtitles.split_cues` (at most
+two lines of 42 display columns, at most 7 s, by default; the renderer's burned-in
+subtitles use the same splitter); cue times are rounded to the nearest millisecond
+and made monotonic (each cue starts no earlier than the previous one and ends no
+earlier than it starts); the files are produced with ``pysubs2``. VTT and ASS can
+carry karaoke word timing (``CueOptions.highlight_words``). TXT, JSON and TSV keep
+whole segments.
 
 JSON output (``format = "json"``) is the Transcript model itself::
 
@@ -38,13 +43,18 @@ from pathlib import Path
 from typing import ClassVar
 
 import pysubs2
+from pysubs2.formats.webvtt import WebVTTFormat
 
 from vidpipe.errors import UsageError
 from vidpipe.files import atomic_write
-from vidpipe.types import Transcript
+from vidpipe.media.subtitles import CueOptions, cue_word_spans, split_cues
+from vidpipe.types import Segment, Transcript
 
-FORMATS = ("txt", "srt", "vtt", "json", "tsv")
+FORMATS = ("txt", "srt", "vtt", "json", "tsv", "ass")
 DEFAULT_FORMATS = ("txt", "srt", "vtt", "json")
+SUBTITLE_FORMATS = ("srt", "vtt", "ass")
+"""Formats written as readable cues (:func:`vidpipe.media.subtitles.split_cues`);
+the others keep whole segments."""
 
 
 def cue_times_ms(transcript: Transcript) -> list[tuple[int, int]]:
@@ -64,19 +74,18 @@ def cue_times_ms(transcript: Transcript) -> list[tuple[int, int]]:
     return out
 
 
-def _subtitles(transcript: Transcript) -> pysubs2.SSAFile:
-    subs = pysubs2.SSAFile()
-    for seg, (start, end) in zip(transcript.segments, cue_times_ms(transcript), strict=True):
-        text = " ".join(seg.text.split())
-        if text:
-            subs.append(pysubs2.SSAEvent(start=start, end=end, text=text))
-    return subs
-
-
 class ResultWriter(ABC):
-    """Base class: turns a Transcript into the text of one file format."""
+    """Base class: turns a Transcript into the text of one file format.
+
+    Args:
+        cues: how subtitle formats split segments into cues (line width and count,
+            cue duration, word highlighting); other formats ignore it.
+    """
 
     extension: ClassVar[str]
+
+    def __init__(self, cues: CueOptions | None = None) -> None:
+        self.cues = cues or CueOptions()
 
     @abstractmethod
     def render(self, transcript: Transcript) -> str:
@@ -102,22 +111,110 @@ class TxtWriter(ResultWriter):
         return "".join(f"{s.text.strip()}\n" for s in transcript.segments if s.text.strip())
 
 
-class SrtWriter(ResultWriter):
-    """SubRip: ``HH:MM:SS,mmm`` cue times."""
+class SubtitleWriter(ResultWriter):
+    """Subtitles through ``pysubs2``: segments split into readable cues first
+    (:func:`~vidpipe.media.subtitles.split_cues` with ``self.cues``), cue times
+    rounded to the millisecond and monotonic (:func:`cue_times_ms`)."""
+
+    format: ClassVar[str]
+
+    def cue_text(self, cue: Segment, start_ms: int, end_ms: int) -> str:
+        """One cue's text in the file's markup, lines joined by ``\\N`` (pysubs2's break)."""
+        return cue.text.replace("\n", "\\N")
+
+    def render(self, transcript: Transcript) -> str:
+        cues = split_cues(transcript, self.cues)
+        subs = pysubs2.SSAFile()
+        for cue, (start, end) in zip(cues.segments, cue_times_ms(cues), strict=True):
+            if cue.text.strip():
+                subs.append(
+                    pysubs2.SSAEvent(start=start, end=end, text=self.cue_text(cue, start, end))
+                )
+        return self.to_string(subs)
+
+    def to_string(self, subs: pysubs2.SSAFile) -> str:
+        """The file text; cue texts are already in the target markup, so tags pass through."""
+        return subs.to_string(self.format, keep_ssa_tags=True)
+
+
+class SrtWriter(SubtitleWriter):
+    """SubRip: ``HH:MM:SS,mmm`` cue times (no word highlighting: SRT has no timing tags)."""
 
     extension = "srt"
-
-    def render(self, transcript: Transcript) -> str:
-        return _subtitles(transcript).to_string("srt")
+    format = "srt"
 
 
-class VttWriter(ResultWriter):
-    """WebVTT: ``HH:MM:SS.mmm`` cue times."""
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class VttWriter(SubtitleWriter):
+    """WebVTT: ``HH:MM:SS.mmm`` cue times.
+
+    With ``highlight_words`` each word after the first gets a cue timestamp tag
+    (WebVTT, W3C, section 4.2.2 "cue timestamp"; the form YouTube's karaoke captions
+    use): ``And <00:00:00.760><c>so</c> <00:00:01.080><c>my</c>``. A tag is written
+    only when it lies strictly inside the cue and after the previous tag, as the
+    specification requires. ``&``, ``<`` and ``>`` in the text are escaped.
+    """
 
     extension = "vtt"
+    format = "vtt"
 
-    def render(self, transcript: Transcript) -> str:
-        return _subtitles(transcript).to_string("vtt")
+    def cue_text(self, cue: Segment, start_ms: int, end_ms: int) -> str:
+        spans = cue_word_spans(cue) if self.cues.highlight_words else None
+        if not spans:
+            return _vtt_escape(cue.text).replace("\n", "\\N")
+        words = [w for w in cue.words or [] if w.word.strip()]
+        out, pos, last = [], 0, start_ms
+        for w, (a, b) in zip(words, spans, strict=True):
+            out.append(_vtt_escape(cue.text[pos:a]))
+            t = round(w.start * 1000)
+            piece = _vtt_escape(cue.text[a:b])
+            if last < t < end_ms:
+                out.append(f"<{WebVTTFormat.ms_to_timestamp(t)}><c>{piece}</c>")
+                last = t
+            else:
+                out.append(piece)
+            pos = b
+        out.append(_vtt_escape(cue.text[pos:]))
+        return "".join(out).replace("\n", "\\N")
+
+
+class AssWriter(SubtitleWriter):
+    """Advanced SubStation Alpha (ASS) with pysubs2's default style.
+
+    With ``highlight_words``, karaoke ``{\\kN}`` tags (N in centiseconds, the ASS
+    karaoke unit): each word lasts from its start to the next word's start, the last
+    to the cue's end, and a pause before the first word is an empty syllable; the
+    durations add up to the cue's length. Braces in the text become parentheses
+    (in ASS they open override tags).
+    """
+
+    extension = "ass"
+    format = "ass"
+
+    def cue_text(self, cue: Segment, start_ms: int, end_ms: int) -> str:
+        text = cue.text.replace("{", "(").replace("}", ")")
+        spans = cue_word_spans(cue) if self.cues.highlight_words else None
+        if not spans:
+            return text.replace("\n", "\\N")
+        words = [w for w in cue.words or [] if w.word.strip()]
+        # centisecond marks: cue start, each word's start, cue end (monotonic)
+        marks = [start_ms // 10]
+        for w in words:
+            marks.append(min(max(round(w.start * 100), marks[-1]), end_ms // 10))
+        marks.append(max(end_ms // 10, marks[-1]))
+        out = [f"{{\\k{marks[1] - marks[0]}}}"] if marks[1] > marks[0] else []
+        pos = 0
+        for k, (a, b) in enumerate(spans):
+            out.append(text[pos:a] + f"{{\\k{marks[k + 2] - marks[k + 1]}}}" + text[a:b])
+            pos = b
+        out.append(text[pos:])
+        return "".join(out).replace("\n", "\\N")
+
+    def to_string(self, subs: pysubs2.SSAFile) -> str:
+        return subs.to_string("ass")
 
 
 class JsonWriter(ResultWriter):
@@ -143,7 +240,7 @@ class TsvWriter(ResultWriter):
 
 
 WRITERS: dict[str, type[ResultWriter]] = {
-    w.extension: w for w in (TxtWriter, SrtWriter, VttWriter, JsonWriter, TsvWriter)
+    w.extension: w for w in (TxtWriter, SrtWriter, VttWriter, JsonWriter, TsvWriter, AssWriter)
 }
 
 
@@ -176,17 +273,39 @@ def write_transcript(
     out_dir: str | os.PathLike[str],
     stem: str,
     formats: str | Iterable[str] = DEFAULT_FORMATS,
+    cues: CueOptions | None = None,
+    keep_words: bool = True,
 ) -> list[Path]:
     """Write one file per format as ``out_dir/stem.<ext>``, each atomically.
+
+    Args:
+        transcript: what to write (seconds).
+        out_dir: the folder.
+        stem: file name without extension.
+        formats: names from :data:`FORMATS`, a comma list, or ``"all"``.
+        cues: cue limits and word highlighting for srt/vtt/ass (default
+            :class:`~vidpipe.media.subtitles.CueOptions`).
+        keep_words: False drops word timestamps from the whole-segment formats
+            (json): the caller asked for words only to time the subtitle cues.
 
     Returns:
         The written paths, in the order of ``formats``.
 
     Raises:
-        UsageError: unknown format. OutputError: the folder cannot be written.
+        UsageError: unknown format or invalid cue limits. OutputError: the folder
+        cannot be written.
     """
     folder = Path(out_dir)
+    names = parse_formats(formats)
+    opts = (cues or CueOptions()).check()
+    plain = transcript
+    if not keep_words:
+        plain = transcript.model_copy(
+            update={"segments": [s.model_copy(update={"words": None}) for s in transcript.segments]}
+        )
     return [
-        WRITERS[name]().write(transcript, folder / f"{stem}.{name}")
-        for name in parse_formats(formats)
+        WRITERS[name](opts).write(
+            transcript if name in SUBTITLE_FORMATS else plain, folder / f"{stem}.{name}"
+        )
+        for name in names
     ]

@@ -76,6 +76,7 @@ class RunOptions:
     max_chunk: float = 60.0
     #: which catalog items to work on when no source is given (vidpipe.library.select)
     selection: Any = None
+    zh_script: str | None = None  # Chinese script; default VIDPIPE_ZH_SCRIPT (simplified)
 
     def text_options(self):
         from vidpipe.library.understanding import TextOptions
@@ -86,6 +87,7 @@ class RunOptions:
             llm_model=self.llm_model,
             max_chunk=self.max_chunk,
             language=self.language,
+            zh_script=self.zh_script,
         )
 
     def transcribe_options(self) -> dict[str, Any]:
@@ -97,6 +99,7 @@ class RunOptions:
             "task": "transcribe",
             "word_timestamps": self.word_timestamps,
             "beam_size": self.beam_size,
+            "zh_script": self.zh_script or get_settings().zh_script,
         }
 
 
@@ -543,6 +546,7 @@ class Runner:
                 word_timestamps=self.options.word_timestamps,
                 beam_size=self.options.beam_size,
                 progress=progress,
+                zh_script=opts["zh_script"],
             )
             tr.model = opts["model"]
             cat.save_transcript(media_id, tr, self._hashes["transcribe"])

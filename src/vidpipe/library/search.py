@@ -4,9 +4,9 @@ Chinese (and Japanese kanji) text has no spaces between words, so both the index
 copy of each segment (``segments.search_text``) and the query are split into words
 with jieba's search mode (``jieba.lcut_for_search``: a word and its dictionary
 sub-words, so "房地产" finds "广州市房地产中介协会分析"). Before that, Traditional
-characters are folded to Simplified with OpenCC (``t2s``) on both sides: Whisper
-often writes Mandarin in Traditional characters ("廣州市房地產"), and users type
-either. Other text is indexed as is.
+characters are folded to Simplified with OpenCC (``t2s``, the converter of
+:mod:`vidpipe.text.script`) on both sides: Whisper often writes Mandarin in
+Traditional characters ("廣州市房地產"), and users type either. Other text is indexed as is.
 Matching is word-based and case-insensitive, without stemming; all query words must
 occur in a segment. Snippets mark the matching words with ``[brackets]``.
 """
@@ -16,15 +16,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text as sql
 
+from vidpipe.text.script import fold_chinese, has_cjk
+
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\U00020000-\U0002ffff]")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -49,22 +49,6 @@ def _jieba():
 
     jieba.setLogLevel(logging.WARNING)
     return jieba
-
-
-def has_cjk(text: str) -> bool:
-    return bool(_CJK.search(text))
-
-
-@lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def fold_chinese(text: str) -> str:
-    """Traditional Chinese characters folded to Simplified (other text unchanged)."""
-    return _t2s().convert(text) if has_cjk(text) else text
 
 
 def index_text(text: str) -> str:

@@ -34,6 +34,7 @@ from vidpipe.errors import InputError, OutputError, UsageError
 from vidpipe.files import atomic_write, check_readable_file, sha256_file
 from vidpipe.library.catalog import Catalog, options_hash
 from vidpipe.library.models import Base, utcnow
+from vidpipe.text.script import chapters_to_script, summary_to_script
 from vidpipe.timecode import chapter_time as hms
 from vidpipe.timecode import vtt_time
 from vidpipe.types import Chapter, Scene, Summary, Topic, Transcript
@@ -112,12 +113,20 @@ class TextOptions:
     llm_model: str | None = None
     max_chunk: float = 60.0
     language: str | None = None
+    zh_script: str | None = None  # Chinese script of the results; default VIDPIPE_ZH_SCRIPT
 
     def check(self) -> None:
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown text backend '{self.backend}'", "use extractive or openai")
         if self.max_chunk <= 0:
             raise UsageError("--max-chunk must be positive")
+        self.script()
+
+    def script(self) -> str:
+        """The Chinese script (``simplified``, ``traditional``, ``keep``) results are in."""
+        from vidpipe.text.script import check_script
+
+        return check_script(self.zh_script or _settings_script())
 
     def model_name(self) -> str | None:
         if self.backend == "extractive":
@@ -139,6 +148,7 @@ class TextOptions:
                 "max_chunk": float(self.max_chunk),
                 "language": self.language,
                 "transcript": transcript_key,
+                "zh_script": self.script(),
             }
         )
 
@@ -154,6 +164,12 @@ class TextOptions:
             if self.llm_model:
                 kw["model"] = self.llm_model
         return get_text_backend(self.backend, **kw)
+
+
+def _settings_script() -> str:
+    from vidpipe.config import get_settings
+
+    return get_settings().zh_script
 
 
 # --------------------------------------------------------------------------- inputs
@@ -203,7 +219,8 @@ def resolve_input(
     from vidpipe.speech.transcribe import transcribe
 
     model = model or get_settings().model
-    tr = transcribe(path, model=model, language=language, progress=progress)
+    script = _settings_script()
+    tr = transcribe(path, model=model, language=language, progress=progress, zh_script=script)
     tr.model = model
     if media is None:
         media, _ = cat.add_media(path.resolve(), digest, path.stat().st_size)
@@ -213,6 +230,7 @@ def resolve_input(
         "task": "transcribe",
         "word_timestamps": False,
         "beam_size": 5,
+        "zh_script": script,
     }
     cat.save_transcript(media.id, tr, options_hash(opts))
     return media.id, tr, path.stem
@@ -336,7 +354,9 @@ def summarize_media(
 
     chunks = chunk_transcript(transcript, max_duration=opts.max_chunk)
     language = opts.language or transcript.language
-    summary = opts.get_backend(cat).summarize(chunks, language)
+    summary = summary_to_script(
+        opts.get_backend(cat).summarize(chunks, language), opts.script(), language
+    )
     _store(
         cat,
         SummaryRow(
@@ -377,7 +397,9 @@ def chapters_media(
         or (chunks[-1].end if chunks else 0.0)
     )
     language = opts.language or transcript.language
-    chapters = opts.get_backend(cat).chapters(chunks, duration, language)
+    chapters = chapters_to_script(
+        opts.get_backend(cat).chapters(chunks, duration, language), opts.script(), language
+    )
     _store(
         cat,
         ChaptersRow(
@@ -525,12 +547,14 @@ def topics_for_catalog(
     from vidpipe.text.topics import find_topics, usable_items
 
     items, left_out = usable_items(topic_items(cat, media_ids))
-    topics = find_topics(items, n_topics=n_topics, namer=namer)
+    script = _settings_script()
+    topics = find_topics(items, n_topics=n_topics, namer=namer, zh_script=script)
     store_topics(
         cat,
         topics,
         len(items),
-        {"n_topics": n_topics, "named": namer is not None, "items": media_ids},
+        {"n_topics": n_topics, "named": namer is not None, "items": media_ids,
+         "zh_script": script},
     )
     return topics, len(items), left_out
 

@@ -110,11 +110,11 @@ CJK_CHAR = re.compile(
     "\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f]"
 )
 # Characters a line must not start with / end with (Japanese kinsoku, Chinese rules).
-_NO_START = frozenset(
+NO_LINE_START = frozenset(
     "、。，．・：；？！）」』】〕〉》〗〙〛〜ー…‥’”,.:;?!)]}%"
     "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々"
 )
-_NO_END = frozenset("（「『【〔〈《〖〘〚‘“([{")
+NO_LINE_END = frozenset("（「『【〔〈《〖〘〚‘“([{")
 ELLIPSIS = "…"
 
 
@@ -141,7 +141,7 @@ def tokens(paragraph: str) -> list[list[Any]]:
         last_cjk = cjk
     out: list[list[Any]] = []
     for tok in raw:
-        glue = out and not tok[1] and (tok[0][0] in _NO_START or out[-1][0][-1] in _NO_END)
+        glue = out and not tok[1] and (tok[0][0] in NO_LINE_START or out[-1][0][-1] in NO_LINE_END)
         if glue:
             out[-1][0] += tok[0]
         else:

@@ -56,8 +56,8 @@ from vidpipe.media.subtitles import (
     CueOverlay,
     SubtitleStyle,
     blend_overlay,
-    readable_cues,
     render_cue,
+    split_cues,
     write_srt,
 )
 from vidpipe.types import Transcript
@@ -608,7 +608,8 @@ def render_slideshow(
         audio: narration (any audio or video file); the video lasts exactly as long.
         durations: seconds per slide (see :func:`plan_slides`).
         starts: slide start times in seconds, e.g. chunk starts.
-        subtitles: cues (a Transcript; long segments are split into readable cues);
+        subtitles: cues (a Transcript; long segments are split into readable cues by
+            :func:`~vidpipe.media.subtitles.split_cues`, the writers' splitter);
             burned in and/or muxed as a text track per ``options.subtitles``.
         music: background music (looped, ducked under speech); needs ``audio``.
         options: size, fps, timing, motion, transitions, subtitles, encoder.
@@ -645,7 +646,7 @@ def render_slideshow(
     total = plan.bounds[-1]
     n_frames = max(1, round(total * rate))
 
-    cues = readable_cues(subtitles) if subtitles is not None and subtitles.segments else None
+    cues = split_cues(subtitles) if subtitles is not None and subtitles.segments else None
     overlays: list[tuple[float, float, CueOverlay]] = []
     if cues is not None and opts.subtitles in ("burn", "both"):
         drawn: dict[str, CueOverlay] = {}

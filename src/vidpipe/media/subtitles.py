@@ -5,8 +5,9 @@ Cues are :class:`~vidpipe.types.Segment` objects inside a
 sidecar files and every transcript vidpipe makes can be burned in as it is.
 
 Readability numbers follow common broadcast subtitle guidelines (BBC, Netflix timed
-text style guides): at most two lines of about 42 characters (16 for CJK, which is
-about as wide), and no cue longer than 7 seconds.
+text style guides): at most two lines of 42 display columns (a CJK character counts
+two) and no cue longer than 7 seconds. :func:`split_cues` is the one cue splitter:
+the SRT/VTT/ASS writers and the renderer's burned-in subtitles both use it.
 """
 
 from __future__ import annotations
@@ -22,30 +23,332 @@ import numpy as np
 import pysubs2
 from PIL import Image, ImageDraw
 
-from vidpipe.errors import InputError
+from vidpipe.errors import InputError, UsageError
 from vidpipe.files import check_readable_file
-from vidpipe.media.fonts import load_font, tokens, wrap_text
-from vidpipe.types import Segment, Transcript
+from vidpipe.media.fonts import NO_LINE_END, NO_LINE_START, load_font, tokens, wrap_text
+from vidpipe.types import Segment, Transcript, Word
 
 __all__ = [
+    "CueOptions",
     "CueOverlay",
     "SubtitleStyle",
+    "cue_word_spans",
+    "display_width",
     "is_wide",
     "load_subtitles",
-    "readable_cues",
     "render_cue",
+    "split_cues",
 ]
 
-MAX_LINE_CHARS = 42  # Latin/Cyrillic characters per line (BBC/Netflix guidelines)
-MAX_LINE_CHARS_WIDE = 16  # CJK characters per line (Netflix Chinese/Japanese guidelines)
+MAX_LINE_WIDTH = 42  # display columns per line (BBC/Netflix guidelines; a CJK character is 2)
+MAX_LINE_COUNT = 2
 MAX_CUE_SECONDS = 7.0
 
 _WIDE = re.compile(r"[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+_SENTENCE_END = frozenset(".?!。？！…‼⁇")
+_CLAUSE_END = frozenset(",;:，、；：—–")
 
 
 def is_wide(ch: str) -> bool:
     """True for East Asian wide characters (Han, Kana, Hangul, full-width forms)."""
     return bool(_WIDE.match(ch)) or unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal or subtitle line: East Asian wide and
+    full-width characters (``unicodedata.east_asian_width`` W/F) count 2, combining
+    marks 0, everything else 1 (the rule of POSIX ``wcwidth``)."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if is_wide(ch) else 1
+    return width
+
+
+@dataclass(frozen=True)
+class CueOptions:
+    """How transcripts become subtitle cues (writers and the renderer use the same).
+
+    Defaults follow the BBC and Netflix timed-text style guides: at most two lines
+    of 42 display columns (a CJK character takes two, so 21 of them) and no cue
+    longer than 7 seconds. ``highlight_words`` makes the VTT and ASS writers add
+    karaoke word timing (when the cues have word timestamps).
+
+    Args:
+        max_line_width: display columns per line (>= 1).
+        max_line_count: lines per cue (>= 1).
+        max_cue_duration: seconds (> 0).
+        highlight_words: per-word timing tags in VTT (``<00:00:01.230><c>word</c>``)
+            and ASS (``{\\k..}``).
+    """
+
+    max_line_width: int = MAX_LINE_WIDTH
+    max_line_count: int = MAX_LINE_COUNT
+    max_cue_duration: float = MAX_CUE_SECONDS
+    highlight_words: bool = False
+
+    def check(self) -> CueOptions:
+        """Return self when valid.
+
+        Raises:
+            UsageError: a limit below its minimum.
+        """
+        if self.max_line_width < 1:
+            raise UsageError("--max-line-width must be at least 1", "try 42")
+        if self.max_line_count < 1:
+            raise UsageError("--max-line-count must be at least 1", "try 2")
+        if not self.max_cue_duration > 0:
+            raise UsageError("--max-cue-duration must be positive (seconds)", "try 7")
+        return self
+
+
+@dataclass
+class _Unit:
+    """An unbreakable piece of a cue: a word (or a CJK character), its times (s)."""
+
+    text: str
+    space: bool  # a space before it in the text
+    start: float
+    end: float
+    word: Word | None = None
+
+
+def _norm(text: str) -> str:
+    return "".join(text.split())
+
+
+def _word_units(seg: Segment) -> list[_Unit] | None:
+    """Units from word timestamps, or None when there are none or they do not spell
+    the segment's text (then times are shared out by characters)."""
+    if not seg.words:
+        return None
+    units = [
+        _Unit(w.word.strip(), w.word[:1].isspace(), w.start, w.end, w)
+        for w in seg.words
+        if w.word.strip()
+    ]
+    if not units or _norm("".join(u.text for u in units)) != _norm(seg.text):
+        return None
+    return units
+
+
+def _char_units(seg: Segment, text: str) -> list[_Unit]:
+    """Units from the text's break opportunities, timed in proportion to characters."""
+    toks = tokens(text)
+    total = sum(len(t) for t, _ in toks) or 1
+    span = max(seg.end - seg.start, 0.0)
+    units, done = [], 0
+    for tok, space in toks:
+        a = seg.start + span * done / total
+        done += len(tok)
+        units.append(_Unit(tok, bool(space), a, seg.start + span * done / total))
+    return units
+
+
+def _breakable(units: list[_Unit], i: int) -> bool:
+    """May a line or cue break before ``units[i]``? Never before closing or after
+    opening punctuation (``，。」)`` / ``「(``), except where there is a space."""
+    if i <= 0 or i >= len(units):
+        return True
+    if units[i].space:
+        return True
+    return units[i].text[0] not in NO_LINE_START and units[i - 1].text[-1] not in NO_LINE_END
+
+
+def _hard_pieces(text: str, width: int) -> list[str]:
+    pieces, cur = [], ""
+    for ch in text:
+        if cur and display_width(cur + ch) > width:
+            pieces.append(cur)
+            cur = ch
+        else:
+            cur += ch
+    return [*pieces, cur] if cur else pieces
+
+
+def _wrap(units: list[_Unit], width: int) -> list[str]:
+    """Greedy wrap into lines of at most ``width`` columns (fewest lines possible);
+    units stuck together (no break allowed between them) move as one."""
+    groups: list[list[_Unit]] = []
+    for k, u in enumerate(units):
+        if groups and not _breakable(units, k):
+            groups[-1].append(u)
+        else:
+            groups.append([u])
+    lines: list[str] = []
+    cur = ""
+    for g in groups:
+        text = "".join((" " if u.space and n else "") + u.text for n, u in enumerate(g))
+        sep = " " if g[0].space and cur else ""
+        if cur and display_width(cur + sep + text) <= width:
+            cur += sep + text
+            continue
+        if cur:
+            lines.append(cur)
+        pieces = _hard_pieces(text, width) if display_width(text) > width else [text]
+        lines.extend(pieces[:-1])
+        cur = pieces[-1]
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def _balanced(units: list[_Unit], width: int) -> list[str]:
+    """As few lines as :func:`_wrap`, but of similar width (no lonely last word)."""
+    lines = _wrap(units, width)
+    if len(lines) < 2:
+        return lines
+    lo, hi = 1, width
+    while lo < hi:  # the narrowest width that keeps the line count
+        mid = (lo + hi) // 2
+        if len(_wrap(units, mid)) <= len(lines):
+            hi = mid
+        else:
+            lo = mid + 1
+    return _wrap(units, hi)
+
+
+def _break_cost(units: list[_Unit], j: int) -> float:
+    """Cost of ending a cue after ``units[j - 1]`` (a cue itself costs 1): sentence
+    ends are best (0.1), then clause punctuation (0.3), then other word boundaries,
+    from 1.5 without a pause down to 0.4 at a pause of 0.55 s or more."""
+    if j >= len(units):
+        return 0.0
+    last = units[j - 1].text[-1]
+    if last in _SENTENCE_END:
+        return 0.1
+    if last in _CLAUSE_END:
+        return 0.3
+    return max(0.4, 1.5 - 2.0 * (units[j].start - units[j - 1].end))
+
+
+def _split_segment(seg: Segment, opts: CueOptions) -> list[Segment]:
+    """One segment's cues (see :func:`split_cues`)."""
+    width, count, longest = opts.max_line_width, opts.max_line_count, opts.max_cue_duration
+    span = seg.end - seg.start
+    authored = [ln.strip() for ln in seg.text.strip().split("\n")]
+    if (
+        len(authored) > 1
+        and len(authored) <= count
+        and all(ln and display_width(ln) <= width for ln in authored)
+        and span <= longest + 1e-9
+    ):  # already a readable cue (e.g. split before): keep its line breaks
+        return [seg.model_copy(update={"text": "\n".join(authored)})]
+    text = " ".join(seg.text.split())
+    if not text:
+        return []
+    units = _word_units(seg) or _char_units(seg, text)
+    n = len(units)
+
+    def t0(i: int) -> float:
+        return seg.start if i == 0 else units[i].start
+
+    def t1(j: int) -> float:
+        return seg.end if j == n else units[j - 1].end
+
+    # Dynamic programming over break positions: fewest, best-placed cues, each one
+    # within the line and duration limits (an unbreakable run that alone breaks a
+    # limit is allowed: it cannot be split in time).
+    inf = float("inf")
+    best = [0.0] + [inf] * n
+    back = [0] * (n + 1)
+    for j in range(1, n + 1):
+        if j < n and not _breakable(units, j):
+            continue
+        minimal = True  # the shortest cue that can end here is allowed even if too long
+        for i in range(j - 1, -1, -1):
+            if i > 0 and not _breakable(units, i):
+                continue
+            fits = len(_wrap(units[i:j], width)) <= count and t1(j) - t0(i) <= longest + 1e-9
+            if not fits and not minimal:
+                break  # adding earlier units only makes the cue longer
+            minimal = False
+            dur = t1(j) - t0(i)
+            short = 0.3 if (i > 0 or j < n) and dur < 1.0 else 0.0
+            cost = best[i] + 1.0 + _break_cost(units, j) + short
+            if cost < best[j]:
+                best[j], back[j] = cost, i
+    bounds, j = [], n
+    while j > 0:
+        bounds.append((back[j], j))
+        j = back[j]
+    cues: list[Segment] = []
+    prev = seg.start
+    for i, j in reversed(bounds):
+        piece = units[i:j]
+        start = min(max(t0(i), prev, seg.start), seg.end)
+        end = min(max(t1(j), start), seg.end)
+        words = [u.word for u in piece if u.word is not None] or None
+        text = "\n".join(_balanced(piece, width))
+        cues.append(Segment(id=0, start=start, end=end, text=text, words=words))
+        prev = end
+    return cues
+
+
+def split_cues(transcript: Transcript, options: CueOptions | None = None) -> Transcript:
+    """Split segments into readable subtitle cues: the one cue splitter of vidpipe.
+
+    Each cue has at most ``max_line_count`` lines of at most ``max_line_width``
+    display columns (:func:`display_width`: CJK counts 2) and lasts at most
+    ``max_cue_duration`` seconds. Cues break at word timestamps when the segment
+    has them (and they spell its text); otherwise the segment's time is shared out
+    in proportion to characters. Among the splits that keep the limits, the one
+    with the fewest cues that end at sentence ends, then clause punctuation
+    (``, ; : ，、``), then pauses is chosen (dynamic programming); lines
+    break at spaces or between CJK characters, never before closing or after
+    opening punctuation, and are balanced in width. A word longer than a line is
+    cut between characters; a word longer than ``max_cue_duration`` is a cue of
+    its own. A segment that already fits, with its line breaks, is kept.
+
+    Args:
+        transcript: any transcript (segments in seconds, words optional).
+        options: the limits (default :class:`CueOptions`).
+
+    Returns:
+        A new Transcript (same language, duration and metadata) whose segments are
+        the cues: text lines joined by ``"\\n"``; ``words`` the cue's words (None
+        without word timestamps); times monotonic and inside their segment.
+        Joining a segment's cues (lines with spaces where the text had them) gives
+        its text, in order.
+
+    Raises:
+        UsageError: invalid options.
+    """
+    opts = (options or CueOptions()).check()
+    cues: list[Segment] = []
+    for seg in transcript.segments:
+        for cue in _split_segment(seg, opts):
+            cues.append(cue.model_copy(update={"id": len(cues)}))
+    return transcript.model_copy(update={"segments": cues})
+
+
+def cue_word_spans(cue: Segment) -> list[tuple[int, int]] | None:
+    """Where each of ``cue.words`` is in ``cue.text``: ``(start, end)`` character
+    offsets (a word cut over two lines spans the line break).
+
+    Returns:
+        One span per word with text, in order; None without words, or when the
+        words do not spell the cue text.
+    """
+    if not cue.words:
+        return None
+    text, pos, spans = cue.text, 0, []
+    for w in cue.words:
+        word = w.word.strip()
+        if not word:
+            continue
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        start = pos
+        for ch in word:
+            while pos < len(text) and text[pos].isspace() and not ch.isspace():
+                pos += 1
+            if pos >= len(text) or text[pos] != ch:
+                return None
+            pos += 1
+        spans.append((start, pos))
+    return spans
 
 
 def load_subtitles(path: str | os.PathLike[str]) -> Transcript:
@@ -85,80 +388,6 @@ def load_subtitles(path: str | os.PathLike[str]) -> Transcript:
     if not segs:
         raise InputError(f"{p}: no subtitle cues found", "check the file's format")
     return Transcript(segments=segs, duration=segs[-1].end)
-
-
-def _wide_share(text: str) -> float:
-    chars = [c for c in text if not c.isspace()]
-    return sum(map(is_wide, chars)) / len(chars) if chars else 0.0
-
-
-def _cue_capacity(text: str) -> int:
-    per_line = MAX_LINE_CHARS_WIDE if _wide_share(text) > 0.5 else MAX_LINE_CHARS
-    return 2 * per_line
-
-
-def _split_text(text: str, parts: int) -> list[str]:
-    """Split text into ``parts`` pieces of about equal length at word (or CJK char) bounds."""
-    toks = [(" " if space else "") + tok for tok, space in tokens(text)]
-    total = sum(len(t) for t in toks)
-    out: list[str] = []
-    cur = ""
-    for tok in toks:
-        cur += tok
-        if len(out) < parts - 1 and len("".join(out)) + len(cur) >= total * (len(out) + 1) / parts:
-            out.append(cur)
-            cur = ""
-    if cur:
-        out.append(cur)
-    return [p.strip() for p in out if p.strip()]
-
-
-def readable_cues(transcript: Transcript) -> Transcript:
-    """Split long segments into subtitle-sized cues (two lines, at most 7 s).
-
-    With word timestamps a cue ends at a word's end; without them the segment's time
-    is shared out in proportion to characters.
-
-    Args:
-        transcript: any transcript (segments in seconds).
-
-    Returns:
-        A new Transcript with the same language and duration whose segments are cues.
-    """
-    cues: list[Segment] = []
-    for seg in transcript.segments:
-        text = " ".join(seg.text.split())
-        if not text:
-            continue
-        span = max(seg.end - seg.start, 0.0)
-        parts = max(
-            -(-len(text) // _cue_capacity(text)),
-            int(np.ceil(span / MAX_CUE_SECONDS)) if span > MAX_CUE_SECONDS else 1,
-        )
-        if parts <= 1:
-            cues.append(Segment(id=len(cues), start=seg.start, end=seg.end, text=text))
-            continue
-        if seg.words and len(seg.words) >= parts:
-            per = -(-len(seg.words) // parts)
-            for i in range(0, len(seg.words), per):
-                ws = seg.words[i : i + per]
-                piece = "".join(w.word for w in ws).strip()
-                if _wide_share(piece) <= 0.5:
-                    piece = " ".join(piece.split())
-                cues.append(Segment(id=len(cues), start=ws[0].start, end=ws[-1].end, text=piece))
-            continue
-        pieces = _split_text(text, parts)
-        total = sum(len(p) for p in pieces) or 1
-        t = seg.start
-        for piece in pieces:
-            dur = span * len(piece) / total
-            cues.append(Segment(id=len(cues), start=t, end=t + dur, text=piece))
-            t += dur
-    return Transcript(
-        language=transcript.language,
-        duration=transcript.duration,
-        segments=cues,
-    )
 
 
 @dataclass(frozen=True)

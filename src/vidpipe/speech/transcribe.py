@@ -84,6 +84,7 @@ def transcribe(
     api_base: str | None = None,
     progress: ProgressCallback | None = None,
     on_decoded: Callable[[float], None] | None = None,
+    zh_script: str = "simplified",
 ) -> Transcript:
     """Transcribe the speech in a video or audio file.
 
@@ -111,6 +112,9 @@ def transcribe(
         api_base: endpoint of the ``openai`` engine.
         progress: called with ``(audio_seconds_done, audio_seconds_total)``.
         on_decoded: called once with the decoded audio duration in seconds.
+        zh_script: for Chinese (``zh``, given or detected), the script of segment and
+            word text: ``"simplified"`` (default), ``"traditional"`` or ``"keep"``
+            (Whisper's own mix); see :mod:`vidpipe.text.script`.
 
     Returns:
         A :class:`~vidpipe.types.Transcript`; times in seconds from the start of the audio.
@@ -121,7 +125,9 @@ def transcribe(
         ModelError, RemoteError, UsageError: see :func:`get_engine`.
     """
     from vidpipe.media.audio import decode_audio
+    from vidpipe.text.script import check_script, transcript_to_script
 
+    zh_script = check_script(zh_script)
     src = check_readable_file(path)
     if language in ("auto", ""):
         language = None
@@ -150,6 +156,6 @@ def transcribe(
         raise MediaError(f"{src}: the audio track holds no samples", "check the file plays")
     if on_decoded:
         on_decoded(audio.shape[0] / SAMPLE_RATE)
-    result = eng.transcribe(audio, options, progress)
+    result = transcript_to_script(eng.transcribe(audio, options, progress), zh_script)
     result.source = str(src)
     return result

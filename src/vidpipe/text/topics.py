@@ -229,6 +229,7 @@ def find_topics(
     n_topics: int | None = None,
     namer: Callable[[list[str], list[str]], str] | None = None,
     embed: Callable[[list[str]], np.ndarray] | None = None,
+    zh_script: str = "simplified",
 ) -> list[Topic]:
     """Group ``items`` (``(media_id, text, language)``) into topics.
 
@@ -239,10 +240,20 @@ def find_topics(
         namer: optional ``namer(keywords, sample_texts) -> name`` (e.g. an LLM); on any
             error the keyword name is kept.
         embed: embedding function (default :func:`vidpipe.embed.text.embed_texts`).
+        zh_script: Chinese items' texts are put in this script before anything else
+            (:func:`vidpipe.text.script.to_script`), and so are the names and keywords
+            of topics holding a Chinese item (an LLM's name too).
 
     Returns:
         Topics, largest first, each with ``keywords`` and ``media_ids``.
     """
+    from vidpipe.text.script import check_script, is_chinese, to_script
+
+    zh_script = check_script(zh_script)
+    items = [
+        (mid, to_script(text, zh_script) if is_chinese(lang) else text, lang)
+        for mid, text, lang in items
+    ]
     items, _left_out = usable_items(items)
     if not items:
         return []
@@ -262,6 +273,8 @@ def find_topics(
         if namer is not None:
             with contextlib.suppress(Exception):
                 name = namer(kw, [items[i][1][:500] for i in g[:3]]).strip() or name
+        if any(is_chinese(items[i][2]) for i in g):
+            name, kw = to_script(name, zh_script), [to_script(k, zh_script) for k in kw]
         topics.append(
             Topic(id=tid, name=name, keywords=kw, media_ids=sorted(items[i][0] for i in g))
         )
