@@ -1,8 +1,7 @@
 """The catalog and full-text search, run the same way on SQLite and on PostgreSQL.
 
-PostgreSQL: a fresh database ``vidpipe_test_<pid>`` on ``$VIDPIPE_TEST_PG`` (default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test`` as the admin connection) is
-created for the session and dropped at the end; the tests skip when it is not reachable.
+PostgreSQL: the ``pg_url`` database of ``conftest.py`` (one per test process); the
+tests skip when it is not reachable.
 """
 
 from __future__ import annotations
@@ -17,28 +16,7 @@ from vidpipe.library.catalog import Catalog, options_hash, sha256_file
 from vidpipe.library.search import index_text, query_terms, search, snippet
 from vidpipe.types import Segment, Transcript, Word
 
-PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = {"sources", "media", "stages", "failures", "transcripts", "segments", "words"}
-
-
-@pytest.fixture(scope="session")
-def pg_url():
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"vidpipe_test_{os.getpid()}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
-    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
