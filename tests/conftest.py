@@ -4,14 +4,20 @@
 ``SHARED`` is the larger evaluation set in ``../shared/data`` beside the repository
 (override with ``VIDPIPE_SHARED_DATA``); tests that need it take the ``shared_data``
 fixture and are skipped when it is absent.
+
+PostgreSQL: ``pg_url`` is a fresh database ``vidpipe_test_<pid>`` on ``$VIDPIPE_TEST_PG``
+(default ``postgresql+psycopg://postgres@127.0.0.1:5432/test`` as the admin connection),
+created for the session and dropped at the end; ``new_pg_url`` makes another empty one
+per call (dropped at the end of the test). Both skip when PostgreSQL is not reachable.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,61 @@ SHARED = Path(
 
 #: Seconds a single media call may take before a test calls it a hang.
 HANG_LIMIT = 20.0
+
+PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_pg_serial = itertools.count()
+
+
+class _PgDatabases:
+    """Creates empty PostgreSQL databases on :data:`PG_ADMIN` and drops them on close."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import create_engine
+
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+
+    def create(self, tag: str) -> str:
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        name = f"vidpipe_test_{os.getpid()}{tag}"
+        try:
+            with self.admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+                conn.execute(text(f"CREATE DATABASE {name}"))
+        except Exception as exc:
+            pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
+        self.names.append(name)
+        return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            for name in self.names:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of one PostgreSQL database for the session (one per test process)."""
+    dbs = _PgDatabases()
+    try:
+        yield dbs.create("")
+    finally:
+        dbs.close()
+
+
+@pytest.fixture
+def new_pg_url() -> Iterator[Callable[[], str]]:
+    """A function returning the URL of a new empty PostgreSQL database on each call."""
+    dbs = _PgDatabases()
+    try:
+        yield lambda: dbs.create(f"_{next(_pg_serial)}")
+    finally:
+        dbs.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,7 @@
 """The catalog and full-text search, run the same way on SQLite and on PostgreSQL.
 
-PostgreSQL: a fresh database ``vidpipe_test_<pid>`` on ``$VIDPIPE_TEST_PG`` (default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test`` as the admin connection) is
-created for the session and dropped at the end; the tests skip when it is not reachable.
+PostgreSQL: the ``pg_url`` database of ``conftest.py`` (one per test process); the
+tests skip when it is not reachable.
 """
 
 from __future__ import annotations
@@ -17,28 +16,7 @@ from vidpipe.library.catalog import Catalog, options_hash, sha256_file
 from vidpipe.library.search import index_text, query_terms, search, snippet
 from vidpipe.types import Segment, Transcript, Word
 
-PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = {"sources", "media", "stages", "failures", "transcripts", "segments", "words"}
-
-
-@pytest.fixture(scope="session")
-def pg_url():
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"vidpipe_test_{os.getpid()}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
-    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -270,3 +248,55 @@ def test_tokeniser_helpers():
     assert index_text("Hello world") == "Hello world"
     assert query_terms("Fellow, Americans!") == ["fellow", "americans"]
     assert snippet("And so, my fellow Americans", ["fellow"]) == "And so, my [fellow] Americans"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request):
+    # catalogs written by two runs at once before 0005 hold two transcripts for one item
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import IntegrityError
+
+    from vidpipe.library.catalog import MIGRATIONS, utcnow
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("new_pg_url")()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    old = Catalog(url, upgrade=False)
+    m, _ = _media(old, DATA / "jfk.flac")
+    for text_ in ("fellow Americans first", "fellow Americans again"):
+        tr = Transcript(duration=11, segments=[Segment(id=0, start=0.5, end=3, text=text_)])
+        with old.session() as s:  # the old, racy write: no replacement
+            s.execute(
+                text(
+                    "INSERT INTO transcripts (media_id, duration, created_at) VALUES (:m, 11, :t)"
+                ),
+                {"m": m.id, "t": utcnow()},
+            )
+            tid = s.execute(text("SELECT max(id) FROM transcripts")).scalar()
+            s.execute(
+                text(
+                    'INSERT INTO segments (transcript_id, idx, start, "end", text, search_text) '
+                    "VALUES (:t, 0, 0.5, 3, :x, :x)"
+                ),
+                {"t": tid, "x": tr.segments[0].text},
+            )
+    old.close()
+    engine.dispose()
+    with Catalog(url) as cat:  # upgrades to 0005
+        assert len(search(cat, "fellow Americans")) == 1
+        assert cat.get_transcript(m.id).text.strip() == "fellow Americans again"
+        with pytest.raises(IntegrityError), cat.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO transcripts (media_id, duration, created_at) VALUES (:m, 1, :t)"),
+                {"m": m.id, "t": utcnow()},
+            )
+        assert len(search(cat, "again")) == 1

@@ -269,3 +269,84 @@ def test_sigkill_mid_batch_resumes_to_same_catalog(tmp_path):
         # A response the server had pushed into the socket before the kill but the client
         # never read (no bytes on disk) is the only case where the whole file is sent twice.
         assert len(full) <= 1 or (file_names[name] not in on_disk and not part), name
+
+
+def _vidpipe(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="")
+    cmd = [sys.executable, "-m", "vidpipe", *args]
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("order", ["list-first", "file-first"])
+def test_duplicate_content_never_deletes_a_file(tmp_path, order):
+    # issue 9.1: `vidpipe ingest l.txt mine/my_original.flac --dest mine` deleted the
+    # user's own file because it sat in --dest and had the same content as the download
+    srv_dir = tmp_path / "srv"
+    srv_dir.mkdir()
+    shutil.copy(DATA / "jfk.flac", srv_dir / "jfk.flac")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    original = mine / "my_original.flac"
+    shutil.copy(DATA / "jfk.flac", original)
+    before = original.read_bytes()
+    with MediaServer(srv_dir) as srv:
+        (tmp_path / "l.txt").write_text(srv.url("jfk.flac") + "\n")
+        inputs = ["l.txt", "mine/my_original.flac"]
+        if order == "file-first":
+            inputs.reverse()
+        r = _vidpipe(tmp_path / "home", "ingest", *inputs, "--dest", "mine", cwd=tmp_path)
+        downloaded = mine / safe_filename(srv.url("jfk.flac"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in mine.iterdir()) == sorted([original.name, downloaded.name])
+    assert original.read_bytes() == before == downloaded.read_bytes()
+    with Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}") as cat:
+        got = {s.kind: (s.state, s.reason) for s in cat.sources()}
+        (media,) = cat.all_media()
+    if order == "list-first":  # the file is the later line
+        assert got["file"] == ("skipped", "duplicate content of line 1 of l.txt")
+        assert got["list-entry"] == ("done", None)
+        assert media.path == str(downloaded)
+    else:  # the download is the later line
+        assert got["file"] == ("done", None)
+        assert got["list-entry"] == ("skipped", f"duplicate content of {original}")
+        assert media.path == str(original)
+
+
+def test_video_without_audio_is_not_a_failure(tmp_path):
+    from vidpipe.library.report import build_report
+
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(DATA / "video" / "moviepy_example.mp4", d / "1_silent.mp4")  # no audio track
+    shutil.copy(DATA / "en_dev" / "LJ001-0008.wav", d / "2_speech.wav")
+    reason = "audio, transcribe: skipped: no audio track"
+    cat, runner = _runner(tmp_path, steps=parse_steps("all"))
+    summary = runner.run([str(d)])
+    silent, speech = cat.sources()
+    assert (silent.state, silent.reason) == ("done", reason)
+    assert (speech.state, speech.reason) == ("done", None)
+    assert (summary.done, summary.failed, summary.no_audio) == (2, 0, 1)
+    assert summary.ran["transcribe"] == 1  # only the speech file
+    stages = {st.stage: (st.status, st.error) for st in cat.stages(silent.media_id)}
+    assert stages == {
+        "probe": ("done", None),
+        "audio": ("skipped", "no audio track"),
+        "transcribe": ("skipped", "no audio track"),
+    }
+    assert cat.get_media(silent.media_id).width and cat.get_transcript(silent.media_id) is None
+    assert not cat.failures()
+    rep = build_report(cat)
+    assert rep.totals["no_audio"] == 1 and rep.totals["failed"] == 0
+    assert [r.reason for r in rep.rows] == [reason, None]
+    _, again = _runner(tmp_path, steps=parse_steps("all"))
+    assert sum(again.run([str(d)]).ran.values()) == 0  # a rerun does nothing
+
+    # without the probe step the audio step finds out; describe is not audio-dependent
+    _, other = _runner(tmp_path / "x", steps=("ingest", "audio", "transcribe", "describe"))
+    s2 = other.run([str(d / "1_silent.mp4")])
+    (src,) = other.catalog.sources()
+    assert s2.ran["audio"] == 1 and s2.ran["transcribe"] == 0 and s2.ran["describe"] == 1
+    st = {x.stage: x.status for x in other.catalog.stages(src.media_id)}
+    assert st["audio"] == st["transcribe"] == "skipped" and st["describe"] != "skipped"
+    other.catalog.close()
+    cat.close()

@@ -526,6 +526,7 @@ def _run_library(sources: list[str], options, quiet: bool) -> None:
             f"{summary.total} items: [green]{summary.done} done[/], "
             f"[red]{summary.failed} failed[/], {summary.skipped} skipped"
             f"{f', {summary.pending} pending (not ingested)' if summary.pending else ''}"
+            f"{f' ({summary.no_audio} without audio)' if summary.no_audio else ''}"
             f"{'; ran ' + ran if ran else '; nothing to do'}",
             highlight=False,
         )
@@ -883,9 +884,11 @@ def report(
         )
     out.print(t)
     tot = r.totals
+    silent = f" ({tot['no_audio']} without audio)" if tot.get("no_audio") else ""
     out.print(
         f"total: {tot['items']} items, {tot['done']} done, {tot['failed']} failed, "
-        f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files, "
+        f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files"
+        f"{silent}, "
         f"duration {rep.hms(tot['duration'])} (h:mm:ss), {tot['words']} words",
         highlight=False,
     )

@@ -6,6 +6,20 @@ the same code runs on both. Opening a catalog upgrades its schema to the newest
 Alembic revision. Every method commits before it returns, so a killed process never
 loses a recorded result.
 
+Several processes (two ``vidpipe run`` at once, queue workers) may share one catalog:
+
+- schema upgrades are serialised (SQLite: an exclusive lock on ``catalog.db.lock``
+  beside the database, through ``filelock``; PostgreSQL: ``pg_advisory_xact_lock`` in
+  the migration transaction), so only one process creates or upgrades the tables;
+- SQLite transactions that write start with ``BEGIN IMMEDIATE`` and wait up to 30 s
+  (busy timeout) for another writer instead of failing with "database is locked";
+- a stage is claimed atomically (:meth:`Catalog.claim_stage`: one
+  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``) with an owner and a lease, so each
+  stage of each item is done once; finishing or releasing a stage only touches the
+  caller's own claim;
+- a transcript replaces the item's previous one in the same transaction (one
+  transcript per item, a unique index).
+
 Example::
 
     cat = Catalog()                       # or Catalog("postgresql+psycopg://...")
@@ -20,11 +34,14 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import and_, create_engine, delete, event, func, or_, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +61,10 @@ from vidpipe.library.models import (
 from vidpipe.types import MediaInfo, Segment, Transcript, Word
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: seconds a stage claim lasts without renewal (the runner renews it every quarter)
+LEASE_SECONDS = 120.0
+#: seconds SQLite waits for another process's write transaction before giving up
+BUSY_TIMEOUT = 30.0
 
 
 def default_url() -> str:
@@ -63,24 +84,119 @@ def options_hash(options: dict[str, Any]) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # SQLAlchemy's recipe for real SQLite transactions: pysqlite's own BEGIN handling off,
+    # and BEGIN emitted by _sqlite_begin (IMMEDIATE for sessions that write).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")  # first: WAL switch may wait
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest migration (Alembic, in code)."""
-    from alembic import command
+def _sqlite_begin(conn) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" when another process wrote in between; BEGIN IMMEDIATE takes the write lock
+    # up front (waiting for the busy timeout), so writers queue instead of failing.
+    write = conn.get_execution_options().get("vidpipe_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _advisory_key(name: str) -> int:
+    """A signed 64-bit key for ``pg_advisory_lock`` from a lock name."""
+    return int.from_bytes(
+        hashlib.sha256(f"vidpipe:{name}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+def _head_revision() -> str | None:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def upgrade_schema(engine: Engine, lock_path: str | os.PathLike[str] | None = None) -> None:
+    """Upgrade the database behind ``engine`` to the newest migration (Alembic, in code).
+
+    Safe with several processes opening the same catalog at once: an up-to-date schema
+    is detected without locking; otherwise the upgrade runs under an exclusive lock
+    (SQLite: ``lock_path`` through ``filelock``, when given; PostgreSQL:
+    ``pg_advisory_xact_lock`` held by the migration transaction) and Alembic re-reads the
+    version under it, so the second process finds the work done.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    head = _head_revision()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()
+    if current == head:
+        return
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with contextlib.ExitStack() as stack:
+        if engine.dialect.name == "sqlite" and lock_path is not None:
+            from filelock import FileLock
+
+            stack.enter_context(FileLock(os.fspath(lock_path)))
+        conn = stack.enter_context(engine.connect().execution_options(vidpipe_write=True))
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key("migrate")}
+                )
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+
+def owner_id() -> str:
+    """``host:pid:token``: who holds a stage claim (a new random token per call)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _owner_gone(owner: str | None) -> bool:
+    """True if ``owner`` is a process on this host that no longer exists."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine: only its lease tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class StageLost(Exception):
+    """The caller's stage claim was taken over (its lease expired); nothing was written."""
+
+
+@dataclass
+class Claim:
+    """The outcome of :meth:`Catalog.claim_stage`.
+
+    ``status``: ``claimed`` (the caller now holds the stage and must finish or release
+    it), ``done``/``skipped`` (finished with the same options), ``failed`` (failed with
+    the same options; ``error`` says why), ``busy`` (another live process holds it;
+    ``owner`` says who).
+    """
+
+    status: str
+    error: str | None = None
+    owner: str | None = None
 
 
 class Catalog:
@@ -121,12 +237,18 @@ class Catalog:
             self.engine = create_engine(parsed, **kwargs)
         except (ArgumentError, ImportError) as exc:
             raise UsageError(f"unusable database URL '{self.url}': {exc}") from exc
+        self._lock_path: Path | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+            if parsed.database not in (None, "", ":memory:"):
+                self._lock_path = Path(parsed.database).with_name(
+                    Path(parsed.database).name + ".lock"
+                )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if upgrade:
             try:
-                upgrade_schema(self.engine)
+                upgrade_schema(self.engine, self._lock_path)
             except OperationalError as exc:
                 self.engine.dispose()
                 first = str(exc.orig or exc).splitlines()[0]
@@ -148,9 +270,49 @@ class Catalog:
         self.close()
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold an exclusive lock named ``name`` across every process using this catalog.
+
+        SQLite: ``filelock`` on ``catalog.db.lock`` beside the database (nothing for an
+        in-memory database); PostgreSQL: a session-level ``pg_advisory_lock`` on a
+        connection kept for the duration. Blocks until the lock is free.
+        """
+        if self.dialect == "postgresql":
+            key = _advisory_key(name)
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+        elif self._lock_path is not None:
+            from filelock import FileLock
+
+            with FileLock(os.fspath(self._lock_path)):
+                yield
+        else:
+            yield
+
+    def _insert(self, table):
+        """``INSERT`` with this dialect's ``ON CONFLICT`` support."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
+
+    @contextlib.contextmanager
+    def session(self, write: bool = True) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error.
+
+        ``write=False`` for sessions that only read: on SQLite they do not take the
+        write lock (``BEGIN`` instead of ``BEGIN IMMEDIATE``).
+        """
         with self._sessions() as s:
+            if self.dialect == "sqlite":
+                s.connection(execution_options={"vidpipe_write": write})
             try:
                 yield s
                 s.commit()
@@ -166,7 +328,7 @@ class Catalog:
 
     def find_source(self, uri: str, list_path: str | None = None, line: int | None = None):
         """The source recorded for this input (same URI, list file and line), or None."""
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(Source).where(Source.uri == uri)
             same_list = (
                 Source.list_path.is_(None) if list_path is None else Source.list_path == list_path
@@ -201,12 +363,12 @@ class Catalog:
             return src
 
     def get_source(self, source_id: int) -> Source | None:
-        with self.session() as s:
+        with self.session(write=False) as s:
             return s.get(Source, source_id)
 
     def sources(self, states: Sequence[str] | None = None) -> list[Source]:
         """Sources in input order (position)."""
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(Source).order_by(Source.position, Source.id)
             if states:
                 q = q.where(Source.state.in_(states))
@@ -214,7 +376,7 @@ class Catalog:
 
     def done_source_for_uri(self, uri: str, exclude_id: int | None = None) -> Source | None:
         """Another source with the same URI that already succeeded or is pending."""
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(Source).where(Source.uri == uri, Source.state.in_(("done", "pending")))
             if exclude_id is not None:
                 q = q.where(Source.id != exclude_id)
@@ -238,22 +400,28 @@ class Catalog:
             src.updated_at = utcnow()
 
     def sources_of_media(self, media_id: int) -> list[Source]:
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(Source).where(Source.media_id == media_id).order_by(Source.position)
             return list(s.scalars(q))
 
     # ------------------------------------------------------------------ media
 
     def add_media(self, path: str | os.PathLike[str], sha256: str, size: int) -> tuple[Media, bool]:
-        """Record a file by content. Returns ``(media, created)``; an existing sha256 wins."""
+        """Record a file by content. Returns ``(media, created)``; an existing sha256 wins.
+
+        Atomic (``INSERT ... ON CONFLICT DO NOTHING``): two processes adding the same
+        content get the same row, and exactly one of them ``created=True``.
+        """
         with self.session() as s:
-            existing = s.scalars(select(Media).where(Media.sha256 == sha256)).first()
-            if existing is not None:
-                return existing, False
-            m = Media(path=str(path), sha256=sha256, size=size)
-            s.add(m)
-            s.flush()
-            return m, True
+            stmt = (
+                self._insert(Media.__table__)
+                .values(path=str(path), sha256=sha256, size=size, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["sha256"])
+                .returning(Media.__table__.c.id)  # a row only when inserted
+            )
+            created = s.execute(stmt).first() is not None
+            media = s.scalars(select(Media).where(Media.sha256 == sha256)).one()
+            return media, created
 
     def set_media_path(self, media_id: int, path: str | os.PathLike[str]) -> None:
         with self.session() as s:
@@ -262,15 +430,15 @@ class Catalog:
                 m.path = str(path)
 
     def get_media(self, media_id: int) -> Media | None:
-        with self.session() as s:
+        with self.session(write=False) as s:
             return s.get(Media, media_id)
 
     def media_by_sha256(self, sha256: str) -> Media | None:
-        with self.session() as s:
+        with self.session(write=False) as s:
             return s.scalars(select(Media).where(Media.sha256 == sha256)).first()
 
     def all_media(self) -> list[Media]:
-        with self.session() as s:
+        with self.session(write=False) as s:
             return list(s.scalars(select(Media).order_by(Media.id)))
 
     def record_probe(self, media_id: int, info: MediaInfo) -> None:
@@ -302,26 +470,125 @@ class Catalog:
     # ------------------------------------------------------------------ stages
 
     def stage(self, media_id: int, stage: str) -> Stage | None:
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
             return s.scalars(q).first()
 
     def stages(self, media_id: int | None = None) -> list[Stage]:
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(Stage).order_by(Stage.media_id, Stage.id)
             if media_id is not None:
                 q = q.where(Stage.media_id == media_id)
             return list(s.scalars(q))
 
     def stage_done(self, media_id: int, stage: str, opts_hash: str | None) -> bool:
-        """True if ``stage`` finished successfully with the same options.
+        """True if ``stage`` finished (``done`` or ``skipped``) with the same options.
 
-        A ``running`` row (left by a killed run) or a ``failed`` one counts as not done.
+        A ``running`` row (held by another process, or left by a killed run) or a
+        ``failed`` one counts as not done.
         """
         st = self.stage(media_id, stage)
-        return st is not None and st.status == "done" and st.options_hash == opts_hash
+        return st is not None and st.status in ("done", "skipped") and st.options_hash == opts_hash
+
+    def claim_stage(
+        self,
+        media_id: int,
+        stage: str,
+        opts_hash: str | None,
+        owner: str,
+        *,
+        lease: float = LEASE_SECONDS,
+        retry_failed_before: datetime | None = None,
+    ) -> Claim:
+        """Take ``stage`` of ``media_id`` for ``owner`` if nobody has it or did it.
+
+        One atomic statement (``INSERT ... ON CONFLICT (media_id, stage) DO UPDATE ...
+        WHERE``) takes the row when it is absent, finished with other options, failed
+        with other options (or, with ``retry_failed_before``, failed before that time),
+        or ``running`` with an expired lease; the row then says ``running``, ``owner``
+        and ``lease_until = now + lease`` (seconds). Otherwise a ``running`` row whose
+        owner is a dead process on this host is taken over with a compare-and-swap on
+        the owner. Of several processes claiming at once exactly one gets ``claimed``.
+
+        Args:
+            media_id, stage: the stage row (``stages.media_id``, ``stages.stage``).
+            opts_hash: :func:`options_hash` of the stage's options.
+            owner: the claimer, from :func:`owner_id`.
+            lease: seconds the claim lasts unless renewed (:meth:`renew_stage`).
+            retry_failed_before: also take a same-options ``failed`` row that finished
+                before this time (UTC; ``--retry-failed`` passes the run's start).
+
+        Returns:
+            a :class:`Claim`.
+        """
+        t = Stage.__table__
+        now = utcnow()
+        until = now + timedelta(seconds=lease)
+        fields = {
+            "status": "running",
+            "options_hash": opts_hash,
+            "owner": owner,
+            "lease_until": until,
+            "started_at": now,
+            "finished_at": None,
+            "error": None,
+        }
+        other_hash = t.c.options_hash.is_distinct_from(opts_hash)
+        failed = other_hash
+        if retry_failed_before is not None:
+            failed = or_(other_hash, t.c.finished_at < retry_failed_before)
+        takeable = or_(
+            and_(t.c.status.in_(("done", "skipped")), other_hash),
+            and_(t.c.status == "failed", failed),
+            and_(t.c.status == "running", or_(t.c.lease_until.is_(None), t.c.lease_until < now)),
+            t.c.status.not_in(("running", "done", "skipped", "failed")),
+        )
+        stmt = (
+            self._insert(t)
+            .values(media_id=media_id, stage=stage, **fields)
+            .on_conflict_do_update(
+                index_elements=["media_id", "stage"], set_=fields, where=takeable
+            )
+            .returning(t.c.id)  # a row only when inserted or taken
+        )
+        with self.session() as s:
+            if s.execute(stmt).first() is not None:
+                return Claim("claimed", owner=owner)
+            st = s.scalars(
+                select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
+            ).one()
+            if st.status == "running":
+                if st.owner == owner:
+                    return Claim("claimed", owner=owner)
+                if _owner_gone(st.owner):  # killed on this host: take it over now
+                    cas = (
+                        update(Stage)
+                        .where(
+                            Stage.id == st.id, Stage.status == "running", Stage.owner == st.owner
+                        )
+                        .values(**fields)
+                    )
+                    if s.execute(cas).rowcount == 1:
+                        return Claim("claimed", owner=owner)
+                return Claim("busy", owner=st.owner)
+            return Claim(st.status, error=st.error, owner=st.owner)
+
+    def renew_stage(
+        self, media_id: int, stage: str, owner: str, lease: float = LEASE_SECONDS
+    ) -> bool:
+        """Extend ``owner``'s claim by ``lease`` seconds from now; False if it is not held."""
+        with self.session() as s:
+            stmt = (
+                update(Stage)
+                .where(Stage.media_id == media_id, Stage.stage == stage)
+                .where(Stage.status == "running", Stage.owner == owner)
+                .values(lease_until=utcnow() + timedelta(seconds=lease))
+            )
+            return s.execute(stmt).rowcount == 1
 
     def start_stage(self, media_id: int, stage: str, opts_hash: str | None) -> None:
+        """Mark a stage ``running`` without a claim (single-process use; prefer
+        :meth:`claim_stage`)."""
         with self.session() as s:
             q = select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
             st = s.scalars(q).first()
@@ -333,21 +600,43 @@ class Catalog:
             st.started_at = utcnow()
             st.finished_at = None
             st.error = None
+            st.owner = None
+            st.lease_until = None
 
-    def finish_stage(self, media_id: int, stage: str, error: str | None = None) -> None:
-        with self.session() as s:
-            q = select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
-            st = s.scalars(q).first()
-            if st is None:
-                return
-            st.status = "failed" if error else "done"
-            st.error = error
-            st.finished_at = utcnow()
+    def finish_stage(
+        self,
+        media_id: int,
+        stage: str,
+        error: str | None = None,
+        *,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> bool:
+        """Record the end of a stage: ``failed`` with ``error``, else ``done``
+        (``status="skipped"`` with ``error`` as the reason, e.g. ``no audio track``).
 
-    def forget_stage(self, media_id: int, stage: str) -> None:
-        """Drop a stage row (an interrupted stage: neither done nor failed)."""
+        With ``owner``, only that owner's ``running`` claim is updated (a claim taken over
+        by another process is left alone). Returns True if the row was updated.
+        """
+        final = status or ("failed" if error else "done")
         with self.session() as s:
-            s.execute(delete(Stage).where(Stage.media_id == media_id, Stage.stage == stage))
+            stmt = update(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
+            if owner is not None:
+                stmt = stmt.where(Stage.status == "running", Stage.owner == owner)
+            stmt = stmt.values(status=final, error=error, finished_at=utcnow(), lease_until=None)
+            return s.execute(stmt).rowcount == 1
+
+    def forget_stage(self, media_id: int, stage: str, owner: str | None = None) -> None:
+        """Drop a stage row (an interrupted stage: neither done nor failed).
+
+        With ``owner``, only that owner's ``running`` claim is dropped: a row another
+        process finished or holds is never deleted.
+        """
+        with self.session() as s:
+            stmt = delete(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
+            if owner is not None:
+                stmt = stmt.where(Stage.status == "running", Stage.owner == owner)
+            s.execute(stmt)
 
     # ------------------------------------------------------------------ failures
 
@@ -387,22 +676,47 @@ class Catalog:
                 f.last_at = utcnow()
 
     def failures(self) -> list[Failure]:
-        with self.session() as s:
+        with self.session(write=False) as s:
             return list(s.scalars(select(Failure).order_by(Failure.id)))
 
     # ------------------------------------------------------------------ transcripts
 
     def save_transcript(
-        self, media_id: int, transcript: Transcript, opts_hash: str | None = None
+        self,
+        media_id: int,
+        transcript: Transcript,
+        opts_hash: str | None = None,
+        *,
+        owner: str | None = None,
     ) -> int:
-        """Store ``transcript`` as the media's transcript (replacing an older one).
+        """Store ``transcript`` as the media's transcript, replacing an older one in the
+        same transaction (at most one transcript per item).
 
         Segments get a tokenised copy of their text for full-text search (Chinese is
         split into words with jieba). Returns the transcript id.
+
+        Args:
+            owner: the claimer of the ``transcribe`` stage (:meth:`claim_stage`); when
+                given, nothing is written unless that claim is still held.
+
+        Raises:
+            StageLost: ``owner`` no longer holds the ``transcribe`` claim.
+            CatalogError: the database cannot be written.
         """
         from vidpipe.library.search import index_text
 
         with self.session() as s:
+            # serialise writers of this item (PostgreSQL row lock; SQLite: BEGIN IMMEDIATE)
+            s.execute(select(Media.id).where(Media.id == media_id).with_for_update())
+            if owner is not None:
+                held = s.scalar(
+                    select(Stage.id)
+                    .where(Stage.media_id == media_id, Stage.stage == "transcribe")
+                    .where(Stage.status == "running", Stage.owner == owner)
+                    .with_for_update()
+                )
+                if held is None:
+                    raise StageLost(f"transcribe of media {media_id} was taken over")
             old = list(
                 s.scalars(select(TranscriptRow.id).where(TranscriptRow.media_id == media_id))
             )
@@ -449,7 +763,7 @@ class Catalog:
             return tr.id
 
     def transcript_row(self, media_id: int) -> TranscriptRow | None:
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = (
                 select(TranscriptRow)
                 .where(TranscriptRow.media_id == media_id)
@@ -462,7 +776,7 @@ class Catalog:
         row = self.transcript_row(media_id)
         if row is None:
             return None
-        with self.session() as s:
+        with self.session(write=False) as s:
             segs = list(
                 s.scalars(
                     select(SegmentRow)
@@ -506,7 +820,7 @@ class Catalog:
     def word_counts(self) -> dict[int, int]:
         """Words per media id (word rows when stored, else whitespace words of the text)."""
         out: dict[int, int] = {}
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = (
                 select(TranscriptRow.media_id, func.count(WordRow.id))
                 .join(SegmentRow, SegmentRow.transcript_id == TranscriptRow.id)
@@ -525,7 +839,7 @@ class Catalog:
         return out
 
     def languages(self) -> dict[int, str | None]:
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(TranscriptRow.media_id, TranscriptRow.language).order_by(TranscriptRow.id)
             return {mid: lang for mid, lang in s.execute(q)}
 
@@ -536,7 +850,7 @@ class Catalog:
         from sqlalchemy import column, table
 
         t = table("llm_cache", column("key"), column("response"))
-        with self.session() as s:
+        with self.session(write=False) as s:
             return s.execute(select(t.c.response).where(t.c.key == key)).scalar()
 
     def llm_cache_put(
@@ -644,7 +958,7 @@ class Catalog:
         work folder (rows without one first), chunk id and recording order."""
         from vidpipe.library.models import ImageRow
 
-        with self.session() as s:
+        with self.session(write=False) as s:
             q = select(ImageRow)
             if media_id is not None:
                 q = q.where(ImageRow.media_id == media_id)

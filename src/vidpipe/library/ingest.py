@@ -7,6 +7,8 @@ the row recorded the first time, so a rerun neither duplicates rows nor redoes w
 
 Malformed URLs are recorded as ``failed`` with the reason straight away; a URL seen
 earlier in the same run or already recorded is ``skipped`` ("duplicate of ...").
+Registration holds the catalog's ``register`` lock (:meth:`Catalog.lock`), so two runs
+started at once on the same inputs find each other's rows instead of adding twice.
 """
 
 from __future__ import annotations
@@ -105,10 +107,19 @@ def check_inputs(inputs: list[str]) -> None:
 
 
 def register(catalog: Catalog, inputs: list[str]) -> Registered:
-    """Record every input line as a source (or find its earlier row). See module doc."""
+    """Record every input line as a source (or find its earlier row). See module doc.
+
+    Returns the sources in input order. Raises :class:`InputError` for a missing path
+    (before anything is recorded) or an unreadable link list.
+    """
+    check_inputs(inputs)
+    with catalog.lock("register"):
+        return _register(catalog, inputs)
+
+
+def _register(catalog: Catalog, inputs: list[str]) -> Registered:
     from vidpipe.library.urls import parse_link_list, validate_url
 
-    check_inputs(inputs)
     out: list[Source] = []
     new: set[int] = set()
 

@@ -8,11 +8,15 @@ Tables:
   found in a folder), in input order (``position``); ``state`` is ``pending``, ``done``,
   ``failed`` (``reason``) or ``skipped`` (duplicate or already present).
 - ``media``: one row per distinct file content (``sha256`` unique) with probe results.
-- ``stages``: one row per (media, stage) with ``status`` ``running``/``done``/``failed``
-  and the ``options_hash`` it ran with; a ``running`` row left by a killed run counts
-  as not done.
+- ``stages``: one row per (media, stage) with ``status`` ``running``/``done``/``failed``/
+  ``skipped`` (``error`` says why, e.g. ``no audio track``) and the ``options_hash`` it
+  ran with. A ``running`` row is a claim (migration 0005): ``owner`` (``host:pid:token``
+  of the process doing it) holds it until ``lease_until`` (UTC), renewed while the stage
+  runs; an expired lease, or a dead process on the same host, lets another run take over
+  (:meth:`vidpipe.library.catalog.Catalog.claim_stage`).
 - ``failures``: what went wrong, per source or media and stage, with attempts.
-- ``transcripts``, ``segments``, ``words``: the latest transcript of each media item.
+- ``transcripts``, ``segments``, ``words``: the latest transcript of each media item
+  (at most one: ``transcripts.media_id`` is unique since migration 0005).
   ``segments.search_text`` is the text as indexed (Chinese split into words by jieba);
   the full-text index (SQLite FTS5 table ``segments_fts`` / PostgreSQL ``search_tsv``)
   lives beside it and is created by the migration.
@@ -40,7 +44,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 SOURCE_KINDS = ("url", "file", "folder", "list-entry")
 SOURCE_STATES = ("pending", "done", "failed", "skipped")
 STAGES = ("probe", "audio", "transcribe")
-STAGE_STATUSES = ("running", "done", "failed")
+STAGE_STATUSES = ("running", "done", "failed", "skipped")
 
 
 def utcnow() -> datetime:
@@ -100,6 +104,8 @@ class Stage(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Failure(Base):
@@ -124,7 +130,9 @@ class TranscriptRow(Base):
     __tablename__ = "transcripts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    media_id: Mapped[int] = mapped_column(
+        ForeignKey("media.id", ondelete="CASCADE"), index=True, unique=True
+    )
     language: Mapped[str | None] = mapped_column(String(16), default=None)
     language_probability: Mapped[float | None] = mapped_column(Float, default=None)
     duration: Mapped[float] = mapped_column(Float, default=0.0)

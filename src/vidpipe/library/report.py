@@ -142,6 +142,12 @@ def build_report(catalog: Catalog) -> Report:
     for state in ("done", "failed", "skipped", "pending"):
         totals[state] = sum(1 for r in rows if r.state == state)
     totals["media"] = len(counted)
+    # done items without an audio track (runner: "audio, transcribe: skipped: no audio track")
+    totals["no_audio"] = sum(
+        1
+        for r in rows
+        if r.state == "done" and (r.reason or "").endswith("skipped: no audio track")
+    )
     totals["duration"] = round(total_dur, 3)
     totals["words"] = total_words
     failures: dict[str, list[str]] = {}

@@ -4,13 +4,24 @@ Stages overlap: downloads run in an asyncio loop in a background thread (a slidi
 window, :func:`vidpipe.library.download.download_all`) and hand finished files to the
 main thread through a queue; the main thread hashes, probes and transcribes one item at
 a time (transcription already uses every core). Each result is committed as soon as
-the item's stage finishes, so a killed run loses at most the stage in progress; a
-stage row left ``running`` counts as not done on the next run. A rerun skips every
-stage already done with the same options (``options_hash``); ``retry_failed`` retries
-failed sources.
+the item's stage finishes, so a killed run loses at most the stage in progress. A
+rerun skips every stage already done with the same options (``options_hash``);
+``retry_failed`` retries failed sources.
 
-Source states: ``done`` (every requested step succeeded), ``failed`` (``reason`` says
-which step and why), ``skipped`` (duplicate URL, duplicate content, already present).
+Several runs may work on one catalog at once (two ``vidpipe run`` in two terminals,
+on one machine or, with PostgreSQL, on several): each stage of each item is claimed
+atomically (:meth:`Catalog.claim_stage`) by one run, which renews its lease while the
+stage runs (a heartbeat thread, every quarter of :attr:`RunOptions.lease`). A run that
+finds a stage held by another live run puts the item aside, goes on with other items
+and comes back to it (waiting at the end if need be), so every stage is done once and
+every run ends with the same states. A claim left by a killed run is taken over at
+once on the same host (its process is gone) or when its lease expires.
+
+Source states: ``done`` (every requested step succeeded, or was skipped because the
+file has no audio track: ``reason`` then says ``audio, transcribe: skipped: no audio
+track``), ``failed`` (``reason`` says which step and why), ``skipped`` (duplicate URL,
+duplicate content, already present). Duplicate content never deletes a file: both stay
+on disk and the later input line is the one skipped.
 """
 
 from __future__ import annotations
@@ -19,14 +30,15 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidpipe.errors import UsageError, VidpipeError
+from vidpipe.errors import NoAudioError, UsageError, VidpipeError
 from vidpipe.files import sha256_file
-from vidpipe.library.catalog import Catalog, options_hash
+from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, options_hash, owner_id
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import Source
 
@@ -34,6 +46,9 @@ STEPS = ("ingest", "probe", "audio", "transcribe", "summarize", "chapters", "des
 CPU_STAGES = ("probe", "audio", "transcribe", "summarize", "chapters", "describe")
 #: steps that ``all`` selects (the understanding steps are named explicitly)
 DEFAULT_ALL = ("ingest", "probe", "audio", "transcribe")
+#: steps that need an audio track: ``skipped: no audio track`` on a silent file
+AUDIO_STAGES = ("audio", "transcribe", "summarize", "chapters")
+NO_AUDIO = "no audio track"
 PROBE_VERSION = {"probe": 1}
 AUDIO_VERSION = {"audio": 1}
 
@@ -77,6 +92,10 @@ class RunOptions:
     #: which catalog items to work on when no source is given (vidpipe.library.select)
     selection: Any = None
     zh_script: str | None = None  # Chinese script; default VIDPIPE_ZH_SCRIPT (simplified)
+    #: seconds a stage claim lasts without renewal (renewed every quarter of it)
+    lease: float = LEASE_SECONDS
+    #: seconds between looks at an item another run is working on
+    wait_poll: float = 0.5
 
     def text_options(self):
         from vidpipe.library.understanding import TextOptions
@@ -112,6 +131,7 @@ class RunSummary:
     failed: int = 0
     skipped: int = 0
     pending: int = 0
+    no_audio: int = 0  # done items whose audio steps were skipped (no audio track)
     ran: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STEPS, 0))
     failures: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
 
@@ -260,6 +280,37 @@ class _Downloader:
         self.thread.join(5)
 
 
+class _Heartbeat:
+    """Renew a stage claim every ``lease / 4`` seconds in a daemon thread while a stage runs."""
+
+    def __init__(self, catalog: Catalog, media_id: int, stage: str, owner: str, lease: float):
+        self.args = (media_id, stage, owner, lease)
+        self.catalog = catalog
+        self.lease = lease
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name="vidpipe-lease")
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.lease / 4):
+            with contextlib.suppress(Exception):  # a missed beat: the next one retries
+                self.catalog.renew_stage(*self.args)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+
+
+def _silent(media) -> bool:
+    """True if the probe recorded for ``media`` found no audio stream."""
+    if media is None or not media.probe:
+        return False
+    return not any(st.get("type") == "audio" for st in media.probe.get("streams") or [])
+
+
 class Runner:
     """Run the pipeline over sources. See the module doc.
 
@@ -296,6 +347,10 @@ class Runner:
         )
         self._current: tuple[int, str] | None = None
         self._ids: set[int] = set()
+        self.owner = owner_id()
+        self._since = None  # when this run started (UTC): --retry-failed retries older failures
+        self._deferred: list[tuple[float, Source]] = []  # (monotonic due time, source)
+        self._advanced: dict[int, set[str]] = {}  # source id -> stage bars advanced
 
     # ------------------------------------------------------------------ planning
 
@@ -331,8 +386,14 @@ class Runner:
     # ------------------------------------------------------------------ running
 
     def run(self, inputs: Sequence[str] = ()) -> RunSummary:
-        """Process ``inputs`` (or, with none, every source in the catalog)."""
+        """Process ``inputs`` (or, with none, every source in the catalog).
+
+        Returns the run's :class:`RunSummary` (states as recorded in the catalog at the end).
+        """
+        from vidpipe.library.models import utcnow
+
         steps = self.options.steps
+        self._since = utcnow()
         work = self._work(inputs)
         events: queue.Queue = queue.Queue()
         by_id = {s.id: s for s in work}
@@ -366,25 +427,34 @@ class Runner:
         outstanding = len(by_id)
         try:
             while outstanding > 0:
+                if self._deferred and self._deferred[0][0] <= time.monotonic() and events.empty():
+                    _, src = self._deferred.pop(0)
+                    if self._process(src, None):
+                        outstanding -= 1
+                    continue
+                wait = 0.25
+                if self._deferred:
+                    wait = min(wait, max(0.01, self._deferred[0][0] - time.monotonic()))
                 try:
-                    kind, payload = events.get(timeout=0.25)
+                    kind, payload = events.get(timeout=wait)
                 except queue.Empty:
                     continue
                 if kind == "ready":
                     src, path = payload
-                    self._process(src, path)
-                    outstanding -= 1
+                    if self._process(src, path):
+                        outstanding -= 1
                 elif kind == "download":
                     result = payload
                     src = by_id[int(result.key)]
                     self.summary.ran["ingest"] += 1
                     self.display.advance("ingest")
                     if result.status == "done":
-                        self._process(src, Path(result.path), sha256=result.sha256)
+                        if self._process(src, Path(result.path), sha256=result.sha256):
+                            outstanding -= 1
                     else:
                         reason = result.reason or result.error or "download failed"
                         self._fail_source(src, "download", result.error or "DownloadError", reason)
-                    outstanding -= 1
+                        outstanding -= 1
                 elif kind == "download-error":
                     key, exc = payload
                     self.display.advance("ingest")
@@ -394,17 +464,20 @@ class Runner:
                     raise payload
         except BaseException:
             if self._current is not None:  # an interrupted stage is neither done nor failed
-                with contextlib.suppress(Exception):
-                    self.catalog.forget_stage(*self._current)
+                with contextlib.suppress(Exception):  # (only our own claim is dropped)
+                    self.catalog.forget_stage(*self._current, owner=self.owner)
             raise
         finally:
             if downloader is not None:
                 downloader.stop()
             self.display.stop()
-        final = {s.id: s.state for s in self.catalog.sources() if s.id in self._ids}
+        final = {s.id: (s.state, s.reason) for s in self.catalog.sources() if s.id in self._ids}
         self.summary.total = len(final)
         for state in ("done", "failed", "skipped", "pending"):
-            setattr(self.summary, state, sum(1 for v in final.values() if v == state))
+            setattr(self.summary, state, sum(1 for v in final.values() if v[0] == state))
+        self.summary.no_audio = sum(
+            1 for st, why in final.values() if st == "done" and (why or "").endswith(NO_AUDIO)
+        )
         return self.summary
 
     def _count(self, state: str) -> None:
@@ -412,10 +485,7 @@ class Runner:
 
     def _fail_source(self, src: Source, stage: str, error_class: str, message: str) -> None:
         message = " ".join(str(message).split())
-        later = CPU_STAGES[CPU_STAGES.index(stage) + 1 :] if stage in CPU_STAGES else CPU_STAGES
-        for st in later:
-            if st in self.options.steps:
-                self.display.advance(st)
+        self._advance_rest(src)
         reason = f"{stage}: {message}"
         self.catalog.record_failure(
             stage, error_class, message, source_id=src.id, media_id=src.media_id
@@ -425,7 +495,24 @@ class Runner:
         self.summary.failures.append((describe(src), reason))
         self.display.item_done(src, "failed", reason)
 
-    def _process(self, src: Source, path: Path | None, sha256: str | None = None) -> None:
+    def _advance(self, src: Source, stage: str) -> None:
+        done = self._advanced.setdefault(src.id, set())
+        if stage not in done:
+            done.add(stage)
+            self.display.advance(stage)
+
+    def _advance_rest(self, src: Source) -> None:
+        for st in CPU_STAGES:
+            if st in self.options.steps:
+                self._advance(src, st)
+
+    def _defer(self, src: Source) -> bool:
+        """Come back to ``src`` later: another run holds one of its stages."""
+        self._deferred.append((time.monotonic() + self.options.wait_poll, src))
+        return False
+
+    def _process(self, src: Source, path: Path | None, sha256: str | None = None) -> bool:
+        """Ingest ``src`` (if not yet) and run its stages; False if put aside for later."""
         cat = self.catalog
         steps = self.options.steps
         media = cat.get_media(src.media_id) if src.media_id is not None else None
@@ -439,7 +526,7 @@ class Runner:
                 size = path.stat().st_size
             except OSError as exc:
                 self._fail_source(src, "ingest", "InputError", _one_line(exc))
-                return
+                return True
             path = path.resolve()
             media, created = cat.add_media(path, digest, size)
             if not created:
@@ -455,67 +542,102 @@ class Runner:
                         cat.set_source_state(
                             o.id, "skipped", f"duplicate content of {describe(src)}"
                         )
-                    old = Path(media.path)
-                    if old != path:
+                    # the files stay: the later line's file may be the user's own
+                    if Path(media.path) != path:
                         cat.set_media_path(media.id, path)
-                        if old.parent == self.dest.resolve():
-                            with contextlib.suppress(OSError):
-                                old.unlink()
                     owners = []
                     media = cat.get_media(media.id)
                 if owners or Path(media.path) != path:
                     where = describe(owners[0]) if owners else media.path
                     reason = f"duplicate content of {where}"
+                    # both files stay on disk (vidpipe never deletes a file it may not have
+                    # created); only the catalog says which line keeps the content
                     cat.set_source_state(src.id, "skipped", reason, media_id=media.id)
-                    # recorded first, then the downloaded copy goes (a kill in between
-                    # leaves a spare file, never an unrecorded outcome)
-                    ours = src.kind in ("url", "list-entry") and path.parent == self.dest.resolve()
-                    if ours and Path(media.path) != path:
-                        with contextlib.suppress(OSError):
-                            path.unlink()
-                    for st in CPU_STAGES:
-                        if st in steps:
-                            self.display.advance(st)
+                    self._advance_rest(src)
                     self._count("skipped")
                     self.display.item_done(src, "skipped", reason)
-                    return
+                    return True
             cat.set_source_state(src.id, "pending", None, media_id=media.id)
             src.media_id = media.id
             if src.kind not in ("url", "list-entry"):
                 self.summary.ran["ingest"] += 1
+        no_audio = False  # the file has no audio track (probe found none, or a step said so)
+        skipped: list[str] = []  # audio steps skipped for that
         for stage in CPU_STAGES:
             if stage not in steps:
                 continue
-            h = self._hashes[stage]
-            if cat.stage_done(media.id, stage, h):
-                self.display.advance(stage)
+            if stage in AUDIO_STAGES and not no_audio:
+                no_audio = _silent(cat.get_media(media.id))
+            claim = cat.claim_stage(
+                media.id,
+                stage,
+                self._hashes[stage],
+                self.owner,
+                lease=self.options.lease,
+                retry_failed_before=self._since if self.options.retry_failed else None,
+            )
+            if claim.status in ("done", "skipped"):
+                if claim.status == "skipped" and stage in AUDIO_STAGES:
+                    no_audio = True
+                    skipped.append(stage)
+                self._advance(src, stage)
+                continue
+            if claim.status == "busy":  # another run is on it: come back later
+                return self._defer(src)
+            if claim.status == "failed":  # failed in another run: the same outcome, once
+                reason = f"{stage}: {claim.error}"
+                cat.set_source_state(src.id, "failed", reason, media_id=media.id)
+                self._advance_rest(src)
+                self._count("failed")
+                self.summary.failures.append((describe(src), reason))
+                self.display.item_done(src, "failed", reason)
+                return True
+            if stage in AUDIO_STAGES and no_audio:
+                cat.finish_stage(media.id, stage, NO_AUDIO, owner=self.owner, status="skipped")
+                skipped.append(stage)
+                self._advance(src, stage)
                 continue
             self.display.stage(stage, Path(media.path).name)
             self._current = (media.id, stage)
-            cat.start_stage(media.id, stage, h)
             self.summary.ran[stage] += 1
             try:
-                self._run_stage(stage, media.id, media.path)
+                with _Heartbeat(cat, media.id, stage, self.owner, self.options.lease):
+                    self._run_stage(stage, media.id, media.path)
+            except StageLost:  # our lease expired and another run took the stage over
+                self._current = None
+                return self._defer(src)
+            except NoAudioError as exc:
+                self._current = None
+                if stage not in AUDIO_STAGES:
+                    cat.finish_stage(media.id, stage, exc.one_line(), owner=self.owner)
+                    self._fail_source(src, stage, type(exc).__name__, exc.one_line())
+                    return True
+                cat.finish_stage(media.id, stage, NO_AUDIO, owner=self.owner, status="skipped")
+                no_audio = True
+                skipped.append(stage)
+                self._advance(src, stage)
+                continue
             except VidpipeError as exc:
                 self._current = None
-                cat.finish_stage(media.id, stage, exc.one_line())
-                self.display.advance(stage)
+                cat.finish_stage(media.id, stage, exc.one_line(), owner=self.owner)
                 self._fail_source(src, stage, type(exc).__name__, exc.one_line())
-                return
+                return True
             except Exception as exc:
                 self._current = None
                 msg = f"{type(exc).__name__}: {_one_line(exc)}"
-                cat.finish_stage(media.id, stage, msg)
-                self.display.advance(stage)
+                cat.finish_stage(media.id, stage, msg, owner=self.owner)
                 self._fail_source(src, stage, type(exc).__name__, msg)
-                return
+                return True
             self._current = None
-            cat.finish_stage(media.id, stage)
-            self.display.advance(stage)
-        if src.state != "done" or src.reason:
-            cat.set_source_state(src.id, "done", None, media_id=media.id)
+            cat.finish_stage(media.id, stage, owner=self.owner)
+            self._advance(src, stage)
+        reason = f"{', '.join(skipped)}: skipped: {NO_AUDIO}" if skipped else None
+        if src.state != "done" or src.reason != reason:
+            cat.set_source_state(src.id, "done", reason, media_id=media.id)
+            src.state, src.reason = "done", reason
         self._count("done")
-        self.display.item_done(src, "done", None)
+        self.display.item_done(src, "done", reason)
+        return True
 
     def _run_stage(self, stage: str, media_id: int, path: str) -> None:
         cat = self.catalog
@@ -549,7 +671,7 @@ class Runner:
                 zh_script=opts["zh_script"],
             )
             tr.model = opts["model"]
-            cat.save_transcript(media_id, tr, self._hashes["transcribe"])
+            cat.save_transcript(media_id, tr, self._hashes["transcribe"], owner=self.owner)
         elif stage in ("summarize", "chapters"):
             from vidpipe.library import understanding as u
 
