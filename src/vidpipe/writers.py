@@ -40,7 +40,7 @@ from typing import ClassVar
 import pysubs2
 
 from vidpipe.errors import UsageError
-from vidpipe.files import atomic_write
+from vidpipe.files import atomic_write, write_files_together
 from vidpipe.types import Transcript
 
 FORMATS = ("txt", "srt", "vtt", "json", "tsv")
@@ -177,16 +177,23 @@ def write_transcript(
     stem: str,
     formats: str | Iterable[str] = DEFAULT_FORMATS,
 ) -> list[Path]:
-    """Write one file per format as ``out_dir/stem.<ext>``, each atomically.
+    """Write one file per format as ``out_dir/stem.<ext>``, all together.
+
+    Every format is rendered and written to a temporary file first; the files are
+    renamed into place only when all of them are written, so a failure (a full
+    disk, say) leaves none of this item's new files behind and never removes a file
+    that existed before (:func:`vidpipe.files.write_files_together`).
 
     Returns:
         The written paths, in the order of ``formats``.
 
     Raises:
-        UsageError: unknown format. OutputError: the folder cannot be written.
+        UsageError: unknown format. OutputError: the folder or a file cannot be
+            written (the message names it).
     """
     folder = Path(out_dir)
-    return [
-        WRITERS[name]().write(transcript, folder / f"{stem}.{name}")
+    contents = {
+        folder / f"{stem}.{name}": WRITERS[name]().render(transcript)
         for name in parse_formats(formats)
-    ]
+    }
+    return write_files_together(contents)
