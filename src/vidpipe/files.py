@@ -142,23 +142,26 @@ def ensure_dir(
     return d
 
 
-def temp_path(dest: str | os.PathLike[str], tag: str | None = None) -> Path:
+def temp_path(
+    dest: str | os.PathLike[str], tag: str | None = None, keep_suffix: bool = True
+) -> Path:
     """A temporary name beside ``dest`` that fits wherever ``dest`` fits.
 
-    The name is ``.<stem>.<tag>.part<suffix>`` with ``tag`` = ``<pid>-<6 hex>`` by
-    default, the suffix kept (encoders choose formats by it) and the stem cut, on a
-    UTF-8 character boundary, so that the name stays within :data:`NAME_MAX` (255)
-    bytes for any pid up to 7 digits (Linux's largest ``pid_max`` is 4194304). The
-    cut does not depend on the pid, so every temporary of one ``dest`` shares the
-    stem part, and :func:`remove_stale_temps` can find them.
+    The name is ``.<stem>.<tag>.part<suffix>`` (``keep_suffix``: encoders choose
+    formats by it) or ``.<name>.<tag>.part``, with ``tag`` = ``<pid>-<6 hex>`` by
+    default. The stem (or name) is cut, on a UTF-8 character boundary, so that the
+    whole name stays within :data:`NAME_MAX` (255) bytes for any pid up to 7 digits
+    (Linux's largest ``pid_max`` is 4194304). The cut does not depend on the pid, so
+    every temporary of one ``dest`` shares that part and :func:`remove_stale_temps`
+    can find them.
     """
     d = Path(dest)
     tag = tag or f"{os.getpid()}-{secrets.token_hex(3)}"
-    return d.with_name(f".{_temp_stem(d.name)}.{tag}.part{_stem_suffix(d.name)[1]}")
+    stem, suffix = _stem_suffix(d.name) if keep_suffix else (d.name, "")
+    return d.with_name(f".{_cut(stem, suffix)}.{tag}.part{suffix}")
 
 
-def _temp_stem(name: str) -> str:
-    stem, suffix = _stem_suffix(name)
+def _cut(stem: str, suffix: str) -> str:
     budget = NAME_MAX - len(os.fsencode(f"..{'9' * 7}-ffffff.part{suffix}"))
     raw = os.fsencode(stem)
     if len(raw) <= budget:
@@ -175,8 +178,8 @@ def _stem_suffix(name: str) -> tuple[str, str]:
 
 def _temp_pattern(dest: Path) -> re.Pattern[str]:
     """Names :func:`temp_path` gives (and the older ``.<stem>.<pid>.part<suffix>``) for ``dest``."""
-    stem = re.escape(_temp_stem(dest.name))
-    suffix = re.escape(_stem_suffix(dest.name)[1])
+    stem, suffix = _stem_suffix(dest.name)
+    stem, suffix = re.escape(_cut(stem, suffix)), re.escape(suffix)
     return re.compile(rf"\.{stem}\.(?P<pid>\d+)(?:-[0-9a-f]{{6}})?\.part{suffix}")
 
 
@@ -258,7 +261,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
     ensure_dir(dest.parent, dest)
-    tmp = temp_path(dest)
+    tmp = temp_path(dest, keep_suffix=False)
     try:
         fd = _open_new(tmp)
     except OSError as exc:
@@ -300,7 +303,7 @@ def write_files_together(contents: dict[Path, str | bytes]) -> list[Path]:
     try:
         for dest, data in contents.items():
             ensure_dir(dest.parent, dest)
-            tmp = temp_path(dest)
+            tmp = temp_path(dest, keep_suffix=False)
             try:
                 fd = _open_new(tmp)
             except OSError as exc:
