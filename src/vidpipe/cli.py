@@ -56,7 +56,9 @@ class _Group(typer.core.TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            # "vidpipe" also under "python -m vidpipe", so hints name the real command
+            prog = prog_name or "vidpipe"
+            code = super().main(args, prog, complete_var, standalone_mode=False, **extra)
         except _click_exc.NoArgsIsHelpError as exc:  # bare "vidpipe": the help page
             err.print(exc.ctx.get_help() if exc.ctx else str(exc), highlight=False)
             code = EXIT_USAGE
