@@ -74,7 +74,7 @@ def media_error(path: Path, exc: BaseException, doing: str = "read") -> Exceptio
     if isinstance(exc, (PermissionError, av.error.PermissionError)):
         return InputError(f"{path}: permission denied", "check the file's permissions")
     if isinstance(exc, (IsADirectoryError, av.error.IsADirectoryError)):
-        return InputError(f"{path}: is a directory, not a media file", "pass the files inside it")
+        return InputError(f"{path}: is a folder, not a media file", "pass the files inside it")
     if getattr(exc, "errno", None) == errno.EIO and isinstance(exc, av.error.FFmpegError):
         # FFmpeg's demuxers return AVERROR(EIO) when a local file ends inside a
         # structure they need (a truncated mp4 box, a cut Matroska cluster).
