@@ -125,10 +125,14 @@ def test_transcribe_full_disk_is_exit_7_and_leaves_no_files(full_disk, home):
     assert (full_disk / "jfk.txt").read_text() == "old transcript\n"
 
 
-def test_extract_audio_full_disk_blames_the_output(full_disk, home):
+def test_extract_audio_and_speak_full_disk_blame_the_output(full_disk, home):
     proc = run("extract-audio", str(JFK), "-o", str(full_disk / "x.wav"), home=home)
     line = one_error(proc, EXIT_OUTPUT, "cannot write", "x.wav", "no space left")
     assert "cannot decode" not in line
+    words = "This sentence is spoken into a file on a disk that is far too small. " * 3
+    proc = run("speak", words, "-o", str(full_disk / "s.wav"), "-q", home=home)
+    line = one_error(proc, EXIT_OUTPUT, "cannot write", "s.wav")
+    assert "no space left" in line.lower() and "cannot decode" not in line
     assert list(full_disk.iterdir()) == []
 
 
