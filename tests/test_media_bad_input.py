@@ -146,7 +146,7 @@ def test_missing_file(tmp_path, fn):
 
 @pytest.mark.parametrize("fn", [probe, decode_audio])
 def test_directory(tmp_path, fn):
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(InputError, match="is a folder"):
         fn(tmp_path)
 
 

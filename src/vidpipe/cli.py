@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -33,21 +34,71 @@ from vidpipe.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FAILED,
+    EXIT_USAGE,
     VidpipeError,
 )
+from vidpipe.files import WRITE_ONLY_ERRNOS, output_error
 from vidpipe.timecode import hms_ms as _hms
 from vidpipe.timecode import mmss_ms as _ts
 
+try:  # Typer 0.2x vendors Click as typer._click; its exceptions are those classes
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - Typer on top of the click package
+    from click import exceptions as _click_exc
+
+
+class _Group(typer.core.TyperGroup):
+    """The command group, with Click's usage errors as one ``error:`` line (exit 2).
+
+    Typer would print them as a boxed Rich panel; vidpipe prints every error the
+    same way: ``error: <message> (see vidpipe CMD --help)``.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            # "vidpipe" also under "python -m vidpipe", so hints name the real command
+            prog = prog_name or "vidpipe"
+            code = super().main(args, prog, complete_var, standalone_mode=False, **extra)
+        except _click_exc.NoArgsIsHelpError as exc:  # bare "vidpipe": the help page
+            err.print(exc.ctx.get_help() if exc.ctx else str(exc), highlight=False)
+            code = EXIT_USAGE
+        except _click_exc.UsageError as exc:
+            code = _usage_error(exc)
+        except _click_exc.ClickException as exc:
+            err.print(Text.assemble(_ERROR, " ", " ".join(exc.format_message().split())))
+            code = exc.exit_code
+        except typer.Abort:
+            err.print(Text("interrupted", style="bold red"))
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else EXIT_OK
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
+
+def _usage_error(exc: _click_exc.UsageError) -> int:
+    """Print a Click usage error as one line with where to look; return exit 2."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    where = exc.ctx.command_path if exc.ctx is not None else "vidpipe"
+    err.print(Text.assemble(_ERROR, " ", f"{message} (see {where} --help)"), highlight=False)
+    return exc.exit_code if exc.exit_code else EXIT_USAGE
+
+
 app = typer.Typer(
     name="vidpipe",
+    cls=_Group,
     help="Turn video and audio into searchable, timestamped text, offline.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup is off on both consoles: paths, names, transcripts and messages are printed
+# as they are (a file "clip [hd].mp4" or a hint "vidpipe[pages]" must not lose its
+# brackets, and "[/]" must not raise). Styled lines are built as rich.text.Text.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
+_ERROR = ("error:", "bold red")
 
 
 class _State:
@@ -61,18 +112,23 @@ def _fail(exc: BaseException) -> int:
     """Print one line for ``exc`` (plus the traceback with --debug); return its exit code."""
     if _State.debug:
         err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+    if isinstance(exc, OSError) and exc.errno in WRITE_ONLY_ERRNOS:
+        # A full disk or read-only file system met outside vidpipe's own writers:
+        # still the output's problem (exit 7), never an internal error.
+        exc = output_error(exc.filename or "the output", exc)
     if isinstance(exc, VidpipeError):
-        err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False)
+        err.print(Text.assemble(_ERROR, " ", exc.one_line()), highlight=False)
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
-        err.print("[bold red]interrupted[/]")
+        err.print(Text("interrupted", style="bold red"))
         return EXIT_INTERRUPTED
-    first = str(exc).splitlines()[0] if str(exc) else ""
+    first = " ".join(str(exc).split())
     err.print(
-        f"[bold red]error:[/] internal error: {type(exc).__name__}: {first} "
-        "(rerun with --debug and report it)",
+        Text.assemble(
+            _ERROR,
+            f" internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)",
+        ),
         highlight=False,
-        markup=True,
     )
     return EXIT_SOME_FAILED
 
@@ -115,10 +171,11 @@ def _main(
 def _probe_table(info) -> Table:
     dur = f"{info.duration:.3f} s ({_hms(info.duration)})" if info.duration is not None else "-"
     rate = f"{info.bit_rate / 1000:.0f} kb/s" if info.bit_rate else "-"
-    title = (
-        f"[bold]{info.path}[/]\n{info.format_name} | {dur} | {rate} | "
+    title = Text.assemble(
+        (info.path, "bold"),
+        f"\n{info.format_name} | {dur} | {rate} | "
         f"start {info.start_time if info.start_time is not None else 0:.3f} s | "
-        f"{info.size:,} bytes"
+        f"{info.size:,} bytes",
     )
     t = Table(title=title, title_justify="left", show_lines=False)
     for col in ("#", "type", "codec", "details", "lang"):
@@ -169,9 +226,9 @@ def probe(
             codes.append(_fail(exc))
             if isinstance(exc, KeyboardInterrupt):
                 break
-    if as_json:
+    if as_json and results:  # nothing on stdout when no file could be probed
         docs = [r.model_dump(mode="json") for r in results]
-        out.print_json(json.dumps(docs[0] if len(files) == 1 and docs else docs))
+        out.print_json(json.dumps(docs[0] if len(files) == 1 else docs))
     else:
         for r in results:
             out.print(_probe_table(r))
@@ -368,7 +425,7 @@ def transcribe(
     used_stems: dict[str, int] = {}
     progress = Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         _AudioSecondsColumn(),
         TimeElapsedColumn(),
@@ -441,9 +498,12 @@ def transcribe(
                 )
                 written = ", ".join(str(p) for p in paths)
                 err.print(
-                    f"[green]{f.name}[/]: {_hms(result.duration)} audio in {wall:.1f} s "
-                    f"(RTF {rtf:.3f}), language {lang}{prob}, {len(result.segments)} segments "
-                    f"-> {written}",
+                    Text.assemble(
+                        (f.name, "green"),
+                        f": {_hms(result.duration)} audio in {wall:.1f} s "
+                        f"(RTF {rtf:.3f}), language {lang}{prob}, "
+                        f"{len(result.segments)} segments -> {written}",
+                    ),
                     highlight=False,
                 )
                 progress.start()
@@ -523,11 +583,16 @@ def _run_library(sources: list[str], options, quiet: bool) -> None:
     ran = ", ".join(f"{k} {v}" for k, v in summary.ran.items() if v)
     if not quiet:
         err.print(
-            f"{summary.total} items: [green]{summary.done} done[/], "
-            f"[red]{summary.failed} failed[/], {summary.skipped} skipped"
-            f"{f', {summary.pending} pending (not ingested)' if summary.pending else ''}"
-            f"{f' ({summary.no_audio} without audio)' if summary.no_audio else ''}"
-            f"{'; ran ' + ran if ran else '; nothing to do'}",
+            Text.assemble(
+                f"{summary.total} items: ",
+                (f"{summary.done} done", "green"),
+                ", ",
+                (f"{summary.failed} failed", "red"),
+                f", {summary.skipped} skipped"
+                f"{f', {summary.pending} pending (not ingested)' if summary.pending else ''}"
+                f"{f' ({summary.no_audio} without audio)' if summary.no_audio else ''}"
+                f"{'; ran ' + ran if ran else '; nothing to do'}",
+            ),
             highlight=False,
         )
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
@@ -893,7 +958,7 @@ def report(
         highlight=False,
     )
     if r.failures:
-        out.print("[bold]failures by reason[/]")
+        out.print(Text("failures by reason", style="bold"))
         for reason, items in r.failures.items():
             out.print(f"  {len(items)} × {reason}", highlight=False, markup=False)
             for item in items:
@@ -935,7 +1000,10 @@ def search(
     if not hits:
         err.print(f"no matches for {query!r}", highlight=False)
     for h in hits:
-        out.print(f"[cyan]{_hms(h.start)}[/] [bold]#{h.media_id}[/] {h.path}", highlight=False)
+        out.print(
+            Text.assemble((_hms(h.start), "cyan"), " ", (f"#{h.media_id}", "bold"), f" {h.path}"),
+            highlight=False,
+        )
         out.print(f"    {h.snippet}", highlight=False, markup=False)
 
 
@@ -964,7 +1032,7 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         cat.close()
     res = f"{m.width}x{m.height}" if m.width and m.height else "-"
     codecs = "/".join(c for c in (m.video_codec, m.audio_codec) if c) or "-"
-    out.print(f"[bold]#{m.id}[/] {m.path}", highlight=False)
+    out.print(Text.assemble((f"#{m.id}", "bold"), f" {m.path}"), highlight=False)
     out.print(
         f"  sha256 {m.sha256}\n  size {m.size:,} bytes, duration {hms(m.duration)} "
         f"({m.duration if m.duration is not None else '-'} s), format {m.format or '-'}, "
@@ -1168,7 +1236,7 @@ def _understand(kind: str, target: str, opts, model, out_dir, force):
     try:
 
         def work():
-            with err.status(f"[bold]{kind}[/] {target}", spinner="dots"):
+            with err.status(Text.assemble((kind, "bold"), f" {target}"), spinner="dots"):
                 media_id, tr, stem = u.resolve_input(cat, target, model, opts.language)
                 fn = u.summarize_media if kind == "summarize" else u.chapters_media
                 result, computed = fn(cat, media_id, tr, opts, force=force)
@@ -1434,7 +1502,7 @@ def topics(
                     raise InputError("no catalog items match the selection", "see vidpipe report")
             namer = u.llm_topic_namer(llm_base, llm_model, cat)
             names = u.media_names(cat)
-            with err.status("[bold]topics[/]", spinner="dots"):
+            with err.status(Text("topics", style="bold"), spinner="dots"):
                 found, n, left_out = u.topics_for_catalog(cat, n_topics, namer, wanted)
             for mid, reason in left_out:
                 err.print(
@@ -1457,7 +1525,10 @@ def topics(
         out.print_json(json.dumps([t.model_dump(mode="json") for t in found]))
     else:
         for t in found:
-            out.print(Text(f"{t.id}. {t.name}", style="bold"), Text(f" ({', '.join(t.keywords)})"))
+            out.print(
+                Text.assemble((f"{t.id}. {t.name}", "bold"), f"  ({', '.join(t.keywords)})"),
+                highlight=False,
+            )
             for m in t.media_ids:
                 out.print(f"   [{m}] {names.get(m, m)}", markup=False, highlight=False)
     err.print(
@@ -1798,7 +1869,7 @@ class _CountColumn(ProgressColumn):
 def _frames_progress(quiet: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         _CountColumn(),
         TimeElapsedColumn(),
@@ -1933,7 +2004,7 @@ def _subtitle_source(spec: str, audio: Path | None, model: str, quiet: bool):
             return load_subtitles(side)
     from vidpipe.speech.transcribe import transcribe as transcribe_file
 
-    with err.status(f"transcribing {audio.name} for subtitles", spinner="dots"):
+    with err.status(Text(f"transcribing {audio.name} for subtitles"), spinner="dots"):
         return transcribe_file(audio, model=model)
 
 
@@ -2055,7 +2126,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err.print("[bold red]interrupted[/]")
+        err.print(Text("interrupted", style="bold red"))
         sys.exit(EXIT_INTERRUPTED)
 
 

@@ -13,11 +13,11 @@ code  meaning
 0     success (every input succeeded)
 1     several inputs were given and at least one failed (each one is reported)
 2     bad usage: unknown option, bad option value (Typer/Click's own code)
-3     input not found, a directory, or unreadable
+3     input not found, a folder, a FIFO/device/socket, a broken link or link loop, unreadable
 4     input is not decodable media, is truncated, or has no usable audio
 5     model problem: unknown model name, missing files, checksum mismatch
 6     remote engine problem: connection, HTTP error, bad response
-7     output cannot be written (files, or the catalog database)
+7     output cannot be written (full disk, read-only, no permission...; files or the catalog)
 130   interrupted (Ctrl-C)
 ====  =====================================================================
 """
@@ -65,7 +65,7 @@ class UsageError(VidpipeError):
 
 
 class InputError(VidpipeError):
-    """The input path does not exist, is a directory, or cannot be read."""
+    """The input path does not exist, is a folder, a pipe or device, or cannot be read."""
 
     exit_code = EXIT_INPUT
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from vidpipe import __version__
 from vidpipe.errors import InputError, UsageError
-from vidpipe.files import atomic_write, check_readable_file, sha256_file
+from vidpipe.files import atomic_write, check_readable_file, ensure_dir, sha256_file
 from vidpipe.media.render import RenderOptions, RenderResult, render_slideshow
 from vidpipe.types import Chunk, Transcript
 
@@ -217,7 +217,7 @@ def narrate(
     src = check_readable_file(input_path)
     out = Path(output)
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".work")
-    work.mkdir(parents=True, exist_ok=True)
+    ensure_dir(work, out if not opts.work_dir else None)  # OutputError (exit 7) names it
     manifest = _Manifest(work)
     reused: list[str] = []
     note = progress or (lambda stage, done, total: None)

@@ -46,7 +46,7 @@ import pysubs2
 from pysubs2.formats.webvtt import WebVTTFormat
 
 from vidpipe.errors import UsageError
-from vidpipe.files import atomic_write
+from vidpipe.files import atomic_write, write_files_together
 from vidpipe.media.subtitles import CueOptions, cue_word_spans, split_cues
 from vidpipe.types import Segment, Transcript
 
@@ -276,7 +276,12 @@ def write_transcript(
     cues: CueOptions | None = None,
     keep_words: bool = True,
 ) -> list[Path]:
-    """Write one file per format as ``out_dir/stem.<ext>``, each atomically.
+    """Write one file per format as ``out_dir/stem.<ext>``, all together.
+
+    Every format is rendered and written to a temporary file first; the files are
+    renamed into place only when all of them are written, so a failure (a full
+    disk, say) leaves none of this item's new files behind and never removes a file
+    that existed before (:func:`vidpipe.files.write_files_together`).
 
     Args:
         transcript: what to write (seconds).
@@ -293,7 +298,7 @@ def write_transcript(
 
     Raises:
         UsageError: unknown format or invalid cue limits. OutputError: the folder
-        cannot be written.
+            or a file cannot be written (the message names it).
     """
     folder = Path(out_dir)
     names = parse_formats(formats)
@@ -303,9 +308,10 @@ def write_transcript(
         plain = transcript.model_copy(
             update={"segments": [s.model_copy(update={"words": None}) for s in transcript.segments]}
         )
-    return [
-        WRITERS[name](opts).write(
-            transcript if name in SUBTITLE_FORMATS else plain, folder / f"{stem}.{name}"
+    contents = {
+        folder / f"{stem}.{name}": WRITERS[name](opts).render(
+            transcript if name in SUBTITLE_FORMATS else plain
         )
         for name in names
-    ]
+    }
+    return write_files_together(contents)

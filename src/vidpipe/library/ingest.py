@@ -13,6 +13,7 @@ started at once on the same inputs find each other's rows instead of adding twic
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,13 +98,35 @@ class Registered:
 
 
 def check_inputs(inputs: list[str]) -> None:
-    """Raise :class:`InputError` for a path that does not exist (before anything is recorded)."""
+    """Raise :class:`InputError` for a path that cannot be a source (before anything is
+    recorded): missing, a broken link or link loop, a named pipe, a device or a socket
+    (:func:`vidpipe.files.check_input_path`, which never opens it), or a folder that
+    holds no media files (say, a folder named ``x.mp4``)."""
+    import stat
+
+    from vidpipe.files import check_input_path
+
     for arg in inputs:
         if looks_like_url(arg):
             continue
         p = Path(arg).expanduser()
-        if not p.exists():
+        if not os.path.lexists(p):
             raise InputError(f"{arg}: no such file or folder", "check the path, or give a URL")
+        _, st = check_input_path(p)
+        if stat.S_ISDIR(st.st_mode) and not folder_media(p):
+            what = (
+                "a folder, not a media file" if p.suffix.lower() in MEDIA_EXTENSIONS else "a folder"
+            )
+            try:
+                n = sum(1 for _ in p.iterdir())
+            except OSError:
+                n = 0
+            entries = f"{n} entr{'y' if n == 1 else 'ies'}"
+            inside = f"it holds {entries} but no media files" if n else "it is empty"
+            raise InputError(
+                f"{arg}: is {what}, and {inside}",
+                "pass media files (.mp4, .mkv, .mp3, .wav...) or a folder holding some",
+            )
 
 
 def register(catalog: Catalog, inputs: list[str]) -> Registered:

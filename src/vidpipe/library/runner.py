@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from vidpipe.errors import NoAudioError, UsageError, VidpipeError
-from vidpipe.files import sha256_file
+from vidpipe.files import ensure_dir, sha256_file
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, options_hash, owner_id
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import Source
@@ -169,7 +169,7 @@ class RichDisplay(Display):
         self.steps = [("download" if s == "ingest" else s) for s in steps]
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description:<28}"),
+            TextColumn("{task.description:<28}", markup=False),  # names are not markup
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -182,7 +182,7 @@ class RichDisplay(Display):
 
     def start(self, total: int, downloads: int) -> None:
         self.progress.start()
-        self.tasks["overall"] = self.progress.add_task("[bold]all items", total=total)
+        self.tasks["overall"] = self.progress.add_task("all items", total=total)
         for s in self.steps:
             if s == "download" and not downloads:
                 continue
@@ -208,8 +208,11 @@ class RichDisplay(Display):
     def item_done(self, src: Source, state: str, reason: str | None) -> None:
         self.progress.advance(self.tasks["overall"])
         if state == "failed" and not self.progress.disable:
+            from rich.text import Text
+
+            # Text, not markup: a source or reason holding "[/x]" is printed as it is.
             self.progress.console.print(
-                f"[red]failed[/] {describe(src)}: {reason}", highlight=False, markup=True
+                Text.assemble(("failed", "red"), f" {describe(src)}: {reason}"), highlight=False
             )
 
     def stop(self) -> None:
@@ -421,7 +424,7 @@ class Runner:
             events.put(("ready", (src, path)))
         downloader = None
         if downloads:
-            self.dest.mkdir(parents=True, exist_ok=True)
+            ensure_dir(self.dest)  # OutputError (exit 7) naming --dest, before any download
             downloader = _Downloader(downloads, self.options.limits, events)
             downloader.start()
         outstanding = len(by_id)

@@ -12,6 +12,7 @@ and what Whisper's reference loader sees.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import numbers
 import os
@@ -25,7 +26,7 @@ import av.error
 import numpy as np
 
 from vidpipe.errors import MediaError, NoAudioError, OutputError, UsageError
-from vidpipe.files import atomic_path
+from vidpipe.files import atomic_path, output_error
 from vidpipe.media.probe import media_error, open_media, stream_seconds
 
 __all__ = [
@@ -563,7 +564,7 @@ def _encode(
     except (av.error.FFmpegError, OSError) as exc:
         raise _output_error(dest, exc) from exc
     written = 0
-    with output:
+    with _closing_output(output, dest):
         try:
             ost = output.add_stream(codec_name, rate=rate, layout=layout)
             ost.format = sample_fmt
@@ -602,5 +603,20 @@ def _encode(
 
 
 def _output_error(dest: Path, exc: BaseException) -> OutputError:
-    reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())
-    return OutputError(f"cannot write {dest}: {reason}", "check the folder and free disk space")
+    return output_error(dest, exc)
+
+
+@contextlib.contextmanager
+def _closing_output(output, dest: Path) -> Iterator:
+    """Close an output container; closing writes the trailer, so its errors are
+    errors writing ``dest`` (a full disk), never decoding errors."""
+    try:
+        yield output
+    except BaseException:
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            output.close()
+        raise
+    try:
+        output.close()
+    except (av.error.FFmpegError, OSError) as exc:
+        raise _output_error(dest, exc) from exc

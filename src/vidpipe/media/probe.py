@@ -14,6 +14,7 @@ with an interrupt timeout.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -73,7 +74,14 @@ def media_error(path: Path, exc: BaseException, doing: str = "read") -> Exceptio
     if isinstance(exc, (PermissionError, av.error.PermissionError)):
         return InputError(f"{path}: permission denied", "check the file's permissions")
     if isinstance(exc, (IsADirectoryError, av.error.IsADirectoryError)):
-        return InputError(f"{path}: is a directory, not a media file", "pass the files inside it")
+        return InputError(f"{path}: is a folder, not a media file", "pass the files inside it")
+    if getattr(exc, "errno", None) == errno.EIO and isinstance(exc, av.error.FFmpegError):
+        # FFmpeg's demuxers return AVERROR(EIO) when a local file ends inside a
+        # structure they need (a truncated mp4 box, a cut Matroska cluster).
+        return MediaError(
+            f"{path}: the file is truncated or damaged (FFmpeg could not {doing} it: {reason})",
+            "recreate or download the file again",
+        )
     if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
         return MediaError(
             f"{path}: not a recognised audio or video file, or its header is damaged ({reason})",
@@ -105,13 +113,14 @@ def open_media(path: str | os.PathLike[str]) -> tuple[Path, av.container.InputCo
         InputError: missing, a directory, not a regular file, or unreadable.
         MediaError: empty (0 bytes), not media, a damaged header, or FFmpeg timed out.
     """
+    # check_readable_file only stats: a FIFO or device would block open() itself,
+    # before FFmpeg's timeout applies, so those are refused there.
     p = check_readable_file(path)
     try:
         st = p.stat()
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})", "check the path") from exc
     if not stat.S_ISREG(st.st_mode):
-        # A FIFO or device would block open() itself, before FFmpeg's timeout applies.
         raise InputError(f"{p}: not a regular file", "pass a media file, not a pipe or device")
     size = st.st_size
     if size == 0:
