@@ -144,6 +144,7 @@ def test_language_mapping() -> None:
     assert service_language("zh") == "cn" and service_language("en") == "en"
     assert service_language("yue") == "cn_cantonese"
     assert service_language("cn_xinanese") == "cn_xinanese"
+    assert order_result_to_segments("", duration=5.0) == []  # finished, nothing heard
     with pytest.raises(UsageError, match="does not support language 'nl'"):
         service_language("nl")
 

@@ -104,10 +104,13 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
     "26600": ("general transcription error", "check the request parameters"),
     "26601": (
         "illegal application info: the app id, timestamp or signature was refused",
-        "check VIDPIPE_IFLYTEK_APPID and VIDPIPE_IFLYTEK_SECRET (the LFASR SecretKey) "
-        "and that this machine's clock is right",
+        "check VIDPIPE_IFLYTEK_APPID, VIDPIPE_IFLYTEK_SECRET (the LFASR SecretKey) "
+        "and this machine's clock",
     ),
-    "26602": ("order id does not exist", "the order may have expired (72 hours); transcribe again"),
+    "26602": (
+        "order id does not exist",
+        "orders expire 72 hours after they finish; transcribe again",
+    ),
     "26603": ("request rate limited", "wait a little and try again"),
     "26604": (
         "result queried more than 100 times for this order",
@@ -135,15 +138,15 @@ ERROR_CODES: dict[str, tuple[str, str]] = {
         "buy or claim hours at https://www.xfyun.cn/services/lfasr",
     ),
     "26634": ("file download failed", "try again"),
-    "26635": ("file length check failed (fileSize differs from the body)", "try again"),
+    "26635": ("file length check failed: fileSize differs from the body", "try again"),
     "26640": ("file upload failed", "try again"),
     "26641": ("too many upload slices", "try again"),
     "26642": ("slice merge failed", "try again"),
     "26643": (
-        "cannot compute the audio duration (encrypted or damaged audio)",
+        "cannot compute the audio duration: encrypted or damaged audio",
         "check that the file plays",
     ),
-    "26650": ("audio conversion failed (encrypted or damaged audio)", "check that the file plays"),
+    "26650": ("audio conversion failed: encrypted or damaged audio", "check that the file plays"),
     "26660": ("billing failed", "check the account in the iFLYTEK console"),
     "26670": ("result parsing failed on the service", "try again"),
     "26671": ("downloading the result failed on the service", "try again"),
@@ -162,8 +165,8 @@ FAIL_TYPES: dict[int, str] = {
     1: "audio upload failed",
     2: "audio transcoding failed",
     3: "audio recognition failed",
-    4: "audio longer than the limit (5 hours)",
-    5: "audio check failed (duration parameter does not match the audio)",
+    4: "audio longer than the 5-hour limit",
+    5: "audio check failed: the duration parameter does not match the audio",
     6: "silent audio",
     7: "translation failed",
     8: "account has no translation permission",
@@ -273,13 +276,17 @@ def order_result_to_segments(
 
     Returns:
         One segment per ``lattice`` sentence that has text, in time order, ids from 0.
-        Punctuation (``wp == "p"``) is attached to the previous word; paragraph marks
-        (``g``) are dropped; two Latin tokens get a space between them, CJK text
-        stays unspaced. A word's probability is ``cw[0].wc`` when it is a number.
+        An empty result (``""``) gives no segments. Punctuation (``wp == "p"``) is
+        attached to the previous word; paragraph marks (``g``) are dropped; a word
+        starting with a Latin letter or digit gets Whisper's leading space unless it
+        follows CJK text, which stays unspaced. A word's probability is ``cw[0].wc``
+        when it is a number.
 
     Raises:
         RemoteError: the result is not the documented JSON shape.
     """
+    if isinstance(order_result, str) and not order_result.strip():
+        return []
     data = _json_value(order_result, "orderResult")
     lattice = data.get("lattice") if isinstance(data, Mapping) else None
     if lattice is None:
@@ -517,7 +524,7 @@ class IflytekEngine:
                 "iFLYTEK LFASR accepts at most 5 h per file",
                 "cut the recording into shorter files, or use another --engine",
             )
-        result = Transcript(duration=total, language=options.language)
+        result = Transcript(duration=total, language=_iso_language(options.language))
         if len(audio) == 0:
             return self._finish(result)
         data = encode_audio(audio.astype(np.float32, copy=False), SAMPLE_RATE, self.audio_format)
@@ -748,6 +755,16 @@ _FAIL_HINTS = {
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _iso_language(language: str | None) -> str | None:
+    """The ISO 639-1 code reported for a requested language (``cn_xinanese`` -> ``zh``)."""
+    if not language:
+        return None
+    code = language.strip().lower()
+    if code in _ISO_BY_SERVICE:
+        return _ISO_BY_SERVICE[code]
+    return "zh" if code.startswith("cn_") else code
 
 
 def _json_value(value: object, what: str) -> Any:
