@@ -25,6 +25,8 @@ import pysubs2
 import pytest
 
 import vidpipe
+from conftest import DATA
+from test_cli import assert_one_line_error as one_line_error
 from vidpipe.config import reset_settings
 from vidpipe.errors import EXIT_REMOTE, EXIT_USAGE, RemoteError, UsageError
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, TranscribeOptions
@@ -41,7 +43,6 @@ TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS / "servers"))
 from iflytek_server import LfasrServer, signature  # noqa: E402
 
-DATA = TESTS / "data"
 JFK = DATA / "jfk.flac"
 REFERENCE = json.loads((DATA / "transcripts" / "jfk_tiny.en.json").read_text(encoding="utf-8"))
 REF_WORDS = REFERENCE["segments"][0]["words"]
@@ -86,16 +87,6 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         [sys.executable, "-m", "vidpipe", *args],
         capture_output=True, text=True, timeout=120, env=full,
     )  # fmt: skip
-
-
-def one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if "error:" in line]
-    assert len(lines) == 1, proc.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 def uploads(server: LfasrServer) -> list[dict]:
