@@ -342,22 +342,25 @@ class LfasrServer:
                     "body_bytes": len(body),
                     "time": time.monotonic(),
                 }
+                ctype = "application/json"
                 if server.http_status:
-                    self._send(server.http_status, b"<html>502 Bad Gateway</html>", "text/html")
+                    status, data = server.http_status, b"<html>502 Bad Gateway</html>"
+                    ctype = "text/html"
                     entry["code"] = f"HTTP {server.http_status}"
                 elif url.path == f"{server.prefix}/upload" and method == "POST":
                     answer = server.upload(params, content_type, body)
+                    status, data = 200, json.dumps(answer, ensure_ascii=False).encode()
                     entry["code"] = answer["code"]
-                    self._send(200, json.dumps(answer, ensure_ascii=False).encode())
                 elif url.path == f"{server.prefix}/getResult":
                     answer = server.get_result(params)
+                    status, data = 200, json.dumps(answer, ensure_ascii=False).encode()
                     entry["code"] = answer["code"]
-                    self._send(200, json.dumps(answer, ensure_ascii=False).encode())
                 else:
+                    status, data = 404, b'{"error":"not found"}'
                     entry["code"] = "HTTP 404"
-                    self._send(404, b'{"error":"not found"}')
-                with server._lock:
+                with server._lock:  # logged before answering: the client sees a complete log
                     server.requests.append(entry)
+                self._send(status, data, ctype)
 
             def _send(self, status: int, data: bytes, ctype: str = "application/json") -> None:
                 self.send_response(status)
