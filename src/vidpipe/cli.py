@@ -287,6 +287,7 @@ class Task(StrEnum):
 class EngineName(StrEnum):
     faster_whisper = "faster-whisper"
     openai = "openai"
+    iflytek = "iflytek"
 
 
 class _AudioSecondsColumn(ProgressColumn):
@@ -382,9 +383,14 @@ def transcribe(
     audio_stream: Annotated[
         int | None, typer.Option("--audio-stream", min=0, help="Audio stream index (0-based).")
     ] = None,
-    engine: Annotated[EngineName, typer.Option("--engine", help="Local or remote engine.")] = (
-        EngineName.faster_whisper
-    ),
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            "--engine",
+            help="faster-whisper (local), openai (--api-base) or iflytek "
+            "(VIDPIPE_IFLYTEK_APPID, VIDPIPE_IFLYTEK_SECRET).",
+        ),
+    ] = EngineName.faster_whisper,
     api_base: Annotated[
         str | None,
         typer.Option("--api-base", help="OpenAI-compatible base URL (key: VIDPIPE_API_KEY)."),

@@ -93,6 +93,29 @@ class Settings(BaseSettings):
         description="Chinese script of transcripts, summaries, keywords, chapters and topic "
         "names: simplified (OpenCC t2s), traditional (s2t) or keep (Whisper's own).",
     )
+    iflytek_appid: str | None = Field(
+        None, description="iFLYTEK application id for `--engine iflytek` (VIDPIPE_IFLYTEK_APPID)."
+    )
+    iflytek_secret: str | None = Field(
+        None,
+        description="SecretKey of the application's long-form transcription (LFASR) service "
+        "(VIDPIPE_IFLYTEK_SECRET; never passed on the command line).",
+    )
+    iflytek_base: str = Field(
+        "https://raasr.xfyun.cn/v2/api",
+        description="Base URL of iFLYTEK LFASR v2 (/upload and /getResult below it).",
+    )
+    iflytek_timeout: float = Field(
+        5 * 3600.0,
+        gt=0,
+        description="Seconds to wait for an iFLYTEK order after the upload (the SLA is 5 h).",
+    )
+    iflytek_poll_interval: float = Field(
+        2.0, gt=0, description="First wait in seconds before querying an iFLYTEK result."
+    )
+    iflytek_poll_max: float = Field(
+        120.0, gt=0, description="Longest wait in seconds between two result queries."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ from vidpipe.files import check_readable_file
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, ProgressCallback, TranscribeOptions
 from vidpipe.types import Transcript
 
-ENGINES = ("faster-whisper", "openai")
+ENGINES = ("faster-whisper", "openai", "iflytek")
 """Engine names accepted by :func:`get_engine` (``local`` is an alias of faster-whisper)."""
 
 
@@ -29,16 +29,19 @@ def get_engine(
     """Build an ASR engine by name (the factory keyed by configuration).
 
     Args:
-        name: ``"faster-whisper"`` (alias ``"local"``) or ``"openai"`` (any
-            OpenAI-compatible ``/v1/audio/transcriptions`` endpoint).
+        name: ``"faster-whisper"`` (alias ``"local"``), ``"openai"`` (any
+            OpenAI-compatible ``/v1/audio/transcriptions`` endpoint) or ``"iflytek"``
+            (iFLYTEK long-form ASR; ``VIDPIPE_IFLYTEK_APPID``/``_SECRET``/``_BASE``...).
         model: local model name/path, or the model name sent to the remote endpoint.
         threads: CPU threads for the local engine.
-        api_base: base URL of the remote endpoint (``VIDPIPE_API_BASE`` otherwise).
+        api_base: base URL of the remote endpoint (``VIDPIPE_API_BASE`` otherwise;
+            for iflytek it overrides ``VIDPIPE_IFLYTEK_BASE``).
         api_key: key for the remote endpoint (``VIDPIPE_API_KEY``/``OPENAI_API_KEY``).
         max_upload_bytes: remote upload limit in bytes (``VIDPIPE_MAX_UPLOAD_BYTES``).
 
     Raises:
-        UsageError: unknown engine, or the remote engine without a base URL.
+        UsageError: unknown engine, the openai engine without a base URL, or the
+            iflytek engine without an app id and secret.
         ModelError: the local model cannot be loaded.
     """
     from vidpipe.config import get_settings
@@ -62,6 +65,12 @@ def get_engine(
             api_key=api_key or settings.api_key,
             model=model if model and model != settings.model else settings.api_model,
             max_upload_bytes=max_upload_bytes or settings.max_upload_bytes,
+        )
+    if name == "iflytek":
+        from vidpipe.speech.iflytek import IflytekEngine
+
+        return IflytekEngine.from_settings(
+            settings, base_url=api_base, max_upload_bytes=max_upload_bytes
         )
     raise UsageError(f"unknown engine '{name}'", f"use one of: {', '.join(ENGINES)}")
 
