@@ -184,13 +184,15 @@ def narrate(
     opts = options or NarrateOptions()
     opts.render.check()
     src = check_readable_file(input_path)
+    is_text = is_document(src)
+    # A text is read (and a bad one refused) before anything is written.
+    document = read_document(src) if is_text else None
     out = Path(output)
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(work)
     reused: list[str] = []
     note = progress or (lambda stage, done, total: None)
-    is_text = is_document(src)
     src_hash = sha256_file(src)
 
     # 1. speech (text) or transcript (recording) -> transcript.json
@@ -203,7 +205,7 @@ def narrate(
         if manifest.fresh("speech", key, [audio_path, transcript_path]):
             reused.append("speech")
         else:
-            text = read_document(src).text
+            text = document.text if document is not None else ""
             language = opts.language
             if language is None and opts.voice is None:
                 from vidpipe.vision.imagegen import guess_language
