@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import subprocess
 import tracemalloc
 import wave
 
@@ -18,7 +19,7 @@ import pytest
 from whisper_normalizer.english import EnglishTextNormalizer
 
 import vidpipe
-from vidpipe.errors import InputError, ModelError, UsageError
+from vidpipe.errors import EXIT_OUTPUT, InputError, ModelError, OutputError, UsageError
 from vidpipe.speech.tts import (
     MAX_SENTENCE_CHARS,
     PARAGRAPH_PAUSE,
@@ -232,6 +233,32 @@ def test_streaming_memory_does_not_grow_with_text(voice, tmp_path):
     assert len(long_result.sentences) == 12
     assert keep_peak > long_peak + audio_bytes // 2
     assert long_peak < 1.5 * short_peak + 1_000_000
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs (about 1.5 s of 16-bit 22050 Hz audio); skipped where mounting is refused."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_is_an_output_error(voice, tiny_disk):
+    text = " ".join(SENTENCES * 2)  # far more than 64 KiB of audio
+    for suffix in (".wav", ".mp3"):
+        out = tiny_disk / f"speech{suffix}"
+        with pytest.raises(OutputError, match=f"cannot write {out}: No space left") as info:
+            speak(text, out, voice=voice)
+        assert info.value.exit_code == EXIT_OUTPUT
+        assert list(tiny_disk.iterdir()) == []  # the partial temporary is gone
 
 
 def test_long_sentences_are_cut():
