@@ -15,6 +15,15 @@ read, split and planned), for texts that would take hours to speak, e.g. 1 MB.
 Prints one table row per run (prints, no asserts). Synthesis is about 0.07 s of CPU per
 second of speech on this machine: 20 KB of text is about 20 minutes of speech.
 
+Measured (2 shared cores, joe voice, onnxruntime's CPU memory arena on, as vidpipe
+runs it), peak RSS: 2 KB of text (2 min of speech) 588 MB streamed / 602 MB kept;
+5 KB (5 min) 783 MB streamed; 20 KB (19 min) 903 MB streamed / 1284 MB kept; 1 MB
+(read, split and planned whole, 40 sentences spoken) 836 MB streamed. Streamed, the
+peak is set by onnxruntime's arena, which keeps the high-water mark of the largest
+sentence's activations (it levels off near 1.1 GB within about 90 sentences and stays
+there); kept, it grows by about 2 x 88 KB per second of speech (the samples and their
+final concatenation): about 11 GB for the 16 hours of speech of 1 MB of text.
+
 Usage::
 
     python benchmarks/speak_memory.py --kb 2 20 --modes stream keep

@@ -154,9 +154,7 @@ def read_document(path: str | os.PathLike[str]) -> Document:
             head = fh.read(SNIFF_BYTES)
             kind = _sniff(head, p.suffix.lower())
             if kind != "pdf" and _is_binary(head):
-                raise MediaError(
-                    f"{p}: is a binary file, not text", "pass a UTF-8 .txt, .md or a .pdf file"
-                )
+                raise _binary_error(str(p))
             data = head + fh.read()
     except FileNotFoundError as exc:
         raise InputError(f"{p}: no such file", "check the path") from exc
@@ -237,6 +235,12 @@ def _is_binary(head: bytes) -> bool:
     return b"\x00" in head and not head.startswith(_UTF16_BOMS)
 
 
+def _binary_error(where: str) -> MediaError:
+    return MediaError(
+        f"{where}: is a binary file, not text", "pass a UTF-8 .txt, .md or a .pdf file"
+    )
+
+
 def _decode_text(data: bytes, where: str) -> str:
     """UTF-8 (BOM dropped) or BOM-marked UTF-16 bytes to ``str``; newlines normalised."""
     if data.startswith(_UTF16_BOMS):
@@ -249,9 +253,7 @@ def _decode_text(data: bytes, where: str) -> str:
             ) from exc
     else:
         if _is_binary(data[:SNIFF_BYTES]):
-            raise MediaError(
-                f"{where}: is a binary file, not text", "pass a UTF-8 .txt, .md or a .pdf file"
-            )
+            raise _binary_error(where)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
