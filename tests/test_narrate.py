@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vidpipe.errors import InputError, ModelError, UsageError
+from vidpipe.errors import InputError, MediaError, ModelError, UsageError
 from vidpipe.media.audio import decode_audio
 from vidpipe.media.render import RenderOptions
 from vidpipe.narrate import NarrateOptions, narrate
@@ -166,27 +166,38 @@ def test_cli_narrate_errors_are_one_line(tmp_path):
     assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
 
 
-def test_pdf_text_is_read(tmp_path):
-    """A real PDF (written by matplotlib's PDF backend) gives its text, paragraphs kept."""
+def test_pdf_inputs_are_read_as_documents(tmp_path):
+    """narrate reads PDFs with the shared document reader (vidpipe.text.documents): a PDF
+    is known by its header even without a .pdf name, and a locked, truncated or scanned
+    PDF is one MediaError before anything is synthesized or rendered."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from vidpipe.narrate import read_document
+    from pypdf import PdfWriter
 
     fig = plt.figure(figsize=(8.5, 11))
     fig.text(0.1, 0.9, "The art of printing.")
-    fig.text(0.1, 0.8, "Printing differs from most of the arts and crafts.")
     pdf = tmp_path / "printing.pdf"
     fig.savefig(pdf)
     plt.close(fig)
-    text = read_document(pdf)
-    assert "The art of printing." in text
-    assert "Printing differs from most of the arts and crafts." in text
+    locked = tmp_path / "locked-paper"  # no suffix: sniffed by its %PDF- header
+    writer = PdfWriter(clone_from=pdf)
+    writer.encrypt(user_password="secret", algorithm="AES-256")
+    writer.write(locked)
+    truncated = tmp_path / "truncated.pdf"
+    truncated.write_bytes(pdf.read_bytes()[:3000])
     scan = tmp_path / "scan.pdf"
     fig = plt.figure()
     fig.savefig(scan)
     plt.close(fig)
-    with pytest.raises(InputError, match="no extractable text"):
-        read_document(scan)
+    for src, message in (
+        (locked, "needs a password"),
+        (truncated, "damaged or truncated"),
+        (scan, "no text layer"),
+    ):
+        out = tmp_path / f"{src.stem}.mp4"
+        with pytest.raises(MediaError, match=message):
+            narrate(src, out, NarrateOptions(render=_small()))
+        assert not out.exists()
+        assert not (tmp_path / f"{out.name}.work").exists()  # refused before writing

@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import subprocess
+import tracemalloc
 import wave
 
 import jiwer
@@ -17,8 +19,9 @@ import pytest
 from whisper_normalizer.english import EnglishTextNormalizer
 
 import vidpipe
-from vidpipe.errors import InputError, ModelError, UsageError
+from vidpipe.errors import EXIT_OUTPUT, InputError, ModelError, OutputError, UsageError
 from vidpipe.speech.tts import (
+    MAX_SENTENCE_CHARS,
     PARAGRAPH_PAUSE,
     SENTENCE_PAUSE,
     PiperVoice,
@@ -26,9 +29,9 @@ from vidpipe.speech.tts import (
     Voice,
     get_voice,
     iter_sentences,
-    read_text_input,
     speak,
     split_sentences,
+    write_audio,
     write_sentences,
 )
 from vidpipe.text.chunking import chunk_transcript
@@ -62,10 +65,12 @@ def voice() -> Voice:
 
 @pytest.fixture(scope="module")
 def spoken(voice, tmp_path_factory):
-    """The paragraph spoken to a WAV file, with the progress calls recorded."""
+    """The paragraph spoken to a WAV file (audio kept too), with the progress calls recorded."""
     out = tmp_path_factory.mktemp("tts") / "declaration.wav"
     calls: list[tuple[float, float]] = []
-    result = speak(PARAGRAPH, out, voice=voice, progress=lambda d, t: calls.append((d, t)))
+    result = speak(
+        PARAGRAPH, out, voice=voice, progress=lambda d, t: calls.append((d, t)), keep_audio=True
+    )
     return result, out, calls
 
 
@@ -136,7 +141,7 @@ def test_to_transcript_chunks_without_asr(spoken, tmp_path):
 def test_paragraph_pause_and_compressed_output(voice, tmp_path):
     text = "The first paragraph ends here.\n\nA second paragraph follows. It is short."
     out = tmp_path / "two.flac"
-    result = speak(text, out, voice=voice)
+    result = speak(text, out, voice=voice, keep_audio=True)
     s = result.sentences
     assert len(s) == 3
     assert s[1].start - s[0].end == pytest.approx(PARAGRAPH_PAUSE, abs=1e-3)
@@ -176,70 +181,96 @@ def test_split_sentences():
     assert [p for p, _ in iter_sentences("One. Two.\nThree.\n\n\nFour.")] == [0, 0, 0, 1]
 
 
-MARKDOWN = """\
----
-title: Release notes
----
-# Getting started
-
-Install **vidpipe** with `pip`, then read the [user guide](https://example.com/guide).
-Questions go to <https://example.com/forum> (or https://example.com/chat).
-
-![Pipeline diagram](docs/pipeline.png)
-
-## Features
-
-- Transcribe *video* and audio
-- Summarize long talks
-  1. by chapters
-- Speak text aloud:
-
-```bash
-vidpipe speak notes.md -o notes.wav
-```
-
-> Everything runs <b>offline</b>.
-
-<!-- internal note -->
-"""
+def test_speak_streams_to_the_file(voice, tmp_path):
+    """With an output file the audio is only in the file; its length is the timings'."""
+    text = "The first paragraph ends here.\n\nA second paragraph follows. It is short."
+    for suffix in (".wav", ".mp3", ".m4a"):
+        out = tmp_path / f"stream{suffix}"
+        result = speak(text, out, voice=voice)
+        assert result.audio is None and result.num_samples > 0
+        assert [s.id for s in result.sentences] == [0, 1, 2]
+        assert result.sentences[-1].end == pytest.approx(result.duration)
+        assert vidpipe.probe(out).duration == pytest.approx(result.duration, abs=0.05)
+        decoded = vidpipe.decode_audio(out, sample_rate=22050)
+        if suffix == ".wav":
+            assert decoded.shape[0] == result.num_samples
+        for s in result.sentences:  # speech where the timings say, silence between
+            assert rms(decoded[round(s.start * 22050) : round(s.end * 22050)]) > SPEECH_RMS
+        a, b = result.sentences[:2]
+        assert rms(decoded[round(a.end * 22050) + 600 : round(b.start * 22050) - 600]) < 0.01
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "stream.m4a",
+        "stream.mp3",
+        "stream.wav",
+    ]  # no temporaries left
+    with pytest.raises(UsageError, match="holds no audio"):
+        write_audio(result, tmp_path / "again.wav")
 
 
-def test_markdown_input_is_stripped(tmp_path):
-    md = tmp_path / "notes.md"
-    md.write_text(MARKDOWN, encoding="utf-8")
-    text = read_text_input(str(md))
-    sentences = [s for _, s in iter_sentences(text)]
-    assert sentences == [
-        "Getting started.",
-        "Install vidpipe with pip, then read the user guide.",
-        "Questions go to (or).",
-        "Features.",
-        "Transcribe video and audio.",
-        "Summarize long talks.",
-        "by chapters.",
-        "Speak text aloud.",
-        "Everything runs offline.",
-    ]
-    for markup in ("#", "*", "`", "http", "[", "](", "<", ">", "Pipeline diagram", "vidpipe speak"):
-        assert markup not in text, markup
-    # headings, list items and paragraphs are separate paragraphs
-    assert [p for p, _ in iter_sentences(text)] == [0, 1, 1, 2, 3, 4, 5, 6, 7]
-    # a .txt file is taken verbatim; a plain value is the text itself
-    txt = tmp_path / "plain.txt"
-    txt.write_text("\ufeffFirst line.\n# not a heading\n", encoding="utf-8")
-    assert read_text_input(str(txt)) == "First line.\n# not a heading\n"
-    assert read_text_input("Hello there.") == "Hello there."
+def test_streaming_memory_does_not_grow_with_text(voice, tmp_path):
+    """Peak traced memory (Python and numpy allocations) of speak() to a file is about
+    one sentence's, whatever the text's length; keeping the audio (the old behaviour)
+    grows with it, which shows the measurement can see growth."""
+    short = " ".join(SENTENCES[:2])
+    long = "\n\n".join([PARAGRAPH] * 3)  # 12 sentences, about 45 s of speech
+
+    def peak(text: str, **kwargs) -> tuple[int, SpeechResult]:
+        tracemalloc.start()
+        try:
+            result = speak(text, tmp_path / "m.wav", voice=voice, **kwargs)
+            return tracemalloc.get_traced_memory()[1], result
+        finally:
+            tracemalloc.stop()
+
+    short_peak, _ = peak(short)
+    long_peak, long_result = peak(long)
+    keep_peak, _ = peak(long, keep_audio=True)
+    audio_bytes = long_result.num_samples * 4  # float32
+    print(
+        f"\npeak traced MB: 2 sentences {short_peak / 1e6:.1f}, 12 sentences streamed "
+        f"{long_peak / 1e6:.1f}, kept {keep_peak / 1e6:.1f} (audio {audio_bytes / 1e6:.1f})"
+    )
+    assert len(long_result.sentences) == 12
+    assert keep_peak > long_peak + audio_bytes // 2
+    assert long_peak < 1.5 * short_peak + 1_000_000
 
 
-def test_bad_text_input(tmp_path):
-    latin1 = tmp_path / "latin1.txt"
-    latin1.write_bytes("Caf\xe9 cr\xe8me.".encode("latin-1"))
-    with pytest.raises(InputError, match="not UTF-8"):
-        read_text_input(str(latin1))
-    with pytest.raises(InputError, match="no such file"):
-        read_text_input(str(tmp_path / "missing.md"))
-    with pytest.raises(InputError, match="directory"):
-        read_text_input(str(tmp_path))
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs (about 1.5 s of 16-bit 22050 Hz audio); skipped where mounting is refused."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_full_disk_is_an_output_error(voice, tiny_disk):
+    text = " ".join(SENTENCES * 2)  # far more than 64 KiB of audio
+    for suffix in (".wav", ".mp3"):
+        out = tiny_disk / f"speech{suffix}"
+        with pytest.raises(OutputError, match=f"cannot write {out}: No space left") as info:
+            speak(text, out, voice=voice)
+        assert info.value.exit_code == EXIT_OUTPUT
+        assert list(tiny_disk.iterdir()) == []  # the partial temporary is gone
+
+
+def test_long_sentences_are_cut():
+    words = " ".join(f"word{i}" for i in range(400))  # about 3000 characters, no punctuation
+    pieces = [s for _, s in iter_sentences(words)]
+    assert len(pieces) > 1 and all(len(p) <= MAX_SENTENCE_CHARS for p in pieces)
+    assert " ".join(pieces) == words
+    clauses = ", ".join(["a clause of several words"] * 40)
+    pieces = [s for _, s in iter_sentences(clauses)]
+    assert all(p.endswith(",") for p in pieces[:-1]) and all(len(p) <= 500 for p in pieces)
+    cjk = [s for _, s in iter_sentences("字" * 1200)]
+    assert [len(p) for p in cjk] == [500, 500, 200]
 
 
 def test_errors(voice, tmp_path, monkeypatch):
@@ -274,7 +305,7 @@ def test_german_with_espeak(tmp_path):
     v = get_voice(language="de")
     assert v.name == "espeak:de" and v.language == "de"
     text = "Guten Morgen. Das Wetter ist heute sehr schön!"
-    result = speak(text, tmp_path / "de.wav", voice=v)
+    result = speak(text, tmp_path / "de.wav", voice=v, keep_audio=True)
     assert [s.text for s in result.sentences] == [
         "Guten Morgen.",
         "Das Wetter ist heute sehr schön!",

@@ -1717,7 +1717,8 @@ def _describe_selected(
 @app.command()
 def speak(
     text: Annotated[
-        str, typer.Argument(help="Text to speak, or a .txt/.md file ('-' reads standard input).")
+        str,
+        typer.Argument(help="Text to speak, or a .txt/.md/.pdf file ('-' reads standard input)."),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Audio file: .wav, .flac, .mp3 or .m4a.")
@@ -1744,11 +1745,13 @@ def speak(
     """Speak text offline (Piper; espeak-ng for other languages) into an audio file.
 
     Sentences are timed from the synthesized samples; --timings writes those times.
+    The audio is written sentence by sentence, so any length of text fits in memory.
     """
-    from vidpipe.speech.tts import get_voice, read_text_input, write_sentences
+    from vidpipe.speech.tts import get_voice, write_sentences
     from vidpipe.speech.tts import speak as speak_text
+    from vidpipe.text.documents import read_text_argument
 
-    words = _run(lambda: read_text_input(text))
+    words = _run(lambda: read_text_argument(text).text)
     progress = _frames_progress(quiet)
     with progress:
         task = progress.add_task("loading voice", total=None)

@@ -37,12 +37,14 @@ from vidpipe import __version__
 from vidpipe.errors import InputError, UsageError
 from vidpipe.files import atomic_write, check_readable_file, ensure_dir, sha256_file
 from vidpipe.media.render import RenderOptions, RenderResult, render_slideshow
+from vidpipe.text.documents import DOCUMENT_SUFFIXES, is_document, read_document
 from vidpipe.types import Chunk, Transcript
 
 __all__ = ["TEXT_SUFFIXES", "NarrateOptions", "NarrateResult", "narrate"]
 
-#: Inputs read as text to speak; anything else is treated as audio or video.
-TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".pdf")
+#: Inputs read as text to speak (:func:`vidpipe.text.documents.is_document`: these
+#: suffixes, or a PDF by its header); anything else is treated as audio or video.
+TEXT_SUFFIXES = DOCUMENT_SUFFIXES
 
 StageProgress = Callable[[str, float, float], None]  # (stage, done, total)
 
@@ -115,41 +117,6 @@ class _Manifest:
             json.dump(self.data, fh, indent=2)
 
 
-def read_document(path: Path) -> str:
-    """The speakable text of a .txt, .md or .pdf file.
-
-    Raises:
-        InputError: unreadable, not UTF-8, a PDF without extractable text, or no text.
-    """
-    from vidpipe.speech.tts import read_text_input
-
-    if path.suffix.lower() != ".pdf":
-        return read_text_input(str(path))
-    try:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
-    except ImportError as exc:  # pragma: no cover - pypdf is a dependency
-        raise InputError("reading PDF needs pypdf", "pip install pypdf") from exc
-    try:
-        reader = PdfReader(str(path))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    except (PdfReadError, OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: not a readable PDF ({exc})", "check the file") from exc
-    # Lines inside a paragraph are joined; blank lines stay paragraph breaks.
-    paragraphs = []
-    for page in pages:
-        for para in page.split("\n\n"):
-            text = " ".join(para.split())
-            if text:
-                paragraphs.append(text)
-    if not paragraphs:
-        raise InputError(
-            f"{path}: the PDF has no extractable text (a scan?)",
-            "export it as text first, or run OCR on it",
-        )
-    return "\n\n".join(paragraphs)
-
-
 MIN_SLIDE_SECONDS = 1.5  # a chunk shorter than this is merged into the one before
 
 
@@ -190,7 +157,8 @@ def narrate(
     """Turn a text (.txt/.md/.pdf) or a recording (audio/video) into a narrated video.
 
     Args:
-        input_path: the text file or media file.
+        input_path: the text file (read by :func:`vidpipe.text.documents.read_document`)
+            or media file.
         output: the video path (``.mp4``/``.m4v``/``.mov``), written atomically.
         options: voice, language, image source, chunk length, renderer options.
         catalog: a :class:`~vidpipe.library.catalog.Catalog` to record images in.
@@ -202,7 +170,8 @@ def narrate(
 
     Raises:
         InputError: missing/unreadable input, empty text.
-        MediaError / NoAudioError: a recording that does not decode.
+        MediaError / NoAudioError: a recording that does not decode; a text that is
+            binary or not UTF-8, a damaged, encrypted or scanned (text-less) PDF.
         ModelError: unknown voice, or no voice for the language.
         UsageError: bad options (image spec, sizes...).
         RemoteError: an image endpoint failed.
@@ -215,13 +184,15 @@ def narrate(
     opts = options or NarrateOptions()
     opts.render.check()
     src = check_readable_file(input_path)
+    is_text = is_document(src)
+    # A text is read (and a bad one refused) before anything is written.
+    document = read_document(src) if is_text else None
     out = Path(output)
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".work")
     ensure_dir(work, out if not opts.work_dir else None)  # OutputError (exit 7) names it
     manifest = _Manifest(work)
     reused: list[str] = []
     note = progress or (lambda stage, done, total: None)
-    is_text = src.suffix.lower() in TEXT_SUFFIXES
     src_hash = sha256_file(src)
 
     # 1. speech (text) or transcript (recording) -> transcript.json
@@ -234,7 +205,7 @@ def narrate(
         if manifest.fresh("speech", key, [audio_path, transcript_path]):
             reused.append("speech")
         else:
-            text = read_document(src)
+            text = document.text if document is not None else ""
             language = opts.language
             if language is None and opts.voice is None:
                 from vidpipe.vision.imagegen import guess_language

@@ -19,19 +19,22 @@ sample counts, so they are exact for the audio written: ``start`` is the first
 sample of the sentence, ``end`` its last, the pauses lie between, and the audio
 ends with the last sentence.
 
+:func:`speak` with an output file streams: each sentence's samples go straight into the
+encoder (:class:`vidpipe.media.audio_writer.AudioWriter`) and only the sentence timings
+are kept, so memory does not grow with the length of the text. Reading text from files
+(txt, Markdown, PDF) is :mod:`vidpipe.text.documents`.
+
 All times are seconds, sample rates Hz, audio float32 mono in [-1, 1].
 """
 
 from __future__ import annotations
 
-import html
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
 import threading
 import wave
 from abc import ABC, abstractmethod
@@ -45,12 +48,13 @@ import numpy as np
 
 from vidpipe.errors import InputError, ModelError, OutputError, UsageError
 from vidpipe.files import atomic_path
-from vidpipe.text.chunking import SENTENCE_END, join_texts
+from vidpipe.text.chunking import join_texts
 from vidpipe.types import Segment, Transcript
 
 __all__ = [
     "AUDIO_FORMATS",
     "DEFAULT_VOICE",
+    "MAX_SENTENCE_CHARS",
     "PARAGRAPH_PAUSE",
     "SENTENCE_PAUSE",
     "EspeakVoice",
@@ -59,8 +63,6 @@ __all__ = [
     "Voice",
     "get_voice",
     "iter_sentences",
-    "markdown_to_text",
-    "read_text_input",
     "speak",
     "split_paragraphs",
     "split_sentences",
@@ -91,8 +93,14 @@ leading/trailing audio counts as silence and is trimmed."""
 EDGE_KEEP = 0.05
 """Seconds of the trimmed edge silence kept before and after each sentence."""
 
+MAX_SENTENCE_CHARS = 500
+"""Longest piece of text synthesized at once (characters). A longer "sentence" (text
+without sentence punctuation) is cut at the last clause mark (``,;:``) or space before
+this length, so one sentence's audio (about a minute at 500 characters) bounds memory."""
+
 AUDIO_FORMATS = (".wav", ".flac", ".mp3", ".m4a")
-"""Output suffixes :func:`speak` writes (wav by the standard library, others via PyAV)."""
+"""Output suffixes :func:`speak` writes (wav by the standard library, others via PyAV),
+through :class:`vidpipe.media.audio_writer.AudioWriter`."""
 
 ESPEAK_INSTALL_HINT = (
     "install espeak-ng (apt install espeak-ng / brew install espeak-ng), "
@@ -114,7 +122,6 @@ class SpeechResult:
     """Synthesized speech with one timed segment per sentence.
 
     Attributes:
-        audio: float32 mono samples in [-1, 1].
         sample_rate: samples per second (Hz), the voice's rate.
         sentences: one :class:`~vidpipe.types.Segment` per sentence, numbered from 0,
             ``start``/``end`` in seconds from the start of ``audio``, ``text`` the
@@ -123,19 +130,27 @@ class SpeechResult:
         voice: the voice name (``joe``, ``espeak:de``, or the ``.onnx`` path).
         language: ISO 639-1 code of the voice, e.g. ``"en"``.
         engine: ``"piper"`` or ``"espeak-ng"``.
+        audio: float32 mono samples in [-1, 1], or ``None`` when the audio was only
+            streamed to a file (:func:`speak` with ``out`` and no ``keep_audio``).
+        num_samples: length of the audio in samples (default: ``len(audio)``).
     """
 
-    audio: np.ndarray = field(repr=False)
     sample_rate: int
     sentences: list[Segment]
     voice: str
     language: str
     engine: str = "piper"
+    audio: np.ndarray | None = field(default=None, repr=False)
+    num_samples: int = -1
+
+    def __post_init__(self) -> None:
+        if self.num_samples < 0:
+            self.num_samples = 0 if self.audio is None else int(self.audio.shape[0])
 
     @property
     def duration(self) -> float:
-        """Length of ``audio`` in seconds (samples / sample_rate)."""
-        return self.audio.shape[0] / self.sample_rate if self.sample_rate else 0.0
+        """Length of the audio in seconds (``num_samples / sample_rate``)."""
+        return self.num_samples / self.sample_rate if self.sample_rate else 0.0
 
     @property
     def text(self) -> str:
@@ -179,6 +194,16 @@ class Voice(Protocol):
         """
         ...
 
+    def stream(
+        self, text: str, progress: ProgressCallback | None = None
+    ) -> Iterator[tuple[Segment, np.ndarray]]:
+        """Like :meth:`synthesize`, one ``(sentence, samples)`` pair at a time.
+
+        ``samples`` (float32 mono at ``sample_rate``) is the pause before the sentence
+        followed by its audio; concatenated they are :meth:`synthesize`'s audio.
+        """
+        ...
+
 
 class _SentenceVoice(ABC):
     """Shared sentence-by-sentence synthesis; subclasses implement :meth:`_sentence_audio`."""
@@ -193,7 +218,7 @@ class _SentenceVoice(ABC):
         """float32 mono samples at ``self.sample_rate`` for one sentence (may be empty)."""
 
     def synthesize(self, text: str, progress: ProgressCallback | None = None) -> SpeechResult:
-        """Speak ``text`` sentence by sentence and time each sentence.
+        """Speak ``text`` sentence by sentence and time each sentence, in memory.
 
         Args:
             text: plain text; blank lines separate paragraphs.
@@ -202,10 +227,46 @@ class _SentenceVoice(ABC):
 
         Returns:
             A :class:`SpeechResult`: the audio and one segment per sentence that made
-            sound (punctuation-only text makes none and is not listed).
+            sound (punctuation-only text makes none and is not listed). The whole
+            audio is kept: for long texts use :func:`speak` with an output file.
 
         Raises:
             InputError: ``text`` is empty, whitespace only, or nothing in it is speakable.
+            ModelError: the engine failed.
+        """
+        pieces: list[np.ndarray] = []
+        segments: list[Segment] = []
+        for segment, samples in self.stream(text, progress):
+            segments.append(segment)
+            pieces.append(samples)
+        return SpeechResult(
+            audio=np.concatenate(pieces),
+            sample_rate=self.sample_rate,
+            sentences=segments,
+            voice=self.name,
+            language=self.language,
+            engine=self.engine,
+        )
+
+    def stream(
+        self, text: str, progress: ProgressCallback | None = None
+    ) -> Iterator[tuple[Segment, np.ndarray]]:
+        """Speak ``text`` one sentence at a time, yielding each as it is synthesized.
+
+        Args:
+            text: plain text; blank lines separate paragraphs.
+            progress: as in :meth:`synthesize`.
+
+        Yields:
+            ``(segment, samples)`` per sentence that made sound: ``segment`` timed in
+            seconds from the start of the whole audio, ``samples`` float32 mono at
+            ``sample_rate`` Hz holding the pause before the sentence
+            (:data:`SENTENCE_PAUSE` or :data:`PARAGRAPH_PAUSE`; none before the first)
+            and then the sentence. Only the current sentence is held in memory.
+
+        Raises:
+            InputError: ``text`` is empty or nothing in it is speakable (before the
+                first item, or at the end when the voice made no sound at all).
             ModelError: the engine failed.
         """
         plan = list(iter_sentences(text, self.language))
@@ -215,48 +276,39 @@ class _SentenceVoice(ABC):
                     "nothing speakable in the text (only punctuation or symbols)",
                     "pass words to speak",
                 )
-            raise InputError("no text to speak", "pass some text, or a .txt or .md file")
+            raise InputError("no text to speak", "pass some text, or a .txt, .md or .pdf file")
         total = float(len(plan))
         if progress:
             progress(0.0, total)
-        pieces: list[np.ndarray] = []
-        segments: list[Segment] = []
+        count = 0
         samples = 0
         last_para: int | None = None
         for i, (para, sentence) in enumerate(plan):
             audio = _trim(self._sentence_audio(_engine_text(sentence)), self.sample_rate)
             if audio.size:
-                if segments:
+                gap = 0
+                if count:
                     pause = PARAGRAPH_PAUSE if para != last_para else SENTENCE_PAUSE
                     gap = round(pause * self.sample_rate)
-                    pieces.append(np.zeros(gap, dtype=np.float32))
-                    samples += gap
-                start = samples
-                pieces.append(audio)
-                samples += audio.shape[0]
-                segments.append(
-                    Segment(
-                        id=len(segments),
-                        start=start / self.sample_rate,
-                        end=samples / self.sample_rate,
-                        text=sentence,
-                    )
+                start = samples + gap
+                samples = start + audio.shape[0]
+                segment = Segment(
+                    id=count,
+                    start=start / self.sample_rate,
+                    end=samples / self.sample_rate,
+                    text=sentence,
                 )
+                count += 1
                 last_para = para
+                if gap:
+                    audio = np.concatenate([np.zeros(gap, dtype=np.float32), audio])
+                yield segment, audio
             if progress:
                 progress(float(i + 1), total)
-        if not segments:
+        if not count:
             raise InputError(
                 "nothing speakable in the text (the voice made no sound)", "pass words to speak"
             )
-        return SpeechResult(
-            audio=np.concatenate(pieces),
-            sample_rate=self.sample_rate,
-            sentences=segments,
-            voice=self.name,
-            language=self.language,
-            engine=self.engine,
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, language={self.language!r})"
@@ -753,168 +805,6 @@ def _ends_here(text: str, m: re.Match[str], ordinal_dot: bool = False) -> bool:
     return not (len(word) == 1 and word.isalpha() and text[i - 1].isupper() and rest)
 
 
-# --------------------------------------------------------------------------- text input
-
-_MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
-_TEXT_SUFFIXES = (".txt", ".text", *_MARKDOWN_SUFFIXES)
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-# A URL ends before trailing punctuation or a closing bracket ("(see https://x.org).").
-_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"]*[^\s<>\"'.,;:!?)\]}]")
-_HTML_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
-
-
-def read_text_input(value: str) -> str:
-    """The text to speak: read from a file if ``value`` names one, else ``value`` itself.
-
-    ``-`` reads standard input. A file is read as UTF-8 (a BOM is dropped);
-    Markdown files (``.md``, ``.markdown``) are converted to plain speakable text
-    with :func:`markdown_to_text`. A value that looks like a file name (no spaces,
-    ending in ``.txt``/``.md``) but does not exist is an error rather than text.
-
-    Returns:
-        The text (not stripped of anything but Markdown markup).
-
-    Raises:
-        InputError: the file is a folder, unreadable, or not UTF-8 text.
-    """
-    if value == "-":
-        data = sys.stdin.buffer.read()
-        return _decode_text(data, "standard input")
-    if os.path.isdir(value):
-        raise InputError(f"{value}: is a directory, not a text file", "pass a .txt or .md file")
-    if os.path.isfile(value):
-        path = Path(value)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"{path}: cannot read: {exc.strerror or exc}", "check the file's permissions"
-            ) from exc
-        text = _decode_text(data, str(path))
-        if path.suffix.lower() in _MARKDOWN_SUFFIXES:
-            return markdown_to_text(text)
-        return text
-    stripped = value.strip()
-    if (
-        stripped
-        and not any(c.isspace() for c in stripped)
-        and stripped.lower().endswith(_TEXT_SUFFIXES)
-    ):
-        raise InputError(f"{stripped}: no such file", "check the path, or quote the text")
-    return value
-
-
-def _decode_text(data: bytes, where: str) -> str:
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(f"{where}: is a binary file, not text", "pass a UTF-8 .txt or .md file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{where}: is not UTF-8 text (bad byte at offset {exc.start})",
-            "convert it, e.g. iconv -f latin1 -t utf-8 FILE > FILE.txt",
-        ) from exc
-
-
-def markdown_to_text(markdown: str) -> str:
-    """Markdown to plain speakable text, with ``markdown-it-py`` (CommonMark + tables).
-
-    Kept: the text of paragraphs, headings, list items, block quotes, table cells
-    (joined with commas), link text, inline code. Dropped: link targets and bare
-    URLs, images (with their alt text), code blocks and fences, HTML tags and
-    comments (text between tags is kept), emphasis/strike markers, list bullets and
-    numbers, rules, YAML front matter. Headings, list items and table rows that do
-    not end a sentence get a period (``。`` after CJK text) so they are spoken and
-    timed as sentences of their own.
-
-    Returns:
-        Paragraphs separated by blank lines: each paragraph, heading, list item and
-        table row is one (so they are read with :data:`PARAGRAPH_PAUSE` between).
-    """
-    from markdown_it import MarkdownIt
-
-    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
-    tokens = parser.parse(_FRONT_MATTER.sub("", markdown))
-    blocks: list[str] = []
-    in_list = 0
-    heading = False
-    cells: list[str] | None = None
-    for tok in tokens:
-        kind = tok.type
-        if kind in ("bullet_list_open", "ordered_list_open"):
-            in_list += 1
-        elif kind in ("bullet_list_close", "ordered_list_close"):
-            in_list -= 1
-        elif kind == "heading_open":
-            heading = True
-        elif kind == "heading_close":
-            heading = False
-        elif kind == "tr_open":
-            cells = []
-        elif kind == "tr_close":
-            row = ", ".join(c for c in (cells or []) if c)
-            if row:
-                blocks.append(_terminate(row))
-            cells = None
-        elif kind == "inline":
-            text = _inline_text(tok.children or [])
-            if not text:
-                continue
-            if cells is not None:
-                cells.append(" ".join(text.split()))
-            elif heading or in_list:
-                blocks.append(_terminate(text))
-            else:
-                blocks.append(text)
-        elif kind == "html_block":
-            text = _tidy(_URL.sub("", html.unescape(_HTML_TAG.sub(" ", tok.content))))
-            if text:
-                blocks.append(text)
-        # fence, code_block, hr, blockquote and paragraph markers: nothing to say
-    return "".join(f"{b}\n\n" for b in blocks).rstrip("\n") + "\n" if blocks else ""
-
-
-def _inline_text(children) -> str:
-    """The speakable text of an inline token's children (see :func:`markdown_to_text`)."""
-    out: list[str] = []
-    autolink = False
-    for child in children:
-        kind = child.type
-        if kind == "link_open":
-            autolink = child.markup == "autolink"
-        elif kind == "link_close":
-            autolink = False
-        elif kind in ("text", "code_inline") and not autolink:
-            out.append(child.content)
-        elif kind in ("softbreak", "hardbreak"):
-            out.append("\n")
-        elif kind == "html_inline":
-            out.append(" ")  # <br>, <b>...: the tag goes, the words stay apart
-        # image (with its alt text), em/strong/s markers: dropped
-    text = _URL.sub("", "".join(out))
-    lines = [_tidy(line) for line in text.split("\n")]
-    return "\n".join(ln for ln in lines if ln)
-
-
-def _tidy(line: str) -> str:
-    """Collapse spaces, drop brackets emptied by removed URLs, no space before punctuation."""
-    line = re.sub(r"\(\s*\)|\[\s*\]", " ", " ".join(line.split()))
-    return re.sub(r"\s+([.,;:!?…)\]])", r"\1", " ".join(line.split()))
-
-
-def _terminate(text: str) -> str:
-    """``text`` ending a sentence: a period (or ``。``) added unless it already ends one."""
-    text = text.strip()
-    if not text or SENTENCE_END.search(text):
-        return text
-    text = text.rstrip(":;,、，：；- ")
-    if not text:
-        return text
-    return text + (
-        "。" if re.match(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text[-1]) else "."
-    )
-
-
 # --------------------------------------------------------------------------- output
 
 
@@ -924,39 +814,68 @@ def speak(
     voice: str | Voice | None = None,
     language: str | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    keep_audio: bool = False,
 ) -> SpeechResult:
-    """Speak ``text`` with a voice and optionally write the audio to ``out``.
+    """Speak ``text`` with a voice, streaming the audio to ``out`` sentence by sentence.
 
     Args:
-        text: plain text (use :func:`read_text_input` for files); blank lines separate
-            paragraphs (:data:`PARAGRAPH_PAUSE` s), sentences get :data:`SENTENCE_PAUSE` s.
+        text: plain text (read files with :func:`vidpipe.text.documents.read_document`);
+            blank lines separate paragraphs (:data:`PARAGRAPH_PAUSE` s), sentences get
+            :data:`SENTENCE_PAUSE` s.
         out: ``.wav`` (16-bit PCM), ``.flac``, ``.mp3`` or ``.m4a`` file at the voice's
-            sample rate, written atomically; ``None`` writes nothing.
+            sample rate, written atomically as the sentences are synthesized: only the
+            sentence being spoken is in memory, however long the text. ``None``: the
+            audio is returned in ``result.audio`` instead.
         voice: a voice name or path (see :func:`get_voice`) or a :class:`Voice` (reuse
             one instance for many calls; names are resolved on every call, though the
             Piper model itself is cached).
         language: ISO 639-1 code; picks the voice when ``voice`` is ``None``, and must
             match a named voice's language; ignored with a :class:`Voice` instance.
         progress: ``progress(sentences_done, sentences_total)`` per sentence.
+        keep_audio: with ``out``, also keep the samples in ``result.audio`` (memory
+            then grows with the text: about 88 KB per second of speech at 22050 Hz).
 
     Returns:
-        The :class:`SpeechResult` (audio, rate in Hz, sentence times in seconds).
+        The :class:`SpeechResult`: sentence times in seconds, rate in Hz, the length
+        in samples; ``audio`` is ``None`` when written to ``out`` without ``keep_audio``.
 
     Raises:
         InputError: empty or unspeakable text.
         UsageError: unsupported output suffix, or voice and language disagree.
         ModelError: unknown voice, voice files missing or broken, espeak-ng missing.
-        OutputError: ``out`` cannot be written.
+        OutputError: ``out`` cannot be written (nothing is left at ``out`` then).
     """
     if not text or not text.strip():
         raise InputError("no text to speak: the text is empty", "pass some text, or a file")
     if out is not None:
         _check_suffix(Path(out))
     v = voice if voice is not None and not isinstance(voice, str) else get_voice(voice, language)
-    result = v.synthesize(text, progress=progress)
-    if out is not None:
-        write_audio(result, out)
-    return result
+    if out is None:
+        return v.synthesize(text, progress=progress)
+    from vidpipe.media.audio_writer import AudioWriter
+
+    sentences: list[Segment] = []
+    kept: list[np.ndarray] | None = [] if keep_audio else None
+    with contextlib.ExitStack() as stack:
+        writer: AudioWriter | None = None
+        for segment, samples in v.stream(text, progress=progress):
+            if writer is None:  # opened at the first sentence: espeak-ng's rate is known then
+                writer = stack.enter_context(AudioWriter(out, v.sample_rate))
+            writer.write(samples)
+            sentences.append(segment)
+            if kept is not None:
+                kept.append(samples)
+        num_samples = writer.samples_written if writer is not None else 0
+    return SpeechResult(
+        sample_rate=v.sample_rate,
+        sentences=sentences,
+        voice=v.name,
+        language=v.language,
+        engine=getattr(v, "engine", "piper"),
+        audio=np.concatenate(kept) if kept else None,
+        num_samples=num_samples,
+    )
 
 
 def _check_suffix(dest: Path) -> str:
@@ -969,54 +888,28 @@ def _check_suffix(dest: Path) -> str:
     return suffix
 
 
-def _pcm16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
-
-
-def _write_wav(fh, audio: np.ndarray, rate: int) -> None:
-    with wave.open(fh, "wb") as wf:
-        wf.setnchannels(1)
-        wf.setsampwidth(2)
-        wf.setframerate(rate)
-        wf.writeframes(_pcm16(audio))
-
-
 def write_audio(result: SpeechResult, out: str | os.PathLike[str]) -> Path:
     """Write ``result.audio`` to ``out`` atomically (format from the suffix).
 
-    ``.wav`` is 16-bit PCM mono at ``result.sample_rate`` (standard library
-    :mod:`wave`); ``.flac``, ``.mp3`` and ``.m4a`` are encoded by
-    :func:`vidpipe.media.audio.extract_audio` from a temporary WAV (same rate when
-    the encoder takes it, else its nearest allowed rate above).
+    ``.wav`` is 16-bit PCM mono at ``result.sample_rate``; ``.flac``, ``.mp3`` and
+    ``.m4a`` are encoded by PyAV (:class:`vidpipe.media.audio_writer.AudioWriter`).
 
     Raises:
-        UsageError: unsupported suffix. OutputError: ``out`` cannot be written.
+        UsageError: unsupported suffix, or ``result`` holds no audio (it was streamed
+            to a file). OutputError: ``out`` cannot be written.
     """
-    dest = Path(out)
-    suffix = _check_suffix(dest)
-    if suffix == ".wav":
-        with atomic_path(dest) as tmp:
-            try:
-                with open(tmp, "wb") as fh:
-                    _write_wav(fh, result.audio, result.sample_rate)
-            except OSError as exc:
-                raise OutputError(
-                    f"cannot write {dest}: {exc.strerror or exc}",
-                    "check the folder and free disk space",
-                ) from exc
-        return dest
-    from vidpipe.media.audio import extract_audio
+    from vidpipe.media.audio_writer import AudioWriter
 
-    try:
-        with tempfile.TemporaryDirectory(prefix="vidpipe-tts-") as tmp:
-            wav = Path(tmp) / "speech.wav"
-            with open(wav, "wb") as fh:
-                _write_wav(fh, result.audio, result.sample_rate)
-            return extract_audio(wav, dest, channels=1)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {dest}: {exc.strerror or exc}", "check the folder and free disk space"
-        ) from exc
+    dest = Path(out)
+    _check_suffix(dest)
+    if result.audio is None:
+        raise UsageError(
+            "this speech result holds no audio (it was streamed to a file)",
+            "call speak() with keep_audio=True, or copy the file it wrote",
+        )
+    with AudioWriter(dest, result.sample_rate) as writer:
+        writer.write(result.audio)
+    return dest
 
 
 def write_sentences(result: SpeechResult, path: str | os.PathLike[str]) -> Path:
@@ -1063,8 +956,35 @@ def write_sentences(result: SpeechResult, path: str | os.PathLike[str]) -> Path:
 def iter_sentences(text: str, language: str | None = None) -> Iterator[tuple[int, str]]:
     """``(paragraph_index, sentence)`` for every sentence of ``text``, in order.
 
-    Paragraphs from :func:`split_paragraphs`, sentences from :func:`split_sentences`.
+    Paragraphs from :func:`split_paragraphs`, sentences from :func:`split_sentences`;
+    a sentence longer than :data:`MAX_SENTENCE_CHARS` is cut by :func:`_cut_long`.
     """
     for p, para in enumerate(split_paragraphs(text)):
         for sentence in split_sentences(para, language):
-            yield p, sentence
+            for piece in _cut_long(sentence):
+                yield p, piece
+
+
+_CLAUSE_MARK = re.compile(r"[,;:，；：、]\s*")
+
+
+def _cut_long(sentence: str, limit: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """``sentence`` in pieces of at most ``limit`` characters, cut after the last clause
+    mark (``, ; :``) in the second half of the window, else at the last space, else hard
+    (text without spaces, e.g. CJK without punctuation)."""
+    pieces: list[str] = []
+    rest = sentence
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = 0
+        for m in _CLAUSE_MARK.finditer(window):
+            if m.end() >= limit // 2:
+                cut = m.end()
+        if not cut:
+            spaces = [m.start() for m in re.finditer(r"\s", window) if m.start() > 0]
+            cut = spaces[-1] if spaces else limit
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return [piece for piece in pieces if piece]

@@ -1,0 +1,498 @@
+"""Read documents to speak: plain text, Markdown and PDF, one reader for every command.
+
+:func:`read_document` takes a ``.txt``, ``.md``/``.markdown`` or ``.pdf`` file (a PDF is
+also recognised by its ``%PDF-`` header whatever its name) and returns a
+:class:`Document`: the speakable text with paragraphs separated by blank lines, a
+title when the file has one, and the kind it was read as. :func:`read_text_argument`
+is the command line's ``TEXT`` argument: ``-`` (standard input), a file, or the text
+itself.
+
+* Text is UTF-8; a UTF-8 BOM is dropped, and UTF-16 with a BOM is decoded too. A file
+  with NUL bytes in its first 8 KiB (and no UTF-16 BOM) is binary, not text.
+* Markdown is converted to plain text with ``markdown-it-py`` (:func:`markdown_to_text`).
+* PDF text comes from ``pypdf`` (its text layer, page by page). A PDF protected only by
+  an owner password (the empty user password) is read; one that needs a password,
+  a damaged or truncated one, and a scan without a text layer are each one
+  :class:`~vidpipe.errors.MediaError` (exit 4). pypdf's log messages and warnings are
+  kept from stderr; the first one is quoted in the error when reading fails.
+
+Errors: a missing file, a folder or a file without read permission is an
+:class:`~vidpipe.errors.InputError` (exit 3); content that cannot be turned into text
+(binary, not UTF-8, a bad PDF) is a :class:`~vidpipe.errors.MediaError` (exit 4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import os
+import re
+import stat
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from vidpipe.errors import InputError, MediaError
+from vidpipe.text.chunking import SENTENCE_END
+
+__all__ = [
+    "DOCUMENT_SUFFIXES",
+    "MARKDOWN_SUFFIXES",
+    "Document",
+    "is_document",
+    "markdown_to_text",
+    "parse_document",
+    "read_document",
+    "read_text_argument",
+]
+
+DocumentKind = Literal["text", "markdown", "pdf"]
+
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
+"""File suffixes read as Markdown (case-insensitive)."""
+
+TEXT_SUFFIXES = (".txt", ".text")
+"""File suffixes read as plain text."""
+
+DOCUMENT_SUFFIXES = (*TEXT_SUFFIXES, *MARKDOWN_SUFFIXES, ".pdf")
+"""Every suffix :func:`read_document` knows; other files are read as text unless they
+start with ``%PDF-``."""
+
+PDF_MAGIC = b"%PDF-"
+"""A PDF file starts with this header; readers accept it within the first 1024 bytes
+(Adobe PDF Reference, implementation note 13), so :func:`parse_document` does too."""
+
+SNIFF_BYTES = 8192
+"""Bytes looked at to tell a binary file from text (a NUL byte among them = binary)."""
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document's speakable text.
+
+    Attributes:
+        text: plain text, paragraphs separated by one blank line, ending in a newline
+            (``""`` when the file holds no text at all).
+        kind: ``"text"``, ``"markdown"`` or ``"pdf"``: how it was read.
+        source: the path, or ``"standard input"`` / ``"text"`` for an argument.
+        title: the Markdown front matter ``title:`` or first heading, or the PDF's
+            ``/Title`` metadata; ``None`` when there is none.
+        pages: the PDF's page count (``None`` for text and Markdown).
+    """
+
+    text: str
+    kind: DocumentKind
+    source: str
+    title: str | None = None
+    pages: int | None = None
+
+    @property
+    def paragraphs(self) -> list[str]:
+        """The paragraphs of :attr:`text` (split at blank lines, stripped, none empty)."""
+        return [p.strip() for p in re.split(r"\n[ \t]*\n", self.text) if p.strip()]
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def is_document(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is read as a document (by suffix, or a PDF by its header).
+
+    For callers that take both documents and media (``narrate``): a ``.txt``, ``.md``,
+    ``.markdown`` or ``.pdf`` name, or a file starting with ``%PDF-`` (within 1024 bytes).
+    An unreadable file is not a document (the media reader then reports it).
+    """
+    p = Path(path)
+    if p.suffix.lower() in DOCUMENT_SUFFIXES:
+        return True
+    try:
+        with open(p, "rb") as fh:
+            return PDF_MAGIC in fh.read(1024)
+    except OSError:
+        return False
+
+
+def read_document(path: str | os.PathLike[str]) -> Document:
+    """Read a ``.txt``, ``.md`` or ``.pdf`` file as speakable text.
+
+    The kind is the PDF header when the file starts with ``%PDF-``, else the suffix
+    (Markdown suffixes: :data:`MARKDOWN_SUFFIXES`; anything else is plain text). A
+    binary file is refused after reading only its first :data:`SNIFF_BYTES` bytes.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The :class:`Document`.
+
+    Raises:
+        InputError: no such file, a directory, or it cannot be read (exit 3).
+        MediaError: binary, not UTF-8, or a PDF that is damaged, truncated, needs a
+            password or has no text layer (exit 4).
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError as exc:
+        raise InputError(f"{p}: no such file", "check the path") from exc
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read: {exc.strerror or exc}", "check the path") from exc
+    if stat.S_ISDIR(mode):
+        raise InputError(f"{p}: is a directory, not a document", "pass a .txt, .md or .pdf file")
+    if not stat.S_ISREG(mode):  # a FIFO or device: opening it could block or never end
+        raise InputError(
+            f"{p}: is not a regular file (a pipe or device)", "pass a file, or - for standard input"
+        )
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+            kind = _sniff(head, p.suffix.lower())
+            if kind != "pdf" and _is_binary(head):
+                raise _binary_error(str(p))
+            data = head + fh.read()
+    except FileNotFoundError as exc:
+        raise InputError(f"{p}: no such file", "check the path") from exc
+    except PermissionError as exc:
+        raise InputError(f"{p}: permission denied", "check the file's permissions") from exc
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read: {exc.strerror or exc}", "check the file") from exc
+    return parse_document(data, str(p), kind)
+
+
+def parse_document(data: bytes, source: str, kind: DocumentKind | None = None) -> Document:
+    """Turn a document's bytes into a :class:`Document`.
+
+    Args:
+        data: the file's bytes.
+        source: its name for messages (a path, ``"standard input"``).
+        kind: ``"text"``, ``"markdown"`` or ``"pdf"``; ``None`` sniffs: ``%PDF-`` is a
+            PDF, anything else plain text. Bytes that start with ``%PDF-`` are always
+            read as a PDF.
+
+    Raises:
+        MediaError: binary, not UTF-8, or an unreadable PDF (see :func:`read_document`).
+    """
+    if PDF_MAGIC in data[:1024]:
+        kind = "pdf"
+    if kind == "pdf":
+        return _read_pdf(data, source)
+    text = _decode_text(data, source)
+    if kind == "markdown":
+        return Document(
+            text=markdown_to_text(text), kind="markdown", source=source, title=_md_title(text)
+        )
+    return Document(text=text, kind="text", source=source)
+
+
+def read_text_argument(value: str) -> Document:
+    """The command line's ``TEXT`` argument: ``-``, a document file, or the text itself.
+
+    ``-`` reads standard input (bytes, sniffed: a PDF piped in is read as one). A
+    value naming an existing file is read with :func:`read_document`. A value that
+    looks like a file name (no spaces, a :data:`DOCUMENT_SUFFIXES` ending) but does not
+    exist is an error rather than text to speak; any other value is the text.
+
+    Returns:
+        A :class:`Document` (``source`` ``"text"`` and ``kind`` ``"text"`` for a literal).
+
+    Raises:
+        InputError, MediaError: as :func:`read_document`.
+    """
+    if value == "-":
+        return parse_document(sys.stdin.buffer.read(), "standard input")
+    if os.path.lexists(value):
+        return read_document(value)
+    stripped = value.strip()
+    if (
+        stripped
+        and not any(c.isspace() for c in stripped)
+        and stripped.lower().endswith(DOCUMENT_SUFFIXES)
+    ):
+        raise InputError(f"{stripped}: no such file", "check the path, or quote the text")
+    return Document(text=value, kind="text", source="text")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _sniff(head: bytes, suffix: str) -> DocumentKind:
+    if PDF_MAGIC in head[:1024]:
+        return "pdf"
+    if suffix == ".pdf":
+        return "pdf"  # no header: _read_pdf says it is not a PDF
+    if suffix in MARKDOWN_SUFFIXES:
+        return "markdown"
+    return "text"
+
+
+def _is_binary(head: bytes) -> bool:
+    return b"\x00" in head and not head.startswith(_UTF16_BOMS)
+
+
+def _binary_error(where: str) -> MediaError:
+    return MediaError(
+        f"{where}: is a binary file, not text", "pass a UTF-8 .txt, .md or a .pdf file"
+    )
+
+
+def _decode_text(data: bytes, where: str) -> str:
+    """UTF-8 (BOM dropped) or BOM-marked UTF-16 bytes to ``str``; newlines normalised."""
+    if data.startswith(_UTF16_BOMS):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise MediaError(
+                f"{where}: is not valid UTF-16 text (bad bytes at offset {exc.start})",
+                "save it as UTF-8",
+            ) from exc
+    else:
+        if _is_binary(data[:SNIFF_BYTES]):
+            raise _binary_error(where)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise MediaError(
+                f"{where}: is not UTF-8 text (bad byte at offset {exc.start})",
+                "convert it, e.g. iconv -f latin1 -t utf-8 FILE > FILE.txt",
+            ) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages pypdf logs while a PDF is read (instead of printing them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+
+@contextlib.contextmanager
+def _quiet_pypdf() -> Iterator[_Collect]:
+    """Route pypdf's logger (``pypdf``) and its warnings away from stderr, collected.
+
+    pypdf logs recoverable problems ("EOF marker not found", "Ignoring wrong pointing
+    object") as WARNING records, which Python's last-resort handler prints to stderr,
+    and issues ``PdfReadWarning`` warnings; neither belongs on vidpipe's one-line output.
+    """
+    logger = logging.getLogger("pypdf")
+    handler = _Collect()
+    old_propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old_propagate
+    handler.messages.extend(" ".join(str(w.message).split()) for w in caught)
+
+
+def _read_pdf(data: bytes, source: str) -> Document:
+    """The text layer of a PDF, one paragraph per blank-line block, pages in order."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
+    if PDF_MAGIC not in data[:1024]:
+        raise MediaError(
+            f"{source}: is not a PDF (no %PDF- header)", "check the file, or rename it"
+        )
+    with _quiet_pypdf() as log:
+        try:
+            reader = PdfReader(BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise MediaError(
+                    f"{source}: the PDF is encrypted and needs a password",
+                    "save an unprotected copy, e.g. qpdf --decrypt --password=PW IN.pdf OUT.pdf",
+                )
+            pages = [page.extract_text() or "" for page in reader.pages]
+            title = _pdf_title(reader)
+        except MediaError:
+            raise
+        except (FileNotDecryptedError, DependencyError) as exc:
+            raise MediaError(
+                f"{source}: the PDF is encrypted and cannot be read ({exc})",
+                "save an unprotected copy of it",
+            ) from exc
+        except Exception as exc:
+            # pypdf raises PdfReadError and, on damaged files, plain KeyError,
+            # IndexError, ValueError, struct.error, zlib.error... from deep inside.
+            raise _damaged(source, exc, log.messages) from exc
+    paragraphs = [p for page in pages for p in _pdf_paragraphs(page)]
+    if not paragraphs:
+        raise MediaError(
+            f"{source}: the PDF has no text layer ({len(pages)} page"
+            f"{'s' if len(pages) != 1 else ''} of images: a scan?)",
+            "export it as text first, or run OCR on it (e.g. ocrmypdf)",
+        )
+    text = "".join(f"{p}\n\n" for p in paragraphs).rstrip("\n") + "\n"
+    return Document(text=text, kind="pdf", source=source, title=title, pages=len(pages))
+
+
+def _damaged(source: str, exc: BaseException, logged: list[str]) -> MediaError:
+    detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+    first = next((m for m in logged if m and m not in detail), None)
+    why = f"{detail}; {first}" if first else detail
+    return MediaError(
+        f"{source}: the PDF is damaged or truncated ({why})", "check the file, or download it again"
+    )
+
+
+def _pdf_title(reader) -> str | None:
+    try:
+        meta = reader.metadata
+        title = meta.title if meta is not None else None
+    except Exception:  # a damaged /Info dictionary only loses the title
+        return None
+    title = " ".join(str(title).split()) if title else ""
+    return title or None
+
+
+def _pdf_paragraphs(page: str) -> list[str]:
+    """A page's extracted text as paragraphs: split at blank lines, lines joined."""
+    out = []
+    for block in re.split(r"\n[ \t]*\n", page.replace("\r\n", "\n").replace("\r", "\n")):
+        text = " ".join(block.split())
+        if text:
+            out.append(text)
+    return out
+
+
+# --------------------------------------------------------------------------- Markdown
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+# A URL ends before trailing punctuation or a closing bracket ("(see https://x.org).").
+_URL = re.compile(r"\b(?:(?:https?|ftp)://|www\.)[^\s<>\"]*[^\s<>\"'.,;:!?)\]}]")
+_HTML_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
+
+
+def _md_title(markdown: str) -> str | None:
+    """``title:`` in YAML front matter, else the text of the first heading, else ``None``."""
+    m = _FRONT_MATTER.match(markdown)
+    if m:
+        t = re.search(r"^title:[ \t]*(.+?)[ \t]*$", m.group(1), re.M)
+        if t:
+            return t.group(1).strip("\"'") or None
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(_FRONT_MATTER.sub("", markdown))
+    for i, tok in enumerate(tokens[:-1]):
+        if tok.type == "heading_open":
+            text = _inline_text(tokens[i + 1].children or [])
+            if text:
+                return " ".join(text.split())
+    return None
+
+
+def markdown_to_text(markdown: str) -> str:
+    """Markdown to plain speakable text, with ``markdown-it-py`` (CommonMark + tables).
+
+    Kept: the text of paragraphs, headings, list items, block quotes, table cells
+    (joined with commas), link text, inline code. Dropped: link targets and bare
+    URLs, images (with their alt text), code blocks and fences, HTML tags and
+    comments (text between tags is kept), emphasis/strike markers, list bullets and
+    numbers, rules, YAML front matter. Headings, list items and table rows that do
+    not end a sentence get a period (``。`` after CJK text) so they are spoken and
+    timed as sentences of their own.
+
+    Returns:
+        Paragraphs separated by blank lines: each paragraph, heading, list item and
+        table row is one (so they are read with a paragraph pause between).
+    """
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    tokens = parser.parse(_FRONT_MATTER.sub("", markdown))
+    blocks: list[str] = []
+    in_list = 0
+    heading = False
+    cells: list[str] | None = None
+    for tok in tokens:
+        kind = tok.type
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            in_list += 1
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            in_list -= 1
+        elif kind == "heading_open":
+            heading = True
+        elif kind == "heading_close":
+            heading = False
+        elif kind == "tr_open":
+            cells = []
+        elif kind == "tr_close":
+            row = ", ".join(c for c in (cells or []) if c)
+            if row:
+                blocks.append(_terminate(row))
+            cells = None
+        elif kind == "inline":
+            text = _inline_text(tok.children or [])
+            if not text:
+                continue
+            if cells is not None:
+                cells.append(" ".join(text.split()))
+            elif heading or in_list:
+                blocks.append(_terminate(text))
+            else:
+                blocks.append(text)
+        elif kind == "html_block":
+            text = _tidy(_URL.sub("", html.unescape(_HTML_TAG.sub(" ", tok.content))))
+            if text:
+                blocks.append(text)
+        # fence, code_block, hr, blockquote and paragraph markers: nothing to say
+    return "".join(f"{b}\n\n" for b in blocks).rstrip("\n") + "\n" if blocks else ""
+
+
+def _inline_text(children) -> str:
+    """The speakable text of an inline token's children (see :func:`markdown_to_text`)."""
+    out: list[str] = []
+    autolink = False
+    for child in children:
+        kind = child.type
+        if kind == "link_open":
+            autolink = child.markup == "autolink"
+        elif kind == "link_close":
+            autolink = False
+        elif kind in ("text", "code_inline") and not autolink:
+            out.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind == "html_inline":
+            out.append(" ")  # <br>, <b>...: the tag goes, the words stay apart
+        # image (with its alt text), em/strong/s markers: dropped
+    text = _URL.sub("", "".join(out))
+    lines = [_tidy(line) for line in text.split("\n")]
+    return "\n".join(ln for ln in lines if ln)
+
+
+def _tidy(line: str) -> str:
+    """Collapse spaces, drop brackets emptied by removed URLs, no space before punctuation."""
+    line = re.sub(r"\(\s*\)|\[\s*\]", " ", " ".join(line.split()))
+    return re.sub(r"\s+([.,;:!?…)\]])", r"\1", " ".join(line.split()))
+
+
+def _terminate(text: str) -> str:
+    """``text`` ending a sentence: a period (or ``。``) added unless it already ends one."""
+    text = text.strip()
+    if not text or SENTENCE_END.search(text):
+        return text
+    text = text.rstrip(":;,、，：；- ")
+    if not text:
+        return text
+    return text + (
+        "。" if re.match(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text[-1]) else "."
+    )
