@@ -34,6 +34,7 @@ from vidpipe.errors import (
     UsageError,
 )
 from vidpipe.files import NAME_MAX, output_error, remove_stale_temps, temp_path
+from vidpipe.writers import FORMATS
 
 DATA = Path(__file__).parent / "data"
 JFK = DATA / "jfk.mp3"
@@ -278,7 +279,7 @@ def test_transcribe_240_character_name(tmp_path, home):
     proc = run("transcribe", str(src), "-m", "tiny.en", "-q", "-f", "all", "-o", str(out),
                home=home)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.suffix for p in out.iterdir()) == [".json", ".srt", ".tsv", ".txt", ".vtt"]
+    assert sorted(p.suffix for p in out.iterdir()) == sorted(f".{f}" for f in FORMATS)
     assert "country" in (out / f"{'n' * 240}.txt").read_text().lower()
 
 

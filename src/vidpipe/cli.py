@@ -950,7 +950,7 @@ def report(
             rep.hms(row.duration),
             row.resolution or "-",
             codecs,
-            row.language or "-",
+            Text("no audio", style="dim") if row.no_audio else (row.language or "-"),
             str(row.words) if row.words is not None else "-",
         )
     out.print(t)

@@ -48,6 +48,11 @@ class ReportRow:
     words: int | None
 
     @property
+    def no_audio(self) -> bool:
+        """Done, with the audio steps skipped because the file has no audio track."""
+        return self.state == "done" and (self.reason or "").endswith("skipped: no audio track")
+
+    @property
     def resolution(self) -> str | None:
         return f"{self.width}x{self.height}" if self.width and self.height else None
 
@@ -143,11 +148,7 @@ def build_report(catalog: Catalog) -> Report:
         totals[state] = sum(1 for r in rows if r.state == state)
     totals["media"] = len(counted)
     # done items without an audio track (runner: "audio, transcribe: skipped: no audio track")
-    totals["no_audio"] = sum(
-        1
-        for r in rows
-        if r.state == "done" and (r.reason or "").endswith("skipped: no audio track")
-    )
+    totals["no_audio"] = sum(1 for r in rows if r.no_audio)
     totals["duration"] = round(total_dur, 3)
     totals["words"] = total_words
     failures: dict[str, list[str]] = {}
