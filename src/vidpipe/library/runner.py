@@ -692,10 +692,13 @@ class Runner:
 
 
 def _one_line(exc: BaseException) -> str:
+    """One line for a stage's error, with any password in a URL shown as ``***``."""
+    from vidpipe.library.urls import redact_url
+
     if isinstance(exc, VidpipeError):
-        return exc.one_line()
+        return redact_url(exc.one_line())
     text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return redact_url(text) if text else type(exc).__name__
 
 
 def run(

@@ -144,7 +144,7 @@ def read_document(path: str | os.PathLike[str]) -> Document:
     except OSError as exc:
         raise InputError(f"{p}: cannot read: {exc.strerror or exc}", "check the path") from exc
     if stat.S_ISDIR(mode):
-        raise InputError(f"{p}: is a directory, not a document", "pass a .txt, .md or .pdf file")
+        raise InputError(f"{p}: is a folder, not a document", "pass a .txt, .md or .pdf file")
     if not stat.S_ISREG(mode):  # a FIFO or device: opening it could block or never end
         raise InputError(
             f"{p}: is not a regular file (a pipe or device)", "pass a file, or - for standard input"
