@@ -187,7 +187,7 @@ def test_bad_text_files(tmp_path):
     fake.write_text("Not a PDF at all.", encoding="utf-8")
     with pytest.raises(MediaError, match="not a PDF"):
         read_document(fake)
-    for path, message in ((tmp_path / "missing.md", "no such file"), (tmp_path, "directory")):
+    for path, message in ((tmp_path / "missing.md", "no such file"), (tmp_path, "is a folder")):
         with pytest.raises(InputError, match=message) as info:
             read_document(path)
         assert info.value.exit_code == EXIT_INPUT
