@@ -386,13 +386,7 @@ def report(
     if json_path is not None:
         written.append(_run(lambda: rep.write_json(r, json_path)))
     if plot is not None:
-        seen: set[int] = set()
-        durations = []
-        for row in r.rows:
-            if row.media_id is not None and row.media_id not in seen and row.duration:
-                seen.add(row.media_id)
-                durations.append(row.duration)
-        written.append(_run(lambda: rep.write_plot(durations, plot)))
+        written.append(_run(lambda: rep.write_plot(r.media_durations(), plot)))
     for p in written:
         err.print(f"wrote {p}", highlight=False)
 
@@ -510,6 +504,7 @@ def export(
     transcript are listed and skipped).
     """
     from vidpipe.errors import InputError, UsageError
+    from vidpipe.files import item_stem
     from vidpipe.text.script import transcript_to_script
     from vidpipe.writers import parse_formats, write_transcript
 
@@ -543,10 +538,7 @@ def export(
             tr = cat.get_transcript(mid)
             if tr is None:
                 _stop(InputError(f"item {mid} has no transcript", "run vidpipe run first"))
-            stem = Path(tr.source or f"item{mid}").stem
-            if stem in stems:
-                stem = f"{stem}-{mid}"
-            stems.add(stem)
+            stem = item_stem(Path(tr.source or f"item{mid}").stem, mid, stems)
             tr = transcript_to_script(tr, script)  # catalogs made before one script was kept
             written += _run(
                 lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts, cue_opts)

@@ -227,6 +227,7 @@ def transcribe(
     Writes one file per format per input (atomically) into the output folder. Exit
     status is 0 only if every input succeeded.
     """
+    from vidpipe.files import numbered_stem
     from vidpipe.speech.transcribe import get_engine
     from vidpipe.speech.transcribe import transcribe as transcribe_file
     from vidpipe.writers import SUBTITLE_FORMATS, parse_formats, write_transcript
@@ -285,12 +286,7 @@ def transcribe(
                     zh_script=script,
                 )
                 wall = time.perf_counter() - t0
-                stem = f.stem
-                if stem in used_stems:
-                    used_stems[stem] += 1
-                    stem = f"{stem}-{used_stems[stem]}"
-                else:
-                    used_stems[stem] = 1
+                stem = numbered_stem(f.stem, used_stems)
                 paths = write_transcript(
                     result, output_dir, stem, fmts, cue_opts, keep_words=word_timestamps
                 )

@@ -35,6 +35,7 @@ from vidpipe.cli._common import (
     out,
 )
 from vidpipe.errors import EXIT_OK, EXIT_SOME_FAILED
+from vidpipe.files import item_stem
 from vidpipe.timecode import hms_ms as _hms
 
 _TargetArg = Annotated[
@@ -63,13 +64,6 @@ def _text_options(backend, llm_base, llm_model, max_chunk, language):
     )
     _run(opts.check)
     return opts
-
-
-def _unique_stem(stem: str, mid: int, used: set[str]) -> str:
-    if stem in used:
-        stem = f"{stem}-{mid}"
-    used.add(stem)
-    return stem
 
 
 def _is_silent(media) -> bool:
@@ -141,7 +135,7 @@ def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) ->
                                 "run: vidpipe run --steps probe,audio,transcribe",
                             )
                         result, computed = fn(cat, m.id, tr, opts, force=force)
-                        stem = _unique_stem(Path(m.path).stem, m.id, used)
+                        stem = item_stem(Path(m.path).stem, m.id, used)
                         if kind == "summarize":
                             paths = u.write_summary(result, dest, stem)
                         else:
@@ -510,7 +504,7 @@ def _describe_selected(
                         continue
                     try:
                         media_id, tr, stem, path = u.resolve_video(cat, str(m.id), model)
-                        dest = base / f"{_unique_stem(stem, m.id, used)}.describe"
+                        dest = base / f"{item_stem(stem, m.id, used)}.describe"
                         scenes = u.describe_media(
                             cat,
                             media_id,

@@ -233,23 +233,13 @@ def render(
     """Render images (and narration) into an MP4 slideshow: Ken Burns motion,
     transitions, subtitles, optional ducked music. H.264 + AAC, faststart."""
     from vidpipe.errors import UsageError
-    from vidpipe.media.render import IMAGE_SUFFIXES, render_slideshow
-    from vidpipe.vision.imagegen import natural_key
+    from vidpipe.media.render import image_files, render_slideshow
 
     opts = _render_options(size, fps, transition, transition_duration, ken_burns, zoom, motion,
                            fit, subtitle_mode, font, crf, preset, slide_duration)  # fmt: skip
     paths = list(image_opt or []) + list(images or [])
     if image_dir is not None:
-
-        def listing() -> list[Path]:
-            if not image_dir.is_dir():
-                from vidpipe.errors import InputError
-
-                raise InputError(f"{image_dir}: not a folder", "check --image-dir")
-            found = [p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-            return sorted(found, key=lambda p: natural_key(p.name))
-
-        paths += _run(listing)
+        paths += _run(lambda: image_files(image_dir))
     if not paths:
         _stop(UsageError("no images given", "list image files, or use --image-dir DIR"))
     cues = None
