@@ -34,6 +34,8 @@ from vidpipe.errors import (
 )
 from vidpipe.files import WRITE_ONLY_ERRNOS, output_error
 
+# --------------------------------------------------------------------------- errors
+
 try:  # Typer 0.2x vendors Click as typer._click; its exceptions are those classes
     from typer._click import exceptions as _click_exc
 except ImportError:  # pragma: no cover - Typer on top of the click package
@@ -132,6 +134,18 @@ def _stop(exc: VidpipeError) -> None:
     raise typer.Exit(_fail(exc))
 
 
+def _item_error(mid: int, name: str, exc: BaseException) -> None:
+    """One stderr line for an item that failed in a multi-item command."""
+    if _State.debug:
+        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
+    if isinstance(exc, VidpipeError):
+        msg = exc.one_line()
+    else:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        msg = f"internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)"
+    err.print(Text.assemble(("error:", "bold red"), f" #{mid} {name}: {msg}"), highlight=False)
+
+
 def _exit_code(codes: list[int], n_inputs: int) -> int:
     """The exit status for a command over ``n_inputs`` inputs, given the failures' codes.
 
@@ -146,6 +160,13 @@ def _exit_code(codes: list[int], n_inputs: int) -> int:
     return EXIT_SOME_FAILED
 
 
+# --------------------------------------------------------------------------- shared options
+
+_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+_JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+# Subtitle cues (transcribe, export)
 _MaxLineWidthOpt = Annotated[
     int,
     typer.Option(
@@ -174,25 +195,34 @@ _ZhScriptOpt = Annotated[
 
 
 def _cue_options(width: int, count: int, duration: float, highlight: bool):
+    """The checked :class:`~vidpipe.media.subtitles.CueOptions` of the cue options
+    (width in display columns, lines per cue, longest cue in seconds, word highlight);
+    a bad value is one usage line (exit 2)."""
     from vidpipe.media.subtitles import CueOptions
 
     return _run(CueOptions(width, count, duration, highlight).check)
 
 
 def _zh_script(value: str | None) -> str:
+    """The checked Chinese script (``simplified``, ``traditional`` or ``keep``) of
+    ``--zh-script``, or of VIDPIPE_ZH_SCRIPT when the option is not given."""
     from vidpipe.config import get_settings
     from vidpipe.text.script import check_script
 
     return _run(lambda: check_script(value or get_settings().zh_script))
 
 
+# --------------------------------------------------------------------------- catalog
+
+
 def _catalog():
+    """Open the catalog (:class:`~vidpipe.library.catalog.Catalog`, VIDPIPE_DATABASE_URL
+    or the SQLite file in VIDPIPE_HOME); on failure one line and its exit code. The
+    caller closes it."""
     from vidpipe.library.catalog import Catalog
 
     return _run(Catalog)
 
-
-_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 # Item selection (vidpipe.library.select), shared by run, describe, summarize, chapters,
 # topics and export. Checked by Selection itself, so a bad value is one usage line.
@@ -299,22 +329,6 @@ def _target_and_selection(what: str) -> None:
     )
 
 
-_BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Text backend: extractive (offline) or openai.")
-]
-_LlmBaseOpt = Annotated[
-    str | None,
-    typer.Option("--llm-base", help="OpenAI-compatible base URL (default VIDPIPE_LLM_BASE)."),
-]
-_LlmModelOpt = Annotated[
-    str | None, typer.Option("--llm-model", help="Chat model name (default VIDPIPE_LLM_MODEL).")
-]
-_MaxChunkOpt = Annotated[
-    float, typer.Option("--max-chunk", min=1.0, help="Maximum chunk length in seconds.")
-]
-_JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
 def _target_selection(target, what, shortest, longest, min_duration, max_duration, language, ids):
     """``(selection, language_for_target)``: with a target, ``--language`` is its
     transcription language and no selection option may be given; without one, the
@@ -328,16 +342,25 @@ def _target_selection(target, what, shortest, longest, min_duration, max_duratio
     return selection, (language if target is not None else None)
 
 
-def _item_error(mid: int, name: str, exc: BaseException) -> None:
-    """One stderr line for an item that failed in a multi-item command."""
-    if _State.debug:
-        err.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
-    if isinstance(exc, VidpipeError):
-        msg = exc.one_line()
-    else:
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        msg = f"internal error: {type(exc).__name__}: {first} (rerun with --debug and report it)"
-    err.print(Text.assemble(("error:", "bold red"), f" #{mid} {name}: {msg}"), highlight=False)
+# --------------------------------------------------------------------------- text backend
+
+# shared by run, summarize and chapters
+_BackendOpt = Annotated[
+    str, typer.Option("--backend", help="Text backend: extractive (offline) or openai.")
+]
+_LlmBaseOpt = Annotated[
+    str | None,
+    typer.Option("--llm-base", help="OpenAI-compatible base URL (default VIDPIPE_LLM_BASE)."),
+]
+_LlmModelOpt = Annotated[
+    str | None, typer.Option("--llm-model", help="Chat model name (default VIDPIPE_LLM_MODEL).")
+]
+_MaxChunkOpt = Annotated[
+    float, typer.Option("--max-chunk", min=1.0, help="Maximum chunk length in seconds.")
+]
+
+
+# --------------------------------------------------------------------------- progress
 
 
 class _CountColumn(ProgressColumn):
@@ -350,6 +373,9 @@ class _CountColumn(ProgressColumn):
 
 
 def _frames_progress(quiet: bool) -> Progress:
+    """A transient progress display on stderr for counted work (frames, sentences,
+    images, items): spinner, description, bar, ``done/total``, elapsed, remaining.
+    ``quiet`` disables it."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
