@@ -5,7 +5,9 @@ temporary file beside it (``.<stem>.<pid>-<random>.part<suffix>``, see
 :func:`temp_path`) and renamed into place. Operating-system errors on outputs become
 one :class:`~vidpipe.errors.OutputError` naming the output (:func:`output_error`);
 problems with inputs become :class:`~vidpipe.errors.InputError`
-(:func:`check_readable_file`, :func:`check_input_path`).
+(:func:`check_readable_file`, :func:`check_input_path`). Output names for several
+inputs that share a stem: :func:`numbered_stem`, :func:`item_stem`; file order as a
+person reads it: :func:`natural_key`.
 """
 
 from __future__ import annotations
@@ -458,3 +460,58 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- names
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key for natural order: ``img2`` before ``img10``, case-insensitive.
+
+    Args:
+        name: a file name (or any text); digit runs compare by value.
+
+    Returns:
+        a tuple usable as ``sorted(..., key=natural_key)``.
+    """
+    parts = re.split(r"(\d+)", name.casefold())
+    return tuple((0, int(p), p) if i % 2 else (1, 0, p) for i, p in enumerate(parts))
+
+
+def numbered_stem(stem: str, used: dict[str, int]) -> str:
+    """``stem`` the first time it is used, then ``stem-2``, ``stem-3``...
+
+    Output naming for inputs that share a stem (``a.mp4`` and ``a.wav`` ->
+    ``a.*`` and ``a-2.*``).
+
+    Args:
+        stem: the wanted file stem.
+        used: how often each stem was asked for so far; updated in place.
+
+    Returns:
+        the stem to write.
+    """
+    if stem in used:
+        used[stem] += 1
+        return f"{stem}-{used[stem]}"
+    used[stem] = 1
+    return stem
+
+
+def item_stem(stem: str, item_id: int, used: set[str]) -> str:
+    """``stem``, or ``stem-<item_id>`` when an earlier output of the same run took it.
+
+    Output naming for catalog items that share a stem.
+
+    Args:
+        stem: the wanted file stem (usually the media file's).
+        item_id: the catalog item's id.
+        used: stems taken so far; updated in place.
+
+    Returns:
+        the stem to write.
+    """
+    if stem in used:
+        stem = f"{stem}-{item_id}"
+    used.add(stem)
+    return stem

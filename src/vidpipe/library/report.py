@@ -63,6 +63,18 @@ class Report:
     totals: dict[str, float | int]
     failures: dict[str, list[str]] = field(default_factory=dict)  # reason group -> sources
 
+    def media_durations(self) -> list[float]:
+        """Probed durations in seconds, one per media file (the first row of each; rows
+        without a media file or a duration are left out), in row order: the values of
+        the duration plot (:func:`write_plot`)."""
+        seen: set[int] = set()
+        durations: list[float] = []
+        for row in self.rows:
+            if row.media_id is not None and row.media_id not in seen and row.duration:
+                seen.add(row.media_id)
+                durations.append(row.duration)
+        return durations
+
     def to_dict(self) -> dict:
         return {
             "items": [asdict(r) for r in self.rows],

@@ -61,7 +61,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from pydantic import BaseModel, Field
 
 from vidpipe.errors import InputError, RemoteError, UsageError
-from vidpipe.files import atomic_write
+from vidpipe.files import atomic_write, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
 from vidpipe.timecode import chapter_time
@@ -898,12 +898,6 @@ class CardGenerator(_PngGenerator):
 
 
 # --------------------------------------------------------------------------- folder
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key for natural order: ``img2`` before ``img10``, case-insensitive."""
-    parts = re.split(r"(\d+)", name.casefold())
-    return tuple((0, int(p), p) if i % 2 else (1, 0, p) for i, p in enumerate(parts))
 
 
 def _image_suffixes() -> frozenset[str]:

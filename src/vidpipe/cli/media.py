@@ -1,0 +1,328 @@
+"""Commands on media files: ``probe``, ``extract-audio``, ``transcribe``."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from vidpipe.cli._common import (
+    _cue_options,
+    _exit_code,
+    _fail,
+    _HighlightOpt,
+    _MaxCueDurationOpt,
+    _MaxLineCountOpt,
+    _MaxLineWidthOpt,
+    _run,
+    _zh_script,
+    _ZhScriptOpt,
+    err,
+    out,
+)
+from vidpipe.timecode import hms_ms as _hms
+from vidpipe.timecode import mmss_ms as _ts
+
+# --------------------------------------------------------------------------- probe
+
+
+def _probe_table(info) -> Table:
+    dur = f"{info.duration:.3f} s ({_hms(info.duration)})" if info.duration is not None else "-"
+    rate = f"{info.bit_rate / 1000:.0f} kb/s" if info.bit_rate else "-"
+    title = Text.assemble(
+        (info.path, "bold"),
+        f"\n{info.format_name} | {dur} | {rate} | "
+        f"start {info.start_time if info.start_time is not None else 0:.3f} s | "
+        f"{info.size:,} bytes",
+    )
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for col in ("#", "type", "codec", "details", "lang"):
+        t.add_column(col)
+    for s in info.streams:
+        if s.type == "video":
+            parts = [f"{s.width}x{s.height}"]
+            if s.frame_rate:
+                parts.append(f"{s.frame_rate_float:.3f} fps ({s.frame_rate})")
+            if s.nominal_frame_rate and s.nominal_frame_rate != s.frame_rate:
+                parts.append(f"nominal {s.nominal_frame_rate}")
+            if s.rotation:
+                parts.append(f"rotation {s.rotation:g}°")
+            if s.sample_aspect_ratio and s.sample_aspect_ratio not in ("1:1", "0:1"):
+                parts.append(f"SAR {s.sample_aspect_ratio}")
+            if s.pix_fmt:
+                parts.append(s.pix_fmt)
+        elif s.type == "audio":
+            parts = [f"{s.sample_rate} Hz", f"{s.channels} ch"]
+            if s.channel_layout:
+                parts.append(s.channel_layout)
+        else:
+            parts = [s.title or ""]
+        if s.duration is not None:
+            parts.append(f"{s.duration:.3f} s")
+        t.add_row(
+            str(s.index), s.type, s.codec or "-", ", ".join(p for p in parts if p), s.language or ""
+        )
+    return t
+
+
+def probe(
+    files: Annotated[list[Path], typer.Argument(help="Media files to inspect.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show container, duration and streams of media files (PyAV, no ffmpeg needed).
+
+    With one file --json prints an object; with several, an array of objects.
+    """
+    from vidpipe.media.probe import probe as probe_file
+
+    results, codes = [], []
+    for f in files:
+        try:
+            results.append(probe_file(f))
+        except (Exception, KeyboardInterrupt) as exc:
+            codes.append(_fail(exc))
+            if isinstance(exc, KeyboardInterrupt):
+                break
+    if as_json and results:  # nothing on stdout when no file could be probed
+        docs = [r.model_dump(mode="json") for r in results]
+        out.print_json(json.dumps(docs[0] if len(files) == 1 else docs))
+    else:
+        for r in results:
+            out.print(_probe_table(r))
+    raise typer.Exit(_exit_code(codes, len(files)))
+
+
+# --------------------------------------------------------------------------- extract-audio
+
+
+def extract_audio(
+    file: Annotated[Path, typer.Argument(help="Video or audio file.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output file: .wav, .flac, .mp3 or .m4a.")
+    ],
+    rate: Annotated[int | None, typer.Option("--rate", help="Sample rate in Hz.")] = None,
+    channels: Annotated[int | None, typer.Option("--channels", help="1 or 2.")] = None,
+    audio_stream: Annotated[
+        int | None, typer.Option("--audio-stream", help="Audio stream index (0-based).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write the audio track to wav, flac, mp3 or m4a (chosen by the extension)."""
+    from vidpipe.media.audio import extract_audio as extract
+
+    t0 = time.perf_counter()
+    path = _run(
+        lambda: extract(file, output, sample_rate=rate, channels=channels, stream=audio_stream)
+    )
+    if not quiet:
+        err.print(f"{file} -> {path} in {time.perf_counter() - t0:.1f} s", highlight=False)
+
+
+# --------------------------------------------------------------------------- transcribe
+
+
+class Task(StrEnum):
+    transcribe = "transcribe"
+    translate = "translate"
+
+
+class EngineName(StrEnum):
+    faster_whisper = "faster-whisper"
+    openai = "openai"
+    iflytek = "iflytek"
+
+
+class _AudioSecondsColumn(ProgressColumn):
+    """``done/total s audio`` for a task whose units are audio seconds."""
+
+    def render(self, task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.completed:6.1f}/{task.total:.1f} s audio")
+
+
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Video or audio files.")],
+    output_dir: Annotated[
+        Path, typer.Option("-o", "--output-dir", help="Folder for the output files.")
+    ] = Path("."),
+    formats: Annotated[
+        str, typer.Option("-f", "--format", help="Comma list of txt,srt,vtt,json,tsv,ass or all.")
+    ] = "txt,srt,vtt,json",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="base (default), tiny.en, a model folder, or org/name."),
+    ] = None,
+    language: Annotated[
+        str, typer.Option("--language", "-l", help="auto, or an ISO 639-1 code (en, zh, ru...).")
+    ] = "auto",
+    task: Annotated[Task, typer.Option("--task", help="transcribe, or translate to English.")] = (
+        Task.transcribe
+    ),
+    word_timestamps: Annotated[
+        bool, typer.Option("--word-timestamps", help="Add per-word times (json).")
+    ] = False,
+    sentences: Annotated[
+        bool,
+        typer.Option(
+            "--sentences/--no-sentences",
+            help="Split segments into sentences by word times (~9% slower); "
+            "off: one segment per VAD chunk (up to 30 s).",
+        ),
+    ] = True,
+    vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Skip non-speech (Silero VAD).")] = (
+        True
+    ),
+    beam_size: Annotated[int, typer.Option("--beam-size", min=1, max=20)] = 5,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=64, help="Batched decoding; 1 = sequential.")
+    ] = 8,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads.")] = None,
+    initial_prompt: Annotated[
+        str | None, typer.Option("--initial-prompt", help="Text that primes names and style.")
+    ] = None,
+    audio_stream: Annotated[
+        int | None, typer.Option("--audio-stream", min=0, help="Audio stream index (0-based).")
+    ] = None,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            "--engine",
+            help="faster-whisper (local), openai (--api-base) or iflytek "
+            "(VIDPIPE_IFLYTEK_APPID, VIDPIPE_IFLYTEK_SECRET).",
+        ),
+    ] = EngineName.faster_whisper,
+    api_base: Annotated[
+        str | None,
+        typer.Option("--api-base", help="OpenAI-compatible base URL (key: VIDPIPE_API_KEY)."),
+    ] = None,
+    max_upload_mb: Annotated[
+        float | None,
+        typer.Option("--max-upload-mb", help="Remote upload limit in MB (default 25)."),
+    ] = None,
+    max_line_width: _MaxLineWidthOpt = 42,
+    max_line_count: _MaxLineCountOpt = 2,
+    max_cue_duration: _MaxCueDurationOpt = 7.0,
+    highlight_words: _HighlightOpt = False,
+    zh_script: _ZhScriptOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Quiet.")] = False,
+) -> None:
+    """Transcribe speech to text with segment (and word) timestamps, offline by default.
+
+    Writes one file per format per input (atomically) into the output folder. Exit
+    status is 0 only if every input succeeded.
+    """
+    from vidpipe.files import numbered_stem
+    from vidpipe.speech.transcribe import get_engine
+    from vidpipe.speech.transcribe import transcribe as transcribe_file
+    from vidpipe.writers import SUBTITLE_FORMATS, parse_formats, write_transcript
+
+    fmts = _run(lambda: parse_formats(formats))
+    cue_opts = _cue_options(max_line_width, max_line_count, max_cue_duration, highlight_words)
+    script = _zh_script(zh_script)
+    # subtitles are cut at word times: ask for them (kept in the JSON only if asked)
+    want_words = word_timestamps or any(f in SUBTITLE_FORMATS for f in fmts)
+    upload = int(max_upload_mb * 1024 * 1024) if max_upload_mb else None
+    eng = _run(
+        lambda: get_engine(
+            engine.value, model=model, threads=threads, api_base=api_base, max_upload_bytes=upload
+        )
+    )
+
+    codes: list[int] = []
+    used_stems: dict[str, int] = {}
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        _AudioSecondsColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+    with progress:
+        for f in files:
+            task_id = progress.add_task(f"{f.name}: decoding", total=None)
+
+            def decoded(seconds: float, task_id=task_id, f=f) -> None:
+                progress.update(task_id, total=seconds, description=f"{f.name}: transcribing")
+
+            def advance(done: float, total: float, task_id=task_id) -> None:
+                progress.update(task_id, completed=done, total=total)
+
+            t0 = time.perf_counter()
+            try:
+                result = transcribe_file(
+                    f,
+                    engine=eng,
+                    language=language,
+                    task=task.value,
+                    word_timestamps=want_words,
+                    sentence_segments=sentences,
+                    vad=vad,
+                    beam_size=beam_size,
+                    batch_size=batch_size,
+                    initial_prompt=initial_prompt,
+                    audio_stream=audio_stream,
+                    progress=advance,
+                    on_decoded=decoded,
+                    zh_script=script,
+                )
+                wall = time.perf_counter() - t0
+                stem = numbered_stem(f.stem, used_stems)
+                paths = write_transcript(
+                    result, output_dir, stem, fmts, cue_opts, keep_words=word_timestamps
+                )
+            except (Exception, KeyboardInterrupt) as exc:
+                progress.remove_task(task_id)
+                progress.stop()
+                codes.append(_fail(exc))
+                if isinstance(exc, KeyboardInterrupt):
+                    break
+                progress.start()
+                continue
+            progress.remove_task(task_id)
+            if not quiet:
+                progress.stop()
+                for seg in result.segments:
+                    out.print(
+                        f"[{_ts(seg.start)} --> {_ts(seg.end)}] {seg.text}",
+                        highlight=False,
+                        markup=False,
+                    )
+                rtf = wall / result.duration if result.duration else 0.0
+                lang = result.language or "?"
+                prob = (
+                    f" (p={result.language_probability:.2f})"
+                    if result.language_probability is not None
+                    else ""
+                )
+                written = ", ".join(str(p) for p in paths)
+                err.print(
+                    Text.assemble(
+                        (f.name, "green"),
+                        f": {_hms(result.duration)} audio in {wall:.1f} s "
+                        f"(RTF {rtf:.3f}), language {lang}{prob}, "
+                        f"{len(result.segments)} segments -> {written}",
+                    ),
+                    highlight=False,
+                )
+                progress.start()
+    raise typer.Exit(_exit_code(codes, len(files)))
