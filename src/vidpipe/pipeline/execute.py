@@ -114,8 +114,8 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         stage = get_stage(job.kind)
         options = stage.parse_options(job.params)
         inputs = StageInputs(StageInput.model_validate(job.input), store.dependency_outputs(job))
-    except VidpipeError as exc:
-        return store.fail(job.id, owner, _error(exc), retry=False)
+    except VidpipeError as exc:  # stored before a change of the stage's options
+        return _fail(store, job.id, owner, exc, retry=False)
     work = store.job_dir(job.id)
     beat = _Heartbeat(store, job.id, owner, lease)
     ctx = StageContext(

@@ -321,7 +321,7 @@ class JobStore:
                 input if isinstance(input, StageInput) else StageInput.model_validate(input or {})
             )
         except ValidationError as exc:
-            raise options_error(f"{kind} input", exc) from None
+            raise options_error(kind, exc, "input") from None
         given = given.absolute()
         if int(max_attempts) < 1:
             raise UsageError(f"max attempts {max_attempts} is below 1", "use 1 or more")
@@ -382,7 +382,12 @@ class JobStore:
     # ------------------------------------------------------------------ dependencies
 
     def _dependents(self, s: Session, job_id: str) -> list[str]:
-        q = select(JobDepRow.job_id).where(JobDepRow.depends_on == job_id)
+        q = (
+            select(JobDepRow.job_id)
+            .join(JobRow, JobRow.id == JobDepRow.job_id)
+            .where(JobDepRow.depends_on == job_id)
+            .order_by(JobRow.created_at, JobRow.id)  # older first: a deterministic reason
+        )
         return list(s.scalars(q))
 
     def _settle(self, s: Session, job_ids: Iterable[str]) -> list[str]:

@@ -236,17 +236,17 @@ class StageContext:
         return Path(path).resolve().relative_to(self.work_dir.resolve()).as_posix()
 
 
-def options_error(kind: str, exc: ValidationError) -> UsageError:
+def options_error(kind: str, exc: ValidationError, what: str = "params") -> UsageError:
     """The one-line :class:`UsageError` for options the model refused: the field and
     pydantic's message, e.g. ``invalid transcribe params: beam_size: Input should be
-    greater than or equal to 1``."""
+    greater than or equal to 1`` (``what="input"`` for the job's input)."""
     first = exc.errors()[0]
     where = ".".join(str(x) for x in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     more = len(exc.errors()) - 1
     tail = f" (and {more} more)" if more else ""
     said = f"{where}: {msg}" if where else msg
-    return UsageError(f"invalid {kind} params: {said}{tail}", f"see the {kind} stage's options")
+    return UsageError(f"invalid {kind} {what}: {said}{tail}", f"see the {kind} stage's {what}")
 
 
 class Stage(ABC):
@@ -301,7 +301,8 @@ class Stage(ABC):
                 return
         said = ", ".join(t.replace("dep:", "a ") + (" job" if t.startswith("dep:") else "")
                          for t in self.takes)  # fmt: skip
-        raise UsageError(f"a {self.name} job needs an input", f"give one of: {said}")
+        article = "an" if self.name[0] in "aeiou" else "a"
+        raise UsageError(f"{article} {self.name} job needs an input", f"give one of: {said}")
 
     @abstractmethod
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
