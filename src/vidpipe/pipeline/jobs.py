@@ -19,8 +19,9 @@ The jobs table is the truth (a queue message only says "look at job X"). A job's
   fails its waiting dependents with ``dependency <id> failed: <reason>``.
 - :meth:`JobStore.cancel`: a waiting or queued job is canceled at once; a running one is
   flagged and its runner stops at its next progress report or heartbeat
-  (:class:`JobCanceled`). :meth:`JobStore.retry` queues a failed or canceled job again
-  (and re-waits the dependents that failed because of it).
+  (:class:`JobCanceled`; a stage that finishes before that succeeds).
+  :meth:`JobStore.retry` queues a failed or canceled job again (and re-waits the
+  dependents that failed because of it).
 - :meth:`JobStore.reap` finds running jobs whose lease expired (a killed worker) and
   re-queues them, up to ``max_attempts``; the queue's reaper calls it, with
   :meth:`JobStore.promote`.
@@ -554,7 +555,8 @@ class JobStore:
         with self.catalog.session() as s:
             row = self._held(s, job_id, owner)
             now = utcnow()
-            row.status = "succeeded"
+            row.status = "succeeded"  # finished before it noticed a cancel: done all the same
+            row.cancel_requested = False
             row.result = result
             row.artifacts = list(artifacts)
             row.progress = 1.0
