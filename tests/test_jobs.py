@@ -260,18 +260,20 @@ def test_cancel_waiting_queued_and_running_jobs(store):
 
     # running: flagged; the runner stops at its next progress report
     pics = [str(DATA / "photos" / n) for n in ("brick.png", "coffee.png", "grass.png")]
-    long = store.create("render", FAST | {"durations": [40.0, 40.0, 40.0]}, input={"images": pics})
+    # 10 minutes of video (about 5 s to render): canceled once the rendering step shows
+    long = store.create("render", FAST | {"durations": [200.0] * 3}, input={"images": pics})
     box: dict = {}
     runner = threading.Thread(target=lambda: box.update(job=run_job(store, long.id)))
     runner.start()
     deadline = time.monotonic() + 60
-    while store.get(long.id).status != "running" and time.monotonic() < deadline:
+    while store.get(long.id).step != "rendering" and time.monotonic() < deadline:
         time.sleep(0.02)
     flagged = store.cancel(long.id)
     assert (flagged.status, flagged.cancel_requested) == ("running", True)
     runner.join(120)
     end = box["job"]
     assert (end.status, end.error.error_class, end.result) == ("canceled", "Canceled", None)
+    assert end.progress < 0.5  # it stopped, it did not render to the end
     # no video, not even a half-written temporary one
     assert not any(store.job_dir(long.id).iterdir())
     with pytest.raises(UsageError, match="is queued") as refused:
@@ -345,6 +347,7 @@ def test_speak_and_three_image_jobs_render_a_video(store):
 def test_transcribe_job_matches_vidpipe_transcribe(store, jfk_direct):
     job = store.create("transcribe", {"model": "tiny.en"}, input={"path": str(JFK)})
     summary = store.create("summarize", {"max_chunk": 30}, depends_on=[job.id])
+    chapters = store.create("chapters", {}, depends_on=[job.id])
     done = run_job(store, job.id)
     assert done.status == "succeeded", done.error
     direct = [(s.start, s.end, s.text) for s in jfk_direct.segments]
@@ -363,6 +366,12 @@ def test_transcribe_job_matches_vidpipe_transcribe(store, jfk_direct):
     s = run_job(store, summary.id)
     assert s.status == "succeeded", s.error
     assert s.result["media_id"] == mid and "country" in s.result["overall"].lower()
+    c = run_job(store, chapters.id)
+    assert c.status == "succeeded", c.error
+    assert [ch["start"] for ch in c.result["chapters"]] == [0.0]
+    assert c.artifacts[0] == f"jobs/{chapters.id}/chapters.chapters.txt"
+    # the file was recorded in the catalog once, by content
+    assert [m.id for m in store.catalog.all_media()] == [mid]
 
 
 def test_progress_and_heartbeat_stop_a_canceled_job(store):

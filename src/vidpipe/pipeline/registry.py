@@ -162,7 +162,8 @@ class TranscribeStage(Stage):
     ``transcript.json``.
 
     The options are the batch runner's transcribe options, so their hash is the same.
-    A file that is not yet in the catalog is recorded there by content (sha256).
+    A file that is not yet in the catalog is recorded there by content (sha256); an
+    audio job's file is transcribed for that job's media item.
     """
 
     name = "transcribe"
@@ -192,7 +193,6 @@ class TranscribeStage(Stage):
                 raise ValueError(exc.message) from None
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        from vidpipe.files import sha256_file
         from vidpipe.speech.transcribe import transcribe
         from vidpipe.writers import JsonWriter
 
@@ -216,13 +216,8 @@ class TranscribeStage(Stage):
             zh_script=options.zh_script,
         )
         tr.model = options.model
-        cat = ctx.catalog
-        if cat is not None:
-            if mid is None and given_audio is None:
-                media, _ = cat.add_media(path.resolve(), sha256_file(path), path.stat().st_size)
-                mid = media.id
-            if mid is not None:
-                cat.save_transcript(mid, tr, self.options_hash(options))
+        if ctx.catalog is not None and mid is not None:
+            ctx.catalog.save_transcript(mid, tr, self.options_hash(options))
         out = JsonWriter().write(tr, ctx.path(TRANSCRIPT_ARTIFACT))
         result: dict[str, Any] = {
             "language": tr.language,

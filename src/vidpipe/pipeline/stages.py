@@ -120,12 +120,26 @@ class StageInputs:
         """The media file to work on and its catalog item: the given path, else the
         given (or a dependency's) media item's file.
 
+        A given file that is not in the catalog yet is recorded there by content
+        (sha256, as ``vidpipe summarize FILE`` does), so results land on its item.
+
         Raises:
-            InputError: no file given, or the media item is not in the catalog.
+            InputError: no file given, the file is missing or unreadable, or the media
+                item is not in the catalog.
         """
         mid = self.media_id()
         if self.given.path:
-            return Path(self.given.path), self.given.media_id
+            path = Path(self.given.path)
+            if self.given.media_id is not None or catalog is None:
+                return path, self.given.media_id
+            from vidpipe.files import check_readable_file, sha256_file
+
+            check_readable_file(path)
+            digest = sha256_file(path)
+            media = catalog.media_by_sha256(digest)
+            if media is None:
+                media, _ = catalog.add_media(path.resolve(), digest, path.stat().st_size)
+            return path, media.id
         if mid is not None:
             if catalog is None:
                 raise InputError(f"media item {mid} needs a catalog", "run the job from a store")
