@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://user@host/db; "
         "default: SQLite file catalog.db in the data folder.",
     )
+    storage: Path | None = Field(
+        None,
+        description="Storage root of job artifacts (jobs/<id>/ below it); default: the data "
+        "folder. A shared folder (e.g. NFS) when workers run on several machines.",
+    )
     max_upload_bytes: int = Field(
         25 * 1024 * 1024,
         description="Upload limit of the remote transcription endpoint in bytes "

@@ -8,7 +8,8 @@ bits per second.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -220,3 +221,49 @@ class Topic(BaseModel):
     name: str
     keywords: list[str] = Field(default_factory=list)
     media_ids: list[int] = Field(default_factory=list)
+
+
+JobStatus = Literal["waiting", "queued", "running", "succeeded", "failed", "canceled"]
+
+
+class JobError(BaseModel):
+    """Why a job failed: the exception's class name, its one-line message and a hint."""
+
+    error_class: str
+    message: str
+    hint: str | None = None
+
+
+class Job(BaseModel):
+    """A unit of pipeline work in the catalog (:mod:`vidpipe.pipeline.jobs`).
+
+    ``kind`` is a stage name, ``params`` the stage's validated options (``params_hash``
+    their :func:`~vidpipe.hashing.options_hash`), ``input`` what it works on (media
+    item id, file path, text, images, audio). ``status``: ``waiting`` (on
+    ``depends_on``), ``queued``, ``running``, ``succeeded``, ``failed``, ``canceled``.
+    ``progress`` is 0..1 with a one-line ``step``; ``artifacts`` are paths relative to
+    the storage root; ``owner``/``lease_until`` (UTC) the running worker's lease.
+    """
+
+    id: str
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    params_hash: str
+    stage_version: int = 1
+    input: dict[str, Any] = Field(default_factory=dict)
+    status: JobStatus
+    depends_on: list[str] = Field(default_factory=list)
+    progress: float = 0.0
+    step: str | None = None
+    result: dict[str, Any] | None = None
+    artifacts: list[str] = Field(default_factory=list)
+    error: JobError | None = None
+    attempts: int = 0
+    max_attempts: int = 3
+    owner: str | None = None
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

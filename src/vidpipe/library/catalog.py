@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -48,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vidpipe.errors import CatalogError, UsageError
 from vidpipe.files import sha256_file  # noqa: F401  (re-exported for callers)
+from vidpipe.hashing import options_hash  # noqa: F401  (re-exported for callers)
 from vidpipe.library.models import (
     Failure,
     Media,
@@ -75,12 +75,6 @@ def default_url() -> str:
     if settings.database_url:
         return settings.database_url
     return f"sqlite:///{Path(settings.home).expanduser() / 'catalog.db'}"
-
-
-def options_hash(options: dict[str, Any]) -> str:
-    """A short stable hash of stage options (sorted JSON), stored with each stage."""
-    blob = json.dumps(options, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

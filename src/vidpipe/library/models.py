@@ -20,6 +20,8 @@ Tables:
   ``segments.search_text`` is the text as indexed (Chinese split into words by jieba);
   the full-text index (SQLite FTS5 table ``segments_fts`` / PostgreSQL ``search_tsv``)
   lives beside it and is created by the migration.
+- ``jobs``, ``job_deps``: pipeline jobs with dependencies, leases and retries
+  (migration 0006; :class:`JobRow`, :mod:`vidpipe.pipeline.jobs`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -189,3 +192,56 @@ class ImageRow(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+JOB_STATUSES = ("waiting", "queued", "running", "succeeded", "failed", "canceled")
+#: statuses a job never leaves by itself (only :meth:`~vidpipe.pipeline.jobs.JobStore.retry`)
+JOB_FINAL = ("succeeded", "failed", "canceled")
+
+
+class JobRow(Base):
+    """A pipeline job (migration 0006; see :mod:`vidpipe.pipeline.jobs`).
+
+    ``params`` are the stage's validated options, ``input`` what it works on;
+    ``progress`` is 0..1; ``artifacts`` are paths relative to the storage root;
+    ``owner``/``lease_until`` (UTC) the lease of the worker running it.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params_hash: Mapped[str] = mapped_column(String(64))
+    stage_version: Mapped[int] = mapped_column(Integer)
+    input: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    step: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    artifacts: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    error_class: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    error_hint: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobDepRow(Base):
+    """``job_id`` waits for ``depends_on``; ``position`` is the order the ids were given."""
+
+    __tablename__ = "job_deps"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    depends_on: Mapped[str] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
