@@ -323,13 +323,14 @@ class Worker:
         self.reaper = Reaper(store, url, every=reap_every, grace=grace)
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
-        self.done = 0  # jobs this worker ran to an end (any status)
+        self.done = 0  # jobs this worker ran to their end (any final status)
 
     def execute(self, job_id: str) -> Job:
         """Run job ``job_id`` here; enqueue what follows from its end (a retry, after a
         back-off of 2**attempts s up to 60 s; the dependents it made ready)."""
         with self._running_lock:
             self._running.add(job_id)
+        before = utcnow()
         try:
             job = run_job(self.store, job_id, self.owner, lease=self.lease, threads=self.threads)
         finally:
@@ -337,7 +338,10 @@ class Worker:
                 self._running.discard(job_id)
         if job.owner is None and job.status == "queued" and job.attempts:
             enqueue(job, url=self.url, delay=min(60.0, 2.0**job.attempts))
-        if job.status in ("succeeded", "failed", "canceled"):
+        ran_here = (
+            job.owner == self.owner and job.started_at is not None and job.started_at >= before
+        )  # not a duplicate message that found the job already done
+        if job.status in ("succeeded", "failed", "canceled") and ran_here:
             self.done += 1
             if job.status == "succeeded":
                 enqueue(
