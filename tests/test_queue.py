@@ -175,10 +175,18 @@ def test_sqlite_submit_worker_cancel_retry(tmp_path):
         assert again[bad_ids[0]]["status"] == "failed"
         assert again[bad_ids[0]]["attempts"] == 1
         assert again[bad_ids[0]]["error"]["error_class"] == "MediaError"
+        # --wait: progress from the jobs table, run's exit codes (0: all succeeded, 1: not)
+        r = vp(env, "submit", str(folder / CLIPS[0]), "--steps", "probe", "--wait")
+        assert r.returncode == 0, r.stderr
+        assert "1 jobs: 1 succeeded, 0 failed" in r.stderr
+        r = vp(env, "submit", str(bad), "--steps", "probe", "--wait")
+        assert r.returncode == 1, r.stderr
+        assert "1 jobs: 0 succeeded, 1 failed" in r.stderr and "MediaError" not in r.stdout
     finally:
         code, stderr = stop_worker(worker)
     assert code == 0, stderr
-    assert "worker stopped: 8 jobs run" in stderr  # 6 + the bad probe twice (audio never ran)
+    # 6 + the bad probe twice (its audio job never ran) + the two --wait probes
+    assert "worker stopped: 10 jobs run" in stderr
     assert "Traceback" not in stderr
 
 
@@ -233,3 +241,28 @@ def test_redis_postgresql_two_workers_after_flush(tmp_path, new_pg_url):
     finally:
         cat.close()
     client.flushdb()
+
+
+def test_sigterm_releases_the_running_job(tmp_path, shared_data):
+    """SIGTERM with --stop-timeout 0 while a long transcribe runs: the job goes back to
+    the queue without counting the attempt, and the worker exits 0."""
+    home = tmp_path / "home"
+    env = _env(home)
+    long = shared_data / "en_long" / "bush_radio_address_2008-11-01_gb0.wav"  # 127 s
+    (job_id,) = _submit(env, str(long), "--steps", "transcribe", "-m", "tiny.en", "-q")
+    worker = start_worker(env, "--threads", "1", "--stop-timeout", "0")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            job = json.loads(vp(env, "jobs", "show", job_id, "--json").stdout)
+            if job["status"] == "running":
+                break
+            assert worker.poll() is None and time.monotonic() < deadline, job
+            time.sleep(0.2)
+    finally:
+        code, stderr = stop_worker(worker)
+    assert code == 0, stderr
+    assert "worker stopped: 0 jobs run" in stderr
+    job = json.loads(vp(env, "jobs", "show", job_id, "--json").stdout)
+    assert job["status"] == "queued", job
+    assert job["attempts"] == 0 and job["owner"] is None

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -256,6 +258,10 @@ def worker(
         store.close()
     if not quiet:
         err.print(f"worker stopped: {w.done} jobs run", highlight=False)
+    if w.busy:  # a released job's stage is still in native code: do not wait for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
     raise typer.Exit(EXIT_OK)
 
 

@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -88,7 +89,7 @@ def queue_url(url: str | None = None) -> str:
     if scheme not in ("redis", "rediss", "unix", "sqlite"):
         raise UsageError(
             f"unknown queue URL '{url}'",
-            "use redis://host:6379/0 or sqlite:///path/queue.db (see VIDPIPE_QUEUE_URL)",
+            "use redis://host:6379/0 or sqlite:///path/queue.db in VIDPIPE_QUEUE_URL or --queue",
         )
     return url
 
@@ -287,7 +288,9 @@ class Worker:
     SIGTERM (and SIGINT) stop taking messages and wait up to ``stop_timeout`` seconds
     for the running jobs; those still running are released (:meth:`JobStore.release`,
     back to ``queued`` without counting the attempt; their stage stops at its next
-    progress report and writes nothing) and enqueued again. :meth:`run` then returns.
+    progress report and writes nothing) and enqueued again. :meth:`run` then returns;
+    :attr:`busy` tells whether a released stage is still in native code (the caller
+    may then leave with ``os._exit``: the interpreter cannot wait for it).
 
     Args:
         store: the jobs' store (catalog and storage root).
@@ -349,6 +352,13 @@ class Worker:
                 )
         return job
 
+    @property
+    def busy(self) -> bool:
+        """Whether a job is still executing in one of the worker threads (after
+        :meth:`run` returned: a released job whose stage has not noticed yet)."""
+        with self._running_lock:
+            return bool(self._running)
+
     def release_running(self) -> list[str]:
         """Give back the jobs this worker is running (a shutdown) and enqueue them again.
         Returns their ids."""
@@ -402,6 +412,11 @@ class Worker:
                     break
         finally:
             self.reaper.stop()
-            self.release_running()
+            if self.release_running():
+                # a released stage stops at its next progress report, unless in native code
+                for _ in range(20):
+                    if not self.busy:
+                        break
+                    time.sleep(0.1)
             _worker = None
             signal.signal(signal.SIGINT, previous)
