@@ -27,6 +27,7 @@ import pytest
 
 from conftest import DATA
 from vidpipe.library.catalog import Catalog
+from vidpipe.pipeline.jobs import JobStore
 
 CLIPS = ["LJ001-0001.wav", "LJ001-0002.wav", "LJ001-0003.wav"]
 BROKEN = DATA / "broken" / "tinytag_invalid_file.wav"
@@ -83,20 +84,43 @@ def jobs_json(env: dict[str, str], *args: str) -> list[dict]:
     return json.loads(r.stdout)
 
 
+def _catalog(env: dict[str, str]) -> Catalog:
+    """The catalog the commands of ``env`` use, opened in this process."""
+    return Catalog(
+        env["VIDPIPE_DATABASE_URL"] or f"sqlite:///{Path(env['VIDPIPE_HOME']) / 'catalog.db'}"
+    )
+
+
+def job_of(env: dict[str, str], job_id: str) -> dict:
+    """Job ``job_id`` as ``vidpipe jobs show --json`` prints it, read in this process."""
+    cat = _catalog(env)
+    try:
+        return JobStore(cat).get(job_id).model_dump(mode="json")
+    finally:
+        cat.close()
+
+
 def wait_final(env: dict[str, str], ids: set[str], workers, timeout: float = 150) -> list[dict]:
-    """Poll ``jobs list --json`` until every job of ``ids`` is finished."""
+    """Poll the jobs table (in this process) until every job of ``ids`` is finished;
+    then return them as ``vidpipe jobs list --json`` prints them."""
     deadline = time.monotonic() + timeout
-    while True:
-        jobs = [j for j in jobs_json(env) if j["id"] in ids]
-        if len(jobs) == len(ids) and all(
-            j["status"] in ("succeeded", "failed", "canceled") for j in jobs
-        ):
-            return jobs
-        for w in workers:
-            assert w.poll() is None, f"worker died: {w.communicate()[1]}"
-        if time.monotonic() > deadline:
-            pytest.fail(f"jobs not finished: {[(j['kind'], j['status']) for j in jobs]}")
-        time.sleep(0.5)
+    cat = _catalog(env)
+    try:
+        store = JobStore(cat)
+        while True:
+            jobs = store.get_many(sorted(ids))
+            if len(jobs) == len(ids) and all(
+                j.status in ("succeeded", "failed", "canceled") for j in jobs
+            ):
+                break
+            for w in workers:
+                assert w.poll() is None, f"worker died: {w.communicate()[1]}"
+            if time.monotonic() > deadline:
+                pytest.fail(f"jobs not finished: {[(j.kind, j.status) for j in jobs]}")
+            time.sleep(0.3)
+    finally:
+        cat.close()
+    return [j for j in jobs_json(env) if j["id"] in ids]
 
 
 def _clips(folder: Path, names: list[str]) -> Path:
@@ -254,7 +278,7 @@ def test_sigterm_releases_the_running_job(tmp_path, shared_data):
     try:
         deadline = time.monotonic() + 60
         while True:
-            job = json.loads(vp(env, "jobs", "show", job_id, "--json").stdout)
+            job = job_of(env, job_id)
             if job["status"] == "running":
                 break
             assert worker.poll() is None and time.monotonic() < deadline, job
@@ -266,3 +290,46 @@ def test_sigterm_releases_the_running_job(tmp_path, shared_data):
     job = json.loads(vp(env, "jobs", "show", job_id, "--json").stdout)
     assert job["status"] == "queued", job
     assert job["attempts"] == 0 and job["owner"] is None
+
+
+def test_redis_sigkill_lease_expires_other_worker_takes_it(tmp_path, new_pg_url):
+    """SIGKILL a worker in the middle of a transcribe job: its lease (2 s) expires, the
+    other worker's reaper queues the job again and it ends succeeded, one result row."""
+    client = _redis_or_skip()
+    client.flushdb()
+    db = new_pg_url()
+    env = _env(tmp_path / "home", db=db, queue=REDIS_URL)
+    (job_id,) = _submit(env, str(DATA / "jfk.flac"), "--steps", "transcribe", "-m", "tiny.en")
+    first = start_worker(env, "--threads", "1", "--lease", "2")
+    try:
+        deadline = time.monotonic() + 60
+        while job_of(env, job_id)["status"] != "running":
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        first.kill()  # SIGKILL: no release, the lease is left to expire
+        first.communicate()
+    killed = json.loads(vp(env, "jobs", "show", job_id, "--json").stdout)
+    assert killed["status"] == "running" and killed["attempts"] == 1
+    second = start_worker(env, "--threads", "1")
+    try:
+        (job,) = wait_final(env, {job_id}, [second], timeout=90)
+    finally:
+        code, stderr = stop_worker(second)
+    assert code == 0, stderr
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 2  # the killed run and the one after the lease expired
+    assert job["owner"] != killed["owner"]
+    assert "worker stopped: 1 jobs run" in stderr
+    from sqlalchemy import func, select
+
+    from vidpipe.library.models import TranscriptRow
+
+    cat = Catalog(db)
+    try:
+        with cat.session(write=False) as s:
+            n = s.scalar(select(func.count()).select_from(TranscriptRow))
+        assert n == 1
+    finally:
+        cat.close()
+    client.flushdb()
