@@ -298,6 +298,9 @@ def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool)
     if as_json:
         out.print_json(json.dumps([j.model_dump(mode="json") for j in page.jobs]))
         return
+    if not page.jobs:
+        err.print("no jobs" + (f" with status {', '.join(status)}" if status else ""))
+        return
     table = Table()
     table.add_column("id", no_wrap=True, min_width=36)
     for name in ("status", "kind", "progress", "attempts"):

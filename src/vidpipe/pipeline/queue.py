@@ -52,6 +52,7 @@ __all__ = [
     "enqueue",
     "get_queue",
     "queue_url",
+    "run_job_task",
 ]
 
 #: name of the Huey queue (the Redis key prefix, the SQLite queue name)
@@ -126,7 +127,7 @@ def get_queue(url: str | None = None):
             huey = SqliteHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
         else:
             huey = RedisHuey(QUEUE_NAME, url=url, results=False)
-        _tasks[url] = huey.task(name=TASK_NAME)(_run_job_task)
+        _tasks[url] = huey.task(name=TASK_NAME)(run_job_task)
         _queues[url] = huey
         return huey
 
@@ -208,7 +209,7 @@ def messages(url: str | None = None) -> set[str]:
     return {str(t.args[0]) for t in tasks if t.name == TASK_NAME and t.args}
 
 
-def _run_job_task(job_id: str) -> None:
+def run_job_task(job_id: str) -> None:
     """Huey task body: run job ``job_id`` in this process's :class:`Worker`."""
     worker = _worker
     if worker is None:  # a consumer started without Worker (e.g. huey_consumer)
