@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -333,3 +334,34 @@ def test_redis_sigkill_lease_expires_other_worker_takes_it(tmp_path, new_pg_url)
     finally:
         cat.close()
     client.flushdb()
+
+
+def test_submit_takes_urls_ingest_downloaded(tmp_path):
+    """A link list downloaded by ``vidpipe ingest`` is submitted like local files; a URL
+    not downloaded yet is reported as failed (exit 1) and gets no job."""
+    from servers.http_media import MediaServer
+    from vidpipe.pipeline.execute import run_job
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(DATA / "en_dev" / CLIPS[0], served / "speech.wav")
+    shutil.copy(DATA / "en_dev" / CLIPS[1], served / "other.wav")
+    env = _env(tmp_path / "home")
+    with MediaServer(served) as srv:
+        links = tmp_path / "links.txt"
+        links.write_text(srv.url("speech.wav") + "\n", encoding="utf-8")
+        r = vp(env, "ingest", str(links), "-q")
+        assert r.returncode == 0, r.stderr
+        r = vp(env, "submit", str(links), srv.url("other.wav"), "--steps", "probe")
+    assert r.returncode == 1, r.stderr
+    (job_id,) = r.stdout.split()
+    assert "failed:" in r.stderr and "not downloaded yet (run vidpipe ingest first)" in r.stderr
+    cat = _catalog(env)
+    try:
+        job = run_job(JobStore(cat), job_id)  # the worker's call, in this process
+        assert job.status == "succeeded", job.error
+        assert job.result["duration"] > 0
+        media = cat.get_media(job.result["media_id"])
+        assert media.sha256 == hashlib.sha256((served / "speech.wav").read_bytes()).hexdigest()
+    finally:
+        cat.close()
