@@ -49,8 +49,10 @@ __all__ = [
     "REAP_SECONDS",
     "Reaper",
     "Worker",
+    "check_queue",
     "enqueue",
     "get_queue",
+    "messages",
     "queue_url",
     "run_job_task",
 ]
@@ -134,10 +136,12 @@ def get_queue(url: str | None = None):
 
 def _remote(url: str, exc: BaseException) -> RemoteError:
     first = " ".join(str(exc).split()) or type(exc).__name__
-    return RemoteError(
-        f"queue {_redact(url)} does not answer: {first}",
-        "start Redis or check VIDPIPE_QUEUE_URL / --queue",
+    hint = (
+        "check the queue file's folder (VIDPIPE_HOME) or --queue"
+        if url.lower().startswith("sqlite://")
+        else "start Redis or check VIDPIPE_QUEUE_URL / --queue"
     )
+    return RemoteError(f"queue {_redact(url)} does not answer: {first}", hint)
 
 
 def check_queue(url: str | None = None) -> None:
