@@ -72,7 +72,7 @@ def job_steps(options: RunOptions) -> dict[str, dict[str, Any]]:
     steps = [s for s in JOB_STEPS if s in options.steps]
     if not steps:
         raise UsageError(
-            "no job step in --steps", f"add one of {','.join(JOB_STEPS)} (ingest is implied)"
+            "no job step in --steps", f"add one of {','.join(JOB_STEPS)}; ingest is done at submit"
         )
     text = {
         "backend": options.text_backend,
