@@ -34,6 +34,9 @@ COMMANDS = [
     "speak",
     "render",
     "narrate",
+    "submit",
+    "worker",
+    "jobs",
 ]
 
 
@@ -48,6 +51,8 @@ def test_every_command_registered_in_help_order():
     assert group.commands["transcribe"].callback.__module__ == "vidpipe.cli.media"
     assert group.commands["describe"].callback.__module__ == "vidpipe.cli.understanding"
     assert group.commands["narrate"].callback.__module__ == "vidpipe.cli.video"
+    assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
+    assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]
 
 
 def test_python_m_and_version():

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         description="Storage root of job artifacts (jobs/<id>/ below it); default: the data "
         "folder. A shared folder (e.g. NFS) when workers run on several machines.",
     )
+    queue_url: str | None = Field(
+        None,
+        description="Queue of job messages: redis://host:6379/0 (RedisHuey, workers on many "
+        "machines, with a PostgreSQL catalog); default: SQLite file queue.db in the data folder.",
+    )
     max_upload_bytes: int = Field(
         25 * 1024 * 1024,
         description="Upload limit of the remote transcription endpoint in bytes "

@@ -7,7 +7,8 @@ A private package, one module per command group (the PySceneDetect pattern):
 - :mod:`.media`: ``probe``, ``extract-audio``, ``transcribe``;
 - :mod:`.library`: ``ingest``, ``run``, ``report``, ``search``, ``show``, ``export``;
 - :mod:`.understanding`: ``summarize``, ``chapters``, ``topics``, ``describe``;
-- :mod:`.video`: ``speak``, ``render``, ``narrate``.
+- :mod:`.video`: ``speak``, ``render``, ``narrate``;
+- :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry).
 
 This module builds the Typer ``app`` (commands listed in help in the order registered
 below) and ``main()``, the console-script entry point (``vidpipe = "vidpipe.cli:main"``,
@@ -23,7 +24,7 @@ import typer
 from rich.text import Text
 
 from vidpipe import __version__
-from vidpipe.cli import library, media, understanding, video
+from vidpipe.cli import jobs, library, media, understanding, video
 from vidpipe.cli._common import _fail, _Group, _run, _State, _stop, err, out
 from vidpipe.errors import EXIT_INTERRUPTED
 
@@ -75,9 +76,15 @@ _COMMANDS = (
     (None, video.speak),
     (None, video.render),
     (None, video.narrate),
+    (None, jobs.submit),
+    (None, jobs.worker),
 )
 for _name, _fn in _COMMANDS:
     app.command(_name)(_fn)
+# (name, Typer sub-app): command groups, after the commands in help
+_GROUPS = (("jobs", jobs.jobs_app),)
+for _name, _sub in _GROUPS:
+    app.add_typer(_sub, name=_name)
 
 
 def main() -> None:

@@ -6,6 +6,11 @@
 - :mod:`vidpipe.pipeline.jobs`: :class:`~vidpipe.pipeline.jobs.JobStore`, jobs with
   dependencies, leases and retries in the catalog.
 - :mod:`vidpipe.pipeline.execute`: :func:`~vidpipe.pipeline.execute.run_job`.
+- :mod:`vidpipe.pipeline.queue`: the Huey queue ("run job X" messages; SQLite embedded
+  or Redis), :class:`~vidpipe.pipeline.queue.Worker` and its
+  :class:`~vidpipe.pipeline.queue.Reaper`.
+- :mod:`vidpipe.pipeline.submit`: ``vidpipe run``'s inputs and steps as chains of jobs
+  (:func:`~vidpipe.pipeline.submit.submit`) and waiting for them.
 
 This layer may import :mod:`vidpipe.library` and the building blocks, never the
 front ends (``cli``, ``service``).

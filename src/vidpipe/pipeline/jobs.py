@@ -282,6 +282,24 @@ class JobStore:
             jobs = self._jobs(s, rows)
         return JobPage(jobs, rows[-1].id if more and rows else None)
 
+    def dependents(self, job_id: str) -> list[Job]:
+        """The jobs that depend on ``job_id``, oldest first."""
+        with self.catalog.session(write=False) as s:
+            ids = self._dependents(s, str(job_id))
+        return self.get_many(ids)
+
+    def queued_before(self, before: datetime, *, limit: int = 1000) -> list[Job]:
+        """Jobs ``queued`` whose row last changed before ``before`` (UTC), oldest first, at
+        most ``limit``: the queue's reaper re-enqueues those whose message was lost."""
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobRow)
+                .where(JobRow.status == "queued", JobRow.updated_at < before)
+                .order_by(JobRow.updated_at, JobRow.id)
+                .limit(int(limit))
+            )
+            return self._jobs(s, list(s.scalars(q)))
+
     # ------------------------------------------------------------------ creating
 
     def create(

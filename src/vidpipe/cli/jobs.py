@@ -1,0 +1,407 @@
+"""Queue commands: ``submit``, ``worker`` and the ``jobs`` group (``list``, ``show``,
+``cancel``, ``retry``). Each parses, calls one pipeline function and prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from vidpipe.cli._common import (
+    _BackendOpt,
+    _JsonOpt,
+    _LlmBaseOpt,
+    _LlmModelOpt,
+    _MaxChunkOpt,
+    _QuietOpt,
+    _run,
+    _TargetLangOpt,
+    err,
+    out,
+)
+from vidpipe.errors import EXIT_OK, EXIT_SOME_FAILED
+
+_QueueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--queue",
+        help="Queue URL: redis://host:6379/0 or sqlite:///path/queue.db "
+        "(default VIDPIPE_QUEUE_URL, else queue.db in VIDPIPE_HOME).",
+    ),
+]
+
+_STATUS_STYLE = {
+    "waiting": "dim",
+    "queued": "cyan",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "canceled": "magenta",
+}
+
+
+def _store():
+    from vidpipe.pipeline.jobs import JobStore
+
+    return _run(JobStore)
+
+
+def _job_line(job) -> Text:
+    text = Text.assemble(
+        job.id, "  ", (f"{job.status:<9}", _STATUS_STYLE.get(job.status, "")), f"  {job.kind}"
+    )
+    if job.error is not None:
+        text.append(f"  {job.error.message}", style="red")
+    return text
+
+
+# --------------------------------------------------------------------------- submit
+
+
+def submit(
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(help="Media files, folders, or links (.txt) already ingested."),
+    ] = None,
+    steps: Annotated[
+        str,
+        typer.Option(
+            "--steps",
+            help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe "
+            "(all: ingest,probe,audio,transcribe).",
+        ),
+    ] = "ingest,probe,audio,transcribe",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
+    ] = None,
+    language: _TargetLangOpt = None,
+    backend: _BackendOpt = "extractive",
+    llm_base: _LlmBaseOpt = None,
+    llm_model: _LlmModelOpt = None,
+    max_chunk: _MaxChunkOpt = 60.0,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", min=1, help="Runs allowed per job.")
+    ] = 3,
+    queue: _QueueOpt = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until every job has finished.")
+    ] = False,
+    as_json: _JsonOpt = False,
+    quiet: _QuietOpt = False,
+) -> None:
+    """Turn SOURCES into jobs for the workers: one chain per input (probe -> audio ->
+    transcribe...), with the inputs and steps of vidpipe run. Prints the job ids.
+
+    With --wait, shows the jobs' progress and exits like vidpipe run: 0 if every job
+    succeeded, 1 otherwise.
+    """
+    from vidpipe.library.runner import RunOptions, parse_steps
+    from vidpipe.pipeline.submit import submit as do_submit
+
+    opts = RunOptions(
+        steps=_run(lambda: parse_steps(steps)),
+        model=model,
+        language=None if language in (None, "auto") else language,
+        text_backend=backend,
+        llm_base=llm_base,
+        llm_model=llm_model,
+        max_chunk=max_chunk,
+    )
+    store = _store()
+    try:
+        sub = _run(
+            lambda: do_submit(store, sources or [], opts, url=queue, max_attempts=max_attempts)
+        )
+        if as_json:
+            out.print_json(
+                json.dumps(
+                    [
+                        {
+                            "source": c.name,
+                            "media_id": c.media_id,
+                            "state": c.state,
+                            "reason": c.reason,
+                            "jobs": [{"id": j.id, "kind": j.kind} for j in c.jobs],
+                        }
+                        for c in sub.chains
+                    ],
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            for c in sub.chains:
+                for j in c.jobs:
+                    out.print(j.id, highlight=False)
+        for c in sub.chains:
+            if c.state != "submitted":
+                style = "red" if c.state == "failed" else "yellow"
+                err.print(Text.assemble((f"{c.state}:", style), f" {c.name}: {c.reason}"))
+        if not quiet:
+            n = len(sub.job_ids)
+            inputs = sum(1 for c in sub.chains if c.jobs)
+            err.print(f"{n} jobs for {inputs} inputs submitted", highlight=False)
+        failed = sub.failed
+        if wait and sub.job_ids:
+            jobs = _wait(store, sub.job_ids, quiet)
+            failed += sum(1 for j in jobs if j.status != "succeeded")
+    finally:
+        store.close()
+    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+
+
+def _wait(store, job_ids: list[str], quiet: bool):
+    from vidpipe.pipeline.submit import wait_for
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+    )
+    bar = progress.add_task("jobs", total=len(job_ids), counts="")
+
+    def show(jobs) -> None:
+        final = [j for j in jobs if j.status in ("succeeded", "failed", "canceled")]
+        running = [j for j in jobs if j.status == "running"]
+        done = len(final) + sum(j.progress for j in running)
+        ok = sum(1 for j in final if j.status == "succeeded")
+        counts = f"{ok} succeeded, {len(final) - ok} failed, {len(running)} running"
+        progress.update(bar, completed=done, counts=counts)
+
+    with progress:
+        jobs = _run(lambda: wait_for(store, job_ids, on_update=show))
+    for j in jobs:
+        if j.status != "succeeded":
+            err.print(_job_line(j), highlight=False)
+    if not quiet:
+        ok = sum(1 for j in jobs if j.status == "succeeded")
+        err.print(
+            Text.assemble(
+                f"{len(jobs)} jobs: ",
+                (f"{ok} succeeded", "green"),
+                ", ",
+                (f"{len(jobs) - ok} failed", "red"),
+            ),
+            highlight=False,
+        )
+    return jobs
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def worker(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Jobs at once (threads).")
+    ] = 1,
+    queue: _QueueOpt = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="CPU threads per job (default cores/concurrency)."),
+    ] = None,
+    lease: Annotated[
+        float, typer.Option("--lease", min=1.0, help="Seconds a job's lease lasts unrenewed.")
+    ] = 120.0,
+    reap_every: Annotated[
+        float, typer.Option("--reap-every", min=0.1, help="Seconds between reaper passes.")
+    ] = 10.0,
+    grace: Annotated[
+        float,
+        typer.Option("--grace", min=0.0, help="Seconds a queued job may lack a message."),
+    ] = 30.0,
+    stop_timeout: Annotated[
+        float,
+        typer.Option("--stop-timeout", min=0.0, help="Seconds SIGTERM waits for running jobs."),
+    ] = 10.0,
+    quiet: _QuietOpt = False,
+) -> None:
+    """Run queued jobs until SIGTERM or Ctrl-C (a Huey consumer plus a reaper).
+
+    On SIGTERM the running jobs finish, or after --stop-timeout go back to the queue;
+    exit 0. A killed worker loses nothing: its lease expires and another worker's
+    reaper queues the job again.
+    """
+    from vidpipe.pipeline.queue import Worker, queue_url
+
+    store = _store()
+    try:
+        w = _run(
+            lambda: Worker(
+                store,
+                queue,
+                concurrency=concurrency,
+                threads=threads,
+                lease=lease,
+                reap_every=reap_every,
+                grace=grace,
+                stop_timeout=stop_timeout,
+            )
+        )
+        if not quiet:
+            from vidpipe.library.urls import redact_url
+
+            err.print(
+                f"worker {w.owner}: {concurrency} x {w.threads} threads on "
+                f"{redact_url(_run(lambda: queue_url(queue)))}",
+                highlight=False,
+            )
+        _run(w.run)
+    finally:
+        store.close()
+    if not quiet:
+        err.print(f"worker stopped: {w.done} jobs run", highlight=False)
+    if w.busy:  # a released job's stage is still in native code: do not wait for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_OK)
+    raise typer.Exit(EXIT_OK)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+jobs_app = typer.Typer(
+    help="Jobs in the catalog: list, show, cancel, retry.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_StatusOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status",
+        "-s",
+        help="Only jobs with this status (waiting, queued, running, succeeded, failed, "
+        "canceled); repeatable.",
+    ),
+]
+_LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Most jobs.")]
+_IdArg = Annotated[str, typer.Argument(help="Job id (see vidpipe jobs list).")]
+
+
+def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool) -> None:
+    store = _store()
+    try:
+        page = _run(lambda: store.list(status or None, kind, limit=limit))
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(json.dumps([j.model_dump(mode="json") for j in page.jobs]))
+        return
+    if not page.jobs:
+        err.print("no jobs" + (f" with status {', '.join(status)}" if status else ""))
+        return
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=36)
+    for name in ("status", "kind", "progress", "attempts"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("error")
+    for j in page.jobs:
+        table.add_row(
+            j.id,
+            Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
+            j.kind,
+            f"{j.progress:.0%}",
+            f"{j.attempts}/{j.max_attempts}",
+            j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            Text(j.error.message if j.error else ""),
+        )
+    out.print(table)
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs_main(
+    ctx: typer.Context,
+    status: _StatusOpt = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only jobs of this stage.")] = None,
+    limit: _LimitOpt = 50,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Jobs in the catalog, newest first (the same as vidpipe jobs list)."""
+    if ctx.invoked_subcommand is None:
+        _list(status, kind, limit, as_json)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: _StatusOpt = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only jobs of this stage.")] = None,
+    limit: _LimitOpt = 50,
+    as_json: _JsonOpt = False,
+) -> None:
+    """Jobs in the catalog, newest first."""
+    _list(status, kind, limit, as_json)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: _IdArg, as_json: _JsonOpt = False) -> None:
+    """One job: status, progress, inputs, result, artifacts, error. Exit 3 if unknown."""
+    store = _store()
+    try:
+        job = _run(lambda: store.get(job_id))
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(job.model_dump_json())
+        return
+    rows = [
+        ("id", job.id),
+        ("kind", job.kind),
+        ("status", job.status),
+        ("progress", f"{job.progress:.0%}" + (f" ({job.step})" if job.step else "")),
+        ("attempts", f"{job.attempts}/{job.max_attempts}"),
+        ("depends on", ", ".join(job.depends_on) or "-"),
+        ("input", json.dumps(job.input, ensure_ascii=False)),
+        ("params", json.dumps(job.params, ensure_ascii=False)),
+        ("owner", job.owner or "-"),
+        ("created", str(job.created_at)),
+        ("started", str(job.started_at or "-")),
+        ("finished", str(job.finished_at or "-")),
+    ]
+    if job.result is not None:
+        rows.append(("result", json.dumps(job.result, ensure_ascii=False)))
+    if job.artifacts:
+        rows.append(("artifacts", ", ".join(job.artifacts)))
+    if job.error is not None:
+        e = job.error
+        rows.append(("error", f"{e.error_class}: {e.message}" + (f" ({e.hint})" if e.hint else "")))
+    for name, value in rows:
+        out.print(Text.assemble((f"{name:<11}", "bold"), value), highlight=False)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: _IdArg) -> None:
+    """Cancel a job: a waiting or queued one at once, a running one at its next progress
+    report (its dependents fail). Exit 3 if unknown, 2 if it already finished."""
+    store = _store()
+    try:
+        job = _run(lambda: store.cancel(job_id))
+    finally:
+        store.close()
+    out.print(_job_line(job), highlight=False)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: _IdArg, queue: _QueueOpt = None) -> None:
+    """Queue a failed or canceled job again (and the dependents it failed). Exit 3 if
+    unknown, 2 if it is not failed or canceled."""
+    from vidpipe.pipeline.queue import enqueue
+
+    store = _store()
+    try:
+        job = _run(lambda: store.retry(job_id))
+        _run(lambda: enqueue(job, url=queue))
+    finally:
+        store.close()
+    out.print(_job_line(job), highlight=False)

@@ -1,0 +1,427 @@
+"""The queue (Huey): messages that say "run job X", workers that consume them, the reaper.
+
+The jobs table (:class:`~vidpipe.pipeline.jobs.JobStore`) is the truth; a message only
+says which job to look at. Huey delivers a message at most once, so nothing is lost
+when one is: every worker runs a :class:`Reaper` that re-queues jobs whose lease
+expired (a killed worker), queues waiting jobs whose dependencies are done, and
+re-enqueues queued jobs that have no message (lost when Redis restarted). A duplicate
+message finds its job already claimed (or finished) and does nothing.
+
+Where the messages live (:func:`get_queue`):
+
+- one machine, no server: ``SqliteHuey`` in ``VIDPIPE_HOME/queue.db`` (the default);
+- many machines: ``VIDPIPE_QUEUE_URL=redis://host:6379/0`` (``RedisHuey``), with the
+  catalog on PostgreSQL (``VIDPIPE_DATABASE_URL``) and a shared storage root
+  (``VIDPIPE_STORAGE``) that every worker sees at the same path;
+- ``sqlite:///path/queue.db`` names another SQLite queue file.
+
+Example::
+
+    store = JobStore()
+    job = store.create("probe", {}, input={"path": "talk.mp4"})
+    enqueue(job)                 # a message for the workers
+    Worker(store).run()          # in a worker process: consume until SIGTERM/SIGINT
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from vidpipe.errors import RemoteError, UsageError
+from vidpipe.library.catalog import LEASE_SECONDS, owner_id
+from vidpipe.library.models import utcnow
+from vidpipe.pipeline.execute import run_job
+from vidpipe.pipeline.jobs import JobLost, JobStore
+from vidpipe.types import Job
+
+__all__ = [
+    "GRACE_SECONDS",
+    "QUEUE_NAME",
+    "REAP_SECONDS",
+    "Reaper",
+    "Worker",
+    "check_queue",
+    "enqueue",
+    "get_queue",
+    "messages",
+    "queue_url",
+    "run_job_task",
+]
+
+#: name of the Huey queue (the Redis key prefix, the SQLite queue name)
+QUEUE_NAME = "vidpipe"
+#: name of the one task: ``run_job(job_id)``
+TASK_NAME = "vidpipe.run_job"
+#: seconds between two passes of a worker's reaper
+REAP_SECONDS = 10.0
+#: seconds a queued job may go without a message before the reaper enqueues it again
+GRACE_SECONDS = 30.0
+#: seconds a worker waits on SIGTERM for its running jobs before it releases them
+STOP_SECONDS = 10.0
+
+_log = logging.getLogger("vidpipe.queue")
+_lock = threading.Lock()
+_queues: dict[str, Any] = {}  # queue URL -> Huey
+_tasks: dict[str, Any] = {}  # queue URL -> the run_job task wrapper
+_worker: Worker | None = None  # the worker of this process, when one runs
+
+
+def queue_url(url: str | None = None) -> str:
+    """The queue's URL: ``url``, else ``VIDPIPE_QUEUE_URL``, else
+    ``sqlite:///<VIDPIPE_HOME>/queue.db``.
+
+    Raises:
+        UsageError: a scheme other than ``redis``, ``rediss``, ``unix`` or ``sqlite``.
+    """
+    from vidpipe.config import get_settings
+
+    settings = get_settings()
+    url = (url or settings.queue_url or "").strip()
+    if not url:
+        return f"sqlite:///{Path(settings.home).expanduser() / 'queue.db'}"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("redis", "rediss", "unix", "sqlite"):
+        raise UsageError(
+            f"unknown queue URL '{url}'",
+            "use redis://host:6379/0 or sqlite:///path/queue.db in VIDPIPE_QUEUE_URL or --queue",
+        )
+    return url
+
+
+def _redact(url: str) -> str:
+    from vidpipe.library.urls import redact_url
+
+    return redact_url(url)
+
+
+def get_queue(url: str | None = None):
+    """The Huey instance for ``url`` (see :func:`queue_url`), built once per process,
+    with the one task ``run_job(job_id)`` registered.
+
+    Returns:
+        A ``huey.SqliteHuey`` or ``huey.RedisHuey`` (results are not stored).
+
+    Raises:
+        UsageError: a bad queue URL.
+        OutputError: the SQLite queue file cannot be created.
+    """
+    from huey import RedisHuey, SqliteHuey
+
+    from vidpipe.files import ensure_dir
+
+    url = queue_url(url)
+    with _lock:
+        huey = _queues.get(url)
+        if huey is not None:
+            return huey
+        if url.lower().startswith("sqlite://"):
+            path = Path(url.split("://", 1)[1].removeprefix("/")).expanduser()
+            ensure_dir(path.parent)
+            huey = SqliteHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
+        else:
+            huey = RedisHuey(QUEUE_NAME, url=url, results=False)
+        _tasks[url] = huey.task(name=TASK_NAME)(run_job_task)
+        _queues[url] = huey
+        return huey
+
+
+def _remote(url: str, exc: BaseException) -> RemoteError:
+    first = " ".join(str(exc).split()) or type(exc).__name__
+    hint = (
+        "check the queue file's folder (VIDPIPE_HOME) or --queue"
+        if url.lower().startswith("sqlite://")
+        else "start Redis or check VIDPIPE_QUEUE_URL / --queue"
+    )
+    return RemoteError(f"queue {_redact(url)} does not answer: {first}", hint)
+
+
+def check_queue(url: str | None = None) -> None:
+    """Make sure the queue answers (Redis ``PING``, SQLite file open).
+
+    Raises:
+        UsageError: a bad queue URL.
+        RemoteError: the queue server does not answer.
+    """
+    huey = get_queue(url)
+    try:
+        if hasattr(huey.storage, "conn") and hasattr(huey.storage.conn, "ping"):
+            huey.storage.conn.ping()
+        else:
+            huey.pending_count()
+    except Exception as exc:
+        raise _remote(queue_url(url), exc) from None
+
+
+def enqueue(
+    jobs: Job | str | Iterable[Job | str], *, url: str | None = None, delay: float | None = None
+) -> int:
+    """Send one "run job X" message per job that is ``queued`` (ids are sent as given:
+    a job that is not queued when a worker looks is left alone).
+
+    Args:
+        jobs: jobs or job ids.
+        url: the queue (default :func:`queue_url`).
+        delay: seconds before the message may be taken (a retry's back-off).
+
+    Returns:
+        The number of messages sent.
+
+    Raises:
+        RemoteError: the queue server does not answer.
+    """
+    items = [jobs] if isinstance(jobs, (Job, str)) else list(jobs)
+    ids = [
+        j if isinstance(j, str) else j.id
+        for j in items
+        if isinstance(j, str) or j.status == "queued"
+    ]
+    if not ids:
+        return 0
+    get_queue(url)
+    task = _tasks[queue_url(url)]
+    try:
+        for job_id in ids:
+            if delay:
+                task.schedule(args=(job_id,), delay=delay)
+            else:
+                task(job_id)
+    except Exception as exc:
+        raise _remote(queue_url(url), exc) from None
+    return len(ids)
+
+
+def messages(url: str | None = None) -> set[str]:
+    """Ids of the jobs that have a message waiting or scheduled in the queue.
+
+    Raises:
+        RemoteError: the queue server does not answer.
+    """
+    huey = get_queue(url)
+    try:
+        tasks = list(huey.pending()) + list(huey.scheduled())
+    except Exception as exc:
+        raise _remote(queue_url(url), exc) from None
+    return {str(t.args[0]) for t in tasks if t.name == TASK_NAME and t.args}
+
+
+def run_job_task(job_id: str) -> None:
+    """Huey task body: run job ``job_id`` in this process's :class:`Worker`."""
+    worker = _worker
+    if worker is None:  # a consumer started without Worker (e.g. huey_consumer)
+        worker = Worker(JobStore())
+    worker.execute(job_id)
+
+
+class Reaper:
+    """Keeps the jobs table and the queue in step; one per worker, every ``every`` s.
+
+    Each pass: :meth:`JobStore.reap` (expired leases back to ``queued``),
+    :meth:`JobStore.promote` (waiting jobs whose dependencies are done), and queued jobs
+    unchanged for ``grace`` seconds with no message in the queue; all of them are
+    enqueued. Several reapers at once are safe (a duplicate message does nothing).
+
+    Args:
+        store: the jobs' store.
+        url: the queue (default :func:`queue_url`).
+        every: seconds between passes.
+        grace: seconds a queued job may wait for its message before it gets a new one.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        url: str | None = None,
+        *,
+        every: float = REAP_SECONDS,
+        grace: float = GRACE_SECONDS,
+    ) -> None:
+        self.store, self.url, self.every, self.grace = store, url, float(every), float(grace)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> list[str]:
+        """One pass; returns the ids of the jobs enqueued.
+
+        Raises:
+            RemoteError: the queue server does not answer.
+        """
+        ready = [j for j in self.store.reap() if j.status == "queued"]
+        ready += self.store.promote()
+        stale = self.store.queued_before(utcnow() - timedelta(seconds=self.grace))
+        if stale:
+            live = messages(self.url)
+            ready += [j for j in stale if j.id not in live]
+        ids = list(dict.fromkeys(j.id for j in ready))
+        enqueue(ids, url=self.url)
+        if ids:
+            _log.info("reaper enqueued %d job(s)", len(ids))
+        return ids
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.run_once()
+            except Exception as exc:  # the catalog or queue is away: next pass retries
+                _log.warning("reaper pass failed: %s", " ".join(str(exc).split()))
+
+    def start(self) -> Reaper:
+        """Run :meth:`run_once` every ``every`` seconds in a daemon thread."""
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="vidpipe-reaper")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+class Worker:
+    """A queue worker: a Huey consumer with ``concurrency`` thread workers, each running
+    one job at a time (:func:`~vidpipe.pipeline.execute.run_job`), plus a
+    :class:`Reaper`. Models are loaded once per process (the registry caches them).
+
+    SIGTERM (and SIGINT) stop taking messages and wait up to ``stop_timeout`` seconds
+    for the running jobs; those still running are released (:meth:`JobStore.release`,
+    back to ``queued`` without counting the attempt; their stage stops at its next
+    progress report and writes nothing) and enqueued again. :meth:`run` then returns;
+    :attr:`busy` tells whether a released stage is still in native code (the caller
+    may then leave with ``os._exit``: the interpreter cannot wait for it).
+
+    Args:
+        store: the jobs' store (catalog and storage root).
+        url: the queue (default :func:`queue_url`).
+        concurrency: jobs at once (thread workers), >= 1.
+        threads: CPU threads per job (default: cores // concurrency, at least 1).
+        lease: seconds a job's lease lasts without renewal.
+        reap_every, grace: see :class:`Reaper`.
+        stop_timeout: seconds to wait for running jobs on SIGTERM.
+        poll: longest pause, in seconds, between two looks at an empty SQLite queue.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        url: str | None = None,
+        *,
+        concurrency: int = 1,
+        threads: int | None = None,
+        lease: float = LEASE_SECONDS,
+        reap_every: float = REAP_SECONDS,
+        grace: float = GRACE_SECONDS,
+        stop_timeout: float = STOP_SECONDS,
+        poll: float = 1.0,
+    ) -> None:
+        if int(concurrency) < 1:
+            raise UsageError(f"concurrency {concurrency} is below 1", "use 1 or more")
+        self.store, self.url = store, url
+        self.concurrency = int(concurrency)
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.concurrency)
+        self.lease, self.stop_timeout, self.poll = float(lease), float(stop_timeout), poll
+        self.owner = owner_id()
+        self.reaper = Reaper(store, url, every=reap_every, grace=grace)
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
+        self.done = 0  # jobs this worker ran to their end (any final status)
+
+    def execute(self, job_id: str) -> Job:
+        """Run job ``job_id`` here; enqueue what follows from its end (a retry, after a
+        back-off of 2**attempts s up to 60 s; the dependents it made ready)."""
+        with self._running_lock:
+            self._running.add(job_id)
+        before = utcnow()
+        try:
+            job = run_job(self.store, job_id, self.owner, lease=self.lease, threads=self.threads)
+        finally:
+            with self._running_lock:
+                self._running.discard(job_id)
+        if job.owner is None and job.status == "queued" and job.attempts:
+            enqueue(job, url=self.url, delay=min(60.0, 2.0**job.attempts))
+        ran_here = (
+            job.owner == self.owner and job.started_at is not None and job.started_at >= before
+        )  # not a duplicate message that found the job already done
+        if job.status in ("succeeded", "failed", "canceled") and ran_here:
+            self.done += 1
+            if job.status == "succeeded":
+                enqueue(
+                    [d for d in self.store.dependents(job.id) if d.status == "queued"], url=self.url
+                )
+        return job
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is still executing in one of the worker threads (after
+        :meth:`run` returned: a released job whose stage has not noticed yet)."""
+        with self._running_lock:
+            return bool(self._running)
+
+    def release_running(self) -> list[str]:
+        """Give back the jobs this worker is running (a shutdown) and enqueue them again.
+        Returns their ids."""
+        with self._running_lock:
+            ids = list(self._running)
+        released: list[str] = []
+        for job_id in ids:
+            with contextlib.suppress(JobLost):
+                self.store.release(job_id, self.owner)
+                released.append(job_id)
+        with contextlib.suppress(RemoteError):
+            enqueue(released, url=self.url)
+        return released
+
+    def run(self) -> None:
+        """Consume messages until SIGTERM or SIGINT (see the class doc); the reaper makes
+        one pass at once, then one every ``reap_every`` seconds.
+
+        Raises:
+            RemoteError: the queue server does not answer at start.
+        """
+        global _worker
+        check_queue(self.url)
+        huey = get_queue(self.url)
+        _worker = self
+        consumer = huey.create_consumer(
+            workers=self.concurrency,
+            worker_type="thread",
+            periodic=False,
+            max_delay=self.poll,
+            shutdown_timeout=self.stop_timeout,
+            graceful_signal="TERM",
+            check_worker_health=True,
+        )
+        with contextlib.suppress(Exception):
+            self.reaper.run_once()
+        self.reaper.start()
+        previous = signal.getsignal(signal.SIGINT)
+        try:
+            consumer.start()
+            # both signals are graceful: finish (or, after stop_timeout, release) the jobs
+            consumer._signal_actions[signal.SIGINT] = (False, True)
+            signal.signal(signal.SIGINT, consumer._handle_signal)
+            health = None
+            from huey.consumer import ConsumerStopped
+
+            while True:
+                try:
+                    health = consumer.loop(health)
+                except ConsumerStopped:
+                    break
+        finally:
+            self.reaper.stop()
+            if self.release_running():
+                # a released stage stops at its next progress report, unless in native code
+                for _ in range(20):
+                    if not self.busy:
+                        break
+                    time.sleep(0.1)
+            _worker = None
+            signal.signal(signal.SIGINT, previous)
