@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """vidpipe settings. Every field can be set as ``VIDPIPE_<FIELD>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore")
+    # An empty variable (VIDPIPE_STORAGE=) counts as unset, not as the current folder.
+    model_config = SettingsConfigDict(env_prefix="VIDPIPE_", extra="ignore", env_ignore_empty=True)
 
     home: Path = Field(
         default_factory=lambda: Path(user_data_dir("vidpipe", appauthor=False)),
