@@ -360,10 +360,6 @@ def narrate(
         image_kwargs["model"] = image_model
     from vidpipe.config import get_settings
 
-    if llm_base or get_settings().llm_base:  # prompts from the configured LLM, if any
-        from vidpipe.text.llm import OpenAIBackend
-
-        image_kwargs["llm"] = _run(lambda: OpenAIBackend(base_url=llm_base, model=llm_model))
     opts = NarrateOptions(
         voice=voice,
         language=None if language in (None, "auto") else language,
@@ -383,6 +379,13 @@ def narrate(
         "render": f"rendering {output.name}",
     }
     cat = _catalog()
+    if llm_base or get_settings().llm_base:  # prompts from the configured LLM, if any
+        from vidpipe.text.llm import OpenAIBackend
+
+        # responses cached in the catalog, as for summarize
+        image_kwargs["llm"] = _run(
+            lambda: OpenAIBackend(base_url=llm_base, model=llm_model, catalog=cat)
+        )
     progress = _frames_progress(quiet)
     tasks: dict[str, int] = {}
 

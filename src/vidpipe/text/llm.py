@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from vidpipe.errors import RemoteError
 from vidpipe.text.chunking import join_texts
@@ -59,10 +59,29 @@ from vidpipe.text.extractive import (
 from vidpipe.text.prompts import render_prompt
 from vidpipe.types import Chapter, Chunk, ChunkSummary, Summary
 
-if TYPE_CHECKING:
-    from vidpipe.library.catalog import Catalog
-
 log = logging.getLogger(__name__)
+
+
+class ResponseCache(Protocol):
+    """Where responses are cached (the catalog's ``llm_cache`` table implements it:
+    :class:`vidpipe.library.catalog.Catalog`). Passed in by the caller: this building
+    block never opens the catalog itself."""
+
+    def llm_cache_get(self, key: str) -> str | None:
+        """The cached response text for ``key`` (sha256 hex), or None."""
+        ...
+
+    def llm_cache_put(
+        self,
+        key: str,
+        backend: str,
+        model: str | None,
+        response: str,
+        *,
+        prompt_hash: str | None = None,
+    ) -> None:
+        """Store ``response`` for ``key``."""
+        ...
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local servers do not check it, the client needs one."""
@@ -314,8 +333,8 @@ class OpenAIBackend:
         timeout: seconds per request attempt.
         max_retries: retries after the first attempt.
         backoff, max_backoff: retry delays in seconds (see the module docstring).
-        catalog: where the response cache lives (default: the default catalog, opened
-            on first use); ``cache=False`` disables caching.
+        catalog: where responses are cached (a :class:`ResponseCache`, e.g. the catalog;
+            ``None``: no cache); ``cache=False`` disables caching.
         output_language: answer in this language instead of the transcript's.
         prompt_dir: folder of prompt overrides (default ``$VIDPIPE_HOME/prompts``).
         temperature, max_tokens: generation parameters (part of the cache key).
@@ -339,7 +358,7 @@ class OpenAIBackend:
         max_retries: int = 5,
         backoff: float = 1.0,
         max_backoff: float = 60.0,
-        catalog: Catalog | None = None,
+        catalog: ResponseCache | None = None,
         cache: bool = True,
         output_language: str | None = None,
         prompt_dir: str | Path | None = None,
@@ -398,14 +417,9 @@ class OpenAIBackend:
                 )
             return self._client
 
-    def catalog(self) -> Catalog | None:
-        if not self.cache:
-            return None
-        if self._catalog is None:
-            from vidpipe.library.catalog import Catalog
-
-            self._catalog = Catalog()
-        return self._catalog
+    def catalog(self) -> ResponseCache | None:
+        """The response cache in use, or None (none given, or ``cache=False``)."""
+        return self._catalog if self.cache else None
 
     def _delay(self, attempt: int, exc: Exception) -> float:
         after = _retry_after(exc)

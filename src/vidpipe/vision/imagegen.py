@@ -54,7 +54,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
@@ -67,8 +67,26 @@ from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
 from vidpipe.timecode import chapter_time
 from vidpipe.types import Chunk
 
-if TYPE_CHECKING:
-    from vidpipe.library.catalog import Catalog
+
+class ImageRecords(Protocol):
+    """Where generated pictures are recorded (the catalog's ``images`` table implements
+    it: :meth:`vidpipe.library.catalog.Catalog.record_image`). Passed in by the caller:
+    this building block never opens the catalog itself."""
+
+    def record_image(
+        self,
+        *,
+        chunk_id: int,
+        path: str | os.PathLike[str],
+        generator: str,
+        width: int,
+        height: int,
+        prompt: str | None = None,
+        media_id: int | None = None,
+        work_dir: str | os.PathLike[str] | None = None,
+    ) -> int:
+        """Record the picture made for one chunk; returns the row id."""
+        ...
 
 __all__ = [
     "DEFAULT_HEIGHT",
@@ -154,7 +172,7 @@ class ImageGenerator(Protocol):
     """Makes one picture per chunk.
 
     ``generate`` returns one :class:`GeneratedImage` per chunk, in chunk order. When
-    ``catalog`` is given each picture is recorded there (:meth:`Catalog.record_image`)
+    ``catalog`` is given each picture is recorded there (:meth:`ImageRecords.record_image`)
     under ``media_id`` (optional) and the output folder.
     """
 
@@ -167,7 +185,7 @@ class ImageGenerator(Protocol):
         *,
         language: str | None = None,
         progress: ProgressCallback | None = None,
-        catalog: Catalog | None = None,
+        catalog: ImageRecords | None = None,
         media_id: int | None = None,
     ) -> list[GeneratedImage]: ...
 
@@ -711,7 +729,7 @@ def _key(payload: dict[str, Any]) -> str:
 
 
 def _record(
-    catalog: Catalog | None, media_id: int | None, out_dir: Path, image: GeneratedImage
+    catalog: ImageRecords | None, media_id: int | None, out_dir: Path, image: GeneratedImage
 ) -> None:
     if catalog is None:
         return
@@ -763,7 +781,7 @@ class _PngGenerator(ABC):
         *,
         language: str | None = None,
         progress: ProgressCallback | None = None,
-        catalog: Catalog | None = None,
+        catalog: ImageRecords | None = None,
         media_id: int | None = None,
     ) -> list[GeneratedImage]:
         """One PNG per chunk in ``out_dir`` (``<name>-NNN.png``), in chunk order.
@@ -953,7 +971,7 @@ class FolderImages:
         *,
         language: str | None = None,
         progress: ProgressCallback | None = None,
-        catalog: Catalog | None = None,
+        catalog: ImageRecords | None = None,
         media_id: int | None = None,
     ) -> list[GeneratedImage]:
         """The folder's images assigned to ``chunks`` in order (cycled), not copied.
@@ -1034,7 +1052,7 @@ class FrameImages:
         *,
         language: str | None = None,
         progress: ProgressCallback | None = None,
-        catalog: Catalog | None = None,
+        catalog: ImageRecords | None = None,
         media_id: int | None = None,
     ) -> list[GeneratedImage]:
         """``out_dir/frame-NNN.jpg`` per chunk: the frame at ``(start + end) / 2`` seconds."""
