@@ -162,6 +162,18 @@ def _exit_code(codes: list[int], n_inputs: int) -> int:
 
 # --------------------------------------------------------------------------- shared options
 
+#: the batch steps of ``vidpipe run`` and ``vidpipe submit``
+_StepsOpt = Annotated[
+    str,
+    typer.Option(
+        "--steps",
+        help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe "
+        "(all: ingest,probe,audio,transcribe).",
+    ),
+]
+_RunModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
+]
 _QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]

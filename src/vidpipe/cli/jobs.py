@@ -21,6 +21,8 @@ from vidpipe.cli._common import (
     _MaxChunkOpt,
     _QuietOpt,
     _run,
+    _RunModelOpt,
+    _StepsOpt,
     _TargetLangOpt,
     err,
     out,
@@ -69,17 +71,8 @@ def submit(
         list[str] | None,
         typer.Argument(help="Media files, folders, or links (.txt) already ingested."),
     ] = None,
-    steps: Annotated[
-        str,
-        typer.Option(
-            "--steps",
-            help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe "
-            "(all: ingest,probe,audio,transcribe).",
-        ),
-    ] = "ingest,probe,audio,transcribe",
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
-    ] = None,
+    steps: _StepsOpt = "ingest,probe,audio,transcribe",
+    model: _RunModelOpt = None,
     language: _TargetLangOpt = None,
     backend: _BackendOpt = "extractive",
     llm_base: _LlmBaseOpt = None,

@@ -28,10 +28,12 @@ from vidpipe.cli._common import (
     _MinDurOpt,
     _QuietOpt,
     _run,
+    _RunModelOpt,
     _select,
     _selection,
     _SelLangOpt,
     _ShortestOpt,
+    _StepsOpt,
     _stop,
     _target_and_selection,
     _TargetLangOpt,
@@ -242,17 +244,8 @@ def _no_sources() -> None:
 
 def run_cmd(
     sources: _SourcesArg = None,
-    steps: Annotated[
-        str,
-        typer.Option(
-            "--steps",
-            help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe "
-            "(all: ingest,probe,audio,transcribe).",
-        ),
-    ] = "ingest,probe,audio,transcribe",
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
-    ] = None,
+    steps: _StepsOpt = "ingest,probe,audio,transcribe",
+    model: _RunModelOpt = None,
     language: _TargetLangOpt = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
