@@ -78,6 +78,16 @@ def pg_url() -> Iterator[str]:
         dbs.close()
 
 
+@pytest.fixture(scope="module")
+def module_pg_url() -> Iterator[str]:
+    """URL of one PostgreSQL database for the test module (modules never share data)."""
+    dbs = _PgDatabases()
+    try:
+        yield dbs.create(f"_m{next(_pg_serial)}")
+    finally:
+        dbs.close()
+
+
 @pytest.fixture
 def new_pg_url() -> Iterator[Callable[[], str]]:
     """A function returning the URL of a new empty PostgreSQL database on each call."""

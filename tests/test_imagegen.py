@@ -11,7 +11,6 @@ PostgreSQL (``$VIDPIPE_TEST_PG``; skipped when it does not answer).
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import shutil
 import socket
@@ -64,7 +63,6 @@ from llm_faults import FaultServer
 TRANSCRIPTS = DATA / "transcripts"
 PHOTOS = DATA / "photos"
 VIDEO = DATA / "video" / "moviepy_example.mp4"  # 16 s, 640x480
-PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 W, H = 1920, 1080
 
 
@@ -509,31 +507,12 @@ def test_specs():
 # --------------------------------------------------------------------------- catalog
 
 
-@pytest.fixture(scope="module")
-def pg_url():
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"vidpipe_test_img_{os.getpid()}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
-    yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog(request, tmp_path) -> Iterator[Catalog]:
     if request.param == "sqlite":
         cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     else:
-        cat = Catalog(request.getfixturevalue("pg_url"))
+        cat = Catalog(request.getfixturevalue("module_pg_url"))
         with cat.engine.begin() as conn:
             conn.execute(text("TRUNCATE images, media RESTART IDENTITY CASCADE"))
     yield cat

@@ -17,7 +17,6 @@ import wave
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from conftest import DATA
 from vidpipe.errors import InputError, UsageError
@@ -25,7 +24,6 @@ from vidpipe.library.catalog import Catalog
 from vidpipe.library.runner import Runner, RunOptions
 from vidpipe.library.select import Selection, catalog_order, parse_ids, select_items
 
-PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # Input order is deliberately not sorted by duration.
 CLIPS = [DATA / "en_dev" / f"LJ001-00{n:02d}.wav" for n in (5, 1, 3, 2, 6, 4)]
 SILENT = DATA / "video" / "moviepy_example.mp4"  # 16.0 s, no audio track
@@ -93,25 +91,6 @@ def test_selection_active_and_text() -> None:
 # ---------------------------------------------------------------------- over a catalog
 
 
-@pytest.fixture(scope="module")
-def pg_url():
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"vidpipe_test_sel_{os.getpid()}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
-    yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def probed(request, tmp_path_factory):
     """A catalog with the six clips and the silent video, ingested and probed, plus one
@@ -120,7 +99,7 @@ def probed(request, tmp_path_factory):
     url = (
         f"sqlite:///{tmp / 'c.db'}"
         if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
+        else request.getfixturevalue("module_pg_url")
     )
     cat = Catalog(url)
     summary = Runner(cat, RunOptions(steps=("ingest", "probe"))).run(

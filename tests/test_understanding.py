@@ -33,7 +33,6 @@ from vidpipe.types import Chapter, Segment, Transcript
 
 EXAMPLE = DATA.parent.parent / "examples" / "speech_bunny.mp4"
 ZH = sorted((DATA / "zh").glob("*.wav"))
-PG_ADMIN = os.environ.get("VIDPIPE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def vp(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -184,31 +183,12 @@ def test_run_steps_then_rerun_does_nothing(tmp_path):
     assert r.returncode == 0 and "(stored)" in r.stderr
 
 
-@pytest.fixture(scope="module")
-def pg_url():
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    name = f"vidpipe_test_u_{os.getpid()}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {type(exc).__name__}")
-    yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog(request, tmp_path):
     url = (
         f"sqlite:///{tmp_path / 'c.db'}"
         if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
+        else request.getfixturevalue("module_pg_url")
     )
     cat = Catalog(url)
     yield cat
