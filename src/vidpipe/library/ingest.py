@@ -216,8 +216,19 @@ def record_by_content(
     Returns:
         ``(media, None)`` when ``src`` keeps the content, ``(media, reason)`` when it is
         a duplicate (its row is then ``skipped`` with that reason).
+
+    Holds the catalog's ``record-by-content`` lock (:meth:`Catalog.lock`).
     """
     path = Path(path).resolve()
+    # one decision at a time across processes: two workers downloading the same
+    # content at once must agree on which line keeps it
+    with catalog.lock("record-by-content"):
+        return _record_by_content(catalog, src, path, sha256, size)
+
+
+def _record_by_content(
+    catalog: Catalog, src: Source, path: Path, sha256: str, size: int
+) -> tuple[Media, str | None]:
     media, created = catalog.add_media(path, sha256, size)
     if not created:
         owners = [

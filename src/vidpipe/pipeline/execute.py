@@ -133,6 +133,7 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         job_id=job.id,
         threads=threads,
         on_progress=_Reporter(store, job.id, owner, lease, beat),
+        storage_root=store.root,
     )
     try:
         with beat:

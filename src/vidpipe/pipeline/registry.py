@@ -199,7 +199,7 @@ class DownloadStage(Stage):
         else:
             from vidpipe.pipeline.jobs import storage_root
 
-            folder = storage_root() / "media"
+            folder = (ctx.storage_root or storage_root()) / "media"
         ensure_dir(folder)
         limits = options.limits()
         ctx.progress(0.0, f"downloading {redact_url(url)}")

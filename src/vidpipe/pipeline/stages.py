@@ -226,6 +226,8 @@ class StageContext:
             summary files). ``vidpipe run`` sets False: its results are the catalog
             rows, and ``work_dir`` is the item's folder for the files that are the
             result itself (describe's keyframes and ``scenes.json``).
+        storage_root: the storage root the job folders are under (``None``: the
+            configured one); the download stage's default folder is its ``media/``.
         stage_owner: the batch runner's claim of the catalog stage row
             (:meth:`~vidpipe.library.catalog.Catalog.claim_stage`): results are only
             written while it is held (``StageLost`` otherwise).
@@ -237,6 +239,7 @@ class StageContext:
     threads: int | None = None
     on_progress: ProgressHook | None = None
     write_artifacts: bool = True
+    storage_root: Path | None = None
     stage_owner: str | None = None
 
     def progress(self, fraction: float, step: str | None = None) -> None:
