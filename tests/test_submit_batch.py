@@ -7,9 +7,10 @@ The links are served by the real fault-injecting HTTP server on 127.0.0.1
 request fails with 500, a malformed line, a duplicate URL, a duplicate content and a
 video without an audio track. Two backends:
 
-- Redis (db 14 of 127.0.0.1:6379) + PostgreSQL: two workers; the one running a
-  transcribe job is SIGKILLed; the other takes the job over when its 2 s lease expires.
-- SQLite and no server: one worker, SIGKILLed mid-way and started again.
+- Redis (db 14 of 127.0.0.1:6379) + PostgreSQL: two workers; the one running the
+  download of a slow link (the server waits 4 s before it answers) is SIGKILLed in the
+  middle of it; the other takes the job over when its 2 s lease expires.
+- SQLite and no server: one worker, SIGKILLed the same way and started again.
 
 Either way every source ends done, failed or skipped with the reason ``vidpipe run``
 gives it, and nothing is left pending. Skipped with the reason when Redis or
@@ -42,6 +43,7 @@ def _serve_dir(tmp_path: Path) -> Path:
     srv.mkdir()
     shutil.copy(DATA / "en_dev" / "LJ001-0001.wav", srv / "lj1.wav")
     shutil.copy(DATA / "en_dev" / "LJ001-0002.wav", srv / "lj2.wav")
+    shutil.copy(DATA / "en_dev" / "LJ001-0003.wav", srv / "lj3.wav")
     shutil.copy(DATA / "jfk.flac", srv / "jfk.flac")
     shutil.copy(DATA / "jfk.flac", srv / "jfk_again.flac")
     shutil.copy(DATA / "video" / "moviepy_example.mp4", srv / "silent.mp4")  # no audio
@@ -60,27 +62,37 @@ def _links(tmp_path: Path, srv: MediaServer) -> Path:
         srv.url("jfk_again.flac"),  # 8: same content as line 7
         srv.url("page.mp4", fault="html"),  # 9
         srv.url("silent.mp4"),  # 10: a video without an audio track
+        srv.url("lj3.wav", fault="slow"),  # 11: the worker downloading it is killed
     ]
     links = tmp_path / "links.txt"
     links.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return links
 
 
-def _running_transcribe(env: dict[str, str], pids: set[int], deadline: float):
-    """The first running transcribe job (polled in this process) whose owner is one of
-    ``pids``, with that pid."""
+def _running_slow_download(env: dict[str, str], pids: set[int]):
+    """The download job of the slow link once it runs (polled in this process), and the
+    pid of the worker (one of ``pids``) that holds it."""
+    deadline = time.monotonic() + 120
     cat = _catalog(env)
     try:
         store = JobStore(cat)
         while time.monotonic() < deadline:
-            for job in store.list("running", "transcribe").jobs:
+            for job in store.list("running", "download").jobs:
                 pid = int(job.owner.split(":")[1]) if job.owner else -1
-                if pid in pids:
+                if "/fault/slow/" in job.input["url"] and pid in pids:
                     return job, pid
             time.sleep(0.05)
     finally:
         cat.close()
-    pytest.fail("no transcribe job was seen running")
+    pytest.fail("the slow download was not seen running")
+
+
+def _held_by(env: dict[str, str], job_id: str) -> dict:
+    cat = _catalog(env)
+    try:
+        return JobStore(cat).get(job_id).model_dump(mode="json")
+    finally:
+        cat.close()
 
 
 def _wait_sources(env: dict[str, str], workers, timeout: float = 240) -> None:
@@ -111,7 +123,7 @@ def _check_report(env: dict[str, str]) -> dict:
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     got = {_line(i): (i["state"], i["reason"]) for i in rep["items"]}
-    assert sorted(got) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert sorted(got) == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert got[2] == ("done", None)
     assert got[3] == ("failed", "download: HTTP 404 Not Found")
     assert got[4][0] == "failed" and "two URLs glued together" in got[4][1]
@@ -121,11 +133,12 @@ def _check_report(env: dict[str, str]) -> dict:
     assert got[8] == ("skipped", "duplicate content of line 7 of links.txt")
     assert got[9][0] == "failed" and got[9][1].startswith("download: ")
     assert got[10] == ("done", NO_AUDIO)
+    assert got[11] == ("done", None)
     totals = rep["totals"]
-    assert (totals["done"], totals["failed"], totals["skipped"], totals["pending"]) == (4, 3, 2, 0)
+    assert (totals["done"], totals["failed"], totals["skipped"], totals["pending"]) == (5, 3, 2, 0)
     assert totals["no_audio"] == 1
     words = {_line(i): i["words"] for i in rep["items"]}
-    assert all(words[n] for n in (2, 6, 7))  # transcribed
+    assert all(words[n] for n in (2, 6, 7, 11))  # transcribed
     return rep
 
 
@@ -134,7 +147,7 @@ def _submit(env: dict[str, str], links: Path) -> list[str]:
     assert r.returncode == 1, r.stderr  # the malformed line fails at once
     assert "two URLs glued together" in r.stderr
     ids = r.stdout.split()
-    assert len(ids) == 6 * 5  # download, probe, audio, transcribe... per line to fetch
+    assert len(ids) == 8 * 4  # download, probe, audio, transcribe for each line to fetch
     return ids
 
 
@@ -158,14 +171,15 @@ def test_redis_postgresql_two_workers_one_killed(tmp_path, new_pg_url):
     client.flushdb()
     env = _env(tmp_path / "home", db=new_pg_url(), queue=REDIS_URL)
     worker_args = ("--threads", "1", "--lease", "2")
-    with MediaServer(_serve_dir(tmp_path)) as srv:
+    with MediaServer(_serve_dir(tmp_path), slow_delay=4.0) as srv:
         ids = _submit(env, _links(tmp_path, srv))
         workers = [start_worker(env, *worker_args) for _ in range(2)]
         try:
             by_pid = {w.pid: w for w in workers}
-            job, pid = _running_transcribe(env, set(by_pid), time.monotonic() + 120)
+            job, pid = _running_slow_download(env, set(by_pid))
             os.kill(pid, signal.SIGKILL)  # no release: its lease is left to expire
             by_pid[pid].communicate()
+            assert _held_by(env, job.id)["status"] == "running"  # killed mid-way
             alive = [w for w in workers if w.pid != pid]
             _wait_sources(env, alive)
         finally:
@@ -191,14 +205,15 @@ def test_redis_postgresql_two_workers_one_killed(tmp_path, new_pg_url):
 def test_sqlite_one_worker_killed_and_restarted(tmp_path):
     env = _env(tmp_path / "home")
     worker_args = ("--threads", "1", "--lease", "2")
-    with MediaServer(_serve_dir(tmp_path)) as srv:
+    with MediaServer(_serve_dir(tmp_path), slow_delay=4.0) as srv:
         ids = _submit(env, _links(tmp_path, srv))
         first = start_worker(env, *worker_args)
         try:
-            job, _pid = _running_transcribe(env, {first.pid}, time.monotonic() + 120)
+            job, _pid = _running_slow_download(env, {first.pid})
         finally:
             first.kill()
             first.communicate()
+        assert _held_by(env, job.id)["status"] == "running"  # killed mid-way
         second = start_worker(env, *worker_args)
         try:
             _wait_sources(env, [second])
@@ -211,4 +226,4 @@ def test_sqlite_one_worker_killed_and_restarted(tmp_path):
     # the downloads went to the storage root's media folder, nothing half-written
     media = tmp_path / "home" / "media"
     assert not list(media.glob("*.part"))
-    assert len(list(media.iterdir())) == 5  # lj1, lj2, jfk, jfk_again, silent
+    assert len(list(media.iterdir())) == 6  # lj1, lj2, lj3, jfk, jfk_again, silent
