@@ -64,7 +64,7 @@ from vidpipe.errors import InputError, RemoteError, UsageError
 from vidpipe.files import atomic_write, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
-from vidpipe.timecode import chapter_time
+from vidpipe.timecode import chapter_timestamp
 from vidpipe.types import Chunk
 
 
@@ -480,7 +480,7 @@ class RenderedCard:
 def _footer_time(start: float | None, end: float | None) -> str:
     if start is None or end is None:
         return ""
-    return f"{chapter_time(start)}–{chapter_time(end)}"
+    return f"{chapter_timestamp(start)}–{chapter_timestamp(end)}"
 
 
 def render_card(
