@@ -422,8 +422,8 @@ def _media_or_fail(cat, media_id: int):
 
 def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
     """Details of one item: file, probe summary, sources, stages, transcript lines."""
-    from vidpipe.timecode import hms_colon as hms
     from vidpipe.library.urls import redact_url
+    from vidpipe.timecode import hms_colon as hms
 
     cat = _catalog()
     try:

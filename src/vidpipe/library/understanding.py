@@ -552,8 +552,7 @@ def topics_for_catalog(
         cat,
         topics,
         len(items),
-        {"n_topics": n_topics, "named": namer is not None, "items": media_ids,
-         "zh_script": script},
+        {"n_topics": n_topics, "named": namer is not None, "items": media_ids, "zh_script": script},
     )
     return topics, len(items), left_out
 
@@ -595,7 +594,10 @@ def summary_markdown(summary: Summary, title: str) -> str:
         lines += ["## Keywords", "", ", ".join(summary.keywords), ""]
     if summary.chunks:
         lines += ["## Parts", ""]
-        lines += [f"- **{chapter_timestamp(c.start)}–{chapter_timestamp(c.end)}** {c.summary.strip()}" for c in summary.chunks]
+        lines += [
+            f"- **{chapter_timestamp(c.start)}–{chapter_timestamp(c.end)}** {c.summary.strip()}"
+            for c in summary.chunks
+        ]
         lines.append("")
     model = f", {summary.model}" if summary.model else ""
     lines += [f"_{summary.backend}{model}_", ""]
