@@ -30,11 +30,11 @@ from vidpipe.speech.tts import (
     get_voice,
     iter_sentences,
     speak,
-    split_sentences,
     write_audio,
     write_sentences,
 )
 from vidpipe.text.chunking import chunk_transcript
+from vidpipe.text.sentences import split_sentences
 
 SENTENCES = [
     "We hold these truths to be self-evident, that all men are created equal.",

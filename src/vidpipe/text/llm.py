@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vidpipe.errors import RemoteError
-from vidpipe.text.chunking import join_texts
 from vidpipe.text.extractive import (
     chapter_count,
     chapters_from_groups,
@@ -57,6 +56,7 @@ from vidpipe.text.extractive import (
     keywords as extractive_keywords,
 )
 from vidpipe.text.prompts import render_prompt
+from vidpipe.text.sentences import join_texts
 from vidpipe.types import Chapter, Chunk, ChunkSummary, Summary
 
 log = logging.getLogger(__name__)

@@ -88,6 +88,7 @@ class ImageRecords(Protocol):
         """Record the picture made for one chunk; returns the row id."""
         ...
 
+
 __all__ = [
     "DEFAULT_HEIGHT",
     "DEFAULT_STYLE",
@@ -316,12 +317,13 @@ def card_text(
         ``(headline, phrases)``: the headline (``""`` for blank text) and up to
         ``max_phrases`` phrases as written in the text.
     """
-    from vidpipe.text.extractive import base_language, keywords, split_sentences, words
+    from vidpipe.text.extractive import keywords, words
+    from vidpipe.text.sentences import primary_language, split_sentences
 
     text = " ".join(text.split())
     if not text:
         return "", []
-    lang = base_language(language or guess_language(text))
+    lang = primary_language(language or guess_language(text))
     spaced = lang not in ("zh", "ja")
     cands = [k.strip(_TRIM) for k in keywords(text, lang, top=15)]
     cands = [c for c in cands if c and not c.isdigit()]
@@ -354,7 +356,7 @@ def card_text(
         if len(picked) > max_phrases:
             break
     if not picked:
-        first = (split_sentences(text) or [text])[0].strip(_TRIM)
+        first = (split_sentences(text, lang) or [text])[0].strip(_TRIM)
         if spaced:
             opening = " ".join(first.split()[:6])
             headline = opening + (ELLIPSIS if len(first.split()) > 6 else "")
