@@ -46,7 +46,6 @@ import json
 import logging
 import math
 import os
-import random
 import re
 import time
 from abc import ABC, abstractmethod
@@ -64,6 +63,7 @@ from vidpipe.errors import InputError, RemoteError, UsageError
 from vidpipe.files import atomic_write, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
+from vidpipe.retry import RetryPolicy, retry_after, retryable_status
 from vidpipe.timecode import chapter_timestamp
 from vidpipe.types import Chunk
 
@@ -116,6 +116,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER = 60.0
+"""Longest ``Retry-After`` an image endpoint may make a retry wait, in seconds."""
 
 DEFAULT_WIDTH = 1920
 """Default picture width in pixels (the video's)."""
@@ -1200,14 +1203,6 @@ def _to_size(img: Image.Image, width: int, height: int) -> Image.Image:
     return ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS)
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 class _Remote(_PngGenerator):
     """Shared parts of the image-model generators: prompts, sizes, retry delays."""
 
@@ -1232,9 +1227,7 @@ class _Remote(_PngGenerator):
         self.llm = llm
         self.style = style
         self.timeout = timeout
-        self.max_retries = max(0, int(max_retries))
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = RetryPolicy(max(0, int(max_retries)), backoff, max_backoff, MAX_RETRY_AFTER)
         self.requests = 0
         """Request attempts sent to the image endpoint (reused files send none)."""
 
@@ -1252,12 +1245,6 @@ class _Remote(_PngGenerator):
 
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         return image_prompt(chunk, language, self.llm, style=self.style)
-
-    def _delay(self, attempt: int, after: float | None) -> float:
-        if after is not None:
-            return min(after, 60.0)
-        base = min(self.max_backoff, self.backoff * 2**attempt)
-        return base + random.uniform(0, self.backoff / 2)
 
     def _give_up(self, attempts: int, what: str, exc: BaseException | None) -> RemoteError:
         err = RemoteError(
@@ -1325,8 +1312,10 @@ class SDWebUIGenerator(_Remote):
         negative_prompt: what to avoid (lettering by default).
         llm: writes the prompts (see :func:`image_prompt`); ``style``: appended to them.
         timeout: seconds per request; max_retries: retries after the first attempt on
-            5xx, 408, 429, timeouts and connection errors, waiting ``backoff * 2**n``
-            seconds (at most ``max_backoff``).
+            what :func:`vidpipe.retry.retryable_status` names (5xx, 408, 429...),
+            timeouts and connection errors; ``backoff``, ``max_backoff``: seconds, the
+            :class:`vidpipe.retry.RetryPolicy` waits (``Retry-After`` is honoured up to
+            :data:`MAX_RETRY_AFTER`).
 
     Raises (from :meth:`generate`):
         RemoteError: HTTP error, unreachable server after retries, or a bad response.
@@ -1431,7 +1420,7 @@ class SDWebUIGenerator(_Remote):
         what, error = "", None
         timeout = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
         with httpx.Client(timeout=timeout) as client:
-            for attempt in range(self.max_retries + 1):
+            for attempt in range(self.retry.attempts):
                 after = None
                 self.requests += 1
                 try:
@@ -1459,16 +1448,16 @@ class SDWebUIGenerator(_Remote):
                             f"{self.where} has no /sdapi/v1/txt2img (HTTP 404)",
                             "start the WebUI with --api",
                         )
-                    if status < 500 and status not in (408, 429):
+                    if not retryable_status(status):
                         raise RemoteError(
                             f"{self.where} answered HTTP {status}: {said}",
                             "check the prompt, size and sampler settings",
                         )
                     what, error = f"HTTP {status}: {said}", None
-                    after = _retry_after(response.headers)
-                if attempt >= self.max_retries:
+                    after = retry_after(response.headers)
+                if attempt >= self.retry.max_retries:
                     raise self._give_up(attempt + 1, what, error)
-                delay = self._delay(attempt, after)
+                delay = self.retry.delay(attempt + 1, after)
                 log.info("txt2img failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -1593,7 +1582,7 @@ class OpenAIImageGenerator(_Remote):
             kwargs["quality"] = self.quality
         client = self.client()
         what, error = "", None
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(self.retry.attempts):
             after = None
             self.requests += 1
             try:
@@ -1601,7 +1590,7 @@ class OpenAIImageGenerator(_Remote):
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 said = _one_line(getattr(exc, "message", "") or exc, 160)
-                if status not in (408, 409, 429) and status < 500:
+                if not retryable_status(status):
                     if status == 401:
                         raise RemoteError(
                             f"{self.where} rejected the API key (HTTP 401)", "check the image key"
@@ -1611,16 +1600,16 @@ class OpenAIImageGenerator(_Remote):
                         "check the image model, size and prompt",
                     ) from exc
                 what, error = f"HTTP {status}: {said}", exc
-                after = _retry_after(getattr(exc.response, "headers", None))
+                after = retry_after(getattr(exc.response, "headers", None))
             except openai.APITimeoutError as exc:
                 what, error = f"no answer within {self.timeout:g} s", exc
             except openai.APIConnectionError as exc:
                 what, error = f"connection failed: {_one_line(exc.__cause__ or exc, 100)}", exc
             else:
                 return _to_size(self._image_of(resp), self.width, self.height)
-            if attempt >= self.max_retries:
+            if attempt >= self.retry.max_retries:
                 raise self._give_up(attempt + 1, what, error)
-            delay = self._delay(attempt, after)
+            delay = self.retry.delay(attempt + 1, after)
             log.info("image request failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
