@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from vidpipe.errors import EXIT_INPUT, InputError
-from vidpipe.files import item_stem, natural_key, numbered_stem
+from vidpipe.files import image_files, item_stem, natural_key, numbered_stem
 from vidpipe.library.report import Report, ReportRow
-from vidpipe.media.render import image_files
 
 DATA = Path(__file__).parent / "data"
 
@@ -100,10 +99,15 @@ def test_image_files_scans_one_folder_in_natural_order(tmp_path):
     assert image_files(tmp_path / "sub") == [tmp_path / "sub" / "s0.png"]
     (tmp_path / "empty").mkdir()
     assert image_files(tmp_path / "empty") == []
+    (tmp_path / ".hidden.png").write_bytes(photos[0].read_bytes())
+    (tmp_path / "dir.png").mkdir()  # a folder named like a picture is no picture
+    assert [p.name for p in image_files(tmp_path)] == ["s1.png", "s2.jpg", "s10.PNG"]
     with pytest.raises(InputError) as info:
-        image_files(tmp_path / "notes.txt")
+        image_files(tmp_path / "notes.txt", "check --image-dir")
     assert info.value.one_line() == f"{tmp_path / 'notes.txt'}: not a folder (check --image-dir)"
     assert info.value.exit_code == EXIT_INPUT
+    with pytest.raises(InputError, match="no such folder"):
+        image_files(tmp_path / "missing")
 
 
 def test_cli_render_image_dir_not_a_folder(tmp_path):
@@ -113,7 +117,7 @@ def test_cli_render_image_dir_not_a_folder(tmp_path):
         text=True,
     )
     assert proc.returncode == EXIT_INPUT
-    assert proc.stderr.strip() == f"error: {tmp_path / 'nope'}: not a folder (check --image-dir)"
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope'}: no such folder (check --image-dir)"
 
 
 def _row(pos: int, media_id: int | None, duration: float | None) -> ReportRow:

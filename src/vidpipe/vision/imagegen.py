@@ -60,7 +60,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from pydantic import BaseModel, Field
 
 from vidpipe.errors import InputError, RemoteError, UsageError
-from vidpipe.files import atomic_write, natural_key
+from vidpipe.files import atomic_write, image_files, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
 from vidpipe.retry import RetryPolicy, retry_after, retryable_status
@@ -923,16 +923,13 @@ class CardGenerator(_PngGenerator):
 # --------------------------------------------------------------------------- folder
 
 
-def _image_suffixes() -> frozenset[str]:
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
-
-
 class FolderImages:
     """The user's own pictures from a folder, in natural name order.
 
-    Files Pillow can open by extension (JPEG, PNG, WebP, TIFF, BMP, GIF...) are used;
-    hidden files and other files are ignored. With fewer images than chunks the
-    images repeat from the first; with more, the first ones are used. Each used image
+    The folder's pictures as :func:`vidpipe.files.image_files` finds them (JPEG, PNG,
+    WebP, TIFF, BMP, GIF by suffix; hidden and other files are ignored). With fewer
+    images than chunks the images repeat from the first; with more, the first ones are
+    used. Each used image
     is decoded once to check it.
 
     Args:
@@ -953,21 +950,13 @@ class FolderImages:
         Raises:
             InputError: the folder does not exist or has no image files.
         """
-        if not self.folder.is_dir():
-            what = "is not a folder" if self.folder.exists() else "no such folder"
-            raise InputError(f"{self.folder}: {what}", "give folder:DIR with your images")
-        suffixes = _image_suffixes()
-        files = [
-            p
-            for p in self.folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-        ]
+        files = image_files(self.folder, "give folder:DIR with your images")
         if not files:
             raise InputError(
                 f"{self.folder}: no images in the folder",
                 "add JPEG/PNG/WebP files, or use --images cards",
             )
-        return sorted(files, key=lambda p: natural_key(p.name))
+        return files
 
     def generate(
         self,
