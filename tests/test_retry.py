@@ -108,3 +108,13 @@ def test_limiter_refuses_impossible_limits():
         with pytest.raises(UsageError, match="at least one request per window"):
             RateLimiter(**kwargs)
     assert RateLimiter(concurrency=0)._inflight is None  # 0: no cap, as the settings mean
+
+
+def test_excerpt_of_a_server_answer_for_error_messages():
+    from vidpipe.errors import excerpt
+
+    body = b'{"error":\n  {"message": "model  not\\tfound"}}' + b"\xff"
+    assert excerpt(body) == '{"error": {"message": "model not\\tfound"}}\ufffd'
+    assert excerpt("a  b\n\nc", limit=4) == "a b…" and len(excerpt("x" * 500)) == 160
+    assert excerpt("  \n ") == "" and excerpt(b"", empty="(empty body)") == "(empty body)"
+    assert excerpt(ValueError("bad  value")) == "bad value"

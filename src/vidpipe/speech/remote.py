@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from vidpipe.errors import RemoteError, UsageError
+from vidpipe.errors import RemoteError, UsageError, excerpt
 from vidpipe.media.silence import find_silences, split_points
 from vidpipe.retry import RetryPolicy, retry_after, retryable_status
 from vidpipe.speech.engine import (
@@ -766,15 +766,6 @@ def _space_words(segments: list[Segment], language: str | None) -> None:
         w.word = " " + w.word
 
 
-def _excerpt(value: object, limit: int = 120) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    text = " ".join(str(value).split())
-    if not text:
-        return "(empty body)"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _server_message(exc: Any) -> str:
     """The error text a server put in its body, in any of the usual shapes."""
     body = getattr(exc, "body", None)
@@ -822,3 +813,7 @@ def _connection_reason(exc: BaseException) -> str:
     if "refused" in reason.lower():
         return "connection refused"
     return reason or "connection failed"
+
+
+def _excerpt(value: object, limit: int = 120) -> str:
+    return excerpt(value, limit, "(empty body)")

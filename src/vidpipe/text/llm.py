@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vidpipe.errors import RemoteError
+from vidpipe.errors import excerpt as _one_line
 from vidpipe.retry import RateLimiter, RetryPolicy, retry_after, retryable_status
 from vidpipe.text.extractive import (
     chapter_count,
@@ -107,11 +108,6 @@ def cache_key(backend: str, model: str | None, messages: list[dict], params: dic
         ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-def _one_line(text: object, limit: int = 160) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _clean_line(text: str) -> str:

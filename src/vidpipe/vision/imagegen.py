@@ -60,6 +60,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from pydantic import BaseModel, Field
 
 from vidpipe.errors import InputError, RemoteError, UsageError
+from vidpipe.errors import excerpt as _one_line
 from vidpipe.files import atomic_write, image_files, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
@@ -1158,11 +1159,6 @@ def _llm_identity(llm: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- remote helpers
-
-
-def _one_line(value: object, limit: int = 160) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 def _decode_png(data: str, where: str) -> Image.Image:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.errors import InputError, RemoteError, UsageError
+from vidpipe.errors import InputError, RemoteError, UsageError, excerpt
 from vidpipe.retry import RateLimiter, RetryPolicy, retry_after, retryable_status
 
 __all__ = [
@@ -84,10 +84,6 @@ def frame_data_uri(frame: str | os.PathLike[str] | Image.Image, max_side: int = 
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:300]
-
-
 def describe_frames(
     frames: list[Path],
     prompt: str = DEFAULT_PROMPT,
@@ -142,8 +138,9 @@ def describe_frames(
             status = exc.status_code
             retryable = retryable_status(status)
             if not retryable or attempt == policy.attempts:
+                said = excerpt(exc.message, 300)
                 raise RemoteError(
-                    f"vision model at {base_url} answered HTTP {status}: {_one_line(exc.message)}",
+                    f"vision model at {base_url} answered HTTP {status}: {said}",
                     "check VIDPIPE_VLM_BASE, VIDPIPE_VLM_MODEL and VIDPIPE_VLM_KEY"
                     if not retryable
                     else "the service is overloaded or rate-limited; lower vlm_rpm or retry later",
@@ -152,11 +149,11 @@ def describe_frames(
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             if attempt == policy.attempts:
                 raise RemoteError(
-                    f"cannot reach vision model at {base_url}: {_one_line(exc)}",
+                    f"cannot reach vision model at {base_url}: {excerpt(exc, 300)}",
                     "check that the server runs and VIDPIPE_VLM_BASE is right",
                 ) from exc
         except openai.OpenAIError as exc:
-            raise RemoteError(f"vision model at {base_url} failed: {_one_line(exc)}") from exc
+            raise RemoteError(f"vision model at {base_url} failed: {excerpt(exc, 300)}") from exc
         else:
             try:
                 text = reply.choices[0].message.content
