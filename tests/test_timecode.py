@@ -12,6 +12,7 @@ from vidpipe.timecode import (
     hms_ms,
     m_ss_tenths,
     mmss_ms,
+    parse_clock,
     vtt_timestamp,
 )
 
@@ -69,3 +70,13 @@ def test_compact_duration_units_truncate():
     assert compact_duration(86_400 * 3 + 5) == "3d"
     assert compact_duration(-30) == "0s"  # another machine's clock a little ahead
     assert compact_duration(86_400 * 999) == "999d"
+
+
+def test_parse_clock_reads_what_others_write():
+    assert parse_clock("00:00:02.002000000") == 2.002  # a Matroska DURATION tag
+    assert parse_clock("1:02:03.5") == 3723.5 and parse_clock(" 12:30 ") == 750.0
+    assert parse_clock("75") == 75.0 and parse_clock("3.") == 3.0
+    for bad in (None, "", "abc", "-1:00", "1:2:3:4", "1::2", ":30", "1:30 min"):
+        assert parse_clock(bad) is None, bad
+    # the round trip with the formatters
+    assert parse_clock(hms_ms(T)) == 3723.457 and parse_clock(vtt_timestamp(61.5)) == 61.5

@@ -16,11 +16,18 @@ function                      3723.4567 s gives   used for
 :func:`compact_duration`      ``1h``              ages in job tables (``45s``, ``12m``...)
 ============================  ==================  =======================================
 
+and the way back, for clock strings that others write (Matroska duration tags, a
+model's chapter list): :func:`parse_clock`.
+
 (Whole SRT/WebVTT/ASS transcript files are written by ``pysubs2`` in
 :mod:`vidpipe.writers`; their cue times are the same milliseconds.)
 """
 
 from __future__ import annotations
+
+import re
+
+_CLOCK = re.compile(r"\s*(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?)\s*")
 
 
 def _split_ms(ms: int) -> tuple[int, int, int, int]:
@@ -92,3 +99,15 @@ def compact_duration(seconds: float | None) -> str:
         if s >= size:
             return f"{s // size}{unit}"
     return f"{s}s"
+
+
+def parse_clock(text: str | None) -> float | None:
+    """Seconds from a clock string: ``SS``, ``M:SS`` or ``H:MM:SS``, each with an optional
+    fraction (``00:00:02.002000000``, as Matroska's statistics tags write durations;
+    ``1:02:03.5``; ``75``). None for anything else (empty, negative, words, four fields).
+    """
+    m = _CLOCK.fullmatch(text) if text else None
+    if m is None:
+        return None
+    h, mins, s = m.groups()
+    return int(h or 0) * 3600 + int(mins or 0) * 60 + float(s)

@@ -55,6 +55,7 @@ from vidpipe.text.extractive import (
 )
 from vidpipe.text.prompts import render_prompt
 from vidpipe.text.sentences import join_texts
+from vidpipe.timecode import parse_clock
 from vidpipe.types import Chapter, Chunk, ChunkSummary, Summary
 
 log = logging.getLogger(__name__)
@@ -147,15 +148,7 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        parts = value.strip().split(":")
-        try:
-            nums = [float(p) for p in parts]
-        except ValueError:
-            return None
-        total = 0.0
-        for n in nums:
-            total = total * 60 + n
-        return total
+        return parse_clock(value)
     return None
 
 
