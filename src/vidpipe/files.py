@@ -241,6 +241,20 @@ def _open_new(tmp: Path) -> int:
     return os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o666)
 
 
+def _new_temp_beside(dest: Path) -> tuple[Path, int]:
+    """The folder of ``dest`` made, a new temporary beside it created: its path and fd.
+
+    Raises:
+        OutputError: the folder or the temporary cannot be created (names ``dest``).
+    """
+    ensure_dir(dest.parent, dest)
+    tmp = temp_path(dest, keep_suffix=False)
+    try:
+        return tmp, _open_new(tmp)
+    except OSError as exc:
+        raise output_error(dest, exc) from exc
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path`` and rename it over ``path`` on success.
@@ -262,12 +276,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
     dest = Path(path)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
-    ensure_dir(dest.parent, dest)
-    tmp = temp_path(dest, keep_suffix=False)
-    try:
-        fd = _open_new(tmp)
-    except OSError as exc:
-        raise output_error(dest, exc) from exc
+    tmp, fd = _new_temp_beside(dest)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -304,12 +313,7 @@ def write_files_together(contents: dict[Path, str | bytes]) -> list[Path]:
     created: list[Path] = []
     try:
         for dest, data in contents.items():
-            ensure_dir(dest.parent, dest)
-            tmp = temp_path(dest, keep_suffix=False)
-            try:
-                fd = _open_new(tmp)
-            except OSError as exc:
-                raise output_error(dest, exc) from exc
+            tmp, fd = _new_temp_beside(dest)
             temps.append((tmp, dest))
             try:
                 with os.fdopen(fd, "wb") as fh:
