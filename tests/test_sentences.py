@@ -28,7 +28,31 @@ def test_ends_sentence_marks_and_closers():
     assert all(ends_sentence(f"x{m}") for m in SENTENCE_MARKS)
 
 
-def test_split_sentences_abbreviations_initials_and_cjk():
+def test_split_sentences_abbreviations_initials_ordinals_and_cjk():
+    assert split_sentences("Mr. Smith paid $3.50 for it, e.g. a bargain! Is it? Yes.") == [
+        "Mr. Smith paid $3.50 for it, e.g. a bargain!",
+        "Is it?",
+        "Yes.",
+    ]
+    assert split_sentences("J. R. R. Tolkien wrote it. See fig. 3 and No. 5 now.") == [
+        "J. R. R. Tolkien wrote it.",
+        "See fig. 3 and No. 5 now.",
+    ]
+    assert split_sentences('"Stop!" she cried. He waited... then left.') == [
+        '"Stop!" she cried.',
+        "He waited... then left.",
+    ]
+    assert split_sentences("今天天气很好。我们去公园吧！你去吗？好的") == [
+        "今天天气很好。",
+        "我们去公园吧！",
+        "你去吗？",
+        "好的",
+    ]
+    assert split_sentences("Am 3. Oktober ist Feiertag. Das ist z.B. gut.", "de") == [
+        "Am 3. Oktober ist Feiertag.",
+        "Das ist z.B. gut.",
+    ]
+    assert split_sentences("  ") == [] and split_sentences("...") == []
     assert split_sentences("Dr. Who met Mr. Smith. They talked.") == [
         "Dr. Who met Mr. Smith.",
         "They talked.",
