@@ -17,6 +17,7 @@ requests may start:
   asked for in ``Retry-After`` (:func:`retry_after`), capped at ``max_retry_after``.
 - :class:`RateLimiter`: sliding-window limits on request starts (``rpm``) and tokens
   (``tpm``) per window, and on requests in flight.
+- :data:`PLACEHOLDER_API_KEY`: the key sent when none is configured.
 
 Core module: standard library only, no settings read.
 """
@@ -37,6 +38,7 @@ from typing import Any
 from vidpipe.errors import UsageError
 
 __all__ = [
+    "PLACEHOLDER_API_KEY",
     "RETRY_STATUSES",
     "RateLimiter",
     "RetryPolicy",
@@ -44,6 +46,10 @@ __all__ = [
     "retry_after_value",
     "retryable_status",
 ]
+
+PLACEHOLDER_API_KEY = "not-needed"
+"""Sent as the API key when none is configured: local servers (Ollama, llama.cpp,
+speaches...) do not check it, but the ``openai`` client refuses to run without one."""
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
 """The 4xx statuses worth another attempt (the 5xx ones: see :func:`retryable_status`)."""

@@ -42,7 +42,7 @@ import numpy as np
 
 from vidpipe.errors import RemoteError, UsageError, excerpt
 from vidpipe.media.silence import find_silences, split_points
-from vidpipe.retry import RetryPolicy, retry_after, retryable_status
+from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy, retry_after, retryable_status
 from vidpipe.speech.engine import (
     SAMPLE_RATE,
     ProgressCallback,
@@ -65,9 +65,6 @@ RETRY_MAX_BACKOFF = 8.0
 """Seconds: the cap on a retry's backoff."""
 RETRY_MAX_AFTER = 120.0
 """Seconds: the longest ``Retry-After`` honoured."""
-
-PLACEHOLDER_API_KEY = "not-needed"
-"""Sent when no key is configured: local servers do not check it, but the client needs one."""
 
 FORM_OVERHEAD_BYTES = 2048
 """Bytes reserved for the multipart boundaries, part headers and small form fields

@@ -43,7 +43,13 @@ from typing import Any, Protocol
 
 from vidpipe.errors import RemoteError
 from vidpipe.errors import excerpt as _one_line
-from vidpipe.retry import RateLimiter, RetryPolicy, retry_after, retryable_status
+from vidpipe.retry import (
+    PLACEHOLDER_API_KEY,
+    RateLimiter,
+    RetryPolicy,
+    retry_after,
+    retryable_status,
+)
 from vidpipe.text.extractive import (
     chapter_count,
     chapters_from_groups,
@@ -82,9 +88,6 @@ class ResponseCache(Protocol):
         """Store ``response`` for ``key``."""
         ...
 
-
-PLACEHOLDER_API_KEY = "not-needed"
-"""Sent when no key is configured: local servers do not check it, the client needs one."""
 
 CHARS_PER_TOKEN = 4.0
 """Token estimate before a response reports ``usage``: about 4 characters per token."""

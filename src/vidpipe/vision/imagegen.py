@@ -64,7 +64,7 @@ from vidpipe.errors import excerpt as _one_line
 from vidpipe.files import atomic_write, image_files, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
-from vidpipe.retry import RetryPolicy, retry_after, retryable_status
+from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy, retry_after, retryable_status
 from vidpipe.timecode import chapter_timestamp
 from vidpipe.types import Chunk
 
@@ -145,8 +145,6 @@ META_KEY = "vidpipe:key"
 
 CARD_DESIGN = 1
 """Version of the card design; part of each card's reuse key (bump it to redraw cards)."""
-
-PLACEHOLDER_API_KEY = "not-needed"
 
 ProgressCallback = Callable[[float, float], None]
 """``progress(images_done, images_total)``."""

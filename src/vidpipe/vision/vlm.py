@@ -23,7 +23,13 @@ from pathlib import Path
 from PIL import Image
 
 from vidpipe.errors import InputError, RemoteError, UsageError, excerpt
-from vidpipe.retry import RateLimiter, RetryPolicy, retry_after, retryable_status
+from vidpipe.retry import (
+    PLACEHOLDER_API_KEY,
+    RateLimiter,
+    RetryPolicy,
+    retry_after,
+    retryable_status,
+)
 
 __all__ = [
     "DEFAULT_PROMPT",
@@ -99,7 +105,8 @@ def describe_frames(
         prompt: the instruction sent before the images.
         base_url: OpenAI-compatible API root, e.g. ``http://127.0.0.1:11434/v1``.
         model: model name the endpoint knows, e.g. ``"llava"``.
-        api_key: bearer key; local servers accept any (``"none"`` is sent if unset).
+        api_key: bearer key; local servers accept any
+            (:data:`~vidpipe.retry.PLACEHOLDER_API_KEY` is sent if unset).
         rpm: requests per minute allowed (request starts are ≥ ``60 / rpm`` s apart).
 
     Returns:
@@ -124,7 +131,7 @@ def describe_frames(
     for frame in frames:
         content.append({"type": "image_url", "image_url": {"url": frame_data_uri(frame)}})
     client = openai.OpenAI(
-        base_url=base_url, api_key=api_key or "none", max_retries=0, timeout=TIMEOUT
+        base_url=base_url, api_key=api_key or PLACEHOLDER_API_KEY, max_retries=0, timeout=TIMEOUT
     )
     policy = RetryPolicy(MAX_ATTEMPTS - 1, BACKOFF, MAX_BACKOFF, MAX_BACKOFF)
     for attempt in range(1, policy.attempts + 1):
