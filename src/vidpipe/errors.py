@@ -100,3 +100,21 @@ class OutputError(VidpipeError):
 
 class CatalogError(OutputError):
     """The catalog database cannot be opened, migrated or written."""
+
+
+def excerpt(value: object, limit: int = 160, empty: str = "") -> str:
+    """``value`` as one short line for an error message (a server's answer, a response
+    body, an exception): bytes decoded as UTF-8 (bad bytes replaced), runs of white space
+    folded to one space, cut to ``limit`` characters ending in ``…``.
+
+    Args:
+        value: anything; ``str()`` is taken of what is not bytes.
+        limit: longest result, in characters (the ellipsis included).
+        empty: what to return when nothing but white space is left (e.g. ``"(empty)"``).
+    """
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", errors="replace")
+    text = " ".join(str(value).split())
+    if not text:
+        return empty
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -39,6 +40,7 @@ from vidpipe.cli.library import (
     _SpeedTimeOpt,
 )
 from vidpipe.errors import EXIT_OK, EXIT_SOME_FAILED
+from vidpipe.timecode import compact_duration
 
 _QueueOpt = Annotated[
     str | None,
@@ -318,7 +320,56 @@ _StatusOpt = Annotated[
     ),
 ]
 _LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Most jobs.")]
-_IdArg = Annotated[str, typer.Argument(help="Job id (see vidpipe jobs list).")]
+_IdArg = Annotated[
+    str, typer.Argument(help="Job id, or its first 4+ characters (see vidpipe jobs list).")
+]
+
+
+SHORT_ID = 8
+"""Characters of a job id shown in the table (``vidpipe jobs show`` takes such a prefix)."""
+
+
+def jobs_table(jobs, now: datetime, width: int = 80) -> Table:
+    """The ``vidpipe jobs`` table: one line per job, fitted to ``width`` columns.
+
+    Columns: the first :data:`SHORT_ID` characters of the id, kind, status, progress
+    (percent), age (since creation, :func:`~vidpipe.timecode.compact_duration`) and the
+    current step, or the error message of a failed job. The short columns keep their
+    width; the step is cut with an ellipsis to what is left of ``width`` (at least
+    8 cells), so no row wraps onto a second line.
+
+    Args:
+        jobs: :class:`~vidpipe.types.Job` rows, in the order to show.
+        now: the current time (timezone-aware), for the age column.
+        width: terminal cells available (the console's width).
+    """
+    heads = ("id", "kind", "status", "progress", "age", "step")
+    rows = []
+    for j in jobs:
+        step = Text(j.error.message, style="red") if j.error is not None else Text(j.step or "")
+        rows.append(
+            [
+                Text(j.id[:SHORT_ID]),
+                Text(j.kind),
+                Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
+                Text(f"{j.progress:.0%}"),
+                Text(compact_duration((now - j.created_at).total_seconds())),
+                step,
+            ]
+        )
+    widths = [max([len(h), *(r[i].cell_len for r in rows)]) for i, h in enumerate(heads[:-1])]
+    gap = 2
+    step_width = max(8, width - sum(widths) - gap * len(widths))
+    table = Table(box=None, padding=(0, gap, 0, 0), pad_edge=False, header_style="bold")
+    for i, head in enumerate(heads[:-1]):
+        table.add_column(
+            head, no_wrap=True, min_width=widths[i], justify="right" if i >= 3 else "left"
+        )
+    table.add_column(heads[-1], no_wrap=True, max_width=step_width)
+    for r in rows:
+        r[-1].truncate(step_width, overflow="ellipsis")
+        table.add_row(*r)
+    return table
 
 
 def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool) -> None:
@@ -333,23 +384,7 @@ def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool)
     if not page.jobs:
         err.print("no jobs" + (f" with status {', '.join(status)}" if status else ""))
         return
-    table = Table()
-    table.add_column("id", no_wrap=True, min_width=36)
-    for name in ("status", "kind", "progress", "attempts"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("created", no_wrap=True)
-    table.add_column("error")
-    for j in page.jobs:
-        table.add_row(
-            j.id,
-            Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
-            j.kind,
-            f"{j.progress:.0%}",
-            f"{j.attempts}/{j.max_attempts}",
-            j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            Text(j.error.message if j.error else ""),
-        )
-    out.print(table)
+    out.print(jobs_table(page.jobs, datetime.now(UTC), out.width))
 
 
 @jobs_app.callback(invoke_without_command=True)
@@ -381,7 +416,7 @@ def jobs_show(job_id: _IdArg, as_json: _JsonOpt = False) -> None:
     """One job: status, progress, inputs, result, artifacts, error. Exit 3 if unknown."""
     store = _store()
     try:
-        job = _run(lambda: store.get(job_id))
+        job = _run(lambda: store.get(store.resolve(job_id)))
     finally:
         store.close()
     if as_json:
@@ -418,7 +453,7 @@ def jobs_cancel(job_id: _IdArg) -> None:
     report (its dependents fail). Exit 3 if unknown, 2 if it already finished."""
     store = _store()
     try:
-        job = _run(lambda: store.cancel(job_id))
+        job = _run(lambda: store.cancel(store.resolve(job_id)))
     finally:
         store.close()
     out.print(_job_line(job), highlight=False)
@@ -432,7 +467,7 @@ def jobs_retry(job_id: _IdArg, queue: _QueueOpt = None) -> None:
 
     store = _store()
     try:
-        job = _run(lambda: store.retry(job_id))
+        job = _run(lambda: store.retry(store.resolve(job_id)))
         _run(lambda: enqueue(job, url=queue))
     finally:
         store.close()

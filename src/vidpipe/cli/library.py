@@ -330,6 +330,7 @@ def report(
     """Table of every item in input order (status, duration, resolution, codecs, language,
     words), totals, and failures grouped by reason."""
     from vidpipe.library import report as rep
+    from vidpipe.timecode import hms_colon
 
     cat = _catalog()
     try:
@@ -351,7 +352,7 @@ def report(
             str(row.media_id) if row.media_id is not None else "-",
             Text(row.source),
             Text(row.state, style=colors.get(row.state, "")),
-            rep.hms(row.duration),
+            hms_colon(row.duration),
             row.resolution or "-",
             codecs,
             Text("no audio", style="dim") if row.no_audio else (row.language or "-"),
@@ -364,7 +365,7 @@ def report(
         f"total: {tot['items']} items, {tot['done']} done, {tot['failed']} failed, "
         f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files"
         f"{silent}, "
-        f"duration {rep.hms(tot['duration'])} (h:mm:ss), {tot['words']} words",
+        f"duration {hms_colon(tot['duration'])} (h:mm:ss), {tot['words']} words",
         highlight=False,
     )
     if r.failures:
@@ -421,8 +422,8 @@ def _media_or_fail(cat, media_id: int):
 
 def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
     """Details of one item: file, probe summary, sources, stages, transcript lines."""
-    from vidpipe.library.report import hms
     from vidpipe.library.urls import redact_url
+    from vidpipe.timecode import hms_colon as hms
 
     cat = _catalog()
     try:

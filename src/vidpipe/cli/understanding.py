@@ -180,7 +180,7 @@ def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) ->
 
 
 def _print_summary(summary) -> None:
-    from vidpipe.library.understanding import hms
+    from vidpipe.timecode import chapter_timestamp as hms
 
     out.print(summary.overall.strip(), markup=False, highlight=False)
     if summary.keywords:

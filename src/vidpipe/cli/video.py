@@ -233,13 +233,14 @@ def render(
     """Render images (and narration) into an MP4 slideshow: Ken Burns motion,
     transitions, subtitles, optional ducked music. H.264 + AAC, faststart."""
     from vidpipe.errors import UsageError
-    from vidpipe.media.render import image_files, render_slideshow
+    from vidpipe.files import image_files
+    from vidpipe.media.render import render_slideshow
 
     opts = _render_options(size, fps, transition, transition_duration, ken_burns, zoom, motion,
                            fit, subtitle_mode, font, crf, preset, slide_duration)  # fmt: skip
     paths = list(image_opt or []) + list(images or [])
     if image_dir is not None:
-        paths += _run(lambda: image_files(image_dir))
+        paths += _run(lambda: image_files(image_dir, "check --image-dir"))
     if not paths:
         _stop(UsageError("no images given", "list image files, or use --image-dir DIR"))
     cues = None

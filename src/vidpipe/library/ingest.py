@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.errors import InputError, UsageError
+from vidpipe.files import natural_key
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.models import Media, Source
 
@@ -54,11 +55,6 @@ MEDIA_EXTENSIONS = frozenset(
 )
 LIST_EXTENSIONS = frozenset({".txt", ".list", ".lst", ".urls", ".links"})
 _URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^www\.", re.ASCII)
-
-
-def natural_key(text: str) -> list:
-    """Sort key that orders digit runs by value: ``a2`` before ``a10``."""
-    return [(0, int(t), t) if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text)]
 
 
 def looks_like_url(arg: str) -> bool:

@@ -76,6 +76,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_ATTEMPTS = 3
+#: shortest id prefix :meth:`JobStore.resolve` accepts (git-like short ids)
+MIN_ID_PREFIX = 4
 #: ``error_class`` of a job failed because a dependency failed or was canceled
 DEPENDENCY_FAILED = "DependencyFailed"
 #: ``error_class`` of a job canceled by :meth:`JobStore.cancel`
@@ -240,6 +242,27 @@ class JobStore:
             if row is None:
                 raise InputError(f"no job {job_id}", "see vidpipe jobs list")
             return self._jobs(s, [row])[0]
+
+    def resolve(self, job_id: str) -> str:
+        """The full id of ``job_id``, which may be a prefix of at least
+        :data:`MIN_ID_PREFIX` characters (as ``vidpipe jobs`` shows ids: 8 characters).
+
+        Raises:
+            InputError: no job has that id or prefix, or several jobs share the prefix.
+        """
+        key = str(job_id).strip()
+        with self.catalog.session(write=False) as s:
+            if s.get(JobRow, key) is not None:
+                return key
+            if len(key) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in key):
+                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+            q = select(JobRow.id).where(JobRow.id.like(f"{key}%")).limit(2)
+            found = list(s.scalars(q))
+        if not found:
+            raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+        if len(found) > 1:
+            raise InputError(f"several jobs have ids starting with {job_id}", "give more of the id")
+        return found[0]
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job]:
         """The jobs ``job_ids`` that exist, in the order given."""

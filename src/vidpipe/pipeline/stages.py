@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidpipe.errors import InputError, UsageError
+from vidpipe.files import IMAGE_SUFFIXES
 from vidpipe.hashing import options_hash
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,7 @@ __all__ = [
 #: artifact suffixes taken as audio by :meth:`StageInputs.audio`
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a")
 #: artifact suffixes taken as slides by :meth:`StageInputs.images`
-IMAGE_ARTIFACT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_ARTIFACT_SUFFIXES = IMAGE_SUFFIXES
 #: the transcript artifact a speak or transcribe job hands on
 TRANSCRIPT_ARTIFACT = "transcript.json"
 #: why a stage that needs an audio track did not run (``skipped: no audio track``)
