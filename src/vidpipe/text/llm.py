@@ -83,7 +83,6 @@ class ResponseCache(Protocol):
         """Store ``response`` for ``key``."""
         ...
 
-
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when no key is configured: local servers do not check it, the client needs one."""
 

@@ -88,7 +88,6 @@ class ImageRecords(Protocol):
         """Record the picture made for one chunk; returns the row id."""
         ...
 
-
 __all__ = [
     "DEFAULT_HEIGHT",
     "DEFAULT_STYLE",
