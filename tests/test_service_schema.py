@@ -26,6 +26,15 @@ def api_schema(tmp_path_factory):
         svc.stop()
 
 
+def _runner(op, checks):
+    @given(case=op.as_strategy())
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    def run(case):
+        case.call_and_validate(checks=checks, timeout=30)
+
+    return run
+
+
 @pytest.mark.slow
 def test_every_route_answers_as_documented(api_schema):
     # schemathesis' own pytest parametrisation does not run on this pytest; the same
@@ -41,13 +50,7 @@ def test_every_route_answers_as_documented(api_schema):
     assert len(operations) >= 10
     for op in operations:
         # /ready answers a documented 503 here: this service has no worker
-        used = checks[1:] if op.path == "/ready" else checks
-
-        @given(case=op.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-        def run(case):
-            case.call_and_validate(checks=used, timeout=30)
-
+        run = _runner(op, checks[1:] if op.path == "/ready" else checks)
         try:
             run()
         except Exception as exc:
