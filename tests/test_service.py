@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -455,3 +456,76 @@ def test_shutdown_releases_the_running_job(tmp_path):
     job = svc.app.state.store.get(jid)
     assert job.status == "queued" and job.owner is None
     assert job.attempts == 0  # released, not counted as a failed attempt
+
+
+# --------------------------------------------------------------------------- external workers
+
+REDIS_URL = "redis://127.0.0.1:6379/12"  # this suite's Redis database number
+FAST_WORKER = ["--lease", "3", "--reap-every", "0.5", "--grace", "1", "--stop-timeout", "5"]
+
+
+def _worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidpipe", "worker", *FAST_WORKER],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_job_the_job_still_succeeds(tmp_path, new_pg_url):
+    """--no-worker mode: Redis queue, PostgreSQL catalog, ``vidpipe worker`` processes."""
+    redis = pytest.importorskip("redis")
+    rc = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        rc.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not answering at {REDIS_URL}: {type(exc).__name__}")
+    rc.flushdb()
+    db = new_pg_url()
+    home = tmp_path / "home"
+    svc = start_service(home, worker=False, database_url=db, queue_url=REDIS_URL)
+    env = {
+        **os.environ,
+        "VIDPIPE_HOME": str(home),
+        "VIDPIPE_STORAGE": str(home),
+        "VIDPIPE_DATABASE_URL": db,
+        "VIDPIPE_QUEUE_URL": REDIS_URL,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    first = second = None
+    text = " ".join(f"Sentence number {i} is read aloud by the voice." for i in range(40))
+    try:
+        with httpx.Client(base_url=svc.url, timeout=30) as c:
+            assert c.get("/ready").status_code == 503  # no worker yet
+            jid = c.post("/v1/jobs", json={"kind": "speak", "input": {"text": text}}).json()["id"]
+            first = _worker(env)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                job = c.get(f"/v1/jobs/{jid}").json()
+                if job["status"] == "running" and job["progress"] > 0:
+                    break
+                time.sleep(0.1)
+            assert job["status"] == "running", job
+            ready = c.get("/ready")
+            assert ready.status_code == 200 and ready.json()["workers"] == 1
+            first.kill()  # SIGKILL: no release, the lease has to expire
+            first.wait(10)
+            second = _worker(env)
+            end = _follow(c, jid)[-1][1]
+            assert end["status"] == "succeeded", end
+            assert end["attempts"] == 2  # the killed run counted, the second one finished
+            wav = next(a for a in end["artifacts"] if a["name"] == "speech.wav")
+            assert c.get(wav["url"]).content[:4] == b"RIFF"
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        svc.stop()
+        rc.flushdb()
