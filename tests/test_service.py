@@ -377,6 +377,22 @@ def test_private_urls_are_refused_without_any_request(gclient, guarded):
     assert _uploads(guarded) == []
 
 
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("images", {"generator": "folder:/etc"}),
+        ("speak", {"voice": "/etc/passwd"}),
+        ("speak", {"voice": "../../voices/x.onnx"}),
+        ("summarize", {"llm_base": "http://internal.test/v1"}),
+        ("transcribe", {"model": "Systran/faster-whisper-large-v3"}),  # a hub download
+    ],
+)
+def test_params_cannot_reach_past_the_roots_or_the_url_policy(gclient, kind, params):
+    r = gclient.post("/v1/jobs", json={"kind": kind, "params": params, "input": {"text": "x"}})
+    assert r.status_code == 403, r.text
+    assert _error(r)["type"] == "ForbiddenError"
+
+
 def test_queue_full_is_429_with_retry_after(gclient):
     made = []
     for i in range(10):
