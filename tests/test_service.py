@@ -545,3 +545,31 @@ def test_worker_killed_mid_job_the_job_still_succeeds(tmp_path, new_pg_url):
                     proc.kill()
         svc.stop()
         rc.flushdb()
+
+
+def test_a_response_not_started_in_time_is_504_and_streams_are_not_cut(tmp_path):
+    from conftest import service_config
+    from vidpipe.service.middleware import ServiceMiddleware
+
+    async def slow(scope, receive, send):
+        import anyio
+
+        if scope["path"] == "/slow":
+            await anyio.sleep(5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):  # a body that takes longer than the timeout, once started
+            await anyio.sleep(0.2)
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = ServiceMiddleware(slow, service_config(tmp_path, request_timeout=0.3))
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.get("/slow"), await c.get("/stream")
+
+    late, stream = asyncio.run(main())
+    assert late.status_code == 504
+    assert _error(late)["type"] == "Timeout"
+    assert stream.status_code == 200 and stream.content == b"xxx"
