@@ -111,10 +111,13 @@ def _follow(client: httpx.Client, job_id: str) -> list[tuple[str, dict]]:
     """The job's server-sent events until the stream ends: ``(event, data)``."""
     events: list[tuple[str, dict]] = []
     name = None
+    deadline = time.monotonic() + 180  # pings every 15 s keep a stuck stream open
     with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=120) as s:
         assert s.status_code == 200
         assert s.headers["content-type"].startswith("text/event-stream")
         for line in s.iter_lines():
+            if time.monotonic() > deadline:
+                pytest.fail(f"job {job_id} did not end: {events[-1:]}")
             if line.startswith("event:"):
                 name = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and name:
@@ -573,3 +576,16 @@ def test_a_response_not_started_in_time_is_504_and_streams_are_not_cut(tmp_path)
     assert late.status_code == 504
     assert _error(late)["type"] == "Timeout"
     assert stream.status_code == 200 and stream.content == b"xxx"
+
+
+def test_two_services_in_one_process_each_run_their_own_jobs(tmp_path, client):
+    other = start_service(tmp_path)
+    try:
+        with httpx.Client(base_url=other.url, timeout=30) as c:
+            jid = c.post("/v1/jobs", json={"kind": "speak", "input": {"text": "Other."}}).json()
+            assert _follow(c, jid["id"])[-1][1]["status"] == "succeeded"
+        assert client.get(f"/v1/jobs/{jid['id']}").status_code == 404  # not in this catalog
+    finally:
+        other.stop()
+    mine = client.post("/v1/jobs", json={"kind": "speak", "input": {"text": "Mine."}}).json()
+    assert _follow(client, mine["id"])[-1][1]["status"] == "succeeded"
