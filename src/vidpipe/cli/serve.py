@@ -7,15 +7,7 @@ from typing import Annotated
 import typer
 
 from vidpipe.cli._common import _run, err
-
-_QueueOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--queue",
-        help="Queue URL: redis://host:6379/0 or sqlite:///path/queue.db "
-        "(default VIDPIPE_QUEUE_URL, else queue.db in VIDPIPE_HOME).",
-    ),
-]
+from vidpipe.cli.jobs import _QueueOpt
 
 
 def serve(

@@ -54,6 +54,17 @@ class FileInfo(BaseModel):
     created_at: datetime
 
 
+def _info(up) -> FileInfo:
+    return FileInfo(
+        id=up.id,
+        name=up.name,
+        size=up.size,
+        sha256=up.sha256,
+        content_type=up.content_type,
+        created_at=up.created_at,
+    )
+
+
 class _Receiver:
     """Callbacks of the multipart parser: the ``file`` part into ``tmp``."""
 
@@ -203,14 +214,7 @@ async def upload_file(request: Request) -> FileInfo:
         if not done:
             with contextlib.suppress(OSError):
                 shutil.rmtree(folder)
-    return FileInfo(
-        id=up.id,
-        name=up.name,
-        size=up.size,
-        sha256=up.sha256,
-        content_type=up.content_type,
-        created_at=up.created_at,
-    )
+    return _info(up)
 
 
 @router.get(
@@ -222,11 +226,4 @@ async def upload_file(request: Request) -> FileInfo:
 async def file_info(request: Request, file_id: str) -> FileInfo:
     """The id, name, size, sha256 and type of an uploaded file."""
     up = await to_thread.run_sync(get_upload, request.app.state.catalog, file_id)
-    return FileInfo(
-        id=up.id,
-        name=up.name,
-        size=up.size,
-        sha256=up.sha256,
-        content_type=up.content_type,
-        created_at=up.created_at,
-    )
+    return _info(up)
