@@ -74,7 +74,7 @@ def test_bad_jobs_are_refused_and_never_stored(store):
         store.create("audio", {"format": "ogg"}, input={"path": str(JFK)})
     with pytest.raises(UsageError, match=r"unknown job kind 'narrate'") as refused:
         store.create("narrate", {})
-    assert refused.value.hint.startswith("use one of: probe, audio, transcribe")
+    assert refused.value.hint.startswith("use one of: download, probe, audio, transcribe")
     with pytest.raises(UsageError, match=r"unknown job 0000-missing in depends_on"):
         store.create("render", SMALL, depends_on=["0000-missing"])
     with pytest.raises(UsageError, match=r"a render job needs an input"):
@@ -86,7 +86,7 @@ def test_bad_jobs_are_refused_and_never_stored(store):
     assert _count(store) == 0
     with pytest.raises(UsageError, match="unknown job kind"):
         get_stage("topics")
-    assert stage_names()[:3] == ["probe", "audio", "transcribe"]
+    assert stage_names()[:4] == ["download", "probe", "audio", "transcribe"]
 
 
 def test_create_defaults_idempotency_list_and_get(store):
@@ -388,8 +388,8 @@ def test_progress_and_heartbeat_stop_a_canceled_job(store):
 
 
 def test_bad_input_is_refused(store):
-    with pytest.raises(UsageError, match=r"invalid probe input: url: Extra inputs") as refused:
-        store.create("probe", {}, input={"url": "http://example.com/a.mp4"})
+    with pytest.raises(UsageError, match=r"invalid probe input: link: Extra inputs") as refused:
+        store.create("probe", {}, input={"link": "http://example.com/a.mp4"})
     assert refused.value.hint == "see the probe stage's input"
     with pytest.raises(UsageError, match=r"invalid probe input: media_id: Input should be greater"):
         store.create("probe", {}, input={"media_id": 0})

@@ -27,6 +27,17 @@ from vidpipe.cli._common import (
     err,
     out,
 )
+from vidpipe.cli.library import (
+    _DeadlineOpt,
+    _DestOpt,
+    _limits,
+    _MaxSizeOpt,
+    _MinSpeedOpt,
+    _NoPrivateOpt,
+    _RetriesOpt,
+    _RpsOpt,
+    _SpeedTimeOpt,
+)
 from vidpipe.errors import EXIT_OK, EXIT_SOME_FAILED
 
 _QueueOpt = Annotated[
@@ -69,7 +80,7 @@ def _job_line(job) -> Text:
 def submit(
     sources: Annotated[
         list[str] | None,
-        typer.Argument(help="Media files, folders, or links (.txt) already ingested."),
+        typer.Argument(help="URLs, text files of URLs (.txt), media files or folders."),
     ] = None,
     steps: _StepsOpt = "ingest,probe,audio,transcribe",
     model: _RunModelOpt = None,
@@ -78,6 +89,14 @@ def submit(
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
+    dest: _DestOpt = None,
+    rps: _RpsOpt = None,
+    retries: _RetriesOpt = None,
+    max_size: _MaxSizeOpt = None,
+    deadline: _DeadlineOpt = None,
+    min_speed: _MinSpeedOpt = None,
+    speed_time: _SpeedTimeOpt = None,
+    no_private_urls: _NoPrivateOpt = False,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, help="Runs allowed per job.")
     ] = 3,
@@ -88,8 +107,10 @@ def submit(
     as_json: _JsonOpt = False,
     quiet: _QuietOpt = False,
 ) -> None:
-    """Turn SOURCES into jobs for the workers: one chain per input (probe -> audio ->
-    transcribe...), with the inputs and steps of vidpipe run. Prints the job ids.
+    """Turn SOURCES into jobs for the workers: one chain per input line (download ->
+    probe -> audio -> transcribe...), with the inputs, steps and download options of
+    vidpipe run. Prints the job ids. When a chain ends its source is done, failed or
+    skipped as vidpipe run would leave it (see vidpipe report).
 
     With --wait, shows the jobs' progress and exits like vidpipe run: 0 if every job
     succeeded, 1 otherwise.
@@ -105,6 +126,12 @@ def submit(
         llm_base=llm_base,
         llm_model=llm_model,
         max_chunk=max_chunk,
+        dest=dest,
+        limits=_run(
+            lambda: _limits(
+                None, None, rps, retries, max_size, deadline, min_speed, speed_time, no_private_urls
+            )
+        ),
     )
     store = _store()
     try:
@@ -200,6 +227,14 @@ def worker(
         int | None,
         typer.Option("--threads", min=1, help="CPU threads per job (default cores/concurrency)."),
     ] = None,
+    io_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--io-concurrency",
+            min=1,
+            help="Downloads at once (their own pool, beside the CPU one).",
+        ),
+    ] = 4,
     lease: Annotated[
         float, typer.Option("--lease", min=1.0, help="Seconds a job's lease lasts unrenewed.")
     ] = 120.0,
@@ -216,7 +251,10 @@ def worker(
     ] = 10.0,
     quiet: _QuietOpt = False,
 ) -> None:
-    """Run queued jobs until SIGTERM or Ctrl-C (a Huey consumer plus a reaper).
+    """Run queued jobs until SIGTERM or Ctrl-C (Huey consumers plus a reaper).
+
+    CPU stages run --concurrency at once with --threads threads each; downloads run in
+    their own pool of --io-concurrency threads, so they never wait behind CPU stages.
 
     On SIGTERM the running jobs finish, or after --stop-timeout go back to the queue;
     exit 0. A killed worker loses nothing: its lease expires and another worker's
@@ -232,6 +270,7 @@ def worker(
                 queue,
                 concurrency=concurrency,
                 threads=threads,
+                io_concurrency=io_concurrency,
                 lease=lease,
                 reap_every=reap_every,
                 grace=grace,
@@ -243,7 +282,7 @@ def worker(
 
             err.print(
                 f"worker {w.owner}: {concurrency} x {w.threads} threads on "
-                f"{redact_url(_run(lambda: queue_url(queue)))}",
+                f"{redact_url(_run(lambda: queue_url(queue)))}, {io_concurrency} for downloads",
                 highlight=False,
             )
         _run(w.run)

@@ -25,6 +25,9 @@ The jobs table is the truth (a queue message only says "look at job X"). A job's
 - :meth:`JobStore.reap` finds running jobs whose lease expired (a killed worker) and
   re-queues them, up to ``max_attempts``; the queue's reaper calls it, with
   :meth:`JobStore.promote`.
+- A job of a ``vidpipe submit`` chain (its input names a ``source_id``) brings that
+  source row in line with the chain whenever it ends, fails or is retried
+  (:func:`vidpipe.pipeline.chains.settle_source`).
 
 Every method commits before it returns. Times are UTC; leases in seconds.
 
@@ -39,6 +42,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -66,6 +70,8 @@ from vidpipe.library.models import (
 from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
 from vidpipe.types import Job, JobError
+
+_log = logging.getLogger("vidpipe.jobs")
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -183,6 +189,17 @@ class JobStore:
             )
             for d in deps
         ]
+
+    def _chain_changed(self, job_id: str) -> None:
+        """The source row of ``job_id``'s chain follows the chain (see
+        :mod:`vidpipe.pipeline.chains`); a catalog hiccup here never fails the job (the
+        next end of a job of the chain settles it again)."""
+        from vidpipe.pipeline.chains import settle_source
+
+        try:
+            settle_source(self, job_id)
+        except Exception as exc:  # the job's own state is already committed
+            _log.warning("source of job %s not updated: %s", job_id, _one_line(str(exc)))
 
     # ------------------------------------------------------------------ reading
 
@@ -638,6 +655,7 @@ class JobStore:
             row.updated_at = now
             s.flush()
             self._settle(s, self._dependents(s, job_id))
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def fail(self, job_id: str, owner: str, error: JobError, *, retry: bool = True) -> Job:
@@ -655,8 +673,12 @@ class JobStore:
                 row.owner = None
                 row.lease_until = None
                 s.flush()
+                final = False
             else:
                 self._finish(s, row, "failed")
+                final = True
+        if final:
+            self._chain_changed(job_id)
         return self.get(job_id)
 
     def finish_canceled(self, job_id: str, owner: str) -> Job:
@@ -670,6 +692,7 @@ class JobStore:
             row = self._held(s, job_id, owner)
             self._record_error(row, JobError(error_class=CANCELED, message="canceled"))
             self._finish(s, row, "canceled")
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def release(self, job_id: str, owner: str) -> Job:
@@ -728,6 +751,7 @@ class JobStore:
             else:
                 self._record_error(row, JobError(error_class=CANCELED, message="canceled"))
                 self._finish(s, row, "canceled")
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def retry(self, job_id: str) -> Job:
@@ -773,6 +797,7 @@ class JobStore:
                 r.updated_at = now
             s.flush()
             self._settle(s, [row.id])
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def reap(self, now: datetime | None = None) -> list[Job]:
@@ -805,7 +830,11 @@ class JobStore:
                 else:
                     self._finish(s, row, "failed")
                 changed.append(row.id)
-        return self.get_many(changed)
+        jobs = self.get_many(changed)
+        for job in jobs:
+            if job.status == "failed":
+                self._chain_changed(job.id)
+        return jobs
 
     # ------------------------------------------------------------------ workers
 

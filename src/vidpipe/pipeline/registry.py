@@ -3,12 +3,13 @@
 =============  ============================================  ===============================
 kind           wraps                                         artifacts (in the job folder)
 =============  ============================================  ===============================
+``download``   :mod:`vidpipe.library.download` (one URL)     none (the file goes to ``dest``)
 ``probe``      :func:`vidpipe.media.probe.probe`             none (the result is MediaInfo)
 ``audio``      :func:`vidpipe.media.audio.extract_audio`     ``audio.<format>``
 ``transcribe`` :func:`vidpipe.speech.transcribe.transcribe`  ``transcript.json``
 ``summarize``  :func:`~vidpipe.library.understanding.summarize_media`  ``summary.summary.md/json``
 ``chapters``   :func:`~vidpipe.library.understanding.chapters_media`   ``chapters.chapters.*``
-``describe``   :func:`~vidpipe.library.understanding.describe_media`   ``describe/...``
+``describe``   :func:`~vidpipe.library.understanding.describe_media`   ``scenes.json``...
 ``speak``      :func:`vidpipe.speech.tts.speak`              ``speech.wav``, ``transcript.json``
 ``images``     one ``generate`` call of an image generator   ``images/<generator>-NNN.png``
 ``render``     :func:`vidpipe.media.render.render_slideshow` ``video.mp4`` (``.srt``)
@@ -16,6 +17,12 @@ kind           wraps                                         artifacts (in the j
 
 ``topics`` (a run over the whole catalog) and ``narrate`` (a chain of speak or
 transcribe, images and render) are not stages yet.
+
+The media steps (``download`` then the stages with ``media_step``: probe, audio,
+transcribe, summarize, chapters, describe) are what ``vidpipe run`` and ``vidpipe
+submit`` chain per input line, in this order (:func:`media_steps`);
+:func:`run_stage` runs one of them the same way for both, skipping the stages that
+need an audio track on a file without one (:data:`~vidpipe.pipeline.stages.NO_AUDIO`).
 
 Models are loaded once per process: the ASR engine and the voice are cached by the
 options that build them (:func:`asr_engine`, :func:`voice`).
@@ -29,16 +36,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vidpipe.errors import InputError, UsageError
+from vidpipe.errors import InputError, NoAudioError, RemoteError, UsageError
 from vidpipe.pipeline.stages import (
+    NO_AUDIO,
     TRANSCRIPT_ARTIFACT,
     Stage,
     StageContext,
     StageInputs,
     StageResult,
+    StageSkipped,
 )
 
-__all__ = ["STAGES", "asr_engine", "get_stage", "stage_names", "voice"]
+__all__ = [
+    "STAGES",
+    "DownloadFailed",
+    "asr_engine",
+    "get_stage",
+    "has_no_audio",
+    "media_steps",
+    "run_stage",
+    "stage_names",
+    "voice",
+]
 
 
 class _Options(BaseModel):
@@ -86,11 +105,144 @@ def voice(name: str | None, language: str | None, threads: int | None = None):
 # --------------------------------------------------------------------------- media
 
 
+class DownloadFailed(RemoteError):
+    """A download that failed after :mod:`vidpipe.library.download`'s own retries
+    (``HTTP 404 Not Found``, ``HTML page, not media``...). Not retried as a job: the
+    downloader already retried what was worth it, with back-off.
+
+    Attributes:
+        error: the downloader's short error class (``HTTPStatusError``, ``NotMedia``...).
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error or "DownloadError"
+
+
+def _limit(name: str):
+    def default():
+        from vidpipe.library.download import DownloadLimits
+
+        return getattr(DownloadLimits(), name)
+
+    return default
+
+
+class DownloadStage(Stage):
+    """Download one URL (a direct media link with :func:`~vidpipe.library.download.
+    download_many`, a page with yt-dlp) into ``dest`` and record the file by content
+    (:func:`~vidpipe.library.ingest.record_by_content`), with the limits and URL
+    policy of ``vidpipe run``. A file already complete at its destination (renamed
+    into place by a killed job) is taken as it is; a ``.part`` is resumed.
+
+    A file whose content another, earlier input line holds ends ``skipped`` with
+    ``duplicate content of ...`` (the source row says so); so do its dependents.
+    """
+
+    name = "download"
+    takes = ("url",)
+    resource = "io"
+
+    class Options(_Options):
+        dest: str | None = Field(None, description="folder; None: <storage root>/media")
+        retries: int = Field(default_factory=_limit("retries"), ge=0)
+        connect_timeout: float = Field(default_factory=_limit("connect_timeout"), gt=0)
+        read_timeout: float = Field(default_factory=_limit("read_timeout"), gt=0)
+        max_bytes: int = Field(default_factory=_limit("max_bytes"), ge=1)
+        deadline: float | None = Field(default_factory=_limit("deadline"), gt=0)
+        min_speed: float = Field(default_factory=_limit("min_speed"), ge=0)
+        speed_time: float = Field(default_factory=_limit("speed_time"), gt=0)
+        rps_per_host: float | None = Field(None, gt=0)
+        allow_private: bool = True
+
+        @classmethod
+        def from_limits(cls, limits: Any = None, dest: Any = None) -> dict[str, Any]:
+            """The params for ``limits`` (a :class:`~vidpipe.library.download.
+            DownloadLimits`; ``None``: the defaults) and ``dest`` (a folder)."""
+            params: dict[str, Any] = {}
+            if dest:
+                params["dest"] = str(Path(dest).expanduser().absolute())
+            if limits is not None:
+                for name in cls.model_fields:
+                    if name not in ("dest", "allow_private") and hasattr(limits, name):
+                        params[name] = getattr(limits, name)
+                params["allow_private"] = limits.url_policy.allow_private
+            return params
+
+        def limits(self):
+            from vidpipe.library.download import DownloadLimits
+            from vidpipe.library.urls import UrlPolicy
+
+            fields = self.model_dump(exclude={"dest", "allow_private"})
+            return DownloadLimits(
+                concurrency=1,
+                per_host=1,
+                **fields,
+                url_policy=UrlPolicy(allow_private=self.allow_private),
+            )
+
+    def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        import asyncio
+
+        from vidpipe.files import ensure_dir, sha256_file
+        from vidpipe.library.download import download_many, download_page
+        from vidpipe.library.ingest import record_by_content
+        from vidpipe.library.urls import is_direct_media_url, redact_url, safe_filename
+
+        url = (inputs.given.url or "").strip()
+        if not url:
+            raise InputError("a download job needs a URL", "give input.url")
+        if options.dest:
+            folder = Path(options.dest)
+        else:
+            from vidpipe.pipeline.jobs import storage_root
+
+            folder = (ctx.storage_root or storage_root()) / "media"
+        ensure_dir(folder)
+        limits = options.limits()
+        ctx.progress(0.0, f"downloading {redact_url(url)}")
+        dest = folder / safe_filename(url)
+        digest: str | None = None
+        if is_direct_media_url(url) and dest.is_file():
+            path = dest  # complete and renamed into place before the job could record it
+        else:
+            if is_direct_media_url(url):
+
+                def bytes_in(_key: Any, done: int, total: int | None) -> None:
+                    if total:
+                        ctx.progress(done / total, None)
+
+                (res,) = download_many([(0, url, dest)], limits, on_progress=bytes_in)
+            else:
+                res = asyncio.run(download_page(url, folder, limits=limits))
+            if res.status != "done" or res.path is None:
+                reason = res.reason or res.error or "download failed"
+                raise DownloadFailed(" ".join(redact_url(reason).split()), res.error)
+            path, digest = Path(res.path), res.sha256
+        if ctx.catalog is None:
+            return StageResult(result={"path": str(path)})
+        digest = digest or sha256_file(path)
+        src = ctx.catalog.get_source(inputs.given.source_id) if inputs.given.source_id else None
+        if src is None:
+            media = ctx.catalog.media_by_sha256(digest)
+            if media is None:
+                media, _ = ctx.catalog.add_media(path.resolve(), digest, path.stat().st_size)
+            return StageResult(result={"media_id": media.id, "path": str(path)})
+        media, duplicate = record_by_content(ctx.catalog, src, path, digest, path.stat().st_size)
+        if duplicate is not None:
+            raise StageSkipped(duplicate, media.id)
+        return StageResult(result={"media_id": media.id, "path": media.path})
+
+
 class ProbeStage(Stage):
     """Container, duration and streams of a file (recorded on its media item)."""
 
     name = "probe"
     takes = ("media", "file")
+    media_step = True
+    in_all = True
 
     class Options(_Options):
         pass
@@ -110,10 +262,14 @@ class ProbeStage(Stage):
 
 
 class AudioStage(Stage):
-    """The audio track as a file (``extract-audio``)."""
+    """The audio track as a file (``extract-audio``); its duration is recorded on the
+    media item. Without job files (``vidpipe run``) only the duration is measured."""
 
     name = "audio"
     takes = ("media", "file")
+    media_step = True
+    in_all = True
+    needs_audio = True
 
     class Options(_Options):
         format: Literal["wav", "flac", "mp3", "m4a"] = "wav"
@@ -125,6 +281,12 @@ class AudioStage(Stage):
         from vidpipe.media.audio import audio_duration, extract_audio
 
         path, mid = inputs.source(ctx.catalog)
+        if not ctx.write_artifacts:
+            ctx.progress(0.0, f"checking the audio of {path.name}")
+            seconds = audio_duration(path)
+            if mid is not None and ctx.catalog is not None:
+                ctx.catalog.set_duration(mid, seconds)
+            return StageResult(result={"duration": seconds, "media_id": mid})
         out = extract_audio(
             path,
             ctx.path(f"audio.{options.format}"),
@@ -168,6 +330,9 @@ class TranscribeStage(Stage):
 
     name = "transcribe"
     takes = ("media", "file", "dep:audio")
+    media_step = True
+    in_all = True
+    needs_audio = True
 
     class Options(_Options):
         model: str = Field(default_factory=_settings_model)
@@ -217,8 +382,7 @@ class TranscribeStage(Stage):
         )
         tr.model = options.model
         if ctx.catalog is not None and mid is not None:
-            ctx.catalog.save_transcript(mid, tr, self.options_hash(options))
-        out = JsonWriter().write(tr, ctx.path(TRANSCRIPT_ARTIFACT))
+            ctx.catalog.save_transcript(mid, tr, self.options_hash(options), owner=ctx.stage_owner)
         result: dict[str, Any] = {
             "language": tr.language,
             "duration": tr.duration,
@@ -227,6 +391,9 @@ class TranscribeStage(Stage):
         }
         if mid is not None:
             result["media_id"] = mid
+        if not ctx.write_artifacts:
+            return StageResult(result=result)
+        out = JsonWriter().write(tr, ctx.path(TRANSCRIPT_ARTIFACT))
         return StageResult(result=result, artifacts=[ctx.relative(out)])
 
 
@@ -297,6 +464,9 @@ class SummarizeStage(Stage):
     name = "summarize"
     takes = ("media", "dep:transcribe")
     Options = _TextOptions
+    media_step = True
+    needs_audio = True
+    builds_on = ("transcribe",)
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         from vidpipe.library.understanding import summarize_media, write_summary
@@ -304,7 +474,7 @@ class SummarizeStage(Stage):
         mid, cat = _media_item(ctx, inputs, self.name)
         ctx.progress(0.0, f"summarizing item {mid}")
         summary, computed = summarize_media(cat, mid, options=options.text_options())
-        paths = write_summary(summary, ctx.work_dir, "summary")
+        paths = write_summary(summary, ctx.work_dir, "summary") if ctx.write_artifacts else []
         result = summary.model_dump(mode="json") | {"media_id": mid, "computed": computed}
         return StageResult(result=result, artifacts=[ctx.relative(p) for p in paths])
 
@@ -315,6 +485,9 @@ class ChaptersStage(Stage):
     name = "chapters"
     takes = ("media", "dep:transcribe")
     Options = _TextOptions
+    media_step = True
+    needs_audio = True
+    builds_on = ("transcribe",)
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         from vidpipe.library.understanding import chapters_media, write_chapters
@@ -322,7 +495,7 @@ class ChaptersStage(Stage):
         mid, cat = _media_item(ctx, inputs, self.name)
         ctx.progress(0.0, f"chapters of item {mid}")
         chapters, computed = chapters_media(cat, mid, options=options.text_options())
-        paths = write_chapters(chapters, ctx.work_dir, "chapters")
+        paths = write_chapters(chapters, ctx.work_dir, "chapters") if ctx.write_artifacts else []
         result = {
             "media_id": mid,
             "computed": computed,
@@ -343,10 +516,14 @@ def _media_item(ctx: StageContext, inputs: StageInputs, kind: str):
 
 class DescribeStage(Stage):
     """Scenes of a video: keyframes, on-screen text, what is said (and seen, with a
-    vision endpoint); ``describe/scenes.json`` and ``scenes.md``."""
+    vision endpoint); ``scenes.json`` and ``scenes.md`` in the job folder (in ``vidpipe
+    run``: the item's folder). A catalog item that is audio only has nothing to see:
+    it succeeds with ``{"scenes": 0, "video": false}``."""
 
     name = "describe"
     takes = ("media", "file", "dep:transcribe")
+    media_step = True
+    builds_on = ("transcribe",)
 
     class Options(_Options):
         vlm_base: str | None = None
@@ -361,10 +538,13 @@ class DescribeStage(Stage):
         if ctx.catalog is None:
             raise InputError("a describe job needs a catalog", "run it from a job store")
         path, mid = inputs.source(ctx.catalog)
+        media = ctx.catalog.get_media(mid) if mid is not None else None
+        if media is not None and media.probe is not None and media.video_codec is None:
+            return StageResult(result={"media_id": mid, "scenes": 0, "video": False})
         target = str(path) if mid is None else str(mid)
         ctx.progress(0.0, f"describing {path.name}")
         mid, tr, _stem, path = resolve_video(ctx.catalog, target, options.model, options.language)
-        out = ctx.path("describe/scenes.json").parent
+        out = ctx.path("scenes.json").parent
         scenes = describe_media(
             ctx.catalog,
             mid,
@@ -539,6 +719,7 @@ class RenderStage(Stage):
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
+        DownloadStage(),
         ProbeStage(),
         AudioStage(),
         TranscribeStage(),
@@ -567,3 +748,40 @@ def get_stage(kind: str) -> Stage:
         return STAGES[kind]
     except KeyError:
         raise UsageError(f"unknown job kind '{kind}'", f"use one of: {', '.join(STAGES)}") from None
+
+
+def media_steps() -> tuple[str, ...]:
+    """The stages ``vidpipe run`` and ``vidpipe submit`` run on each catalog item
+    (``media_step``), in pipeline order: probe, audio, transcribe, summarize,
+    chapters, describe."""
+    return tuple(n for n, st in STAGES.items() if st.media_step)
+
+
+def has_no_audio(media: Any) -> bool:
+    """True if the probe recorded for ``media`` (a catalog media item) found no audio
+    stream; False when it was not probed."""
+    if media is None or not media.probe:
+        return False
+    return not any(st.get("type") == "audio" for st in media.probe.get("streams") or [])
+
+
+def run_stage(stage: Stage, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+    """``stage.run`` as ``vidpipe run`` and a worker both call it: a stage that needs an
+    audio track raises :class:`~vidpipe.pipeline.stages.StageSkipped` (``no audio
+    track``) instead of running when the item's probe found no audio stream, or when
+    decoding finds none (:class:`~vidpipe.errors.NoAudioError`).
+
+    Raises:
+        StageSkipped: nothing to do (see above, or the stage said so).
+        VidpipeError: the stage failed.
+    """
+    if stage.needs_audio and ctx.catalog is not None:
+        mid = inputs.media_id()
+        if mid is not None and has_no_audio(ctx.catalog.get_media(mid)):
+            raise StageSkipped(NO_AUDIO, mid)
+    try:
+        return stage.run(ctx, inputs, options)
+    except NoAudioError:
+        if not stage.needs_audio:
+            raise
+        raise StageSkipped(NO_AUDIO, inputs.media_id()) from None

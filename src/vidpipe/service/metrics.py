@@ -5,7 +5,8 @@
   is the route's template, e.g. ``/v1/jobs/{job_id}``, so ids do not explode labels);
 - ``vidpipe_jobs{status}``: jobs per status in the catalog, read at scrape time (so
   the numbers are every worker's, not only this process's);
-- ``vidpipe_queue_depth``: messages waiting in the queue (Huey ``pending_count``);
+- ``vidpipe_queue_depth``: messages waiting in the queue, CPU and I/O queues together
+  (Huey ``pending_count``);
 - ``vidpipe_job_duration_seconds{kind}``: a histogram of start-to-finish wall time of
   the last 10 000 finished jobs (from the catalog at scrape time).
 """
@@ -47,9 +48,10 @@ class _JobsCollector:
                 jobs.add_metric([status], n)
             yield jobs
         try:
-            from vidpipe.pipeline.queue import get_queue
+            from vidpipe.pipeline.queue import POOLS, get_queue
 
-            depth = get_queue(self.app.state.config.queue_url).pending_count()
+            url = self.app.state.config.queue_url
+            depth = sum(get_queue(url, pool).pending_count() for pool in POOLS)
             queue = GaugeMetricFamily("vidpipe_queue_depth", "Messages waiting in the queue")
             queue.add_metric([], depth)
             yield queue
