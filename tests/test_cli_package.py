@@ -35,6 +35,7 @@ COMMANDS = [
     "narrate",
     "submit",
     "worker",
+    "serve",
     "jobs",
 ]
 
@@ -51,6 +52,7 @@ def test_every_command_registered_in_help_order():
     assert group.commands["describe"].callback.__module__ == "vidpipe.cli.understanding"
     assert group.commands["narrate"].callback.__module__ == "vidpipe.cli.video"
     assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
+    assert group.commands["serve"].callback.__module__ == "vidpipe.cli.serve"
     assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]
 
 

@@ -56,9 +56,17 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vidpipe.errors import InputError, UsageError
+from vidpipe.errors import ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
-from vidpipe.library.models import JOB_FINAL, JOB_STATUSES, JobDepRow, JobRow, utcnow
+from vidpipe.library.models import (
+    JOB_FINAL,
+    JOB_STATUSES,
+    JobCallbackRow,
+    JobDepRow,
+    JobRow,
+    WorkerRow,
+    utcnow,
+)
 from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
 from vidpipe.types import Job, JobError
@@ -72,6 +80,7 @@ __all__ = [
     "JobLost",
     "JobPage",
     "JobStore",
+    "WorkerSeen",
     "storage_root",
 ]
 
@@ -102,6 +111,19 @@ class JobPage:
 
     jobs: list[Job]
     cursor: str | None
+
+
+@dataclass
+class WorkerSeen:
+    """A queue worker as last recorded (:meth:`JobStore.worker_seen`); times UTC."""
+
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    running: int
+    started_at: datetime
+    seen_at: datetime
 
 
 def storage_root() -> Path:
@@ -235,12 +257,12 @@ class JobStore:
         """The job ``job_id``.
 
         Raises:
-            InputError: no such job.
+            NotFoundError: no such job.
         """
         with self.catalog.session(write=False) as s:
             row = s.get(JobRow, str(job_id))
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             return self._jobs(s, [row])[0]
 
     def resolve(self, job_id: str) -> str:
@@ -321,6 +343,34 @@ class JobStore:
             rows = rows[:limit]
             jobs = self._jobs(s, rows)
         return JobPage(jobs, rows[-1].id if more and rows else None)
+
+    def counts(self, kind: str | None = None) -> dict[str, int]:
+        """Jobs per status (every status of ``JOB_STATUSES``, 0 when none), of ``kind``
+        if given."""
+        from sqlalchemy import func
+
+        with self.catalog.session(write=False) as s:
+            q = select(JobRow.status, func.count()).group_by(JobRow.status)
+            if kind is not None:
+                q = q.where(JobRow.kind == kind)
+            found = dict(s.execute(q).all())
+        return {st: int(found.get(st, 0)) for st in JOB_STATUSES}
+
+    def durations(self, limit: int = 10000) -> list[tuple[str, str, float]]:
+        """``(kind, status, seconds)`` of the ``limit`` jobs that finished last (those
+        that started): wall time from start to finish of their last attempt."""
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobRow.kind, JobRow.status, JobRow.started_at, JobRow.finished_at)
+                .where(JobRow.finished_at.is_not(None), JobRow.started_at.is_not(None))
+                .order_by(JobRow.finished_at.desc())
+                .limit(int(limit))
+            )
+            rows = s.execute(q).all()
+        return [
+            (k, st, max(0.0, (_aware(end) - _aware(begin)).total_seconds()))
+            for k, st, begin, end in rows
+        ]
 
     def dependents(self, job_id: str) -> list[Job]:
         """The jobs that depend on ``job_id``, oldest first."""
@@ -432,6 +482,10 @@ class JobStore:
                 raise
             return existing
         return self.get(job_id)
+
+    def by_idempotency_key(self, key: str) -> Job | None:
+        """The job created with ``idempotency_key`` ``key``, or ``None``."""
+        return self._by_key(key)
 
     def _by_key(self, key: str) -> Job | None:
         with self.catalog.session(write=False) as s:
@@ -700,17 +754,17 @@ class JobStore:
         a ``running`` one is flagged and stops at its next progress report or heartbeat.
 
         Raises:
-            InputError: no such job.
-            UsageError: the job already finished.
+            NotFoundError: no such job.
+            ConflictError: the job already finished.
         """
         with self.catalog.session() as s:
             row = s.scalars(
                 select(JobRow).where(JobRow.id == str(job_id)).with_for_update()
             ).first()
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             if row.status in JOB_FINAL:
-                raise UsageError(
+                raise ConflictError(
                     f"job {job_id} is already {row.status}",
                     "only waiting, queued or running jobs can be canceled",
                 )
@@ -729,17 +783,17 @@ class JobStore:
         wait again.
 
         Raises:
-            InputError: no such job.
-            UsageError: the job is not failed or canceled.
+            NotFoundError: no such job.
+            ConflictError: the job is not failed or canceled.
         """
         with self.catalog.session() as s:
             row = s.scalars(
                 select(JobRow).where(JobRow.id == str(job_id)).with_for_update()
             ).first()
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             if row.status not in ("failed", "canceled"):
-                raise UsageError(
+                raise ConflictError(
                     f"job {job_id} is {row.status}", "only failed or canceled jobs can be retried"
                 )
             reset = [row]
@@ -804,3 +858,122 @@ class JobStore:
             if job.status == "failed":
                 self._chain_changed(job.id)
         return jobs
+
+    # ------------------------------------------------------------------ workers
+
+    def worker_seen(self, owner: str, *, concurrency: int, running: int) -> None:
+        """Record that worker ``owner`` (``host:pid:token``) is alive now, running
+        ``running`` of ``concurrency`` jobs (``GET /ready`` counts recent ones)."""
+        host, _, rest = owner.partition(":")
+        pid = int(rest.split(":", 1)[0]) if rest.split(":", 1)[0].isdigit() else 0
+        now = utcnow()
+        with self.catalog.session() as s:
+            stmt = (
+                update(WorkerRow)
+                .where(WorkerRow.id == owner)
+                .values(seen_at=now, running=int(running), concurrency=int(concurrency))
+            )
+            if s.execute(stmt).rowcount == 0:
+                s.add(
+                    WorkerRow(
+                        id=owner,
+                        host=host,
+                        pid=pid,
+                        concurrency=int(concurrency),
+                        running=int(running),
+                        started_at=now,
+                        seen_at=now,
+                    )
+                )
+
+    def forget_worker(self, owner: str) -> None:
+        """Remove worker ``owner``'s record (it stopped)."""
+        from sqlalchemy import delete
+
+        with self.catalog.session() as s:
+            s.execute(delete(WorkerRow).where(WorkerRow.id == owner))
+
+    def workers(self, within: float = 30.0) -> list[WorkerSeen]:
+        """Workers seen in the last ``within`` seconds, most recent first."""
+        since = utcnow() - timedelta(seconds=float(within))
+        with self.catalog.session(write=False) as s:
+            rows = list(
+                s.scalars(
+                    select(WorkerRow)
+                    .where(WorkerRow.seen_at >= since)
+                    .order_by(WorkerRow.seen_at.desc())
+                )
+            )
+            return [
+                WorkerSeen(
+                    id=r.id,
+                    host=r.host,
+                    pid=r.pid,
+                    concurrency=r.concurrency,
+                    running=r.running,
+                    started_at=_aware(r.started_at),
+                    seen_at=_aware(r.seen_at),
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ callbacks
+
+    def set_callback(self, job_id: str, url: str) -> None:
+        """POST job ``job_id`` to ``url`` when it ends (delivered by
+        :meth:`due_callbacks`' caller; an earlier URL of the job is kept)."""
+        with self.catalog.session() as s:
+            if s.get(JobCallbackRow, str(job_id)) is None:
+                s.add(JobCallbackRow(job_id=str(job_id), url=url, attempts=0))
+
+    def due_callbacks(self, max_attempts: int, limit: int = 100) -> list[tuple[Job, str, int]]:
+        """Callbacks to POST now: ``(job, url, attempts so far)`` of finished jobs whose
+        callback was neither delivered nor tried ``max_attempts`` times and whose
+        back-off is over, oldest finished first."""
+        now = utcnow()
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobCallbackRow, JobRow)
+                .join(JobRow, JobRow.id == JobCallbackRow.job_id)
+                .where(
+                    JobRow.status.in_(JOB_FINAL),
+                    JobCallbackRow.delivered_at.is_(None),
+                    JobCallbackRow.attempts < int(max_attempts),
+                    or_(JobCallbackRow.next_at.is_(None), JobCallbackRow.next_at <= now),
+                )
+                .order_by(JobRow.finished_at, JobRow.id)
+                .limit(int(limit))
+            )
+            pairs = list(s.execute(q).all())
+            jobs = self._jobs(s, [job for _, job in pairs])
+        return [(job, cb.url, cb.attempts) for job, (cb, _) in zip(jobs, pairs, strict=True)]
+
+    def callback_tried(self, job_id: str, error: str | None, *, retry_in: float = 0.0) -> None:
+        """Record one delivery attempt of job ``job_id``'s callback: delivered when
+        ``error`` is ``None``, else the next attempt no sooner than ``retry_in`` s."""
+        now = utcnow()
+        with self.catalog.session() as s:
+            row = s.get(JobCallbackRow, str(job_id))
+            if row is None:
+                return
+            row.attempts += 1
+            if error is None:
+                row.delivered_at = now
+                row.last_error = None
+            else:
+                row.last_error = _one_line(error)[:1000]
+                row.next_at = now + timedelta(seconds=float(retry_in))
+
+    def callback_state(self, job_id: str) -> dict[str, Any] | None:
+        """``{"url", "attempts", "delivered_at", "last_error"}`` of job ``job_id``'s
+        callback, or ``None`` when it has none."""
+        with self.catalog.session(write=False) as s:
+            row = s.get(JobCallbackRow, str(job_id))
+            if row is None:
+                return None
+            return {
+                "url": row.url,
+                "attempts": row.attempts,
+                "delivered_at": _aware(row.delivered_at),
+                "last_error": row.last_error,
+            }
