@@ -277,13 +277,13 @@ class JobStore:
             if s.get(JobRow, key) is not None:
                 return key
             if len(key) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in key):
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             q = select(JobRow.id).where(JobRow.id.like(f"{key}%")).limit(2)
             found = list(s.scalars(q))
         if not found:
-            raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+            raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
         if len(found) > 1:
-            raise InputError(f"several jobs have ids starting with {job_id}", "give more of the id")
+            raise UsageError(f"several jobs have ids starting with {job_id}", "give more of the id")
         return found[0]
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job]:
