@@ -22,6 +22,8 @@ Tables:
   lives beside it and is created by the migration.
 - ``jobs``, ``job_deps``: pipeline jobs with dependencies, leases and retries
   (migration 0006; :class:`JobRow`, :mod:`vidpipe.pipeline.jobs`).
+- ``stage_cache``: stage outputs by (stage, version, options hash, input hash) and
+  folder (migration 0007; :class:`StageCacheRow`, :mod:`vidpipe.pipeline.cache`).
 """
 
 from __future__ import annotations
@@ -245,3 +247,28 @@ class JobDepRow(Base):
         ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer)
+
+
+class StageCacheRow(Base):
+    """A stage's output kept for reuse (migration 0007; see :mod:`vidpipe.pipeline.cache`).
+
+    The key is (``stage``, ``version``, ``options_hash``, ``input_hash``); ``work_dir`` is
+    the absolute folder the files are in, ``artifacts`` a list of ``[path relative to
+    work_dir, size in bytes, mtime in ns]`` as they were written.
+    """
+
+    __tablename__ = "stage_cache"
+    __table_args__ = (
+        Index("ix_stage_cache_key", "stage", "version", "options_hash", "input_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    options_hash: Mapped[str] = mapped_column(String(64))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    work_dir: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    artifacts: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -61,6 +61,7 @@ class StageInput(BaseModel):
         text: text to speak or to draw a card from.
         images: image files (slides for ``render``), absolute paths.
         audio: an audio file (narration for ``render``), absolute path.
+        music: a background music file (``render``, ``narrate``), absolute path.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,6 +71,7 @@ class StageInput(BaseModel):
     text: str | None = None
     images: list[str] = Field(default_factory=list)
     audio: str | None = None
+    music: str | None = None
 
     def absolute(self) -> StageInput:
         """A copy whose file paths are absolute (a worker's folder does not matter)."""
@@ -82,6 +84,7 @@ class StageInput(BaseModel):
                 "path": full(self.path) if self.path else None,
                 "images": [full(p) for p in self.images],
                 "audio": full(self.audio) if self.audio else None,
+                "music": full(self.music) if self.music else None,
             }
         )
 
