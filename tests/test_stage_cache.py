@@ -141,3 +141,19 @@ def test_topics_job_over_the_catalog(tmp_path):
         missing = run_job(store, store.create("topics", {"ids": [mid + 99]}).id)
         assert missing.status == "failed"
         assert missing.error.message == f"no item with id {mid + 99} in the catalog"
+
+
+def test_a_second_speak_job_takes_its_output_from_the_cache(tmp_path):
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as cat:
+        store = JobStore(cat, root=tmp_path / "storage")
+        first = run_job(store, store.create("speak", {}, input={"text": TEXT}).id)
+        assert first.status == "succeeded", first.error
+        second = run_job(store, store.create("speak", {}, input={"text": TEXT}).id)
+        assert second.status == "succeeded", second.error
+        assert second.result == first.result
+        a, b = store.artifact_paths(first), store.artifact_paths(second)
+        assert [p.name for p in b] == ["speech.wav", "transcript.json"]
+        assert a[0] != b[0] and a[0].read_bytes() == b[0].read_bytes()
+        assert b[0].stat().st_mtime_ns == a[0].stat().st_mtime_ns  # copied, not spoken
+        # probe records rows in the catalog: never taken from the cache
+        assert not get_stage("probe").cacheable and get_stage("speak").cacheable

@@ -554,8 +554,7 @@ def topics_for_catalog(
         cat,
         topics,
         len(items),
-        {"n_topics": n_topics, "named": namer is not None, "items": media_ids,
-         "zh_script": script},
+        {"n_topics": n_topics, "named": namer is not None, "items": media_ids, "zh_script": script},
     )
     return topics, len(items), left_out
 

@@ -10,6 +10,11 @@ progress reports are written at most every :data:`PROGRESS_INTERVAL` seconds (an
 each new step). A job canceled meanwhile stops at the next report or heartbeat and
 ends ``canceled``; a job whose lease was taken over stops and writes nothing.
 
+A cacheable stage (:attr:`~vidpipe.pipeline.stages.Stage.cacheable`: speak, images,
+render) takes its output from the stage cache when the same stage ran with the
+same options on the same inputs before, its files copied into the job folder
+(:func:`~vidpipe.pipeline.cache.run_cached`).
+
 Errors: vidpipe's one-line errors are stored with their class, message and hint.
 Bad input, media, usage and model errors are not retried (they would fail the same
 way); remote, output and unexpected errors are, up to the job's ``max_attempts``.
@@ -25,6 +30,7 @@ from collections.abc import Sequence
 
 from vidpipe.errors import InputError, MediaError, ModelError, UsageError, VidpipeError
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
+from vidpipe.pipeline.cache import StageCache, run_cached
 from vidpipe.pipeline.jobs import JobCanceled, JobLost, JobStore
 from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.stages import StageContext, StageInput, StageInputs
@@ -128,7 +134,8 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
     try:
         with beat:
             ctx.progress(0.0, f"starting {job.kind}")
-            out = stage.run(ctx, inputs, options)
+            cache = StageCache(store.catalog) if stage.cacheable else None
+            out, _reused = run_cached(stage, ctx, inputs, options, cache)
     except JobCanceled:
         return store.finish_canceled(job.id, owner)
     except JobLost:

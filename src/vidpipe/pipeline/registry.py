@@ -239,6 +239,7 @@ class SpeakStage(Stage):
     times as ``transcript.json`` (the subtitles and slides of a render)."""
 
     name = "speak"
+    cacheable = True
     takes = ("text", "file")
 
     class Options(_Options):
@@ -513,6 +514,7 @@ class ImagesStage(Stage):
     """
 
     name = "images"
+    cacheable = True
     takes = ("text", "dep:speak", "dep:transcribe")
 
     class Options(_Options):
@@ -606,6 +608,7 @@ class RenderStage(Stage):
     or transcribe job's transcript."""
 
     name = "render"
+    cacheable = True
     takes = ("images", "dep:images")
 
     class Options(_Options):

@@ -277,6 +277,10 @@ class Stage(ABC):
     #: what it works on, among ``media``, ``file``, ``text``, ``images``, ``audio``
     #: (given in the job's input) and ``dep:<kind>`` (the output of such a dependency)
     takes: ClassVar[tuple[str, ...]] = ()
+    #: whether its whole effect is its files and result, so that a job may take its
+    #: output from the stage cache (:mod:`vidpipe.pipeline.cache`); stages that record
+    #: rows in the catalog (probe, transcribe, summarize...) are not
+    cacheable: ClassVar[bool] = False
 
     def parse_options(self, params: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Validate ``params`` with :attr:`Options` (defaults filled in).

@@ -89,6 +89,7 @@ class ImageRecords(Protocol):
         """Record the picture made for one chunk; returns the row id."""
         ...
 
+
 __all__ = [
     "DEFAULT_HEIGHT",
     "DEFAULT_STYLE",
