@@ -58,15 +58,19 @@ def speak(
     from vidpipe.pipeline.video import speak_text
 
     progress = _frames_progress(quiet)
-    with progress:
-        task = progress.add_task("loading voice", total=None)
+    task: list[int] = []
 
-        def loaded(name: str) -> None:
-            progress.update(task, description=f"{output.name}: speaking ({name})")
+    def read() -> None:  # the text is good: show the display from here on
+        progress.start()
+        task.append(progress.add_task("loading voice", total=None))
 
-        def advance(done: float, total: float) -> None:
-            progress.update(task, completed=done, total=total)
+    def loaded(name: str) -> None:
+        progress.update(task[0], description=f"{output.name}: speaking ({name})")
 
+    def advance(done: float, total: float) -> None:
+        progress.update(task[0], completed=done, total=total)
+
+    try:
         spoken = _run(
             lambda: speak_text(
                 text,
@@ -75,10 +79,14 @@ def speak(
                 language=language,
                 threads=threads,
                 timings=timings,
+                on_read=read,
                 on_voice=loaded,
                 progress=advance,
             )
         )
+    finally:
+        if task:  # started (stopping an unstarted display prints a blank line)
+            progress.stop()
     result, wall = spoken.result, spoken.wall
     if not quiet:
         n = len(result.sentences)
@@ -274,7 +282,8 @@ def render(
             )
         )
     finally:
-        progress.stop()
+        if task:  # started (stopping an unstarted display prints a blank line)
+            progress.stop()
     speed = result.duration / result.seconds if result.seconds else 0.0
     extra = f", subtitles {result.srt}" if result.srt else ""
     err.print(

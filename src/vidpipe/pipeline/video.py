@@ -43,6 +43,7 @@ def speak_text(
     language: str | None = None,
     threads: int | None = None,
     timings: str | os.PathLike[str] | None = None,
+    on_read: Callable[[], None] = _noop,
     on_voice: Callable[[str], None] = _noop,
     progress: Callable[[float, float], None] | None = None,
 ) -> SpokenText:
@@ -55,6 +56,7 @@ def speak_text(
             English without a voice: espeak-ng).
         threads: CPU threads for the voice.
         timings: also write the sentence times there (.json, .srt, .vtt or .tsv).
+        on_read(): the text is read (a bad one raises before); the voice loads next.
         on_voice(name): the voice is loaded.
         progress(done, total): sentences spoken.
 
@@ -66,6 +68,7 @@ def speak_text(
     from vidpipe.text.documents import read_text_argument
 
     words = read_text_argument(text).text
+    on_read()
     v = get_voice(voice, language, threads=threads)
     on_voice(v.name)
     t0 = time.perf_counter()
