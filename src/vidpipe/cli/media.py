@@ -307,7 +307,13 @@ def transcribe(
         )
         progress.start()
 
-    with progress:
+    started: list[bool] = []
+
+    def ready() -> None:  # the engine is built: show the display from here on
+        progress.start()
+        started.append(True)
+
+    try:
         _run(
             lambda: transcribe_files(
                 files,
@@ -315,10 +321,14 @@ def transcribe(
                 output_dir,
                 fmts,
                 cue_opts,
+                on_ready=ready,
                 on_start=start,
                 on_decoded=decoded,
                 progress=advance,
                 on_item=finished,
             )
         )
+    finally:
+        if started:  # stopping an unstarted display prints a blank line
+            progress.stop()
     raise typer.Exit(_exit_code(codes, len(files)))

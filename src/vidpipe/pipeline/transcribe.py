@@ -86,6 +86,7 @@ def transcribe_files(
     formats: Sequence[str],
     cue_options: CueOptions | None = None,
     *,
+    on_ready: Callable[[], None] = _noop,
     on_start: Callable[[Path], None] = _noop,
     on_decoded: Callable[[Path, float], None] = _noop,
     progress: Callable[[Path, float, float], None] = _noop,
@@ -103,6 +104,7 @@ def transcribe_files(
         output_dir: the folder (created).
         formats: checked format names (:func:`vidpipe.writers.parse_formats`).
         cue_options: subtitle cue layout (default :class:`~vidpipe.media.subtitles.CueOptions`).
+        on_ready(): the engine is built (a bad model or endpoint raises before).
         on_start(path): an input starts (decoding).
         on_decoded(path, seconds): its audio is decoded (seconds of audio).
         progress(path, done, total): seconds of audio transcribed of ``total``.
@@ -125,6 +127,7 @@ def transcribe_files(
     engine = get_engine(
         s.engine, model=s.model, threads=s.threads, api_base=s.api_base, max_upload_bytes=upload
     )
+    on_ready()
     used_stems: dict[str, int] = {}
     outcomes: list[FileOutcome] = []
     for raw in files:
