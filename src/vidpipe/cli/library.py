@@ -26,10 +26,10 @@ from vidpipe.cli._common import (
     _MaxLineCountOpt,
     _MaxLineWidthOpt,
     _MinDurOpt,
+    _note,
     _QuietOpt,
     _run,
     _RunModelOpt,
-    _select,
     _selection,
     _SelLangOpt,
     _ShortestOpt,
@@ -497,10 +497,9 @@ def export(
     One ITEM, --all, or the items chosen by the selection options (those without a
     transcript are listed and skipped).
     """
-    from vidpipe.errors import InputError, UsageError
-    from vidpipe.files import item_stem
-    from vidpipe.text.script import transcript_to_script
-    from vidpipe.writers import parse_formats, write_transcript
+    from vidpipe.errors import UsageError
+    from vidpipe.pipeline.transcribe import export_transcripts
+    from vidpipe.writers import parse_formats
 
     fmts = _run(lambda: parse_formats(formats))
     cue_opts = _cue_options(max_line_width, max_line_count, max_cue_duration, highlight_words)
@@ -514,29 +513,18 @@ def export(
         _stop(UsageError("give an item id, --all or selection options", "e.g. --shortest 10"))
     cat = _catalog()
     try:
-        with_tr = {m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None}
-        if item_id is None:
-            ids_ = _select(cat, selection).ids if selection.active else sorted(with_tr)
-            for mid in ids_:
-                if mid not in with_tr:
-                    err.print(f"skipped #{mid}: no transcript", highlight=False, markup=False)
-            ids_ = [mid for mid in ids_ if mid in with_tr]
-            if not ids_ and selection.active:
-                _stop(InputError("no selected item has a transcript", "see vidpipe report"))
-        else:
-            _run(lambda: _media_or_fail(cat, item_id))
-            ids_ = [item_id]
-        written: list[Path] = []
-        stems: set[str] = set()
-        for mid in ids_:
-            tr = cat.get_transcript(mid)
-            if tr is None:
-                _stop(InputError(f"item {mid} has no transcript", "run vidpipe run first"))
-            stem = item_stem(Path(tr.source or f"item{mid}").stem, mid, stems)
-            tr = transcript_to_script(tr, script)  # catalogs made before one script was kept
-            written += _run(
-                lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts, cue_opts)
+        written = _run(
+            lambda: export_transcripts(
+                cat,
+                output_dir,
+                fmts,
+                cue_opts,
+                item_id=item_id,
+                selection=selection,
+                zh_script=script,
+                report=_note,
             )
+        )
     finally:
         cat.close()
     for p in written:

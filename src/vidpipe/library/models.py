@@ -24,6 +24,8 @@ Tables:
   (migration 0006; :class:`JobRow`, :mod:`vidpipe.pipeline.jobs`).
 - ``workers``, ``uploads``, ``job_callbacks``: queue workers seen, files uploaded to the
   HTTP service, job callback URLs and their delivery (migration 0007).
+- ``stage_cache``: stage outputs by (stage, version, options hash, input hash) and
+  folder (migration 0008; :class:`StageCacheRow`, :mod:`vidpipe.pipeline.cache`).
 """
 
 from __future__ import annotations
@@ -288,3 +290,28 @@ class JobCallbackRow(Base):
     next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class StageCacheRow(Base):
+    """A stage's output kept for reuse (migration 0008; see :mod:`vidpipe.pipeline.cache`).
+
+    The key is (``stage``, ``version``, ``options_hash``, ``input_hash``); ``work_dir`` is
+    the absolute folder the files are in, ``artifacts`` a list of ``[path relative to
+    work_dir, size in bytes, mtime in ns]`` as they were written.
+    """
+
+    __tablename__ = "stage_cache"
+    __table_args__ = (
+        Index("ix_stage_cache_key", "stage", "version", "options_hash", "input_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    options_hash: Mapped[str] = mapped_column(String(64))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    work_dir: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    artifacts: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

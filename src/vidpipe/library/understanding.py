@@ -1,9 +1,10 @@
-"""Understanding results in the catalog, and the orchestration behind ``summarize``,
-``chapters``, ``topics`` and ``describe`` (command line and ``vidpipe run`` steps).
+"""Understanding results in the catalog: summaries, chapters, scenes and topics of items.
 
 Stage logic lives in :mod:`vidpipe.text` (chunking, text backends, topics) and
-:mod:`vidpipe.vision` (scenes); this module only resolves inputs, caches and stores
-results (tables from migration 0003) and writes Markdown, JSON and WebVTT files.
+:mod:`vidpipe.vision` (scenes); this module resolves an item or file, computes or
+loads and stores results (tables from migration 0003) and writes Markdown, JSON and
+WebVTT files. The loops over selections, output folders and names behind the commands
+are in :mod:`vidpipe.pipeline.understand`.
 
 Results are keyed by an options hash (backend, model, chunk length, language and the
 transcript they were computed from), so asking again returns the stored result

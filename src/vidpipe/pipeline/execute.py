@@ -16,6 +16,10 @@ item id) without running its stage: a stage that needs an audio track on a file
 without one (``no audio track``), a download whose content an earlier input line
 holds (``duplicate content of ...``), and the jobs after those in a chain
 (:func:`~vidpipe.pipeline.chains.skip_reason`).
+A cacheable stage (:attr:`~vidpipe.pipeline.stages.Stage.cacheable`: speak, images,
+render) takes its output from the stage cache when the same stage ran with the
+same options on the same inputs before, its files copied into the job folder
+(:func:`~vidpipe.pipeline.cache.run_cached`).
 
 Errors: vidpipe's one-line errors are stored with their class, message and hint.
 Bad input, media, usage and model errors are not retried (they would fail the same
@@ -34,6 +38,7 @@ from collections.abc import Sequence
 from vidpipe.errors import InputError, MediaError, ModelError, UsageError, VidpipeError
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
 from vidpipe.pipeline.chains import skip_reason
+from vidpipe.pipeline.cache import StageCache, run_cached
 from vidpipe.pipeline.jobs import JobCanceled, JobLost, JobStore
 from vidpipe.pipeline.registry import get_stage, run_stage
 from vidpipe.pipeline.stages import StageContext, StageInput, StageInputs, StageResult, StageSkipped
@@ -141,7 +146,10 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
             why = skip_reason(store, job, stage.needs_audio)
             if why is not None:
                 raise StageSkipped(why, inputs.media_id())
-            out = run_stage(stage, ctx, inputs, options)
+            if stage.cacheable:  # its whole effect is its files: maybe reused
+                out, _reused = run_cached(stage, ctx, inputs, options, StageCache(store.catalog))
+            else:
+                out = run_stage(stage, ctx, inputs, options)
     except StageSkipped as skip:
         mid = skip.media_id if skip.media_id is not None else inputs.media_id()
         result = {"skipped": skip.reason} | ({"media_id": mid} if mid is not None else {})

@@ -12,11 +12,14 @@ kind           wraps                                         artifacts (in the j
 ``describe``   :func:`~vidpipe.library.understanding.describe_media`   ``scenes.json``...
 ``speak``      :func:`vidpipe.speech.tts.speak`              ``speech.wav``, ``transcript.json``
 ``images``     one ``generate`` call of an image generator   ``images/<generator>-NNN.png``
+``topics``     :func:`~vidpipe.pipeline.understand.catalog_topics` ``topics.json``, ``topics.md``
 ``render``     :func:`vidpipe.media.render.render_slideshow` ``video.mp4`` (``.srt``)
+``narrate``    :func:`vidpipe.pipeline.narrate.narrate`: the  ``narrated.mp4`` (``.srt``),
+               chain speak or transcribe, images, render      ``work/...``
 =============  ============================================  ===============================
 
-``topics`` (a run over the whole catalog) and ``narrate`` (a chain of speak or
-transcribe, images and render) are not stages yet.
+``topics`` is a run over the catalog's items (or a selection of them); ``narrate``
+runs its chain in-process through the stage cache (:mod:`vidpipe.pipeline.cache`).
 
 The media steps (``download`` then the stages with ``media_step``: probe, audio,
 transcribe, summarize, chapters, describe) are what ``vidpipe run`` and ``vidpipe
@@ -46,6 +49,7 @@ from vidpipe.pipeline.stages import (
     StageResult,
     StageSkipped,
 )
+from vidpipe.types import Chunk
 
 __all__ = [
     "STAGES",
@@ -402,6 +406,7 @@ class SpeakStage(Stage):
     times as ``transcript.json`` (the subtitles and slides of a render)."""
 
     name = "speak"
+    cacheable = True
     takes = ("text", "file")
 
     class Options(_Options):
@@ -563,14 +568,133 @@ class DescribeStage(Stage):
         )
 
 
+class TopicsStage(Stage):
+    """Topics over the catalog's items (:func:`vidpipe.pipeline.understand.catalog_topics`):
+    the given items (``ids``) or every item with a transcript or scenes, narrowed by the
+    selection options; ``topics.json`` and ``topics.md`` in the job folder. The result
+    is the topics, how many items took part and the items left out with their reason."""
+
+    name = "topics"
+    takes = ()
+
+    class Options(_Options):
+        ids: list[int] | None = Field(None, description="item ids (None: every item)")
+        n_topics: int | None = Field(None, ge=1, description="None: chosen from the data")
+        llm_base: str | None = Field(None, description="chat endpoint that names topics")
+        llm_model: str | None = None
+        shortest: int | None = Field(None, ge=1)
+        longest: int | None = Field(None, ge=1)
+        min_duration: float | None = Field(None, ge=0, description="seconds")
+        max_duration: float | None = Field(None, ge=0, description="seconds")
+        language: str | None = None
+
+        @model_validator(mode="after")
+        def _check(self):
+            try:
+                self.selection()
+            except UsageError as exc:
+                raise ValueError(exc.message) from None
+            return self
+
+        def selection(self):
+            from vidpipe.library.select import Selection
+
+            return Selection(
+                shortest=self.shortest,
+                longest=self.longest,
+                min_duration=self.min_duration,
+                max_duration=self.max_duration,
+                language=self.language,
+            )
+
+    def check_input(self, given, dep_kinds) -> None:
+        """A topics job works on the catalog: it needs no input."""
+
+    def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        from vidpipe.pipeline.understand import catalog_topics
+
+        if ctx.catalog is None:
+            raise InputError("a topics job needs a catalog", "run it from a job store")
+        ctx.progress(0.0, "topics")
+        found = catalog_topics(
+            ctx.catalog,
+            items=options.ids,
+            selection=options.selection(),
+            n_topics=options.n_topics,
+            llm_base=options.llm_base,
+            llm_model=options.llm_model,
+            out_dir=ctx.work_dir,
+        )
+        return StageResult(
+            result={
+                "topics": [t.model_dump(mode="json") for t in found.topics],
+                "n_items": found.n_items,
+                "left_out": [{"media_id": m, "reason": r} for m, r in found.left_out],
+            },
+            artifacts=[ctx.relative(p) for p in found.paths],
+        )
+
+
 # --------------------------------------------------------------------------- video
+
+
+def _settings_llm(name: str):
+    def default() -> str | None:
+        from vidpipe.config import get_settings
+
+        return getattr(get_settings(), name, None)
+
+    return default
+
+
+def merge_short_chunks(chunks: list[Chunk], end: float, min_slide: float) -> list[Chunk]:
+    """Chunks whose slide would last under ``min_slide`` seconds (to the next chunk's
+    start, the last one to ``end``) merged into the one before, renumbered from 0.
+
+    Args:
+        chunks: in time order (seconds).
+        end: when the last slide ends (the narration's duration), seconds.
+        min_slide: shortest slide in seconds (0: keep every chunk).
+    """
+    out: list[Chunk] = []
+    for i, c in enumerate(chunks):
+        nxt = chunks[i + 1].start if i + 1 < len(chunks) else end
+        if out and nxt - c.start < min_slide:
+            prev = out[-1]
+            out[-1] = prev.model_copy(
+                update={
+                    "end": c.end,
+                    "text": f"{prev.text} {c.text}".strip(),
+                    "segment_ids": prev.segment_ids + c.segment_ids,
+                }
+            )
+        else:
+            out.append(c.model_copy(update={"id": len(out)}))
+    return out
+
+
+def _artifact(ctx: StageContext, path: Path) -> str:
+    """``path`` relative to the job folder, or absolute when it lies outside it (the
+    user's own images of ``folder:DIR``)."""
+    try:
+        return ctx.relative(path)
+    except ValueError:
+        return str(Path(path).resolve())
 
 
 class ImagesStage(Stage):
     """One image generator call: a picture per chunk of the dependency's transcript
-    (a speak or transcribe job), or one picture of the given text."""
+    (a speak or transcribe job), or one picture of the given text.
+
+    Chunks are :func:`~vidpipe.text.chunking.chunk_transcript`'s (``max_chunk``
+    seconds at most), those shorter than ``min_slide`` merged into the one before
+    (:func:`merge_short_chunks`); the result lists them (``chunks``) with the images.
+    Prompts are written by the chat endpoint ``llm_base`` when there is one (default
+    VIDPIPE_LLM_BASE), its responses cached in the catalog.
+    """
 
     name = "images"
+    cacheable = True
     takes = ("text", "dep:speak", "dep:transcribe")
 
     class Options(_Options):
@@ -578,7 +702,14 @@ class ImagesStage(Stage):
         width: int = Field(1920, ge=64, le=8192)
         height: int = Field(1080, ge=64, le=8192)
         max_chunk: float = Field(20.0, gt=0, description="longest chunk (slide), seconds")
+        min_slide: float = Field(0.0, ge=0, description="shortest slide, seconds (0: any)")
         language: str | None = None
+        image_base: str | None = Field(None, description="sdwebui/openai endpoint URL")
+        image_model: str | None = Field(None, description="image model name (openai)")
+        llm_base: str | None = Field(
+            default_factory=_settings_llm("llm_base"), description="chat endpoint for prompts"
+        )
+        llm_model: str | None = Field(default_factory=_settings_llm("llm_model"))
 
         @field_validator("generator")
         @classmethod
@@ -594,7 +725,6 @@ class ImagesStage(Stage):
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         from vidpipe.text.chunking import chunk_transcript
-        from vidpipe.types import Chunk
         from vidpipe.vision.imagegen import get_image_generator
 
         tr = inputs.transcript()
@@ -603,6 +733,9 @@ class ImagesStage(Stage):
             language = options.language
         elif tr is not None:
             chunks = chunk_transcript(tr, max_duration=options.max_chunk)
+            if options.min_slide and chunks:
+                end = max(tr.duration, chunks[-1].end)
+                chunks = merge_short_chunks(chunks, end, options.min_slide)
             language = options.language or tr.language
         else:
             raise InputError("an images job needs a text or a transcript", "give a text")
@@ -611,6 +744,16 @@ class ImagesStage(Stage):
         kwargs: dict[str, Any] = {"width": options.width, "height": options.height}
         if inputs.given.path:
             kwargs["source_video"] = inputs.given.path
+        if options.image_base:
+            kwargs["base_url"] = options.image_base
+        if options.image_model:
+            kwargs["model"] = options.image_model
+        if options.llm_base:  # prompts from the LLM, its responses cached in the catalog
+            from vidpipe.text.llm import OpenAIBackend
+
+            kwargs["llm"] = OpenAIBackend(
+                base_url=options.llm_base, model=options.llm_model, catalog=ctx.catalog
+            )
         gen = get_image_generator(options.generator, **kwargs)
         made = gen.generate(
             chunks,
@@ -623,12 +766,20 @@ class ImagesStage(Stage):
         return StageResult(
             result={
                 "images": [
-                    g.model_dump(mode="json", exclude={"path"}) | {"path": ctx.relative(g.path)}
+                    g.model_dump(mode="json", exclude={"path"}) | {"path": _artifact(ctx, g.path)}
                     for g in made
-                ]
+                ],
+                "chunks": [c.model_dump(mode="json") for c in chunks],
             },
-            artifacts=[ctx.relative(g.path) for g in made],
+            artifacts=[_artifact(ctx, g.path) for g in made],
         )
+
+
+def _video_name(v: str) -> str:
+    """A bare video file name (``.mp4``, ``.m4v``, ``.mov``) for a job folder."""
+    if Path(v).name != v or Path(v).suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise ValueError("give a file name ending in .mp4, .m4v or .mov")
+    return v
 
 
 class RenderStage(Stage):
@@ -637,6 +788,7 @@ class RenderStage(Stage):
     or transcribe job's transcript."""
 
     name = "render"
+    cacheable = True
     takes = ("images", "dep:images")
 
     class Options(_Options):
@@ -655,15 +807,16 @@ class RenderStage(Stage):
         font: str | None = None
         crf: int = 20
         preset: str = "medium"
+        music_volume_db: float = Field(-14.0, description="background music level, dB")
+        duck_db: float = Field(-12.0, description="extra music ducking under speech, dB")
+        audio_bitrate: int = Field(160_000, gt=0, description="AAC bits per second")
+        style: dict[str, Any] = Field(
+            default_factory=dict, description="SubtitleStyle fields besides the font"
+        )
         durations: list[float] | None = None
         starts: list[float] | None = None
 
-        @field_validator("output")
-        @classmethod
-        def _name(cls, v: str) -> str:
-            if Path(v).name != v or Path(v).suffix.lower() not in (".mp4", ".m4v", ".mov"):
-                raise ValueError("give a file name ending in .mp4, .m4v or .mov")
-            return v
+        _name = field_validator("output")(classmethod(lambda cls, v: _video_name(v)))
 
         @model_validator(mode="after")
         def _check(self):
@@ -677,8 +830,13 @@ class RenderStage(Stage):
             from vidpipe.media.render import RenderOptions
             from vidpipe.media.subtitles import SubtitleStyle
 
-            fields = self.model_dump(exclude={"output", "font", "durations", "starts"})
-            return RenderOptions(**fields, style=SubtitleStyle(font=self.font))
+            fields = self.model_dump(exclude={"output", "font", "durations", "starts", "style"})
+            style = {k: tuple(v) if isinstance(v, list) else v for k, v in self.style.items()}
+            try:
+                look = SubtitleStyle(**style, font=self.font)
+            except TypeError as exc:
+                raise UsageError(f"bad subtitle style: {exc}") from None
+            return RenderOptions(**fields, style=look)
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         from vidpipe.media.render import render_slideshow
@@ -694,6 +852,7 @@ class RenderStage(Stage):
             durations=options.durations,
             starts=options.starts,
             subtitles=cues,
+            music=inputs.given.music,
             options=options.render_options(),
             progress=ctx.counter("rendering"),
         )
@@ -709,8 +868,106 @@ class RenderStage(Stage):
                 "fps": res.fps,
                 "slides": len(images),
                 "audio_duration": res.audio_duration,
+                "bounds": list(res.plan.bounds),
+                "output": ctx.relative(res.output),
+                "srt": ctx.relative(res.srt) if res.srt is not None else None,
+                "seconds": res.seconds,
             },
             artifacts=artifacts,
+        )
+
+
+class NarrateStage(Stage):
+    """A text (given, or a .txt/.md/.pdf file) or a recording into a narrated video:
+    the chain speak (or transcribe), images, render of this registry, run in-process
+    through the stage cache (:func:`vidpipe.pipeline.narrate.narrate`). The work files
+    go to ``work/`` in the job folder, the video to ``output``."""
+
+    name = "narrate"
+    takes = ("text", "file")
+
+    class Options(_Options):
+        output: str = Field("narrated.mp4", description="file name in the job folder")
+        voice: str | None = Field(None, description="joe, espeak:LANG or a Piper .onnx file")
+        language: str | None = None
+        images: str = Field("cards", description="cards, folder:DIR, frames, sdwebui, openai")
+        model: str | None = Field(None, description="ASR model for recordings (base)")
+        max_chunk: float = Field(20.0, gt=0, description="longest slide, seconds")
+        image_base: str | None = None
+        image_model: str | None = None
+        llm_base: str | None = None
+        llm_model: str | None = None
+        render: dict[str, Any] = Field(
+            default_factory=dict, description="render stage params (size, fps, subtitles...)"
+        )
+
+        _name = field_validator("output")(classmethod(lambda cls, v: _video_name(v)))
+
+        @model_validator(mode="after")
+        def _check(self):
+            try:
+                ImagesStage.Options(generator=self.images)
+                RenderStage().parse_options(self.render | {"output": self.output})
+            except UsageError as exc:
+                raise ValueError(exc.message) from None
+            return self
+
+    def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        from vidpipe.pipeline.narrate import NarrateOptions, narrate
+
+        if inputs.given.path:
+            src = Path(inputs.given.path)
+        elif inputs.given.text and inputs.given.text.strip():
+            src = ctx.path("work/text.txt")
+            from vidpipe.files import atomic_write
+
+            with atomic_write(src, encoding="utf-8") as fh:
+                fh.write(inputs.given.text)
+        else:
+            raise InputError("no text or recording to narrate", "give a text or a file")
+        ropts = RenderStage().parse_options(options.render | {"output": options.output})
+        opts = NarrateOptions(
+            voice=options.voice,
+            language=options.language,
+            images=options.images,
+            model=options.model,
+            max_chunk=options.max_chunk,
+            music=inputs.given.music,
+            work_dir=ctx.path("work/x").parent,
+            render=ropts.render_options(),
+            image_base=options.image_base,
+            image_model=options.image_model,
+            llm_base=options.llm_base,
+            llm_model=options.llm_model,
+        )
+        weights = {"speech": 0.3, "transcript": 0.3, "images": 0.2, "chunks": 0.0, "render": 0.5}
+        base = {"speech": 0.0, "transcript": 0.0, "chunks": 0.3, "images": 0.3, "render": 0.5}
+
+        def progress(stage: str, done: float, total: float) -> None:
+            part = done / total if total else 0.0
+            ctx.progress(base.get(stage, 0.0) + weights.get(stage, 0.0) * part, stage)
+
+        res = narrate(
+            src,
+            ctx.work_dir / options.output,
+            opts,
+            catalog=ctx.catalog,
+            progress=progress,
+            threads=ctx.threads,
+        )
+        files = [res.output, *([res.render.srt] if res.render.srt else [])]
+        work = [res.work_dir / n for n in ("transcript.json", "chunks.json", "prompts.json")]
+        return StageResult(
+            result={
+                "duration": res.render.duration,
+                "frames": res.render.frames,
+                "width": res.render.width,
+                "height": res.render.height,
+                "fps": res.render.fps,
+                "slides": len(res.chunks),
+                "reused": res.reused,
+            },
+            artifacts=[ctx.relative(p) for p in [*files, *work, *res.images] if p.is_file()],
         )
 
 
@@ -725,10 +982,12 @@ STAGES: dict[str, Stage] = {
         TranscribeStage(),
         SummarizeStage(),
         ChaptersStage(),
+        TopicsStage(),
         DescribeStage(),
         SpeakStage(),
         ImagesStage(),
         RenderStage(),
+        NarrateStage(),
     )
 }
 

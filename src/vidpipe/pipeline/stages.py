@@ -70,6 +70,7 @@ class StageInput(BaseModel):
         source_id: the catalog source (input line) whose chain this job belongs to
             (``vidpipe submit``): its state follows the chain
             (:func:`vidpipe.pipeline.chains.settle_source`).
+        music: a background music file (``render``, ``narrate``), absolute path.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +82,7 @@ class StageInput(BaseModel):
     text: str | None = None
     images: list[str] = Field(default_factory=list)
     audio: str | None = None
+    music: str | None = None
 
     def absolute(self) -> StageInput:
         """A copy whose file paths are absolute (a worker's folder does not matter)."""
@@ -93,6 +95,7 @@ class StageInput(BaseModel):
                 "path": full(self.path) if self.path else None,
                 "images": [full(p) for p in self.images],
                 "audio": full(self.audio) if self.audio else None,
+                "music": full(self.music) if self.music else None,
             }
         )
 
@@ -329,6 +332,10 @@ class Stage(ABC):
     #: stages whose results this one is computed from: their hashes are part of its
     #: cache hash (:meth:`options_hash` with ``upstream``)
     builds_on: ClassVar[tuple[str, ...]] = ()
+    #: whether its whole effect is its files and result, so that a job may take its
+    #: output from the stage cache (:mod:`vidpipe.pipeline.cache`); stages that record
+    #: rows in the catalog (probe, transcribe, summarize...) are not
+    cacheable: ClassVar[bool] = False
 
     def parse_options(self, params: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Validate ``params`` with :attr:`Options` (defaults filled in).

@@ -20,9 +20,10 @@ Generated pictures (cards, sdwebui, openai) are PNG files ``<out_dir>/<generator
 (NNN = the chunk's position from 001), written atomically, carrying their prompt,
 generator and chunk id in PNG text chunks (``vidpipe:prompt``, ``vidpipe:generator``,
 ``vidpipe:chunk``) plus ``vidpipe:key``, a hash of everything the picture depends on
-(generator, its parameters, the chunk's text and language, the prompt source). A rerun
-finds the existing file with the same key and reuses it: no request is sent, not even to
-the LLM that writes prompts. Frames stay JPEG (``frame-NNN.jpg``, prompt ``None``);
+(generator, its parameters, the chunk's text and language, the prompt source): the
+picture's provenance. A generator draws (or requests) every picture it is asked for;
+reruns are answered by the pipeline's stage cache (:mod:`vidpipe.pipeline.cache`),
+which skips the whole ``images`` stage. Frames stay JPEG (``frame-NNN.jpg``, prompt ``None``);
 folder images are returned where they are.
 
 Prompts for the image models come from :func:`image_prompt`: a one-line scene
@@ -144,7 +145,7 @@ META_CHUNK = "vidpipe:chunk"
 META_KEY = "vidpipe:key"
 
 CARD_DESIGN = 1
-"""Version of the card design; part of each card's reuse key (bump it to redraw cards)."""
+"""Version of the card design; part of each card's provenance key."""
 
 ProgressCallback = Callable[[float, float], None]
 """``progress(images_done, images_total)``."""
@@ -719,14 +720,6 @@ def read_image_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in text.items()}
 
 
-def _png_size(path: Path) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
-        return None
-
-
 def _key(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -750,13 +743,13 @@ def _record(
 
 
 class _PngGenerator(ABC):
-    """Shared loop of the generators that make PNGs: reuse, draw or fetch, save, record."""
+    """Shared loop of the generators that make PNGs: draw or fetch, save, record."""
 
     name = "png"
 
     @abstractmethod
     def _identity(self) -> dict[str, Any]:
-        """Parameters that change the picture (part of each reuse key)."""
+        """Parameters that change the picture (part of each provenance key)."""
 
     @abstractmethod
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
@@ -788,10 +781,8 @@ class _PngGenerator(ABC):
         catalog: ImageRecords | None = None,
         media_id: int | None = None,
     ) -> list[GeneratedImage]:
-        """One PNG per chunk in ``out_dir`` (``<name>-NNN.png``), in chunk order.
-
-        A file already there whose ``vidpipe:key`` matches is reused without any
-        work or request.
+        """One PNG per chunk in ``out_dir`` (``<name>-NNN.png``), in chunk order, each
+        drawn or requested now (a file already there is replaced).
 
         Args:
             chunks: the narration's chunks (times in seconds).
@@ -813,30 +804,19 @@ class _PngGenerator(ABC):
             lang = language or guess_language(chunk.text)
             path = out / f"{self.name}-{pos + 1:03d}.png"
             key = self._chunk_key(chunk, lang, pos, total)
-            meta = read_image_metadata(path) if path.is_file() else {}
-            size = _png_size(path) if meta else None
-            if (
-                size is not None
-                and meta.get(META_KEY) == key
-                and meta.get(META_GENERATOR) == self.name
-                and META_PROMPT in meta
-            ):
-                prompt = meta[META_PROMPT]
-                log.debug("reusing %s", path)
-            else:
-                prompt = self._prompt(chunk, lang, pos, total)
-                img = self._make(chunk, lang, pos, total, prompt)
-                write_png(
-                    img,
-                    path,
-                    {
-                        META_PROMPT: prompt,
-                        META_GENERATOR: self.name,
-                        META_CHUNK: str(chunk.id),
-                        META_KEY: key,
-                    },
-                )
-                size = img.size
+            prompt = self._prompt(chunk, lang, pos, total)
+            img = self._make(chunk, lang, pos, total, prompt)
+            write_png(
+                img,
+                path,
+                {
+                    META_PROMPT: prompt,
+                    META_GENERATOR: self.name,
+                    META_CHUNK: str(chunk.id),
+                    META_KEY: key,
+                },
+            )
+            size = img.size
             image = GeneratedImage(
                 chunk_id=chunk.id,
                 path=path,
@@ -1212,7 +1192,7 @@ class _Remote(_PngGenerator):
         self.timeout = timeout
         self.retry = RetryPolicy(max(0, int(max_retries)), backoff, max_backoff, MAX_RETRY_AFTER)
         self.requests = 0
-        """Request attempts sent to the image endpoint (reused files send none)."""
+        """Request attempts sent to the image endpoint."""
 
     def _chunk_key(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         return _key(
