@@ -37,8 +37,8 @@ from collections.abc import Sequence
 
 from vidpipe.errors import InputError, MediaError, ModelError, UsageError, VidpipeError
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
-from vidpipe.pipeline.chains import skip_reason
 from vidpipe.pipeline.cache import StageCache, run_cached
+from vidpipe.pipeline.chains import skip_reason
 from vidpipe.pipeline.jobs import JobCanceled, JobLost, JobStore
 from vidpipe.pipeline.registry import get_stage, run_stage
 from vidpipe.pipeline.stages import StageContext, StageInput, StageInputs, StageResult, StageSkipped
