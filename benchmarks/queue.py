@@ -278,8 +278,14 @@ class WorkerProc:
         return self.proc.returncode
 
 
-def worker_args(threads: int | None = 1, lease: float | None = None) -> list[str]:
-    args = ["--concurrency", "1", "--reap-every", "1", "--grace", "5", "--stop-timeout", "10"]
+def worker_args(
+    threads: int | None = 1, lease: float | None = None, fast_reaper: bool = True
+) -> list[str]:
+    """``vidpipe worker`` options: one job at a time; ``fast_reaper``: a pass every second
+    (queued jobs without a message re-sent after 5 s) instead of the defaults (10 s, 30 s)."""
+    args = ["--concurrency", "1", "--stop-timeout", "10"]
+    if fast_reaper:
+        args += ["--reap-every", "1", "--grace", "5"]
     if threads:
         args += ["--threads", str(threads)]
     if lease:
@@ -295,7 +301,8 @@ def open_store(env: Env):
 
 
 def job_rows(store, ids: list[str] | None = None) -> list[tuple]:
-    """``(id, status, owner, started_at, finished_at, attempts)`` of the jobs (all, or ``ids``)."""
+    """``(id, status, owner, started_at, finished_at, attempts, error_class, error_message)``
+    of the jobs (all, or ``ids``)."""
     from sqlalchemy import select
 
     from vidpipe.library.models import JobRow
@@ -307,12 +314,16 @@ def job_rows(store, ids: list[str] | None = None) -> list[tuple]:
         JobRow.started_at,
         JobRow.finished_at,
         JobRow.attempts,
+        JobRow.error_class,
+        JobRow.error_message,
     )
     q = select(*cols)
     if ids is not None:
         q = q.where(JobRow.id.in_(ids))
     with store.catalog.session(write=False) as s:
-        return [(i, st, o, aware(a), aware(b), n) for i, st, o, a, b, n in s.execute(q)]
+        return [
+            (i, st, o, aware(a), aware(b), n, ec, em) for i, st, o, a, b, n, ec, em in s.execute(q)
+        ]
 
 
 def wait_jobs(store, ids: list[str], workers: list[WorkerProc], timeout: float) -> list[tuple]:
@@ -389,7 +400,9 @@ def part_a(backend: Backend, tmp: Path, n: int) -> dict:
             direct(media[i % len(media)])
         direct_s = time.perf_counter() - t
 
-        worker = WorkerProc(env, worker_args(threads=None), tmp / f"a-{backend.name}.log")
+        worker = WorkerProc(
+            env, worker_args(None, fast_reaper=False), tmp / f"a-{backend.name}.log"
+        )
         warm_up(store, env, [worker], "probe", [{"media_id": media[0]}] * 3, {})
         t0 = time.perf_counter()
         jobs = [
@@ -514,22 +527,26 @@ def print_b(label: str, res: dict[int, dict], n: int) -> None:
 
 
 class ClaimMonitor:
-    """Polls the jobs table every ``every`` s in a thread and records each claim seen:
-    ``(job id, owner, started_at)`` of running jobs (a claim sets all three)."""
+    """Polls the jobs table every ``every`` s in a thread and records each claim seen,
+    ``(job id, owner, started_at)`` (a claim sets all three), and each error recorded on
+    a job that went back to the queue, ``(job id, attempts, error class, message)``."""
 
     def __init__(self, env: Env, every: float = 0.1) -> None:
         self.store = open_store(env)
         self.every = every
         self.claims: set[tuple[str, str, datetime]] = set()
+        self.errors: set[tuple[str, int, str, str]] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                for jid, _status, owner, started, _, _ in job_rows(self.store):
+                for jid, status, owner, started, _, n, ec, em in job_rows(self.store):
                     if owner and started is not None:
                         self.claims.add((jid, owner, started))
+                    if ec and status in ("queued", "running"):
+                        self.errors.add((jid, n, ec, em or ""))
             except Exception:  # a busy catalog: the next look
                 pass
             self._stop.wait(self.every)
@@ -544,7 +561,9 @@ class ClaimMonitor:
         self.store.catalog.close()
 
 
-def part_c(backend: Backend, tmp: Path, n: int, lease: float, kill_every: float) -> dict:
+def part_c(
+    backend: Backend, tmp: Path, n: int, lease: float, kill_every: float, max_kills: int
+) -> dict:
     from sqlalchemy import func, select
 
     from vidpipe.library.models import TranscriptRow
@@ -584,7 +603,7 @@ def part_c(backend: Backend, tmp: Path, n: int, lease: float, kill_every: float)
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError("(c) jobs not finished in time")
-                if time.monotonic() >= next_kill:
+                if time.monotonic() >= next_kill and (not max_kills or len(kills) < max_kills):
                     next_kill += kill_every
                     running = {r[2] for r in rows if r[1] == "running"}
                     for k in range(3):
@@ -605,7 +624,8 @@ def part_c(backend: Backend, tmp: Path, n: int, lease: float, kill_every: float)
                 time.sleep(0.1)
             wall = (max(r[4] for r in rows) - t0).total_seconds()
             time.sleep(0.3)  # one more look of the monitor
-        claims = monitor.claims
+        claims, seen_errors = monitor.claims, monitor.errors
+        store_errors = [j for j in store.get_many(ids) if j.status != "succeeded"]
         with store.catalog.session(write=False) as s:
             per_media = list(
                 s.execute(
@@ -620,6 +640,9 @@ def part_c(backend: Backend, tmp: Path, n: int, lease: float, kill_every: float)
         env.close()
 
     final = {r[0]: r for r in rows}
+    errors = sorted(
+        {f"{j.error.error_class}: {j.error.message}" for j in store_errors if j.error is not None}
+    )
     succeeded = sum(1 for r in rows if r[1] == "succeeded")
     death = {k["owner"]: k["at"] for k in kills}
     lost_count: dict[str, int] = {}
@@ -633,6 +656,13 @@ def part_c(backend: Backend, tmp: Path, n: int, lease: float, kill_every: float)
     for jid, r in final.items():  # the last claim, in case the monitor missed it
         if r[2] and r[3] is not None and (r[3], r[2]) not in by_job.get(jid, []):
             by_job.setdefault(jid, []).append((r[3], r[2]))
+    live_expired = retried = 0
+    for _, _, ec, em in seen_errors:
+        if ec == "LeaseExpired":
+            owner = em.removeprefix("the lease of ").removesuffix(" expired")
+            live_expired += owner not in death  # its worker was alive: a late heartbeat
+        else:
+            retried += 1
     overlaps = 0
     for seq in by_job.values():
         seq.sort()
@@ -663,6 +693,9 @@ def part_c(backend: Backend, tmp: Path, n: int, lease: float, kill_every: float)
         "transcripts": len(per_media),
         "dup_transcripts": sum(1 for _, c in per_media if c != 1),
         "lease": lease,
+        "errors": errors,
+        "live_expired": live_expired,
+        "retried": retried,
     }
 
 
@@ -681,6 +714,13 @@ def print_c(label: str, r: dict, kill_every: float) -> None:
         f"{r['overlaps']}"
     )
     print(f"    all succeeded, each result once: {'yes' if once else 'NO'}")
+    if r["live_expired"] or r["retried"]:
+        print(
+            f"    leases that expired on a live worker (heartbeat too late): "
+            f"{r['live_expired']}; jobs retried after an error: {r['retried']}"
+        )
+    for e in r["errors"]:
+        print(f"    failed: {e}")
     target = r["lease"] + TARGET_RECOVERY_SLACK
     if r["recovery"]:
         rec = r["recovery"]
@@ -712,6 +752,7 @@ def main() -> int:
     ap.add_argument("--kill-jobs", type=int, default=None, help="(c) jobs (100; quick 12)")
     ap.add_argument("--lease", type=float, default=None, help="(c) worker lease, s (5; quick 2)")
     ap.add_argument("--kill-every", type=float, default=None, help="(c) seconds (10; quick 4)")
+    ap.add_argument("--kills", type=int, default=None, help="(c) at most (no limit; quick 2)")
     args = ap.parse_args()
     q = args.quick
     n_a = args.probe_jobs or (20 if q else 200)
@@ -719,6 +760,7 @@ def main() -> int:
     n_c = args.kill_jobs or (12 if q else 100)
     lease = args.lease or (2.0 if q else 5.0)
     kill_every = args.kill_every or (4.0 if q else 10.0)
+    max_kills = args.kills if args.kills is not None else (2 if q else 0)
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not names or any(b not in ("sqlite", "redis") for b in names):
         ap.error("--backends takes sqlite, redis or sqlite,redis")
@@ -770,12 +812,13 @@ def main() -> int:
         if "c" in args.parts:
             print(
                 f"\n(c) recovery: {n_c} transcribe jobs ({MODEL}, 1 thread) on 3 workers, one "
-                f"SIGKILLed every {kill_every:g} s and restarted; worker lease {lease:g} s, "
-                "reaper every 1 s",
+                f"SIGKILLed every {kill_every:g} s and restarted"
+                + (f" (at most {max_kills} kills)" if max_kills else "")
+                + f"; worker lease {lease:g} s, reaper every 1 s",
                 flush=True,
             )
             for b in live:
-                print_c(b.label, part_c(b, tmp, n_c, lease, kill_every), kill_every)
+                print_c(b.label, part_c(b, tmp, n_c, lease, kill_every, max_kills), kill_every)
     return 0
 
 
