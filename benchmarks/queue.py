@@ -301,8 +301,8 @@ def open_store(env: Env):
 
 
 def job_rows(store, ids: list[str] | None = None) -> list[tuple]:
-    """``(id, status, owner, started_at, finished_at, attempts, error_class, error_message)``
-    of the jobs (all, or ``ids``)."""
+    """``(id, status, owner, started_at, finished_at, attempts, error_class, error_message,
+    lease_until)`` of the jobs (all, or ``ids``)."""
     from sqlalchemy import select
 
     from vidpipe.library.models import JobRow
@@ -316,14 +316,13 @@ def job_rows(store, ids: list[str] | None = None) -> list[tuple]:
         JobRow.attempts,
         JobRow.error_class,
         JobRow.error_message,
+        JobRow.lease_until,
     )
     q = select(*cols)
     if ids is not None:
         q = q.where(JobRow.id.in_(ids))
     with store.catalog.session(write=False) as s:
-        return [
-            (i, st, o, aware(a), aware(b), n, ec, em) for i, st, o, a, b, n, ec, em in s.execute(q)
-        ]
+        return [(*r[:3], aware(r[3]), aware(r[4]), *r[5:8], aware(r[8])) for r in s.execute(q)]
 
 
 def wait_jobs(store, ids: list[str], workers: list[WorkerProc], timeout: float) -> list[tuple]:
@@ -536,15 +535,19 @@ class ClaimMonitor:
         self.every = every
         self.claims: set[tuple[str, str, datetime]] = set()
         self.errors: set[tuple[str, int, str, str]] = set()
+        #: the last ``lease_until`` seen of each (job, owner)
+        self.leases: dict[tuple[str, str], datetime] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                for jid, status, owner, started, _, n, ec, em in job_rows(self.store):
+                for jid, status, owner, started, _, n, ec, em, until in job_rows(self.store):
                     if owner and started is not None:
                         self.claims.add((jid, owner, started))
+                    if status == "running" and until is not None:
+                        self.leases[(jid, owner)] = until
                     if ec and status in ("queued", "running"):
                         self.errors.add((jid, n, ec, em or ""))
             except Exception:  # a busy catalog: the next look
@@ -624,7 +627,7 @@ def part_c(
                 time.sleep(0.1)
             wall = (max(r[4] for r in rows) - t0).total_seconds()
             time.sleep(0.3)  # one more look of the monitor
-        claims, seen_errors = monitor.claims, monitor.errors
+        claims, seen_errors, leases = monitor.claims, monitor.errors, monitor.leases
         store_errors = [j for j in store.get_many(ids) if j.status != "succeeded"]
         with store.catalog.session(write=False) as s:
             per_media = list(
@@ -670,12 +673,16 @@ def part_c(
             if o1 != o2 and (o1 not in death or death[o1] > t2):
                 overlaps += 1  # claimed again while the earlier owner still held it
     recovery: list[float] = []
+    expiry: list[float] = []  # kill -> the lost claim's lease end
     unrecovered = 0
     for k in kills:
         for jid in k["jobs"]:
             later = [t for t, o in by_job.get(jid, []) if t > k["at"] and o != k["owner"]]
             if later:
                 recovery.append((min(later) - k["at"]).total_seconds())
+                until = leases.get((jid, k["owner"]))
+                if until is not None:
+                    expiry.append((until - k["at"]).total_seconds())
             else:
                 unrecovered += 1
     return {
@@ -686,6 +693,7 @@ def part_c(
         "kills": len(kills),
         "lost": sum(len(k["jobs"]) for k in kills),
         "recovery": recovery,
+        "expiry": expiry,
         "unrecovered": unrecovered,
         "extra": extra,
         "overlaps": overlaps,
@@ -731,6 +739,13 @@ def print_c(label: str, r: dict, kill_every: float) -> None:
             f"(target <= lease + {TARGET_RECOVERY_SLACK:g} = {target:g} s: {met})"
             + (f"; {r['unrecovered']} never claimed again" if r["unrecovered"] else "")
         )
+        if r["expiry"]:
+            wait = statistics.median(r["expiry"])
+            print(
+                f"      of which until the killed worker's lease ran out: median {wait:.1f} s "
+                f"(renewed every lease/4: 0.75-1 x lease); lease end -> next claim: median "
+                f"{statistics.median(rec) - wait:.1f} s (reaper pass, a free worker)"
+            )
     else:
         print("    recovery: no kill caught a running job")
 
@@ -749,18 +764,18 @@ def main() -> int:
     ap.add_argument("--pg-admin", default=os.environ.get("VIDPIPE_BENCH_PG", DEFAULT_PG_ADMIN))
     ap.add_argument("--probe-jobs", type=int, default=None, help="(a) jobs (200; quick 20)")
     ap.add_argument("--recordings", type=int, default=None, help="(b) recordings (16; quick 4)")
-    ap.add_argument("--kill-jobs", type=int, default=None, help="(c) jobs (100; quick 12)")
-    ap.add_argument("--lease", type=float, default=None, help="(c) worker lease, s (5; quick 2)")
-    ap.add_argument("--kill-every", type=float, default=None, help="(c) seconds (10; quick 4)")
-    ap.add_argument("--kills", type=int, default=None, help="(c) at most (no limit; quick 2)")
+    ap.add_argument("--kill-jobs", type=int, default=None, help="(c) jobs (100; quick 8)")
+    ap.add_argument("--lease", type=float, default=None, help="(c) worker lease, s (5; quick 4)")
+    ap.add_argument("--kill-every", type=float, default=None, help="(c) seconds (10; quick 2)")
+    ap.add_argument("--kills", type=int, default=None, help="(c) at most (no limit; quick 1)")
     args = ap.parse_args()
     q = args.quick
     n_a = args.probe_jobs or (20 if q else 200)
     n_b = args.recordings or (4 if q else 16)
-    n_c = args.kill_jobs or (12 if q else 100)
-    lease = args.lease or (2.0 if q else 5.0)
-    kill_every = args.kill_every or (4.0 if q else 10.0)
-    max_kills = args.kills if args.kills is not None else (2 if q else 0)
+    n_c = args.kill_jobs or (8 if q else 100)
+    lease = args.lease or (4.0 if q else 5.0)
+    kill_every = args.kill_every or (2.0 if q else 10.0)
+    max_kills = args.kills if args.kills is not None else (1 if q else 0)
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not names or any(b not in ("sqlite", "redis") for b in names):
         ap.error("--backends takes sqlite, redis or sqlite,redis")
