@@ -376,6 +376,21 @@ def warm_up(store, env: Env, workers: list[WorkerProc], kind: str, inputs: list[
 # --------------------------------------------------------------------------- (a)
 
 
+def cpu_self() -> float:
+    """User + system CPU seconds of this process (all threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def part_a(backend: Backend, tmp: Path, n: int) -> dict:
     from vidpipe.pipeline.queue import enqueue
     from vidpipe.pipeline.registry import get_stage
@@ -394,16 +409,16 @@ def part_a(backend: Backend, tmp: Path, n: int) -> dict:
             stage.run(ctx, StageInputs(StageInput(media_id=mid)), options)
 
         direct(media[0])  # warm-up: imports, first decode
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_self()
         for i in range(n):
             direct(media[i % len(media)])
-        direct_s = time.perf_counter() - t
+        direct_s, direct_cpu = time.perf_counter() - t, cpu_self() - c
 
         worker = WorkerProc(
             env, worker_args(None, fast_reaper=False), tmp / f"a-{backend.name}.log"
         )
         warm_up(store, env, [worker], "probe", [{"media_id": media[0]}] * 3, {})
-        t0 = time.perf_counter()
+        t0, c0, w0 = time.perf_counter(), cpu_self(), cpu_of(worker.pid)
         jobs = [
             store.create("probe", {}, input={"media_id": media[i % len(media)]}) for i in range(n)
         ]
@@ -418,6 +433,7 @@ def part_a(backend: Backend, tmp: Path, n: int) -> dict:
         first = min(r[3] for r in rows)
         last = max(r[4] for r in rows)
         run_s = (last - sent).total_seconds()
+        queue_cpu = cpu_self() - c0 + cpu_of(worker.pid) - w0  # includes the polling above
         return {
             "direct": direct_s / n * 1000,
             "create": create_s / n * 1000,
@@ -425,6 +441,8 @@ def part_a(backend: Backend, tmp: Path, n: int) -> dict:
             "run": run_s / n * 1000,
             "first": (first - sent).total_seconds() * 1000,
             "queue": (create_s + run_s) / n * 1000,
+            "direct_cpu": direct_cpu / n * 1000,
+            "queue_cpu": queue_cpu / n * 1000,
         }
     finally:
         if worker is not None:
@@ -460,6 +478,16 @@ def print_a(results: dict[str, dict], n: int) -> None:
             for label, r in results.items()
             if "skipped" not in r
         ),
+    )
+    print(
+        "  CPU ms per job (steadier on a shared machine; database servers not counted): "
+        + ", ".join(
+            f"{label} direct {r['direct_cpu']:.2f}, queue {r['queue_cpu']:.2f} "
+            f"(this process creating and polling + the worker), overhead "
+            f"{r['queue_cpu'] - r['direct_cpu']:.2f}"
+            for label, r in results.items()
+            if "skipped" not in r
+        )
     )
 
 

@@ -126,8 +126,7 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         on_progress=_Reporter(store, job.id, owner, lease, beat),
     )
     try:
-        with beat:
-            ctx.progress(0.0, f"starting {job.kind}")
+        with beat:  # the claim wrote the first step, "starting <kind>"
             out = stage.run(ctx, inputs, options)
     except JobCanceled:
         return store.finish_canceled(job.id, owner)
