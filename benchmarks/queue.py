@@ -688,14 +688,18 @@ def part_c(
         if r[2] and r[3] is not None and (r[3], r[2]) not in by_job.get(jid, []):
             by_job.setdefault(jid, []).append((r[3], r[2]))
     live_expired = retried = 0
-    for _, _, ec, em in seen_errors:
+    errored: set[str] = set()  # jobs retried after an error (a new claim with cause)
+    for jid, _, ec, em in seen_errors:
         if ec == "LeaseExpired":
             owner = em.removeprefix("the lease of ").removesuffix(" expired")
             live_expired += owner not in death  # its worker was alive: a late heartbeat
         else:
             retried += 1
+            errored.add(jid)
     overlaps = 0
-    for seq in by_job.values():
+    for jid, seq in by_job.items():
+        if jid in errored:
+            continue
         seq.sort()
         for (_, o1), (t2, o2) in itertools.pairwise(seq):
             if o1 != o2 and (o1 not in death or death[o1] > t2):
