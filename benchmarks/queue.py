@@ -358,21 +358,22 @@ def add_media(store, paths: list[Path]) -> list[int]:
 
 def warm_up(store, env: Env, workers: list[WorkerProc], kind: str, inputs: list[dict], params):
     """Run one job per worker before timing (model loads, imports, first connections):
-    jobs are sent until every worker has run one."""
+    batches of one job per worker are sent until every worker has run one (or ``inputs``
+    run out)."""
     from vidpipe.pipeline.queue import enqueue
 
     owners = {w.owner() for w in workers}
     seen: set[str] = set()
-    for inp in inputs:
-        job = store.create(kind, params, input=inp)
-        enqueue(job, url=env.queue_url)
-        (row,) = wait_jobs(store, [job.id], workers, timeout=120)
-        if row[1] != "succeeded":
-            raise RuntimeError(f"warm-up {kind} job {job.id} ended {row[1]}")
-        seen.add(row[2])
-        if owners <= seen:
-            return
-    # two idle workers both ready: the next one-at-a-time job may go to either
+    todo = list(inputs)
+    while todo and not owners <= seen:
+        # one job per worker at once: a worker busy with one leaves the next to another
+        batch, todo = todo[: len(workers)], todo[len(workers) :]
+        jobs = [store.create(kind, params, input=inp) for inp in batch]
+        enqueue(jobs, url=env.queue_url)
+        for row in wait_jobs(store, [j.id for j in jobs], workers, timeout=120):
+            if row[1] != "succeeded":
+                raise RuntimeError(f"warm-up {kind} job {row[0]} ended {row[1]}")
+            seen.add(row[2])
     missing = owners - seen
     if missing:
         print(f"  (warm-up: {len(missing)} worker(s) got no warm-up job)", flush=True)
