@@ -141,8 +141,7 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         storage_root=store.root,
     )
     try:
-        with beat:
-            ctx.progress(0.0, f"starting {job.kind}")
+        with beat:  # the claim wrote the first step, "starting <kind>"
             why = skip_reason(store, job, stage.needs_audio)
             if why is not None:
                 raise StageSkipped(why, inputs.media_id())

@@ -288,6 +288,8 @@ class JobStore:
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job]:
         """The jobs ``job_ids`` that exist, in the order given."""
+        if not job_ids:  # no dependencies, no dependents: the common case, no round trip
+            return []
         with self.catalog.session(write=False) as s:
             rows = list(s.scalars(select(JobRow).where(JobRow.id.in_(list(job_ids)))))
             by_id = {j.id: j for j in self._jobs(s, rows)}
@@ -560,7 +562,7 @@ class JobStore:
             "started_at": now,
             "finished_at": None,
             "progress": 0.0,
-            "step": None,
+            "step": "starting " + JobRow.kind,  # in the claim: no progress write of its own
             "updated_at": now,
         }
 

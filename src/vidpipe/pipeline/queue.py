@@ -10,7 +10,8 @@ message finds its job already claimed (or finished) and does nothing.
 Where the messages live (:func:`get_queue`):
 
 - one machine, no server: ``SqliteHuey`` in ``VIDPIPE_HOME/queue.db`` (the default);
-- many machines: ``VIDPIPE_QUEUE_URL=redis://host:6379/0`` (``RedisHuey``), with the
+- many machines: ``VIDPIPE_QUEUE_URL=redis://host:6379/0`` (``PriorityRedisHuey``: a
+  sorted set, Redis 5.0 or newer), with the
   catalog on PostgreSQL (``VIDPIPE_DATABASE_URL``) and a shared storage root
   (``VIDPIPE_STORAGE``) that every worker sees at the same path;
 - ``sqlite:///path/queue.db`` names another SQLite queue file.
@@ -81,6 +82,10 @@ GRACE_SECONDS = 30.0
 STOP_SECONDS = 10.0
 #: seconds between two "still alive" records of a worker in the catalog (``workers``)
 SEEN_SECONDS = 5.0
+#: priority of the messages the reaper sends (0 for the others; higher goes first): a job
+#: taken back from a killed worker, or whose message was lost, has waited longest, so it
+#: is run before the backlog rather than after it (the recovery time stays near the lease)
+RECOVERY_PRIORITY = 10
 
 _log = logging.getLogger("vidpipe.queue")
 _lock = threading.Lock()
@@ -131,13 +136,14 @@ def get_queue(url: str | None = None, pool: str = "cpu"):
     ``run_job(job_id)`` registered.
 
     Returns:
-        A ``huey.SqliteHuey`` or ``huey.RedisHuey`` (results are not stored).
+        A ``huey.SqliteHuey`` or ``huey.PriorityRedisHuey`` (results are not stored;
+        both take a message's priority, see :data:`RECOVERY_PRIORITY`).
 
     Raises:
         UsageError: a bad queue URL.
         OutputError: the SQLite queue file cannot be created.
     """
-    from huey import RedisHuey, SqliteHuey
+    from huey import PriorityRedisHuey, SqliteHuey
 
     from vidpipe.files import ensure_dir
 
@@ -153,7 +159,7 @@ def get_queue(url: str | None = None, pool: str = "cpu"):
             ensure_dir(path.parent)
             huey = SqliteHuey(name, filename=str(path), results=False, timeout=30)
         else:
-            huey = RedisHuey(name, url=url, results=False)
+            huey = PriorityRedisHuey(name, url=url, results=False)
         _tasks[key] = huey.task(name=TASK_NAME)(run_job_task)
         _queues[key] = huey
         return huey
@@ -187,7 +193,11 @@ def check_queue(url: str | None = None) -> None:
 
 
 def enqueue(
-    jobs: Job | str | Iterable[Job | str], *, url: str | None = None, delay: float | None = None
+    jobs: Job | str | Iterable[Job | str],
+    *,
+    url: str | None = None,
+    delay: float | None = None,
+    priority: int | None = None,
 ) -> int:
     """Send one "run job X" message per job that is ``queued`` (ids are sent as given:
     a job that is not queued when a worker looks is left alone), to the queue of its
@@ -197,6 +207,7 @@ def enqueue(
         jobs: jobs or job ids.
         url: the queue (default :func:`queue_url`).
         delay: seconds before the message may be taken (a retry's back-off).
+        priority: messages of higher priority are taken first (default 0).
 
     Returns:
         The number of messages sent.
@@ -217,9 +228,9 @@ def enqueue(
             get_queue(url, pool)
             task = _tasks[(queue_url(url), pool)]
             if delay:
-                task.schedule(args=(job_id,), delay=delay)
+                task.schedule(args=(job_id,), delay=delay, priority=priority)
             else:
-                task(job_id)
+                task(job_id, priority=priority)
     except Exception as exc:
         raise _remote(queue_url(url), exc) from None
     return len(sends)
@@ -255,7 +266,8 @@ class Reaper:
     Each pass: :meth:`JobStore.reap` (expired leases back to ``queued``),
     :meth:`JobStore.promote` (waiting jobs whose dependencies are done), and queued jobs
     unchanged for ``grace`` seconds with no message in the queue; all of them are
-    enqueued. Several reapers at once are safe (a duplicate message does nothing).
+    enqueued with :data:`RECOVERY_PRIORITY`, ahead of the backlog. Several reapers at
+    once are safe (a duplicate message does nothing).
 
     Args:
         store: the jobs' store.
@@ -290,7 +302,7 @@ class Reaper:
             ready += [j for j in stale if j.id not in live]
         jobs = list({j.id: j for j in ready}.values())
         ids = [j.id for j in jobs]
-        enqueue(jobs, url=self.url)
+        enqueue(jobs, url=self.url, priority=RECOVERY_PRIORITY)
         if ids:
             _log.info("reaper enqueued %d job(s)", len(ids))
         return ids
