@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vidpipe.errors import (
+    BusyError,
     ForbiddenError,
     MediaError,
     RemoteError,
@@ -129,8 +130,14 @@ def _create_render(request: Request, body: GenerateVideoRequest) -> Job:
     """Check the inputs and create the render job (in a worker thread: files, database)."""
     from vidpipe.service.security import check_server_path
 
-    roots = list(_config(request).media_roots)
+    cfg = _config(request)
+    roots = list(cfg.media_roots)
     store = _store(request)
+    counts = store.counts()
+    if counts.get("waiting", 0) + counts.get("queued", 0) >= cfg.max_queue:
+        raise BusyError(
+            f"the queue is full ({cfg.max_queue} jobs waiting)", "try again later", retry_after=30
+        )
     images = [str(check_server_path(p, roots)) for p in body.image_paths]
     audio = str(check_server_path(body.audio_path, roots)) if body.audio_path else None
     deps: list[str] = []
@@ -205,7 +212,7 @@ async def generate_video(
     from vidpipe.pipeline.queue import enqueue
 
     job = await anyio.to_thread.run_sync(_create_render, request, body)
-    await anyio.to_thread.run_sync(enqueue, job)
+    await anyio.to_thread.run_sync(lambda: enqueue(job, url=_config(request).queue_url))
     if wait > 0:
         job = await _wait(request, job, wait)
     answer = _answer(request, job)
