@@ -176,14 +176,21 @@ def file_server():
 
 
 def test_encode_audio_of_a_served_video(client, file_server):
-    pytest.importorskip("vidpipe.embed.audio", reason="audio embeddings (issue 11) not merged")
-    r = client.post("/encode_audio", json={"video_url": file_server + "/video/moviepy_example.mp4"})
+    pytest.importorskip("vidpipe.pipeline.embed", reason="audio embeddings (issue 11) not merged")
+    url = file_server + "/video/lhotse_big_buck_bunny_small.mp4"  # 5.3 s, 6-channel AAC
+    r = client.post("/encode_audio", json={"video_url": url})
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"features", "processing_time", "video_length", "channels"}
-    assert len(body["features"]) == 1 and len(body["features"][0]) >= 256
-    assert body["channels"] in (1, 2)
-    assert body["video_length"] > 0 and body["processing_time"] > 0
+    assert len(body["features"]) == 1 and len(body["features"][0]) == 512  # Whisper base
+    assert body["channels"] == 6
+    assert body["video_length"] == pytest.approx(5.312, abs=0.01)
+    assert body["processing_time"] > 0
+    again = client.post("/encode_audio", json={"video_url": url}).json()
+    assert again["features"] == body["features"]  # the same file gives the same vector
+    r = client.post("/encode_audio", json={"video_url": file_server + "/video/moviepy_example.mp4"})
+    err = _error(r, 415, "NoAudioError")
+    assert "moviepy_example.mp4" in err["message"] and "/tmp" not in err["message"]
 
 
 def test_encode_audio_bad_urls(client, file_server):

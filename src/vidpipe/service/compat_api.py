@@ -46,6 +46,7 @@ from vidpipe.errors import (
     TooLargeError,
     UnavailableError,
     UsageError,
+    VidpipeError,
 )
 from vidpipe.types import Job
 
@@ -275,7 +276,7 @@ async def _fetch(request: Request, url: str, folder: Path) -> Path:
 def _embed(path: Path) -> dict[str, Any]:
     """Probe facts and the embedding of ``path`` (in a worker thread)."""
     try:
-        from vidpipe import embed_audio
+        from vidpipe.pipeline.embed import embed_audio
     except ImportError:
         raise UnavailableError(
             "audio embeddings are not available in this version", "update vidpipe (issue 11)"
@@ -322,7 +323,12 @@ async def encode_audio(request: Request, body: EncodeAudioRequest) -> EncodeAudi
         from vidpipe.service.openai_api import model_limiter
 
         async with model_limiter(request):
-            facts = await anyio.to_thread.run_sync(_embed, path)
+            try:
+                facts = await anyio.to_thread.run_sync(_embed, path)
+            except VidpipeError as exc:
+                if folder is not None:  # name the URL, not the temporary file
+                    exc.message = exc.message.replace(str(path), url)
+                raise
     finally:
         if folder is not None:
             with contextlib.suppress(OSError):
