@@ -206,8 +206,6 @@ def test_private_urls_are_refused_without_a_request(tmp_path, file_server):
     """Without VIDPIPE_ALLOW_PRIVATE_URLS: loopback literals and names resolving to private
     addresses are refused before anything is sent (the resolver is asked; the local
     server sees no request)."""
-    from vidpipe.service.security import url_policy
-
     asked: list[str] = []
 
     async def resolver(host: str, port: int) -> list[str]:
@@ -215,7 +213,7 @@ def test_private_urls_are_refused_without_a_request(tmp_path, file_server):
         return {"intranet.test": ["10.1.2.3"], "metadata.test": ["169.254.169.254"]}[host]
 
     svc = start_service(tmp_path / "home", worker=False, allow_private_urls=False)
-    svc.app.state.url_policy = url_policy(False, resolver)
+    svc.app.state.resolver = resolver
     seen = len(_Files.requests)
     try:
         with httpx.Client(base_url=svc.url, timeout=30) as c:

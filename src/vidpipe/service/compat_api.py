@@ -10,7 +10,9 @@ as a ``render`` job (:class:`vidpipe.pipeline.registry.RenderStage`)::
 
 or ``voice_track_id`` (a ``speak`` or ``audio`` job) and ``slide_ids`` (``images``
 jobs) naming the jobs whose outputs to use, the dependent tasks of that service.
-Server paths must lie inside the media roots (:func:`~vidpipe.service.security.check_server_path`).
+Server paths must lie inside the media roots
+(:func:`~vidpipe.service.security.check_server_path`); upload file ids (``POST /v1/files``)
+and http(s) URLs are taken too, as in job inputs.
 The answer is ``202`` with the job (``job_id``, also as ``task_id``, ``status``,
 ``progress``); ``?wait=SECONDS`` holds the request until the video is done (then
 ``200`` with ``video_path``, ``video_url``, ``duration``) or the time is up (``202``).
@@ -127,20 +129,20 @@ def _render_params(body: GenerateVideoRequest) -> dict[str, Any]:
     }
 
 
-def _create_render(request: Request, body: GenerateVideoRequest) -> Job:
-    """Check the inputs and create the render job (in a worker thread: files, database)."""
-    from vidpipe.service.security import check_server_path
+def _create_render(
+    request: Request, body: GenerateVideoRequest, images: list[str], audio: str | None
+) -> Job:
+    """Check the queue and the named jobs, create the render job and queue it (in a
+    worker thread: database)."""
+    from vidpipe.service.jobs_api import _enqueue
 
     cfg = _config(request)
-    roots = list(cfg.media_roots)
     store = _store(request)
     counts = store.counts()
     if counts.get("waiting", 0) + counts.get("queued", 0) >= cfg.max_queue:
         raise BusyError(
             f"the queue is full ({cfg.max_queue} jobs waiting)", "try again later", retry_after=30
         )
-    images = [str(check_server_path(p, roots)) for p in body.image_paths]
-    audio = str(check_server_path(body.audio_path, roots)) if body.audio_path else None
     deps: list[str] = []
     if body.voice_track_id:
         voice = store.get(body.voice_track_id)
@@ -156,12 +158,15 @@ def _create_render(request: Request, body: GenerateVideoRequest) -> Job:
         deps.append(slide.id)
     if len(set(deps)) != len(deps):
         raise UsageError("a job is named twice in voice_track_id and slide_ids")
-    return store.create(
+    job = store.create(
         "render",
         _render_params(body),
         input={"images": images, "audio": audio},
         depends_on=deps,
     )
+    if job.status == "queued":
+        _enqueue(request, job)
+    return job
 
 
 def _answer(request: Request, job: Job) -> GenerateVideoResponse:
@@ -203,17 +208,21 @@ async def generate_video(
     body: GenerateVideoRequest,
     wait: float = Query(0.0, ge=0.0, le=MAX_WAIT, description="seconds to wait for the video"),
 ) -> Any:
-    """Create a render job from server paths or from the outputs of other jobs.
+    """Create a render job from server paths (upload file ids and URLs work too:
+    :func:`~vidpipe.service.jobs_api.resolve_file`) or from the outputs of other jobs.
 
     Raises:
         ForbiddenError: a path outside the media roots (403).
         NotFoundError: a missing file or job (404).
         UsageError: a job of the wrong kind, bad render options (400).
     """
-    from vidpipe.pipeline.queue import enqueue
+    from vidpipe.service.jobs_api import resolve_file
 
-    job = await anyio.to_thread.run_sync(_create_render, request, body)
-    await anyio.to_thread.run_sync(lambda: enqueue(job, url=_config(request).queue_url))
+    images = [
+        await resolve_file(request, p, f"image_paths[{i}]") for i, p in enumerate(body.image_paths)
+    ]
+    audio = await resolve_file(request, body.audio_path, "audio_path") if body.audio_path else None
+    job = await anyio.to_thread.run_sync(_create_render, request, body, images, audio)
     if wait > 0:
         job = await _wait(request, job, wait)
     answer = _answer(request, job)
@@ -250,9 +259,7 @@ async def _fetch(request: Request, url: str, folder: Path) -> Path:
     from vidpipe.service.security import check_url, url_policy
 
     cfg = _config(request)
-    policy = getattr(request.app.state, "url_policy", None) or url_policy(
-        bool(cfg.allow_private_urls)
-    )
+    policy = url_policy(bool(cfg.allow_private_urls), getattr(request.app.state, "resolver", None))
     clean = await check_url(url, policy)
     limits = DownloadLimits(
         url_policy=policy, max_bytes=int(cfg.max_file_bytes), retries=2, deadline=600.0
