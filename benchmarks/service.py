@@ -159,7 +159,11 @@ def bench_server(label: str, start, sets: dict, clients: int) -> dict:
     proc, url = start()
     try:
         post(url, next(iter(sets.values()))[0][0])  # warm-up: model load
-        return {w: run_set(url, items, n) for w, items, n in workloads(sets, clients)}
+        out = {}
+        for w, items, n in workloads(sets, clients):
+            out[w] = r = run_set(url, items, n)
+            print(f"  {label:<8} {w:<14} wall {r['wall']:7.2f} s, WER {r['wer']:.3f}", flush=True)
+        return out
     finally:
         proc.terminate()
         try:
@@ -173,7 +177,11 @@ def main() -> int:
     ap.add_argument("--model", default="base")
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("VIDPIPE_SHARED_DATA") or ROOT.parent / "shared" / "data"),
+    )
     args = ap.parse_args()
 
     sets = load_sets(args.data)
@@ -194,6 +202,7 @@ def main() -> int:
         ]
         wall = time.perf_counter() - t0
         inproc[name] = {"wall": wall, "wer": wer([r for _, r in items], texts)}
+        print(f"  in-process {name:<8} wall {wall:7.2f} s", flush=True)
     del engine
 
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:

@@ -50,6 +50,7 @@ from vidpipe.errors import (
     UsageError,
     VidpipeError,
 )
+from vidpipe.service.errors import error_responses
 from vidpipe.types import Job
 
 __all__ = ["router"]
@@ -201,7 +202,10 @@ async def _wait(request: Request, job: Job, seconds: float) -> Job:
     response_model=GenerateVideoResponse,
     status_code=202,
     summary="Slides and narration to an MP4 (the video service's endpoint)",
-    responses={200: {"model": GenerateVideoResponse, "description": "finished (with ?wait)"}},
+    responses={
+        200: {"model": GenerateVideoResponse, "description": "finished (with ?wait)"},
+        **error_responses(400, 403, 404, 422, 429, 502),
+    },
 )
 async def generate_video(
     request: Request,
@@ -304,6 +308,7 @@ def _embed(path: Path) -> dict[str, Any]:
     "/encode_audio",
     response_model=EncodeAudioResponse,
     summary="Audio embedding of a video (the audio-vector service's endpoint)",
+    responses=error_responses(400, 403, 404, 413, 415, 422, 502, 503),
 )
 async def encode_audio(request: Request, body: EncodeAudioRequest) -> EncodeAudioResponse:
     """Download the video, decode its audio and answer its embedding vector.

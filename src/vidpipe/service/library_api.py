@@ -30,6 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel
 
 from vidpipe.errors import InputError, NotFoundError, UnavailableError
+from vidpipe.service.errors import error_responses
 
 __all__ = ["router"]
 
@@ -103,7 +104,12 @@ def _catalog(request: Request):
     return request.app.state.catalog
 
 
-@router.get("/v1/items", response_model=ItemPageOut, summary="List catalog items")
+@router.get(
+    "/v1/items",
+    response_model=ItemPageOut,
+    summary="List catalog items",
+    responses=error_responses(400, 422),
+)
 async def list_items(
     request: Request,
     status: Literal["pending", "done", "failed", "skipped"] | None = Query(None),
@@ -133,7 +139,12 @@ async def list_items(
     return ItemPageOut(items=page.items, total=page.total, next_cursor=page.cursor)
 
 
-@router.get("/v1/items/{item_id}", response_model=ItemDetail, summary="One catalog item")
+@router.get(
+    "/v1/items/{item_id}",
+    response_model=ItemDetail,
+    summary="One catalog item",
+    responses=error_responses(404, 422),
+)
 async def get_item(request: Request, item_id: int = ItemId) -> ItemDetail:
     """Probe facts, stages, sources, transcript facts, summary, chapters and scenes.
 
@@ -156,7 +167,10 @@ def _media(request: Request, item_id: int):
     "/v1/items/{item_id}/transcript",
     summary="An item's transcript",
     response_class=Response,
-    responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}}},
+    responses={
+        200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}},
+        **error_responses(404, 422),
+    },
 )
 async def get_transcript(
     request: Request,
@@ -188,7 +202,12 @@ async def get_transcript(
     "/v1/items/{item_id}/media",
     summary="An item's media file (HTTP Range)",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "part"}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "the requested range"},
+        416: {"description": "range not satisfiable"},
+        **error_responses(404, 422),
+    },
 )
 async def get_media(request: Request, item_id: int = ItemId) -> FileResponse:
     """The media file as recorded in the catalog; ``Range: bytes=A-B`` answers 206 with
@@ -209,7 +228,12 @@ async def get_media(request: Request, item_id: int = ItemId) -> FileResponse:
     )
 
 
-@router.get("/v1/search", response_model=SearchOut, summary="Full-text search of transcripts")
+@router.get(
+    "/v1/search",
+    response_model=SearchOut,
+    summary="Full-text search of transcripts",
+    responses=error_responses(422),
+)
 async def search(
     request: Request,
     q: str = Query(..., min_length=1, max_length=500, description="words (Chinese too)"),
@@ -238,7 +262,10 @@ async def search(
 
 
 @router.get(
-    "/v1/items/{item_id}/similar", response_model=SimilarOut, summary="Items that sound alike"
+    "/v1/items/{item_id}/similar",
+    response_model=SimilarOut,
+    summary="Items that sound alike",
+    responses=error_responses(404, 422, 503),
 )
 async def similar(
     request: Request, item_id: int = ItemId, k: int = Query(10, ge=1, le=100)

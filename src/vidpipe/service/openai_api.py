@@ -43,6 +43,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidpipe.errors import MediaError, NotFoundError, TooLargeError, UsageError, VidpipeError
+from vidpipe.service.errors import error_responses
 from vidpipe.speech.engine import SAMPLE_RATE, TranscribeOptions
 from vidpipe.types import Transcript
 
@@ -347,9 +348,18 @@ _FORMAT_DOC = "json, text, srt, verbose_json or vtt"
 @router.post(
     "/v1/audio/transcriptions",
     summary="Transcribe audio (OpenAI-compatible)",
-    responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {},
-                                 "text/event-stream": {}}}},
-)  # fmt: skip
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/plain": {},
+                "text/vtt": {},
+                "text/event-stream": {},
+            }
+        },
+        **error_responses(400, 404, 413, 415, 422, 503),
+    },
+)
 async def create_transcription(
     request: Request,
     file: UploadFile = File(..., description="audio or video file"),
@@ -381,7 +391,10 @@ async def create_transcription(
 @router.post(
     "/v1/audio/translations",
     summary="Translate audio to English text (OpenAI-compatible)",
-    responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}}},
+    responses={
+        200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}},
+        **error_responses(400, 404, 413, 415, 422, 503),
+    },
 )
 async def create_translation(
     request: Request,
@@ -456,7 +469,8 @@ def _speak(text: str, voice_name: str, speed: float, fmt: str) -> bytes:
     summary="Text to speech (OpenAI-compatible)",
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {},
-                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {}}}},
+                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {}}},
+               **error_responses(400, 404, 422, 503)},
 )  # fmt: skip
 async def create_speech(request: Request, body: SpeechRequest) -> Response:
     """Speak ``input`` and answer with the audio file (OpenAI ``audio.speech.create``)."""
@@ -499,7 +513,12 @@ async def list_models() -> ModelList:
     return ModelList(data=[ModelCard(id=i, created=_STARTED, owned_by="vidpipe") for i in ids])
 
 
-@router.get("/v1/models/{model_id}", response_model=ModelCard, summary="One model")
+@router.get(
+    "/v1/models/{model_id}",
+    response_model=ModelCard,
+    summary="One model",
+    responses=error_responses(404),
+)
 async def get_model(model_id: str) -> ModelCard:
     """One model of :func:`list_models`.
 
