@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -110,10 +111,13 @@ def _follow(client: httpx.Client, job_id: str) -> list[tuple[str, dict]]:
     """The job's server-sent events until the stream ends: ``(event, data)``."""
     events: list[tuple[str, dict]] = []
     name = None
+    deadline = time.monotonic() + 180  # pings every 15 s keep a stuck stream open
     with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=120) as s:
         assert s.status_code == 200
         assert s.headers["content-type"].startswith("text/event-stream")
         for line in s.iter_lines():
+            if time.monotonic() > deadline:
+                pytest.fail(f"job {job_id} did not end: {events[-1:]}")
             if line.startswith("event:"):
                 name = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and name:
@@ -376,6 +380,22 @@ def test_private_urls_are_refused_without_any_request(gclient, guarded):
     assert _uploads(guarded) == []
 
 
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("images", {"generator": "folder:/etc"}),
+        ("speak", {"voice": "/etc/passwd"}),
+        ("speak", {"voice": "../../voices/x.onnx"}),
+        ("summarize", {"llm_base": "http://internal.test/v1"}),
+        ("transcribe", {"model": "Systran/faster-whisper-large-v3"}),  # a hub download
+    ],
+)
+def test_params_cannot_reach_past_the_roots_or_the_url_policy(gclient, kind, params):
+    r = gclient.post("/v1/jobs", json={"kind": kind, "params": params, "input": {"text": "x"}})
+    assert r.status_code == 403, r.text
+    assert _error(r)["type"] == "ForbiddenError"
+
+
 def test_queue_full_is_429_with_retry_after(gclient):
     made = []
     for i in range(10):
@@ -455,3 +475,117 @@ def test_shutdown_releases_the_running_job(tmp_path):
     job = svc.app.state.store.get(jid)
     assert job.status == "queued" and job.owner is None
     assert job.attempts == 0  # released, not counted as a failed attempt
+
+
+# --------------------------------------------------------------------------- external workers
+
+REDIS_URL = "redis://127.0.0.1:6379/12"  # this suite's Redis database number
+FAST_WORKER = ["--lease", "3", "--reap-every", "0.5", "--grace", "1", "--stop-timeout", "5"]
+
+
+def _worker(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidpipe", "worker", *FAST_WORKER],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_job_the_job_still_succeeds(tmp_path, new_pg_url):
+    """--no-worker mode: Redis queue, PostgreSQL catalog, ``vidpipe worker`` processes."""
+    redis = pytest.importorskip("redis")
+    rc = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        rc.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis not answering at {REDIS_URL}: {type(exc).__name__}")
+    rc.flushdb()
+    db = new_pg_url()
+    home = tmp_path / "home"
+    svc = start_service(home, worker=False, database_url=db, queue_url=REDIS_URL)
+    env = {
+        **os.environ,
+        "VIDPIPE_HOME": str(home),
+        "VIDPIPE_STORAGE": str(home),
+        "VIDPIPE_DATABASE_URL": db,
+        "VIDPIPE_QUEUE_URL": REDIS_URL,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    first = second = None
+    text = " ".join(f"Sentence number {i} is read aloud by the voice." for i in range(40))
+    try:
+        with httpx.Client(base_url=svc.url, timeout=30) as c:
+            assert c.get("/ready").status_code == 503  # no worker yet
+            jid = c.post("/v1/jobs", json={"kind": "speak", "input": {"text": text}}).json()["id"]
+            first = _worker(env)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                job = c.get(f"/v1/jobs/{jid}").json()
+                if job["status"] == "running" and job["progress"] > 0:
+                    break
+                time.sleep(0.1)
+            assert job["status"] == "running", job
+            ready = c.get("/ready")
+            assert ready.status_code == 200 and ready.json()["workers"] == 1
+            first.kill()  # SIGKILL: no release, the lease has to expire
+            first.wait(10)
+            second = _worker(env)
+            end = _follow(c, jid)[-1][1]
+            assert end["status"] == "succeeded", end
+            assert end["attempts"] == 2  # the killed run counted, the second one finished
+            wav = next(a for a in end["artifacts"] if a["name"] == "speech.wav")
+            assert c.get(wav["url"]).content[:4] == b"RIFF"
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        svc.stop()
+        rc.flushdb()
+
+
+def test_a_response_not_started_in_time_is_504_and_streams_are_not_cut(tmp_path):
+    from conftest import service_config
+    from vidpipe.service.middleware import ServiceMiddleware
+
+    async def slow(scope, receive, send):
+        import anyio
+
+        if scope["path"] == "/slow":
+            await anyio.sleep(5)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):  # a body that takes longer than the timeout, once started
+            await anyio.sleep(0.2)
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = ServiceMiddleware(slow, service_config(tmp_path, request_timeout=0.3))
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.get("/slow"), await c.get("/stream")
+
+    late, stream = asyncio.run(main())
+    assert late.status_code == 504
+    assert _error(late)["type"] == "Timeout"
+    assert stream.status_code == 200 and stream.content == b"xxx"
+
+
+def test_two_services_in_one_process_each_run_their_own_jobs(tmp_path, client):
+    other = start_service(tmp_path)
+    try:
+        with httpx.Client(base_url=other.url, timeout=30) as c:
+            jid = c.post("/v1/jobs", json={"kind": "speak", "input": {"text": "Other."}}).json()
+            assert _follow(c, jid["id"])[-1][1]["status"] == "succeeded"
+        assert client.get(f"/v1/jobs/{jid['id']}").status_code == 404  # not in this catalog
+    finally:
+        other.stop()
+    mine = client.post("/v1/jobs", json={"kind": "speak", "input": {"text": "Mine."}}).json()
+    assert _follow(client, mine["id"])[-1][1]["status"] == "succeeded"

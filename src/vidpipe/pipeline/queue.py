@@ -430,7 +430,12 @@ class Worker:
                 continue
             pause = 0.05
             try:
-                huey.execute(task)  # a task whose time has not come goes back to the schedule
+                if not huey.ready_to_run(task):  # a retry whose back-off is not over
+                    huey.add_schedule(task)
+                elif task.name == TASK_NAME and task.args:
+                    # run it here, not through the task registry: several workers of one
+                    # process (on different queues) each run their own queue's jobs
+                    self.execute(str(task.args[0]))
             except Exception as exc:
                 _log.error("job message %s failed: %s", task.id, " ".join(str(exc).split()))
 
@@ -442,10 +447,8 @@ class Worker:
         Raises:
             RemoteError: the queue server does not answer.
         """
-        global _worker
         check_queue(self.url)
         huey = get_queue(self.url)
-        _worker = self
         self._halt.clear()
         self._start_beat()
         with contextlib.suppress(Exception):
@@ -470,7 +473,6 @@ class Worker:
         """Stop :meth:`start`'s threads: take no new message, wait up to ``timeout``
         seconds (default ``stop_timeout``) for the running jobs, then release those
         still running (back to ``queued``, enqueued again). Returns their ids."""
-        global _worker
         self._halt.set()
         self.reaper.stop()
         deadline = time.monotonic() + (self.stop_timeout if timeout is None else timeout)
@@ -479,8 +481,6 @@ class Worker:
         released = self.release_running()
         self._threads = [t for t in self._threads if t.is_alive()]
         self._stop_beat()
-        if _worker is self:
-            _worker = None
         return released
 
     def run(self) -> None:

@@ -136,7 +136,8 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        responses=errors.error_responses(401, 422, 500),
+        # any request can be malformed, unauthorised, or meet an unavailable catalog
+        responses=errors.error_responses(400, 401, 422, 500, 503),
     )
     app.state.config = config
     app.state.own_catalog = catalog is None

@@ -286,6 +286,52 @@ async def resolve_file(request: Request, value: str, what: str) -> str:
     return str(await to_thread.run_sync(check_server_path, value, roots))
 
 
+#: params naming a file or folder on the server (or, for ``model``, a hub id to download)
+PATH_PARAMS = frozenset({"voice", "font", "model"})
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "~", ".")) or "/" in value or "\\" in value
+
+
+def _inside_roots(request: Request, text: str, what: str) -> None:
+    """Refuse a server folder (or file) param outside the media roots (403)."""
+    import os
+
+    roots = request.app.state.config.media_roots
+    if ".." in PurePosixPath(text).parts:
+        raise ForbiddenError(f"{what}: '..' is not allowed in server paths")
+    real = Path(os.path.realpath(Path(text).expanduser()))
+    if not any(real.is_relative_to(Path(os.path.realpath(r))) for r in roots):
+        raise ForbiddenError(
+            f"{what}: {text} is outside the media roots",
+            "name a file or folder inside VIDPIPE_MEDIA_ROOTS",
+        )
+
+
+async def check_params(request: Request, params: dict[str, Any]) -> None:
+    """Refuse params that would reach past what a client may name: URLs (an LLM or image
+    endpoint, ``llm_base``...) must pass the URL policy; server paths (``voice``,
+    ``font``, ``model`` folders, the ``folder:DIR`` image source) must lie inside the
+    media roots. A ``model`` hub id (``org/name``, which downloads) counts as a path and
+    is refused unless such a folder exists inside the roots.
+
+    Raises:
+        ForbiddenError: a refused URL or a path outside the media roots.
+        UsageError: a URL that is not http(s).
+    """
+    for key, value in params.items():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        value = value.strip()
+        if "://" in value:
+            await check_url(request, value, f"params.{key}")
+        elif key == "generator" and value.lower().startswith("folder:"):
+            _inside_roots(request, value.split(":", 1)[1], "params.generator")
+        elif key in PATH_PARAMS and _looks_like_path(value):
+            _inside_roots(request, value, f"params.{key}")
+
+
 async def _input(request: Request, given: JobInput) -> dict[str, Any]:
     data = given.model_dump(exclude_none=True)
     if given.path:
@@ -346,6 +392,7 @@ async def create_job(
             return _out(request, existing)
     if body.callback_url:
         await check_url(request, body.callback_url, "callback_url")
+    await check_params(request, body.params)
     counts = await to_thread.run_sync(store.counts)
     backlog = counts["waiting"] + counts["queued"]
     if backlog >= config.max_queue:
