@@ -266,7 +266,7 @@ async def _fetch(request: Request, url: str, folder: Path) -> Path:
     policy = url_policy(bool(cfg.allow_private_urls), getattr(request.app.state, "resolver", None))
     clean = await check_url(url, policy)
     limits = DownloadLimits(
-        url_policy=policy, max_bytes=int(cfg.max_file_bytes), retries=2, deadline=600.0
+        url_policy=policy, max_bytes=int(cfg.max_file_bytes), retries=1, deadline=600.0
     )
     dest = folder / safe_filename(clean)
     (result,) = await download_all([(0, clean, dest)], limits)
