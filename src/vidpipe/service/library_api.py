@@ -276,6 +276,7 @@ async def similar(
         NotFoundError: no such item, or no vectors stored (for it) yet (404).
         UnavailableError: this install has no audio embeddings (503).
     """
+    await anyio.to_thread.run_sync(_media, request, item_id)  # 404 first
     try:
         from vidpipe.pipeline.embed import similar as nearest
     except ImportError:
