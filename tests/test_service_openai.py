@@ -232,9 +232,13 @@ def test_speech_speed_and_round_trip(client, tmp_path):
                                       response_format="wav", speed=2.0)  # fmt: skip
     ratio = _decode(fast.content)[0] / _decode(normal.content)[0]
     assert 0.4 < ratio < 0.75, ratio
+    plain = "The weather is nice today. We will go for a walk in the park."
+    spoken = client.audio.speech.create(model="tts-1", voice="alloy", input=plain,
+                                        response_format="wav")  # fmt: skip
     path = tmp_path / "spoken.wav"
-    path.write_bytes(normal.content)
-    assert wer(SENTENCE, _transcribe(client, path=path).text) <= 0.2
+    path.write_bytes(spoken.content)
+    # Piper samples its durations: allow a word of the 14 to come back wrong
+    assert wer(plain, _transcribe(client, path=path).text) <= 0.15
 
 
 def test_speech_bad_voice_and_model(client):

@@ -60,10 +60,11 @@ OPENAI_VOICES = (
     "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
     "verse", "marin", "cedar",
 )  # fmt: skip
-#: Model calls (decode + transcribe, or synthesis) running at once in this process. The
-#: CTranslate2 model runs one call at a time on all cores, so a second slot only lets
-#: one request decode its file while another is in the model.
-MODEL_CONCURRENCY = 2
+#: Model calls (decode + transcribe, or synthesis) running at once in this process. Each
+#: call already uses every core (CTranslate2, Silero VAD and onnxruntime threads); with 2
+#: slots, 4 concurrent clients on 2 cores took 2.6 times as long per request as one
+#: client (benchmarks/service.py: threads oversubscribed), so calls queue here.
+MODEL_CONCURRENCY = 1
 #: Temperatures tried in turn from the one asked for (Whisper's fallback steps).
 _TEMPERATURE_STEP = 0.2
 
