@@ -100,3 +100,42 @@ class OutputError(VidpipeError):
 
 class CatalogError(OutputError):
     """The catalog database cannot be opened, migrated or written."""
+
+
+# Finer classes, for front ends that answer with a status (the HTTP service maps each
+# class to one status; see vidpipe.service.errors). Each derives from the class whose
+# exit code it keeps on the command line.
+
+
+class NotFoundError(InputError):
+    """A named thing (job, file id, media item, artifact) does not exist."""
+
+
+class ForbiddenError(InputError):
+    """A path outside the allowed roots, or a URL to an address that is refused."""
+
+
+class TooLargeError(InputError):
+    """An upload or a request body is over its size limit."""
+
+
+class ConflictError(UsageError):
+    """The request does not fit the thing's current state (cancel a finished job...)."""
+
+
+class BusyError(VidpipeError):
+    """Too much work already waiting (the queue is full); try again later.
+
+    Args:
+        retry_after: seconds after which a retry makes sense.
+    """
+
+    exit_code = EXIT_REMOTE
+
+    def __init__(self, message: str, hint: str | None = None, *, retry_after: int = 30) -> None:
+        super().__init__(message, hint)
+        self.retry_after = int(retry_after)
+
+
+class UnavailableError(RemoteError):
+    """A part the request needs (catalog, queue, workers) is not available now."""

@@ -22,6 +22,8 @@ Tables:
   lives beside it and is created by the migration.
 - ``jobs``, ``job_deps``: pipeline jobs with dependencies, leases and retries
   (migration 0006; :class:`JobRow`, :mod:`vidpipe.pipeline.jobs`).
+- ``workers``, ``uploads``, ``job_callbacks``: queue workers seen, files uploaded to the
+  HTTP service, job callback URLs and their delivery (migration 0007).
 """
 
 from __future__ import annotations
@@ -245,3 +247,43 @@ class JobDepRow(Base):
         ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer)
+
+
+class WorkerRow(Base):
+    """A queue worker, renewed every few seconds while it runs (migration 0007)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class UploadRow(Base):
+    """A file received by the HTTP service's ``POST /v1/files`` (migration 0007)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobCallbackRow(Base):
+    """Where to POST a job when it ends, and how the delivery went (migration 0007)."""
+
+    __tablename__ = "job_callbacks"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

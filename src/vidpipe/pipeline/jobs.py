@@ -52,9 +52,16 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vidpipe.errors import InputError, UsageError
+from vidpipe.errors import ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
-from vidpipe.library.models import JOB_FINAL, JOB_STATUSES, JobDepRow, JobRow, utcnow
+from vidpipe.library.models import (
+    JOB_FINAL,
+    JOB_STATUSES,
+    JobDepRow,
+    JobRow,
+    WorkerRow,
+    utcnow,
+)
 from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
 from vidpipe.types import Job, JobError
@@ -66,6 +73,7 @@ __all__ = [
     "JobLost",
     "JobPage",
     "JobStore",
+    "WorkerSeen",
     "storage_root",
 ]
 
@@ -94,6 +102,19 @@ class JobPage:
 
     jobs: list[Job]
     cursor: str | None
+
+
+@dataclass
+class WorkerSeen:
+    """A queue worker as last recorded (:meth:`JobStore.worker_seen`); times UTC."""
+
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    running: int
+    started_at: datetime
+    seen_at: datetime
 
 
 def storage_root() -> Path:
@@ -216,12 +237,12 @@ class JobStore:
         """The job ``job_id``.
 
         Raises:
-            InputError: no such job.
+            NotFoundError: no such job.
         """
         with self.catalog.session(write=False) as s:
             row = s.get(JobRow, str(job_id))
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             return self._jobs(s, [row])[0]
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job]:
@@ -281,6 +302,34 @@ class JobStore:
             rows = rows[:limit]
             jobs = self._jobs(s, rows)
         return JobPage(jobs, rows[-1].id if more and rows else None)
+
+    def counts(self, kind: str | None = None) -> dict[str, int]:
+        """Jobs per status (every status of ``JOB_STATUSES``, 0 when none), of ``kind``
+        if given."""
+        from sqlalchemy import func
+
+        with self.catalog.session(write=False) as s:
+            q = select(JobRow.status, func.count()).group_by(JobRow.status)
+            if kind is not None:
+                q = q.where(JobRow.kind == kind)
+            found = dict(s.execute(q).all())
+        return {st: int(found.get(st, 0)) for st in JOB_STATUSES}
+
+    def durations(self, limit: int = 10000) -> list[tuple[str, str, float]]:
+        """``(kind, status, seconds)`` of the ``limit`` jobs that finished last (those
+        that started): wall time from start to finish of their last attempt."""
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobRow.kind, JobRow.status, JobRow.started_at, JobRow.finished_at)
+                .where(JobRow.finished_at.is_not(None), JobRow.started_at.is_not(None))
+                .order_by(JobRow.finished_at.desc())
+                .limit(int(limit))
+            )
+            rows = s.execute(q).all()
+        return [
+            (k, st, max(0.0, (_aware(end) - _aware(begin)).total_seconds()))
+            for k, st, begin, end in rows
+        ]
 
     def dependents(self, job_id: str) -> list[Job]:
         """The jobs that depend on ``job_id``, oldest first."""
@@ -654,17 +703,17 @@ class JobStore:
         a ``running`` one is flagged and stops at its next progress report or heartbeat.
 
         Raises:
-            InputError: no such job.
-            UsageError: the job already finished.
+            NotFoundError: no such job.
+            ConflictError: the job already finished.
         """
         with self.catalog.session() as s:
             row = s.scalars(
                 select(JobRow).where(JobRow.id == str(job_id)).with_for_update()
             ).first()
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             if row.status in JOB_FINAL:
-                raise UsageError(
+                raise ConflictError(
                     f"job {job_id} is already {row.status}",
                     "only waiting, queued or running jobs can be canceled",
                 )
@@ -682,17 +731,17 @@ class JobStore:
         wait again.
 
         Raises:
-            InputError: no such job.
-            UsageError: the job is not failed or canceled.
+            NotFoundError: no such job.
+            ConflictError: the job is not failed or canceled.
         """
         with self.catalog.session() as s:
             row = s.scalars(
                 select(JobRow).where(JobRow.id == str(job_id)).with_for_update()
             ).first()
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             if row.status not in ("failed", "canceled"):
-                raise UsageError(
+                raise ConflictError(
                     f"job {job_id} is {row.status}", "only failed or canceled jobs can be retried"
                 )
             reset = [row]
@@ -752,3 +801,61 @@ class JobStore:
                     self._finish(s, row, "failed")
                 changed.append(row.id)
         return self.get_many(changed)
+
+    # ------------------------------------------------------------------ workers
+
+    def worker_seen(self, owner: str, *, concurrency: int, running: int) -> None:
+        """Record that worker ``owner`` (``host:pid:token``) is alive now, running
+        ``running`` of ``concurrency`` jobs (``GET /ready`` counts recent ones)."""
+        host, _, rest = owner.partition(":")
+        pid = int(rest.split(":", 1)[0]) if rest.split(":", 1)[0].isdigit() else 0
+        now = utcnow()
+        with self.catalog.session() as s:
+            stmt = (
+                update(WorkerRow)
+                .where(WorkerRow.id == owner)
+                .values(seen_at=now, running=int(running), concurrency=int(concurrency))
+            )
+            if s.execute(stmt).rowcount == 0:
+                s.add(
+                    WorkerRow(
+                        id=owner,
+                        host=host,
+                        pid=pid,
+                        concurrency=int(concurrency),
+                        running=int(running),
+                        started_at=now,
+                        seen_at=now,
+                    )
+                )
+
+    def forget_worker(self, owner: str) -> None:
+        """Remove worker ``owner``'s record (it stopped)."""
+        from sqlalchemy import delete
+
+        with self.catalog.session() as s:
+            s.execute(delete(WorkerRow).where(WorkerRow.id == owner))
+
+    def workers(self, within: float = 30.0) -> list[WorkerSeen]:
+        """Workers seen in the last ``within`` seconds, most recent first."""
+        since = utcnow() - timedelta(seconds=float(within))
+        with self.catalog.session(write=False) as s:
+            rows = list(
+                s.scalars(
+                    select(WorkerRow)
+                    .where(WorkerRow.seen_at >= since)
+                    .order_by(WorkerRow.seen_at.desc())
+                )
+            )
+            return [
+                WorkerSeen(
+                    id=r.id,
+                    host=r.host,
+                    pid=r.pid,
+                    concurrency=r.concurrency,
+                    running=r.running,
+                    started_at=_aware(r.started_at),
+                    seen_at=_aware(r.seen_at),
+                )
+                for r in rows
+            ]

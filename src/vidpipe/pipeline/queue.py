@@ -67,6 +67,8 @@ REAP_SECONDS = 10.0
 GRACE_SECONDS = 30.0
 #: seconds a worker waits on SIGTERM for its running jobs before it releases them
 STOP_SECONDS = 10.0
+#: seconds between two "still alive" records of a worker in the catalog (``workers``)
+SEEN_SECONDS = 5.0
 
 _log = logging.getLogger("vidpipe.queue")
 _lock = threading.Lock()
@@ -332,6 +334,9 @@ class Worker:
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
         self.done = 0  # jobs this worker ran to their end (any final status)
+        self._halt = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._beat: threading.Thread | None = None
 
     def execute(self, job_id: str) -> Job:
         """Run job ``job_id`` here; enqueue what follows from its end (a retry, after a
@@ -378,6 +383,106 @@ class Worker:
             enqueue(released, url=self.url)
         return released
 
+    # ------------------------------------------------------------ alive records
+
+    def _seen(self) -> None:
+        with self._running_lock:
+            running = len(self._running)
+        self.store.worker_seen(self.owner, concurrency=self.concurrency, running=running)
+
+    def _beat_loop(self) -> None:
+        while True:
+            try:
+                self._seen()
+            except Exception as exc:  # the catalog is away: the next beat retries
+                _log.warning("worker record failed: %s", " ".join(str(exc).split()))
+            if self._halt.wait(SEEN_SECONDS):
+                return
+
+    def _start_beat(self) -> None:
+        self._beat = threading.Thread(target=self._beat_loop, daemon=True, name="vidpipe-seen")
+        self._beat.start()
+
+    def _stop_beat(self) -> None:
+        self._halt.set()
+        if self._beat is not None:
+            self._beat.join(5)
+            self._beat = None
+        with contextlib.suppress(Exception):
+            self.store.forget_worker(self.owner)
+
+    # ------------------------------------------------------------ in the background
+
+    def _consume(self, huey) -> None:
+        pause = 0.05
+        while not self._halt.is_set():
+            try:
+                for task in huey.read_schedule():  # retries whose back-off is over
+                    huey.enqueue(task)
+                task = huey.dequeue()
+            except Exception as exc:  # the queue is away: wait and look again
+                _log.warning("queue read failed: %s", " ".join(str(exc).split()))
+                self._halt.wait(self.poll)
+                continue
+            if task is None:
+                self._halt.wait(pause)
+                pause = min(self.poll, pause * 2)
+                continue
+            pause = 0.05
+            try:
+                huey.execute(task)  # a task whose time has not come goes back to the schedule
+            except Exception as exc:
+                _log.error("job message %s failed: %s", task.id, " ".join(str(exc).split()))
+
+    def start(self) -> Worker:
+        """Consume messages in ``concurrency`` daemon threads of this process (no signal
+        handling: for a host process such as ``vidpipe serve`` that owns the signals),
+        with the reaper and the alive records; :meth:`stop` ends it.
+
+        Raises:
+            RemoteError: the queue server does not answer.
+        """
+        global _worker
+        check_queue(self.url)
+        huey = get_queue(self.url)
+        _worker = self
+        self._halt.clear()
+        self._start_beat()
+        with contextlib.suppress(Exception):
+            self.reaper.run_once()
+        self.reaper.start()
+        self._threads = [
+            threading.Thread(
+                target=self._consume, args=(huey,), daemon=True, name=f"vidpipe-worker-{i}"
+            )
+            for i in range(self.concurrency)
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether :meth:`start`'s threads are consuming."""
+        return not self._halt.is_set() and any(t.is_alive() for t in self._threads)
+
+    def stop(self, timeout: float | None = None) -> list[str]:
+        """Stop :meth:`start`'s threads: take no new message, wait up to ``timeout``
+        seconds (default ``stop_timeout``) for the running jobs, then release those
+        still running (back to ``queued``, enqueued again). Returns their ids."""
+        global _worker
+        self._halt.set()
+        self.reaper.stop()
+        deadline = time.monotonic() + (self.stop_timeout if timeout is None else timeout)
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        released = self.release_running()
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._stop_beat()
+        if _worker is self:
+            _worker = None
+        return released
+
     def run(self) -> None:
         """Consume messages until SIGTERM or SIGINT (see the class doc); the reaper makes
         one pass at once, then one every ``reap_every`` seconds.
@@ -401,6 +506,8 @@ class Worker:
         with contextlib.suppress(Exception):
             self.reaper.run_once()
         self.reaper.start()
+        self._halt.clear()
+        self._start_beat()
         previous = signal.getsignal(signal.SIGINT)
         try:
             consumer.start()
@@ -417,6 +524,7 @@ class Worker:
                     break
         finally:
             self.reaper.stop()
+            self._stop_beat()
             if self.release_running():
                 # a released stage stops at its next progress report, unless in native code
                 for _ in range(20):
