@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vidpipe.errors import InputError, MediaError
+from vidpipe.errors import MediaError, NotFoundError
 from vidpipe.library.catalog import Catalog
 
 __all__ = ["THUMB_WIDTH", "thumbnail"]
@@ -62,7 +62,7 @@ def thumbnail(
         Path of the JPEG (``<cache_dir>/<sha256[:24]>-<width>.jpg``).
 
     Raises:
-        InputError: no such item, or its file is gone.
+        NotFoundError: no such item, or its file is gone.
         MediaError: neither a picture nor audio decodes.
     """
     from vidpipe.vision.keyframes import save_jpeg
@@ -70,13 +70,13 @@ def thumbnail(
     width = max(16, min(1920, int(width)))
     media = catalog.get_media(int(media_id))
     if media is None:
-        raise InputError(f"no item {media_id}", "see the library for item ids")
+        raise NotFoundError(f"no item {media_id}", "see the library for item ids")
     dest = Path(cache_dir) / f"{media.sha256[:24]}-{width}.jpg"
     if dest.is_file():
         return dest
     path = Path(media.path)
     if not path.is_file():
-        raise InputError(f"the file of item {media_id} is gone: {path}", "ingest it again")
+        raise NotFoundError(f"the file of item {media_id} is gone: {path}", "ingest it again")
     img = None
     if media.video_codec or media.audio_codec is None:
         try:

@@ -5,11 +5,12 @@ hand-written JavaScript and CSS (``service/web/static``): no Node toolchain, no 
 step, no copied library files. The pages hold no data themselves: their script reads
 everything from the service's own ``/v1/*`` API in the browser, so the page routes
 need no key and are exempt from the API's Bearer authentication
-(:data:`PUBLIC_PATHS`, :func:`is_public`).
+(:func:`vidpipe.service.auth.is_public`).
 
 With keys set (``VIDPIPE_SERVICE_KEYS``) the page asks for a key once; ``POST
 /session`` checks it and keeps it in an HttpOnly, ``SameSite=Strict`` session cookie
-(:data:`SESSION_COOKIE`) that the API's authentication accepts like a Bearer header.
+(:data:`vidpipe.service.auth.SESSION_COOKIE`) that the API's authentication accepts
+like a Bearer header.
 A cookie is what lets the ``<video>`` element (HTTP Range requests) and
 ``EventSource`` (server-sent events) reach authenticated routes: neither can send an
 ``Authorization`` header.
@@ -28,32 +29,23 @@ Routes (all ``GET`` return HTML unless noted):
 
 from __future__ import annotations
 
-import hmac
 import mimetypes
-from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from vidpipe import __version__
-from vidpipe.errors import UsageError
+from vidpipe.errors import NotFoundError
+from vidpipe.service.auth import SESSION_COOKIE, key_ok
 
-__all__ = [
-    "PUBLIC_PATHS",
-    "SESSION_COOKIE",
-    "is_public",
-    "router",
-    "session_key",
-]
+__all__ = ["router"]
 
 WEB_DIR = Path(__file__).with_name("web")
 TEMPLATES = Jinja2Templates(directory=str(WEB_DIR / "templates"))
 STATIC_DIR = WEB_DIR / "static"
-#: name of the cookie that carries the API key of a signed-in page
-SESSION_COOKIE = "vidpipe_session"
 #: the page's steps, in pipeline order (the jobs of ``vidpipe submit``)
 PAGE_STEPS = ("probe", "audio", "transcribe", "summarize", "chapters", "describe")
 #: narration's image sources offered by the form (``vidpipe narrate --images``)
@@ -61,31 +53,9 @@ IMAGE_SOURCES = ("cards", "openai", "sdwebui")
 
 router = APIRouter(include_in_schema=False)
 
-#: paths (exact) and prefixes (ending in ``/``) that never need a key: the page shells
-#: and their static files hold no data
-PUBLIC_PATHS: tuple[str, ...] = ("/", "/search", "/jobs", "/new", "/session", "/items/", "/static/")
 
-
-def is_public(path: str) -> bool:
-    """True when ``path`` (a URL path) is a page route that needs no key."""
-    for p in PUBLIC_PATHS:
-        if p.endswith("/") and p != "/":
-            if path.startswith(p):
-                return True
-        elif path == p:
-            return True
-    return False
-
-
-def session_key(request: Request) -> str | None:
-    """The API key kept in the page's session cookie, or ``None``."""
-    return request.cookies.get(SESSION_COOKIE) or None
-
-
-def _keys(request: Request) -> Sequence[str]:
-    config = getattr(request.app.state, "config", None)
-    keys = getattr(config, "keys", None) or ()
-    return tuple(k for k in keys if k)
+def _keys(request: Request) -> list[str]:
+    return list(request.app.state.config.keys or [])
 
 
 def _page(request: Request, name: str, page: str, title: str, **extra) -> HTMLResponse:
@@ -152,10 +122,7 @@ def static_file(name: str) -> Response:
     opened). Cached for an hour; the templates add ``?v=VERSION``."""
     path = _STATIC.get(name)
     if path is None:
-        return JSONResponse(
-            {"error": {"type": "NotFound", "message": f"no static file {name}", "hint": None}},
-            status_code=404,
-        )
+        raise NotFoundError(f"no static file {name}", "the page's files are app.js and style.css")
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if media_type.startswith("text/") or media_type.endswith("javascript"):
         media_type += "; charset=utf-8"
@@ -181,12 +148,14 @@ def sign_in(request: Request, body: SessionIn) -> JSONResponse:
         it ends with the browser session).
 
     Raises:
-        UsageError: the key is not one of the service's keys (the service maps it to
-            its 4xx JSON error; the cookie is not set).
+        HTTPException: 401 when the key is not one of the service's keys (the cookie is
+            not set).
     """
     keys = _keys(request)
-    if keys and not any(hmac.compare_digest(body.key, k) for k in keys):
-        raise UsageError("wrong key", "type one of the keys in VIDPIPE_SERVICE_KEYS")
+    if keys and not key_ok(body.key, keys):
+        raise HTTPException(
+            401, detail={"message": "wrong API key", "hint": "one of VIDPIPE_SERVICE_KEYS"}
+        )
     resp = JSONResponse({"ok": True, "auth": bool(keys)})
     if keys:
         resp.set_cookie(

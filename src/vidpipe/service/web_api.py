@@ -53,10 +53,8 @@ class ReportOut(BaseModel):
     plot: str | None = None
 
 
-def _thumb_dir() -> Path:
-    from vidpipe.pipeline.jobs import storage_root
-
-    return storage_root() / "cache" / "thumbnails"
+def _thumb_dir(request: Request) -> Path:
+    return Path(request.app.state.config.storage) / "cache" / "thumbnails"
 
 
 @router.get("/v1/report", response_model=ReportOut)
@@ -113,5 +111,5 @@ def item_thumbnail(
     """The item's preview: a keyframe (video) or its waveform (audio), JPEG."""
     from vidpipe.library.thumbnails import thumbnail
 
-    path = thumbnail(request.app.state.catalog, item_id, _thumb_dir(), width)
+    path = thumbnail(request.app.state.catalog, item_id, _thumb_dir(request), width)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})

@@ -724,12 +724,15 @@ async function upload(file) {
   return api("/v1/files", { method: "POST", body: fd });
 }
 
-/** One chain of jobs (steps in order, each depending on the one before) for one input. */
+/** One chain of jobs for one input, steps in pipeline order: the first job gets the
+ * input (a file id or URL: the service downloads a URL once, here), each next one
+ * depends on the one before and works on its media item (as vidpipe submit does). */
 async function chain(input, steps) {
   const made = [];
   let prev = null;
   for (const kind of steps) {
-    const job = await api("/v1/jobs", { json: { kind, params: {}, input, depends_on: prev ? [prev.id] : [] } });
+    const body = prev ? { kind, params: {}, depends_on: [prev.id] } : { kind, params: {}, input };
+    const job = await api("/v1/jobs", { json: body });
     made.push(job);
     prev = job;
   }
@@ -755,13 +758,13 @@ function newPage() {
       status.textContent = `uploading ${f.name}…`;
       try {
         const up = await upload(f);
-        const jobs = await chain({ file_id: up.id }, steps);
+        const jobs = await chain({ path: up.id }, steps);
         ids.push(...jobs.map((j) => j.id));
       } catch (e) { failed++; made.append(el("li", { class: "error" }, `${f.name}: ${e.message}`)); }
     }
     for (const u of urls) {
       try {
-        const jobs = await chain({ url: u }, steps);
+        const jobs = await chain({ path: u }, steps);
         ids.push(...jobs.map((j) => j.id));
       } catch (e) { failed++; made.append(el("li", { class: "error" }, `${u}: ${e.message}`)); }
     }
@@ -789,7 +792,7 @@ function newPage() {
       let input = { text };
       if (!text) {
         status.textContent = `uploading ${doc.name}…`;
-        input = { file_id: (await upload(doc)).id };
+        input = { path: (await upload(doc)).id };
       }
       const voice = nform.elements.voice.value || null;
       const speak = await api("/v1/jobs", { json: { kind: "speak", params: voice ? { voice } : {}, input } });
@@ -803,8 +806,10 @@ function newPage() {
         onChange: (b) => {
           const r = b.jobs.get(render.id);
           if (r && r.status === "succeeded" && !$("#n-result video")) {
-            const name = (r.artifacts || []).map((a) => a.split("/").pop()).find((a) => /\.(mp4|m4v|mov)$/.test(a)) || "video.mp4";
-            const src = `/v1/jobs/${render.id}/artifacts/${encodeURIComponent(name)}`;
+            const art = (r.artifacts || []).map((a) => (typeof a === "string" ? { name: a.split("/").pop() } : a))
+              .find((a) => /\.(mp4|m4v|mov)$/i.test(a.name || "")) || { name: "video.mp4" };
+            const name = art.name.split("/").pop();
+            const src = art.url || `/v1/jobs/${render.id}/artifacts/${encodeURIComponent(art.name)}`;
             $("#n-result").replaceChildren(el("video", { controls: true, src, "aria-label": "The rendered video" }),
               el("p", {}, el("a", { href: src, download: name }, `Download ${name}`)));
             status.textContent = "Done.";
