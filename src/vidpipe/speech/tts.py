@@ -419,6 +419,26 @@ class PiperVoice(_SentenceVoice):
         self.sample_rate = int(cfg.sample_rate)
         self.language = _piper_language(config_path, cfg.espeak_voice)
 
+    def with_speed(self, speed: float) -> PiperVoice:
+        """This voice speaking ``speed`` times as fast (0.25..4; 1 = as trained).
+
+        Piper's ``length_scale`` (phoneme durations) becomes the voice's own divided by
+        ``speed``, so the pitch stays; the loaded model is shared.
+
+        Raises:
+            UsageError: ``speed`` outside 0.25..4 (OpenAI's range for ``speed``).
+        """
+        import copy
+
+        from piper.config import SynthesisConfig
+
+        if not 0.25 <= float(speed) <= 4.0:
+            raise UsageError(f"speed {speed} is out of range", "use 0.25 to 4.0 (1 = normal)")
+        own = float(getattr(self._voice.config, "length_scale", 1.0) or 1.0)
+        voice = copy.copy(self)
+        voice._config = SynthesisConfig(volume=PIPER_VOLUME, length_scale=own / float(speed))
+        return voice
+
     def _sentence_audio(self, sentence: str) -> np.ndarray:
         try:
             chunks = [c.audio_float_array for c in self._voice.synthesize(sentence, self._config)]

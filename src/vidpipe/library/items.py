@@ -1,0 +1,231 @@
+"""The catalog's items for readers (the HTTP service's library API, the web page).
+
+An *item* is a media row of the catalog. :func:`list_items` pages through them with
+filters (status, language, duration range) and a sort order in one SQL query (SQLite
+and PostgreSQL alike); :func:`item_detail` gathers what is known about one item:
+probe facts, stages, sources, transcript facts, summary, chapters and scenes.
+
+An item's ``status`` is the state of the source line that first produced it
+(``pending``, ``done``, ``failed``, ``skipped``); an item recorded by content without
+a source (a file given to a job) is ``done``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from vidpipe.errors import NotFoundError, UsageError
+from vidpipe.library.catalog import Catalog
+from vidpipe.library.models import SOURCE_STATES, Media, Source, TranscriptRow
+from vidpipe.library.urls import redact_url
+
+__all__ = ["ITEM_SORTS", "ItemPage", "item_detail", "item_row", "list_items"]
+
+#: Sort keys of :func:`list_items` (``-`` first: descending).
+ITEM_SORTS = ("id", "-id", "duration", "-duration", "created", "-created", "position")
+MAX_LIMIT = 500
+
+
+@dataclass
+class ItemPage:
+    """One page of :func:`list_items`: ``items`` (dicts, see :func:`item_row`), the
+    ``total`` matching the filters and the ``cursor`` of the next page (None at the end)."""
+
+    items: list[dict[str, Any]]
+    total: int
+    cursor: str | None
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def item_row(media: Media, language: str | None, status: str | None) -> dict[str, Any]:
+    """The summary fields of one item: ``id``, ``name`` (file name), ``path``, ``size``
+    (bytes), ``sha256``, ``duration`` (seconds or None), ``format``, ``width``,
+    ``height`` (pixels), ``video_codec``, ``audio_codec``, ``language`` (of its
+    transcript, None without one), ``status`` and ``created_at`` (ISO 8601, UTC)."""
+    return {
+        "id": media.id,
+        "name": Path(media.path).name,
+        "path": media.path,
+        "size": media.size,
+        "sha256": media.sha256,
+        "duration": media.duration,
+        "format": media.format,
+        "width": media.width,
+        "height": media.height,
+        "video_codec": media.video_codec,
+        "audio_codec": media.audio_codec,
+        "language": language,
+        "status": status or "done",
+        "created_at": _iso(media.created_at),
+    }
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if not cursor.isdigit():
+        raise UsageError(f"bad cursor '{cursor}'", "pass the cursor of the previous page")
+    return int(cursor)
+
+
+def list_items(
+    catalog: Catalog,
+    *,
+    status: str | None = None,
+    language: str | None = None,
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+    sort: str = "id",
+    limit: int = 50,
+    cursor: str | None = None,
+) -> ItemPage:
+    """A page of catalog items matching the filters.
+
+    Args:
+        catalog: an open catalog.
+        status: ``pending``, ``done``, ``failed`` or ``skipped`` (see the module doc).
+        language: transcript language, ISO 639-1 (``en`` also matches ``en-US``).
+        min_duration, max_duration: probed duration range in seconds (inclusive);
+            items without a duration are left out when either is given.
+        sort: one of :data:`ITEM_SORTS` (``position``: input order of the sources).
+        limit: items per page, 1..500.
+        cursor: the previous page's ``cursor``.
+
+    Returns:
+        An :class:`ItemPage`.
+
+    Raises:
+        UsageError: an unknown status or sort, a bad limit, duration range or cursor.
+    """
+    if status is not None and status not in SOURCE_STATES:
+        raise UsageError(f"unknown item status '{status}'", f"use {', '.join(SOURCE_STATES)}")
+    if sort not in ITEM_SORTS:
+        raise UsageError(f"unknown sort '{sort}'", f"use {', '.join(ITEM_SORTS)}")
+    if not 1 <= int(limit) <= MAX_LIMIT:
+        raise UsageError(f"bad limit {limit}", f"use 1 to {MAX_LIMIT} items per page")
+    for v in (min_duration, max_duration):
+        if v is not None and v < 0:
+            raise UsageError("durations must be 0 or more seconds")
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        raise UsageError(
+            f"min_duration {min_duration:g} is above max_duration {max_duration:g}", "swap them"
+        )
+    offset = _cursor_offset(cursor)
+
+    first = (
+        select(Source.media_id.label("mid"), func.min(Source.position).label("pos"))
+        .where(Source.media_id.is_not(None))
+        .group_by(Source.media_id)
+        .subquery()
+    )
+    first_src = (
+        select(Source.media_id.label("mid"), func.min(Source.state).label("state"))
+        .join(first, (first.c.mid == Source.media_id) & (first.c.pos == Source.position))
+        .group_by(Source.media_id)
+        .subquery()
+    )
+    state = func.coalesce(first_src.c.state, "done")
+    q = (
+        select(Media, TranscriptRow.language, state.label("state"))
+        .outerjoin(TranscriptRow, TranscriptRow.media_id == Media.id)
+        .outerjoin(first_src, first_src.c.mid == Media.id)
+        .outerjoin(first, first.c.mid == Media.id)
+    )
+    if status is not None:
+        q = q.where(state == status)
+    if language is not None:
+        code = language.strip().lower()
+        q = q.where(
+            (func.lower(TranscriptRow.language) == code)
+            | func.lower(TranscriptRow.language).like(code + "-%")
+        )
+    if min_duration is not None:
+        q = q.where(Media.duration >= float(min_duration))
+    if max_duration is not None:
+        q = q.where(Media.duration <= float(max_duration))
+    key = {
+        "id": Media.id,
+        "duration": Media.duration,
+        "created": Media.created_at,
+        "position": func.coalesce(first.c.pos, 2**31 - 1),
+    }[sort.lstrip("-")]
+    order = [key.desc() if sort.startswith("-") else key.asc(), Media.id.asc()]
+    with catalog.session(write=False) as s:
+        total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+        rows = s.execute(q.order_by(*order).offset(offset).limit(int(limit) + 1)).all()
+    more = len(rows) > limit
+    items = [item_row(m, lang, st) for m, lang, st in rows[:limit]]
+    return ItemPage(items, int(total), str(offset + limit) if more else None)
+
+
+def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
+    """Everything the catalog knows about item ``media_id``.
+
+    Returns:
+        :func:`item_row`'s fields and ``probe`` (the stored
+        :class:`~vidpipe.types.MediaInfo` JSON), ``stages`` (``stage``, ``status``,
+        ``options_hash``, ``error``, ``started_at``, ``finished_at``), ``sources``
+        (``id``, ``uri`` with passwords redacted, ``kind``, ``state``, ``reason``),
+        ``transcript`` (``language``, ``duration`` s, ``segments``, ``model``; None
+        without one), ``summary`` (:class:`~vidpipe.types.Summary` JSON or None),
+        ``chapters`` and ``scenes`` (lists or None).
+
+    Raises:
+        NotFoundError: no such item.
+    """
+    from vidpipe.library.understanding import get_chapters, get_scenes, get_summary
+
+    media = catalog.get_media(media_id)
+    if media is None:
+        raise NotFoundError(f"no item with id {media_id} in the catalog", "see GET /v1/items")
+    sources = catalog.sources_of_media(media_id)
+    tr = catalog.transcript_row(media_id)
+    status = min(sources, key=lambda x: x.position).state if sources else None
+    out = item_row(media, tr.language if tr else None, status)
+    out["probe"] = media.probe
+    out["stages"] = [
+        {
+            "stage": st.stage,
+            "status": st.status,
+            "options_hash": st.options_hash,
+            "error": st.error,
+            "started_at": _iso(st.started_at),
+            "finished_at": _iso(st.finished_at),
+        }
+        for st in catalog.stages(media_id)
+    ]
+    out["sources"] = [
+        {
+            "id": src.id,
+            "uri": redact_url(src.uri),
+            "kind": src.kind,
+            "state": src.state,
+            "reason": redact_url(src.reason) if src.reason else None,
+        }
+        for src in sources
+    ]
+    transcript = None
+    if tr is not None:
+        full = catalog.get_transcript(media_id)
+        transcript = {
+            "language": tr.language,
+            "duration": tr.duration,
+            "model": tr.model,
+            "segments": len(full.segments) if full else 0,
+        }
+    out["transcript"] = transcript
+    summary = get_summary(catalog, media_id)
+    out["summary"] = summary.model_dump(mode="json") if summary else None
+    chapters = get_chapters(catalog, media_id)
+    out["chapters"] = [c.model_dump(mode="json") for c in chapters] if chapters else None
+    scenes = get_scenes(catalog, media_id)
+    out["scenes"] = [sc.model_dump(mode="json") for sc in scenes] if scenes else None
+    return out

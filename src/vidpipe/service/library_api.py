@@ -1,0 +1,260 @@
+"""The library read API: catalog items, their transcripts and media, search, neighbours.
+
+=====================================  =================================================
+route                                  answers
+=====================================  =================================================
+``GET /v1/items``                      a page of items (:func:`vidpipe.library.items.list_items`:
+                                       ``status``, ``language``, ``min_duration``,
+                                       ``max_duration``, ``sort``, ``limit``, ``cursor``)
+``GET /v1/items/{id}``                 probe facts, stages, sources, transcript facts,
+                                       summary, chapters, scenes (:func:`~vidpipe.library.items.item_detail`)
+``GET /v1/items/{id}/transcript``      ``?format=json|srt|vtt|txt`` (:mod:`vidpipe.writers`)
+``GET /v1/items/{id}/media``           the media file, with HTTP ``Range`` (seeking)
+``GET /v1/search?q=``                  full-text search (:func:`vidpipe.library.search.search`)
+``GET /v1/items/{id}/similar``         nearest items by audio embedding (``?k=``)
+=====================================  =================================================
+
+Catalog reads run in worker threads (the database driver blocks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Path as PathParam, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from vidpipe.errors import NotFoundError, UnavailableError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["library"])
+
+ItemId = PathParam(..., ge=1, le=2**31 - 1, description="catalog item (media) id")
+
+
+class Item(BaseModel):
+    """One catalog item (see :func:`vidpipe.library.items.item_row`)."""
+
+    id: int
+    name: str
+    path: str
+    size: int
+    sha256: str
+    duration: float | None = None
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    language: str | None = None
+    status: str
+    created_at: str | None = None
+
+
+class ItemPageOut(BaseModel):
+    items: list[Item]
+    total: int
+    next_cursor: str | None = None
+
+
+class ItemDetail(Item):
+    probe: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] = []
+    sources: list[dict[str, Any]] = []
+    transcript: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    chapters: list[dict[str, Any]] | None = None
+    scenes: list[dict[str, Any]] | None = None
+
+
+class Hit(BaseModel):
+    media_id: int
+    name: str
+    start: float
+    end: float
+    text: str
+    snippet: str
+    score: float
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[Hit]
+
+
+class Neighbour(BaseModel):
+    media_id: int
+    name: str | None = None
+    score: float
+
+
+class SimilarOut(BaseModel):
+    media_id: int
+    neighbours: list[Neighbour]
+
+
+def _catalog(request: Request):
+    return request.app.state.catalog
+
+
+@router.get("/v1/items", response_model=ItemPageOut, summary="List catalog items")
+async def list_items(
+    request: Request,
+    status: Literal["pending", "done", "failed", "skipped"] | None = Query(None),
+    language: str | None = Query(None, max_length=16, description="ISO 639-1, e.g. en"),
+    min_duration: float | None = Query(None, ge=0, description="seconds"),
+    max_duration: float | None = Query(None, ge=0, description="seconds"),
+    sort: Literal["id", "-id", "duration", "-duration", "created", "-created", "position"] = "id",
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=20, pattern=r"^\d*$"),
+) -> ItemPageOut:
+    """Items matching the filters, ``limit`` per page; pass ``next_cursor`` back as
+    ``cursor`` for the next page."""
+    from vidpipe.library.items import list_items as page_of
+
+    page = await anyio.to_thread.run_sync(
+        lambda: page_of(
+            _catalog(request),
+            status=status,
+            language=language,
+            min_duration=min_duration,
+            max_duration=max_duration,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+    return ItemPageOut(items=page.items, total=page.total, next_cursor=page.cursor)
+
+
+@router.get("/v1/items/{item_id}", response_model=ItemDetail, summary="One catalog item")
+async def get_item(request: Request, item_id: int = ItemId) -> ItemDetail:
+    """Probe facts, stages, sources, transcript facts, summary, chapters and scenes.
+
+    Raises:
+        NotFoundError: no such item (404).
+    """
+    from vidpipe.library.items import item_detail
+
+    return ItemDetail(**await anyio.to_thread.run_sync(item_detail, _catalog(request), item_id))
+
+
+def _media(request: Request, item_id: int):
+    media = _catalog(request).get_media(item_id)
+    if media is None:
+        raise NotFoundError(f"no item with id {item_id} in the catalog", "see GET /v1/items")
+    return media
+
+
+@router.get(
+    "/v1/items/{item_id}/transcript",
+    summary="An item's transcript",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}}},
+)
+async def get_transcript(
+    request: Request,
+    item_id: int = ItemId,
+    format: Literal["json", "srt", "vtt", "txt"] = Query("json"),
+) -> Response:
+    """The stored transcript as JSON (the Transcript model), SRT, WebVTT or plain text.
+
+    Raises:
+        NotFoundError: no such item, or it has no transcript yet (404).
+    """
+    from vidpipe.writers import WRITERS
+
+    def load():
+        _media(request, item_id)
+        return _catalog(request).get_transcript(item_id)
+
+    tr = await anyio.to_thread.run_sync(load)
+    if tr is None:
+        raise NotFoundError(f"item {item_id} has no transcript", "transcribe it first")
+    if format == "json":
+        return JSONResponse(tr.model_dump(mode="json"))
+    text = WRITERS[format]().render(tr)
+    media_type = "text/vtt" if format == "vtt" else "text/plain"
+    return PlainTextResponse(text, media_type=media_type)
+
+
+@router.get(
+    "/v1/items/{item_id}/media",
+    summary="An item's media file (HTTP Range)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "part"}},
+)
+async def get_media(request: Request, item_id: int = ItemId) -> FileResponse:
+    """The media file as recorded in the catalog; ``Range: bytes=A-B`` answers 206 with
+    that part, so a player can seek.
+
+    Raises:
+        NotFoundError: no such item, or its file is gone (404).
+    """
+    media = await anyio.to_thread.run_sync(_media, request, item_id)
+    path = Path(media.path)
+    if not await anyio.to_thread.run_sync(path.is_file):
+        raise NotFoundError(f"the file of item {item_id} is gone", "ingest it again")
+    import mimetypes
+
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=kind, filename=path.name, content_disposition_type="inline")
+
+
+@router.get("/v1/search", response_model=SearchOut, summary="Full-text search of transcripts")
+async def search(
+    request: Request,
+    q: str = Query(..., min_length=1, max_length=500, description="words (Chinese too)"),
+    limit: int = Query(20, ge=1, le=200),
+) -> SearchOut:
+    """Transcript segments holding every word of ``q``, best first (SQLite FTS5 or
+    PostgreSQL full-text search; Chinese segmented with jieba)."""
+    from vidpipe.library.search import search as run
+
+    hits = await anyio.to_thread.run_sync(lambda: run(_catalog(request), q, limit))
+    return SearchOut(
+        query=q,
+        hits=[
+            Hit(
+                media_id=h.media_id,
+                name=Path(h.path).name,
+                start=h.start,
+                end=h.end,
+                text=h.text,
+                snippet=h.snippet,
+                score=h.score,
+            )
+            for h in hits
+        ],
+    )
+
+
+@router.get(
+    "/v1/items/{item_id}/similar", response_model=SimilarOut, summary="Items that sound alike"
+)
+async def similar(
+    request: Request, item_id: int = ItemId, k: int = Query(10, ge=1, le=100)
+) -> SimilarOut:
+    """The ``k`` nearest items by stored audio embedding (cosine).
+
+    Raises:
+        NotFoundError: no such item, or it has no embedding.
+        UnavailableError: this install has no audio embeddings (503).
+    """
+    try:
+        from vidpipe.embed.similar import similar_items
+    except ImportError:
+        raise UnavailableError(
+            "audio embeddings are not available in this version",
+            "update vidpipe (vidpipe embed, issue 11)",
+        ) from None
+    await anyio.to_thread.run_sync(_media, request, item_id)
+    found = await anyio.to_thread.run_sync(lambda: similar_items(_catalog(request), item_id, k))
+    return SimilarOut(
+        media_id=item_id,
+        neighbours=[Neighbour(media_id=n.media_id, name=n.name, score=n.score) for n in found],
+    )

@@ -1,0 +1,506 @@
+"""OpenAI-compatible audio routes: transcriptions, translations, speech, models.
+
+The request and response shapes are OpenAI's (``/v1/audio/*`` of the OpenAI API
+reference), so the official ``openai`` client, pointed at the service with
+``base_url="http://HOST:PORT/v1"``, works unchanged:
+
+- ``POST /v1/audio/transcriptions`` and ``/v1/audio/translations`` (multipart):
+  ``file``, ``model`` (``whisper-1`` is the default model, ``settings.model``; the
+  bundled ``base`` and ``tiny.en`` and the configured model by name), ``language``
+  (transcriptions), ``prompt``, ``temperature``, ``response_format`` (``json``,
+  ``text``, ``srt``, ``verbose_json``, ``vtt``), ``timestamp_granularities[]``
+  (``word``, ``segment``; with ``verbose_json``), ``stream`` (server-sent events
+  ``transcript.text.delta`` as each window of speech is decoded, then
+  ``transcript.text.done``; :func:`vidpipe.speech.stream.iter_transcript`).
+  Uploads over ``ServiceConfig.max_audio_bytes`` (25 MB, as OpenAI documents) are 413.
+- ``POST /v1/audio/speech`` (JSON): ``input``, ``model``, ``voice`` (OpenAI's voice
+  names are the bundled ``joe``; ``joe`` and ``espeak:LANG`` by name),
+  ``response_format`` (``wav``, ``mp3``, ``flac``, ``aac``, ``opus``, ``pcm``;
+  :mod:`vidpipe.media.encode`), ``speed`` (0.25..4).
+- ``GET /v1/models``: the bundled and configured ASR models, the aliases and the
+  speech models.
+
+Decoding and synthesis run in worker threads (never on the event loop), at most
+:data:`MODEL_CONCURRENCY` at once per process; the models are loaded once
+(:func:`vidpipe.pipeline.registry.asr_engine`, :func:`~vidpipe.pipeline.registry.voice`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from vidpipe.errors import MediaError, NotFoundError, TooLargeError, UsageError, VidpipeError
+from vidpipe.speech.engine import SAMPLE_RATE, TranscribeOptions
+from vidpipe.types import Transcript
+
+__all__ = ["MODEL_CONCURRENCY", "TRANSCRIPTION_ALIAS", "asr_models", "router"]
+
+router = APIRouter(tags=["openai"])
+
+#: The model name OpenAI clients send; it means vidpipe's default model (``settings.model``).
+TRANSCRIPTION_ALIAS = "whisper-1"
+#: Speech model names accepted by ``/v1/audio/speech`` (all are the bundled Piper voice).
+SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper")
+#: OpenAI's voice names; each speaks with the bundled voice ``joe``.
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+    "verse", "marin", "cedar",
+)  # fmt: skip
+#: Model calls (decode + transcribe, or synthesis) running at once in this process. The
+#: CTranslate2 model runs one call at a time on all cores, so a second slot only lets
+#: one request decode its file while another is in the model.
+MODEL_CONCURRENCY = 2
+#: Temperatures tried in turn from the one asked for (Whisper's fallback steps).
+_TEMPERATURE_STEP = 0.2
+
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _config(request: Request) -> Any:
+    return request.app.state.config
+
+
+def model_limiter(request: Request) -> anyio.CapacityLimiter:
+    state = request.app.state
+    limiter = getattr(state, "model_limiter", None)
+    if limiter is None:
+        limiter = state.model_limiter = anyio.CapacityLimiter(MODEL_CONCURRENCY)
+    return limiter
+
+
+def asr_models() -> list[str]:
+    """ASR model names the routes accept besides :data:`TRANSCRIPTION_ALIAS`: the bundled
+    models and the configured default (``VIDPIPE_MODEL``), in that order."""
+    from vidpipe.config import get_settings
+    from vidpipe.speech.models import BUNDLED
+
+    names = list(BUNDLED)
+    configured = get_settings().model
+    if configured not in names:
+        names.append(configured)
+    return names
+
+
+def _asr_model(name: str | None) -> str:
+    from vidpipe.config import get_settings
+
+    name = (name or "").strip()
+    if not name or name == TRANSCRIPTION_ALIAS:
+        return get_settings().model
+    if name in asr_models():
+        return name
+    raise NotFoundError(
+        f"unknown model '{name}'",
+        f"use {TRANSCRIPTION_ALIAS} or one of {', '.join(asr_models())} (GET /v1/models)",
+    )
+
+
+def _temperatures(temperature: float | None) -> tuple[float, ...]:
+    """OpenAI's ``temperature``: 0 (the default) means Whisper's fallback 0, 0.2 ... 1.0;
+    a higher value starts the fallback there."""
+    start = min(max(float(temperature or 0.0), 0.0), 1.0)
+    steps = [round(start + i * _TEMPERATURE_STEP, 2) for i in range(6)]
+    return tuple(t for t in steps if t <= 1.0) or (1.0,)
+
+
+async def _save_upload(request: Request, file: UploadFile) -> Path:
+    """The upload copied to a file of its own (removed by the caller), size-checked."""
+    cfg = _config(request)
+    limit = int(cfg.max_audio_bytes)
+    if file.size is not None and file.size > limit:
+        raise TooLargeError(
+            f"the file is {file.size} bytes, over the limit of {limit} bytes",
+            "send a smaller file (VIDPIPE_SERVICE_MAX_AUDIO_BYTES sets the limit)",
+        )
+    suffix = Path(file.filename or "").suffix.lower()
+    if not suffix or len(suffix) > 8 or not suffix[1:].isalnum():
+        suffix = ".bin"
+    folder = Path(cfg.home) / "tmp"
+
+    def copy() -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="openai-", suffix=suffix, dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                file.file.seek(0)
+                shutil.copyfileobj(file.file, out, 1 << 20)
+                size = out.tell()
+        except BaseException:
+            os.unlink(name)
+            raise
+        if size > limit:
+            os.unlink(name)
+            raise TooLargeError(
+                f"the file is {size} bytes, over the limit of {limit} bytes",
+                "send a smaller file (VIDPIPE_SERVICE_MAX_AUDIO_BYTES sets the limit)",
+            )
+        if size == 0:
+            os.unlink(name)
+            raise MediaError("the uploaded file is empty", "send an audio or video file")
+        return Path(name)
+
+    return await anyio.to_thread.run_sync(copy)
+
+
+def _decode(path: Path):
+    from vidpipe.files import check_readable_file
+    from vidpipe.media.audio import decode_audio
+
+    audio = decode_audio(check_readable_file(path), sample_rate=SAMPLE_RATE)
+    if audio.size == 0:
+        raise MediaError("the audio track holds no samples", "check the file plays")
+    return audio
+
+
+def _finish(tr: Transcript, model: str) -> Transcript:
+    from vidpipe.config import get_settings
+    from vidpipe.text.script import transcript_to_script
+
+    tr = transcript_to_script(tr, get_settings().zh_script)
+    tr.model = model
+    return tr
+
+
+def _transcribe(path: Path, model: str, options: TranscribeOptions) -> Transcript:
+    from vidpipe.pipeline.registry import asr_engine
+
+    engine = asr_engine(model)
+    audio = _decode(path)
+    return _finish(engine.transcribe(audio, options), model)
+
+
+def _language_name(code: str | None) -> str:
+    """OpenAI's ``verbose_json`` names the language (``english``); unknown codes as given."""
+    from vidpipe.speech.remote import _LANGUAGE_CODES_BY_NAME
+
+    for name, c in _LANGUAGE_CODES_BY_NAME.items():
+        if c == code:
+            return name
+    return code or ""
+
+
+def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) -> dict:
+    """A Transcript as OpenAI's ``verbose_json`` (``TranscriptionVerbose``).
+
+    Times in seconds; ``seek`` is the segment start in 10 ms frames (Whisper's unit);
+    ``tokens`` is empty (CTranslate2 does not hand them on); ``words`` carry the word
+    without its leading space.
+    """
+    out: dict[str, Any] = {
+        "task": tr.task,
+        "language": _language_name(tr.language),
+        "duration": round(tr.duration, 3),
+        "text": tr.text,
+        "usage": {"type": "duration", "seconds": round(tr.duration, 3)},
+    }
+    if segments:
+        out["segments"] = [
+            {
+                "id": s.id,
+                "seek": int(round(s.start * 100)),
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": [],
+                "temperature": s.temperature or 0.0,
+                "avg_logprob": s.avg_logprob or 0.0,
+                "compression_ratio": s.compression_ratio or 0.0,
+                "no_speech_prob": s.no_speech_prob or 0.0,
+            }
+            for s in tr.segments
+        ]
+    if words:
+        out["words"] = [
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for w in tr.words
+        ]
+    return out
+
+
+def _render(tr: Transcript, fmt: str, granularities: list[str]) -> Response:
+    from vidpipe.writers import SrtWriter, VttWriter
+
+    if fmt == "json":
+        return JSONResponse({"text": tr.text})
+    if fmt == "text":
+        return PlainTextResponse(tr.text + "\n")
+    if fmt == "srt":
+        return PlainTextResponse(SrtWriter().render(tr))
+    if fmt == "vtt":
+        return PlainTextResponse(VttWriter().render(tr), media_type="text/vtt")
+    want_words = "word" in granularities
+    want_segments = "segment" in granularities or not granularities
+    return JSONResponse(verbose_json(tr, segments=want_segments, words=want_words))
+
+
+def _sse(data: dict, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return (head + "data: " + json.dumps(data, ensure_ascii=False) + "\n\n").encode("utf-8")
+
+
+def _error_body(exc: VidpipeError) -> dict:
+    return {"error": {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}}
+
+
+async def _stream(
+    request: Request, path: Path, model: str, options: TranscribeOptions
+) -> AsyncIterator[bytes]:
+    """Server-sent events of one transcription; removes ``path`` at the end."""
+    from starlette.concurrency import iterate_in_threadpool
+
+    from vidpipe.pipeline.registry import asr_engine
+    from vidpipe.speech.stream import iter_transcript
+
+    pieces: list[str] = []
+    try:
+        async with model_limiter(request):
+            engine = await anyio.to_thread.run_sync(asr_engine, model)
+            audio = await anyio.to_thread.run_sync(_decode, path)
+            async for part in iterate_in_threadpool(iter_transcript(audio, engine, options)):
+                text = _finish(part, model).text
+                if not text:
+                    continue
+                delta = (" " if pieces and not _unspaced(part.language) else "") + text
+                pieces.append(delta)
+                yield _sse({"type": "transcript.text.delta", "delta": delta})
+        yield _sse({"type": "transcript.text.done", "text": "".join(pieces)})
+    except VidpipeError as exc:
+        yield _sse(_error_body(exc), event="error")
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _unspaced(language: str | None) -> bool:
+    return (language or "") in ("zh", "ja", "th", "lo", "km", "my", "bo", "yue")
+
+
+async def _audio_route(
+    request: Request,
+    *,
+    file: UploadFile,
+    model: str | None,
+    language: str | None,
+    prompt: str | None,
+    temperature: float | None,
+    response_format: str,
+    granularities: list[str] | None,
+    stream: bool,
+    task: Literal["transcribe", "translate"],
+) -> Response:
+    name = _asr_model(model)
+    granularities = [g.strip() for g in granularities or [] if g.strip()]
+    bad = [g for g in granularities if g not in ("word", "segment")]
+    if bad:
+        raise UsageError(f"unknown timestamp granularity '{bad[0]}'", "use word or segment")
+    lang = (language or "").strip().lower() or None
+    if lang == "auto":
+        lang = None
+    try:
+        options = TranscribeOptions(
+            language=lang,
+            task=task,
+            word_timestamps="word" in granularities,
+            initial_prompt=prompt or None,
+            temperature=_temperatures(temperature),
+        )
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise UsageError(f"invalid options: {exc}", "see the OpenAI audio API") from None
+    path = await _save_upload(request, file)
+    if stream:
+        return StreamingResponse(
+            _stream(request, path, name, options),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        async with model_limiter(request):
+            tr = await anyio.to_thread.run_sync(_transcribe, path, name, options)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return _render(tr, response_format, granularities)
+
+
+_FORMAT_DOC = "json, text, srt, verbose_json or vtt"
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio (OpenAI-compatible)",
+    responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {},
+                                 "text/event-stream": {}}}},
+)  # fmt: skip
+async def create_transcription(
+    request: Request,
+    file: UploadFile = File(..., description="audio or video file"),
+    model: str = Form(TRANSCRIPTION_ALIAS, description="whisper-1, base, tiny.en"),
+    language: str | None = Form(None, description="ISO 639-1 code; empty: detected"),
+    prompt: str | None = Form(None, description="text to prime the decoder"),
+    temperature: float | None = Form(None, ge=0.0, le=1.0),
+    response_format: ResponseFormat = Form("json", description=_FORMAT_DOC),
+    timestamp_granularities: list[str] | None = Form(
+        None, alias="timestamp_granularities[]", description="word and/or segment"
+    ),
+    stream: bool = Form(False, description="server-sent events as text is decoded"),
+) -> Response:
+    """Speech to text in the language spoken (OpenAI ``audio.transcriptions.create``)."""
+    return await _audio_route(
+        request,
+        file=file,
+        model=model,
+        language=language,
+        prompt=prompt,
+        temperature=temperature,
+        response_format=response_format,
+        granularities=timestamp_granularities,
+        stream=stream,
+        task="transcribe",
+    )
+
+
+@router.post(
+    "/v1/audio/translations",
+    summary="Translate audio to English text (OpenAI-compatible)",
+    responses={200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}}},
+)
+async def create_translation(
+    request: Request,
+    file: UploadFile = File(..., description="audio or video file"),
+    model: str = Form(TRANSCRIPTION_ALIAS, description="whisper-1 or base (multilingual)"),
+    prompt: str | None = Form(None, description="text to prime the decoder (English)"),
+    temperature: float | None = Form(None, ge=0.0, le=1.0),
+    response_format: ResponseFormat = Form("json", description=_FORMAT_DOC),
+) -> Response:
+    """Speech in any language to English text (OpenAI ``audio.translations.create``)."""
+    return await _audio_route(
+        request,
+        file=file,
+        model=model,
+        language=None,
+        prompt=prompt,
+        temperature=temperature,
+        response_format=response_format,
+        granularities=None,
+        stream=False,
+        task="translate",
+    )
+
+
+# --------------------------------------------------------------------------- speech
+
+SpeechFormat = Literal["wav", "mp3", "flac", "aac", "opus", "pcm"]
+
+
+class SpeechRequest(BaseModel):
+    """The body of ``POST /v1/audio/speech`` (OpenAI's ``audio.speech.create``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str = Field(..., min_length=1, max_length=4096, description="text to speak")
+    model: str = Field("tts-1", description=", ".join(SPEECH_MODELS))
+    voice: str = Field("alloy", description="an OpenAI voice name (all are joe), joe, espeak:LANG")
+    response_format: SpeechFormat = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="1 = normal")
+    instructions: str | None = Field(None, description="ignored (the voice has one style)")
+
+
+def _voice_name(voice: str) -> str:
+    from vidpipe.speech.tts import JOE_ALIASES
+
+    v = voice.strip()
+    if v.lower() in OPENAI_VOICES or v.lower() in (a.lower() for a in JOE_ALIASES):
+        return "joe"
+    if v.lower().startswith("espeak:") and v[7:].strip().replace("-", "").isalnum():
+        return v
+    raise UsageError(
+        f"unknown voice '{voice}'", f"use joe, espeak:LANG or one of {', '.join(OPENAI_VOICES)}"
+    )
+
+
+def _speak(text: str, voice_name: str, speed: float, fmt: str) -> bytes:
+    from vidpipe.media.encode import encode_samples
+    from vidpipe.pipeline.registry import voice
+    from vidpipe.speech.tts import PiperVoice, speak
+
+    v = voice(voice_name, None)
+    if speed != 1.0:
+        if not isinstance(v, PiperVoice):
+            raise UsageError(f"voice {voice_name} cannot change speed", "use speed 1 or joe")
+        v = v.with_speed(speed)
+    result = speak(text, voice=v)
+    return encode_samples(result.audio, result.sample_rate, fmt)
+
+
+@router.post(
+    "/v1/audio/speech",
+    summary="Text to speech (OpenAI-compatible)",
+    response_class=Response,
+    responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {},
+                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {}}}},
+)  # fmt: skip
+async def create_speech(request: Request, body: SpeechRequest) -> Response:
+    """Speak ``input`` and answer with the audio file (OpenAI ``audio.speech.create``)."""
+    from vidpipe.media.encode import MEDIA_TYPES
+
+    if body.model not in SPEECH_MODELS:
+        raise NotFoundError(f"unknown speech model '{body.model}'", f"use {', '.join(SPEECH_MODELS)}")
+    name = _voice_name(body.voice)
+    async with model_limiter(request):
+        data = await anyio.to_thread.run_sync(
+            _speak, body.input, name, body.speed, body.response_format
+        )
+    return Response(data, media_type=MEDIA_TYPES[body.response_format])
+
+
+# --------------------------------------------------------------------------- models
+
+_STARTED = int(time.time())
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+@router.get("/v1/models", response_model=ModelList, summary="Models (OpenAI-compatible)")
+async def list_models() -> ModelList:
+    """The ASR models (``whisper-1`` = the default; the bundled and configured ones) and
+    the speech models (all the bundled Piper voice)."""
+    ids = [TRANSCRIPTION_ALIAS, *asr_models(), *SPEECH_MODELS]
+    return ModelList(data=[ModelCard(id=i, created=_STARTED, owned_by="vidpipe") for i in ids])
+
+
+@router.get("/v1/models/{model_id}", response_model=ModelCard, summary="One model")
+async def get_model(model_id: str) -> ModelCard:
+    """One model of :func:`list_models`.
+
+    Raises:
+        NotFoundError: no such model (404).
+    """
+    if model_id not in (TRANSCRIPTION_ALIAS, *asr_models(), *SPEECH_MODELS):
+        raise NotFoundError(f"unknown model '{model_id}'", "see GET /v1/models")
+    return ModelCard(id=model_id, created=_STARTED, owned_by="vidpipe")
