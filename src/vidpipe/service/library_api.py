@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel
 
 from vidpipe.errors import NotFoundError, UnavailableError
+from vidpipe.library.items import ITEM_SORTS
 
 __all__ = ["router"]
 
@@ -108,9 +109,12 @@ async def list_items(
     language: str | None = Query(None, max_length=16, description="ISO 639-1, e.g. en"),
     min_duration: float | None = Query(None, ge=0, description="seconds"),
     max_duration: float | None = Query(None, ge=0, description="seconds"),
-    sort: Literal["id", "-id", "duration", "-duration", "created", "-created", "position"] = "id",
+    sort: Literal[ITEM_SORTS] = "id",  # type: ignore[valid-type]
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=20, pattern=r"^\d*$"),
+    text: str | None = Query(
+        None, max_length=200, description="only items whose path or source contains it"
+    ),
 ) -> ItemPageOut:
     """Items matching the filters, ``limit`` per page; pass ``next_cursor`` back as
     ``cursor`` for the next page."""
@@ -126,6 +130,7 @@ async def list_items(
             sort=sort,
             limit=limit,
             cursor=cursor,
+            text=text,
         )
     )
     return ItemPageOut(items=page.items, total=page.total, next_cursor=page.cursor)

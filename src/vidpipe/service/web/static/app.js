@@ -180,28 +180,30 @@ const thumbUrl = (id) => `/v1/items/${id}/thumbnail`;
 
 function libraryPage() {
   const form = $("#lib-filters"), rows = $("#lib-rows");
-  const state = { sort: "title", order: "asc", offset: 0, cursors: [null], total: null };
+  // pages are cursors of GET /v1/items: cursors[i] fetches page i
+  const state = { sort: "name", order: "asc", page: 0, cursors: [null], total: null };
   const params = new URLSearchParams(location.search);
-  for (const [k, v] of params) if (form.elements[k]) form.elements[k].value = v;
-  if (params.get("sort")) state.sort = params.get("sort");
-  if (params.get("order")) state.order = params.get("order");
+  for (const [k, v] of params) if (form.elements[k] && k !== "sort") form.elements[k].value = v;
+  if (params.get("sort")) {
+    const s = params.get("sort");
+    state.order = s.startsWith("-") ? "desc" : "asc";
+    state.sort = s.replace(/^-/, "");
+  }
 
-  function query() {
+  function filters() {
     const f = form.elements, q = new URLSearchParams();
-    const size = Number(f.size.value) || 50;
-    if (f.text.value.trim()) q.set("q", f.text.value.trim());
+    if (f.text.value.trim()) q.set("text", f.text.value.trim());
     if (f.status.value) q.set("status", f.status.value);
     if (f.language.value) q.set("language", f.language.value);
     if (f.min.value !== "") q.set("min_duration", String(Number(f.min.value) * 60));
     if (f.max.value !== "") q.set("max_duration", String(Number(f.max.value) * 60));
-    q.set("sort", state.sort);
-    q.set("order", state.order);
-    q.set("limit", String(size));
-    q.set("offset", String(state.offset));
+    q.set("sort", (state.order === "desc" ? "-" : "") + state.sort);
     return q;
   }
 
   function showSort() {
+    const menu = form.elements.sort, wanted = (state.order === "desc" ? "-" : "") + state.sort;
+    if (menu && $$("option", menu).some((o) => o.value === wanted)) menu.value = wanted;
     for (const th of $$("#lib-table th[aria-sort]")) {
       const key = $("button", th).dataset.sort;
       th.setAttribute("aria-sort", key === state.sort ? (state.order === "asc" ? "ascending" : "descending") : "none");
@@ -211,14 +213,13 @@ function libraryPage() {
   function row(it) {
     const thumb = el("img", {
       class: "thumb", loading: "lazy", alt: "", width: 112, height: 63, src: thumbUrl(it.id),
-      onerror: (ev) => { ev.target.removeAttribute("src"); },
+      onerror: (ev) => { ev.target.replaceWith(el("span", { class: "thumb", title: "no preview" })); },
     });
     return el("tr", { dataset: { id: it.id } },
       el("td", { class: "thumb-col" }, el("a", { href: itemUrl(it.id), tabindex: "-1", "aria-hidden": "true" }, thumb)),
       el("td", { class: "title-cell" },
         el("a", { href: itemUrl(it.id) }, it.title),
-        it.source && it.source !== it.title ? el("span", { class: "src" }, it.source) : null,
-        it.reason && it.status === "failed" ? el("span", { class: "src error" }, it.reason) : null),
+        it.source && it.source !== it.title ? el("span", { class: "src" }, it.source) : null),
       el("td", { class: "num meta dur", dataset: { seconds: it.duration ?? "" } }, hms(it.duration)),
       el("td", { class: "meta lang" }, it.language || "–"),
       el("td", { class: "meta stat" }, el("span", { class: `badge ${it.status}` }, it.status || "–")));
@@ -226,8 +227,12 @@ function libraryPage() {
 
   async function load() {
     showSort();
-    const q = query();
-    history.replaceState(null, "", "?" + new URLSearchParams([...q].filter(([k]) => !["limit", "offset"].includes(k) || k === "limit")).toString());
+    const q = filters();
+    history.replaceState(null, "", "?" + q.toString());
+    const size = Number(form.elements.size.value) || 50;
+    q.set("limit", String(size));
+    const cursor = state.cursors[state.page];
+    if (cursor) q.set("cursor", cursor);
     let body;
     try {
       body = await api("/v1/items?" + q.toString());
@@ -236,34 +241,41 @@ function libraryPage() {
       return;
     }
     const items = listOf(body, "items").map(normItem);
-    const size = Number(form.elements.size.value) || 50;
     state.total = body.total ?? null;
+    state.cursors[state.page + 1] = body.next_cursor ?? null;
     rows.replaceChildren(...(items.length ? items.map(row)
       : [el("tr", { class: "placeholder" }, el("td", { colspan: 5, class: "muted" }, "No items match."))]));
-    const from = items.length ? state.offset + 1 : 0, to = state.offset + items.length;
+    const offset = state.page * size;
+    const from = items.length ? offset + 1 : 0, to = offset + items.length;
     $("#pg-info").textContent = state.total !== null ? `${from}–${to} of ${state.total}` : `${from}–${to}`;
-    $("#lib-count").textContent = state.total !== null ? `${state.total} items` : "";
-    $("#pg-prev").disabled = state.offset === 0;
-    const more = body.next !== undefined ? Boolean(body.next) : (state.total !== null ? to < state.total : items.length === size);
-    $("#pg-next").disabled = !more;
+    $("#lib-count").textContent = state.total !== null ? `${state.total} item${state.total === 1 ? "" : "s"}` : "";
+    $("#pg-prev").disabled = state.page === 0;
+    $("#pg-next").disabled = !body.next_cursor;
+    rows.dataset.loaded = q.toString();
   }
 
   let timer = null;
-  const reload = () => { state.offset = 0; clearTimeout(timer); timer = setTimeout(load, 200); };
-  form.addEventListener("input", reload);
-  form.addEventListener("change", reload);
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); reload(); });
+  const restart = () => { state.page = 0; state.cursors = [null]; };
+  const reload = () => { restart(); clearTimeout(timer); timer = setTimeout(load, 250); };
+  form.addEventListener("input", (ev) => {
+    if (ev.target.name === "sort") { // the narrow screen's sort menu
+      state.order = ev.target.value.startsWith("-") ? "desc" : "asc";
+      state.sort = ev.target.value.replace(/^-/, "");
+    }
+    reload();
+  });
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); restart(); load(); });
   for (const b of $$("#lib-table th button")) {
     b.addEventListener("click", () => {
       const key = b.dataset.sort;
       if (state.sort === key) state.order = state.order === "asc" ? "desc" : "asc";
       else { state.sort = key; state.order = key === "duration" ? "desc" : "asc"; }
-      state.offset = 0;
+      restart();
       load();
     });
   }
-  $("#pg-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - Number(form.elements.size.value)); load(); });
-  $("#pg-next").addEventListener("click", () => { state.offset += Number(form.elements.size.value); load(); });
+  $("#pg-prev").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); load(); });
+  $("#pg-next").addEventListener("click", () => { state.page += 1; load(); });
   load();
   loadReport();
 }
@@ -331,7 +343,7 @@ async function itemPage() {
   const box = $("#media-box");
   let player;
   if (item.kind === "video") {
-    player = el("video", { controls: true, preload: "metadata", src: mediaUrl(id), playsinline: true, "aria-label": `Video: ${item.title}` });
+    player = el("video", { controls: true, preload: "metadata", src: mediaUrl(id), poster: `${thumbUrl(id)}?width=960`, playsinline: true, "aria-label": `Video: ${item.title}` });
     box.replaceChildren(player);
   } else {
     player = el("audio", { controls: true, preload: "metadata", src: mediaUrl(id), "aria-label": `Audio: ${item.title}` });
@@ -420,6 +432,7 @@ async function itemPage() {
   player.addEventListener("play", () => { if (!raf) raf = requestAnimationFrame(loop); });
   player.addEventListener("timeupdate", () => sync());
   player.addEventListener("seeked", () => sync(true));
+  player.addEventListener("pause", () => sync());
 
   // a search hit: start at its time, at the first matching word when there are word times
   if (startAt !== null && isFinite(startAt)) {
