@@ -57,6 +57,7 @@ from vidpipe.library.catalog import LEASE_SECONDS, Catalog
 from vidpipe.library.models import (
     JOB_FINAL,
     JOB_STATUSES,
+    JobCallbackRow,
     JobDepRow,
     JobRow,
     WorkerRow,
@@ -441,6 +442,10 @@ class JobStore:
                 raise
             return existing
         return self.get(job_id)
+
+    def by_idempotency_key(self, key: str) -> Job | None:
+        """The job created with ``idempotency_key`` ``key``, or ``None``."""
+        return self._by_key(key)
 
     def _by_key(self, key: str) -> Job | None:
         with self.catalog.session(write=False) as s:
@@ -859,3 +864,64 @@ class JobStore:
                 )
                 for r in rows
             ]
+
+    # ------------------------------------------------------------------ callbacks
+
+    def set_callback(self, job_id: str, url: str) -> None:
+        """POST job ``job_id`` to ``url`` when it ends (delivered by
+        :meth:`due_callbacks`' caller; an earlier URL of the job is kept)."""
+        with self.catalog.session() as s:
+            if s.get(JobCallbackRow, str(job_id)) is None:
+                s.add(JobCallbackRow(job_id=str(job_id), url=url, attempts=0))
+
+    def due_callbacks(self, max_attempts: int, limit: int = 100) -> list[tuple[Job, str, int]]:
+        """Callbacks to POST now: ``(job, url, attempts so far)`` of finished jobs whose
+        callback was neither delivered nor tried ``max_attempts`` times and whose
+        back-off is over, oldest finished first."""
+        now = utcnow()
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobCallbackRow, JobRow)
+                .join(JobRow, JobRow.id == JobCallbackRow.job_id)
+                .where(
+                    JobRow.status.in_(JOB_FINAL),
+                    JobCallbackRow.delivered_at.is_(None),
+                    JobCallbackRow.attempts < int(max_attempts),
+                    or_(JobCallbackRow.next_at.is_(None), JobCallbackRow.next_at <= now),
+                )
+                .order_by(JobRow.finished_at, JobRow.id)
+                .limit(int(limit))
+            )
+            pairs = list(s.execute(q).all())
+            jobs = self._jobs(s, [job for _, job in pairs])
+        return [(job, cb.url, cb.attempts) for job, (cb, _) in zip(jobs, pairs, strict=True)]
+
+    def callback_tried(self, job_id: str, error: str | None, *, retry_in: float = 0.0) -> None:
+        """Record one delivery attempt of job ``job_id``'s callback: delivered when
+        ``error`` is ``None``, else the next attempt no sooner than ``retry_in`` s."""
+        now = utcnow()
+        with self.catalog.session() as s:
+            row = s.get(JobCallbackRow, str(job_id))
+            if row is None:
+                return
+            row.attempts += 1
+            if error is None:
+                row.delivered_at = now
+                row.last_error = None
+            else:
+                row.last_error = _one_line(error)[:1000]
+                row.next_at = now + timedelta(seconds=float(retry_in))
+
+    def callback_state(self, job_id: str) -> dict[str, Any] | None:
+        """``{"url", "attempts", "delivered_at", "last_error"}`` of job ``job_id``'s
+        callback, or ``None`` when it has none."""
+        with self.catalog.session(write=False) as s:
+            row = s.get(JobCallbackRow, str(job_id))
+            if row is None:
+                return None
+            return {
+                "url": row.url,
+                "attempts": row.attempts,
+                "delivered_at": _aware(row.delivered_at),
+                "last_error": row.last_error,
+            }

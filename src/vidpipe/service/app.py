@@ -8,7 +8,10 @@ present the answer. Shared objects live on ``app.state``:
 - ``store``: the :class:`~vidpipe.pipeline.jobs.JobStore` on it;
 - ``worker``: the embedded :class:`~vidpipe.pipeline.queue.Worker` (``None`` with
   ``--no-worker``), started and stopped with the app's lifespan;
-- ``metrics``: the Prometheus registry of ``/metrics``.
+- ``metrics``: the Prometheus registry of ``/metrics``;
+- ``callbacks``: the :class:`~vidpipe.service.callbacks.CallbackSender` thread;
+- ``resolver``: how URL hosts are resolved for the URL policy (``None``: the system's;
+  tests inject one).
 
 Routers: every module of :data:`ROUTERS` that exists in this package exposes
 ``router = APIRouter()`` and is included, all behind the API-key dependency
@@ -77,6 +80,7 @@ def _start_worker(app: FastAPI) -> None:
         config.queue_url,
         concurrency=config.worker_concurrency,
         reap_every=config.reap_every,
+        stop_timeout=config.worker_stop_timeout,
     )
     worker.start()
     app.state.worker = worker
@@ -85,8 +89,11 @@ def _start_worker(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from vidpipe.service.callbacks import CallbackSender
+
     if app.state.config.worker:
         await run_in_threadpool(_start_worker, app)
+    app.state.callbacks = CallbackSender(app).start()
     try:
         yield
     finally:
@@ -138,6 +145,8 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
     app.state.catalog = catalog or Catalog(config.database_url)
     app.state.store = JobStore(app.state.catalog, root=config.storage)
     app.state.worker = None
+    app.state.callbacks = None
+    app.state.resolver = None
     app.state.started_at = time.time()
     errors.install(app)
 

@@ -50,6 +50,8 @@ class ServiceConfig(BaseModel):
         worker: run an embedded queue worker inside the service process.
         worker_concurrency: jobs at once in the embedded worker.
         reap_every: seconds between two reaper passes of the embedded worker.
+        worker_stop_timeout: seconds shutdown waits for the embedded worker's running
+            jobs before it releases them (back to ``queued``).
         ready_worker_seconds: a worker must have been seen this recently for ``/ready``.
         callback_attempts: POSTs tried per callback URL (backoff 1, 2, 4... s).
     """
@@ -72,6 +74,7 @@ class ServiceConfig(BaseModel):
     worker: bool = True
     worker_concurrency: int = Field(1, ge=1)
     reap_every: float = Field(10.0, gt=0)
+    worker_stop_timeout: float = Field(10.0, ge=0)
     ready_worker_seconds: float = Field(30.0, gt=0)
     callback_attempts: int = Field(5, ge=1)
 

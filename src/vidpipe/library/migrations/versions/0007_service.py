@@ -7,7 +7,7 @@
   ``name`` (the client's file name, sanitised), ``path`` (absolute), ``size`` (bytes),
   ``sha256``, ``content_type`` (sniffed from the bytes), ``created_at``.
 - ``job_callbacks``: the ``callback_url`` of a job and its delivery: ``attempts``,
-  ``delivered_at``, ``last_error``.
+  ``next_at`` (no POST before then: the back-off), ``delivered_at``, ``last_error``.
 
 Revision ID: 0007
 Revises: 0006
@@ -54,6 +54,7 @@ def upgrade() -> None:
         ),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_at", TZ),
         sa.Column("delivered_at", TZ),
         sa.Column("last_error", sa.Text),
     )
