@@ -7,7 +7,8 @@ route                                  answers
                                        ``status``, ``language``, ``min_duration``,
                                        ``max_duration``, ``sort``, ``limit``, ``cursor``)
 ``GET /v1/items/{id}``                 probe facts, stages, sources, transcript facts,
-                                       summary, chapters, scenes (:func:`~vidpipe.library.items.item_detail`)
+                                       summary, chapters, scenes
+                                       (:func:`~vidpipe.library.items.item_detail`)
 ``GET /v1/items/{id}/transcript``      ``?format=json|srt|vtt|txt`` (:mod:`vidpipe.writers`)
 ``GET /v1/items/{id}/media``           the media file, with HTTP ``Range`` (seeking)
 ``GET /v1/search?q=``                  full-text search (:func:`vidpipe.library.search.search`)
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter, Path as PathParam, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
@@ -207,7 +209,9 @@ async def get_media(request: Request, item_id: int = ItemId) -> FileResponse:
     import mimetypes
 
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=kind, filename=path.name, content_disposition_type="inline")
+    return FileResponse(
+        path, media_type=kind, filename=path.name, content_disposition_type="inline"
+    )
 
 
 @router.get("/v1/search", response_model=SearchOut, summary="Full-text search of transcripts")

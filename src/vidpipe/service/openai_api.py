@@ -213,7 +213,7 @@ def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) 
         out["segments"] = [
             {
                 "id": s.id,
-                "seek": int(round(s.start * 100)),
+                "seek": round(s.start * 100),
                 "start": round(s.start, 3),
                 "end": round(s.end, 3),
                 "text": s.text,
@@ -460,7 +460,9 @@ async def create_speech(request: Request, body: SpeechRequest) -> Response:
     from vidpipe.media.encode import MEDIA_TYPES
 
     if body.model not in SPEECH_MODELS:
-        raise NotFoundError(f"unknown speech model '{body.model}'", f"use {', '.join(SPEECH_MODELS)}")
+        raise NotFoundError(
+            f"unknown speech model '{body.model}'", f"use {', '.join(SPEECH_MODELS)}"
+        )
     name = _voice_name(body.voice)
     async with model_limiter(request):
         data = await anyio.to_thread.run_sync(

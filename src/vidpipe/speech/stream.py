@@ -17,7 +17,7 @@ import numpy as np
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, TranscribeOptions
 from vidpipe.types import Segment, Transcript
 
-__all__ = ["speech_windows", "iter_transcript"]
+__all__ = ["iter_transcript", "speech_windows"]
 
 #: Longest window in seconds (Whisper's 30 s input).
 WINDOW_SECONDS = 30.0
