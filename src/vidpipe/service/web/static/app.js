@@ -195,8 +195,9 @@ function libraryPage() {
     if (f.text.value.trim()) q.set("text", f.text.value.trim());
     if (f.status.value) q.set("status", f.status.value);
     if (f.language.value) q.set("language", f.language.value);
-    if (f.min.value !== "") q.set("min_duration", String(Number(f.min.value) * 60));
-    if (f.max.value !== "") q.set("max_duration", String(Number(f.max.value) * 60));
+    const seconds = (minutes) => String(Number((Number(minutes) * 60).toFixed(3)));
+    if (f.min.value !== "") q.set("min_duration", seconds(f.min.value));
+    if (f.max.value !== "") q.set("max_duration", seconds(f.max.value));
     q.set("sort", (state.order === "desc" ? "-" : "") + state.sort);
     return q;
   }
@@ -251,7 +252,7 @@ function libraryPage() {
     $("#lib-count").textContent = state.total !== null ? `${state.total} item${state.total === 1 ? "" : "s"}` : "";
     $("#pg-prev").disabled = state.page === 0;
     $("#pg-next").disabled = !body.next_cursor;
-    rows.dataset.loaded = q.toString();
+    rows.dataset.loaded = q.toString(); // what the rows show (tests wait for it)
   }
 
   let timer = null;
@@ -536,7 +537,7 @@ async function searchPage() {
   $("#s-count").textContent = `${hits.length} hit${hits.length === 1 ? "" : "s"} for “${q}”`;
   list.replaceChildren(...hits.map((h) => {
     const id = h.media_id ?? h.item_id ?? h.id;
-    const title = h.title || (h.path || "").split(/[\\/]/).pop() || `item ${id}`;
+    const title = h.title || h.name || (h.path || "").split(/[\\/]/).pop() || `item ${id}`;
     const href = `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`;
     return el("li", { class: "hit" },
       el("a", { href, class: "hit-link" }, marked(h.snippet || h.text || "")),
@@ -737,15 +738,24 @@ async function upload(file) {
   return api("/v1/files", { method: "POST", body: fd });
 }
 
-/** One chain of jobs for one input, steps in pipeline order: the first job gets the
- * input (a file id or URL: the service downloads a URL once, here), each next one
- * depends on the one before and works on its media item (as vidpipe submit does). */
+/** Steps that take the job before them as their input (the stages' "dep:" inputs);
+ * the others are given the file itself. */
+const TAKES_PREVIOUS = { transcribe: ["audio"], summarize: ["transcribe"], chapters: ["transcribe"], describe: ["transcribe"] };
+
+/** One chain of jobs for one input, steps in pipeline order, each depending on the one
+ * before (as vidpipe submit makes them). The first job gets the input (a file id or a
+ * URL: the service downloads a URL once, when that job is made); the next ones get the
+ * file it resolved to, or only the job before them when they take its output. */
 async function chain(input, steps) {
   const made = [];
-  let prev = null;
+  let prev = null, path = input.path;
   for (const kind of steps) {
-    const body = prev ? { kind, params: {}, depends_on: [prev.id] } : { kind, params: {}, input };
+    const body = { kind, params: {} };
+    if (prev) body.depends_on = [prev.id];
+    const usesPrevious = prev && (TAKES_PREVIOUS[kind] || []).includes(prev.kind);
+    if (!usesPrevious) body.input = prev ? { path } : input;
     const job = await api("/v1/jobs", { json: body });
+    if (!prev && job.input && job.input.path) path = job.input.path;
     made.push(job);
     prev = job;
   }
