@@ -462,11 +462,12 @@ def test_new_work_from_a_url_runs_to_100_percent_and_lands_in_the_library(
     assert "audio" in chain
     page.goto(web.url + "/?text=surpassed")
     rows = _wait_rows(page, 1, text="surpassed")
-    assert rows[0]["name"] == "surpassed.wav" and rows[0]["language"] == "en"
+    # the downloader names the file after the URL (plus a hash of it)
+    assert rows[0]["name"].startswith("surpassed") and rows[0]["language"] == "en"
     page.fill("#q", "surpassed")
     page.press("#q", "Enter")
     page.wait_for_selector("#hits .hit")
-    assert "surpassed.wav" in page.text_content("#hits")
+    assert "surpassed" in page.text_content("#hits")
 
 
 @pytest.fixture(scope="module")

@@ -376,7 +376,12 @@ async function itemPage() {
     pane.replaceChildren(...segs.map((s, i) => {
       const words = Array.isArray(s.words) ? s.words : [];
       const text = words.length
-        ? words.map((w, j) => el("span", { class: "w", dataset: { s: w.start, e: w.end, j } }, w.word))
+        ? words.flatMap((w, j) => {
+          // the leading space stays outside the word, so its highlight hugs the letters
+          const lead = w.word.match(/^\s*/)[0];
+          const span = el("span", { class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
+          return lead ? [lead, span] : [span];
+        })
         : [s.text];
       return el("div", { class: "seg", dataset: { i, s: s.start, e: s.end } },
         el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
@@ -579,7 +584,7 @@ function jobRow(job, kinds) {
       el("span", { class: "id" }, job.id.slice(0, 8)),
       job.step ? el("span", { class: "step" }, job.step) : null,
       el("span", { class: "elapsed mono" }, t !== null ? hms(t, true) : ""),
-      chain.length ? el("span", { class: "chain" }, "after ", chain) : null),
+      chain.length ? el("span", { class: "chain" }, "after ", chain.flatMap((a, i) => (i ? [", ", a] : [a]))) : null),
     el("div", { class: "actions" }, cancel, retry),
     el("div", { class: "bar", role: "progressbar", "aria-label": `${job.kind} progress`, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct },
       el("span", { style: `width:${pct}%` })),
