@@ -10,7 +10,9 @@ as a ``render`` job (:class:`vidpipe.pipeline.registry.RenderStage`)::
 
 or ``voice_track_id`` (a ``speak`` or ``audio`` job) and ``slide_ids`` (``images``
 jobs) naming the jobs whose outputs to use, the dependent tasks of that service.
-Server paths must lie inside the media roots (:func:`~vidpipe.service.security.check_server_path`).
+Server paths must lie inside the media roots
+(:func:`~vidpipe.service.security.check_server_path`); upload file ids (``POST /v1/files``)
+and http(s) URLs are taken too, as in job inputs.
 The answer is ``202`` with the job (``job_id``, also as ``task_id``, ``status``,
 ``progress``); ``?wait=SECONDS`` holds the request until the video is done (then
 ``200`` with ``video_path``, ``video_url``, ``duration``) or the time is up (``202``).
@@ -39,12 +41,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vidpipe.errors import (
+    BusyError,
     ForbiddenError,
     MediaError,
     RemoteError,
     TooLargeError,
     UnavailableError,
     UsageError,
+    VidpipeError,
 )
 from vidpipe.types import Job
 
@@ -125,14 +129,20 @@ def _render_params(body: GenerateVideoRequest) -> dict[str, Any]:
     }
 
 
-def _create_render(request: Request, body: GenerateVideoRequest) -> Job:
-    """Check the inputs and create the render job (in a worker thread: files, database)."""
-    from vidpipe.service.security import check_server_path
+def _create_render(
+    request: Request, body: GenerateVideoRequest, images: list[str], audio: str | None
+) -> Job:
+    """Check the queue and the named jobs, create the render job and queue it (in a
+    worker thread: database)."""
+    from vidpipe.service.jobs_api import _enqueue
 
-    roots = list(_config(request).media_roots)
+    cfg = _config(request)
     store = _store(request)
-    images = [str(check_server_path(p, roots)) for p in body.image_paths]
-    audio = str(check_server_path(body.audio_path, roots)) if body.audio_path else None
+    counts = store.counts()
+    if counts.get("waiting", 0) + counts.get("queued", 0) >= cfg.max_queue:
+        raise BusyError(
+            f"the queue is full ({cfg.max_queue} jobs waiting)", "try again later", retry_after=30
+        )
     deps: list[str] = []
     if body.voice_track_id:
         voice = store.get(body.voice_track_id)
@@ -148,12 +158,15 @@ def _create_render(request: Request, body: GenerateVideoRequest) -> Job:
         deps.append(slide.id)
     if len(set(deps)) != len(deps):
         raise UsageError("a job is named twice in voice_track_id and slide_ids")
-    return store.create(
+    job = store.create(
         "render",
         _render_params(body),
         input={"images": images, "audio": audio},
         depends_on=deps,
     )
+    if job.status == "queued":
+        _enqueue(request, job)
+    return job
 
 
 def _answer(request: Request, job: Job) -> GenerateVideoResponse:
@@ -195,17 +208,21 @@ async def generate_video(
     body: GenerateVideoRequest,
     wait: float = Query(0.0, ge=0.0, le=MAX_WAIT, description="seconds to wait for the video"),
 ) -> Any:
-    """Create a render job from server paths or from the outputs of other jobs.
+    """Create a render job from server paths (upload file ids and URLs work too:
+    :func:`~vidpipe.service.jobs_api.resolve_file`) or from the outputs of other jobs.
 
     Raises:
         ForbiddenError: a path outside the media roots (403).
         NotFoundError: a missing file or job (404).
         UsageError: a job of the wrong kind, bad render options (400).
     """
-    from vidpipe.pipeline.queue import enqueue
+    from vidpipe.service.jobs_api import resolve_file
 
-    job = await anyio.to_thread.run_sync(_create_render, request, body)
-    await anyio.to_thread.run_sync(enqueue, job)
+    images = [
+        await resolve_file(request, p, f"image_paths[{i}]") for i, p in enumerate(body.image_paths)
+    ]
+    audio = await resolve_file(request, body.audio_path, "audio_path") if body.audio_path else None
+    job = await anyio.to_thread.run_sync(_create_render, request, body, images, audio)
     if wait > 0:
         job = await _wait(request, job, wait)
     answer = _answer(request, job)
@@ -242,9 +259,7 @@ async def _fetch(request: Request, url: str, folder: Path) -> Path:
     from vidpipe.service.security import check_url, url_policy
 
     cfg = _config(request)
-    policy = getattr(request.app.state, "url_policy", None) or url_policy(
-        bool(cfg.allow_private_urls)
-    )
+    policy = url_policy(bool(cfg.allow_private_urls), getattr(request.app.state, "resolver", None))
     clean = await check_url(url, policy)
     limits = DownloadLimits(
         url_policy=policy, max_bytes=int(cfg.max_file_bytes), retries=2, deadline=600.0
@@ -268,7 +283,7 @@ async def _fetch(request: Request, url: str, folder: Path) -> Path:
 def _embed(path: Path) -> dict[str, Any]:
     """Probe facts and the embedding of ``path`` (in a worker thread)."""
     try:
-        from vidpipe import embed_audio
+        from vidpipe.pipeline.embed import embed_audio
     except ImportError:
         raise UnavailableError(
             "audio embeddings are not available in this version", "update vidpipe (issue 11)"
@@ -315,7 +330,12 @@ async def encode_audio(request: Request, body: EncodeAudioRequest) -> EncodeAudi
         from vidpipe.service.openai_api import model_limiter
 
         async with model_limiter(request):
-            facts = await anyio.to_thread.run_sync(_embed, path)
+            try:
+                facts = await anyio.to_thread.run_sync(_embed, path)
+            except VidpipeError as exc:
+                if folder is not None:  # name the URL, not the temporary file
+                    exc.message = exc.message.replace(str(path), url)
+                raise
     finally:
         if folder is not None:
             with contextlib.suppress(OSError):

@@ -29,7 +29,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from vidpipe.errors import NotFoundError, UnavailableError
+from vidpipe.errors import InputError, NotFoundError, UnavailableError
 from vidpipe.library.items import ITEM_SORTS
 
 __all__ = ["router"]
@@ -251,19 +251,31 @@ async def similar(
     """The ``k`` nearest items by stored audio embedding (cosine).
 
     Raises:
-        NotFoundError: no such item, or it has no embedding.
+        NotFoundError: no such item, or no vectors stored (for it) yet (404).
         UnavailableError: this install has no audio embeddings (503).
     """
     try:
-        from vidpipe.embed.similar import similar_items
+        from vidpipe.pipeline.embed import similar as nearest
     except ImportError:
         raise UnavailableError(
             "audio embeddings are not available in this version",
             "update vidpipe (vidpipe embed, issue 11)",
         ) from None
-    await anyio.to_thread.run_sync(_media, request, item_id)
-    found = await anyio.to_thread.run_sync(lambda: similar_items(_catalog(request), item_id, k))
+
+    def find():
+        _media(request, item_id)
+        try:
+            return nearest(item_id, k, catalog=_catalog(request))
+        except InputError as exc:  # no vectors stored, or none for this item
+            raise NotFoundError(exc.message, exc.hint) from None
+
+    hits = await anyio.to_thread.run_sync(find)
     return SimilarOut(
         media_id=item_id,
-        neighbours=[Neighbour(media_id=n.media_id, name=n.name, score=n.score) for n in found],
+        neighbours=[
+            Neighbour(
+                media_id=h.media_id, name=Path(h.path).name if h.path else None, score=h.score
+            )
+            for h in hits
+        ],
     )

@@ -1,0 +1,237 @@
+"""Service benchmark: OpenAI-compatible transcription through ``vidpipe serve`` against
+faster-whisper-server, and vidpipe's HTTP overhead over an in-process call. One run.
+
+Systems (same bundled model files, int8, the same CPU threads, the same decoding
+options: beam 5, Silero VAD, batched pipeline with batch 8, temperature fallback
+0..1, ``condition_on_previous_text`` off):
+
+* ``vidpipe``: ``vidpipe serve --no-worker`` (a subprocess), ``POST
+  /v1/audio/transcriptions`` with ``response_format=json``;
+* ``fws``: faster-whisper-server 0.0.3 (a subprocess, multi-model config with the same
+  model folder and ``transcribe_options`` = vidpipe's
+  :func:`~vidpipe.speech.whisper.whisper_kwargs`), the same request (plus its
+  ``model_name`` field);
+* ``in-process``: ``vidpipe.transcribe(path, engine=..., sentence_segments=False)``
+  in this process, sequential: the floor for the HTTP overhead.
+
+Servers run one at a time (never together) and are warmed up with one request.
+Sets: ``en_dev`` (32 LJSpeech sentences, exact text) and ``en_long`` (the Bush radio
+address, 2:07) from ``../shared/data`` (or ``--data``; en_dev falls back to
+tests/data). Each set is sent sequentially and by 4 concurrent clients (the long file
+4 times at once). Reported: wall time, requests per minute, p50/p95 latency, WER
+(whisper_normalizer English + jiwer), and the ratios vidpipe / fws (throughput) and
+vidpipe-sequential / in-process (overhead).
+
+Targets: vidpipe's throughput >= faster-whisper-server's at equal or better WER; HTTP
+overhead over in-process <= 5 %.
+
+Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--data ../shared/data]``
+Prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vidpipe
+from asr import load_sets, wer
+from vidpipe.config import default_threads
+from vidpipe.speech.engine import TranscribeOptions
+from vidpipe.speech.models import resolve_model
+from vidpipe.speech.whisper import FasterWhisperEngine, whisper_kwargs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_vidpipe(model: str, home: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_MODEL=model)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "vidpipe", "serve", "--no-worker", "--port", str(port),
+           "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait_up(url, proc)
+    return proc, url
+
+
+def start_fws(model: str, threads: int, batch: int, home: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    kwargs = whisper_kwargs(TranscribeOptions(batch_size=batch, sentence_segments=False))
+    kwargs.pop("condition_on_previous_text")  # the batched pipeline does not take it
+    for key in ("task", "language", "initial_prompt"):  # set per request by the server
+        kwargs.pop(key)
+    config = {
+        "batch_size": batch,
+        "models": [
+            {
+                "name": "whisper-1",
+                "path": str(resolve_model(model)),
+                "model_options": {"device": "cpu", "compute_type": "int8", "cpu_threads": threads},
+                "transcribe_options": kwargs,
+            }
+        ],
+    }
+    cfg = home / "fws.yaml"
+    cfg.write_text(json.dumps(config))  # JSON is YAML
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "faster_whisper_server", "--config", str(cfg),
+           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    _wait_up(url, proc)
+    return proc, url
+
+
+def post(url: str, path: Path) -> tuple[str, float]:
+    """One transcription request; ``(text, seconds)``."""
+    t0 = time.perf_counter()
+    with path.open("rb") as fh:
+        r = httpx.post(
+            url + "/v1/audio/transcriptions",
+            files={"file": (path.name, fh, "audio/wav")},
+            data={"model": "whisper-1", "model_name": "whisper-1", "response_format": "json"},
+            timeout=600,
+        )
+    r.raise_for_status()
+    return r.json()["text"], time.perf_counter() - t0
+
+
+def run_set(url: str, items: list[tuple[Path, str]], clients: int) -> dict:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda it: post(url, it[0]), items))
+    wall = time.perf_counter() - t0
+    lat = sorted(s for _, s in results)
+    return {
+        "wall": wall,
+        "rpm": 60.0 * len(items) / wall,
+        "p50": statistics.median(lat),
+        "p95": lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))],
+        "wer": wer([r for _, r in items], [t for t, _ in results]),
+        "n": len(items),
+    }
+
+
+def workloads(sets: dict, clients: int) -> list[tuple[str, list, int]]:
+    out = []
+    for name, items in sets.items():
+        out.append((f"{name} seq", items, 1))
+        many = items if len(items) >= clients else items * clients
+        out.append((f"{name} x{clients}", many, clients))
+    return out
+
+
+def bench_server(label: str, start, sets: dict, clients: int) -> dict:
+    proc, url = start()
+    try:
+        post(url, next(iter(sets.values()))[0][0])  # warm-up: model load
+        return {w: run_set(url, items, n) for w, items, n in workloads(sets, clients)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="base")
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    args = ap.parse_args()
+
+    sets = load_sets(args.data)
+    threads = default_threads()
+    print(f"model {args.model}, {threads} threads, batch {args.batch_size}, "
+          f"sets: {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
+
+    engine = FasterWhisperEngine(args.model, threads=threads)
+    vidpipe.transcribe(sets["en_dev"][0][0], engine=engine, sentence_segments=False)  # warm
+    inproc = {}
+    for name, items in sets.items():
+        t0 = time.perf_counter()
+        texts = [
+            vidpipe.transcribe(
+                p, engine=engine, batch_size=args.batch_size, sentence_segments=False
+            ).text
+            for p, _ in items
+        ]
+        wall = time.perf_counter() - t0
+        inproc[name] = {"wall": wall, "wer": wer([r for _, r in items], texts)}
+    del engine
+
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        home = Path(tmp)
+        results = {
+            "vidpipe": bench_server(
+                "vidpipe", lambda: start_vidpipe(args.model, home / "vidpipe"), sets, args.clients
+            ),
+            "fws": bench_server(
+                "fws",
+                lambda: start_fws(args.model, threads, args.batch_size, home),
+                sets,
+                args.clients,
+            ),
+        }
+
+    head = (
+        f"{'workload':<14} {'system':<8} {'wall s':>8} {'req/min':>8} {'p50 s':>7} "
+        f"{'p95 s':>7} {'WER':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for w, _, _ in workloads(sets, args.clients):
+        for system in ("vidpipe", "fws"):
+            r = results[system][w]
+            print(f"{w:<14} {system:<8} {r['wall']:8.2f} {r['rpm']:8.1f} {r['p50']:7.2f} "
+                  f"{r['p95']:7.2f} {r['wer']:6.3f}")  # fmt: skip
+        ratio = results["vidpipe"][w]["rpm"] / results["fws"][w]["rpm"]
+        print(f"{w:<14} {'ratio':<8} throughput vidpipe/fws = {ratio:.2f} (target >= 1.00)")
+    print()
+    for name, r in inproc.items():
+        served = results["vidpipe"][f"{name} seq"]
+        overhead = served["wall"] / r["wall"] - 1.0
+        print(f"{name:<8} in-process {r['wall']:7.2f} s (WER {r['wer']:.3f}); served "
+              f"sequentially {served['wall']:7.2f} s: HTTP overhead {100 * overhead:+.1f} % "
+              "(target <= 5 %)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
