@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
+
+from vidpipe.service.errors import error_responses
 
 __all__ = ["router"]
 
@@ -84,7 +87,7 @@ def report(request: Request) -> dict[str, Any]:
 @router.get(
     "/v1/report/durations.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}}, **error_responses(400)},
 )
 def durations_plot(request: Request) -> Response:
     """The duration distribution of ``vidpipe report`` (histogram and sorted durations)
@@ -101,11 +104,11 @@ def durations_plot(request: Request) -> Response:
 @router.get(
     "/v1/items/{item_id}/thumbnail",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404, 415)},
 )
 def item_thumbnail(
     request: Request,
-    item_id: int,
+    item_id: int = PathParam(..., ge=1, le=2**31 - 1, description="catalog item (media) id"),
     width: int = Query(320, ge=16, le=1920, description="pixels"),
 ) -> FileResponse:
     """The item's preview: a keyframe (video) or its waveform (audio), JPEG."""
