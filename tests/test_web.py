@@ -345,6 +345,24 @@ def test_item_page_seeks_on_click_and_highlights_what_plays(web: Web, page: Any)
     back, _ = _current(page)
     assert abs(back - before) < 0.1
 
+    # chapters and scenes (vidpipe run's describe step): keyframes shown, a click seeks
+    item = web.http.get(f"/v1/items/{web.ids['narrated.mp4']}").json()
+    assert item["scenes"], "the fixture's run describes the video"
+    scene = item["scenes"][-1]
+    n = len(item["scenes"])
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#scenes .scene img')].filter(i => i.naturalWidth > 0)"
+        f".length === {n}"
+    )
+    page.locator("#scenes .scene").last.locator("button").click()
+    t, cur = _current(page)
+    assert abs(t - scene["start"]) < 0.1 and cur == _segment_at(starts, t)
+    if item["chapters"]:
+        chapter = item["chapters"][-1]
+        page.locator("#chapters button").last.click()
+        t, _ = _current(page)
+        assert abs(t - chapter["start"]) < 0.1
+
     # downloads and the poster keyframe
     links = page.eval_on_selector_all("#downloads a", "as => as.map(a => a.textContent)")
     assert links == ["SRT", "VTT", "TXT", "JSON", "Media"]
@@ -578,7 +596,16 @@ def test_screenshots(web: Web, browser: Any) -> None:
     shots += screenshot(browser, web.url + "/", "library", "#lib-rows tr[data-id]")
     item = f"{web.url}/items/{web.ids['narrated.mp4']}?t=13"
     shots += screenshot(browser, item, "item", "#transcript .seg.current")
-    shots += screenshot(browser, web.url + "/jobs", "jobs", "#jobs .job")  # after the URL jobs
+    # some jobs of its own, so the jobs page has rows when this test runs alone
+    probe = {"kind": "probe", "input": {"media_id": web.ids["jfk.flac"]}}
+    first = web.http.post("/v1/jobs", json=probe).json()
+    audio = {
+        "kind": "audio",
+        "input": {"media_id": web.ids["jfk.flac"]},
+        "depends_on": [first["id"]],
+    }
+    web.http.post("/v1/jobs", json=audio).raise_for_status()
+    shots += screenshot(browser, web.url + "/jobs", "jobs", "#jobs .job")
     assert all(p.stat().st_size > 10_000 for p in shots)
     (ARTIFACTS / "index.json").write_text(json.dumps([str(p) for p in shots], indent=1))
 

@@ -6,7 +6,9 @@
 - ``GET /v1/report/durations.png``: ``vidpipe report``'s duration distribution plot
   (:func:`vidpipe.library.report.write_plot`);
 - ``GET /v1/items/{item_id}/thumbnail``: the item's preview JPEG, a keyframe or a
-  waveform (:func:`vidpipe.library.thumbnails.thumbnail`, cached by content).
+  waveform (:func:`vidpipe.library.thumbnails.thumbnail`, cached by content);
+- ``GET /v1/items/{item_id}/scenes/{index}/keyframe``: the keyframe JPEG of one scene
+  (as ``vidpipe describe`` stored it).
 
 Handlers are plain functions: FastAPI runs them in its thread pool, so decoding a
 frame or drawing the plot never blocks the event loop.
@@ -116,3 +118,27 @@ def item_thumbnail(
 
     path = thumbnail(request.app.state.catalog, item_id, _thumb_dir(request), width)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get(
+    "/v1/items/{item_id}/scenes/{index}/keyframe",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(404)},
+)
+def scene_keyframe(
+    request: Request,
+    item_id: int = PathParam(..., ge=1, le=2**31 - 1, description="catalog item (media) id"),
+    index: int = PathParam(..., ge=0, le=100_000, description="the scene's index"),
+) -> FileResponse:
+    """The keyframe of scene ``index`` of the item (the path is the catalog's, never
+    the client's)."""
+    from vidpipe.errors import NotFoundError
+    from vidpipe.library.understanding import get_scenes
+
+    scenes = get_scenes(request.app.state.catalog, item_id) or []
+    scene = next((s for s in scenes if s.index == index), None)
+    if scene is None or not scene.keyframe or not Path(scene.keyframe).is_file():
+        raise NotFoundError(
+            f"no keyframe of scene {index} of item {item_id}", "run vidpipe describe on it"
+        )
+    return FileResponse(scene.keyframe, media_type="image/jpeg")

@@ -361,8 +361,10 @@ async function itemPage() {
 
   // summary, chapters, scenes (in the item body when the service has them)
   showSummary(item.raw.summary);
-  showChapters(item.raw.chapters, player);
-  showScenes(item.raw.scenes, player, id);
+  // chapters and scenes seek through seekTo (set below once the transcript is drawn)
+  let seekTo = (t) => { player.currentTime = Math.max(0, t); };
+  showChapters(item.raw.chapters, (t) => seekTo(t));
+  showScenes(item.raw.scenes, (t) => seekTo(t), id);
   loadSimilar(id);
 
   // transcript
@@ -397,6 +399,7 @@ async function itemPage() {
     player.currentTime = Math.max(0, t);
     sync(true);
   };
+  seekTo = seek;
   pane.addEventListener("click", (ev) => {
     const w = ev.target.closest(".w"), s = ev.target.closest(".seg");
     if (w) seek(Number(w.dataset.s));
@@ -481,20 +484,23 @@ function showSummary(summary) {
   $("#summary").replaceChildren(...parts);
 }
 
-function showChapters(chapters, player) {
+function showChapters(chapters, seek) {
   const list = $("#chapters");
   if (!Array.isArray(chapters) || !chapters.length) { list.replaceChildren(el("li", { class: "muted" }, "No chapters yet.")); return; }
   list.replaceChildren(...chapters.map((c) => el("li", {},
-    el("button", { type: "button", onclick: () => { player.currentTime = c.start; } },
+    el("button", { type: "button", onclick: () => seek(c.start) },
       el("span", { class: "mono" }, hms(c.start, true)), c.title))));
 }
 
-function showScenes(scenes, player, id) {
+function showScenes(scenes, seek, id) {
   const list = $("#scenes");
   if (!Array.isArray(scenes) || !scenes.length) return;
   list.replaceChildren(...scenes.map((s, i) => el("li", { class: "scene" },
-    s.keyframe_url || s.keyframe ? el("img", { loading: "lazy", alt: `Keyframe of scene ${i + 1}`, src: s.keyframe_url || `/v1/items/${id}/scenes/${s.index ?? i}/keyframe` }) : null,
-    el("button", { type: "button", onclick: () => { player.currentTime = s.start; } }, `${hms(s.start, true)} – ${hms(s.end, true)}`),
+    s.keyframe ? el("img", {
+      loading: "lazy", alt: `Keyframe of scene ${i + 1}`, width: 320, height: 180,
+      src: `/v1/items/${id}/scenes/${s.index ?? i}/keyframe`, onerror: (ev) => ev.target.remove(),
+    }) : null,
+    el("button", { type: "button", onclick: () => seek(s.start) }, `${hms(s.start, true)} – ${hms(s.end, true)}`),
     s.ocr_text && s.ocr_text.length ? el("p", {}, el("span", { class: "muted" }, "On screen: "), s.ocr_text.join(" · ")) : null,
     s.description ? el("p", {}, s.description) : null,
     s.speech ? el("p", { class: "muted" }, s.speech) : null)));
