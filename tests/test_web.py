@@ -8,7 +8,7 @@ is not media. Media for URL jobs is served by a local HTTP server.
 
 Screenshots of the library, an item page and the jobs page at 1280x800 and 375x812 are
 written to ``tests/artifacts/web/`` (ignored by git; ``VIDPIPE_WEB_ARTIFACTS`` moves it)
-and their paths printed.
+and their paths printed (plus a full-page shot of each, ``*-full.png``).
 
 Chromium is ``/usr/bin/chromium`` (``VIDPIPE_CHROMIUM`` overrides); without it, or
 without the ``playwright`` package, these tests skip with the reason.
@@ -151,6 +151,8 @@ def screenshot(browser: Any, url: str, name: str, ready: str) -> list[Path]:
         pg.wait_for_load_state("networkidle")
         path = ARTIFACTS / f"{name}-{label}-{w}x{h}.png"
         pg.screenshot(path=str(path))
+        full = ARTIFACTS / f"{name}-{label}-{w}-full.png"  # the whole page, below the fold too
+        pg.screenshot(path=str(full), full_page=True)
         # the page fits the width: nothing scrolls sideways at 375 px
         overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         ctx.close()
