@@ -27,7 +27,22 @@ from vidpipe.library.urls import redact_url
 __all__ = ["ITEM_SORTS", "ItemPage", "item_detail", "item_row", "list_items"]
 
 #: Sort keys of :func:`list_items` (``-`` first: descending).
-ITEM_SORTS = ("id", "-id", "duration", "-duration", "created", "-created", "position")
+ITEM_SORTS = (
+    "id",
+    "-id",
+    "duration",
+    "-duration",
+    "created",
+    "-created",
+    "position",
+    "-position",
+    "name",
+    "-name",
+    "language",
+    "-language",
+    "status",
+    "-status",
+)
 MAX_LIMIT = 500
 
 
@@ -86,6 +101,7 @@ def list_items(
     sort: str = "id",
     limit: int = 50,
     cursor: str | None = None,
+    text: str | None = None,
 ) -> ItemPage:
     """A page of catalog items matching the filters.
 
@@ -95,9 +111,11 @@ def list_items(
         language: transcript language, ISO 639-1 (``en`` also matches ``en-US``).
         min_duration, max_duration: probed duration range in seconds (inclusive);
             items without a duration are left out when either is given.
-        sort: one of :data:`ITEM_SORTS` (``position``: input order of the sources).
+        sort: one of :data:`ITEM_SORTS` (``position``: input order of the sources;
+            ``name``: by path).
         limit: items per page, 1..500.
         cursor: the previous page's ``cursor``.
+        text: only items whose file path or a source URI contains it (case-insensitive).
 
     Returns:
         An :class:`ItemPage`.
@@ -147,6 +165,16 @@ def list_items(
             (func.lower(TranscriptRow.language) == code)
             | func.lower(TranscriptRow.language).like(code + "-%")
         )
+    if text is not None and text.strip():
+        like = (
+            "%"
+            + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        in_uri = select(Source.id).where(
+            Source.media_id == Media.id, func.lower(Source.uri).like(like, escape="\\")
+        )
+        q = q.where(func.lower(Media.path).like(like, escape="\\") | in_uri.exists())
     if min_duration is not None:
         q = q.where(Media.duration >= float(min_duration))
     if max_duration is not None:
@@ -156,6 +184,9 @@ def list_items(
         "duration": Media.duration,
         "created": Media.created_at,
         "position": func.coalesce(first.c.pos, 2**31 - 1),
+        "name": Media.path,
+        "language": func.coalesce(TranscriptRow.language, ""),
+        "status": state,
     }[sort.lstrip("-")]
     order = [key.desc() if sort.startswith("-") else key.asc(), Media.id.asc()]
     with catalog.session(write=False) as s:

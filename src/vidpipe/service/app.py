@@ -50,6 +50,8 @@ ROUTERS = (
     "library_api",
     "openai_api",
     "compat_api",
+    "web_api",
+    "web",
 )
 
 _DESCRIPTION = """\

@@ -30,6 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel
 
 from vidpipe.errors import InputError, NotFoundError, UnavailableError
+from vidpipe.library.items import ITEM_SORTS
 from vidpipe.service.errors import error_responses
 
 __all__ = ["router"]
@@ -116,9 +117,12 @@ async def list_items(
     language: str | None = Query(None, max_length=16, description="ISO 639-1, e.g. en"),
     min_duration: float | None = Query(None, ge=0, description="seconds"),
     max_duration: float | None = Query(None, ge=0, description="seconds"),
-    sort: Literal["id", "-id", "duration", "-duration", "created", "-created", "position"] = "id",
+    sort: Literal[ITEM_SORTS] = "id",  # type: ignore[valid-type]
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=20, pattern=r"^\d*$"),
+    text: str | None = Query(
+        None, max_length=200, description="only items whose path or source contains it"
+    ),
 ) -> ItemPageOut:
     """Items matching the filters, ``limit`` per page; pass ``next_cursor`` back as
     ``cursor`` for the next page."""
@@ -134,6 +138,7 @@ async def list_items(
             sort=sort,
             limit=limit,
             cursor=cursor,
+            text=text,
         )
     )
     return ItemPageOut(items=page.items, total=page.total, next_cursor=page.cursor)

@@ -1,0 +1,177 @@
+"""The web page served by ``vidpipe serve`` at ``/`` (issue 13).
+
+Server-rendered page shells (Jinja2 templates in ``service/web/templates``) and small
+hand-written JavaScript and CSS (``service/web/static``): no Node toolchain, no build
+step, no copied library files. The pages hold no data themselves: their script reads
+everything from the service's own ``/v1/*`` API in the browser, so the page routes
+need no key and are exempt from the API's Bearer authentication
+(:func:`vidpipe.service.auth.is_public`).
+
+With keys set (``VIDPIPE_SERVICE_KEYS``) the page asks for a key once; ``POST
+/session`` checks it and keeps it in an HttpOnly, ``SameSite=Strict`` session cookie
+(:data:`vidpipe.service.auth.SESSION_COOKIE`) that the API's authentication accepts
+like a Bearer header.
+A cookie is what lets the ``<video>`` element (HTTP Range requests) and
+``EventSource`` (server-sent events) reach authenticated routes: neither can send an
+``Authorization`` header.
+
+Routes (all ``GET`` return HTML unless noted):
+
+- ``/``: the library (items, filters, sort, pages, totals, failures, durations plot);
+- ``/items/{item_id}``: the player with the synchronised transcript (``?t=SECONDS``
+  starts there);
+- ``/search?q=``: search hits, each opening the player at its time;
+- ``/jobs``: live jobs, counts per status, cancel and retry;
+- ``/new``: new work (uploads, URLs, steps) and narration;
+- ``/static/{name}``: the page's own script, style sheet and icon;
+- ``POST /session`` ``{"key": ...}`` / ``DELETE /session``: sign in and out (JSON).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from vidpipe import __version__
+from vidpipe.errors import NotFoundError
+from vidpipe.service.auth import SESSION_COOKIE, key_ok
+
+__all__ = ["router"]
+
+WEB_DIR = Path(__file__).with_name("web")
+TEMPLATES = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+STATIC_DIR = WEB_DIR / "static"
+#: the page's steps, in pipeline order (the jobs of ``vidpipe submit``)
+PAGE_STEPS = ("probe", "audio", "transcribe", "summarize", "chapters", "describe")
+#: narration's image sources offered by the form (``vidpipe narrate --images``)
+IMAGE_SOURCES = ("cards", "openai", "sdwebui")
+
+router = APIRouter(include_in_schema=False)
+
+
+def _keys(request: Request) -> list[str]:
+    return list(request.app.state.config.keys or [])
+
+
+def _page(request: Request, name: str, page: str, title: str, **extra) -> HTMLResponse:
+    context = {
+        "page": page,
+        "title": title,
+        "version": __version__,
+        "auth": bool(_keys(request)),
+        "query": request.query_params.get("q", ""),
+        **extra,
+    }
+    return TEMPLATES.TemplateResponse(request, name, context)
+
+
+@router.get("/", response_class=HTMLResponse)
+def library_page(request: Request) -> HTMLResponse:
+    """The library: every item, filters, sort, pages, totals and failures."""
+    return _page(request, "library.html", "library", "Library")
+
+
+@router.get("/items/{item_id}", response_class=HTMLResponse)
+def item_page(request: Request, item_id: int) -> HTMLResponse:
+    """One item: player, synchronised transcript, summary, chapters, scenes, downloads."""
+    return _page(request, "item.html", "item", f"Item {item_id}", item_id=item_id)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(request: Request) -> HTMLResponse:
+    """Search hits of ``?q=``; each opens the player at its time."""
+    q = request.query_params.get("q", "")
+    return _page(request, "search.html", "search", f"Search: {q}" if q else "Search")
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request) -> HTMLResponse:
+    """Live jobs with counts per status, progress, cancel and retry."""
+    return _page(request, "jobs.html", "jobs", "Jobs")
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_page(request: Request) -> HTMLResponse:
+    """New work: uploads or URLs with steps; narration of a text or document."""
+    return _page(
+        request,
+        "new.html",
+        "new",
+        "New work",
+        steps=PAGE_STEPS,
+        default_steps=("probe", "audio", "transcribe"),
+        image_sources=IMAGE_SOURCES,
+    )
+
+
+def _static_files() -> dict[str, Path]:
+    return {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+
+
+_STATIC = _static_files()
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    """One of the page's own static files (a fixed set: no path from the client is
+    opened). Cached for an hour; the templates add ``?v=VERSION``."""
+    path = _STATIC.get(name)
+    if path is None:
+        raise NotFoundError(f"no static file {name}", "the page's files are app.js and style.css")
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if media_type.startswith("text/") or media_type.endswith("javascript"):
+        media_type += "; charset=utf-8"
+    return Response(
+        path.read_bytes(),
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+class SessionIn(BaseModel):
+    """The key typed into the page's sign-in form."""
+
+    key: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/session")
+def sign_in(request: Request, body: SessionIn) -> JSONResponse:
+    """Check ``key`` against the service's keys and keep it in the session cookie.
+
+    Returns:
+        ``{"ok": true}`` with the cookie set (HttpOnly, SameSite=Strict, no expiry:
+        it ends with the browser session).
+
+    Raises:
+        HTTPException: 401 when the key is not one of the service's keys (the cookie is
+            not set).
+    """
+    keys = _keys(request)
+    if keys and not key_ok(body.key, keys):
+        raise HTTPException(
+            401, detail={"message": "wrong API key", "hint": "one of VIDPIPE_SERVICE_KEYS"}
+        )
+    resp = JSONResponse({"ok": True, "auth": bool(keys)})
+    if keys:
+        resp.set_cookie(
+            SESSION_COOKIE,
+            body.key,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+    return resp
+
+
+@router.delete("/session")
+def sign_out() -> JSONResponse:
+    """Forget the session cookie."""
+    resp = JSONResponse({"ok": True})
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp

@@ -1,0 +1,870 @@
+/* vidpipe web page: small hand-written script over the service's /v1 API.
+ * One file, no build step, no libraries. Each page's <body data-page> picks its part.
+ * Times are float seconds everywhere; shown as h:mm:ss or m:ss. */
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+/* ------------------------------------------------------------------ helpers */
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+/** Seconds as h:mm:ss (or m:ss under an hour when short is true). */
+function hms(seconds, short = false) {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.floor(seconds + 1e-6));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = String(m).padStart(2, "0"), ss = String(r).padStart(2, "0");
+  if (short && h === 0) return `${m}:${ss}`;
+  return `${h}:${mm}:${ss}`;
+}
+
+function flash(message, bad = false) {
+  const f = $("#flash");
+  if (!f) return;
+  f.textContent = message;
+  f.classList.toggle("bad", bad);
+  f.hidden = !message;
+}
+
+/** The service's JSON error {"error": {type, message, hint}} as one line. */
+function errorLine(body, status) {
+  const e = body && body.error;
+  if (e && e.message) return e.hint ? `${e.message} (${e.hint})` : e.message;
+  if (body && typeof body.detail === "string") return body.detail;
+  return `the service answered ${status}`;
+}
+
+class ApiError extends Error {
+  constructor(message, status, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+let signingIn = null;
+
+/** Ask for the API key once (a <dialog>); the service keeps it in a session cookie. */
+function signIn() {
+  if (signingIn) return signingIn;
+  const dlg = $("#signin"), form = $("#signin-form"), input = $("#signin-key"), err = $("#signin-error");
+  signingIn = new Promise((resolve) => {
+    const submit = async (ev) => {
+      ev.preventDefault();
+      const r = await fetch("/session", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ key: input.value }),
+        credentials: "same-origin",
+      });
+      if (r.ok) {
+        form.removeEventListener("submit", submit);
+        dlg.close();
+        input.value = "";
+        err.hidden = true;
+        signingIn = null;
+        resolve();
+      } else {
+        let body = null;
+        try { body = await r.json(); } catch (_) { /* not JSON */ }
+        err.textContent = errorLine(body, r.status);
+        err.hidden = false;
+        input.select();
+      }
+    };
+    form.addEventListener("submit", submit);
+    dlg.showModal();
+    input.focus();
+  });
+  return signingIn;
+}
+
+/** fetch() a /v1 route; JSON in and out. A 401 asks for the key and tries again. */
+async function api(path, opts = {}) {
+  const init = { credentials: "same-origin", headers: {}, ...opts };
+  if (opts.json !== undefined) {
+    init.method = init.method || "POST";
+    init.headers = { "Content-Type": "application/json", ...init.headers };
+    init.body = JSON.stringify(opts.json);
+    delete init.json;
+  }
+  for (let attempt = 0; ; attempt++) {
+    const r = await fetch(path, init);
+    if (r.status === 401 && attempt < 3) {
+      await signIn();
+      continue;
+    }
+    const type = r.headers.get("content-type") || "";
+    const body = type.includes("json") ? await r.json() : await r.text();
+    if (!r.ok) throw new ApiError(errorLine(body, r.status), r.status, body);
+    return body;
+  }
+}
+
+/** A list out of a response that is a list or {items|jobs|hits|data: [...]}. */
+function listOf(body, ...keys) {
+  if (Array.isArray(body)) return body;
+  for (const k of [...keys, "items", "data", "results"]) if (body && Array.isArray(body[k])) return body[k];
+  return [];
+}
+
+/** Server-sent events of one URL. The session cookie goes with it, so EventSource works
+ * with keys too. onEvent(type, data) gets every event; onEnd() when the server ends it. */
+function listen(url, onEvent, onEnd) {
+  const es = new EventSource(url, { withCredentials: true });
+  const handle = (ev) => {
+    let data = ev.data;
+    try { data = JSON.parse(ev.data); } catch (_) { /* plain text */ }
+    onEvent(ev.type, data);
+  };
+  for (const t of ["message", "progress", "status", "job", "update", "end", "done"]) es.addEventListener(t, handle);
+  es.onerror = () => {
+    // the server closes the stream when the job ended; EventSource would reconnect
+    if (es.readyState !== EventSource.OPEN) {
+      es.close();
+      if (onEnd) onEnd();
+    }
+  };
+  return es;
+}
+
+/* ------------------------------------------------------------------ items */
+
+/** One item of /v1/items or /v1/items/{id}, with the names this page uses. */
+function normItem(raw) {
+  const m = raw.media || {};
+  const src = raw.source || {};
+  const path = raw.path || m.path || "";
+  const name = path ? path.split(/[\\/]/).pop() : "";
+  const item = {
+    id: raw.id ?? raw.media_id ?? m.id,
+    title: raw.title || raw.name || (typeof raw.source === "string" ? raw.source : src.label) || name || `item ${raw.id}`,
+    source: (typeof raw.source === "string" ? raw.source : (src.uri || raw.uri)) || path,
+    duration: raw.duration ?? m.duration ?? null,
+    language: raw.language ?? (raw.transcript && raw.transcript.language) ?? null,
+    status: raw.status || raw.state || src.state || "",
+    reason: raw.reason || src.reason || null,
+    width: raw.width ?? m.width ?? null,
+    height: raw.height ?? m.height ?? null,
+    video_codec: raw.video_codec ?? m.video_codec ?? null,
+    audio_codec: raw.audio_codec ?? m.audio_codec ?? null,
+    kind: raw.kind || null,
+    raw,
+  };
+  if (!item.kind) item.kind = item.video_codec || item.width ? "video" : "audio";
+  return item;
+}
+
+const itemUrl = (id, t) => `/items/${id}` + (t !== undefined && t !== null ? `?t=${Number(t).toFixed(2)}` : "");
+const mediaUrl = (id) => `/v1/items/${id}/media`;
+const thumbUrl = (id) => `/v1/items/${id}/thumbnail`;
+
+/* ------------------------------------------------------------------ library page */
+
+function libraryPage() {
+  const form = $("#lib-filters"), rows = $("#lib-rows");
+  // pages are cursors of GET /v1/items: cursors[i] fetches page i
+  const state = { sort: "name", order: "asc", page: 0, cursors: [null], total: null };
+  const params = new URLSearchParams(location.search);
+  for (const [k, v] of params) if (form.elements[k] && k !== "sort") form.elements[k].value = v;
+  if (params.get("sort")) {
+    const s = params.get("sort");
+    state.order = s.startsWith("-") ? "desc" : "asc";
+    state.sort = s.replace(/^-/, "");
+  }
+
+  function filters() {
+    const f = form.elements, q = new URLSearchParams();
+    if (f.text.value.trim()) q.set("text", f.text.value.trim());
+    if (f.status.value) q.set("status", f.status.value);
+    if (f.language.value) q.set("language", f.language.value);
+    const seconds = (minutes) => String(Number((Number(minutes) * 60).toFixed(3)));
+    if (f.min.value !== "") q.set("min_duration", seconds(f.min.value));
+    if (f.max.value !== "") q.set("max_duration", seconds(f.max.value));
+    q.set("sort", (state.order === "desc" ? "-" : "") + state.sort);
+    return q;
+  }
+
+  function showSort() {
+    const menu = form.elements.sort, wanted = (state.order === "desc" ? "-" : "") + state.sort;
+    if (menu && $$("option", menu).some((o) => o.value === wanted)) menu.value = wanted;
+    for (const th of $$("#lib-table th[aria-sort]")) {
+      const key = $("button", th).dataset.sort;
+      th.setAttribute("aria-sort", key === state.sort ? (state.order === "asc" ? "ascending" : "descending") : "none");
+    }
+  }
+
+  function row(it) {
+    const thumb = el("img", {
+      class: "thumb", loading: "lazy", alt: "", width: 112, height: 63, src: thumbUrl(it.id),
+      onerror: (ev) => { ev.target.replaceWith(el("span", { class: "thumb", title: "no preview" })); },
+    });
+    return el("tr", { dataset: { id: it.id } },
+      el("td", { class: "thumb-col" }, el("a", { href: itemUrl(it.id), tabindex: "-1", "aria-hidden": "true" }, thumb)),
+      el("td", { class: "title-cell" },
+        el("a", { href: itemUrl(it.id) }, it.title),
+        it.source && it.source !== it.title ? el("span", { class: "src" }, it.source) : null),
+      el("td", { class: "num meta dur", dataset: { seconds: it.duration ?? "" } }, hms(it.duration)),
+      el("td", { class: "meta lang" }, it.language || "–"),
+      el("td", { class: "meta stat" }, el("span", { class: `badge ${it.status}` }, it.status || "–")));
+  }
+
+  async function load() {
+    showSort();
+    const q = filters();
+    history.replaceState(null, "", "?" + q.toString());
+    const size = Number(form.elements.size.value) || 50;
+    q.set("limit", String(size));
+    const cursor = state.cursors[state.page];
+    if (cursor) q.set("cursor", cursor);
+    let body;
+    try {
+      body = await api("/v1/items?" + q.toString());
+    } catch (e) {
+      rows.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "error" }, e.message)));
+      return;
+    }
+    const items = listOf(body, "items").map(normItem);
+    state.total = body.total ?? null;
+    state.cursors[state.page + 1] = body.next_cursor ?? null;
+    rows.replaceChildren(...(items.length ? items.map(row)
+      : [el("tr", { class: "placeholder" }, el("td", { colspan: 5, class: "muted" }, "No items match."))]));
+    const offset = state.page * size;
+    const from = items.length ? offset + 1 : 0, to = offset + items.length;
+    $("#pg-info").textContent = state.total !== null ? `${from}–${to} of ${state.total}` : `${from}–${to}`;
+    $("#lib-count").textContent = state.total !== null ? `${state.total} item${state.total === 1 ? "" : "s"}` : "";
+    $("#pg-prev").disabled = state.page === 0;
+    $("#pg-next").disabled = !body.next_cursor;
+    rows.dataset.loaded = q.toString(); // what the rows show (tests wait for it)
+  }
+
+  let timer = null;
+  const restart = () => { state.page = 0; state.cursors = [null]; };
+  const reload = () => { restart(); clearTimeout(timer); timer = setTimeout(load, 250); };
+  form.addEventListener("input", (ev) => {
+    if (ev.target.name === "sort") { // the narrow screen's sort menu
+      state.order = ev.target.value.startsWith("-") ? "desc" : "asc";
+      state.sort = ev.target.value.replace(/^-/, "");
+    }
+    reload();
+  });
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); restart(); load(); });
+  for (const b of $$("#lib-table th button")) {
+    b.addEventListener("click", () => {
+      const key = b.dataset.sort;
+      if (state.sort === key) state.order = state.order === "asc" ? "desc" : "asc";
+      else { state.sort = key; state.order = key === "duration" ? "desc" : "asc"; }
+      restart();
+      load();
+    });
+  }
+  $("#pg-prev").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); load(); });
+  $("#pg-next").addEventListener("click", () => { state.page += 1; load(); });
+  load();
+  loadReport();
+}
+
+/** Totals, failures by reason (each with its message) and the durations plot. */
+async function loadReport() {
+  let rep;
+  try { rep = await api("/v1/report"); } catch (e) { $("#totals").replaceChildren(el("p", { class: "muted" }, e.message)); return; }
+  const t = rep.totals || {};
+  const labels = [["items", "items"], ["done", "done"], ["failed", "failed"], ["pending", "pending"],
+    ["skipped", "skipped"], ["no_audio", "no audio"], ["duration", "total length"], ["words", "words"]];
+  $("#totals").replaceChildren(...labels.filter(([k]) => t[k] !== undefined).map(([k, label]) =>
+    el("div", {}, el("dt", {}, label), el("dd", { dataset: { total: k } }, k === "duration" ? hms(t[k]) : String(t[k])))));
+  const langSel = $("#f-language");
+  const have = new Set($$("option", langSel).map((o) => o.value));
+  for (const lang of rep.languages || []) if (lang && !have.has(lang)) langSel.append(el("option", { value: lang }, lang));
+  const params = new URLSearchParams(location.search);
+  if (params.get("language")) langSel.value = params.get("language");
+  const fails = rep.failures || [];
+  if (fails.length) {
+    $("#failures").replaceChildren(...fails.map((g) => el("div", { class: "failure" },
+      el("strong", {}, `${g.reason} `), el("span", { class: "muted" }, `(${(g.items || []).length})`),
+      el("ul", {}, (g.items || []).map((i) => el("li", {},
+        typeof i === "string" ? i : [i.media_id ? el("a", { href: itemUrl(i.media_id) }, i.source) : i.source,
+          i.message ? el("span", { class: "msg" }, ` — ${i.message}`) : null]))))));
+  }
+  if (rep.plot) {
+    const img = $("#dur-plot");
+    img.src = rep.plot;
+    img.hidden = false;
+  }
+}
+
+/* ------------------------------------------------------------------ item page */
+
+/** Index of the last entry whose start <= t (starts ascending), or -1. */
+function lastStartAtOrBefore(starts, t) {
+  let lo = 0, hi = starts.length - 1, ans = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (starts[mid] <= t + 1e-3) { ans = mid; lo = mid + 1; } else hi = mid - 1;
+  }
+  return ans;
+}
+
+async function itemPage() {
+  const id = document.body.dataset.item;
+  const params = new URLSearchParams(location.search);
+  const startAt = params.has("t") ? Number(params.get("t")) : null;
+  const hitQuery = params.get("q") || "";
+  let item;
+  try {
+    item = normItem(await api(`/v1/items/${id}`));
+  } catch (e) {
+    flash(e.message, true);
+    $("#transcript").replaceChildren(el("p", { class: "muted" }, "No transcript."));
+    return;
+  }
+  document.title = `${item.title} · vidpipe`;
+  $("#item-title").textContent = item.title;
+  const facts = [hms(item.duration), item.language, item.width && item.height ? `${item.width}×${item.height}` : null,
+    item.video_codec, item.audio_codec, item.status].filter(Boolean);
+  $("#item-facts").textContent = facts.join(" · ");
+
+  const box = $("#media-box");
+  let player;
+  if (item.kind === "video") {
+    player = el("video", { controls: true, preload: "metadata", src: mediaUrl(id), poster: `${thumbUrl(id)}?width=960`, playsinline: true, "aria-label": `Video: ${item.title}` });
+    box.replaceChildren(player);
+  } else {
+    player = el("audio", { controls: true, preload: "metadata", src: mediaUrl(id), "aria-label": `Audio: ${item.title}` });
+    box.replaceChildren(el("img", { class: "waveform", alt: "Waveform", src: thumbUrl(id), width: 640, height: 160, onerror: (ev) => ev.target.remove() }), player);
+  }
+  player.id = "player";
+
+  const name = (item.raw.path || item.title || `item-${id}`).split(/[\\/]/).pop().replace(/\.[^.]+$/, "");
+  const dl = $("#downloads");
+  for (const f of ["srt", "vtt", "txt", "json"]) {
+    dl.append(el("a", { href: `/v1/items/${id}/transcript?format=${f}`, download: `${name}.${f}` }, f.toUpperCase()));
+  }
+  dl.append(el("a", { href: mediaUrl(id), download: (item.raw.path || "").split(/[\\/]/).pop() || `${name}` }, "Media"));
+
+  // summary, chapters, scenes (in the item body when the service has them)
+  showSummary(item.raw.summary);
+  // chapters and scenes seek through seekTo (set below once the transcript is drawn)
+  let seekTo = (t) => { player.currentTime = Math.max(0, t); };
+  showChapters(item.raw.chapters, (t) => seekTo(t));
+  showScenes(item.raw.scenes, (t) => seekTo(t), id);
+  loadSimilar(id);
+
+  // transcript
+  let tr = null;
+  try { tr = await api(`/v1/items/${id}/transcript?format=json`); } catch (e) { /* shown below */ }
+  const segs = tr ? listOf(tr, "segments") : [];
+  const pane = $("#transcript");
+  if (!segs.length) {
+    pane.replaceChildren(el("p", { class: "muted" }, tr ? "The transcript is empty." : "No transcript yet."));
+  } else {
+    pane.replaceChildren(...segs.map((s, i) => {
+      const words = Array.isArray(s.words) ? s.words : [];
+      const text = words.length
+        ? words.flatMap((w, j) => {
+          // the leading space stays outside the word, so its highlight hugs the letters
+          const lead = w.word.match(/^\s*/)[0];
+          const span = el("span", { class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
+          return lead ? [lead, span] : [span];
+        })
+        : [s.text];
+      return el("div", { class: "seg", dataset: { i, s: s.start, e: s.end } },
+        el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
+        el("span", { class: "txt", lang: tr.language || null }, text));
+    }));
+  }
+  const segEls = $$(".seg", pane);
+  const segStarts = segs.map((s) => s.start);
+  const wordEls = segEls.map((e) => $$(".w", e));
+  const wordStarts = wordEls.map((ws) => ws.map((w) => Number(w.dataset.s)));
+
+  const seek = (t) => {
+    player.currentTime = Math.max(0, t);
+    sync(true);
+  };
+  seekTo = seek;
+  pane.addEventListener("click", (ev) => {
+    const w = ev.target.closest(".w"), s = ev.target.closest(".seg");
+    if (w) seek(Number(w.dataset.s));
+    else if (s) seek(Number(s.dataset.s));
+  });
+
+  let curSeg = -1, curWord = null;
+  function keepInView(node) {
+    if (!$("#follow").checked) return;
+    const top = node.offsetTop, bottom = top + node.offsetHeight;
+    const vTop = pane.scrollTop, vBottom = vTop + pane.clientHeight;
+    if (top < vTop || bottom > vBottom) pane.scrollTop = Math.max(0, top - pane.clientHeight / 3);
+  }
+  function sync(force = false) {
+    const t = player.currentTime;
+    const i = lastStartAtOrBefore(segStarts, t);
+    if (i !== curSeg || force) {
+      if (curSeg >= 0 && segEls[curSeg]) segEls[curSeg].classList.remove("current");
+      curSeg = i;
+      if (i >= 0) {
+        segEls[i].classList.add("current");
+        keepInView(segEls[i]);
+      }
+    }
+    let w = null;
+    if (i >= 0 && wordEls[i].length) {
+      const j = lastStartAtOrBefore(wordStarts[i], t);
+      if (j >= 0 && t < Number(wordEls[i][j].dataset.e) + 0.05) w = wordEls[i][j];
+    }
+    if (w !== curWord) {
+      if (curWord) curWord.classList.remove("current");
+      if (w) w.classList.add("current");
+      curWord = w;
+    }
+    pane.dataset.current = String(curSeg);
+  }
+  let raf = 0;
+  const loop = () => { sync(); raf = player.paused ? 0 : requestAnimationFrame(loop); };
+  player.addEventListener("play", () => { if (!raf) raf = requestAnimationFrame(loop); });
+  player.addEventListener("timeupdate", () => sync());
+  player.addEventListener("seeked", () => sync(true));
+  player.addEventListener("pause", () => sync());
+
+  // a search hit: start at its time, at the first matching word when there are word times
+  if (startAt !== null && isFinite(startAt)) {
+    let target = startAt;
+    const terms = hitQuery.toLowerCase().split(/\s+/).filter(Boolean);
+    const i = lastStartAtOrBefore(segStarts, startAt);
+    if (terms.length && i >= 0) {
+      const norm = (x) => x.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
+      const first = norm(terms[0]);
+      const hit = wordEls[i].find((w) => first && norm(w.textContent).startsWith(first));
+      if (hit) target = Number(hit.dataset.s);
+    }
+    const go = () => seek(target);
+    if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, { once: true });
+  }
+
+  // keyboard: space play/pause, left/right five seconds
+  document.addEventListener("keydown", (ev) => {
+    const tag = (ev.target.tagName || "").toLowerCase();
+    if (["input", "textarea", "select"].includes(tag) || ev.target.isContentEditable) return;
+    if (ev.target === player || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.key === " " || ev.code === "Space") {
+      ev.preventDefault();
+      if (player.paused) player.play(); else player.pause();
+    } else if (ev.key === "ArrowLeft") {
+      ev.preventDefault();
+      seek(player.currentTime - 5);
+    } else if (ev.key === "ArrowRight") {
+      ev.preventDefault();
+      seek(Math.min(player.duration || Infinity, player.currentTime + 5));
+    }
+  });
+}
+
+function showSummary(summary) {
+  if (!summary) return;
+  const s = typeof summary === "string" ? { overall: summary } : summary;
+  const parts = [el("p", {}, s.overall || "")];
+  if (Array.isArray(s.keywords) && s.keywords.length) parts.push(el("p", { class: "muted" }, "Keywords: " + s.keywords.join(", ")));
+  $("#summary").replaceChildren(...parts);
+}
+
+function showChapters(chapters, seek) {
+  const list = $("#chapters");
+  if (!Array.isArray(chapters) || !chapters.length) { list.replaceChildren(el("li", { class: "muted" }, "No chapters yet.")); return; }
+  list.replaceChildren(...chapters.map((c) => el("li", {},
+    el("button", { type: "button", onclick: () => seek(c.start) },
+      el("span", { class: "mono" }, hms(c.start, true)), c.title))));
+}
+
+function showScenes(scenes, seek, id) {
+  const list = $("#scenes");
+  if (!Array.isArray(scenes) || !scenes.length) return;
+  list.replaceChildren(...scenes.map((s, i) => el("li", { class: "scene" },
+    s.keyframe ? el("img", {
+      loading: "lazy", alt: `Keyframe of scene ${i + 1}`, width: 320, height: 180,
+      src: `/v1/items/${id}/scenes/${s.index ?? i}/keyframe`, onerror: (ev) => ev.target.remove(),
+    }) : null,
+    el("button", { type: "button", onclick: () => seek(s.start) }, `${hms(s.start, true)} – ${hms(s.end, true)}`),
+    s.ocr_text && s.ocr_text.length ? el("p", {}, el("span", { class: "muted" }, "On screen: "), s.ocr_text.join(" · ")) : null,
+    s.description ? el("p", {}, s.description) : null,
+    s.speech ? el("p", { class: "muted" }, s.speech) : null)));
+}
+
+async function loadSimilar(id) {
+  let body;
+  try { body = await api(`/v1/items/${id}/similar`); } catch (e) {
+    $("#similar").replaceChildren(el("li", { class: "muted" }, e.status === 404 || e.status === 409 ? "No audio embedding for this item yet." : e.message));
+    return;
+  }
+  const items = listOf(body, "items", "similar", "neighbours", "neighbors");
+  if (!items.length) return;
+  $("#similar").replaceChildren(...items.map((raw) => {
+    const it = normItem(raw);
+    const score = raw.score ?? raw.similarity;
+    return el("li", {}, el("a", { href: itemUrl(it.id) }, it.title),
+      score !== undefined ? el("span", { class: "muted" }, ` ${Number(score).toFixed(2)}`) : null);
+  }));
+}
+
+/* ------------------------------------------------------------------ search page */
+
+/** The snippet's [marked] words as <mark> elements (text nodes only: no HTML injection). */
+function marked(snippet) {
+  const out = [];
+  const re = /\[([^\]]*)\]/g;
+  let pos = 0, m;
+  while ((m = re.exec(snippet))) {
+    if (m.index > pos) out.push(snippet.slice(pos, m.index));
+    out.push(el("mark", {}, m[1]));
+    pos = re.lastIndex;
+  }
+  if (pos < snippet.length) out.push(snippet.slice(pos));
+  return out;
+}
+
+async function searchPage() {
+  const q = new URLSearchParams(location.search).get("q") || "";
+  const list = $("#hits");
+  if (!q.trim()) { $("#s-count").textContent = "Type words or a phrase in the box above."; return; }
+  let body;
+  try { body = await api(`/v1/search?q=${encodeURIComponent(q)}&limit=100`); } catch (e) { flash(e.message, true); return; }
+  const hits = listOf(body, "hits");
+  $("#s-count").textContent = `${hits.length} hit${hits.length === 1 ? "" : "s"} for “${q}”`;
+  list.replaceChildren(...hits.map((h) => {
+    const id = h.media_id ?? h.item_id ?? h.id;
+    const title = h.title || h.name || (h.path || "").split(/[\\/]/).pop() || `item ${id}`;
+    const href = `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`;
+    return el("li", { class: "hit" },
+      el("a", { href, class: "hit-link" }, marked(h.snippet || h.text || "")),
+      el("div", { class: "where" }, `${title} · ${hms(h.start, true)}`));
+  }));
+}
+
+/* ------------------------------------------------------------------ jobs */
+
+const FINAL = new Set(["succeeded", "failed", "canceled"]);
+const STATUSES = ["waiting", "queued", "running", "succeeded", "failed", "canceled"];
+
+function jobError(job) {
+  const e = job.error;
+  if (!e) return null;
+  if (typeof e === "string") return e;
+  return e.hint ? `${e.message} (${e.hint})` : e.message || e.reason || e.error_class;
+}
+
+function elapsed(job, now = Date.now()) {
+  if (!job.started_at) return null;
+  const a = Date.parse(job.started_at);
+  const b = job.finished_at ? Date.parse(job.finished_at) : now;
+  return Math.max(0, (b - a) / 1000);
+}
+
+/** A job's row: kind, status, step, a progress bar, elapsed time, error, cancel/retry. */
+function jobRow(job, kinds) {
+  const pct = Math.round(Math.max(0, Math.min(1, job.progress || 0)) * 100);
+  const chain = (job.depends_on || []).map((d) => el("a", { href: `#job-${d}`, class: "mono" }, `${kinds.get(d) || "job"} ${d.slice(0, 8)}`));
+  const cancel = el("button", { type: "button", class: "danger", "data-action": "cancel", disabled: FINAL.has(job.status) }, "Cancel");
+  const retry = el("button", { type: "button", "data-action": "retry", disabled: !["failed", "canceled"].includes(job.status) }, "Retry");
+  const err = jobError(job);
+  const t = elapsed(job);
+  return el("li", { class: `job ${job.status}`, id: `job-${job.id}`, dataset: { id: job.id, status: job.status, kind: job.kind } },
+    el("div", { class: "what" },
+      el("span", { class: "kind" }, job.kind),
+      el("span", { class: `badge ${job.status}` }, job.status),
+      el("span", { class: "id" }, job.id.slice(0, 8)),
+      job.step ? el("span", { class: "step" }, job.step) : null,
+      el("span", { class: "elapsed mono" }, t !== null ? hms(t, true) : ""),
+      chain.length ? el("span", { class: "chain" }, "after ", chain.flatMap((a, i) => (i ? [", ", a] : [a]))) : null),
+    el("div", { class: "actions" }, cancel, retry),
+    el("div", { class: "bar", role: "progressbar", "aria-label": `${job.kind} progress`, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct },
+      el("span", { style: `width:${pct}%` })),
+    err ? el("p", { class: "err" }, err) : null);
+}
+
+/** Live jobs: one list, updated by server-sent events of the jobs that are not final. */
+class JobBoard {
+  constructor(list, { status = "", ids = null, onChange = null, maxStreams = 4 } = {}) {
+    this.list = list;
+    this.status = status;
+    this.ids = ids; // only these jobs (the new-work form), or all
+    this.jobs = new Map();
+    this.kinds = new Map();
+    this.streams = new Map();
+    this.onChange = onChange;
+    this.maxStreams = maxStreams; // browsers allow ~6 HTTP/1.1 connections per host
+    this.cursor = null;
+    list.addEventListener("click", (ev) => this.action(ev));
+    this.ticker = setInterval(() => this.tick(), 1000);
+  }
+
+  async load(more = false) {
+    let jobs;
+    if (this.ids) {
+      jobs = await Promise.all(this.ids.map((id) => api(`/v1/jobs/${id}`).catch(() => null)));
+      jobs = jobs.filter(Boolean);
+    } else {
+      const q = new URLSearchParams({ limit: "100" });
+      if (this.status) q.set("status", this.status);
+      if (more && this.cursor) q.set("cursor", this.cursor);
+      const body = await api(`/v1/jobs?${q}`);
+      jobs = listOf(body, "jobs");
+      this.cursor = body.cursor ?? body.next_cursor ?? null;
+      if (!more) this.jobs.clear();
+    }
+    for (const j of jobs) this.put(j, false);
+    this.render();
+    this.follow();
+  }
+
+  put(job, render = true) {
+    if (!job || !job.id) return;
+    const old = this.jobs.get(job.id) || {};
+    const merged = { ...old, ...job };
+    this.jobs.set(job.id, merged);
+    this.kinds.set(job.id, merged.kind);
+    if (render) this.renderOne(merged);
+  }
+
+  sorted() {
+    const all = [...this.jobs.values()];
+    if (this.ids) return this.ids.map((id) => this.jobs.get(id)).filter(Boolean);
+    return all.sort((a, b) => (b.created_at || "").localeCompare(a.created_at || "") || b.id.localeCompare(a.id));
+  }
+
+  render() {
+    const jobs = this.sorted().filter((j) => !this.status || j.status === this.status);
+    this.list.replaceChildren(...(jobs.length ? jobs.map((j) => jobRow(j, this.kinds)) : [el("li", { class: "muted" }, "No jobs.")]));
+    if (this.onChange) this.onChange(this);
+  }
+
+  renderOne(job) {
+    const old = document.getElementById(`job-${job.id}`);
+    if (old && old.parentNode === this.list) old.replaceWith(jobRow(job, this.kinds));
+    else this.render();
+    if (this.onChange) this.onChange(this);
+  }
+
+  tick() {
+    for (const j of this.jobs.values()) {
+      if (j.status !== "running") continue;
+      const node = document.querySelector(`#job-${CSS.escape(j.id)} .elapsed`);
+      const t = elapsed(j);
+      if (node && t !== null) node.textContent = hms(t, true);
+    }
+  }
+
+  /** Open event streams for unfinished jobs (running first), at most maxStreams. */
+  follow() {
+    const order = { running: 0, queued: 1, waiting: 2 };
+    const open = this.sorted().filter((j) => !FINAL.has(j.status)).sort((a, b) => order[a.status] - order[b.status]);
+    for (const j of open) {
+      if (this.streams.size >= this.maxStreams) break;
+      if (this.streams.has(j.id)) continue;
+      const es = listen(`/v1/jobs/${j.id}/events`, (type, data) => this.event(j.id, type, data), () => this.ended(j.id));
+      this.streams.set(j.id, es);
+    }
+    const live = $("#j-live");
+    if (live) live.textContent = this.streams.size ? `live: following ${this.streams.size} job${this.streams.size === 1 ? "" : "s"}` : "";
+  }
+
+  event(id, type, data) {
+    if (data && typeof data === "object") {
+      const job = data.job && typeof data.job === "object" ? data.job : data;
+      this.put({ ...job, id: job.id || id });
+      if (FINAL.has(this.jobs.get(id)?.status)) this.ended(id);
+    }
+  }
+
+  async ended(id) {
+    const es = this.streams.get(id);
+    if (!es) return;
+    es.close();
+    this.streams.delete(id);
+    // one read of the list when a job ends: its dependents may have been queued
+    try { await this.load(); } catch (e) { flash(e.message, true); }
+  }
+
+  async action(ev) {
+    const b = ev.target.closest("button[data-action]");
+    if (!b) return;
+    const id = b.closest(".job").dataset.id;
+    b.disabled = true;
+    try {
+      const job = await api(`/v1/jobs/${id}/${b.dataset.action}`, { method: "POST" });
+      if (job && job.id) this.put(job);
+      await this.load();
+    } catch (e) {
+      flash(e.message, true);
+      b.disabled = false;
+    }
+  }
+}
+
+function showCounts(board) {
+  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  for (const j of board.jobs.values()) counts[j.status] = (counts[j.status] || 0) + 1;
+  $("#counts").replaceChildren(...STATUSES.map((s) => el("li", { dataset: { status: s } },
+    el("span", { class: "n" }, String(counts[s])), el("span", { class: `s badge ${s}` }, s))));
+}
+
+async function jobsPage() {
+  const sel = $("#j-status");
+  const board = new JobBoard($("#jobs"), { onChange: showCounts });
+  sel.value = new URLSearchParams(location.search).get("status") || "";
+  board.status = sel.value;
+  sel.addEventListener("change", () => {
+    board.status = sel.value;
+    history.replaceState(null, "", sel.value ? `?status=${sel.value}` : location.pathname);
+    board.render();
+  });
+  $("#j-more").addEventListener("click", () => board.load(true).catch((e) => flash(e.message, true)));
+  try {
+    await board.load();
+    $("#j-more").hidden = !board.cursor;
+  } catch (e) { flash(e.message, true); }
+}
+
+/* ------------------------------------------------------------------ new work */
+
+/** Upload one file to /v1/files; its id goes into job inputs. */
+async function upload(file) {
+  const fd = new FormData();
+  fd.append("file", file, file.name);
+  return api("/v1/files", { method: "POST", body: fd });
+}
+
+/** Steps that take the job before them as their input (the stages' "dep:" inputs);
+ * the others are given the file itself. */
+const TAKES_PREVIOUS = { transcribe: ["audio"], summarize: ["transcribe"], chapters: ["transcribe"], describe: ["transcribe"] };
+
+/** One chain of jobs for one input, steps in pipeline order, each depending on the one
+ * before (as vidpipe submit makes them). The first job gets the input (a file id or a
+ * URL: the service downloads a URL once, when that job is made); the next ones get the
+ * file it resolved to, or only the job before them when they take its output. */
+async function chain(input, steps) {
+  const made = [];
+  let prev = null, path = input.path;
+  for (const kind of steps) {
+    const body = { kind, params: {} };
+    if (prev) body.depends_on = [prev.id];
+    const usesPrevious = prev && (TAKES_PREVIOUS[kind] || []).includes(prev.kind);
+    if (!usesPrevious) body.input = prev ? { path } : input;
+    const job = await api("/v1/jobs", { json: body });
+    if (!prev && job.input && job.input.path) path = job.input.path;
+    made.push(job);
+    prev = job;
+  }
+  return made;
+}
+
+function newPage() {
+  const form = $("#work-form");
+  const made = $("#w-made");
+  let board = null;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const steps = $$("input[name=steps]:checked", form).map((c) => c.value);
+    const urls = form.elements.urls.value.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+    const files = Array.from(form.elements.files.files || []);
+    const status = $("#w-status");
+    if (!steps.length) { status.textContent = "Choose at least one step."; return; }
+    if (!urls.length && !files.length) { status.textContent = "Choose files or paste links, one per line."; return; }
+    $("#w-submit").disabled = true;
+    const ids = board ? [...board.ids] : [];
+    let failed = 0;
+    for (const f of files) {
+      status.textContent = `uploading ${f.name}…`;
+      try {
+        const up = await upload(f);
+        const jobs = await chain({ path: up.id }, steps);
+        ids.push(...jobs.map((j) => j.id));
+      } catch (e) { failed++; made.append(el("li", { class: "error" }, `${f.name}: ${e.message}`)); }
+    }
+    for (const u of urls) {
+      try {
+        const jobs = await chain({ path: u }, steps);
+        ids.push(...jobs.map((j) => j.id));
+      } catch (e) { failed++; made.append(el("li", { class: "error" }, `${u}: ${e.message}`)); }
+    }
+    status.textContent = `${ids.length} job${ids.length === 1 ? "" : "s"} started${failed ? `, ${failed} input${failed === 1 ? "" : "s"} refused` : ""}. They are also on the Jobs page.`;
+    $("#w-submit").disabled = false;
+    if (!board) {
+      const list = el("ol", { class: "jobs", id: "w-jobs", "aria-label": "Jobs started here" });
+      form.after(list);
+      board = new JobBoard(list, { ids });
+    }
+    board.ids = ids;
+    await board.load();
+  });
+
+  const nform = $("#narrate-form");
+  nform.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const status = $("#n-status");
+    const text = nform.elements.text.value.trim();
+    const doc = nform.elements.doc.files[0];
+    if (!text && !doc) { status.textContent = "Paste a text or choose a document."; return; }
+    const [width, height] = nform.elements.size.value.split("x").map(Number);
+    $("#n-submit").disabled = true;
+    try {
+      let input = { text };
+      if (!text) {
+        status.textContent = `uploading ${doc.name}…`;
+        input = { path: (await upload(doc)).id };
+      }
+      const voice = nform.elements.voice.value || null;
+      const speak = await api("/v1/jobs", { json: { kind: "speak", params: voice ? { voice } : {}, input } });
+      const images = await api("/v1/jobs", { json: { kind: "images", params: { generator: nform.elements.images.value, width, height }, depends_on: [speak.id] } });
+      const render = await api("/v1/jobs", { json: { kind: "render", params: { width, height }, depends_on: [speak.id, images.id] } });
+      status.textContent = "Rendering: speech, then pictures, then the video.";
+      const list = el("ol", { class: "jobs" });
+      $("#n-progress").replaceChildren(list);
+      const board = new JobBoard(list, {
+        ids: [speak.id, images.id, render.id],
+        onChange: (b) => {
+          const r = b.jobs.get(render.id);
+          if (r && r.status === "succeeded" && !$("#n-result video")) {
+            const art = (r.artifacts || []).map((a) => (typeof a === "string" ? { name: a.split("/").pop() } : a))
+              .find((a) => /\.(mp4|m4v|mov)$/i.test(a.name || "")) || { name: "video.mp4" };
+            const name = art.name.split("/").pop();
+            const src = art.url || `/v1/jobs/${render.id}/artifacts/${encodeURIComponent(art.name)}`;
+            $("#n-result").replaceChildren(el("video", { controls: true, src, "aria-label": "The rendered video" }),
+              el("p", {}, el("a", { href: src, download: name }, `Download ${name}`)));
+            status.textContent = "Done.";
+          } else if (r && r.status === "failed") {
+            status.textContent = `The render failed: ${jobError(r) || "see the Jobs page"}`;
+          }
+        },
+      });
+      await board.load();
+    } catch (e) {
+      status.textContent = e.message;
+    } finally {
+      $("#n-submit").disabled = false;
+    }
+  });
+}
+
+/* ------------------------------------------------------------------ start */
+
+const PAGES = { library: libraryPage, item: itemPage, search: searchPage, jobs: jobsPage, new: newPage };
+document.addEventListener("DOMContentLoaded", () => {
+  const page = PAGES[document.body.dataset.page];
+  if (page) Promise.resolve(page()).catch((e) => flash(e.message, true));
+});
