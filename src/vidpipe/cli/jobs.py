@@ -15,10 +15,12 @@ from rich.text import Text
 
 from vidpipe.cli._common import (
     _BackendOpt,
+    _EmbedModelOpt,
     _JsonOpt,
     _LlmBaseOpt,
     _LlmModelOpt,
     _MaxChunkOpt,
+    _PoolOpt,
     _QuietOpt,
     _run,
     _RunModelOpt,
@@ -78,6 +80,8 @@ def submit(
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
+    embed_model: _EmbedModelOpt = "whisper",
+    pool: _PoolOpt = "mean",
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, help="Runs allowed per job.")
     ] = 3,
@@ -105,6 +109,8 @@ def submit(
         llm_base=llm_base,
         llm_model=llm_model,
         max_chunk=max_chunk,
+        embed_model=embed_model,
+        embed_pool=pool,
     )
     store = _store()
     try:

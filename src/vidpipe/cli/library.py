@@ -15,7 +15,10 @@ from vidpipe.cli._common import (
     _BackendOpt,
     _catalog,
     _cue_options,
+    _EmbedModelOpt,
+    _EndOpt,
     _HighlightOpt,
+    _IdFieldOpt,
     _IdsOpt,
     _LlmBaseOpt,
     _LlmModelOpt,
@@ -26,17 +29,21 @@ from vidpipe.cli._common import (
     _MaxLineCountOpt,
     _MaxLineWidthOpt,
     _MinDurOpt,
+    _PoolOpt,
     _QuietOpt,
+    _records,
     _run,
     _RunModelOpt,
     _select,
     _selection,
     _SelLangOpt,
     _ShortestOpt,
+    _StartOpt,
     _StepsOpt,
     _stop,
     _target_and_selection,
     _TargetLangOpt,
+    _UrlFieldOpt,
     _zh_script,
     _ZhScriptOpt,
     err,
@@ -204,6 +211,10 @@ def ingest(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
     ] = False,
+    url_field: _UrlFieldOpt = None,
+    id_field: _IdFieldOpt = None,
+    start: _StartOpt = None,
+    end: _EndOpt = None,
     quiet: _QuietOpt = False,
 ) -> None:
     """Record sources in the catalog: download URLs, hash local files (no processing).
@@ -219,6 +230,7 @@ def ingest(
         steps=("ingest",),
         retry_failed=retry_failed,
         dest=dest,
+        records=_records(url_field, id_field, start, end),
         limits=_run(
             lambda: _limits(
                 concurrency,
@@ -270,9 +282,15 @@ def run_cmd(
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
+    url_field: _UrlFieldOpt = None,
+    id_field: _IdFieldOpt = None,
+    start: _StartOpt = None,
+    end: _EndOpt = None,
+    embed_model: _EmbedModelOpt = "whisper",
+    pool: _PoolOpt = "mean",
     quiet: _QuietOpt = False,
 ) -> None:
-    """Batch pipeline over the catalog: download, probe, check audio, transcribe.
+    """Batch pipeline over the catalog: download, probe, check audio, transcribe, embed.
 
     Without SOURCES it works on every source already in the catalog. Downloads continue
     while earlier items are processed; each result is recorded as soon as it is ready,
@@ -313,8 +331,15 @@ def run_cmd(
         llm_base=llm_base,
         llm_model=llm_model,
         max_chunk=max_chunk,
+        records=_records(url_field, id_field, start, end),
+        embed_model=embed_model,
+        embed_pool=pool,
     )
     _run(lambda: opts.text_options().check())  # a bad --backend is a usage error up front
+    if "embed" in steps_t:
+        from vidpipe.cli.embed import _options
+
+        _run(lambda: _options(embed_model, pool, None))  # a bad --embed-model: exit 2 now
     _run_library(sources or [], opts, quiet)
 
 
@@ -490,12 +515,30 @@ def export(
     max_cue_duration: _MaxCueDurationOpt = 7.0,
     highlight_words: _HighlightOpt = False,
     zh_script: _ZhScriptOpt = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            "--embeddings",
+            metavar="FILE",
+            help="Write the audio embeddings instead: ids, source metadata and vectors "
+            "(.npy with a sidecar .npy.json, .jsonl, or .parquet).",
+        ),
+    ] = None,
+    embed_model: _EmbedModelOpt = "whisper",
+    pool: _PoolOpt = "mean",
+    raw: Annotated[
+        bool, typer.Option("--raw", help="With --embeddings: raw vectors, not PCA-reduced.")
+    ] = False,
 ) -> None:
-    """Write transcripts from the catalog as txt, srt, vtt, json, tsv or ass files.
+    """Write transcripts from the catalog as txt, srt, vtt, json, tsv or ass files, or
+    (--embeddings FILE) the stored audio embedding vectors.
 
     One ITEM, --all, or the items chosen by the selection options (those without a
     transcript are listed and skipped).
     """
+    if embeddings is not None:
+        _export_embeddings(embeddings, embed_model, pool, raw)
+        return
     from vidpipe.errors import InputError, UsageError
     from vidpipe.files import item_stem
     from vidpipe.text.script import transcript_to_script
@@ -536,6 +579,20 @@ def export(
             written += _run(
                 lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts, cue_opts)
             )
+    finally:
+        cat.close()
+    for p in written:
+        err.print(f"wrote {p}", highlight=False)
+
+
+def _export_embeddings(path: Path, model: str, pool: str, raw: bool) -> None:
+    from vidpipe.cli.embed import _options
+    from vidpipe.pipeline.embed import export_embeddings
+
+    opts = _run(lambda: _options(model, pool, None))
+    cat = _catalog()
+    try:
+        written = _run(lambda: export_embeddings(cat, path, opts, raw=raw))
     finally:
         cat.close()
     for p in written:

@@ -42,12 +42,12 @@ from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, options_h
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import Source
 
-STEPS = ("ingest", "probe", "audio", "transcribe", "summarize", "chapters", "describe")
-CPU_STAGES = ("probe", "audio", "transcribe", "summarize", "chapters", "describe")
+STEPS = ("ingest", "probe", "audio", "transcribe", "summarize", "chapters", "describe", "embed")
+CPU_STAGES = ("probe", "audio", "transcribe", "summarize", "chapters", "describe", "embed")
 #: steps that ``all`` selects (the understanding steps are named explicitly)
 DEFAULT_ALL = ("ingest", "probe", "audio", "transcribe")
 #: steps that need an audio track: ``skipped: no audio track`` on a silent file
-AUDIO_STAGES = ("audio", "transcribe", "summarize", "chapters")
+AUDIO_STAGES = ("audio", "transcribe", "summarize", "chapters", "embed")
 NO_AUDIO = "no audio track"
 PROBE_VERSION = {"probe": 1}
 AUDIO_VERSION = {"audio": 1}
@@ -96,6 +96,16 @@ class RunOptions:
     lease: float = LEASE_SECONDS
     #: seconds between looks at an item another run is working on
     wait_poll: float = 0.5
+    #: how JSON/JSONL/CSV source lists are read (vidpipe.library.ingest.RecordOptions)
+    records: Any = None
+    #: the embed step's encoder and pooling (vidpipe.pipeline.embed.EmbedOptions fields)
+    embed_model: str = "whisper"
+    embed_pool: str = "mean"
+
+    def embed_options(self):
+        from vidpipe.pipeline.embed import EmbedOptions
+
+        return EmbedOptions(model=self.embed_model, pool=self.embed_pool)
 
     def text_options(self):
         from vidpipe.library.understanding import TextOptions
@@ -348,6 +358,7 @@ class Runner:
         self._hashes["describe"] = options_hash(
             {"describe": 1, "transcribe": self._hashes["transcribe"]}
         )
+        self._hashes["embed"] = self.options.embed_options().key()
         self._current: tuple[int, str] | None = None
         self._ids: set[int] = set()
         self.owner = owner_id()
@@ -359,7 +370,9 @@ class Runner:
 
     def _work(self, inputs: Sequence[str]) -> list[Source]:
         cat = self.catalog
-        sources = register(cat, list(inputs)).sources if inputs else cat.sources()
+        sources = (
+            register(cat, list(inputs), self.options.records).sources if inputs else cat.sources()
+        )
         if not inputs and self.options.selection is not None and self.options.selection.active:
             from vidpipe.library.select import select_sources
 
@@ -680,6 +693,10 @@ class Runner:
 
             fn = u.summarize_media if stage == "summarize" else u.chapters_media
             fn(cat, media_id, options=self.options.text_options())
+        elif stage == "embed":
+            from vidpipe.pipeline.embed import embed_one
+
+            embed_one(cat, media_id, self.options.embed_options(), self.options.threads)
         elif stage == "describe":
             from vidpipe.config import get_settings
             from vidpipe.library import understanding as u

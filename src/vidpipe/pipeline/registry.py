@@ -12,6 +12,7 @@ kind           wraps                                         artifacts (in the j
 ``speak``      :func:`vidpipe.speech.tts.speak`              ``speech.wav``, ``transcript.json``
 ``images``     one ``generate`` call of an image generator   ``images/<generator>-NNN.png``
 ``render``     :func:`vidpipe.media.render.render_slideshow` ``video.mp4`` (``.srt``)
+``embed``      :func:`vidpipe.pipeline.embed.embed_one`      ``embedding.npy`` (raw vector)
 =============  ============================================  ===============================
 
 ``topics`` (a run over the whole catalog) and ``narrate`` (a chain of speak or
@@ -534,6 +535,54 @@ class RenderStage(Stage):
         )
 
 
+# --------------------------------------------------------------------------- embeddings
+
+
+def _embed_options():
+    from vidpipe.pipeline.embed import EmbedOptions
+
+    return EmbedOptions
+
+
+class EmbedStage(Stage):
+    """An audio embedding vector of a media item or file (stored in the catalog with
+    the processing facts; cached by options) and ``embedding.npy`` (the raw float32
+    vector)."""
+
+    name = "embed"
+    takes = ("media", "file", "dep:audio")
+    Options = _embed_options()
+
+    def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        import io
+
+        import numpy as np
+
+        from vidpipe.files import write_files_together
+        from vidpipe.pipeline.embed import embed_audio, embed_one
+
+        path, mid = inputs.source(ctx.catalog)
+        ctx.progress(0.0, f"embedding {path.name}")
+        if ctx.catalog is not None and mid is not None:
+            row_id = embed_one(ctx.catalog, mid, options, ctx.threads)
+            row = ctx.catalog.embedding(mid, options.key())
+            vec = np.frombuffer(row.vector, dtype="<f4")
+            facts = {"duration": row.duration, "channels": row.channels, "row": row_id}
+        else:
+            vec = embed_audio(path, options.model, options.pool, layer=options.layer)
+            facts = {}
+        buf = io.BytesIO()
+        np.save(buf, vec.astype("<f4"), allow_pickle=False)
+        out = ctx.path("embedding.npy")
+        write_files_together({out: buf.getvalue()})
+        result: dict[str, Any] = {"encoder": options.model, "pool": options.pool}
+        result |= {"dim": int(vec.shape[0]), "options_hash": options.key()} | facts
+        if mid is not None:
+            result["media_id"] = mid
+        ctx.progress(1.0, f"embedded {path.name}")
+        return StageResult(result=result, artifacts=[ctx.relative(out)])
+
+
 # --------------------------------------------------------------------------- the registry
 
 STAGES: dict[str, Stage] = {
@@ -548,6 +597,7 @@ STAGES: dict[str, Stage] = {
         SpeakStage(),
         ImagesStage(),
         RenderStage(),
+        EmbedStage(),
     )
 }
 

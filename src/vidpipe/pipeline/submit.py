@@ -32,7 +32,7 @@ from vidpipe.types import Job
 __all__ = ["Chain", "Submission", "job_steps", "submit", "wait_for"]
 
 #: the ``vidpipe run`` steps that become jobs, in pipeline order (ingest is done at submit)
-JOB_STEPS = ("probe", "audio", "transcribe", "summarize", "chapters", "describe")
+JOB_STEPS = ("probe", "audio", "transcribe", "summarize", "chapters", "describe", "embed")
 
 
 @dataclass
@@ -88,6 +88,7 @@ def job_steps(options: RunOptions) -> dict[str, dict[str, Any]]:
         "summarize": text,
         "chapters": text,
         "describe": {"model": options.model, "language": options.language},
+        "embed": options.embed_options().model_dump(mode="json"),
     }
     return {s: params[s] for s in steps}
 
@@ -158,7 +159,7 @@ def submit(
 
         get_stage(kind).parse_options(params)
     check_queue(url)
-    sources = register(store.catalog, list(inputs)).sources
+    sources = register(store.catalog, list(inputs), options.records).sources
     chains: list[Chain] = []
     seen: dict[int, str] = {}
     first: list[Job] = []
