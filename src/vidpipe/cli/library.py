@@ -368,9 +368,20 @@ def report(
     for col in ("#", "id", "source", "status", "duration", "resolution", "codecs", "lang"):
         t.add_column(col, justify="right" if col in ("#", "id", "duration") else "left")
     t.add_column("words", justify="right")
+    embedded = any(row.embed_seconds is not None for row in r.rows)
+    if embedded:  # the embed step's facts: audio seconds and channels, processing seconds
+        for col in ("audio s", "ch", "embed s"):
+            t.add_column(col, justify="right")
     colors = {"done": "green", "failed": "red", "skipped": "yellow", "pending": "cyan"}
     for i, row in enumerate(r.rows, 1):
         codecs = "/".join(c for c in (row.video_codec, row.audio_codec) if c) or "-"
+        extra = []
+        if embedded:
+            extra = [
+                f"{row.audio_duration:.1f}" if row.audio_duration is not None else "-",
+                str(row.channels) if row.channels is not None else "-",
+                f"{row.embed_seconds:.2f}" if row.embed_seconds is not None else "-",
+            ]
         t.add_row(
             str(i),
             str(row.media_id) if row.media_id is not None else "-",
@@ -381,6 +392,7 @@ def report(
             codecs,
             Text("no audio", style="dim") if row.no_audio else (row.language or "-"),
             str(row.words) if row.words is not None else "-",
+            *extra,
         )
     out.print(t)
     tot = r.totals

@@ -419,7 +419,8 @@ def _source_facts(catalog) -> dict[int, Any]:
     for src in catalog.sources():
         if src.media_id is None:
             continue
-        if src.media_id not in out or (out[src.media_id].state == "skipped" != src.state):
+        kept = out.get(src.media_id)
+        if kept is None or (kept.state == "skipped" and src.state != "skipped"):
             out[src.media_id] = src
     return out
 
@@ -523,7 +524,8 @@ def export_embeddings(
     row i of the array is item i), ``.jsonl`` (one object per item with ``"vector"``),
     ``.parquet`` (one row per item, the vector as a list column; needs pyarrow).
     Vectors are the PCA-reduced ones when the set has a PCA (unless ``raw``), else raw.
-    Files appear together, atomically.
+    Items are in input order (the position of the source that keeps their content),
+    then by id. Files appear together, atomically.
 
     Returns:
         The paths written.
@@ -555,8 +557,10 @@ def export_embeddings(
         not raw and pca_row is not None and all(r.pca_version == pca_row.version for r in rows)
     )
     col = "reduced" if use_reduced else "vector"
-    x = np.stack([np.frombuffer(getattr(r, col), dtype="<f4") for r in rows])
     sources = _source_facts(catalog)
+    last = float("inf")  # items in input order (their source's position), then by id
+    rows.sort(key=lambda r: (getattr(sources.get(r.media_id), "position", last), r.media_id))
+    x = np.stack([np.frombuffer(getattr(r, col), dtype="<f4") for r in rows])
     items = []
     for r in rows:
         src = sources.get(r.media_id)
