@@ -113,6 +113,7 @@ def report(name: str, n: int, wall: float, cpu: float, audio: float) -> float:
 def bench_search(items: int, queries: int, dim: int = 512) -> None:
     from sqlalchemy import insert
 
+    from vidpipe.embed.pca import standard_scale
     from vidpipe.embed.similar import prepare, top_k
     from vidpipe.library.catalog import Catalog
     from vidpipe.library.models import EmbeddingRow, Media, utcnow
@@ -150,13 +151,13 @@ def bench_search(items: int, queries: int, dim: int = 512) -> None:
         t0 = time.perf_counter()
         rows = cat.embeddings("bench")
         raw = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
-        index = prepare(raw, mean=raw.mean(axis=0))
+        mean, scale = standard_scale(raw)
+        index = prepare(raw, mean=mean, scale=scale)
         load = time.perf_counter() - t0
         times = []
-        mean = raw.mean(axis=0)
         for q in rng.standard_normal((queries, dim)).astype(np.float32):
             t = time.perf_counter()
-            top_k(index, prepare(q, mean=mean), 10)
+            top_k(index, prepare(q, mean=mean, scale=scale), 10)
             times.append((time.perf_counter() - t) * 1000)
         cat.close()
     times.sort()

@@ -16,16 +16,21 @@ from rich.text import Text
 from vidpipe.cli._common import (
     _BackendOpt,
     _EmbedModelOpt,
+    _EndOpt,
+    _IdFieldOpt,
     _JsonOpt,
     _LlmBaseOpt,
     _LlmModelOpt,
     _MaxChunkOpt,
     _PoolOpt,
     _QuietOpt,
+    _records,
     _run,
     _RunModelOpt,
+    _StartOpt,
     _StepsOpt,
     _TargetLangOpt,
+    _UrlFieldOpt,
     err,
     out,
 )
@@ -82,6 +87,10 @@ def submit(
     max_chunk: _MaxChunkOpt = 60.0,
     embed_model: _EmbedModelOpt = "whisper",
     pool: _PoolOpt = "mean",
+    url_field: _UrlFieldOpt = None,
+    id_field: _IdFieldOpt = None,
+    start: _StartOpt = None,
+    end: _EndOpt = None,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, help="Runs allowed per job.")
     ] = 3,
@@ -111,6 +120,7 @@ def submit(
         max_chunk=max_chunk,
         embed_model=embed_model,
         embed_pool=pool,
+        records=_records(url_field, id_field, start, end),
     )
     store = _store()
     try:

@@ -29,8 +29,8 @@ louder or quieter copy gives the same vector. A clip whose RMS is below
 
 Raw pooled vectors of one encoder all point in nearly the same direction (mean-pooled
 Whisper states of a 220 Hz and a 660 Hz tone: cosine 0.92), so they are compared only
-after centring and whitening by the collection's PCA and L2 normalisation
-(:mod:`vidpipe.embed.pca`, :mod:`vidpipe.embed.similar`).
+after centring and per-dimension scaling by the collection (its PCA when fitted) and
+L2 normalisation (:mod:`vidpipe.embed.pca`, :mod:`vidpipe.embed.similar`).
 
 This module is a building block: it reads no settings and opens no catalog; models
 are built by :func:`get_encoder` from what the caller passes.

@@ -1,11 +1,12 @@
 """Exact cosine nearest neighbours over embedding vectors, with numpy.
 
 Vectors are compared after :func:`prepare`: reduced by the collection's PCA when
-there is one (centring included), else centred by the collection's mean, then
-L2-normalised, so a dot product is the cosine. :func:`top_k` is one matrix-vector
-product and an ``argpartition``: on 100 000 stored 512-dimensional vectors it takes a
-few milliseconds per query on one core (``benchmarks/embed.py``); no index is needed
-at that size.
+there is one (standardising included), else standardised by the collection's mean
+and per-dimension standard deviation (:func:`vidpipe.embed.pca.standard_scale`; why:
+:mod:`vidpipe.embed.pca`), then L2-normalised, so a dot product is the cosine.
+:func:`top_k` is one matrix-vector product and an ``argpartition``: exact, and fast
+enough without an index at 100 000 stored 512-dimensional vectors (measured in
+``benchmarks/embed.py``).
 """
 
 from __future__ import annotations
@@ -25,20 +26,28 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 def prepare(
-    vectors: np.ndarray, pca: PcaModel | None = None, mean: np.ndarray | None = None
+    vectors: np.ndarray,
+    pca: PcaModel | None = None,
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Vectors ready for cosine search: ``pca.transform`` (or minus ``mean``), normalised.
+    """Vectors ready for cosine search: ``pca.transform`` (or ``(x - mean) / scale``),
+    L2-normalised.
 
     Args:
         vectors: ``(n, dim)`` or ``(dim,)`` raw vectors.
         pca: the collection's PCA, if fitted.
-        mean: the collection's mean vector, used when there is no PCA.
+        mean, scale: the collection's per-dimension mean and standard deviation
+            (:func:`~vidpipe.embed.pca.standard_scale`), used when there is no PCA.
     """
     x = np.asarray(vectors, dtype=np.float32)
     if pca is not None:
         x = pca.transform(x)
-    elif mean is not None:
-        x = x - np.asarray(mean, dtype=np.float32)
+    else:
+        if mean is not None:
+            x = x - np.asarray(mean, dtype=np.float32)
+        if scale is not None:
+            x = x / np.asarray(scale, dtype=np.float32)
     return normalize(x)
 
 

@@ -346,13 +346,7 @@ def fit_collection_pca(
         whiten=whiten,
         reduced={r.id: reduced[i] for i, r in enumerate(rows)},
     )
-    total_var = float(np.var(x, axis=0, ddof=1).sum()) or 1.0
-    return PcaOutcome(
-        n_components,
-        len(rows),
-        version=version,
-        explained=float(model.explained_variance.sum()) / total_var,
-    )
+    return PcaOutcome(n_components, len(rows), version=version, explained=model.explained_ratio)
 
 
 # --------------------------------------------------------------------------- search
@@ -387,6 +381,7 @@ class _Index:
     unit: np.ndarray  # (n, d) rows ready for cosine
     pca: Any
     mean: np.ndarray | None
+    scale: np.ndarray | None
     dim: int
 
 
@@ -402,15 +397,17 @@ def _index(catalog, options: EmbedOptions) -> _Index:
         )
     raw = np.stack([np.frombuffer(r.vector, dtype="<f4") for r in rows])
     pca, version = _latest_pca(catalog, key)
+    mean = scale = None
     if pca is not None and all(r.pca_version == version and r.reduced for r in rows):
         unit = prepare(np.stack([np.frombuffer(r.reduced, dtype="<f4") for r in rows]))
-        mean = None
     elif pca is not None:
-        unit, mean = prepare(raw, pca=pca), None
+        unit = prepare(raw, pca=pca)
     else:
-        mean = raw.mean(axis=0)
-        unit = prepare(raw, mean=mean)
-    return _Index([r.media_id for r in rows], unit, pca, mean, raw.shape[1])
+        from vidpipe.embed.pca import standard_scale
+
+        mean, scale = standard_scale(raw)
+        unit = prepare(raw, mean=mean, scale=scale)
+    return _Index([r.media_id for r in rows], unit, pca, mean, scale, raw.shape[1])
 
 
 def _source_facts(catalog) -> dict[int, Any]:
@@ -428,7 +425,7 @@ def _source_facts(catalog) -> dict[int, Any]:
 def similar(
     query: int | str | os.PathLike[str],
     k: int = 10,
-    options: EmbedOptions | None = None,
+    options: EmbedOptions | str | None = None,
     *,
     catalog=None,
     threads: int | None = None,
@@ -439,7 +436,8 @@ def similar(
         query: a catalog item id (its stored vector; the item itself is left out), or
             an audio/video file (embedded on the fly with the same options).
         k: how many neighbours.
-        options: which set of vectors (encoder and pooling); default ``whisper``/mean.
+        options: which set of vectors: :class:`EmbedOptions`, or an encoder spec
+            (``"whisper:tiny.en"``, mean pooling); default ``whisper``, mean.
         catalog: an open catalog (default: the configured one).
         threads: encoder CPU threads for a file query.
 
@@ -450,7 +448,7 @@ def similar(
         InputError: no such item, no vectors stored, a missing file.
         MediaError, NoAudioError: the query file's audio cannot be used.
     """
-    from vidpipe.embed.similar import normalize, prepare, top_k
+    from vidpipe.embed.similar import prepare, top_k
 
     own = catalog is None
     if own:
@@ -458,6 +456,8 @@ def similar(
 
         catalog = Catalog()
     try:
+        if isinstance(options, str):
+            options = EmbedOptions(model=options)
         options = options or EmbedOptions()
         idx = _index(catalog, options)
         exclude = None
@@ -478,11 +478,7 @@ def similar(
             path = check_readable_file(query)
             clip = _load(path)
             vec = embed_clips(_encoder(options, threads), [clip.audio], options.pool, [path.name])
-            q = (
-                prepare(vec[0], pca=idx.pca)
-                if idx.pca is not None
-                else normalize(vec[0] - idx.mean)
-            )
+            q = prepare(vec[0], pca=idx.pca, mean=idx.mean, scale=idx.scale)
         rows, scores = top_k(idx.unit, q, k + (1 if exclude is not None else 0))
         sources = _source_facts(catalog)
         hits: list[Hit] = []
