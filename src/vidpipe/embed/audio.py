@@ -38,6 +38,7 @@ are built by :func:`get_encoder` from what the caller passes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -345,6 +346,10 @@ class TransformersEncoder:
                 "jonatasgrosman/wav2vec2-large-xlsr-53-russian",
             )
         torch.set_num_threads(max(1, threads))
+        with contextlib.suppress(Exception):  # no "Loading weights" bars on the console
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
         try:
             config = AutoConfig.from_pretrained(path, local_files_only=True)
             self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()

@@ -1,4 +1,6 @@
-"""The local batch runner: ingest, probe, audio check and transcription over the catalog.
+"""The local batch runner: ingest, probe, audio check, transcription (and the understanding
+steps and audio embeddings, ``embed``: :func:`vidpipe.pipeline.embed.embed_one`) over the
+catalog.
 
 Stages overlap: downloads run in an asyncio loop in a background thread (a sliding
 window, :func:`vidpipe.library.download.download_all`) and hand finished files to the
