@@ -6,8 +6,8 @@ Whisper encoder (``--model``, default the bundled ``base``; int8, 2 threads), th
 30 s windows and the same mean pooling over real frames:
 
 * ``vidpipe``: :func:`vidpipe.media.audio.decode_audio` (PyAV, in memory, 16 kHz mono)
-  and :func:`vidpipe.embed.audio.embed_clips` on groups of 8 files, whose windows share
-  encoder batches of 8.
+  and :func:`vidpipe.embed.audio.embed_clips` on groups of 8 files (windows encoded one
+  per call on CPU, vidpipe's default: batches of 8 cost more CPU here).
 * ``usual``: what the usual script does per file: MoviePy (the ``bench`` extra)
   ``AudioFileClip(path).write_audiofile(tmp.wav, fps=16000)`` (an ffmpeg child process
   writes a temporary wav), the wav read back with :mod:`wave`, then one encoder call per
@@ -181,7 +181,7 @@ def main() -> None:
     from vidpipe.embed.audio import get_encoder
 
     if not args.skip_encode:
-        enc = get_encoder(f"whisper:{args.model}", threads=args.threads, batch_size=8)
+        enc = get_encoder(f"whisper:{args.model}", threads=args.threads)
         enc.frames([np.zeros(SR, dtype=np.float32) + 0.01])  # warm up
         print(f"encoder whisper:{args.model} (dim {enc.dim}), {args.threads} threads, int8")
         sets = [("40 short files", short_files())]

@@ -11,7 +11,9 @@ vector per clip. Two encoders:
   ``ctranslate2.models.Whisper.encode``. Log-mel features come from faster-whisper's
   ``FeatureExtractor`` (Whisper's 25 ms / 10 ms STFT, 80 or 128 mel bands). The input
   is cut into Whisper's fixed 30 s windows (3000 feature frames); windows of all the
-  clips in a call are encoded ``batch_size`` at a time. The encoder gives 50 frames
+  clips in a call are encoded ``batch_size`` at a time (default 1 on CPU, 8 on CUDA:
+  on 2 CPU cores with ``base``/int8, 40 windows took 39 CPU seconds one at a time
+  and 48 in batches of 8; the vectors are the same either way). The encoder gives 50 frames
   per second (``base``: 512 dimensions, ``tiny.en``: 384); of the last window only
   the frames covering real audio (``ceil(samples / 320)``) are pooled, not the
   padding.
@@ -244,7 +246,7 @@ class WhisperEncoder:
         device: ``cpu`` or ``cuda``.
         compute_type: CTranslate2 compute type (``int8`` is fastest on CPU).
         threads: CPU threads for the encoder.
-        batch_size: 30 s windows per ``encode`` call.
+        batch_size: 30 s windows per ``encode`` call (``None``: 1 on CPU, 8 on CUDA).
 
     Raises:
         ModelError: the folder cannot be loaded.
@@ -257,7 +259,7 @@ class WhisperEncoder:
         device: str = "cpu",
         compute_type: str = "int8",
         threads: int = 1,
-        batch_size: int = 8,
+        batch_size: int | None = None,
     ) -> None:
         import ctranslate2
         from faster_whisper.feature_extractor import FeatureExtractor
@@ -273,7 +275,7 @@ class WhisperEncoder:
             ) from exc
         self._ct2 = ctranslate2
         self.name = name
-        self.batch_size = max(1, int(batch_size))
+        self.batch_size = max(1, int(batch_size or (8 if device == "cuda" else 1)))
         self.features = FeatureExtractor(feature_size=self.model.n_mels)
         self.window_frames = self.features.nb_max_frames  # 3000 feature frames
         self.dim = self._probe_dim()
@@ -417,7 +419,7 @@ def get_encoder(
     device: str = "cpu",
     compute_type: str = "int8",
     threads: int = 1,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     layer: int | None = None,
 ) -> AudioEncoder:
     """The encoder for ``spec``, built once per process for the same arguments.
