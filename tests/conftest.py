@@ -154,3 +154,86 @@ def call_with_timeout(
 def no_hang() -> Callable[..., Any]:
     """:func:`call_with_timeout` as a fixture."""
     return call_with_timeout
+
+
+# --------------------------------------------------------------------------- service
+
+
+class RunningService:
+    """A vidpipe service on uvicorn in a thread: ``url`` (``http://127.0.0.1:PORT``),
+    its ``app`` (``app.state``: config, catalog, store, worker) and ``config``."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+        import socket
+
+        import uvicorn
+
+        self.app = app
+        self.config = app.state.config
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
+
+    def start(self) -> RunningService:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test service did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def service_config(home: Path, **overrides: Any):
+    """A :class:`~vidpipe.service.config.ServiceConfig` whose data folder is ``home``
+    (catalog, queue, uploads, job folders; media roots ``home/media`` and uploads), with
+    private URLs allowed (the tests' servers are on loopback). No environment change."""
+    from vidpipe.service.config import ServiceConfig
+
+    (home / "media").mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{home / 'catalog.db'}",
+        "storage": home,
+        "queue_url": f"sqlite:///{home / 'queue.db'}",
+        "media_roots": [home / "media", home / "uploads"],
+        "allow_private_urls": True,
+        "keys": [],
+        "reap_every": 1.0,
+    }
+    values.update(overrides)
+    return ServiceConfig.from_settings(home=home, **values)
+
+
+def start_service(home: Path, **overrides: Any) -> RunningService:
+    """Start a service on a free loopback port (see :func:`service_config`)."""
+    from vidpipe.service.app import create_app
+
+    return RunningService(create_app(service_config(home, **overrides))).start()
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One vidpipe service for the session (uvicorn on 127.0.0.1, a free port, an
+    embedded worker, a fresh data folder, no API keys)."""
+    svc = start_service(tmp_path_factory.mktemp("service_home"))
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture(scope="session")
+def service_url(service: RunningService) -> str:
+    """``http://127.0.0.1:PORT`` of the session's service."""
+    return service.url

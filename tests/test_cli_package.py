@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from vidpipe.errors import EXIT_INPUT, InputError
-from vidpipe.files import item_stem, natural_key, numbered_stem
+from vidpipe.files import image_files, item_stem, natural_key, numbered_stem
 from vidpipe.library.report import Report, ReportRow
-from vidpipe.media.render import image_files
 
 DATA = Path(__file__).parent / "data"
 
@@ -38,6 +37,7 @@ COMMANDS = [
     "similar",
     "submit",
     "worker",
+    "serve",
     "jobs",
 ]
 
@@ -55,6 +55,7 @@ def test_every_command_registered_in_help_order():
     assert group.commands["narrate"].callback.__module__ == "vidpipe.cli.video"
     assert group.commands["similar"].callback.__module__ == "vidpipe.cli.embed"
     assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
+    assert group.commands["serve"].callback.__module__ == "vidpipe.cli.serve"
     assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]
 
 
@@ -103,10 +104,15 @@ def test_image_files_scans_one_folder_in_natural_order(tmp_path):
     assert image_files(tmp_path / "sub") == [tmp_path / "sub" / "s0.png"]
     (tmp_path / "empty").mkdir()
     assert image_files(tmp_path / "empty") == []
+    (tmp_path / ".hidden.png").write_bytes(photos[0].read_bytes())
+    (tmp_path / "dir.png").mkdir()  # a folder named like a picture is no picture
+    assert [p.name for p in image_files(tmp_path)] == ["s1.png", "s2.jpg", "s10.PNG"]
     with pytest.raises(InputError) as info:
-        image_files(tmp_path / "notes.txt")
+        image_files(tmp_path / "notes.txt", "check --image-dir")
     assert info.value.one_line() == f"{tmp_path / 'notes.txt'}: not a folder (check --image-dir)"
     assert info.value.exit_code == EXIT_INPUT
+    with pytest.raises(InputError, match="no such folder"):
+        image_files(tmp_path / "missing")
 
 
 def test_cli_render_image_dir_not_a_folder(tmp_path):
@@ -116,7 +122,7 @@ def test_cli_render_image_dir_not_a_folder(tmp_path):
         text=True,
     )
     assert proc.returncode == EXIT_INPUT
-    assert proc.stderr.strip() == f"error: {tmp_path / 'nope'}: not a folder (check --image-dir)"
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope'}: no such folder (check --image-dir)"
 
 
 def _row(pos: int, media_id: int | None, duration: float | None) -> ReportRow:
@@ -142,3 +148,59 @@ def _row(pos: int, media_id: int | None, duration: float | None) -> ReportRow:
 def test_report_media_durations_one_per_media_file():
     rows = [_row(1, 7, 3.5), _row(2, None, None), _row(3, 7, 3.5), _row(4, 2, 10.0), _row(5, 3, 0)]
     assert Report(rows=rows, totals={}).media_durations() == [3.5, 10.0]
+
+
+def test_jobs_table_fits_80_columns_and_short_ids_resolve(tmp_path):
+    """``vidpipe jobs`` at COLUMNS=80: one line per job (nothing wraps), short ids,
+    a long step and a long error cut with an ellipsis; a shown short id is accepted by
+    ``jobs show``; an unknown or too short prefix exits 3."""
+    import os
+
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.jobs import JobStore
+    from vidpipe.types import JobError
+
+    home = tmp_path / "home"
+    store = JobStore(Catalog(f"sqlite:///{home / 'catalog.db'}"), root=home)
+    try:
+        jfk = str(DATA / "jfk.flac")
+        running = store.create("transcribe", {"model": "tiny.en"}, input={"path": jfk})
+        failed = store.create("probe", {}, input={"path": jfk}, max_attempts=1)
+        waiting = store.create("summarize", {}, depends_on=[running.id])
+        store.claim(running.id, "w1")
+        step = "transcribing jfk.flac with tiny.en: segment 12 of 40, " + "x" * 80
+        store.progress(running.id, "w1", 0.42, step)
+        store.claim(failed.id, "w1")
+        reason = "InputError: " + "a very long reason that cannot fit on one line " * 3
+        store.fail(failed.id, "w1", JobError(error_class="InputError", message=reason))
+    finally:
+        store.catalog.close()
+    env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="", COLUMNS="80")
+    env.pop("VIDPIPE_STORAGE", None)
+
+    def vp(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "vidpipe", *args], capture_output=True, text=True, env=env
+        )
+
+    proc = vp("jobs")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.rstrip("\n").splitlines()
+    assert max(len(line) for line in lines) <= 80, proc.stdout
+    assert lines[0].split() == ["id", "kind", "status", "progress", "age", "step"]
+    assert len(lines) == 4, proc.stdout  # the header and one line per job
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert set(by_id) == {j.id[:8] for j in (running, failed, waiting)}
+    row = by_id[running.id[:8]].split()
+    assert row[1:4] == ["transcribe", "running", "42%"] and row[4].endswith("s")  # age
+    assert " ".join(row[5:]).startswith("transcribing jfk.flac")
+    assert by_id[running.id[:8]].rstrip().endswith("…")
+    assert "failed" in by_id[failed.id[:8]] and "InputError: a very" in by_id[failed.id[:8]]
+    assert by_id[failed.id[:8]].rstrip().endswith("…")
+
+    shown = vp("jobs", "show", failed.id[:8])
+    assert shown.returncode == 0, shown.stderr
+    assert f"id         {failed.id}" in shown.stdout and "failed" in shown.stdout
+    for bad in ("fff", "ffffffff-no"):
+        missing = vp("jobs", "show", bad)
+        assert missing.returncode == EXIT_INPUT and f"no job {bad}" in missing.stderr

@@ -23,7 +23,6 @@ from servers.http_media import MediaServer
 from vidpipe.library.download import (
     DownloadLimits,
     DownloadResult,
-    _retry_after,
     download_all,
     download_many,
     download_page,
@@ -442,14 +441,6 @@ def test_sniff_media_recognises_real_files(name: str):
 )
 def test_sniff_media_rejects_documents(head: bytes):
     assert sniff_media(head) is None
-
-
-def test_retry_after_seconds_and_date():
-    assert _retry_after("3") == 3.0
-    assert _retry_after(None) is None and _retry_after("soon") is None
-    now = 1_700_000_000.0
-    assert _retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now=now) == pytest.approx(10.0)
-    assert _retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now=now) == 0.0  # in the past
 
 
 def test_limits_reject_nonsense():

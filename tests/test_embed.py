@@ -562,3 +562,39 @@ def test_embed_items_skips_done_and_records_failures(tmp_path, tiny):
         assert (fail.stage, fail.media_id, fail.attempts) == ("embed", ids[1], 2)
         path = export_embeddings(cat, tmp_path / "x.npy", opts)[0]
         assert np.load(path).shape == (2, 384)
+
+
+def test_submit_record_list_downloads_then_embeds(media_server, tmp_path):
+    """``vidpipe submit`` of a JSON record list: each URL record's chain starts with a
+    ``download`` job (the I/O stage), then the registry's audio and embed jobs; the
+    record id is kept and the vector stored for the downloaded item."""
+    from vidpipe.library.ingest import RecordOptions
+    from vidpipe.pipeline.execute import run_job
+    from vidpipe.pipeline.jobs import JobStore
+    from vidpipe.pipeline.runner import RunOptions
+    from vidpipe.pipeline.submit import submit
+
+    lst = tmp_path / "all_videos.json"
+    lst.write_text(json.dumps(_records(media_server)[1:3]), encoding="utf-8")
+    store = JobStore(Catalog(f"sqlite:///{tmp_path / 'c.db'}"), root=tmp_path / "storage")
+    try:
+        opts = RunOptions(
+            steps=("ingest", "audio", "embed"),
+            embed_model=TINY,
+            records=RecordOptions(url_field="video_url", id_field="id"),
+        )
+        sub = submit(store, [str(lst)], opts, url=f"sqlite:///{tmp_path / 'queue.db'}")
+        kinds = [[j.kind for j in c.jobs] for c in sub.chains]
+        assert kinds == [["download", "audio", "embed"]] * 2
+        for chain in sub.chains:
+            for job in chain.jobs:
+                done = run_job(store, job.id)
+                assert done.status == "succeeded", done.error
+        srcs = {s.record_id: s for s in store.catalog.sources()}
+        assert sorted(srcs) == ["a1", "a2"] and all(s.state == "done" for s in srcs.values())
+        key = EmbedOptions(model=TINY).key()
+        for src in srcs.values():
+            row = store.catalog.embedding(src.media_id, key)
+            assert row is not None and row.dim == 384 and row.duration > 1
+    finally:
+        store.catalog.close()

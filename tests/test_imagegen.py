@@ -253,19 +253,25 @@ def test_png_metadata_round_trips(tmp_path):
     assert not list(tmp_path.glob(".*part*"))  # atomic writes leave no temporaries
 
 
-def test_rerun_reuses_cards_and_redraws_on_change(tmp_path, chunks):
+def test_a_generator_redraws_and_keeps_provenance(tmp_path, chunks):
+    """Generators keep no cache of their own (the stage cache skips the images stage):
+    a second call draws again, the same picture, with its provenance in the PNG."""
     items = chunks["en"][:2]
     first = CardGenerator(width=640, height=360).generate(items, tmp_path, language="en")
+    pixels = [np.asarray(Image.open(p.path)) for p in first]
     stamps = [p.path.stat().st_mtime_ns for p in first]
     again = CardGenerator(width=640, height=360).generate(items, tmp_path, language="en")
     assert again == first
-    assert [p.path.stat().st_mtime_ns for p in again] == stamps
-    # another size, or a changed text, draws the card again
+    assert [p.path.stat().st_mtime_ns for p in again] != stamps  # drawn again
+    assert all(
+        np.array_equal(np.asarray(Image.open(p.path)), px)
+        for p, px in zip(again, pixels, strict=True)
+    )
+    meta = read_image_metadata(first[0].path)
+    assert meta["vidpipe:generator"] == "cards" and len(meta["vidpipe:key"]) == 64
     bigger = CardGenerator(width=800, height=450).generate(items, tmp_path, language="en")
     assert [b.width for b in bigger] == [800, 800]
-    edited = [items[0].model_copy(update={"text": items[1].text}), items[1]]
-    redrawn = CardGenerator(width=800, height=450).generate(edited, tmp_path, language="en")
-    assert redrawn[0].prompt == redrawn[1].prompt != bigger[0].prompt
+    assert read_image_metadata(bigger[0].path)["vidpipe:key"] != meta["vidpipe:key"]
 
 
 # --------------------------------------------------------------------------- folder
@@ -464,23 +470,42 @@ def test_openai_400_is_a_remote_error(tmp_path, server, chunks):
 # --------------------------------------------------------------------------- reruns
 
 
-def test_rerun_makes_no_requests(tmp_path, server, llm_server, chunks):
-    items = chunks["en"][:3]
-    llm = OpenAIBackend(
-        base_url=llm_server.url("ok", "rerun"), api_key="k", model="m", cache=False, rpm=0
-    )
-    for make, name in ((sd, "sd-rerun"), (oa, "oa-rerun")):
-        first = make(server, "ok", name, llm=llm).generate(items, tmp_path / name)
-        assert len(server.of(name)) == 3
-        assert all(re.fullmatch(r"reply \d+, soft light, no text", g.prompt) for g in first)
-        llm_calls = len(llm_server.of("rerun"))
-        again = make(server, "ok", name, llm=llm).generate(items, tmp_path / name)
-        assert again == first
-        assert len(server.of(name)) == 3  # no image request
-        assert len(llm_server.of("rerun")) == llm_calls  # and no LLM request
-        # without the LLM the prompts differ: new pictures
-        make(server, "ok", name).generate(items, tmp_path / name)
-        assert len(server.of(name)) == 6
+def test_rerun_makes_no_requests(tmp_path, server, llm_server):
+    """An images stage run through the stage cache: the second run sends no image
+    request and no LLM request; without the LLM the prompts differ, so it draws again."""
+    from vidpipe.pipeline.cache import StageCache, run_cached
+    from vidpipe.pipeline.registry import get_stage
+    from vidpipe.pipeline.stages import DependencyOutput, StageContext, StageInputs
+
+    spoken = tmp_path / "dep" / "transcript.json"
+    spoken.parent.mkdir()
+    shutil.copy(TRANSCRIPTS / "en_dev_tiny.en.json", spoken)
+    dep = DependencyOutput(job_id="t", kind="transcribe", artifacts=[spoken])
+    stage = get_stage("images")
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as cat:
+        cache = StageCache(cat)
+        for spec, name, url in (
+            ("sdwebui", "sd-rerun", server.sd_url("ok", "sd-rerun")),
+            ("openai", "oa-rerun", server.openai_url("ok", "oa-rerun")),
+        ):
+            params = {"generator": spec, "image_base": url, "width": 640, "height": 360}
+            params |= {"max_chunk": 30.0, "llm_model": "m"}
+            llm = params | {"llm_base": llm_server.url("ok", f"rerun-{name}")}
+            ctx = StageContext(work_dir=tmp_path / name, catalog=cat)
+            inputs = StageInputs(deps=[dep])
+            first, hit = run_cached(stage, ctx, inputs, stage.parse_options(llm), cache)
+            n = len(first.artifacts)
+            assert not hit and n >= 2 and len(server.of(name)) == n
+            prompts = [g["prompt"] for g in first.result["images"]]
+            assert all(re.fullmatch(r"reply \d+, soft light, no text", p) for p in prompts)
+            llm_calls = len(llm_server.of(f"rerun-{name}"))
+            again, hit = run_cached(stage, ctx, inputs, stage.parse_options(llm), cache)
+            assert hit and again == first
+            assert len(server.of(name)) == n  # no image request
+            assert len(llm_server.of(f"rerun-{name}")) == llm_calls  # and no LLM request
+            plain = params | {"llm_base": None}
+            _, hit = run_cached(stage, ctx, inputs, stage.parse_options(plain), cache)
+            assert not hit and len(server.of(name)) == 2 * n
 
 
 # --------------------------------------------------------------------------- factory

@@ -72,9 +72,9 @@ def test_bad_jobs_are_refused_and_never_stored(store):
         )
     with pytest.raises(UsageError, match=r"format: Input should be 'wav', 'flac', 'mp3' or 'm4a'"):
         store.create("audio", {"format": "ogg"}, input={"path": str(JFK)})
-    with pytest.raises(UsageError, match=r"unknown job kind 'narrate'") as refused:
-        store.create("narrate", {})
-    assert refused.value.hint.startswith("use one of: probe, audio, transcribe")
+    with pytest.raises(UsageError, match=r"unknown job kind 'slideshow'") as refused:
+        store.create("slideshow", {})
+    assert refused.value.hint.startswith("use one of: download, probe, audio, transcribe")
     with pytest.raises(UsageError, match=r"unknown job 0000-missing in depends_on"):
         store.create("render", SMALL, depends_on=["0000-missing"])
     with pytest.raises(UsageError, match=r"a render job needs an input"):
@@ -85,8 +85,17 @@ def test_bad_jobs_are_refused_and_never_stored(store):
         store.create("probe", {}, input={"path": str(JFK)}, max_attempts=0)
     assert _count(store) == 0
     with pytest.raises(UsageError, match="unknown job kind"):
-        get_stage("topics")
-    assert stage_names()[:3] == ["probe", "audio", "transcribe"]
+        get_stage("cluster")
+    assert stage_names() == [
+        "download", "probe", "audio", "transcribe", "summarize", "chapters", "topics", "describe",
+        "embed", "speak", "images", "render", "narrate",
+    ]  # fmt: skip
+    with pytest.raises(UsageError, match=r"a narrate job needs an input"):
+        store.create("narrate", {})
+    with pytest.raises(UsageError, match=r"invalid narrate params: output: give a file name"):
+        store.create("narrate", {"output": "x.avi"}, input={"text": "Hello."})
+    with pytest.raises(UsageError, match=r"invalid topics params: .*cannot be combined"):
+        store.create("topics", {"shortest": 2, "longest": 2})
 
 
 def test_create_defaults_idempotency_list_and_get(store):
@@ -388,8 +397,8 @@ def test_progress_and_heartbeat_stop_a_canceled_job(store):
 
 
 def test_bad_input_is_refused(store):
-    with pytest.raises(UsageError, match=r"invalid probe input: url: Extra inputs") as refused:
-        store.create("probe", {}, input={"url": "http://example.com/a.mp4"})
+    with pytest.raises(UsageError, match=r"invalid probe input: link: Extra inputs") as refused:
+        store.create("probe", {}, input={"link": "http://example.com/a.mp4"})
     assert refused.value.hint == "see the probe stage's input"
     with pytest.raises(UsageError, match=r"invalid probe input: media_id: Input should be greater"):
         store.create("probe", {}, input={"media_id": 0})

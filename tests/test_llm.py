@@ -18,10 +18,10 @@ import pytest
 
 from vidpipe.errors import RemoteError
 from vidpipe.library.catalog import Catalog
+from vidpipe.retry import RateLimiter
 from vidpipe.text import chunk_transcript, get_text_backend
 from vidpipe.text.llm import (
     OpenAIBackend,
-    RateLimiter,
     clean_summary,
     parse_chapters_json,
     parse_keywords,

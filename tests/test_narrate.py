@@ -1,6 +1,6 @@
 """`narrate` end to end: a real text (LJ Speech sentences) and a real recording (the example
 video), checked by decoding the output: playable, as long as the narration, slides that
-change at chunk boundaries, a work folder that a rerun reuses."""
+change at chunk boundaries, and a rerun that the stage cache answers without any work."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from vidpipe.errors import InputError, MediaError, ModelError, UsageError
 from vidpipe.media.audio import decode_audio
 from vidpipe.media.render import RenderOptions
-from vidpipe.narrate import NarrateOptions, narrate
+from vidpipe.pipeline.narrate import NarrateOptions, narrate
 from vidpipe.vision.imagegen import read_image_metadata
 
 DATA = Path(__file__).parent / "data"
@@ -72,16 +72,17 @@ def text_run(tmp_path_factory):
     opts = NarrateOptions(max_chunk=12.0, render=_small())
     from vidpipe.library.catalog import Catalog
 
-    with Catalog(f"sqlite:///{folder / 'catalog.db'}") as cat:
+    url = f"sqlite:///{folder / 'catalog.db'}"
+    with Catalog(url) as cat:
         result = narrate(src, out, opts, catalog=cat)
         rows = cat.images()
     assert sorted(Path(r.path) for r in rows) == sorted(result.images)
     assert all(r.generator == "cards" and r.prompt for r in rows)
-    return src, out, opts, result
+    return src, out, opts, result, url
 
 
 def test_text_becomes_a_playable_video(text_run):
-    _src, out, _opts, result = text_run
+    _src, out, _opts, result, _url = text_run
     speech = result.work_dir / "speech.wav"
     seconds = decode_audio(speech, 16000).size / 16000
     frames, fps = _thumbs(out)
@@ -96,23 +97,55 @@ def test_text_becomes_a_playable_video(text_run):
 
 
 def test_text_artifacts_and_prompts(text_run):
-    _src, _out, _opts, result = text_run
+    _src, _out, _opts, result, _url = text_run
     work = result.work_dir
-    for name in ("speech.wav", "transcript.json", "chunks.json", "prompts.json", "manifest.json"):
+    for name in ("speech.wav", "transcript.json", "chunks.json", "prompts.json"):
         assert (work / name).is_file(), name
+    assert not (work / "manifest.json").exists()  # the stage cache is in the catalog
     meta = read_image_metadata(result.images[0])
     assert meta["vidpipe:generator"] == "cards"
     # The narration was synthesized, not transcribed: the transcript is the text.
     assert result.transcript.segments[1].text.startswith("Printing, in the only sense")
 
 
-def test_rerun_reuses_the_work_folder(text_run):
-    src, out, opts, first = text_run
-    stamps = {p: p.stat().st_mtime_ns for p in [first.work_dir / "speech.wav", *first.images]}
-    again = narrate(src, out, opts)
-    assert again.reused == ["speech"]
-    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing regenerated
+def test_rerun_is_answered_by_the_stage_cache(text_run, monkeypatch):
+    """A second run with the same input and options makes no speech, no image and no
+    video (the stage functions are not called) and leaves every file as it was."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.models import StageCacheRow
+    from vidpipe.pipeline import registry
+
+    src, out, opts, first, url = text_run
+    files = [out, first.work_dir / "speech.wav", first.work_dir / "transcript.json", *first.images]
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    calls: list[str] = []
+    for cls in (registry.SpeakStage, registry.ImagesStage, registry.RenderStage):
+        real = cls.run
+
+        def counted(self, *args, real=real, **kwargs):
+            calls.append(self.name)
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "run", counted)
+    with Catalog(url) as cat:
+        again = narrate(src, out, opts, catalog=cat)
+        with cat.session(write=False) as s:
+            kept = sorted(r.stage for r in s.query(StageCacheRow))
+    assert calls == []
+    assert again.reused == ["speak", "images", "render"]
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps  # nothing rewritten
     assert again.render.frames == first.render.frames
+    assert again.chunks == first.chunks and again.images == first.images
+    assert kept == ["images", "render", "speak"]  # one row per stage and folder
+
+    # a new chunk length keeps the speech, redraws the images and re-renders
+    with Catalog(url) as cat:
+        changed = narrate(src, out, NarrateOptions(max_chunk=6.0, render=opts.render), catalog=cat)
+    assert calls == ["images", "render"] and changed.reused == ["speak"]
+    assert len(changed.chunks) > len(first.chunks)
+    assert (first.work_dir / "speech.wav").stat().st_mtime_ns == stamps[
+        first.work_dir / "speech.wav"
+    ]
 
 
 def test_recording_with_keyframes_becomes_a_video(tmp_path):

@@ -201,7 +201,8 @@ def test_sqlite_submit_worker_cancel_retry(tmp_path):
         assert again[bad_ids[0]]["attempts"] == 1
         assert again[bad_ids[0]]["error"]["error_class"] == "MediaError"
         # --wait: progress from the jobs table, run's exit codes (0: all succeeded, 1: not)
-        r = vp(env, "submit", str(folder / CLIPS[0]), "--steps", "probe", "--wait")
+        # (a file not submitted before: a copy of one would be skipped as duplicate content)
+        r = vp(env, "submit", str(DATA / "en_dev" / CLIPS[2]), "--steps", "probe", "--wait")
         assert r.returncode == 0, r.stderr
         assert "1 jobs: 1 succeeded, 0 failed" in r.stderr
         r = vp(env, "submit", str(bad), "--steps", "probe", "--wait")
@@ -337,8 +338,9 @@ def test_redis_sigkill_lease_expires_other_worker_takes_it(tmp_path, new_pg_url)
 
 
 def test_submit_takes_urls_ingest_downloaded(tmp_path):
-    """A link list downloaded by ``vidpipe ingest`` is submitted like local files; a URL
-    not downloaded yet is reported as failed (exit 1) and gets no job."""
+    """A link list downloaded by ``vidpipe ingest`` is submitted like local files (a
+    probe job on its media item); a URL not downloaded yet starts its chain with a
+    ``download`` job. When a chain ends, its source row is done, as after vidpipe run."""
     from servers.http_media import MediaServer
     from vidpipe.pipeline.execute import run_job
 
@@ -352,16 +354,30 @@ def test_submit_takes_urls_ingest_downloaded(tmp_path):
         links.write_text(srv.url("speech.wav") + "\n", encoding="utf-8")
         r = vp(env, "ingest", str(links), "-q")
         assert r.returncode == 0, r.stderr
-        r = vp(env, "submit", str(links), srv.url("other.wav"), "--steps", "probe")
-    assert r.returncode == 1, r.stderr
-    (job_id,) = r.stdout.split()
-    assert "failed:" in r.stderr and "not downloaded yet (run vidpipe ingest first)" in r.stderr
-    cat = _catalog(env)
-    try:
-        job = run_job(JobStore(cat), job_id)  # the worker's call, in this process
-        assert job.status == "succeeded", job.error
-        assert job.result["duration"] > 0
-        media = cat.get_media(job.result["media_id"])
-        assert media.sha256 == hashlib.sha256((served / "speech.wav").read_bytes()).hexdigest()
-    finally:
-        cat.close()
+        n_ingest = len(srv.requests)
+        r = vp(env, "submit", str(links), srv.url("other.wav"), "--steps", "probe", "--json")
+        assert r.returncode == 0, r.stderr
+        chains = json.loads(r.stdout)
+        assert [[j["kind"] for j in c["jobs"]] for c in chains] == [
+            ["probe"],
+            ["download", "probe"],
+        ]
+        assert chains[0]["media_id"] is not None and chains[1]["media_id"] is None
+        cat = _catalog(env)
+        try:
+            store = JobStore(cat, root=tmp_path / "home")  # the storage root of env
+            # submitted: pending until their chains end
+            assert [s.state for s in cat.sources()] == ["pending", "pending"]
+            for c in chains:  # the worker's calls, in this process
+                for j in c["jobs"]:
+                    job = run_job(store, j["id"])
+                    assert job.status == "succeeded", job.error
+            assert job.result["duration"] > 0
+            media = cat.get_media(job.result["media_id"])
+            sha = hashlib.sha256((served / "other.wav").read_bytes()).hexdigest()
+            assert media.sha256 == sha
+            assert Path(media.path).parent == tmp_path / "home" / "media"  # the storage root
+            assert [(s.state, s.reason) for s in cat.sources()] == [("done", None)] * 2
+        finally:
+            cat.close()
+        assert [r["name"] for r in srv.requests[n_ingest:]] == ["other.wav"]  # fetched once

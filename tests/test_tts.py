@@ -30,7 +30,6 @@ from vidpipe.speech.tts import (
     get_voice,
     iter_sentences,
     speak,
-    split_sentences,
     write_audio,
     write_sentences,
 )
@@ -153,31 +152,9 @@ def test_paragraph_pause_and_compressed_output(voice, tmp_path):
     assert np.abs(decoded - result.audio).max() < 1e-3  # 16-bit lossless
 
 
-def test_split_sentences():
-    assert split_sentences("Mr. Smith paid $3.50 for it, e.g. a bargain! Is it? Yes.") == [
-        "Mr. Smith paid $3.50 for it, e.g. a bargain!",
-        "Is it?",
-        "Yes.",
-    ]
-    assert split_sentences("J. R. R. Tolkien wrote it. See fig. 3 and No. 5 now.") == [
-        "J. R. R. Tolkien wrote it.",
-        "See fig. 3 and No. 5 now.",
-    ]
-    assert split_sentences('"Stop!" she cried. He waited... then left.') == [
-        '"Stop!" she cried.',
-        "He waited... then left.",
-    ]
-    assert split_sentences("今天天气很好。我们去公园吧！你去吗？好的") == [
-        "今天天气很好。",
-        "我们去公园吧！",
-        "你去吗？",
-        "好的",
-    ]
-    assert split_sentences("Am 3. Oktober ist Feiertag. Das ist z.B. gut.", "de") == [
-        "Am 3. Oktober ist Feiertag.",
-        "Das ist z.B. gut.",
-    ]
-    assert split_sentences("  ") == [] and split_sentences("...") == []
+def test_iter_sentences_numbers_paragraphs():
+    """Sentences come from vidpipe.text.sentences (tests/test_sentences.py); paragraphs at
+    blank lines."""
     assert [p for p, _ in iter_sentences("One. Two.\nThree.\n\n\nFour.")] == [0, 0, 0, 1]
 
 

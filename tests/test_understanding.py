@@ -25,10 +25,10 @@ from vidpipe.library.understanding import (
     chapters_vtt,
     get_chapters,
     get_summary,
-    hms,
     summarize_media,
     youtube_lines,
 )
+from vidpipe.timecode import chapter_timestamp as hms
 from vidpipe.types import Chapter, Segment, Transcript
 
 EXAMPLE = DATA.parent.parent / "examples" / "speech_bunny.mp4"

@@ -128,6 +128,45 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Longest wait in seconds between two result queries."
     )
 
+    # ---- the HTTP service (vidpipe serve)
+    service_keys: str | None = Field(
+        None,
+        description="API keys of the HTTP service, comma-separated (VIDPIPE_SERVICE_KEYS); "
+        "with keys set every route but /health needs 'Authorization: Bearer KEY'. Required "
+        "to bind any address other than loopback.",
+    )
+    media_roots: str | None = Field(
+        None,
+        description="Folders whose files the service accepts as server paths, separated by "
+        f"'{os.pathsep}' (VIDPIPE_MEDIA_ROOTS); default: media/ and uploads/ in the data folder.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let the service fetch URLs that resolve to loopback, private, link-local "
+        "or reserved addresses (VIDPIPE_ALLOW_PRIVATE_URLS=1; tests and trusted networks).",
+    )
+    service_max_file_bytes: int = Field(
+        2 * 1024**3, gt=0, description="Largest upload to POST /v1/files, bytes (2 GiB)."
+    )
+    service_max_audio_bytes: int = Field(
+        25 * 1024 * 1024,
+        gt=0,
+        description="Largest file to the OpenAI-compatible audio routes, bytes (OpenAI: 25 MB).",
+    )
+    service_max_json_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest JSON request body, bytes (1 MiB)."
+    )
+    service_max_queue: int = Field(
+        1000,
+        gt=0,
+        description="Jobs waiting or queued before POST /v1/jobs answers 429 (queue full).",
+    )
+    service_request_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds a request may take before its response starts (504 after).",
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -100,3 +100,60 @@ class OutputError(VidpipeError):
 
 class CatalogError(OutputError):
     """The catalog database cannot be opened, migrated or written."""
+
+
+def excerpt(value: object, limit: int = 160, empty: str = "") -> str:
+    """``value`` as one short line for an error message (a server's answer, a response
+    body, an exception): bytes decoded as UTF-8 (bad bytes replaced), runs of white space
+    folded to one space, cut to ``limit`` characters ending in ``…``.
+
+    Args:
+        value: anything; ``str()`` is taken of what is not bytes.
+        limit: longest result, in characters (the ellipsis included).
+        empty: what to return when nothing but white space is left (e.g. ``"(empty)"``).
+    """
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", errors="replace")
+    text = " ".join(str(value).split())
+    if not text:
+        return empty
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+# Finer classes, for front ends that answer with a status (the HTTP service maps each
+# class to one status; see vidpipe.service.errors). Each derives from the class whose
+# exit code it keeps on the command line.
+
+
+class NotFoundError(InputError):
+    """A named thing (job, file id, media item, artifact) does not exist."""
+
+
+class ForbiddenError(InputError):
+    """A path outside the allowed roots, or a URL to an address that is refused."""
+
+
+class TooLargeError(InputError):
+    """An upload or a request body is over its size limit."""
+
+
+class ConflictError(UsageError):
+    """The request does not fit the thing's current state (cancel a finished job...)."""
+
+
+class BusyError(VidpipeError):
+    """Too much work already waiting (the queue is full); try again later.
+
+    Args:
+        retry_after: seconds after which a retry makes sense.
+    """
+
+    exit_code = EXIT_REMOTE
+
+    def __init__(self, message: str, hint: str | None = None, *, retry_after: int = 30) -> None:
+        super().__init__(message, hint)
+        self.retry_after = int(retry_after)
+
+
+class UnavailableError(RemoteError):
+    """A part the request needs (catalog, queue, workers) is not available now."""

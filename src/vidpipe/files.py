@@ -7,7 +7,7 @@ one :class:`~vidpipe.errors.OutputError` naming the output (:func:`output_error`
 problems with inputs become :class:`~vidpipe.errors.InputError`
 (:func:`check_readable_file`, :func:`check_input_path`). Output names for several
 inputs that share a stem: :func:`numbered_stem`, :func:`item_stem`; file order as a
-person reads it: :func:`natural_key`.
+person reads it: :func:`natural_key`; a folder of pictures: :func:`image_files`.
 """
 
 from __future__ import annotations
@@ -241,6 +241,20 @@ def _open_new(tmp: Path) -> int:
     return os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o666)
 
 
+def _new_temp_beside(dest: Path) -> tuple[Path, int]:
+    """The folder of ``dest`` made, a new temporary beside it created: its path and fd.
+
+    Raises:
+        OutputError: the folder or the temporary cannot be created (names ``dest``).
+    """
+    ensure_dir(dest.parent, dest)
+    tmp = temp_path(dest, keep_suffix=False)
+    try:
+        return tmp, _open_new(tmp)
+    except OSError as exc:
+        raise output_error(dest, exc) from exc
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file beside ``path`` and rename it over ``path`` on success.
@@ -262,12 +276,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", **kwargs) -> Ite
     dest = Path(path)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
-    ensure_dir(dest.parent, dest)
-    tmp = temp_path(dest, keep_suffix=False)
-    try:
-        fd = _open_new(tmp)
-    except OSError as exc:
-        raise output_error(dest, exc) from exc
+    tmp, fd = _new_temp_beside(dest)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -304,12 +313,7 @@ def write_files_together(contents: dict[Path, str | bytes]) -> list[Path]:
     created: list[Path] = []
     try:
         for dest, data in contents.items():
-            ensure_dir(dest.parent, dest)
-            tmp = temp_path(dest, keep_suffix=False)
-            try:
-                fd = _open_new(tmp)
-            except OSError as exc:
-                raise output_error(dest, exc) from exc
+            tmp, fd = _new_temp_beside(dest)
             temps.append((tmp, dest))
             try:
                 with os.fdopen(fd, "wb") as fh:
@@ -476,6 +480,44 @@ def natural_key(name: str) -> tuple:
     """
     parts = re.split(r"(\d+)", name.casefold())
     return tuple((0, int(p), p) if i % 2 else (1, 0, p) for i, p in enumerate(parts))
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+"""File suffixes (any case) taken as pictures: the formats Pillow both reads and ships
+decoders for in its wheels."""
+
+
+def image_files(
+    folder: str | os.PathLike[str], hint: str = "give a folder of images"
+) -> list[Path]:
+    """The pictures of ``folder``, in natural name order: the one image-folder scan
+    (``vidpipe render --image-dir``, the ``folder:DIR`` image generator).
+
+    Regular files directly in the folder (not recursive) whose suffix is one of
+    :data:`IMAGE_SUFFIXES` in any case, hidden ones (``.name``) left out, sorted by
+    :func:`natural_key` (``img2`` before ``img10``). The images are not opened here
+    (their users decode and check each one).
+
+    Args:
+        folder: the folder to scan.
+        hint: what the error tells the user to do (the option that named the folder).
+
+    Returns:
+        The image paths; empty when the folder has none.
+
+    Raises:
+        InputError: ``folder`` does not exist or is not a folder.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        what = "not a folder" if folder.exists() else "no such folder"
+        raise InputError(f"{folder}: {what}", hint)
+    found = [
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
+    return sorted(found, key=lambda p: natural_key(p.name))
 
 
 def numbered_stem(stem: str, used: dict[str, int]) -> str:

@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import ClassVar
 
 import pysubs2
-from pysubs2.formats.webvtt import WebVTTFormat
 
 from vidpipe.errors import UsageError
 from vidpipe.files import atomic_write, write_files_together
 from vidpipe.media.subtitles import CueOptions, cue_word_spans, split_cues
+from vidpipe.timecode import vtt_timestamp
 from vidpipe.types import Segment, Transcript
 
 FORMATS = ("txt", "srt", "vtt", "json", "tsv", "ass")
@@ -172,7 +172,7 @@ class VttWriter(SubtitleWriter):
             t = round(w.start * 1000)
             piece = _vtt_escape(cue.text[a:b])
             if last < t < end_ms:
-                out.append(f"<{WebVTTFormat.ms_to_timestamp(t)}><c>{piece}</c>")
+                out.append(f"<{vtt_timestamp(t / 1000)}><c>{piece}</c>")
                 last = t
             else:
                 out.append(piece)

@@ -9,7 +9,8 @@ A private package, one module per command group (the PySceneDetect pattern):
 - :mod:`.understanding`: ``summarize``, ``chapters``, ``topics``, ``describe``;
 - :mod:`.video`: ``speak``, ``render``, ``narrate``;
 - :mod:`.embed`: ``embed``, ``similar``;
-- :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry).
+- :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry);
+- :mod:`.serve`: ``serve``, the HTTP service.
 
 This module builds the Typer ``app`` (commands listed in help in the order registered
 below) and ``main()``, the console-script entry point (``vidpipe = "vidpipe.cli:main"``,
@@ -25,7 +26,7 @@ import typer
 from rich.text import Text
 
 from vidpipe import __version__
-from vidpipe.cli import embed, jobs, library, media, understanding, video
+from vidpipe.cli import embed, jobs, library, media, serve, understanding, video
 from vidpipe.cli._common import _fail, _Group, _run, _State, _stop, err, out
 from vidpipe.errors import EXIT_INTERRUPTED
 
@@ -81,6 +82,7 @@ _COMMANDS = (
     (None, embed.similar),
     (None, jobs.submit),
     (None, jobs.worker),
+    (None, serve.serve),
 )
 for _name, _fn in _COMMANDS:
     app.command(_name)(_fn)

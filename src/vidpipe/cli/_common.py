@@ -351,22 +351,17 @@ def _selection(shortest, longest, min_duration, max_duration, language, ids):
     return _run(build)
 
 
+def _note(line: str) -> None:
+    """A one-line note from the pipeline (an item skipped or left out) on stderr."""
+    err.print(line, highlight=False, markup=False)
+
+
 def _select(cat, selection, candidates=None):
     """Items chosen by ``selection`` (``Selected``); says on stderr which items were left
     out for want of a probed duration."""
-    from vidpipe.library.select import select_items
+    from vidpipe.pipeline.understand import select
 
-    chosen = _run(lambda: select_items(cat, selection, candidates))
-    if chosen.no_duration:
-        n = len(chosen.no_duration)
-        err.print(
-            f"note: {n} item{'s' if n != 1 else ''} without a probed duration left out "
-            f"({', '.join(map(str, chosen.no_duration[:10]))}"
-            f"{' ...' if n > 10 else ''}; run: vidpipe run --steps probe)",
-            highlight=False,
-            markup=False,
-        )
-    return chosen
+    return _run(lambda: select(cat, selection, candidates, report=_note))
 
 
 def _no_target(what: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -34,7 +35,19 @@ from vidpipe.cli._common import (
     err,
     out,
 )
+from vidpipe.cli.library import (
+    _DeadlineOpt,
+    _DestOpt,
+    _limits,
+    _MaxSizeOpt,
+    _MinSpeedOpt,
+    _NoPrivateOpt,
+    _RetriesOpt,
+    _RpsOpt,
+    _SpeedTimeOpt,
+)
 from vidpipe.errors import EXIT_OK, EXIT_SOME_FAILED
+from vidpipe.timecode import compact_duration
 
 _QueueOpt = Annotated[
     str | None,
@@ -76,7 +89,7 @@ def _job_line(job) -> Text:
 def submit(
     sources: Annotated[
         list[str] | None,
-        typer.Argument(help="Media files, folders, or links (.txt) already ingested."),
+        typer.Argument(help="URLs, text files of URLs (.txt), media files or folders."),
     ] = None,
     steps: _StepsOpt = "ingest,probe,audio,transcribe",
     model: _RunModelOpt = None,
@@ -85,6 +98,14 @@ def submit(
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
+    dest: _DestOpt = None,
+    rps: _RpsOpt = None,
+    retries: _RetriesOpt = None,
+    max_size: _MaxSizeOpt = None,
+    deadline: _DeadlineOpt = None,
+    min_speed: _MinSpeedOpt = None,
+    speed_time: _SpeedTimeOpt = None,
+    no_private_urls: _NoPrivateOpt = False,
     embed_model: _EmbedModelOpt = "whisper",
     pool: _PoolOpt = "mean",
     url_field: _UrlFieldOpt = None,
@@ -101,8 +122,10 @@ def submit(
     as_json: _JsonOpt = False,
     quiet: _QuietOpt = False,
 ) -> None:
-    """Turn SOURCES into jobs for the workers: one chain per input (probe -> audio ->
-    transcribe...), with the inputs and steps of vidpipe run. Prints the job ids.
+    """Turn SOURCES into jobs for the workers: one chain per input line (download ->
+    probe -> audio -> transcribe...), with the inputs, steps and download options of
+    vidpipe run. Prints the job ids. When a chain ends its source is done, failed or
+    skipped as vidpipe run would leave it (see vidpipe report).
 
     With --wait, shows the jobs' progress and exits like vidpipe run: 0 if every job
     succeeded, 1 otherwise.
@@ -118,6 +141,12 @@ def submit(
         llm_base=llm_base,
         llm_model=llm_model,
         max_chunk=max_chunk,
+        dest=dest,
+        limits=_run(
+            lambda: _limits(
+                None, None, rps, retries, max_size, deadline, min_speed, speed_time, no_private_urls
+            )
+        ),
         embed_model=embed_model,
         embed_pool=pool,
         records=_records(url_field, id_field, start, end),
@@ -216,6 +245,14 @@ def worker(
         int | None,
         typer.Option("--threads", min=1, help="CPU threads per job (default cores/concurrency)."),
     ] = None,
+    io_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--io-concurrency",
+            min=1,
+            help="Downloads at once (their own pool, beside the CPU one).",
+        ),
+    ] = 4,
     lease: Annotated[
         float, typer.Option("--lease", min=1.0, help="Seconds a job's lease lasts unrenewed.")
     ] = 120.0,
@@ -232,7 +269,10 @@ def worker(
     ] = 10.0,
     quiet: _QuietOpt = False,
 ) -> None:
-    """Run queued jobs until SIGTERM or Ctrl-C (a Huey consumer plus a reaper).
+    """Run queued jobs until SIGTERM or Ctrl-C (Huey consumers plus a reaper).
+
+    CPU stages run --concurrency at once with --threads threads each; downloads run in
+    their own pool of --io-concurrency threads, so they never wait behind CPU stages.
 
     On SIGTERM the running jobs finish, or after --stop-timeout go back to the queue;
     exit 0. A killed worker loses nothing: its lease expires and another worker's
@@ -248,6 +288,7 @@ def worker(
                 queue,
                 concurrency=concurrency,
                 threads=threads,
+                io_concurrency=io_concurrency,
                 lease=lease,
                 reap_every=reap_every,
                 grace=grace,
@@ -259,7 +300,7 @@ def worker(
 
             err.print(
                 f"worker {w.owner}: {concurrency} x {w.threads} threads on "
-                f"{redact_url(_run(lambda: queue_url(queue)))}",
+                f"{redact_url(_run(lambda: queue_url(queue)))}, {io_concurrency} for downloads",
                 highlight=False,
             )
         _run(w.run)
@@ -295,7 +336,56 @@ _StatusOpt = Annotated[
     ),
 ]
 _LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="Most jobs.")]
-_IdArg = Annotated[str, typer.Argument(help="Job id (see vidpipe jobs list).")]
+_IdArg = Annotated[
+    str, typer.Argument(help="Job id, or its first 4+ characters (see vidpipe jobs list).")
+]
+
+
+SHORT_ID = 8
+"""Characters of a job id shown in the table (``vidpipe jobs show`` takes such a prefix)."""
+
+
+def jobs_table(jobs, now: datetime, width: int = 80) -> Table:
+    """The ``vidpipe jobs`` table: one line per job, fitted to ``width`` columns.
+
+    Columns: the first :data:`SHORT_ID` characters of the id, kind, status, progress
+    (percent), age (since creation, :func:`~vidpipe.timecode.compact_duration`) and the
+    current step, or the error message of a failed job. The short columns keep their
+    width; the step is cut with an ellipsis to what is left of ``width`` (at least
+    8 cells), so no row wraps onto a second line.
+
+    Args:
+        jobs: :class:`~vidpipe.types.Job` rows, in the order to show.
+        now: the current time (timezone-aware), for the age column.
+        width: terminal cells available (the console's width).
+    """
+    heads = ("id", "kind", "status", "progress", "age", "step")
+    rows = []
+    for j in jobs:
+        step = Text(j.error.message, style="red") if j.error is not None else Text(j.step or "")
+        rows.append(
+            [
+                Text(j.id[:SHORT_ID]),
+                Text(j.kind),
+                Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
+                Text(f"{j.progress:.0%}"),
+                Text(compact_duration((now - j.created_at).total_seconds())),
+                step,
+            ]
+        )
+    widths = [max([len(h), *(r[i].cell_len for r in rows)]) for i, h in enumerate(heads[:-1])]
+    gap = 2
+    step_width = max(8, width - sum(widths) - gap * len(widths))
+    table = Table(box=None, padding=(0, gap, 0, 0), pad_edge=False, header_style="bold")
+    for i, head in enumerate(heads[:-1]):
+        table.add_column(
+            head, no_wrap=True, min_width=widths[i], justify="right" if i >= 3 else "left"
+        )
+    table.add_column(heads[-1], no_wrap=True, max_width=step_width)
+    for r in rows:
+        r[-1].truncate(step_width, overflow="ellipsis")
+        table.add_row(*r)
+    return table
 
 
 def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool) -> None:
@@ -310,23 +400,7 @@ def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool)
     if not page.jobs:
         err.print("no jobs" + (f" with status {', '.join(status)}" if status else ""))
         return
-    table = Table()
-    table.add_column("id", no_wrap=True, min_width=36)
-    for name in ("status", "kind", "progress", "attempts"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("created", no_wrap=True)
-    table.add_column("error")
-    for j in page.jobs:
-        table.add_row(
-            j.id,
-            Text(j.status, style=_STATUS_STYLE.get(j.status, "")),
-            j.kind,
-            f"{j.progress:.0%}",
-            f"{j.attempts}/{j.max_attempts}",
-            j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            Text(j.error.message if j.error else ""),
-        )
-    out.print(table)
+    out.print(jobs_table(page.jobs, datetime.now(UTC), out.width))
 
 
 @jobs_app.callback(invoke_without_command=True)
@@ -358,7 +432,7 @@ def jobs_show(job_id: _IdArg, as_json: _JsonOpt = False) -> None:
     """One job: status, progress, inputs, result, artifacts, error. Exit 3 if unknown."""
     store = _store()
     try:
-        job = _run(lambda: store.get(job_id))
+        job = _run(lambda: store.get(store.resolve(job_id)))
     finally:
         store.close()
     if as_json:
@@ -395,7 +469,7 @@ def jobs_cancel(job_id: _IdArg) -> None:
     report (its dependents fail). Exit 3 if unknown, 2 if it already finished."""
     store = _store()
     try:
-        job = _run(lambda: store.cancel(job_id))
+        job = _run(lambda: store.cancel(store.resolve(job_id)))
     finally:
         store.close()
     out.print(_job_line(job), highlight=False)
@@ -409,7 +483,7 @@ def jobs_retry(job_id: _IdArg, queue: _QueueOpt = None) -> None:
 
     store = _store()
     try:
-        job = _run(lambda: store.retry(job_id))
+        job = _run(lambda: store.retry(store.resolve(job_id)))
         _run(lambda: enqueue(job, url=queue))
     finally:
         store.close()

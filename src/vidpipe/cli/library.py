@@ -29,12 +29,12 @@ from vidpipe.cli._common import (
     _MaxLineCountOpt,
     _MaxLineWidthOpt,
     _MinDurOpt,
+    _note,
     _PoolOpt,
     _QuietOpt,
     _records,
     _run,
     _RunModelOpt,
-    _select,
     _selection,
     _SelLangOpt,
     _ShortestOpt,
@@ -336,10 +336,6 @@ def run_cmd(
         embed_pool=pool,
     )
     _run(lambda: opts.text_options().check())  # a bad --backend is a usage error up front
-    if "embed" in steps_t:
-        from vidpipe.cli.embed import _options
-
-        _run(lambda: _options(embed_model, pool, None))  # a bad --embed-model: exit 2 now
     _run_library(sources or [], opts, quiet)
 
 
@@ -355,6 +351,7 @@ def report(
     """Table of every item in input order (status, duration, resolution, codecs, language,
     words), totals, and failures grouped by reason."""
     from vidpipe.library import report as rep
+    from vidpipe.timecode import hms_colon
 
     cat = _catalog()
     try:
@@ -387,7 +384,7 @@ def report(
             str(row.media_id) if row.media_id is not None else "-",
             Text(row.source),
             Text(row.state, style=colors.get(row.state, "")),
-            rep.hms(row.duration),
+            hms_colon(row.duration),
             row.resolution or "-",
             codecs,
             Text("no audio", style="dim") if row.no_audio else (row.language or "-"),
@@ -401,7 +398,7 @@ def report(
         f"total: {tot['items']} items, {tot['done']} done, {tot['failed']} failed, "
         f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files"
         f"{silent}, "
-        f"duration {rep.hms(tot['duration'])} (h:mm:ss), {tot['words']} words",
+        f"duration {hms_colon(tot['duration'])} (h:mm:ss), {tot['words']} words",
         highlight=False,
     )
     if r.failures:
@@ -458,8 +455,8 @@ def _media_or_fail(cat, media_id: int):
 
 def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
     """Details of one item: file, probe summary, sources, stages, transcript lines."""
-    from vidpipe.library.report import hms
     from vidpipe.library.urls import redact_url
+    from vidpipe.timecode import hms_colon as hms
 
     cat = _catalog()
     try:
@@ -551,10 +548,9 @@ def export(
     if embeddings is not None:
         _export_embeddings(embeddings, embed_model, pool, raw)
         return
-    from vidpipe.errors import InputError, UsageError
-    from vidpipe.files import item_stem
-    from vidpipe.text.script import transcript_to_script
-    from vidpipe.writers import parse_formats, write_transcript
+    from vidpipe.errors import UsageError
+    from vidpipe.pipeline.transcribe import export_transcripts
+    from vidpipe.writers import parse_formats
 
     fmts = _run(lambda: parse_formats(formats))
     cue_opts = _cue_options(max_line_width, max_line_count, max_cue_duration, highlight_words)
@@ -568,29 +564,18 @@ def export(
         _stop(UsageError("give an item id, --all or selection options", "e.g. --shortest 10"))
     cat = _catalog()
     try:
-        with_tr = {m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None}
-        if item_id is None:
-            ids_ = _select(cat, selection).ids if selection.active else sorted(with_tr)
-            for mid in ids_:
-                if mid not in with_tr:
-                    err.print(f"skipped #{mid}: no transcript", highlight=False, markup=False)
-            ids_ = [mid for mid in ids_ if mid in with_tr]
-            if not ids_ and selection.active:
-                _stop(InputError("no selected item has a transcript", "see vidpipe report"))
-        else:
-            _run(lambda: _media_or_fail(cat, item_id))
-            ids_ = [item_id]
-        written: list[Path] = []
-        stems: set[str] = set()
-        for mid in ids_:
-            tr = cat.get_transcript(mid)
-            if tr is None:
-                _stop(InputError(f"item {mid} has no transcript", "run vidpipe run first"))
-            stem = item_stem(Path(tr.source or f"item{mid}").stem, mid, stems)
-            tr = transcript_to_script(tr, script)  # catalogs made before one script was kept
-            written += _run(
-                lambda tr=tr, stem=stem: write_transcript(tr, output_dir, stem, fmts, cue_opts)
+        written = _run(
+            lambda: export_transcripts(
+                cat,
+                output_dir,
+                fmts,
+                cue_opts,
+                item_id=item_id,
+                selection=selection,
+                zh_script=script,
+                report=_note,
             )
+        )
     finally:
         cat.close()
     for p in written:

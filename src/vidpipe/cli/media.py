@@ -227,25 +227,31 @@ def transcribe(
     Writes one file per format per input (atomically) into the output folder. Exit
     status is 0 only if every input succeeded.
     """
-    from vidpipe.files import numbered_stem
-    from vidpipe.speech.transcribe import get_engine
-    from vidpipe.speech.transcribe import transcribe as transcribe_file
-    from vidpipe.writers import SUBTITLE_FORMATS, parse_formats, write_transcript
+    from vidpipe.pipeline.transcribe import TranscribeSettings, transcribe_files
+    from vidpipe.writers import parse_formats
 
     fmts = _run(lambda: parse_formats(formats))
     cue_opts = _cue_options(max_line_width, max_line_count, max_cue_duration, highlight_words)
-    script = _zh_script(zh_script)
-    # subtitles are cut at word times: ask for them (kept in the JSON only if asked)
-    want_words = word_timestamps or any(f in SUBTITLE_FORMATS for f in fmts)
-    upload = int(max_upload_mb * 1024 * 1024) if max_upload_mb else None
-    eng = _run(
-        lambda: get_engine(
-            engine.value, model=model, threads=threads, api_base=api_base, max_upload_bytes=upload
-        )
+    settings = TranscribeSettings(
+        engine=engine.value,
+        model=model,
+        language=language,
+        task=task.value,
+        word_timestamps=word_timestamps,
+        sentences=sentences,
+        vad=vad,
+        beam_size=beam_size,
+        batch_size=batch_size,
+        threads=threads,
+        initial_prompt=initial_prompt,
+        audio_stream=audio_stream,
+        api_base=api_base,
+        max_upload_mb=max_upload_mb,
+        zh_script=_zh_script(zh_script),
     )
 
     codes: list[int] = []
-    used_stems: dict[str, int] = {}
+    tasks: dict[Path, int] = {}
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
@@ -257,72 +263,72 @@ def transcribe(
         transient=True,
         disable=quiet,
     )
-    with progress:
-        for f in files:
-            task_id = progress.add_task(f"{f.name}: decoding", total=None)
 
-            def decoded(seconds: float, task_id=task_id, f=f) -> None:
-                progress.update(task_id, total=seconds, description=f"{f.name}: transcribing")
+    def start(f: Path) -> None:
+        tasks[f] = progress.add_task(f"{f.name}: decoding", total=None)
 
-            def advance(done: float, total: float, task_id=task_id) -> None:
-                progress.update(task_id, completed=done, total=total)
+    def decoded(f: Path, seconds: float) -> None:
+        progress.update(tasks[f], total=seconds, description=f"{f.name}: transcribing")
 
-            t0 = time.perf_counter()
-            try:
-                result = transcribe_file(
-                    f,
-                    engine=eng,
-                    language=language,
-                    task=task.value,
-                    word_timestamps=want_words,
-                    sentence_segments=sentences,
-                    vad=vad,
-                    beam_size=beam_size,
-                    batch_size=batch_size,
-                    initial_prompt=initial_prompt,
-                    audio_stream=audio_stream,
-                    progress=advance,
-                    on_decoded=decoded,
-                    zh_script=script,
-                )
-                wall = time.perf_counter() - t0
-                stem = numbered_stem(f.stem, used_stems)
-                paths = write_transcript(
-                    result, output_dir, stem, fmts, cue_opts, keep_words=word_timestamps
-                )
-            except (Exception, KeyboardInterrupt) as exc:
-                progress.remove_task(task_id)
-                progress.stop()
-                codes.append(_fail(exc))
-                if isinstance(exc, KeyboardInterrupt):
-                    break
-                progress.start()
-                continue
-            progress.remove_task(task_id)
-            if not quiet:
-                progress.stop()
-                for seg in result.segments:
-                    out.print(
-                        f"[{_ts(seg.start)} --> {_ts(seg.end)}] {seg.text}",
-                        highlight=False,
-                        markup=False,
-                    )
-                rtf = wall / result.duration if result.duration else 0.0
-                lang = result.language or "?"
-                prob = (
-                    f" (p={result.language_probability:.2f})"
-                    if result.language_probability is not None
-                    else ""
-                )
-                written = ", ".join(str(p) for p in paths)
-                err.print(
-                    Text.assemble(
-                        (f.name, "green"),
-                        f": {_hms(result.duration)} audio in {wall:.1f} s "
-                        f"(RTF {rtf:.3f}), language {lang}{prob}, "
-                        f"{len(result.segments)} segments -> {written}",
-                    ),
-                    highlight=False,
-                )
-                progress.start()
+    def advance(f: Path, done: float, total: float) -> None:
+        progress.update(tasks[f], completed=done, total=total)
+
+    def finished(o) -> None:
+        progress.remove_task(tasks.pop(o.path))
+        if o.error is not None:
+            progress.stop()
+            codes.append(_fail(o.error))
+            progress.start()
+            return
+        if quiet:
+            return
+        progress.stop()
+        result = o.transcript
+        for seg in result.segments:
+            out.print(
+                f"[{_ts(seg.start)} --> {_ts(seg.end)}] {seg.text}", highlight=False, markup=False
+            )
+        rtf = o.wall / result.duration if result.duration else 0.0
+        lang = result.language or "?"
+        prob = (
+            f" (p={result.language_probability:.2f})"
+            if result.language_probability is not None
+            else ""
+        )
+        written = ", ".join(str(p) for p in o.paths)
+        err.print(
+            Text.assemble(
+                (o.path.name, "green"),
+                f": {_hms(result.duration)} audio in {o.wall:.1f} s "
+                f"(RTF {rtf:.3f}), language {lang}{prob}, "
+                f"{len(result.segments)} segments -> {written}",
+            ),
+            highlight=False,
+        )
+        progress.start()
+
+    started: list[bool] = []
+
+    def ready() -> None:  # the engine is built: show the display from here on
+        progress.start()
+        started.append(True)
+
+    try:
+        _run(
+            lambda: transcribe_files(
+                files,
+                settings,
+                output_dir,
+                fmts,
+                cue_opts,
+                on_ready=ready,
+                on_start=start,
+                on_decoded=decoded,
+                progress=advance,
+                on_item=finished,
+            )
+        )
+    finally:
+        if started:  # stopping an unstarted display prints a blank line
+            progress.stop()
     raise typer.Exit(_exit_code(codes, len(files)))

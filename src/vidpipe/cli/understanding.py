@@ -23,19 +23,17 @@ from vidpipe.cli._common import (
     _MaxChunkOpt,
     _MaxDurOpt,
     _MinDurOpt,
+    _note,
     _run,
-    _select,
     _selection,
     _SelLangOpt,
     _ShortestOpt,
-    _stop,
     _target_selection,
     _TargetLangOpt,
     err,
     out,
 )
 from vidpipe.errors import EXIT_OK, EXIT_SOME_FAILED
-from vidpipe.files import item_stem
 from vidpipe.timecode import hms_ms as _hms
 
 _TargetArg = Annotated[
@@ -66,30 +64,19 @@ def _text_options(backend, llm_base, llm_model, max_chunk, language):
     return opts
 
 
-def _is_silent(media) -> bool:
-    """Probed, and no audio track."""
-    return media.probe is not None and media.audio_codec is None
-
-
 def _understand(kind: str, target: str, opts, model, out_dir, force):
-    """Resolve ``target``, compute or load the result, write files. Returns
-    ``(result, stem, computed, paths)``."""
-    from vidpipe.library import understanding as u
+    """Summary or chapters of one target (:func:`~vidpipe.pipeline.understand.understand_target`),
+    under a spinner; on failure one line and its exit code."""
+    from vidpipe.pipeline.understand import understand_target
 
     cat = _catalog()
     try:
 
         def work():
             with err.status(Text.assemble((kind, "bold"), f" {target}"), spinner="dots"):
-                media_id, tr, stem = u.resolve_input(cat, target, model, opts.language)
-                fn = u.summarize_media if kind == "summarize" else u.chapters_media
-                result, computed = fn(cat, media_id, tr, opts, force=force)
-            dest = Path(out_dir) if out_dir else Path.cwd()
-            if kind == "summarize":
-                paths = u.write_summary(result, dest, stem)
-            else:
-                paths = u.write_chapters(result, dest, stem)
-            return result, stem, computed, paths
+                return understand_target(
+                    cat, kind, target, opts, model=model, out_dir=out_dir, force=force
+                )
 
         return _run(work)
     finally:
@@ -97,81 +84,58 @@ def _understand(kind: str, target: str, opts, model, out_dir, force):
 
 
 def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) -> None:
-    """``summarize``/``chapters`` over the selected catalog items: each item's result is
-    reported (or its error, one line); exit 1 if any failed. Items without an audio
-    track are skipped (nothing to summarize)."""
-    from vidpipe.errors import InputError
-    from vidpipe.library import understanding as u
+    """``summarize``/``chapters`` over the selected catalog items
+    (:func:`~vidpipe.pipeline.understand.understand_selected`): each item's result is
+    printed (or its error, one line); exit 1 if any failed."""
+    from vidpipe.pipeline.understand import understand_selected
+
+    docs: list[dict] = []
+
+    def show(o) -> None:
+        if o.error is not None:
+            _item_error(o.media_id, o.name, o.error)
+            return
+        result = o.result
+        if as_json:
+            data = (
+                result.model_dump(mode="json")
+                if kind == "summarize"
+                else [c.model_dump(mode="json") for c in result]
+            )
+            docs.append({"id": o.media_id, "name": o.name, kind: data})
+        else:
+            out.print(Text(f"#{o.media_id} {o.name}", style="bold"))
+            if kind == "summarize":
+                _print_summary(result)
+            else:
+                _print_chapters(result)
+        what = f"{len(result.chunks)} chunks" if kind == "summarize" else f"{len(result)} chapters"
+        err.print(
+            f"#{o.media_id}: {what} ({'computed' if o.computed else 'stored'})"
+            f" -> {', '.join(str(p) for p in o.paths)}",
+            highlight=False,
+            markup=False,
+        )
 
     cat = _catalog()
-    failed = 0
-    docs: list[dict] = []
     try:
-        chosen = _select(cat, selection)
-        if not chosen.items:
-            _stop(InputError("no catalog items match the selection", "see vidpipe report"))
-        dest = Path(out_dir) if out_dir else Path.cwd()
-        fn = u.summarize_media if kind == "summarize" else u.chapters_media
-        used: set[str] = set()
-
-        def work():
-            nonlocal failed
-            with _frames_progress(not err.is_terminal) as bar:
-                task = bar.add_task(kind, total=len(chosen.items))
-                for m in chosen.items:
-                    name = Path(m.path).name
-                    bar.update(task, description=f"{kind} #{m.id} {name}")
-                    if _is_silent(m):
-                        err.print(
-                            f"skipped #{m.id} {name}: no audio track", markup=False, highlight=False
-                        )
-                        bar.advance(task)
-                        continue
-                    try:
-                        tr = cat.get_transcript(m.id)
-                        if tr is None:
-                            raise InputError(
-                                f"item {m.id} has no transcript yet",
-                                "run: vidpipe run --steps probe,audio,transcribe",
-                            )
-                        result, computed = fn(cat, m.id, tr, opts, force=force)
-                        stem = item_stem(Path(m.path).stem, m.id, used)
-                        if kind == "summarize":
-                            paths = u.write_summary(result, dest, stem)
-                        else:
-                            paths = u.write_chapters(result, dest, stem)
-                    except Exception as exc:
-                        failed += 1
-                        _item_error(m.id, name, exc)
-                        bar.advance(task)
-                        continue
-                    bar.advance(task)
-                    if as_json:
-                        data = (
-                            result.model_dump(mode="json")
-                            if kind == "summarize"
-                            else [c.model_dump(mode="json") for c in result]
-                        )
-                        docs.append({"id": m.id, "name": name, kind: data})
-                    else:
-                        out.print(Text(f"#{m.id} {name}", style="bold"))
-                        if kind == "summarize":
-                            _print_summary(result)
-                        else:
-                            _print_chapters(result)
-                    what = (
-                        f"{len(result.chunks)} chunks"
-                        if kind == "summarize"
-                        else f"{len(result)} chapters"
-                    )
-                    err.print(
-                        f"#{m.id}: {what} ({'computed' if computed else 'stored'})"
-                        f" -> {', '.join(str(p) for p in paths)}",
-                        highlight=False,
-                        markup=False,
-                    )
-
-        _run(work)
+        with _frames_progress(not err.is_terminal) as bar:
+            task = bar.add_task(kind, total=None)
+            failed = _run(
+                lambda: understand_selected(
+                    cat,
+                    kind,
+                    selection,
+                    opts,
+                    out_dir=out_dir,
+                    force=force,
+                    on_item=show,
+                    progress=lambda d, t, what: bar.update(
+                        task, completed=d, total=t, description=what
+                    ),
+                    report=_note,
+                )
+            )
     finally:
         cat.close()
     if as_json:
@@ -180,7 +144,7 @@ def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) ->
 
 
 def _print_summary(summary) -> None:
-    from vidpipe.library.understanding import hms
+    from vidpipe.timecode import chapter_timestamp as hms
 
     out.print(summary.overall.strip(), markup=False, highlight=False)
     if summary.keywords:
@@ -228,9 +192,8 @@ def summarize(
     opts = _text_options(backend, llm_base, llm_model, max_chunk, language)
     if target is None:
         _understand_selected("summarize", selection, opts, output_dir, force, as_json)
-    summary, stem, computed, paths = _understand(
-        "summarize", target, opts, model, output_dir, force
-    )
+    done = _understand("summarize", target, opts, model, output_dir, force)
+    summary, stem, computed, paths = done.result, done.stem, done.computed, done.paths
     if as_json:
         out.print_json(summary.model_dump_json())
     else:
@@ -272,7 +235,8 @@ def chapters(
     opts = _text_options(backend, llm_base, llm_model, max_chunk, language)
     if target is None:
         _understand_selected("chapters", selection, opts, output_dir, force, as_json)
-    result, _stem, computed, paths = _understand("chapters", target, opts, model, output_dir, force)
+    done = _understand("chapters", target, opts, model, output_dir, force)
+    result, computed, paths = done.result, done.computed, done.paths
     if as_json:
         out.print_json(json.dumps([c.model_dump(mode="json") for c in result]))
     else:
@@ -319,49 +283,29 @@ def topics(
     the LLM when one is configured (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json
     and topics.md.
     """
-    from vidpipe.errors import InputError
-    from vidpipe.library import understanding as u
+    from vidpipe.pipeline.understand import catalog_topics
 
     selection = _selection(shortest, longest, min_duration, max_duration, language, ids)
     cat = _catalog()
     try:
 
         def work():
-            wanted: list[int] | None = None
-            if items and not all_items:
-                known = {m.id for m in cat.all_media()}
-                missing = sorted(set(items) - known)
-                if missing:
-                    raise InputError(
-                        f"no item with id {', '.join(map(str, missing))} in the catalog",
-                        "see vidpipe report",
-                    )
-                wanted = list(dict.fromkeys(items))
-            if selection.active:
-                wanted = _select(cat, selection, wanted).ids
-                if not wanted:
-                    raise InputError("no catalog items match the selection", "see vidpipe report")
-            namer = u.llm_topic_namer(llm_base, llm_model, cat)
-            names = u.media_names(cat)
             with err.status(Text("topics", style="bold"), spinner="dots"):
-                found, n, left_out = u.topics_for_catalog(cat, n_topics, namer, wanted)
-            for mid, reason in left_out:
-                err.print(
-                    f"left out #{mid} {names.get(mid, mid)}: {reason}",
-                    markup=False,
-                    highlight=False,
+                return catalog_topics(
+                    cat,
+                    items=None if all_items else items,
+                    selection=selection,
+                    n_topics=n_topics,
+                    llm_base=llm_base,
+                    llm_model=llm_model,
+                    out_dir=output_dir,
+                    report=_note,
                 )
-            if not found:
-                raise InputError(
-                    "no items with speech or on-screen text to group",
-                    "run vidpipe run (transcribe) or vidpipe describe first",
-                )
-            paths = u.write_topics(found, output_dir or u.default_out_dir(), names)
-            return found, names, paths, n
 
-        found, names, paths, n = _run(work)
+        done = _run(work)
     finally:
         cat.close()
+    found, names, paths, n = done.topics, done.names, done.paths, done.n_items
     if as_json:
         out.print_json(json.dumps([t.model_dump(mode="json") for t in found]))
     else:
@@ -430,7 +374,7 @@ def describe(
     selection options choose catalog items (audio-only items are skipped; exit 1 if
     any failed).
     """
-    from vidpipe.library import understanding as u
+    from vidpipe.pipeline.understand import describe_target
 
     selection, language = _target_selection(
         video, "a VIDEO or ITEM", shortest, longest, min_duration, max_duration, language, ids
@@ -445,20 +389,17 @@ def describe(
         def work():
             with _frames_progress(not err.is_terminal) as bar:
                 task = bar.add_task(f"describe {video}", total=None)
-                media_id, tr, stem, path = u.resolve_video(cat, video, model, language)
-                dest = Path(output_dir) if output_dir else Path.cwd() / f"{stem}.describe"
-                scenes = u.describe_media(
+                return describe_target(
                     cat,
-                    media_id,
-                    path,
-                    dest,
-                    tr,
-                    vlm_base,
-                    vlm_model,
-                    frames_per_scene,
+                    video,
+                    out_dir=output_dir,
+                    vlm_base=vlm_base,
+                    vlm_model=vlm_model,
+                    frames_per_scene=frames_per_scene,
+                    model=model,
+                    language=language,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )
-            return scenes, dest
 
         scenes, dest = _run(work)
     finally:
@@ -473,71 +414,54 @@ def describe(
 def _describe_selected(
     selection, output_dir, vlm_base, vlm_model, frames_per_scene, model, as_json
 ) -> None:
-    """``describe`` over the selected catalog items, one folder each; exit 1 if any failed."""
-    from vidpipe.errors import InputError
-    from vidpipe.library import understanding as u
+    """``describe`` over the selected catalog items, one folder each
+    (:func:`~vidpipe.pipeline.understand.describe_selected`); exit 1 if any failed."""
+    from vidpipe.pipeline.understand import describe_selected
+
+    docs: list[dict] = []
+
+    def show(o) -> None:
+        if o.error is not None:
+            _item_error(o.media_id, o.name, o.error)
+            return
+        scenes = o.result
+        if as_json:
+            docs.append(
+                {
+                    "id": o.media_id,
+                    "name": o.name,
+                    "output_dir": str(o.output_dir),
+                    "scenes": [s.model_dump(mode="json") for s in scenes],
+                }
+            )
+        else:
+            out.print(_scenes_table(f"#{o.media_id} {o.name}: {len(scenes)} scenes", scenes))
+        err.print(
+            f"#{o.media_id}: {len(scenes)} scenes -> {o.output_dir}", highlight=False, markup=False
+        )
 
     cat = _catalog()
-    failed = 0
-    docs: list[dict] = []
     try:
-        chosen = _select(cat, selection)
-        if not chosen.items:
-            _stop(InputError("no catalog items match the selection", "see vidpipe report"))
-        base = Path(output_dir) if output_dir else Path.cwd()
-        used: set[str] = set()
-
-        def work():
-            nonlocal failed
-            with _frames_progress(not err.is_terminal) as bar:
-                items = bar.add_task("describe", total=len(chosen.items))
-                scenes_task = bar.add_task("scenes", total=None)
-                for m in chosen.items:
-                    name = Path(m.path).name
-                    bar.update(items, description=f"describe #{m.id} {name}")
-                    bar.reset(scenes_task, total=None)
-                    if m.probe is not None and m.video_codec is None:
-                        err.print(
-                            f"skipped #{m.id} {name}: audio only", markup=False, highlight=False
-                        )
-                        bar.advance(items)
-                        continue
-                    try:
-                        media_id, tr, stem, path = u.resolve_video(cat, str(m.id), model)
-                        dest = base / f"{item_stem(stem, m.id, used)}.describe"
-                        scenes = u.describe_media(
-                            cat,
-                            media_id,
-                            path,
-                            dest,
-                            tr,
-                            vlm_base,
-                            vlm_model,
-                            frames_per_scene,
-                            progress=lambda d, t: bar.update(scenes_task, completed=d, total=t),
-                        )
-                    except Exception as exc:
-                        failed += 1
-                        _item_error(m.id, name, exc)
-                        bar.advance(items)
-                        continue
-                    bar.advance(items)
-                    if as_json:
-                        docs.append(
-                            {
-                                "id": m.id,
-                                "name": name,
-                                "output_dir": str(dest),
-                                "scenes": [s.model_dump(mode="json") for s in scenes],
-                            }
-                        )
-                    else:
-                        out.print(_scenes_table(f"#{m.id} {name}: {len(scenes)} scenes", scenes))
-                    err.print(
-                        f"#{m.id}: {len(scenes)} scenes -> {dest}", highlight=False, markup=False
-                    )
-
-        _run(work)
+        with _frames_progress(not err.is_terminal) as bar:
+            items = bar.add_task("describe", total=None)
+            scenes_task = bar.add_task("scenes", total=None)
+            failed = _run(
+                lambda: describe_selected(
+                    cat,
+                    selection,
+                    out_dir=output_dir,
+                    vlm_base=vlm_base,
+                    vlm_model=vlm_model,
+                    frames_per_scene=frames_per_scene,
+                    model=model,
+                    on_item=show,
+                    progress=lambda d, t, what: bar.update(
+                        items, completed=d, total=t, description=what
+                    ),
+                    scene_progress=lambda d, t: bar.update(scenes_task, completed=d, total=t),
+                    report=_note,
+                )
+            )
     finally:
         cat.close()
     if as_json:

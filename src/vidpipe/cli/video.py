@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,6 @@ from vidpipe.cli._common import (
     _frames_progress,
     _QuietOpt,
     _run,
-    _stop,
     err,
 )
 from vidpipe.timecode import hms_ms as _hms
@@ -57,25 +55,39 @@ def speak(
     Sentences are timed from the synthesized samples; --timings writes those times.
     The audio is written sentence by sentence, so any length of text fits in memory.
     """
-    from vidpipe.speech.tts import get_voice, write_sentences
-    from vidpipe.speech.tts import speak as speak_text
-    from vidpipe.text.documents import read_text_argument
+    from vidpipe.pipeline.video import speak_text
 
-    words = _run(lambda: read_text_argument(text).text)
     progress = _frames_progress(quiet)
-    with progress:
-        task = progress.add_task("loading voice", total=None)
-        v = _run(lambda: get_voice(voice, language, threads=threads))
-        progress.update(task, description=f"{output.name}: speaking ({v.name})")
+    task: list[int] = []
 
-        def advance(done: float, total: float) -> None:
-            progress.update(task, completed=done, total=total)
+    def read() -> None:  # the text is good: show the display from here on
+        progress.start()
+        task.append(progress.add_task("loading voice", total=None))
 
-        t0 = time.perf_counter()
-        result = _run(lambda: speak_text(words, output, voice=v, progress=advance))
-        wall = time.perf_counter() - t0
-    if timings is not None:
-        _run(lambda: write_sentences(result, timings))
+    def loaded(name: str) -> None:
+        progress.update(task[0], description=f"{output.name}: speaking ({name})")
+
+    def advance(done: float, total: float) -> None:
+        progress.update(task[0], completed=done, total=total)
+
+    try:
+        spoken = _run(
+            lambda: speak_text(
+                text,
+                output,
+                voice=voice,
+                language=language,
+                threads=threads,
+                timings=timings,
+                on_read=read,
+                on_voice=loaded,
+                progress=advance,
+            )
+        )
+    finally:
+        if task:  # started (stopping an unstarted display prints a blank line)
+            progress.stop()
+    result, wall = spoken.result, spoken.wall
     if not quiet:
         n = len(result.sentences)
         rtf = wall / result.duration if result.duration else 0.0
@@ -232,65 +244,54 @@ def render(
 ) -> None:
     """Render images (and narration) into an MP4 slideshow: Ken Burns motion,
     transitions, subtitles, optional ducked music. H.264 + AAC, faststart."""
-    from vidpipe.errors import UsageError
-    from vidpipe.media.render import image_files, render_slideshow
+    from vidpipe.pipeline.video import render_video
 
     opts = _render_options(size, fps, transition, transition_duration, ken_burns, zoom, motion,
                            fit, subtitle_mode, font, crf, preset, slide_duration)  # fmt: skip
-    paths = list(image_opt or []) + list(images or [])
-    if image_dir is not None:
-        paths += _run(lambda: image_files(image_dir))
-    if not paths:
-        _stop(UsageError("no images given", "list image files, or use --image-dir DIR"))
-    cues = None
-    if subtitles != "none" and subtitle_mode != "none":
-        cues = _run(lambda: _subtitle_source(subtitles, audio, model, quiet))
+    slide_durations = _run(lambda: _floats(durations, "--durations"))
+    slide_starts = _run(lambda: _floats(starts, "--starts"))
     progress = _frames_progress(quiet)
-    with progress:
-        task = progress.add_task(f"rendering {output.name}", total=None)
+    task: list[int] = []
 
-        def advance(done: float, total: float) -> None:
-            progress.update(task, completed=done, total=total)
+    def transcribing(path: Path):
+        return err.status(Text(f"transcribing {path.name} for subtitles"), spinner="dots")
 
-        result = _run(
-            lambda: render_slideshow(
-                paths,
+    def start() -> None:
+        progress.start()
+        task.append(progress.add_task(f"rendering {output.name}", total=None))
+
+    def advance(done: float, total: float) -> None:
+        progress.update(task[0], completed=done, total=total)
+
+    try:
+        result, n_slides = _run(
+            lambda: render_video(
                 output,
+                opts,
+                images=[*(image_opt or []), *(images or [])],
+                image_dir=image_dir,
                 audio=audio,
-                durations=_floats(durations, "--durations"),
-                starts=_floats(starts, "--starts"),
-                subtitles=cues,
+                subtitles=subtitles,
+                model=model,
+                durations=slide_durations,
+                starts=slide_starts,
                 music=music,
-                options=opts,
+                on_transcribe=transcribing,
+                on_start=start,
                 progress=advance,
             )
         )
+    finally:
+        if task:  # started (stopping an unstarted display prints a blank line)
+            progress.stop()
     speed = result.duration / result.seconds if result.seconds else 0.0
     extra = f", subtitles {result.srt}" if result.srt else ""
     err.print(
-        f"{result.output}: {len(paths)} slides, {result.duration:.2f} s, {result.frames} frames "
+        f"{result.output}: {n_slides} slides, {result.duration:.2f} s, {result.frames} frames "
         f"{result.width}x{result.height}@{result.fps:g} in {result.seconds:.1f} s "
         f"({speed:.2f}x real time){extra}",
         highlight=False,
     )
-
-
-def _subtitle_source(spec: str, audio: Path | None, model: str, quiet: bool):
-    """Cues for ``vidpipe render --subtitles``: a file, or auto (sidecar, else transcribe)."""
-    from vidpipe.media.subtitles import load_subtitles
-
-    if spec != "auto":
-        return load_subtitles(spec)
-    if audio is None:
-        return None
-    for suffix in (".srt", ".vtt", ".ass"):
-        side = audio.with_suffix(suffix)
-        if side.is_file():
-            return load_subtitles(side)
-    from vidpipe.speech.transcribe import transcribe as transcribe_file
-
-    with err.status(Text(f"transcribing {audio.name} for subtitles"), spinner="dots"):
-        return transcribe_file(audio, model=model)
 
 
 def narrate(
@@ -347,19 +348,13 @@ def narrate(
     quiet: _QuietOpt = False,
 ) -> None:
     """Turn a text or a recording into a narrated video: speech (or transcript), chunks,
-    one image per chunk, subtitles, rendered. Reruns reuse the work folder."""
-    from vidpipe.narrate import NarrateOptions
-    from vidpipe.narrate import narrate as narrate_file
+    one image per chunk, subtitles, rendered. A rerun reuses every stage whose input and
+    options are unchanged (the stage cache in the catalog)."""
+    from vidpipe.pipeline.narrate import NarrateOptions
+    from vidpipe.pipeline.narrate import narrate as narrate_file
 
     ropts = _render_options(size, fps, transition, transition_duration, ken_burns, zoom, motion,
                             fit, subtitle_mode, font, crf, preset)  # fmt: skip
-    image_kwargs: dict = {}
-    if image_base:
-        image_kwargs["base_url"] = image_base
-    if image_model:
-        image_kwargs["model"] = image_model
-    from vidpipe.config import get_settings
-
     opts = NarrateOptions(
         voice=voice,
         language=None if language in (None, "auto") else language,
@@ -369,7 +364,10 @@ def narrate(
         music=music,
         work_dir=work_dir,
         render=ropts,
-        image_kwargs=image_kwargs,
+        image_base=image_base,
+        image_model=image_model,
+        llm_base=llm_base,
+        llm_model=llm_model,
     )
     labels = {
         "speech": "synthesizing speech",
@@ -378,14 +376,6 @@ def narrate(
         "images": "images",
         "render": f"rendering {output.name}",
     }
-    cat = _catalog()
-    if llm_base or get_settings().llm_base:  # prompts from the configured LLM, if any
-        from vidpipe.text.llm import OpenAIBackend
-
-        # responses cached in the catalog, as for summarize
-        image_kwargs["llm"] = _run(
-            lambda: OpenAIBackend(base_url=llm_base, model=llm_model, catalog=cat)
-        )
     progress = _frames_progress(quiet)
     tasks: dict[str, int] = {}
 
@@ -394,6 +384,7 @@ def narrate(
             tasks[stage] = progress.add_task(labels.get(stage, stage), total=None)
         progress.update(tasks[stage], completed=done, total=total or None)
 
+    cat = _catalog()  # the stage cache, image records and LLM responses live there
     try:
         with progress:
             result = _run(lambda: narrate_file(source, output, opts, catalog=cat, progress=advance))

@@ -3,7 +3,7 @@
 Modules: :mod:`~vidpipe.library.catalog` (SQLAlchemy + Alembic; SQLite or PostgreSQL),
 :mod:`~vidpipe.library.search` (FTS5 / PostgreSQL full text, Chinese via jieba),
 :mod:`~vidpipe.library.ingest` (sources from URLs, link lists, files, folders),
-:mod:`~vidpipe.library.runner` (ingest, probe, audio, transcribe over the catalog),
+:mod:`~vidpipe.pipeline.runner` (ingest, probe, audio, transcribe over the catalog),
 :mod:`~vidpipe.library.report` (tables, CSV, JSON, duration plot),
 :mod:`~vidpipe.library.download` and :mod:`~vidpipe.library.urls` (downloads).
 
@@ -25,13 +25,13 @@ __all__ = ["Catalog", "RunOptions", "Runner", "SearchHit"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
-    from vidpipe.library.runner import Runner, RunOptions
     from vidpipe.library.search import SearchHit
+    from vidpipe.pipeline.runner import Runner, RunOptions
 
 _LAZY = {
     "Catalog": "vidpipe.library.catalog",
-    "RunOptions": "vidpipe.library.runner",
-    "Runner": "vidpipe.library.runner",
+    "RunOptions": "vidpipe.pipeline.runner",
+    "Runner": "vidpipe.pipeline.runner",
     "SearchHit": "vidpipe.library.search",
 }
 

@@ -14,11 +14,13 @@ Every download:
 - resumes an existing ``.part`` (from an earlier attempt or an earlier, killed run)
   with ``Range: bytes=N-``: a ``206`` whose ``Content-Range`` starts at ``N`` is
   appended; a ``200`` (the server ignores ranges) or a wrong start restarts from zero;
-- retries connection errors, timeouts, incomplete bodies, ``408``, ``425``, ``429``
-  and ``5xx`` (except ``501``/``505``) up to ``retries`` times with exponential
-  backoff and full jitter (``uniform(0, min(backoff_max, backoff_base * 2**(n-1)))``
-  seconds before retry ``n``), or the server's ``Retry-After`` (seconds or an HTTP
-  date) capped at ``backoff_max``; other ``4xx`` fail at once;
+- retries connection errors, timeouts, incomplete bodies and the statuses
+  :func:`vidpipe.retry.retryable_status` names (``408``, ``409``, ``425``, ``429``,
+  ``5xx`` except ``501``/``505``) up to ``retries`` times as
+  :class:`vidpipe.retry.RetryPolicy` waits: exponential backoff with full jitter
+  (``uniform(0, min(backoff_max, backoff_base * 2**(n-1)))`` seconds before retry
+  ``n``), or the server's ``Retry-After`` (seconds or an HTTP date) capped at
+  ``backoff_max``; other ``4xx`` fail at once;
 - refuses bodies larger than ``max_bytes``: from ``Content-Length`` (or
   ``Content-Range``'s total) before reading the body, and while streaming;
 - ends within ``deadline`` seconds of its first request (retries and their waits
@@ -53,15 +55,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import email.utils
 import hashlib
 import os
-import random
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +68,7 @@ import httpx
 
 from vidpipe.errors import UsageError
 from vidpipe.library.urls import UrlPolicy, redact_url, safe_filename, validate_url
+from vidpipe.retry import RetryPolicy, retry_after, retryable_status
 
 __all__ = [
     "DownloadLimits",
@@ -96,10 +96,6 @@ NOT_MEDIA_TYPES = {
 
 #: Bytes of the file start that :func:`sniff_media` looks at.
 SNIFF_BYTES = 512
-
-#: Statuses worth retrying: request timeout, too early, too many requests, and the
-#: server errors that are usually temporary.
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
 
 USER_AGENT = "vidpipe/0.1 (+https://github.com/vidpipe)"
 
@@ -304,23 +300,6 @@ class _Restart(Exception):
     """Discard the ``.part`` and try again at once (bad resume), without a retry count."""
 
 
-def _retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now_ts = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now_ts)
-
-
 def _status_reason(response: httpx.Response) -> str:
     phrase = response.reason_phrase or ""
     return f"HTTP {response.status_code} {phrase}".strip()
@@ -484,8 +463,8 @@ class _Downloader:
                 return await self._finish(job, part, offset)
             raise _Restart
         if status not in (200, 206):
-            retry = status in RETRY_STATUSES or (500 <= status < 600 and status not in (501, 505))
-            after = _retry_after(response.headers.get("Retry-After")) if retry else None
+            retry = retryable_status(status)
+            after = retry_after(response.headers) if retry else None
             raise _Fail("HTTPStatusError", _status_reason(response), retry, after)
 
         job.content_type = _mime(response.headers.get("Content-Type"))
@@ -610,12 +589,12 @@ class _Downloader:
 
     # -- one item, with retries ----------------------------------------------------------
 
-    def _backoff(self, retry_number: int, retry_after: float | None) -> float:
+    def _backoff(self, retry_number: int, after: float | None) -> float:
         limits = self.limits
-        if retry_after is not None:
-            return min(retry_after, limits.backoff_max)
-        ceiling = min(limits.backoff_max, limits.backoff_base * 2 ** (retry_number - 1))
-        return random.uniform(0, ceiling)
+        policy = RetryPolicy(
+            limits.retries, limits.backoff_base, limits.backoff_max, limits.backoff_max
+        )
+        return policy.delay(retry_number, after)
 
     async def run(self, job: _Job, slot: asyncio.Semaphore) -> DownloadResult:
         """Download ``job`` holding a global ``slot`` while a request runs (not in backoff).

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidpipe.errors import InputError, UsageError
+from vidpipe.files import natural_key
 from vidpipe.library.catalog import Catalog
-from vidpipe.library.models import Source
+from vidpipe.library.models import Media, Source
 
 MEDIA_EXTENSIONS = frozenset(
     [
@@ -63,11 +64,6 @@ MEDIA_EXTENSIONS = frozenset(
 LIST_EXTENSIONS = frozenset({".txt", ".list", ".lst", ".urls", ".links"})
 RECORD_EXTENSIONS = frozenset({".json", ".jsonl", ".ndjson", ".csv"})
 _URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^www\.", re.ASCII)
-
-
-def natural_key(text: str) -> list:
-    """Sort key that orders digit runs by value: ``a2`` before ``a10``."""
-    return [(0, int(t), t) if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text)]
 
 
 def looks_like_url(arg: str) -> bool:
@@ -343,3 +339,61 @@ def _register(catalog: Catalog, inputs: list[str], records: RecordOptions) -> Re
         else:
             add(str(p), "file", None, None, str(p))
     return Registered(out, new)
+
+
+def record_by_content(
+    catalog: Catalog, src: Source, path: Path, sha256: str, size: int
+) -> tuple[Media, str | None]:
+    """Record ``src``'s file ``path`` as a media item by content (the ``ingest`` step of
+    ``vidpipe run`` and the ``download`` job of ``vidpipe submit``).
+
+    The first input line holding some content keeps it: when ``src`` comes before the
+    other sources already holding this content (downloads finish in any order), those
+    become ``skipped: duplicate content of <src>`` and the item's path becomes ``path``;
+    otherwise ``src`` itself is ``skipped`` (reason ``duplicate content of ...``).
+    Files are never deleted: both stay on disk, the catalog says which line keeps the
+    content. A kept ``src`` is left ``pending`` on the item.
+
+    Args:
+        catalog: the catalog.
+        src: the source (input line) the file belongs to.
+        path: the file (made absolute).
+        sha256: hex digest of the whole file.
+        size: its size in bytes.
+
+    Returns:
+        ``(media, None)`` when ``src`` keeps the content, ``(media, reason)`` when it is
+        a duplicate (its row is then ``skipped`` with that reason).
+
+    Holds the catalog's ``record-by-content`` lock (:meth:`Catalog.lock`).
+    """
+    path = Path(path).resolve()
+    # one decision at a time across processes: two workers downloading the same
+    # content at once must agree on which line keeps it
+    with catalog.lock("record-by-content"):
+        return _record_by_content(catalog, src, path, sha256, size)
+
+
+def _record_by_content(
+    catalog: Catalog, src: Source, path: Path, sha256: str, size: int
+) -> tuple[Media, str | None]:
+    media, created = catalog.add_media(path, sha256, size)
+    if not created:
+        owners = [
+            s for s in catalog.sources_of_media(media.id) if s.id != src.id and s.state != "skipped"
+        ]
+        if owners and all(o.position > src.position for o in owners):
+            for o in owners:
+                catalog.set_source_state(o.id, "skipped", f"duplicate content of {describe(src)}")
+            if Path(media.path) != path:
+                catalog.set_media_path(media.id, path)
+            owners = []
+            media = catalog.get_media(media.id)
+        if owners or Path(media.path) != path:
+            where = describe(owners[0]) if owners else media.path
+            reason = f"duplicate content of {where}"
+            catalog.set_source_state(src.id, "skipped", reason, media_id=media.id)
+            return media, reason
+    catalog.set_source_state(src.id, "pending", None, media_id=media.id)
+    src.media_id = media.id
+    return media, None

@@ -20,11 +20,15 @@ Tables:
   ``segments.search_text`` is the text as indexed (Chinese split into words by jieba);
   the full-text index (SQLite FTS5 table ``segments_fts`` / PostgreSQL ``search_tsv``)
   lives beside it and is created by the migration.
-- ``embeddings``, ``pca_models``: audio embedding vectors (float32 bytes, raw and
-  PCA-reduced) and the PCAs fitted on them (migration 0008; :class:`EmbeddingRow`).
-  ``sources.record_id``/``sources.meta`` keep a JSON/CSV record's id and other fields.
 - ``jobs``, ``job_deps``: pipeline jobs with dependencies, leases and retries
   (migration 0006; :class:`JobRow`, :mod:`vidpipe.pipeline.jobs`).
+- ``workers``, ``uploads``, ``job_callbacks``: queue workers seen, files uploaded to the
+  HTTP service, job callback URLs and their delivery (migration 0007).
+- ``stage_cache``: stage outputs by (stage, version, options hash, input hash) and
+  folder (migration 0008; :class:`StageCacheRow`, :mod:`vidpipe.pipeline.cache`).
+- ``embeddings``, ``pca_models``: audio embedding vectors (float32 bytes, raw and
+  PCA-reduced) and the PCAs fitted on them (migration 0009; :class:`EmbeddingRow`).
+  ``sources.record_id``/``sources.meta`` keep a JSON/CSV record's id and other fields.
 """
 
 from __future__ import annotations
@@ -76,9 +80,9 @@ class Source(Base):
     media_id: Mapped[int | None] = mapped_column(
         ForeignKey("media.id", ondelete="SET NULL"), default=None, index=True
     )
-    #: the ``--id-field`` value of a JSON/JSONL/CSV record (migration 0008)
+    #: the ``--id-field`` value of a JSON/JSONL/CSV record (migration 0009)
     record_id: Mapped[str | None] = mapped_column(Text, default=None)
-    #: the record's other fields (migration 0008)
+    #: the record's other fields (migration 0009)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -255,8 +259,74 @@ class JobDepRow(Base):
     position: Mapped[int] = mapped_column(Integer)
 
 
+class WorkerRow(Base):
+    """A queue worker, renewed every few seconds while it runs (migration 0007)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class UploadRow(Base):
+    """A file received by the HTTP service's ``POST /v1/files`` (migration 0007)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobCallbackRow(Base):
+    """Where to POST a job when it ends, and how the delivery went (migration 0007)."""
+
+    __tablename__ = "job_callbacks"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class StageCacheRow(Base):
+    """A stage's output kept for reuse (migration 0008; see :mod:`vidpipe.pipeline.cache`).
+
+    The key is (``stage``, ``version``, ``options_hash``, ``input_hash``); ``work_dir`` is
+    the absolute folder the files are in, ``artifacts`` a list of ``[path relative to
+    work_dir, size in bytes, mtime in ns]`` as they were written.
+    """
+
+    __tablename__ = "stage_cache"
+    __table_args__ = (
+        Index("ix_stage_cache_key", "stage", "version", "options_hash", "input_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(Integer)
+    options_hash: Mapped[str] = mapped_column(String(64))
+    input_hash: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    work_dir: Mapped[str] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    artifacts: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class EmbeddingRow(Base):
-    """An audio embedding of a media item (migration 0008; :mod:`vidpipe.pipeline.embed`).
+    """An audio embedding of a media item (migration 0009; :mod:`vidpipe.pipeline.embed`).
 
     ``vector``/``reduced`` are little-endian float32 bytes (``dim`` values; ``reduced``
     has the PCA's ``n_components``); ``duration`` and ``seconds`` in seconds.
@@ -284,7 +354,7 @@ class EmbeddingRow(Base):
 
 
 class PcaRow(Base):
-    """A PCA fitted on the vectors of one ``options_hash`` (migration 0008); ``data`` is
+    """A PCA fitted on the vectors of one ``options_hash`` (migration 0009); ``data`` is
     :meth:`vidpipe.embed.pca.PcaModel.to_bytes`."""
 
     __tablename__ = "pca_models"

@@ -21,7 +21,7 @@ from pathlib import Path
 from vidpipe.files import atomic_path, atomic_write
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.urls import redact_url
-from vidpipe.timecode import hms
+from vidpipe.timecode import hms_colon
 
 
 @dataclass
@@ -269,7 +269,7 @@ def write_plot(durations_s: list[float], path: str | os.PathLike[str], title: st
     ax2.legend(loc="upper left")
     total = values.sum()
     fig.suptitle(
-        title or f"{values.size} files, total {hms(total)} (h:mm:ss), median {med:.1f} {unit}"
+        title or f"{values.size} files, total {hms_colon(total)} (h:mm:ss), median {med:.1f} {unit}"
     )
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -1,9 +1,10 @@
-"""Understanding results in the catalog, and the orchestration behind ``summarize``,
-``chapters``, ``topics`` and ``describe`` (command line and ``vidpipe run`` steps).
+"""Understanding results in the catalog: summaries, chapters, scenes and topics of items.
 
 Stage logic lives in :mod:`vidpipe.text` (chunking, text backends, topics) and
-:mod:`vidpipe.vision` (scenes); this module only resolves inputs, caches and stores
-results (tables from migration 0003) and writes Markdown, JSON and WebVTT files.
+:mod:`vidpipe.vision` (scenes); this module resolves an item or file, computes or
+loads and stores results (tables from migration 0003) and writes Markdown, JSON and
+WebVTT files. The loops over selections, output folders and names behind the commands
+are in :mod:`vidpipe.pipeline.understand`.
 
 Results are keyed by an options hash (backend, model, chunk length, language and the
 transcript they were computed from), so asking again returns the stored result
@@ -35,8 +36,7 @@ from vidpipe.files import atomic_write, check_readable_file, sha256_file
 from vidpipe.library.catalog import Catalog, options_hash
 from vidpipe.library.models import Base, utcnow
 from vidpipe.text.script import chapters_to_script, summary_to_script
-from vidpipe.timecode import chapter_time as hms
-from vidpipe.timecode import vtt_time
+from vidpipe.timecode import chapter_timestamp, vtt_timestamp
 from vidpipe.types import Chapter, Scene, Summary, Topic, Transcript
 
 VERSION = 1
@@ -553,8 +553,7 @@ def topics_for_catalog(
         cat,
         topics,
         len(items),
-        {"n_topics": n_topics, "named": namer is not None, "items": media_ids,
-         "zh_script": script},
+        {"n_topics": n_topics, "named": namer is not None, "items": media_ids, "zh_script": script},
     )
     return topics, len(items), left_out
 
@@ -596,7 +595,10 @@ def summary_markdown(summary: Summary, title: str) -> str:
         lines += ["## Keywords", "", ", ".join(summary.keywords), ""]
     if summary.chunks:
         lines += ["## Parts", ""]
-        lines += [f"- **{hms(c.start)}–{hms(c.end)}** {c.summary.strip()}" for c in summary.chunks]
+        lines += [
+            f"- **{chapter_timestamp(c.start)}–{chapter_timestamp(c.end)}** {c.summary.strip()}"
+            for c in summary.chunks
+        ]
         lines.append("")
     model = f", {summary.model}" if summary.model else ""
     lines += [f"_{summary.backend}{model}_", ""]
@@ -617,14 +619,14 @@ def write_summary(
 
 
 def youtube_lines(chapters: Sequence[Chapter]) -> str:
-    return "".join(f"{hms(c.start)} {c.title.strip()}\n" for c in chapters)
+    return "".join(f"{chapter_timestamp(c.start)} {c.title.strip()}\n" for c in chapters)
 
 
 def chapters_vtt(chapters: Sequence[Chapter]) -> str:
     cues = ["WEBVTT", ""]
     for i, c in enumerate(chapters, start=1):
         title = " ".join(c.title.split()).replace("-->", "->")
-        cues += [str(i), f"{vtt_time(c.start)} --> {vtt_time(c.end)}", title, ""]
+        cues += [str(i), f"{vtt_timestamp(c.start)} --> {vtt_timestamp(c.end)}", title, ""]
     return "\n".join(cues)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import stat
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +25,7 @@ import av.error
 
 from vidpipe.errors import InputError, MediaError
 from vidpipe.files import check_readable_file
+from vidpipe.timecode import parse_clock
 from vidpipe.types import MediaInfo, StreamInfo, StreamType
 
 __all__ = ["OPEN_TIMEOUT", "READ_TIMEOUT", "media_error", "open_media", "probe", "stream_seconds"]
@@ -234,16 +234,6 @@ def _tag(metadata: dict[str, str], name: str) -> str | None:
     return None
 
 
-def _parse_hms(text: str | None) -> float | None:
-    """Matroska statistics durations look like ``00:00:02.002000000``."""
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*", text)
-    if not m:
-        return None
-    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
-
-
 def _int_tag(text: str | None) -> int | None:
     if text is None:
         return None
@@ -283,7 +273,7 @@ def _stream_info(container, s) -> StreamInfo:
         codec = _ATTACHMENT_CODECS.get(metadata.get("mimetype", "").lower())
     duration = _ts(s.duration, s.time_base)
     if duration is None:
-        duration = _parse_hms(_tag(metadata, "DURATION"))
+        duration = parse_clock(_tag(metadata, "DURATION"))
     bit_rate = (cc.bit_rate if cc is not None else None) or _int_tag(_tag(metadata, "BPS"))
     frames = s.frames or _int_tag(_tag(metadata, "NUMBER_OF_FRAMES"))
     fields: dict = {
@@ -351,7 +341,7 @@ def stream_seconds(container, stream) -> float | None:
     """
     duration = _ts(stream.duration, stream.time_base)
     if duration is None:
-        duration = _parse_hms(_tag(dict(stream.metadata or {}), "DURATION"))
+        duration = parse_clock(_tag(dict(stream.metadata or {}), "DURATION"))
     if duration is None:
         duration = _us(container.duration)
     return duration

@@ -50,7 +50,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from vidpipe.errors import InputError, MediaError, OutputError, UsageError, VidpipeError
-from vidpipe.files import atomic_path, check_readable_file, natural_key
+from vidpipe.files import atomic_path, check_readable_file
 from vidpipe.media.audio import decode_audio, mix_music
 from vidpipe.media.subtitles import (
     CueOverlay,
@@ -63,11 +63,9 @@ from vidpipe.media.subtitles import (
 from vidpipe.types import Transcript
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "RenderOptions",
     "RenderResult",
     "SlidePlan",
-    "image_files",
     "plan_slides",
     "render_slideshow",
 ]
@@ -75,7 +73,6 @@ __all__ = [
 ProgressCallback = Callable[[float, float], None]
 
 #: Image file suffixes picked up from a folder (anything Pillow reads also works by name).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 AUDIO_RATE = 48000  # Hz, AAC output
 MOTIONS = ("in", "out", "right", "left", "up", "down")
 _VARY = ("in", "right", "out", "left")  # the cycle used by motion="vary"
@@ -277,29 +274,6 @@ def plan_slides(
 
 
 # --------------------------------------------------------------------------- images
-
-
-def image_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The slide images of ``folder`` (``vidpipe render --image-dir``), in natural name order.
-
-    Files directly in the folder whose suffix is one of :data:`IMAGE_SUFFIXES` (any
-    case), sorted by :func:`~vidpipe.files.natural_key` (``img2`` before ``img10``).
-    The images are not opened here (the renderer checks each one).
-
-    Args:
-        folder: the folder to scan.
-
-    Returns:
-        the image paths; empty when the folder has none.
-
-    Raises:
-        InputError: ``folder`` is not a folder.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: not a folder", "check --image-dir")
-    found = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(found, key=lambda p: natural_key(p.name))
 
 
 def check_image(path: str | os.PathLike[str]) -> Path:

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 from vidpipe.errors import InputError, UsageError
 from vidpipe.files import check_readable_file
 from vidpipe.media.fonts import NO_LINE_END, NO_LINE_START, load_font, tokens, wrap_text
+from vidpipe.text.sentences import ends_sentence
 from vidpipe.types import Segment, Transcript, Word
 
 __all__ = [
@@ -45,7 +46,6 @@ MAX_LINE_COUNT = 2
 MAX_CUE_SECONDS = 7.0
 
 _WIDE = re.compile(r"[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
-_SENTENCE_END = frozenset(".?!。？！…‼⁇")
 _CLAUSE_END = frozenset(",;:，、；：—–")
 
 
@@ -215,9 +215,9 @@ def _break_cost(units: list[_Unit], j: int) -> float:
     from 1.5 without a pause down to 0.4 at a pause of 0.55 s or more."""
     if j >= len(units):
         return 0.0
-    last = units[j - 1].text[-1]
-    if last in _SENTENCE_END:
+    if ends_sentence(units[j - 1].text):
         return 0.1
+    last = units[j - 1].text[-1]
     if last in _CLAUSE_END:
         return 0.3
     return max(0.4, 1.5 - 2.0 * (units[j].start - units[j - 1].end))

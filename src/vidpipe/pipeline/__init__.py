@@ -3,6 +3,15 @@
 - :mod:`vidpipe.pipeline.stages`: :class:`~vidpipe.pipeline.stages.Stage` (name,
   version, ``Options`` model, inputs, ``run``), its context, inputs and result.
 - :mod:`vidpipe.pipeline.registry`: every stage by name (:func:`get_stage`).
+- :mod:`vidpipe.pipeline.cache`: the one stage cache
+  (:func:`~vidpipe.pipeline.cache.run_cached`; stage outputs by stage, version, options
+  hash and input hash, in the catalog).
+- :mod:`vidpipe.pipeline.narrate`: a text or recording to a narrated video, the chain
+  speak or transcribe, images, render through the stage cache.
+- :mod:`vidpipe.pipeline.transcribe`, :mod:`vidpipe.pipeline.understand`,
+  :mod:`vidpipe.pipeline.video`: the work behind the commands (``transcribe``,
+  ``export``; ``summarize``, ``chapters``, ``topics``, ``describe``; ``speak``,
+  ``render``), with progress through callbacks.
 - :mod:`vidpipe.pipeline.jobs`: :class:`~vidpipe.pipeline.jobs.JobStore`, jobs with
   dependencies, leases and retries in the catalog.
 - :mod:`vidpipe.pipeline.execute`: :func:`~vidpipe.pipeline.execute.run_job`.

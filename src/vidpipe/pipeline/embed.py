@@ -737,7 +737,7 @@ def embed_sources(
                 ids.append(int(s))
         paths = [str(s) for s in sources if not str(s).isdigit()]
         if paths:
-            from vidpipe.library.runner import Runner, RunOptions
+            from vidpipe.pipeline.runner import Runner, RunOptions
 
             Runner(catalog, RunOptions(steps=("ingest",))).run(paths)
             for src in register(catalog, paths).sources:

@@ -10,9 +10,21 @@ progress reports are written at most every :data:`PROGRESS_INTERVAL` seconds (an
 each new step). A job canceled meanwhile stops at the next report or heartbeat and
 ends ``canceled``; a job whose lease was taken over stops and writes nothing.
 
+The stage runs through :func:`~vidpipe.pipeline.registry.run_stage`, as in ``vidpipe
+run``. A job with nothing to do succeeds with ``{"skipped": reason}`` (and the media
+item id) without running its stage: a stage that needs an audio track on a file
+without one (``no audio track``), a download whose content an earlier input line
+holds (``duplicate content of ...``), and the jobs after those in a chain
+(:func:`~vidpipe.pipeline.chains.skip_reason`).
+A cacheable stage (:attr:`~vidpipe.pipeline.stages.Stage.cacheable`: speak, images,
+render) takes its output from the stage cache when the same stage ran with the
+same options on the same inputs before, its files copied into the job folder
+(:func:`~vidpipe.pipeline.cache.run_cached`).
+
 Errors: vidpipe's one-line errors are stored with their class, message and hint.
 Bad input, media, usage and model errors are not retried (they would fail the same
-way); remote, output and unexpected errors are, up to the job's ``max_attempts``.
+way), nor errors that say so (``retryable = False``: a download already retried);
+remote, output and unexpected errors are, up to the job's ``max_attempts``.
 Ctrl-C or a shutdown (``BaseException``) gives the job back to the queue.
 """
 
@@ -25,9 +37,11 @@ from collections.abc import Sequence
 
 from vidpipe.errors import InputError, MediaError, ModelError, UsageError, VidpipeError
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
+from vidpipe.pipeline.cache import StageCache, run_cached
+from vidpipe.pipeline.chains import skip_reason
 from vidpipe.pipeline.jobs import JobCanceled, JobLost, JobStore
-from vidpipe.pipeline.registry import get_stage
-from vidpipe.pipeline.stages import StageContext, StageInput, StageInputs
+from vidpipe.pipeline.registry import get_stage, run_stage
+from vidpipe.pipeline.stages import StageContext, StageInput, StageInputs, StageResult, StageSkipped
 from vidpipe.types import Job, JobError
 
 __all__ = ["PROGRESS_INTERVAL", "run_job", "run_next"]
@@ -124,17 +138,28 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         job_id=job.id,
         threads=threads,
         on_progress=_Reporter(store, job.id, owner, lease, beat),
+        storage_root=store.root,
     )
     try:
-        with beat:
-            ctx.progress(0.0, f"starting {job.kind}")
-            out = stage.run(ctx, inputs, options)
+        with beat:  # the claim wrote the first step, "starting <kind>"
+            why = skip_reason(store, job, stage.needs_audio)
+            if why is not None:
+                raise StageSkipped(why, inputs.media_id())
+            if stage.cacheable:  # its whole effect is its files: maybe reused
+                out, _reused = run_cached(stage, ctx, inputs, options, StageCache(store.catalog))
+            else:
+                out = run_stage(stage, ctx, inputs, options)
+    except StageSkipped as skip:
+        mid = skip.media_id if skip.media_id is not None else inputs.media_id()
+        result = {"skipped": skip.reason} | ({"media_id": mid} if mid is not None else {})
+        out = StageResult(result=result)
     except JobCanceled:
         return store.finish_canceled(job.id, owner)
     except JobLost:
         return store.get(job.id)
     except VidpipeError as exc:
-        return _fail(store, job.id, owner, exc, retry=not isinstance(exc, PERMANENT_ERRORS))
+        retry = not isinstance(exc, PERMANENT_ERRORS) and getattr(exc, "retryable", True)
+        return _fail(store, job.id, owner, exc, retry=retry)
     except Exception as exc:
         return _fail(store, job.id, owner, exc, retry=True)
     except BaseException:  # Ctrl-C, shutdown: the job goes back to the queue

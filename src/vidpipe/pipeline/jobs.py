@@ -25,6 +25,9 @@ The jobs table is the truth (a queue message only says "look at job X"). A job's
 - :meth:`JobStore.reap` finds running jobs whose lease expired (a killed worker) and
   re-queues them, up to ``max_attempts``; the queue's reaper calls it, with
   :meth:`JobStore.promote`.
+- A job of a ``vidpipe submit`` chain (its input names a ``source_id``) brings that
+  source row in line with the chain whenever it ends, fails or is retried
+  (:func:`vidpipe.pipeline.chains.settle_source`).
 
 Every method commits before it returns. Times are UTC; leases in seconds.
 
@@ -39,6 +42,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -52,12 +56,22 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vidpipe.errors import InputError, UsageError
+from vidpipe.errors import ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
-from vidpipe.library.models import JOB_FINAL, JOB_STATUSES, JobDepRow, JobRow, utcnow
+from vidpipe.library.models import (
+    JOB_FINAL,
+    JOB_STATUSES,
+    JobCallbackRow,
+    JobDepRow,
+    JobRow,
+    WorkerRow,
+    utcnow,
+)
 from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
 from vidpipe.types import Job, JobError
+
+_log = logging.getLogger("vidpipe.jobs")
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -66,10 +80,13 @@ __all__ = [
     "JobLost",
     "JobPage",
     "JobStore",
+    "WorkerSeen",
     "storage_root",
 ]
 
 DEFAULT_MAX_ATTEMPTS = 3
+#: shortest id prefix :meth:`JobStore.resolve` accepts (git-like short ids)
+MIN_ID_PREFIX = 4
 #: ``error_class`` of a job failed because a dependency failed or was canceled
 DEPENDENCY_FAILED = "DependencyFailed"
 #: ``error_class`` of a job canceled by :meth:`JobStore.cancel`
@@ -94,6 +111,19 @@ class JobPage:
 
     jobs: list[Job]
     cursor: str | None
+
+
+@dataclass
+class WorkerSeen:
+    """A queue worker as last recorded (:meth:`JobStore.worker_seen`); times UTC."""
+
+    id: str
+    host: str
+    pid: int
+    concurrency: int
+    running: int
+    started_at: datetime
+    seen_at: datetime
 
 
 def storage_root() -> Path:
@@ -162,6 +192,17 @@ class JobStore:
             for d in deps
         ]
 
+    def _chain_changed(self, job_id: str) -> None:
+        """The source row of ``job_id``'s chain follows the chain (see
+        :mod:`vidpipe.pipeline.chains`); a catalog hiccup here never fails the job (the
+        next end of a job of the chain settles it again)."""
+        from vidpipe.pipeline.chains import settle_source
+
+        try:
+            settle_source(self, job_id)
+        except Exception as exc:  # the job's own state is already committed
+            _log.warning("source of job %s not updated: %s", job_id, _one_line(str(exc)))
+
     # ------------------------------------------------------------------ reading
 
     def _deps_of(self, s: Session, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -216,16 +257,39 @@ class JobStore:
         """The job ``job_id``.
 
         Raises:
-            InputError: no such job.
+            NotFoundError: no such job.
         """
         with self.catalog.session(write=False) as s:
             row = s.get(JobRow, str(job_id))
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             return self._jobs(s, [row])[0]
+
+    def resolve(self, job_id: str) -> str:
+        """The full id of ``job_id``, which may be a prefix of at least
+        :data:`MIN_ID_PREFIX` characters (as ``vidpipe jobs`` shows ids: 8 characters).
+
+        Raises:
+            InputError: no job has that id or prefix, or several jobs share the prefix.
+        """
+        key = str(job_id).strip()
+        with self.catalog.session(write=False) as s:
+            if s.get(JobRow, key) is not None:
+                return key
+            if len(key) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in key):
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
+            q = select(JobRow.id).where(JobRow.id.like(f"{key}%")).limit(2)
+            found = list(s.scalars(q))
+        if not found:
+            raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
+        if len(found) > 1:
+            raise UsageError(f"several jobs have ids starting with {job_id}", "give more of the id")
+        return found[0]
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job]:
         """The jobs ``job_ids`` that exist, in the order given."""
+        if not job_ids:  # no dependencies, no dependents: the common case, no round trip
+            return []
         with self.catalog.session(write=False) as s:
             rows = list(s.scalars(select(JobRow).where(JobRow.id.in_(list(job_ids)))))
             by_id = {j.id: j for j in self._jobs(s, rows)}
@@ -281,6 +345,34 @@ class JobStore:
             rows = rows[:limit]
             jobs = self._jobs(s, rows)
         return JobPage(jobs, rows[-1].id if more and rows else None)
+
+    def counts(self, kind: str | None = None) -> dict[str, int]:
+        """Jobs per status (every status of ``JOB_STATUSES``, 0 when none), of ``kind``
+        if given."""
+        from sqlalchemy import func
+
+        with self.catalog.session(write=False) as s:
+            q = select(JobRow.status, func.count()).group_by(JobRow.status)
+            if kind is not None:
+                q = q.where(JobRow.kind == kind)
+            found = dict(s.execute(q).all())
+        return {st: int(found.get(st, 0)) for st in JOB_STATUSES}
+
+    def durations(self, limit: int = 10000) -> list[tuple[str, str, float]]:
+        """``(kind, status, seconds)`` of the ``limit`` jobs that finished last (those
+        that started): wall time from start to finish of their last attempt."""
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobRow.kind, JobRow.status, JobRow.started_at, JobRow.finished_at)
+                .where(JobRow.finished_at.is_not(None), JobRow.started_at.is_not(None))
+                .order_by(JobRow.finished_at.desc())
+                .limit(int(limit))
+            )
+            rows = s.execute(q).all()
+        return [
+            (k, st, max(0.0, (_aware(end) - _aware(begin)).total_seconds()))
+            for k, st, begin, end in rows
+        ]
 
     def dependents(self, job_id: str) -> list[Job]:
         """The jobs that depend on ``job_id``, oldest first."""
@@ -393,6 +485,10 @@ class JobStore:
             return existing
         return self.get(job_id)
 
+    def by_idempotency_key(self, key: str) -> Job | None:
+        """The job created with ``idempotency_key`` ``key``, or ``None``."""
+        return self._by_key(key)
+
     def _by_key(self, key: str) -> Job | None:
         with self.catalog.session(write=False) as s:
             row = s.scalars(select(JobRow).where(JobRow.idempotency_key == key)).first()
@@ -466,7 +562,7 @@ class JobStore:
             "started_at": now,
             "finished_at": None,
             "progress": 0.0,
-            "step": None,
+            "step": "starting " + JobRow.kind,  # in the claim: no progress write of its own
             "updated_at": now,
         }
 
@@ -584,6 +680,7 @@ class JobStore:
             row.updated_at = now
             s.flush()
             self._settle(s, self._dependents(s, job_id))
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def fail(self, job_id: str, owner: str, error: JobError, *, retry: bool = True) -> Job:
@@ -601,8 +698,12 @@ class JobStore:
                 row.owner = None
                 row.lease_until = None
                 s.flush()
+                final = False
             else:
                 self._finish(s, row, "failed")
+                final = True
+        if final:
+            self._chain_changed(job_id)
         return self.get(job_id)
 
     def finish_canceled(self, job_id: str, owner: str) -> Job:
@@ -616,6 +717,7 @@ class JobStore:
             row = self._held(s, job_id, owner)
             self._record_error(row, JobError(error_class=CANCELED, message="canceled"))
             self._finish(s, row, "canceled")
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def release(self, job_id: str, owner: str) -> Job:
@@ -654,17 +756,17 @@ class JobStore:
         a ``running`` one is flagged and stops at its next progress report or heartbeat.
 
         Raises:
-            InputError: no such job.
-            UsageError: the job already finished.
+            NotFoundError: no such job.
+            ConflictError: the job already finished.
         """
         with self.catalog.session() as s:
             row = s.scalars(
                 select(JobRow).where(JobRow.id == str(job_id)).with_for_update()
             ).first()
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             if row.status in JOB_FINAL:
-                raise UsageError(
+                raise ConflictError(
                     f"job {job_id} is already {row.status}",
                     "only waiting, queued or running jobs can be canceled",
                 )
@@ -674,6 +776,7 @@ class JobStore:
             else:
                 self._record_error(row, JobError(error_class=CANCELED, message="canceled"))
                 self._finish(s, row, "canceled")
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def retry(self, job_id: str) -> Job:
@@ -682,17 +785,17 @@ class JobStore:
         wait again.
 
         Raises:
-            InputError: no such job.
-            UsageError: the job is not failed or canceled.
+            NotFoundError: no such job.
+            ConflictError: the job is not failed or canceled.
         """
         with self.catalog.session() as s:
             row = s.scalars(
                 select(JobRow).where(JobRow.id == str(job_id)).with_for_update()
             ).first()
             if row is None:
-                raise InputError(f"no job {job_id}", "see vidpipe jobs list")
+                raise NotFoundError(f"no job {job_id}", "see vidpipe jobs list")
             if row.status not in ("failed", "canceled"):
-                raise UsageError(
+                raise ConflictError(
                     f"job {job_id} is {row.status}", "only failed or canceled jobs can be retried"
                 )
             reset = [row]
@@ -719,6 +822,7 @@ class JobStore:
                 r.updated_at = now
             s.flush()
             self._settle(s, [row.id])
+        self._chain_changed(job_id)
         return self.get(job_id)
 
     def reap(self, now: datetime | None = None) -> list[Job]:
@@ -751,4 +855,127 @@ class JobStore:
                 else:
                     self._finish(s, row, "failed")
                 changed.append(row.id)
-        return self.get_many(changed)
+        jobs = self.get_many(changed)
+        for job in jobs:
+            if job.status == "failed":
+                self._chain_changed(job.id)
+        return jobs
+
+    # ------------------------------------------------------------------ workers
+
+    def worker_seen(self, owner: str, *, concurrency: int, running: int) -> None:
+        """Record that worker ``owner`` (``host:pid:token``) is alive now, running
+        ``running`` of ``concurrency`` jobs (``GET /ready`` counts recent ones)."""
+        host, _, rest = owner.partition(":")
+        pid = int(rest.split(":", 1)[0]) if rest.split(":", 1)[0].isdigit() else 0
+        now = utcnow()
+        with self.catalog.session() as s:
+            stmt = (
+                update(WorkerRow)
+                .where(WorkerRow.id == owner)
+                .values(seen_at=now, running=int(running), concurrency=int(concurrency))
+            )
+            if s.execute(stmt).rowcount == 0:
+                s.add(
+                    WorkerRow(
+                        id=owner,
+                        host=host,
+                        pid=pid,
+                        concurrency=int(concurrency),
+                        running=int(running),
+                        started_at=now,
+                        seen_at=now,
+                    )
+                )
+
+    def forget_worker(self, owner: str) -> None:
+        """Remove worker ``owner``'s record (it stopped)."""
+        from sqlalchemy import delete
+
+        with self.catalog.session() as s:
+            s.execute(delete(WorkerRow).where(WorkerRow.id == owner))
+
+    def workers(self, within: float = 30.0) -> list[WorkerSeen]:
+        """Workers seen in the last ``within`` seconds, most recent first."""
+        since = utcnow() - timedelta(seconds=float(within))
+        with self.catalog.session(write=False) as s:
+            rows = list(
+                s.scalars(
+                    select(WorkerRow)
+                    .where(WorkerRow.seen_at >= since)
+                    .order_by(WorkerRow.seen_at.desc())
+                )
+            )
+            return [
+                WorkerSeen(
+                    id=r.id,
+                    host=r.host,
+                    pid=r.pid,
+                    concurrency=r.concurrency,
+                    running=r.running,
+                    started_at=_aware(r.started_at),
+                    seen_at=_aware(r.seen_at),
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ callbacks
+
+    def set_callback(self, job_id: str, url: str) -> None:
+        """POST job ``job_id`` to ``url`` when it ends (delivered by
+        :meth:`due_callbacks`' caller; an earlier URL of the job is kept)."""
+        with self.catalog.session() as s:
+            if s.get(JobCallbackRow, str(job_id)) is None:
+                s.add(JobCallbackRow(job_id=str(job_id), url=url, attempts=0))
+
+    def due_callbacks(self, max_attempts: int, limit: int = 100) -> list[tuple[Job, str, int]]:
+        """Callbacks to POST now: ``(job, url, attempts so far)`` of finished jobs whose
+        callback was neither delivered nor tried ``max_attempts`` times and whose
+        back-off is over, oldest finished first."""
+        now = utcnow()
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(JobCallbackRow, JobRow)
+                .join(JobRow, JobRow.id == JobCallbackRow.job_id)
+                .where(
+                    JobRow.status.in_(JOB_FINAL),
+                    JobCallbackRow.delivered_at.is_(None),
+                    JobCallbackRow.attempts < int(max_attempts),
+                    or_(JobCallbackRow.next_at.is_(None), JobCallbackRow.next_at <= now),
+                )
+                .order_by(JobRow.finished_at, JobRow.id)
+                .limit(int(limit))
+            )
+            pairs = list(s.execute(q).all())
+            jobs = self._jobs(s, [job for _, job in pairs])
+        return [(job, cb.url, cb.attempts) for job, (cb, _) in zip(jobs, pairs, strict=True)]
+
+    def callback_tried(self, job_id: str, error: str | None, *, retry_in: float = 0.0) -> None:
+        """Record one delivery attempt of job ``job_id``'s callback: delivered when
+        ``error`` is ``None``, else the next attempt no sooner than ``retry_in`` s."""
+        now = utcnow()
+        with self.catalog.session() as s:
+            row = s.get(JobCallbackRow, str(job_id))
+            if row is None:
+                return
+            row.attempts += 1
+            if error is None:
+                row.delivered_at = now
+                row.last_error = None
+            else:
+                row.last_error = _one_line(error)[:1000]
+                row.next_at = now + timedelta(seconds=float(retry_in))
+
+    def callback_state(self, job_id: str) -> dict[str, Any] | None:
+        """``{"url", "attempts", "delivered_at", "last_error"}`` of job ``job_id``'s
+        callback, or ``None`` when it has none."""
+        with self.catalog.session(write=False) as s:
+            row = s.get(JobCallbackRow, str(job_id))
+            if row is None:
+                return None
+            return {
+                "url": row.url,
+                "attempts": row.attempts,
+                "delivered_at": _aware(row.delivered_at),
+                "last_error": row.last_error,
+            }

@@ -10,10 +10,17 @@ message finds its job already claimed (or finished) and does nothing.
 Where the messages live (:func:`get_queue`):
 
 - one machine, no server: ``SqliteHuey`` in ``VIDPIPE_HOME/queue.db`` (the default);
-- many machines: ``VIDPIPE_QUEUE_URL=redis://host:6379/0`` (``RedisHuey``), with the
+- many machines: ``VIDPIPE_QUEUE_URL=redis://host:6379/0`` (``PriorityRedisHuey``: a
+  sorted set, Redis 5.0 or newer), with the
   catalog on PostgreSQL (``VIDPIPE_DATABASE_URL``) and a shared storage root
   (``VIDPIPE_STORAGE``) that every worker sees at the same path;
 - ``sqlite:///path/queue.db`` names another SQLite queue file.
+
+Two queues live there: ``vidpipe`` for CPU stages and ``vidpipe-io`` for I/O stages
+(``download``: :attr:`Stage.resource <vidpipe.pipeline.stages.Stage.resource>`), each
+with its own pool of threads in a :class:`Worker`, so downloads never wait behind
+transcriptions and CPU stages stay within the cores (``--concurrency`` jobs of
+``--threads`` threads each), whatever the I/O pool (``--io-concurrency``) does.
 
 Example::
 
@@ -57,8 +64,14 @@ __all__ = [
     "run_job_task",
 ]
 
-#: name of the Huey queue (the Redis key prefix, the SQLite queue name)
+#: name of the Huey queue of CPU stages (the Redis key prefix, the SQLite queue name)
 QUEUE_NAME = "vidpipe"
+#: name of the Huey queue of I/O stages (downloads)
+IO_QUEUE_NAME = "vidpipe-io"
+#: the pools of a worker, by :attr:`~vidpipe.pipeline.stages.Stage.resource`
+POOLS = {"cpu": QUEUE_NAME, "io": IO_QUEUE_NAME}
+#: I/O jobs (downloads) a worker runs at once by default
+IO_CONCURRENCY = 4
 #: name of the one task: ``run_job(job_id)``
 TASK_NAME = "vidpipe.run_job"
 #: seconds between two passes of a worker's reaper
@@ -67,11 +80,17 @@ REAP_SECONDS = 10.0
 GRACE_SECONDS = 30.0
 #: seconds a worker waits on SIGTERM for its running jobs before it releases them
 STOP_SECONDS = 10.0
+#: seconds between two "still alive" records of a worker in the catalog (``workers``)
+SEEN_SECONDS = 5.0
+#: priority of the messages the reaper sends (0 for the others; higher goes first): a job
+#: taken back from a killed worker, or whose message was lost, has waited longest, so it
+#: is run before the backlog rather than after it (the recovery time stays near the lease)
+RECOVERY_PRIORITY = 10
 
 _log = logging.getLogger("vidpipe.queue")
 _lock = threading.Lock()
-_queues: dict[str, Any] = {}  # queue URL -> Huey
-_tasks: dict[str, Any] = {}  # queue URL -> the run_job task wrapper
+_queues: dict[tuple[str, str], Any] = {}  # (queue URL, pool) -> Huey
+_tasks: dict[tuple[str, str], Any] = {}  # (queue URL, pool) -> the run_job task wrapper
 _worker: Worker | None = None  # the worker of this process, when one runs
 
 
@@ -103,34 +122,46 @@ def _redact(url: str) -> str:
     return redact_url(url)
 
 
-def get_queue(url: str | None = None):
-    """The Huey instance for ``url`` (see :func:`queue_url`), built once per process,
-    with the one task ``run_job(job_id)`` registered.
+def _pool(kind: str | None) -> str:
+    """``cpu`` or ``io``: the pool of job kind ``kind`` (``cpu`` when unknown)."""
+    from vidpipe.pipeline.registry import STAGES
+
+    stage = STAGES.get(kind or "")
+    return stage.resource if stage is not None and stage.resource in POOLS else "cpu"
+
+
+def get_queue(url: str | None = None, pool: str = "cpu"):
+    """The Huey instance of ``pool`` (``cpu`` or ``io``, see :data:`POOLS`) for ``url``
+    (see :func:`queue_url`), built once per process, with the one task
+    ``run_job(job_id)`` registered.
 
     Returns:
-        A ``huey.SqliteHuey`` or ``huey.RedisHuey`` (results are not stored).
+        A ``huey.SqliteHuey`` or ``huey.PriorityRedisHuey`` (results are not stored;
+        both take a message's priority, see :data:`RECOVERY_PRIORITY`).
 
     Raises:
         UsageError: a bad queue URL.
         OutputError: the SQLite queue file cannot be created.
     """
-    from huey import RedisHuey, SqliteHuey
+    from huey import PriorityRedisHuey, SqliteHuey
 
     from vidpipe.files import ensure_dir
 
     url = queue_url(url)
+    key = (url, pool)
+    name = POOLS[pool]
     with _lock:
-        huey = _queues.get(url)
+        huey = _queues.get(key)
         if huey is not None:
             return huey
         if url.lower().startswith("sqlite://"):
             path = Path(url.split("://", 1)[1].removeprefix("/")).expanduser()
             ensure_dir(path.parent)
-            huey = SqliteHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
+            huey = SqliteHuey(name, filename=str(path), results=False, timeout=30)
         else:
-            huey = RedisHuey(QUEUE_NAME, url=url, results=False)
-        _tasks[url] = huey.task(name=TASK_NAME)(run_job_task)
-        _queues[url] = huey
+            huey = PriorityRedisHuey(name, url=url, results=False)
+        _tasks[key] = huey.task(name=TASK_NAME)(run_job_task)
+        _queues[key] = huey
         return huey
 
 
@@ -162,15 +193,21 @@ def check_queue(url: str | None = None) -> None:
 
 
 def enqueue(
-    jobs: Job | str | Iterable[Job | str], *, url: str | None = None, delay: float | None = None
+    jobs: Job | str | Iterable[Job | str],
+    *,
+    url: str | None = None,
+    delay: float | None = None,
+    priority: int | None = None,
 ) -> int:
     """Send one "run job X" message per job that is ``queued`` (ids are sent as given:
-    a job that is not queued when a worker looks is left alone).
+    a job that is not queued when a worker looks is left alone), to the queue of its
+    stage's pool (``io`` for downloads, ``cpu`` otherwise and for bare ids).
 
     Args:
         jobs: jobs or job ids.
         url: the queue (default :func:`queue_url`).
         delay: seconds before the message may be taken (a retry's back-off).
+        priority: messages of higher priority are taken first (default 0).
 
     Returns:
         The number of messages sent.
@@ -179,24 +216,24 @@ def enqueue(
         RemoteError: the queue server does not answer.
     """
     items = [jobs] if isinstance(jobs, (Job, str)) else list(jobs)
-    ids = [
-        j if isinstance(j, str) else j.id
+    sends = [
+        (j, "cpu") if isinstance(j, str) else (j.id, _pool(j.kind))
         for j in items
         if isinstance(j, str) or j.status == "queued"
     ]
-    if not ids:
+    if not sends:
         return 0
-    get_queue(url)
-    task = _tasks[queue_url(url)]
     try:
-        for job_id in ids:
+        for job_id, pool in sends:
+            get_queue(url, pool)
+            task = _tasks[(queue_url(url), pool)]
             if delay:
-                task.schedule(args=(job_id,), delay=delay)
+                task.schedule(args=(job_id,), delay=delay, priority=priority)
             else:
-                task(job_id)
+                task(job_id, priority=priority)
     except Exception as exc:
         raise _remote(queue_url(url), exc) from None
-    return len(ids)
+    return len(sends)
 
 
 def messages(url: str | None = None) -> set[str]:
@@ -205,11 +242,13 @@ def messages(url: str | None = None) -> set[str]:
     Raises:
         RemoteError: the queue server does not answer.
     """
-    huey = get_queue(url)
-    try:
-        tasks = list(huey.pending()) + list(huey.scheduled())
-    except Exception as exc:
-        raise _remote(queue_url(url), exc) from None
+    tasks = []
+    for pool in POOLS:
+        huey = get_queue(url, pool)
+        try:
+            tasks += list(huey.pending()) + list(huey.scheduled())
+        except Exception as exc:
+            raise _remote(queue_url(url), exc) from None
     return {str(t.args[0]) for t in tasks if t.name == TASK_NAME and t.args}
 
 
@@ -227,7 +266,8 @@ class Reaper:
     Each pass: :meth:`JobStore.reap` (expired leases back to ``queued``),
     :meth:`JobStore.promote` (waiting jobs whose dependencies are done), and queued jobs
     unchanged for ``grace`` seconds with no message in the queue; all of them are
-    enqueued. Several reapers at once are safe (a duplicate message does nothing).
+    enqueued with :data:`RECOVERY_PRIORITY`, ahead of the backlog. Several reapers at
+    once are safe (a duplicate message does nothing).
 
     Args:
         store: the jobs' store.
@@ -260,8 +300,9 @@ class Reaper:
         if stale:
             live = messages(self.url)
             ready += [j for j in stale if j.id not in live]
-        ids = list(dict.fromkeys(j.id for j in ready))
-        enqueue(ids, url=self.url)
+        jobs = list({j.id: j for j in ready}.values())
+        ids = [j.id for j in jobs]
+        enqueue(jobs, url=self.url, priority=RECOVERY_PRIORITY)
         if ids:
             _log.info("reaper enqueued %d job(s)", len(ids))
         return ids
@@ -286,9 +327,13 @@ class Reaper:
 
 
 class Worker:
-    """A queue worker: a Huey consumer with ``concurrency`` thread workers, each running
+    """A queue worker: two Huey consumers, one per pool, whose thread workers each run
     one job at a time (:func:`~vidpipe.pipeline.execute.run_job`), plus a
-    :class:`Reaper`. Models are loaded once per process (the registry caches them).
+    :class:`Reaper`. The CPU pool has ``concurrency`` threads and gives each job
+    ``threads`` CPU threads (so ``concurrency x threads`` stays within the cores by
+    default); the I/O pool has ``io_concurrency`` threads for downloads, which thus
+    never wait behind CPU stages. Models are loaded once per process (the registry
+    caches them).
 
     SIGTERM (and SIGINT) stop taking messages and wait up to ``stop_timeout`` seconds
     for the running jobs; those still running are released (:meth:`JobStore.release`,
@@ -300,8 +345,9 @@ class Worker:
     Args:
         store: the jobs' store (catalog and storage root).
         url: the queue (default :func:`queue_url`).
-        concurrency: jobs at once (thread workers), >= 1.
+        concurrency: CPU jobs at once (thread workers), >= 1.
         threads: CPU threads per job (default: cores // concurrency, at least 1).
+        io_concurrency: I/O jobs (downloads) at once, >= 1.
         lease: seconds a job's lease lasts without renewal.
         reap_every, grace: see :class:`Reaper`.
         stop_timeout: seconds to wait for running jobs on SIGTERM.
@@ -315,6 +361,7 @@ class Worker:
         *,
         concurrency: int = 1,
         threads: int | None = None,
+        io_concurrency: int = IO_CONCURRENCY,
         lease: float = LEASE_SECONDS,
         reap_every: float = REAP_SECONDS,
         grace: float = GRACE_SECONDS,
@@ -323,8 +370,11 @@ class Worker:
     ) -> None:
         if int(concurrency) < 1:
             raise UsageError(f"concurrency {concurrency} is below 1", "use 1 or more")
+        if int(io_concurrency) < 1:
+            raise UsageError(f"I/O concurrency {io_concurrency} is below 1", "use 1 or more")
         self.store, self.url = store, url
         self.concurrency = int(concurrency)
+        self.io_concurrency = int(io_concurrency)
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.concurrency)
         self.lease, self.stop_timeout, self.poll = float(lease), float(stop_timeout), poll
         self.owner = owner_id()
@@ -332,6 +382,9 @@ class Worker:
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
         self.done = 0  # jobs this worker ran to their end (any final status)
+        self._halt = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._beat: threading.Thread | None = None
 
     def execute(self, job_id: str) -> Job:
         """Run job ``job_id`` here; enqueue what follows from its end (a retry, after a
@@ -374,8 +427,114 @@ class Worker:
             with contextlib.suppress(JobLost):
                 self.store.release(job_id, self.owner)
                 released.append(job_id)
-        with contextlib.suppress(RemoteError):
-            enqueue(released, url=self.url)
+        with contextlib.suppress(Exception):
+            enqueue(self.store.get_many(released), url=self.url)
+        return released
+
+    # ------------------------------------------------------------ alive records
+
+    def _seen(self) -> None:
+        with self._running_lock:
+            running = len(self._running)
+        self.store.worker_seen(
+            self.owner, concurrency=self.concurrency + self.io_concurrency, running=running
+        )
+
+    def _beat_loop(self) -> None:
+        while True:
+            try:
+                self._seen()
+            except Exception as exc:  # the catalog is away: the next beat retries
+                _log.warning("worker record failed: %s", " ".join(str(exc).split()))
+            if self._halt.wait(SEEN_SECONDS):
+                return
+
+    def _start_beat(self) -> None:
+        self._beat = threading.Thread(target=self._beat_loop, daemon=True, name="vidpipe-seen")
+        self._beat.start()
+
+    def _stop_beat(self) -> None:
+        self._halt.set()
+        if self._beat is not None:
+            self._beat.join(5)
+            self._beat = None
+        with contextlib.suppress(Exception):
+            self.store.forget_worker(self.owner)
+
+    # ------------------------------------------------------------ in the background
+
+    def _consume(self, huey) -> None:
+        pause = 0.05
+        while not self._halt.is_set():
+            try:
+                for task in huey.read_schedule():  # retries whose back-off is over
+                    huey.enqueue(task)
+                task = huey.dequeue()
+            except Exception as exc:  # the queue is away: wait and look again
+                _log.warning("queue read failed: %s", " ".join(str(exc).split()))
+                self._halt.wait(self.poll)
+                continue
+            if task is None:
+                self._halt.wait(pause)
+                pause = min(self.poll, pause * 2)
+                continue
+            pause = 0.05
+            try:
+                if not huey.ready_to_run(task):  # a retry whose back-off is not over
+                    huey.add_schedule(task)
+                elif task.name == TASK_NAME and task.args:
+                    # run it here, not through the task registry: several workers of one
+                    # process (on different queues) each run their own queue's jobs
+                    self.execute(str(task.args[0]))
+            except Exception as exc:
+                _log.error("job message %s failed: %s", task.id, " ".join(str(exc).split()))
+
+    def start(self) -> Worker:
+        """Consume messages in daemon threads of this process, ``concurrency`` on the
+        CPU queue and ``io_concurrency`` on the I/O queue (no signal handling: for a
+        host process such as ``vidpipe serve`` that owns the signals), with the reaper
+        and the alive records; :meth:`stop` ends it.
+
+        Raises:
+            RemoteError: the queue server does not answer.
+        """
+        check_queue(self.url)
+        self._halt.clear()
+        self._start_beat()
+        with contextlib.suppress(Exception):
+            self.reaper.run_once()
+        self.reaper.start()
+        self._threads = [
+            threading.Thread(
+                target=self._consume,
+                args=(get_queue(self.url, pool),),
+                daemon=True,
+                name=f"vidpipe-{pool}-worker-{i}",
+            )
+            for pool, n in (("cpu", self.concurrency), ("io", self.io_concurrency))
+            for i in range(n)
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether :meth:`start`'s threads are consuming."""
+        return not self._halt.is_set() and any(t.is_alive() for t in self._threads)
+
+    def stop(self, timeout: float | None = None) -> list[str]:
+        """Stop :meth:`start`'s threads: take no new message, wait up to ``timeout``
+        seconds (default ``stop_timeout``) for the running jobs, then release those
+        still running (back to ``queued``, enqueued again). Returns their ids."""
+        self._halt.set()
+        self.reaper.stop()
+        deadline = time.monotonic() + (self.stop_timeout if timeout is None else timeout)
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        released = self.release_running()
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._stop_beat()
         return released
 
     def run(self) -> None:
@@ -387,36 +546,50 @@ class Worker:
         """
         global _worker
         check_queue(self.url)
-        huey = get_queue(self.url)
         _worker = self
-        consumer = huey.create_consumer(
-            workers=self.concurrency,
-            worker_type="thread",
-            periodic=False,
-            max_delay=self.poll,
-            shutdown_timeout=self.stop_timeout,
-            graceful_signal="TERM",
-            check_worker_health=True,
-        )
+        consumers = [
+            get_queue(self.url, pool).create_consumer(
+                workers=n,
+                worker_type="thread",
+                periodic=False,
+                max_delay=self.poll,
+                shutdown_timeout=self.stop_timeout,
+                graceful_signal="TERM",
+                check_worker_health=True,
+            )
+            for pool, n in (("cpu", self.concurrency), ("io", self.io_concurrency))
+        ]
+        main, io = consumers
         with contextlib.suppress(Exception):
             self.reaper.run_once()
         self.reaper.start()
-        previous = signal.getsignal(signal.SIGINT)
+        self._halt.clear()
+        self._start_beat()
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def on_signal(signum, frame) -> None:  # both pools stop
+            for c in consumers:
+                c._handle_signal(signum, frame)
+
         try:
-            consumer.start()
-            # both signals are graceful: finish (or, after stop_timeout, release) the jobs
-            consumer._signal_actions[signal.SIGINT] = (False, True)
-            signal.signal(signal.SIGINT, consumer._handle_signal)
+            for c in consumers:
+                c.start()
+                # both signals are graceful: finish (or, after stop_timeout, release) jobs
+                c._signal_actions[signal.SIGINT] = (False, True)
+            for sig in previous:
+                signal.signal(sig, on_signal)
             health = None
             from huey.consumer import ConsumerStopped
 
             while True:
                 try:
-                    health = consumer.loop(health)
+                    health = main.loop(health)
                 except ConsumerStopped:
                     break
+            io.stop(graceful=True)  # the CPU pool is stopped: now the I/O pool
         finally:
             self.reaper.stop()
+            self._stop_beat()
             if self.release_running():
                 # a released stage stops at its next progress report, unless in native code
                 for _ in range(20):
@@ -424,4 +597,5 @@ class Worker:
                         break
                     time.sleep(0.1)
             _worker = None
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

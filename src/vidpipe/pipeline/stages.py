@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidpipe.errors import InputError, UsageError
+from vidpipe.files import IMAGE_SUFFIXES
 from vidpipe.hashing import options_hash
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,21 +36,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "NO_AUDIO",
     "DependencyOutput",
     "Stage",
     "StageContext",
     "StageInput",
     "StageInputs",
     "StageResult",
+    "StageSkipped",
     "options_error",
 ]
 
 #: artifact suffixes taken as audio by :meth:`StageInputs.audio`
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".m4a")
 #: artifact suffixes taken as slides by :meth:`StageInputs.images`
-IMAGE_ARTIFACT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_ARTIFACT_SUFFIXES = IMAGE_SUFFIXES
 #: the transcript artifact a speak or transcribe job hands on
 TRANSCRIPT_ARTIFACT = "transcript.json"
+#: why a stage that needs an audio track did not run (``skipped: no audio track``)
+NO_AUDIO = "no audio track"
 
 
 class StageInput(BaseModel):
@@ -61,15 +66,23 @@ class StageInput(BaseModel):
         text: text to speak or to draw a card from.
         images: image files (slides for ``render``), absolute paths.
         audio: an audio file (narration for ``render``), absolute path.
+        url: a link to download (``download``).
+        source_id: the catalog source (input line) whose chain this job belongs to
+            (``vidpipe submit``): its state follows the chain
+            (:func:`vidpipe.pipeline.chains.settle_source`).
+        music: a background music file (``render``, ``narrate``), absolute path.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     media_id: int | None = Field(None, ge=1)
     path: str | None = None
+    url: str | None = None
+    source_id: int | None = Field(None, ge=1)
     text: str | None = None
     images: list[str] = Field(default_factory=list)
     audio: str | None = None
+    music: str | None = None
 
     def absolute(self) -> StageInput:
         """A copy whose file paths are absolute (a worker's folder does not matter)."""
@@ -82,6 +95,7 @@ class StageInput(BaseModel):
                 "path": full(self.path) if self.path else None,
                 "images": [full(p) for p in self.images],
                 "audio": full(self.audio) if self.audio else None,
+                "music": full(self.music) if self.music else None,
             }
         )
 
@@ -212,6 +226,15 @@ class StageContext:
         threads: CPU threads a stage may use (``None``: every core).
         on_progress: receives ``(fraction 0..1, step)``; may raise to stop the stage
             (a canceled job).
+        write_artifacts: write the job's files (``transcript.json``, ``audio.wav``,
+            summary files). ``vidpipe run`` sets False: its results are the catalog
+            rows, and ``work_dir`` is the item's folder for the files that are the
+            result itself (describe's keyframes and ``scenes.json``).
+        storage_root: the storage root the job folders are under (``None``: the
+            configured one); the download stage's default folder is its ``media/``.
+        stage_owner: the batch runner's claim of the catalog stage row
+            (:meth:`~vidpipe.library.catalog.Catalog.claim_stage`): results are only
+            written while it is held (``StageLost`` otherwise).
     """
 
     work_dir: Path
@@ -219,6 +242,9 @@ class StageContext:
     job_id: str | None = None
     threads: int | None = None
     on_progress: ProgressHook | None = None
+    write_artifacts: bool = True
+    storage_root: Path | None = None
+    stage_owner: str | None = None
 
     def progress(self, fraction: float, step: str | None = None) -> None:
         """Report ``fraction`` (clamped to 0..1) of the work done, at ``step`` (one line)."""
@@ -263,17 +289,53 @@ def options_error(kind: str, exc: ValidationError, what: str = "params") -> Usag
     return UsageError(f"invalid {kind} {what}: {said}{tail}", f"see the {kind} stage's {what}")
 
 
+class StageSkipped(Exception):
+    """Raised by a stage (or found by its runner) when there is nothing to do for good
+    reason: ``no audio track``, ``duplicate content of ...``. The job succeeds with
+    ``{"skipped": reason}``; the batch runner records the stage row ``skipped``."""
+
+    def __init__(self, reason: str, media_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.media_id = media_id
+
+
 class Stage(ABC):
     """One kind of work. Subclasses set ``name``, ``version``, ``Options`` and
     ``takes`` and implement :meth:`run` (and :meth:`check_input` when the generic
-    check is not enough)."""
+    check is not enough).
+
+    What ``vidpipe run``, ``vidpipe submit`` and the workers need to know about a stage
+    is here too: :attr:`media_step` (a step of the batch pipeline over catalog items;
+    the registry's order is the pipeline order), :attr:`in_all` (chosen by ``--steps
+    all``), :attr:`needs_audio` (skipped with ``no audio track`` on a file without
+    one), :attr:`resource` (``cpu`` or ``io``: which worker pool runs it) and
+    :attr:`builds_on` (the stages whose results it is computed from).
+    """
 
     name: ClassVar[str]
     version: ClassVar[int] = 1
     Options: ClassVar[type[BaseModel]]
-    #: what it works on, among ``media``, ``file``, ``text``, ``images``, ``audio``
-    #: (given in the job's input) and ``dep:<kind>`` (the output of such a dependency)
+    #: what it works on, among ``media``, ``file``, ``text``, ``images``, ``audio``,
+    #: ``url`` (given in the job's input) and ``dep:<kind>`` (the output of such a
+    #: dependency)
     takes: ClassVar[tuple[str, ...]] = ()
+    #: a step of ``vidpipe run``/``submit`` over a catalog item (``--steps`` names it)
+    media_step: ClassVar[bool] = False
+    #: chosen by ``--steps all``
+    in_all: ClassVar[bool] = False
+    #: needs an audio track: on a file without one it ends ``skipped: no audio track``
+    needs_audio: ClassVar[bool] = False
+    #: ``cpu`` (decoding, models) or ``io`` (network): workers run ``io`` stages in
+    #: their own pool so that downloads never wait behind CPU work
+    resource: ClassVar[str] = "cpu"
+    #: stages whose results this one is computed from: their hashes are part of its
+    #: cache hash (:meth:`options_hash` with ``upstream``)
+    builds_on: ClassVar[tuple[str, ...]] = ()
+    #: whether its whole effect is its files and result, so that a job may take its
+    #: output from the stage cache (:mod:`vidpipe.pipeline.cache`); stages that record
+    #: rows in the catalog (probe, transcribe, summarize...) are not
+    cacheable: ClassVar[bool] = False
 
     def parse_options(self, params: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Validate ``params`` with :attr:`Options` (defaults filled in).
@@ -290,9 +352,20 @@ class Stage(ABC):
         except ValidationError as exc:
             raise options_error(self.name, exc) from None
 
-    def options_hash(self, options: BaseModel) -> str:
-        """:func:`~vidpipe.hashing.options_hash` of the options' JSON."""
-        return options_hash(options.model_dump(mode="json"))
+    def options_hash(self, options: BaseModel, upstream: dict[str, str] | None = None) -> str:
+        """:func:`~vidpipe.hashing.options_hash` of the options' JSON: a job's
+        ``params_hash``, the catalog's stage and transcript rows (the same for ``vidpipe
+        run`` and a job).
+
+        Args:
+            options: parsed options (:meth:`parse_options`).
+            upstream: stage name -> that stage's hash; those of :attr:`builds_on` that
+                are given become part of the hash (a summary of another transcript is
+                another summary). ``None``: the options alone.
+        """
+        own = options_hash(options.model_dump(mode="json"))
+        ups = {k: upstream[k] for k in self.builds_on if upstream and k in upstream}
+        return options_hash({self.name: own, **ups}) if ups else own
 
     def check_input(self, given: StageInput, dep_kinds: list[str]) -> None:
         """Refuse a job with nothing to work on: one of :attr:`takes` must be there.
@@ -306,7 +379,15 @@ class Stage(ABC):
             "text": bool(given.text and given.text.strip()),
             "images": bool(given.images),
             "audio": bool(given.audio),
+            "url": bool(given.url and given.url.strip()),
         }
+        if "media" in self.takes and dep_kinds:
+            from vidpipe.pipeline.registry import STAGES
+
+            # a download or media step's result names the item (chains of vidpipe submit)
+            have["media"] = have["media"] or any(
+                k in STAGES and (STAGES[k].media_step or k == "download") for k in dep_kinds
+            )
         for want in self.takes:
             if want.startswith("dep:"):
                 if want[4:] in dep_kinds:

@@ -1,16 +1,23 @@
 """``vidpipe submit``: the inputs and steps of ``vidpipe run`` turned into queued jobs.
 
-Each input line (a media file, every media file of a folder, a URL already downloaded
-by ``vidpipe ingest``) is registered as a source exactly as ``vidpipe run`` does
-(:func:`vidpipe.library.ingest.register`), recorded by content as a media item (the
-``ingest`` step, done here for local files), and becomes one chain of dependent jobs in
-pipeline order, e.g. ``probe -> audio -> transcribe -> summarize``: each job depends on
-the one before it and works on the media item. The first job of each chain is queued
-and a message sent (:func:`vidpipe.pipeline.queue.enqueue`); the workers queue the rest
-as their dependencies succeed.
+Each input line (a URL, a line of a link list, a media file, every media file of a
+folder) is registered as a source exactly as ``vidpipe run`` does
+(:func:`vidpipe.library.ingest.register`) and becomes one chain of dependent jobs in
+pipeline order, each carrying the source's id:
 
-Not done here yet: downloading URLs (a URL line that ``vidpipe ingest`` has not
-downloaded is reported and skipped).
+- a URL not downloaded yet: ``download -> probe -> audio -> transcribe -> ...``; the
+  ``download`` job (an I/O stage, with run's download limits and URL policy) records
+  the file by content, and a file whose content an earlier line holds makes the
+  source ``skipped: duplicate content of ...`` (the rest of its chain is skipped);
+- a local file, or a URL downloaded before: recorded by content here (the ``ingest``
+  step) and ``probe -> audio -> ...`` on its media item.
+
+The steps' params are run's (:meth:`~vidpipe.pipeline.runner.RunOptions.stage_params`),
+so a job and ``vidpipe run`` have the same options and cache hashes. The first job of
+each chain is queued and a message sent (:func:`vidpipe.pipeline.queue.enqueue`); the
+workers queue the rest as their dependencies succeed. When a chain ends its source
+row becomes ``done``, ``failed`` (``<stage>: <reason>``) or ``skipped`` as run would
+leave it (:mod:`vidpipe.pipeline.chains`), so ``vidpipe report`` shows the batch.
 """
 
 from __future__ import annotations
@@ -22,29 +29,30 @@ from pathlib import Path
 from typing import Any
 
 from vidpipe.errors import UsageError
-from vidpipe.library.ingest import describe, register
+from vidpipe.library.ingest import describe, record_by_content, register
 from vidpipe.library.models import JOB_FINAL, Source
-from vidpipe.library.runner import RunOptions
 from vidpipe.pipeline.jobs import JobStore
 from vidpipe.pipeline.queue import check_queue, enqueue
+from vidpipe.pipeline.runner import CPU_STAGES, RunOptions
 from vidpipe.types import Job
 
 __all__ = ["Chain", "Submission", "job_steps", "submit", "wait_for"]
 
-#: the ``vidpipe run`` steps that become jobs, in pipeline order (ingest is done at submit)
-JOB_STEPS = ("probe", "audio", "transcribe", "summarize", "chapters", "describe", "embed")
+#: the ``vidpipe run`` steps that become jobs on a media item, in pipeline order (the
+#: ``ingest`` step is a ``download`` job for a URL, done at submit for a local file)
+JOB_STEPS = CPU_STAGES
 
 
 @dataclass
 class Chain:
     """One input line's jobs, in pipeline order (empty when it was skipped or failed:
-    ``state`` and ``reason`` say why)."""
+    ``state`` and ``reason`` say why, or when ``ingest`` was its only step)."""
 
     source: Source
     name: str
     media_id: int | None = None
     jobs: list[Job] = field(default_factory=list)
-    state: str = "submitted"  # submitted | skipped | failed
+    state: str = "submitted"  # submitted | done | skipped | failed
     reason: str | None = None
 
 
@@ -64,63 +72,48 @@ class Submission:
 
 
 def job_steps(options: RunOptions) -> dict[str, dict[str, Any]]:
-    """The stage params of each job step in ``options.steps`` (same options as ``run``).
+    """The stage params of each media step in ``options.steps``, in pipeline order (the
+    same options as ``run``: :meth:`RunOptions.stage_params`).
 
     Raises:
-        UsageError: no step that runs as a job (``--steps ingest`` alone).
+        UsageError: no step at all that runs as a job (neither ``ingest`` nor a media
+            step).
     """
-    steps = [s for s in JOB_STEPS if s in options.steps]
-    if not steps:
-        raise UsageError(
-            "no job step in --steps", f"add one of {','.join(JOB_STEPS)}; ingest is done at submit"
-        )
-    text = {
-        "backend": options.text_backend,
-        "llm_base": options.llm_base,
-        "llm_model": options.llm_model,
-        "max_chunk": options.max_chunk,
-        "language": options.language,
-    }
-    params: dict[str, dict[str, Any]] = {
-        "probe": {},
-        "audio": {},
-        "transcribe": options.transcribe_options(),
-        "summarize": text,
-        "chapters": text,
-        "describe": {"model": options.model, "language": options.language},
-        "embed": options.embed_options().model_dump(mode="json"),
-    }
-    return {s: params[s] for s in steps}
+    params = options.stage_params()
+    steps = {s: params[s] for s in JOB_STEPS if s in options.steps}
+    if not steps and "ingest" not in options.steps:
+        raise UsageError("no job step in --steps", f"add one of ingest,{','.join(JOB_STEPS)}")
+    return steps
 
 
-def _ingest(store: JobStore, src: Source, seen: dict[int, str]) -> tuple[int | None, str | None]:
-    """The media item of ``src`` (recording a local file by content); ``(None, reason)``
-    when it has none (a URL not downloaded, a duplicate, an unreadable file)."""
+def _ingest(store: JobStore, src: Source) -> tuple[int | None, str | None, str | None]:
+    """``(media_id, state, reason)`` for ``src`` at submit: a local file is recorded by
+    content (``media_id``, or ``skipped``/``failed`` with the reason); a URL not
+    downloaded yet has no item (``(None, None, None)``: its chain starts with a
+    ``download`` job)."""
     from vidpipe.errors import VidpipeError
     from vidpipe.files import check_readable_file, sha256_file
 
     cat = store.catalog
-    mid = src.media_id
-    if mid is None:
-        if src.kind not in ("file", "folder"):
-            return None, "not downloaded yet (run vidpipe ingest first)"
-        path = Path(src.uri)
-        try:
-            check_readable_file(path)
-            digest = sha256_file(path)
-        except (VidpipeError, OSError) as exc:
-            reason = exc.one_line() if isinstance(exc, VidpipeError) else str(exc)
-            cat.set_source_state(src.id, "failed", f"ingest: {reason}")
-            return None, reason
-        media, _ = cat.add_media(path.resolve(), digest, path.stat().st_size)
-        mid = media.id
-        cat.set_source_state(
-            src.id, src.state if src.state != "failed" else "pending", None, media_id=mid
-        )
-    if mid in seen:
-        return None, f"duplicate content of {seen[mid]}"
-    seen[mid] = describe(src)
-    return mid, None
+    if src.media_id is not None:
+        return src.media_id, None, None
+    if src.kind not in ("file", "folder"):
+        return None, None, None
+    path = Path(src.uri)
+    try:
+        check_readable_file(path)
+        digest = sha256_file(path)
+        size = path.stat().st_size
+    except (VidpipeError, OSError) as exc:
+        reason = exc.one_line() if isinstance(exc, VidpipeError) else str(exc)
+        reason = f"ingest: {' '.join(reason.split())}"
+        cat.record_failure("ingest", type(exc).__name__, reason[8:], source_id=src.id)
+        cat.set_source_state(src.id, "failed", reason)
+        return None, "failed", reason
+    media, duplicate = record_by_content(cat, src, path, digest, size)
+    if duplicate is not None:
+        return media.id, "skipped", duplicate
+    return media.id, None, None
 
 
 def submit(
@@ -135,8 +128,9 @@ def submit(
 
     Args:
         store: the jobs' store (its catalog holds the sources and media items).
-        inputs: media files, folders, link lists or URLs (as ``vidpipe run`` takes them).
-        options: the steps and stage options (:class:`~vidpipe.library.runner.RunOptions`).
+        inputs: URLs, link lists, media files or folders (as ``vidpipe run`` takes them).
+        options: the steps, stage options, download folder and limits
+            (:class:`~vidpipe.pipeline.runner.RunOptions`).
         url: the queue (default :func:`vidpipe.pipeline.queue.queue_url`).
         max_attempts: runs allowed per job (default
             :data:`~vidpipe.pipeline.jobs.DEFAULT_MAX_ATTEMPTS`).
@@ -150,39 +144,53 @@ def submit(
         RemoteError: the queue server does not answer (checked before any job is made).
     """
     from vidpipe.pipeline.jobs import DEFAULT_MAX_ATTEMPTS
+    from vidpipe.pipeline.registry import get_stage
 
     if not inputs:
         raise UsageError("no sources given", "pass media files, folders or a links .txt file")
     steps = job_steps(options)
-    for kind, params in steps.items():  # refuse bad options before anything is recorded
-        from vidpipe.pipeline.registry import get_stage
-
+    download = options.download_params()
+    get_stage("download").parse_options(download)  # refuse bad options before recording
+    for kind, params in steps.items():
         get_stage(kind).parse_options(params)
     check_queue(url)
     sources = register(store.catalog, list(inputs), options.records).sources
     chains: list[Chain] = []
-    seen: dict[int, str] = {}
     first: list[Job] = []
+    attempts = max_attempts or DEFAULT_MAX_ATTEMPTS
+    done: set[int] = set()
     for src in sources:
         chain = Chain(source=src, name=describe(src))
         chains.append(chain)
-        if src.state in ("failed", "skipped") and src.media_id is None:
+        if src.id in done or (src.state in ("failed", "skipped") and src.media_id is None):
             chain.state, chain.reason = src.state, src.reason
             continue
-        mid, reason = _ingest(store, src, seen)
-        if mid is None:
-            chain.state = "skipped" if reason and reason.startswith("duplicate") else "failed"
-            chain.reason = reason
-            continue
+        done.add(src.id)
+        mid, state, reason = _ingest(store, src)
         chain.media_id = mid
-        prev: Job | None = None
+        if state is not None:
+            chain.state, chain.reason = state, reason
+            continue
+        plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        if mid is None:  # a URL: downloaded by a job, which records the item
+            plan.append(("download", download, {"url": src.uri, "source_id": src.id}))
         for kind, params in steps.items():
+            given = {"source_id": src.id} | ({"media_id": mid} if mid is not None else {})
+            plan.append((kind, params, given))
+        if not plan:  # `--steps ingest` on a local file: recorded, nothing else to do
+            store.catalog.set_source_state(src.id, "done", None, media_id=mid)
+            chain.state = "done"
+            continue
+        if src.state != "pending":  # submitted again: its chain decides its state anew
+            store.catalog.set_source_state(src.id, "pending", None, media_id=mid)
+        prev: Job | None = None
+        for kind, params, given in plan:
             job = store.create(
                 kind,
                 params,
-                input={"media_id": mid},
+                input=given,
                 depends_on=[prev.id] if prev is not None else [],
-                max_attempts=max_attempts or DEFAULT_MAX_ATTEMPTS,
+                max_attempts=attempts,
             )
             chain.jobs.append(job)
             prev = job

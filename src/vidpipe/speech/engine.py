@@ -12,6 +12,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, Field
 
+from vidpipe.text.sentences import ends_sentence
 from vidpipe.types import Segment, Transcript
 
 SAMPLE_RATE = 16000
@@ -107,8 +108,6 @@ def enforce_monotonic(segments: list[Segment], duration: float) -> list[Segment]
     return out
 
 
-SENTENCE_END = (".", "?", "!", "。", "？", "！", "…", "؟", "।")
-"""Characters that end a sentence (Latin, CJK full-width, Arabic, Devanagari)."""
 PAUSE_SPLIT = 0.8
 """A silence between words this long (seconds) also ends a segment."""
 MAX_SEGMENT_SECONDS = 12.0
@@ -118,7 +117,8 @@ MAX_SEGMENT_SECONDS = 12.0
 def split_sentences(segment: Segment, keep_words: bool) -> list[Segment]:
     """Split a segment with word times into sentence-sized segments.
 
-    A new segment starts after a word ending a sentence (:data:`SENTENCE_END`), at a
+    A new segment starts after a word that
+    :func:`~vidpipe.text.sentences.ends_sentence` (closing quotes allowed), at a
     pause of at least :data:`PAUSE_SPLIT` s, or after a comma once the segment is
     longer than :data:`MAX_SEGMENT_SECONDS`. Times come from the words; scores are
     the parent's. Text is the words joined as Whisper spelled them (leading spaces
@@ -143,7 +143,7 @@ def split_sentences(segment: Segment, keep_words: bool) -> list[Segment]:
             break
         long_enough = w.end - groups[-1][0].start >= MAX_SEGMENT_SECONDS
         if (
-            token.endswith(SENTENCE_END)
+            ends_sentence(token)
             or nxt.start - w.end >= PAUSE_SPLIT
             or (long_enough and token.endswith((",", "，", "、", ";", ":")))
         ):

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import numpy as np
 
-from vidpipe.errors import RemoteError, UsageError
+from vidpipe.errors import RemoteError, UsageError, excerpt
 from vidpipe.speech.engine import (
     SAMPLE_RATE,
     ProgressCallback,
@@ -812,13 +812,6 @@ def _spaced(texts: list[str]) -> list[str]:
     return out
 
 
-def _excerpt(value: object, limit: int = 160) -> str:
-    text = " ".join(str(value).split())
-    if not text:
-        return "(empty)"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _reason(exc: BaseException) -> str:
     current: BaseException | None = exc
     while current is not None:
@@ -829,3 +822,7 @@ def _reason(exc: BaseException) -> str:
     if "refused" in text:
         return "connection refused"
     return text or type(exc).__name__
+
+
+def _excerpt(value: object, limit: int = 160) -> str:
+    return excerpt(value, limit, "(empty)")

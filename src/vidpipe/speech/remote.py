@@ -18,9 +18,10 @@ How a transcription travels:
    is shifted by its piece's start, segments are renumbered, the language is the
    one heard longest.
 
-Retries with exponential backoff on connection errors, timeouts, HTTP 408/409/429
-and 5xx are done by the ``openai`` client (``max_retries``); every other failure is a
-:class:`~vidpipe.errors.RemoteError` with a one-line message.
+Connection errors, timeouts and the statuses :func:`vidpipe.retry.retryable_status`
+names (408, 409, 429, 5xx...) are retried as :class:`vidpipe.retry.RetryPolicy` waits
+(``max_retries``; the ``openai`` client's own retries are off); every other failure is
+a :class:`~vidpipe.errors.RemoteError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import logging
 import math
 import os
+import time
 import warnings
 import wave
 from collections.abc import Mapping
@@ -38,8 +40,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from vidpipe.errors import RemoteError, UsageError
+from vidpipe.errors import RemoteError, UsageError, excerpt
 from vidpipe.media.silence import find_silences, split_points
+from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy, retry_after, retryable_status
 from vidpipe.speech.engine import (
     SAMPLE_RATE,
     ProgressCallback,
@@ -56,8 +59,12 @@ log = logging.getLogger(__name__)
 OPENAI_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 """OpenAI's documented file limit for ``/v1/audio/transcriptions``: 25 MB."""
 
-PLACEHOLDER_API_KEY = "not-needed"
-"""Sent when no key is configured: local servers do not check it, but the client needs one."""
+RETRY_BACKOFF = 0.5
+"""Seconds: the first retry's longest wait, doubled for each further retry."""
+RETRY_MAX_BACKOFF = 8.0
+"""Seconds: the cap on a retry's backoff."""
+RETRY_MAX_AFTER = 120.0
+"""Seconds: the longest ``Retry-After`` honoured."""
 
 FORM_OVERHEAD_BYTES = 2048
 """Bytes reserved for the multipart boundaries, part headers and small form fields
@@ -348,10 +355,11 @@ class OpenAIEngine:
             silences. The default is OpenAI's documented 25 MB file limit.
         timeout: seconds to wait on each request (connect, send, and the server's
             work on one piece) before the client gives up or retries.
-        max_retries: retries by the ``openai`` client on connection errors, timeouts,
-            HTTP 408/409/429 and 5xx, with exponential backoff (the client's constants:
-            0.5 s doubling, capped at 8 s, minus up to 25 % jitter; or the server's
-            ``Retry-After`` up to 2 minutes).
+        max_retries: retries on connection errors, timeouts and retryable statuses
+            (:func:`vidpipe.retry.retryable_status`), with :data:`RETRY_BACKOFF` s
+            full-jitter exponential backoff capped at :data:`RETRY_MAX_BACKOFF` s, or
+            the server's ``Retry-After`` up to :data:`RETRY_MAX_AFTER` s (the
+            ``openai`` client's own numbers, now in :class:`vidpipe.retry.RetryPolicy`).
         audio_format: upload encoding, ``"flac"`` (default) or ``"wav"``.
 
     Raises:
@@ -384,6 +392,9 @@ class OpenAIEngine:
         self.max_upload_bytes = int(max_upload_bytes)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
+        self.retry = RetryPolicy(
+            self.max_retries, RETRY_BACKOFF, RETRY_MAX_BACKOFF, RETRY_MAX_AFTER
+        )
         self.audio_format: AudioFormat = audio_format
         key = api_key or os.environ.get("VIDPIPE_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self._has_key = bool(key)
@@ -393,7 +404,7 @@ class OpenAIEngine:
         self._client = openai.OpenAI(
             base_url=base,
             api_key=key or PLACEHOLDER_API_KEY,
-            max_retries=self.max_retries,
+            max_retries=0,
             timeout=self.timeout,
         )
         self._warned_no_words = False
@@ -588,34 +599,32 @@ class OpenAIEngine:
         temperature = _temperature(options.temperature)
         if temperature is not None:
             kwargs["temperature"] = temperature
-        try:
-            if options.task == "translate":
-                # openai>=2 marks translations deprecated (OpenAI serves it for whisper-1
-                # only); local servers still implement it
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    raw = self._client.audio.translations.with_raw_response.create(**kwargs)
-            else:
-                if options.language:
-                    kwargs["language"] = options.language
-                kwargs["timestamp_granularities"] = (
-                    ["segment", "word"] if options.word_timestamps else ["segment"]
-                )
-                raw = self._client.audio.transcriptions.with_raw_response.create(**kwargs)
-            body = raw.http_response.content
-        except openai.APITimeoutError as exc:
-            raise RemoteError(
-                f"{url} did not answer within {self.timeout:g} s{where}, "
-                f"after {self.max_retries} retries",
-                "check that the server is not overloaded, or raise the timeout",
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise RemoteError(
-                f"cannot connect to {url}: {_connection_reason(exc)}{where}",
-                "check --api-base (VIDPIPE_API_BASE) and that the server is running",
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise self._status_error(exc, url, len(data), where) from exc
+        for attempt in range(self.retry.attempts):
+            last = attempt == self.retry.max_retries
+            after = None
+            try:
+                body = self._send(kwargs, options)
+                break
+            except openai.APITimeoutError as exc:
+                if last:
+                    raise RemoteError(
+                        f"{url} did not answer within {self.timeout:g} s{where}, "
+                        f"after {self.max_retries} retries",
+                        "check that the server is not overloaded, or raise the timeout",
+                    ) from exc
+            except openai.APIConnectionError as exc:
+                if last:
+                    raise RemoteError(
+                        f"cannot connect to {url}: {_connection_reason(exc)}{where}",
+                        "check --api-base (VIDPIPE_API_BASE) and that the server is running",
+                    ) from exc
+            except openai.APIStatusError as exc:
+                if last or not retryable_status(exc.status_code):
+                    raise self._status_error(exc, url, len(data), where) from exc
+                after = retry_after(getattr(exc.response, "headers", None))
+            delay = self.retry.delay(attempt + 1, after)
+            log.info("%s failed%s; retry %d in %.1f s", url, where, attempt + 1, delay)
+            time.sleep(delay)
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -623,6 +632,23 @@ class OpenAIEngine:
                 f"{url} answered with malformed JSON{where}: {_excerpt(body)}",
                 "check that --api-base points at an OpenAI-compatible /v1 endpoint",
             ) from exc
+
+    def _send(self, kwargs: dict[str, Any], options: TranscribeOptions) -> bytes:
+        """One attempt: the raw response body of the transcription or translation."""
+        if options.task == "translate":
+            # openai>=2 marks translations deprecated (OpenAI serves it for whisper-1
+            # only); local servers still implement it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                raw = self._client.audio.translations.with_raw_response.create(**kwargs)
+        else:
+            if options.language:
+                kwargs["language"] = options.language
+            kwargs["timestamp_granularities"] = (
+                ["segment", "word"] if options.word_timestamps else ["segment"]
+            )
+            raw = self._client.audio.transcriptions.with_raw_response.create(**kwargs)
+        return raw.http_response.content
 
     def _status_error(self, exc: Any, url: str, size: int, where: str) -> RemoteError:
         status = exc.status_code
@@ -737,15 +763,6 @@ def _space_words(segments: list[Segment], language: str | None) -> None:
         w.word = " " + w.word
 
 
-def _excerpt(value: object, limit: int = 120) -> str:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    text = " ".join(str(value).split())
-    if not text:
-        return "(empty body)"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _server_message(exc: Any) -> str:
     """The error text a server put in its body, in any of the usual shapes."""
     body = getattr(exc, "body", None)
@@ -793,3 +810,7 @@ def _connection_reason(exc: BaseException) -> str:
     if "refused" in reason.lower():
         return "connection refused"
     return reason or "connection failed"
+
+
+def _excerpt(value: object, limit: int = 120) -> str:
+    return excerpt(value, limit, "(empty body)")

@@ -9,7 +9,8 @@ Voices sit behind one small :class:`Voice` protocol, built by :func:`get_voice`:
   program, for languages without a Piper voice. :func:`get_voice` picks it for
   ``language=`` values that are not English.
 
-Text is split into paragraphs (at blank lines) and sentences (:func:`split_sentences`)
+Text is split into paragraphs (at blank lines) and sentences
+(:func:`vidpipe.text.sentences.split_sentences`)
 and synthesized one sentence at a time. Each sentence's audio is trimmed of its
 leading and trailing near-silence (below :data:`SILENCE_RMS`, keeping
 :data:`EDGE_KEEP` seconds), then the sentences are joined with
@@ -48,7 +49,13 @@ import numpy as np
 
 from vidpipe.errors import InputError, ModelError, OutputError, UsageError
 from vidpipe.files import atomic_path
-from vidpipe.text.chunking import join_texts
+from vidpipe.text.sentences import (
+    OPENING_MARKS,
+    join_texts,
+    primary_language,
+    split_paragraphs,
+    split_sentences,
+)
 from vidpipe.types import Segment, Transcript
 
 __all__ = [
@@ -64,8 +71,6 @@ __all__ = [
     "get_voice",
     "iter_sentences",
     "speak",
-    "split_paragraphs",
-    "split_sentences",
     "voice_names",
     "write_audio",
     "write_sentences",
@@ -441,12 +446,7 @@ def _piper_language(config: Path, espeak_voice: str) -> str:
         code = lang.get("family") or lang.get("code")
     except (OSError, ValueError, AttributeError):
         code = None
-    return _primary(code or espeak_voice or "und")
-
-
-def _primary(code: str) -> str:
-    """``"en_US"``/``"pt-br"`` -> ``"en"``/``"pt"``."""
-    return re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0]
+    return primary_language(code or espeak_voice or "und")
 
 
 _ESPEAK_VOICES: dict[str, dict[str, str]] = {}
@@ -509,7 +509,7 @@ class EspeakVoice(_SentenceVoice):
         self.exe = exe
         self.code = known[code.lower()]
         self.name = f"espeak:{self.code}"
-        self.language = _primary(self.code)
+        self.language = primary_language(self.code)
         self.sample_rate = 22050
 
     def _sentence_audio(self, sentence: str) -> np.ndarray:
@@ -584,7 +584,7 @@ def voice_names() -> list[str]:
 
 
 def _is_english(language: str | None) -> bool:
-    return language is None or _primary(language) in ("en", "eng")
+    return language is None or primary_language(language) in ("en", "eng")
 
 
 def get_voice(
@@ -632,7 +632,7 @@ def get_voice(
     if (
         language is not None
         and isinstance(voice, PiperVoice)
-        and _primary(language) != voice.language
+        and primary_language(language) != voice.language
     ):
         raise UsageError(
             f"voice {voice.name} speaks '{voice.language}', not '{language}'",
@@ -652,33 +652,6 @@ def _joe(threads: int | None) -> PiperVoice:
 
 
 # --------------------------------------------------------------------------- sentences
-
-_MARKS = r"[.!?…‽]+|[。！？｡।॥؟]+"
-_CLOSERS = "\"'”’»)]}）」』】〕›"
-_OPENERS = "\"'“‘«([{（「『【〔‹¿¡"
-_BOUNDARY = re.compile(rf"({_MARKS})([{re.escape(_CLOSERS)}]*)")
-_FULLWIDTH = re.compile(r"[。！？｡।॥؟]")
-
-#: Abbreviations after which a period never ends a sentence (titles before names,
-#: Latin and German short forms); compared lower-case, without the final period.
-NO_SPLIT_ABBREVIATIONS = frozenset(
-    re.findall(
-        r"\S+",
-        "mr mrs ms mx dr prof st mt rev gen col capt lt sgt hon gov sen pres fr frl mme mlle "
-        "sra srta dra e.g i.e cf vs viz approx ca z.b d.h u.a bzw vgl ggf",
-    )
-)
-
-#: Abbreviations after which a period does not end a sentence when a number follows
-#: (``No. 5``, ``fig. 3``, ``pp. 10``).
-NUMBER_ABBREVIATIONS = frozenset(
-    ["no", "nos", "nr", "fig", "figs", "vol", "vols", "pp", "p", "ch", "sec", "art", "eq"]
-)
-
-#: Languages that write ordinal numbers with a period (``3.`` = "third").
-ORDINAL_DOT_LANGUAGES = frozenset(
-    re.findall(r"\S+", "de da no nb nn fi et is cs sk pl hu sl hr sr bs lv lt tr fo")
-)
 
 #: Abbreviations espeak-ng expands only with their period (``Mr.`` -> "mister"); inside
 #: a sentence their period is kept and the space after it made non-breaking, so the
@@ -701,108 +674,12 @@ def _engine_text(sentence: str) -> str:
         nxt = sentence[m.end() : m.end() + 1]
         if nxt.islower():
             return m.group(0)
-        word = m.group(1).lstrip(_OPENERS)
+        word = m.group(1).lstrip(OPENING_MARKS)
         if word.lower() in _ENGINE_KEEP_PERIOD:
             return f"{m.group(1)}.\u00a0"
         return f"{m.group(1)} "
 
     return _INNER_PERIOD.sub(fix, sentence)
-
-
-def split_paragraphs(text: str) -> list[str]:
-    """Split ``text`` at blank lines; lines inside a paragraph are joined.
-
-    Lines are joined with a space, except between two CJK characters. Empty
-    paragraphs are dropped.
-    """
-    paras = []
-    for block in re.split(r"\n[ \t\r\f\v]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
-        lines = [" ".join(line.split()) for line in block.split("\n")]
-        joined = join_texts([ln for ln in lines if ln])
-        if joined:
-            paras.append(joined)
-    return paras
-
-
-def split_sentences(text: str, language: str | None = None) -> list[str]:
-    """Split one paragraph into sentences (multilingual, rule based).
-
-    A sentence ends at ``. ! ? … ‽`` (runs of them, plus closing quotes/brackets)
-    followed by white space or the end, and at ``。 ！ ？`` (and the Devanagari
-    danda, Arabic question mark) anywhere. A period does not end a sentence when:
-    the next word starts with a lower-case letter (``e.g. this``, ``3. Oktober``
-    before lower case, ``"Help!" she cried``); the word before it is a known
-    abbreviation (:data:`NO_SPLIT_ABBREVIATIONS`: ``Mr.``, ``Dr.``, ``e.g.``,
-    ``No.``...); or it is a single capital initial (``J. R. Tolkien``). Decimals
-    (``3.14``) never split since no space follows. In languages that write ordinals
-    with a period (``language`` ``de``, ``da``, ``no``, ``fi``, ``cs``, ``pl``, ``hu``,
-    ``tr``...: ``am 3. Oktober``) a number's period does not end a sentence either.
-    A piece without letters (``1.``, ``...``) is joined to the next sentence (to the
-    previous one at the end). Known misses: an initial ending a sentence (``Plan B.
-    Then``) and ``U.S. Army`` (split after ``U.S.``).
-
-    Args:
-        text: one paragraph (newlines are treated as spaces).
-        language: ISO 639-1 code of the text, or ``None``.
-
-    Returns:
-        The sentences in order, stripped, whitespace collapsed; ``[]`` for blank text.
-    """
-    text = " ".join(text.split())
-    ordinal_dot = bool(language) and _primary(language or "") in ORDINAL_DOT_LANGUAGES
-    pieces: list[str] = []
-    begin = 0
-    for m in _BOUNDARY.finditer(text):
-        end = m.end()
-        if not _FULLWIDTH.match(m.group(1)):
-            if end < len(text) and not text[end].isspace():
-                continue
-            if not _ends_here(text, m, ordinal_dot):
-                continue
-        piece = text[begin:end].strip()
-        if piece:
-            pieces.append(piece)
-        begin = end
-    tail = text[begin:].strip()
-    if tail:
-        pieces.append(tail)
-    # Pieces with no letters (numbers, punctuation) join the next sentence.
-    out: list[str] = []
-    carry = ""
-    for piece in pieces:
-        piece = join_texts([carry, piece]) if carry else piece
-        carry = ""
-        if any(ch.isalpha() for ch in piece):
-            out.append(piece)
-        else:
-            carry = piece
-    if carry:
-        if out:
-            out[-1] = join_texts([out[-1], carry])
-        elif any(ch.isalnum() for ch in carry):
-            out.append(carry)
-    return out
-
-
-def _ends_here(text: str, m: re.Match[str], ordinal_dot: bool = False) -> bool:
-    """Whether the Latin-script mark ``m`` (followed by space or the end) ends a sentence."""
-    rest = text[m.end() :].lstrip().lstrip(_OPENERS)
-    if rest[:1].islower():
-        return False
-    if set(m.group(1)) != {"."}:
-        return True
-    i = m.start(1)
-    if i == 0 or text[i - 1].isspace():
-        return True
-    word = text[:i].rsplit(None, 1)[-1].lstrip(_OPENERS).lower()
-    if word in NO_SPLIT_ABBREVIATIONS:
-        return False
-    if word in NUMBER_ABBREVIATIONS and rest[:1].isdigit():
-        return False
-    if ordinal_dot and word.isdigit() and rest:
-        return False
-    # A single capital initial (J. R. Tolkien), unless the paragraph ends there.
-    return not (len(word) == 1 and word.isalpha() and text[i - 1].isupper() and rest)
 
 
 # --------------------------------------------------------------------------- output

@@ -2,8 +2,9 @@
 
 A chunk is a run of consecutive segments that lasts at most ``max_duration`` seconds
 (from the first segment's start to the last one's end) and closes only where a
-sentence ends: a segment whose text ends with ``. ? ! 。 ？ ！ …`` (closing quotes
-and brackets after the mark are allowed). Sentences are never split, except a
+sentence ends: a segment whose text :func:`~vidpipe.text.sentences.ends_sentence`
+(``. ? ! 。 ？ ！ …``..., closing quotes and brackets after the mark allowed).
+Sentences are never split, except a
 sentence that alone lasts longer than ``max_duration``: it is cut at segment
 boundaries into pieces of at most ``max_duration`` (a single segment longer than
 that stays whole); its last piece may be followed by the next sentences in the same
@@ -12,31 +13,8 @@ chunk. Chunks cover every segment once, in order.
 
 from __future__ import annotations
 
-import re
-
+from vidpipe.text.sentences import ends_sentence, join_texts
 from vidpipe.types import Chunk, Segment, Transcript
-
-SENTENCE_END = re.compile(r"[.?!。？！…][\"'”’»）)\]」』]*\s*$")
-"""A text that ends a sentence: a final mark, optionally followed by closing quotes."""
-
-_CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
-
-
-def ends_sentence(text: str) -> bool:
-    """True if ``text`` ends with a sentence-final mark (``. ? ! 。 ？ ！ …``)."""
-    return bool(SENTENCE_END.search(text.strip()))
-
-
-def join_texts(texts: list[str]) -> str:
-    """Join segment texts: with a space, except between two CJK characters."""
-    out = ""
-    for t in (t.strip() for t in texts):
-        if not t:
-            continue
-        if out and not (_CJK.match(out[-1]) and _CJK.match(t[0])):
-            out += " "
-        out += t
-    return out
 
 
 def _sentences(segments: list[Segment]) -> list[list[int]]:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 from vidpipe.errors import InputError, MediaError
-from vidpipe.text.chunking import SENTENCE_END
+from vidpipe.text.sentences import ends_sentence
 
 __all__ = [
     "DOCUMENT_SUFFIXES",
@@ -488,7 +488,7 @@ def _tidy(line: str) -> str:
 def _terminate(text: str) -> str:
     """``text`` ending a sentence: a period (or ``。``) added unless it already ends one."""
     text = text.strip()
-    if not text or SENTENCE_END.search(text):
+    if not text or ends_sentence(text):
         return text
     text = text.rstrip(":;,、，：；- ")
     if not text:

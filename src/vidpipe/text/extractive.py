@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidpipe.text.chunking import join_texts
+from vidpipe.text.sentences import join_texts, primary_language, split_sentences
 from vidpipe.types import Chapter, Chunk, ChunkSummary, Summary
 
 CHAPTER_SECONDS = 240.0
@@ -41,14 +41,8 @@ CHAPTER_SECONDS = 240.0
 
 MAX_CHAPTERS = 10
 
-_SENT_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’»)\]]*\s+|(?<=[。！？])[”’」』）]*")
 _WORD = re.compile(r"\w+(?:['’-]\w+)*", re.UNICODE)
 _HAS_WORD = re.compile(r"\w", re.UNICODE)
-
-
-def base_language(language: str | None) -> str:
-    """``"zh-CN"`` → ``"zh"``; ``None`` → ``"en"``."""
-    return (language or "en").split("-")[0].split("_")[0].lower() or "en"
 
 
 @lru_cache(maxsize=16)
@@ -57,22 +51,17 @@ def stopwords(language: str | None) -> frozenset[str]:
     import yake
 
     folder = Path(yake.__file__).parent / "core" / "StopwordsList"
-    path = folder / f"stopwords_{base_language(language)}.txt"
+    path = folder / f"stopwords_{primary_language(language)}.txt"
     if not path.is_file():
         return frozenset()
     text = path.read_text(encoding="utf-8", errors="ignore")
     return frozenset(w.strip().lower() for w in text.splitlines() if w.strip())
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of ``text`` (verbatim, stripped; pieces without a word are dropped)."""
-    return [s.strip() for s in _SENT_SPLIT.split(text) if s and _HAS_WORD.search(s)]
-
-
 def words(text: str, language: str | None) -> list[str]:
     """Content words of ``text``: lower-cased, stopwords and numbers removed."""
     stop = stopwords(language)
-    if base_language(language) in ("zh", "ja"):
+    if primary_language(language) in ("zh", "ja"):
         import jieba
 
         jieba.setLogLevel(60)
@@ -141,7 +130,7 @@ def keywords(text: str, language: str | None, top: int = 10) -> list[str]:
     """
     if not text.strip():
         return []
-    lang = base_language(language)
+    lang = primary_language(language)
     found: list[str] = []
     if lang in ("zh", "ja"):
         import jieba
@@ -244,11 +233,11 @@ def make_title(text: str, language: str | None, max_words: int = 3) -> str:
         if k and not any(low in t.lower() or t.lower() in low for t in keys):
             keys.append(k)
     keys = keys[:max_words]
-    sep = "、" if base_language(language) in ("zh", "ja") else ", "
+    sep = "、" if primary_language(language) in ("zh", "ja") else ", "
     if keys:
         title = sep.join(keys)
         return title[0].upper() + title[1:]
-    sents = split_sentences(text) or [text.strip()]
+    sents = split_sentences(text, language, cased=False) or [text.strip()]
     return sents[0][:60] or "Untitled"
 
 
@@ -284,7 +273,7 @@ class ExtractiveBackend:
         per_chunk = []
         all_sentences: list[str] = []
         for c in chunks:
-            sents = split_sentences(c.text)
+            sents = split_sentences(c.text, language, cased=False)
             all_sentences += sents
             best = top_sentences(sents, language, self.sentences_per_chunk)
             per_chunk.append(

@@ -12,15 +12,16 @@ Every request goes through, in order:
 1. **the cache**: the catalog's ``llm_cache`` table keyed by :func:`cache_key`
    (sha256 of backend, model, messages and parameters). A hit makes no request, so
    rerunning a summary costs nothing.
-2. **the limiter** (:class:`RateLimiter`): at most ``rpm`` request starts and ``tpm``
+2. **the limiter** (:class:`vidpipe.retry.RateLimiter`): at most ``rpm`` request starts and ``tpm``
    tokens in any sliding 60 s window, and at most ``concurrency`` requests in flight.
    Every attempt, retries included, passes through it.
 3. **the retry loop**: the ``openai`` client runs with ``max_retries=0``; vidpipe
-   retries HTTP 429 (waiting what ``Retry-After`` says when given), 408, 409, 5xx,
-   timeouts and connection errors with exponential backoff plus jitter
-   (``backoff * 2**attempt`` capped at ``max_backoff``, plus up to ``backoff``
-   seconds at random). Other failures, and the last retry, raise
-   :class:`~vidpipe.errors.RemoteError` with a one-line message.
+   retries what :func:`vidpipe.retry.retryable_status` names (429, 408, 409, 5xx...),
+   timeouts and connection errors, waiting as :class:`vidpipe.retry.RetryPolicy`
+   says (what ``Retry-After`` asks, up to :data:`MAX_RETRY_AFTER`, else exponential
+   backoff with full jitter from ``backoff`` up to ``max_backoff``). Other failures,
+   and the last retry, raise :class:`~vidpipe.errors.RemoteError` with a one-line
+   message.
 
 Prompts are templates (:mod:`vidpipe.text.prompts`) users can override; answers are
 in the transcript's language unless ``output_language`` says otherwise.
@@ -28,25 +29,27 @@ in the transcript's language unless ``output_language`` says otherwise.
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import email.utils
 import hashlib
 import itertools
 import json
 import logging
 import math
-import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from vidpipe.errors import RemoteError
-from vidpipe.text.chunking import join_texts
+from vidpipe.errors import excerpt as _one_line
+from vidpipe.retry import (
+    PLACEHOLDER_API_KEY,
+    RateLimiter,
+    RetryPolicy,
+    retry_after,
+    retryable_status,
+)
 from vidpipe.text.extractive import (
     chapter_count,
     chapters_from_groups,
@@ -57,6 +60,8 @@ from vidpipe.text.extractive import (
     keywords as extractive_keywords,
 )
 from vidpipe.text.prompts import render_prompt
+from vidpipe.text.sentences import join_texts
+from vidpipe.timecode import parse_clock
 from vidpipe.types import Chapter, Chunk, ChunkSummary, Summary
 
 log = logging.getLogger(__name__)
@@ -83,8 +88,6 @@ class ResponseCache(Protocol):
         """Store ``response`` for ``key``."""
         ...
 
-PLACEHOLDER_API_KEY = "not-needed"
-"""Sent when no key is configured: local servers do not check it, the client needs one."""
 
 CHARS_PER_TOKEN = 4.0
 """Token estimate before a response reports ``usage``: about 4 characters per token."""
@@ -94,8 +97,6 @@ MAX_RETRY_AFTER = 300.0
 
 MAX_INPUT_CHARS = 6000
 """Characters of transcript sent in one prompt (about 1,500 tokens); longer text is cut."""
-
-RETRY_STATUSES = frozenset({408, 409, 429})
 
 
 def estimate_tokens(text: str) -> int:
@@ -111,121 +112,6 @@ def cache_key(backend: str, model: str | None, messages: list[dict], params: dic
         ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-class RateLimiter:
-    """Sliding-window limits on request starts, tokens, and requests in flight.
-
-    Thread-safe. :meth:`slot` blocks until a request may start: fewer than ``rpm``
-    starts and at most ``tpm`` tokens (the new request's estimate included) in the
-    last ``window`` seconds, and fewer than ``concurrency`` requests in flight. A
-    request whose estimate alone exceeds ``tpm`` waits until the window is empty.
-    The estimate can be corrected with the real usage once known.
-
-    Args:
-        rpm: request starts per window (``None``: unlimited).
-        tpm: tokens per window (``None``: unlimited).
-        concurrency: requests in flight at once (``None``: unlimited).
-        window: window length in seconds (60 for per-minute limits).
-        clock: monotonic clock in seconds; ``sleep`` its companion (for tests).
-    """
-
-    def __init__(
-        self,
-        rpm: int | None = None,
-        tpm: int | None = None,
-        concurrency: int | None = 4,
-        *,
-        window: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rpm = rpm
-        self.tpm = tpm
-        self.window = window
-        self.clock = clock
-        self.sleep = sleep
-        self._lock = threading.Lock()
-        self._events: collections.deque[list[float]] = collections.deque()  # [start, tokens]
-        self._inflight = threading.BoundedSemaphore(concurrency) if concurrency else None
-
-    def _purge(self, now: float) -> None:
-        while self._events and self._events[0][0] <= now - self.window:
-            self._events.popleft()
-
-    def _wait_needed(self, now: float, tokens: int) -> float:
-        """Seconds until a request with ``tokens`` may start (0: now). Lock held."""
-        self._purge(now)
-        wait = 0.0
-        if self.rpm is not None and len(self._events) >= self.rpm:
-            oldest = self._events[len(self._events) - self.rpm]
-            wait = max(wait, oldest[0] + self.window - now)
-        if self.tpm is not None and self._events:
-            used = sum(e[1] for e in self._events)
-            if used + tokens > self.tpm:
-                # Drop the oldest events until the new request fits (or none are left).
-                freed = 0.0
-                for e in self._events:
-                    freed += e[1]
-                    if used - freed + tokens <= self.tpm:
-                        break
-                wait = max(wait, e[0] + self.window - now)
-        return wait
-
-    def acquire_start(self, tokens: int) -> list[float]:
-        """Block until the window allows a start; record it and return its event."""
-        while True:
-            with self._lock:
-                now = self.clock()
-                wait = self._wait_needed(now, tokens)
-                if wait <= 0:
-                    event = [now, float(tokens)]
-                    self._events.append(event)
-                    return event
-            self.sleep(min(max(wait, 0.001), self.window))
-
-    def update(self, event: list[float], tokens: int) -> None:
-        """Replace a started request's token estimate with its real usage."""
-        with self._lock:
-            event[1] = float(tokens)
-
-    @contextlib.contextmanager
-    def slot(self, tokens: int) -> Iterator[list[float]]:
-        """Hold a concurrency slot and a window start for one request attempt."""
-        if self._inflight is not None:
-            self._inflight.acquire()
-        try:
-            yield self.acquire_start(tokens)
-        finally:
-            if self._inflight is not None:
-                self._inflight.release()
-
-
-def _retry_after(exc: Exception) -> float | None:
-    """Seconds from a response's ``retry-after-ms`` / ``Retry-After`` header, if any."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if not headers:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(ms) / 1000)
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(0.0, parsed.timestamp() - time.time())
-
-
-def _one_line(text: object, limit: int = 160) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _clean_line(text: str) -> str:
@@ -265,15 +151,7 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        parts = value.strip().split(":")
-        try:
-            nums = [float(p) for p in parts]
-        except ValueError:
-            return None
-        total = 0.0
-        for n in nums:
-            total = total * 60 + n
-        return total
+        return parse_clock(value)
     return None
 
 
@@ -328,8 +206,9 @@ class OpenAIBackend:
         api_key: key (default: ``VIDPIPE_LLM_KEY`` / ``OPENAI_API_KEY``, else a placeholder).
         model: model name (default: ``VIDPIPE_LLM_MODEL``).
         rpm, tpm, concurrency: limits (``None``: the settings; ``0`` rpm/tpm: no limit;
-            see :class:`RateLimiter`).
-        limiter: a shared :class:`RateLimiter` (overrides rpm/tpm/concurrency).
+            see :class:`vidpipe.retry.RateLimiter`).
+        limiter: a shared :class:`~vidpipe.retry.RateLimiter` (overrides
+            rpm/tpm/concurrency).
         timeout: seconds per request attempt.
         max_retries: retries after the first attempt.
         backoff, max_backoff: retry delays in seconds (see the module docstring).
@@ -380,9 +259,7 @@ class OpenAIBackend:
         )
         self.concurrency = max(1, concurrency or settings.llm_concurrency or 1)
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = RetryPolicy(max_retries, backoff, max_backoff, MAX_RETRY_AFTER)
         self._catalog = catalog
         self.cache = cache
         self.output_language = output_language
@@ -421,13 +298,6 @@ class OpenAIBackend:
         """The response cache in use, or None (none given, or ``cache=False``)."""
         return self._catalog if self.cache else None
 
-    def _delay(self, attempt: int, exc: Exception) -> float:
-        after = _retry_after(exc)
-        if after is not None:
-            return min(after, MAX_RETRY_AFTER)
-        base = min(self.max_backoff, self.backoff * 2**attempt)
-        return base + random.uniform(0, self.backoff)
-
     def complete(self, prompt: str, *, max_tokens: int | None = None) -> str:
         """The model's answer to one user ``prompt`` (cached, limited, retried).
 
@@ -457,7 +327,7 @@ class OpenAIBackend:
 
         estimate = estimate_tokens(messages[-1]["content"]) + int(params["max_tokens"])
         client = self.client()
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(self.retry.attempts):
             with self.limiter.slot(estimate) as event:
                 self.requests += 1
                 try:
@@ -467,7 +337,7 @@ class OpenAIBackend:
                 except openai.APIStatusError as exc:
                     status = exc.status_code
                     said = _one_line(getattr(exc, "message", "") or exc, 120)
-                    if status not in RETRY_STATUSES and status < 500:
+                    if not retryable_status(status):
                         if status == 401:
                             raise RemoteError(
                                 f"{self.where} rejected the API key (HTTP 401)",
@@ -494,12 +364,13 @@ class OpenAIBackend:
                             f"{self.where} answered without a message: {_one_line(resp, 120)}"
                         ) from exc
                     return (content or "").strip()
-            if attempt >= self.max_retries:
+            if attempt >= self.retry.max_retries:
                 raise RemoteError(
                     f"{self.where} failed after {attempt + 1} attempts: {what}",
                     "check the server, or lower VIDPIPE_LLM_RPM / VIDPIPE_LLM_CONCURRENCY",
                 ) from error
-            delay = self._delay(attempt, error)
+            headers = getattr(getattr(error, "response", None), "headers", None)
+            delay = self.retry.delay(attempt + 1, retry_after(headers))
             log.info("LLM request failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -20,9 +20,10 @@ Generated pictures (cards, sdwebui, openai) are PNG files ``<out_dir>/<generator
 (NNN = the chunk's position from 001), written atomically, carrying their prompt,
 generator and chunk id in PNG text chunks (``vidpipe:prompt``, ``vidpipe:generator``,
 ``vidpipe:chunk``) plus ``vidpipe:key``, a hash of everything the picture depends on
-(generator, its parameters, the chunk's text and language, the prompt source). A rerun
-finds the existing file with the same key and reuses it: no request is sent, not even to
-the LLM that writes prompts. Frames stay JPEG (``frame-NNN.jpg``, prompt ``None``);
+(generator, its parameters, the chunk's text and language, the prompt source): the
+picture's provenance. A generator draws (or requests) every picture it is asked for;
+reruns are answered by the pipeline's stage cache (:mod:`vidpipe.pipeline.cache`),
+which skips the whole ``images`` stage. Frames stay JPEG (``frame-NNN.jpg``, prompt ``None``);
 folder images are returned where they are.
 
 Prompts for the image models come from :func:`image_prompt`: a one-line scene
@@ -46,7 +47,6 @@ import json
 import logging
 import math
 import os
-import random
 import re
 import time
 from abc import ABC, abstractmethod
@@ -61,10 +61,12 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from pydantic import BaseModel, Field
 
 from vidpipe.errors import InputError, RemoteError, UsageError
-from vidpipe.files import atomic_write, natural_key
+from vidpipe.errors import excerpt as _one_line
+from vidpipe.files import atomic_write, image_files, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
-from vidpipe.timecode import chapter_time
+from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy, retry_after, retryable_status
+from vidpipe.timecode import chapter_timestamp
 from vidpipe.types import Chunk
 
 
@@ -87,6 +89,7 @@ class ImageRecords(Protocol):
     ) -> int:
         """Record the picture made for one chunk; returns the row id."""
         ...
+
 
 __all__ = [
     "DEFAULT_HEIGHT",
@@ -116,6 +119,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_RETRY_AFTER = 60.0
+"""Longest ``Retry-After`` an image endpoint may make a retry wait, in seconds."""
+
 DEFAULT_WIDTH = 1920
 """Default picture width in pixels (the video's)."""
 DEFAULT_HEIGHT = 1080
@@ -139,9 +145,7 @@ META_CHUNK = "vidpipe:chunk"
 META_KEY = "vidpipe:key"
 
 CARD_DESIGN = 1
-"""Version of the card design; part of each card's reuse key (bump it to redraw cards)."""
-
-PLACEHOLDER_API_KEY = "not-needed"
+"""Version of the card design; part of each card's provenance key."""
 
 ProgressCallback = Callable[[float, float], None]
 """``progress(images_done, images_total)``."""
@@ -316,12 +320,13 @@ def card_text(
         ``(headline, phrases)``: the headline (``""`` for blank text) and up to
         ``max_phrases`` phrases as written in the text.
     """
-    from vidpipe.text.extractive import base_language, keywords, split_sentences, words
+    from vidpipe.text.extractive import keywords, words
+    from vidpipe.text.sentences import primary_language, split_sentences
 
     text = " ".join(text.split())
     if not text:
         return "", []
-    lang = base_language(language or guess_language(text))
+    lang = primary_language(language or guess_language(text))
     spaced = lang not in ("zh", "ja")
     cands = [k.strip(_TRIM) for k in keywords(text, lang, top=15)]
     cands = [c for c in cands if c and not c.isdigit()]
@@ -354,7 +359,7 @@ def card_text(
         if len(picked) > max_phrases:
             break
     if not picked:
-        first = (split_sentences(text) or [text])[0].strip(_TRIM)
+        first = (split_sentences(text, lang) or [text])[0].strip(_TRIM)
         if spaced:
             opening = " ".join(first.split()[:6])
             headline = opening + (ELLIPSIS if len(first.split()) > 6 else "")
@@ -480,7 +485,7 @@ class RenderedCard:
 def _footer_time(start: float | None, end: float | None) -> str:
     if start is None or end is None:
         return ""
-    return f"{chapter_time(start)}–{chapter_time(end)}"
+    return f"{chapter_timestamp(start)}–{chapter_timestamp(end)}"
 
 
 def render_card(
@@ -715,14 +720,6 @@ def read_image_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in text.items()}
 
 
-def _png_size(path: Path) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
-        return None
-
-
 def _key(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -746,13 +743,13 @@ def _record(
 
 
 class _PngGenerator(ABC):
-    """Shared loop of the generators that make PNGs: reuse, draw or fetch, save, record."""
+    """Shared loop of the generators that make PNGs: draw or fetch, save, record."""
 
     name = "png"
 
     @abstractmethod
     def _identity(self) -> dict[str, Any]:
-        """Parameters that change the picture (part of each reuse key)."""
+        """Parameters that change the picture (part of each provenance key)."""
 
     @abstractmethod
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
@@ -784,10 +781,8 @@ class _PngGenerator(ABC):
         catalog: ImageRecords | None = None,
         media_id: int | None = None,
     ) -> list[GeneratedImage]:
-        """One PNG per chunk in ``out_dir`` (``<name>-NNN.png``), in chunk order.
-
-        A file already there whose ``vidpipe:key`` matches is reused without any
-        work or request.
+        """One PNG per chunk in ``out_dir`` (``<name>-NNN.png``), in chunk order, each
+        drawn or requested now (a file already there is replaced).
 
         Args:
             chunks: the narration's chunks (times in seconds).
@@ -809,30 +804,19 @@ class _PngGenerator(ABC):
             lang = language or guess_language(chunk.text)
             path = out / f"{self.name}-{pos + 1:03d}.png"
             key = self._chunk_key(chunk, lang, pos, total)
-            meta = read_image_metadata(path) if path.is_file() else {}
-            size = _png_size(path) if meta else None
-            if (
-                size is not None
-                and meta.get(META_KEY) == key
-                and meta.get(META_GENERATOR) == self.name
-                and META_PROMPT in meta
-            ):
-                prompt = meta[META_PROMPT]
-                log.debug("reusing %s", path)
-            else:
-                prompt = self._prompt(chunk, lang, pos, total)
-                img = self._make(chunk, lang, pos, total, prompt)
-                write_png(
-                    img,
-                    path,
-                    {
-                        META_PROMPT: prompt,
-                        META_GENERATOR: self.name,
-                        META_CHUNK: str(chunk.id),
-                        META_KEY: key,
-                    },
-                )
-                size = img.size
+            prompt = self._prompt(chunk, lang, pos, total)
+            img = self._make(chunk, lang, pos, total, prompt)
+            write_png(
+                img,
+                path,
+                {
+                    META_PROMPT: prompt,
+                    META_GENERATOR: self.name,
+                    META_CHUNK: str(chunk.id),
+                    META_KEY: key,
+                },
+            )
+            size = img.size
             image = GeneratedImage(
                 chunk_id=chunk.id,
                 path=path,
@@ -918,16 +902,13 @@ class CardGenerator(_PngGenerator):
 # --------------------------------------------------------------------------- folder
 
 
-def _image_suffixes() -> frozenset[str]:
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
-
-
 class FolderImages:
     """The user's own pictures from a folder, in natural name order.
 
-    Files Pillow can open by extension (JPEG, PNG, WebP, TIFF, BMP, GIF...) are used;
-    hidden files and other files are ignored. With fewer images than chunks the
-    images repeat from the first; with more, the first ones are used. Each used image
+    The folder's pictures as :func:`vidpipe.files.image_files` finds them (JPEG, PNG,
+    WebP, TIFF, BMP, GIF by suffix; hidden and other files are ignored). With fewer
+    images than chunks the images repeat from the first; with more, the first ones are
+    used. Each used image
     is decoded once to check it.
 
     Args:
@@ -948,21 +929,13 @@ class FolderImages:
         Raises:
             InputError: the folder does not exist or has no image files.
         """
-        if not self.folder.is_dir():
-            what = "is not a folder" if self.folder.exists() else "no such folder"
-            raise InputError(f"{self.folder}: {what}", "give folder:DIR with your images")
-        suffixes = _image_suffixes()
-        files = [
-            p
-            for p in self.folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
-        ]
+        files = image_files(self.folder, "give folder:DIR with your images")
         if not files:
             raise InputError(
                 f"{self.folder}: no images in the folder",
                 "add JPEG/PNG/WebP files, or use --images cards",
             )
-        return sorted(files, key=lambda p: natural_key(p.name))
+        return files
 
     def generate(
         self,
@@ -1166,11 +1139,6 @@ def _llm_identity(llm: Any) -> Any:
 # --------------------------------------------------------------------------- remote helpers
 
 
-def _one_line(value: object, limit: int = 160) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
-
-
 def _decode_png(data: str, where: str) -> Image.Image:
     """A base64 image from a response, decoded and checked.
 
@@ -1198,14 +1166,6 @@ def _to_size(img: Image.Image, width: int, height: int) -> Image.Image:
     return ImageOps.fit(img, (width, height), Image.Resampling.LANCZOS)
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 class _Remote(_PngGenerator):
     """Shared parts of the image-model generators: prompts, sizes, retry delays."""
 
@@ -1230,11 +1190,9 @@ class _Remote(_PngGenerator):
         self.llm = llm
         self.style = style
         self.timeout = timeout
-        self.max_retries = max(0, int(max_retries))
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = RetryPolicy(max(0, int(max_retries)), backoff, max_backoff, MAX_RETRY_AFTER)
         self.requests = 0
-        """Request attempts sent to the image endpoint (reused files send none)."""
+        """Request attempts sent to the image endpoint."""
 
     def _chunk_key(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         return _key(
@@ -1250,12 +1208,6 @@ class _Remote(_PngGenerator):
 
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         return image_prompt(chunk, language, self.llm, style=self.style)
-
-    def _delay(self, attempt: int, after: float | None) -> float:
-        if after is not None:
-            return min(after, 60.0)
-        base = min(self.max_backoff, self.backoff * 2**attempt)
-        return base + random.uniform(0, self.backoff / 2)
 
     def _give_up(self, attempts: int, what: str, exc: BaseException | None) -> RemoteError:
         err = RemoteError(
@@ -1323,8 +1275,10 @@ class SDWebUIGenerator(_Remote):
         negative_prompt: what to avoid (lettering by default).
         llm: writes the prompts (see :func:`image_prompt`); ``style``: appended to them.
         timeout: seconds per request; max_retries: retries after the first attempt on
-            5xx, 408, 429, timeouts and connection errors, waiting ``backoff * 2**n``
-            seconds (at most ``max_backoff``).
+            what :func:`vidpipe.retry.retryable_status` names (5xx, 408, 429...),
+            timeouts and connection errors; ``backoff``, ``max_backoff``: seconds, the
+            :class:`vidpipe.retry.RetryPolicy` waits (``Retry-After`` is honoured up to
+            :data:`MAX_RETRY_AFTER`).
 
     Raises (from :meth:`generate`):
         RemoteError: HTTP error, unreachable server after retries, or a bad response.
@@ -1429,7 +1383,7 @@ class SDWebUIGenerator(_Remote):
         what, error = "", None
         timeout = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
         with httpx.Client(timeout=timeout) as client:
-            for attempt in range(self.max_retries + 1):
+            for attempt in range(self.retry.attempts):
                 after = None
                 self.requests += 1
                 try:
@@ -1457,16 +1411,16 @@ class SDWebUIGenerator(_Remote):
                             f"{self.where} has no /sdapi/v1/txt2img (HTTP 404)",
                             "start the WebUI with --api",
                         )
-                    if status < 500 and status not in (408, 429):
+                    if not retryable_status(status):
                         raise RemoteError(
                             f"{self.where} answered HTTP {status}: {said}",
                             "check the prompt, size and sampler settings",
                         )
                     what, error = f"HTTP {status}: {said}", None
-                    after = _retry_after(response.headers)
-                if attempt >= self.max_retries:
+                    after = retry_after(response.headers)
+                if attempt >= self.retry.max_retries:
                     raise self._give_up(attempt + 1, what, error)
-                delay = self._delay(attempt, after)
+                delay = self.retry.delay(attempt + 1, after)
                 log.info("txt2img failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -1591,7 +1545,7 @@ class OpenAIImageGenerator(_Remote):
             kwargs["quality"] = self.quality
         client = self.client()
         what, error = "", None
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(self.retry.attempts):
             after = None
             self.requests += 1
             try:
@@ -1599,7 +1553,7 @@ class OpenAIImageGenerator(_Remote):
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 said = _one_line(getattr(exc, "message", "") or exc, 160)
-                if status not in (408, 409, 429) and status < 500:
+                if not retryable_status(status):
                     if status == 401:
                         raise RemoteError(
                             f"{self.where} rejected the API key (HTTP 401)", "check the image key"
@@ -1609,16 +1563,16 @@ class OpenAIImageGenerator(_Remote):
                         "check the image model, size and prompt",
                     ) from exc
                 what, error = f"HTTP {status}: {said}", exc
-                after = _retry_after(getattr(exc.response, "headers", None))
+                after = retry_after(getattr(exc.response, "headers", None))
             except openai.APITimeoutError as exc:
                 what, error = f"no answer within {self.timeout:g} s", exc
             except openai.APIConnectionError as exc:
                 what, error = f"connection failed: {_one_line(exc.__cause__ or exc, 100)}", exc
             else:
                 return _to_size(self._image_of(resp), self.width, self.height)
-            if attempt >= self.max_retries:
+            if attempt >= self.retry.max_retries:
                 raise self._give_up(attempt + 1, what, error)
-            delay = self._delay(attempt, after)
+            delay = self.retry.delay(attempt + 1, after)
             log.info("image request failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover

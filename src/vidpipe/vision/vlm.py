@@ -5,9 +5,10 @@ longer side is at most :data:`MAX_SIDE` pixels, encoded as JPEG and embedded as 
 ``data:image/jpeg;base64,...`` URI in an ``image_url`` content part, the format
 OpenAI, Ollama, vLLM, llama.cpp server and DashScope's compatible mode accept.
 
-Requests are paced by a requests-per-minute limiter shared by every call to the
-same endpoint and model in this process, and retried with exponential backoff on
-429, 5xx, connection errors and timeouts (honouring ``Retry-After``).
+Requests are paced by a requests-per-minute limiter (:class:`vidpipe.retry.RateLimiter`)
+shared by every call to the same endpoint and model in this process, and retried as
+:mod:`vidpipe.retry` says (:func:`~vidpipe.retry.retryable_status`: 429, 5xx...;
+connection errors and timeouts; full-jitter exponential backoff or ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ import io
 import os
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.errors import InputError, RemoteError, UsageError
+from vidpipe.errors import InputError, RemoteError, UsageError, excerpt
+from vidpipe.retry import (
+    PLACEHOLDER_API_KEY,
+    RateLimiter,
+    RetryPolicy,
+    retry_after,
+    retryable_status,
+)
 
 __all__ = [
     "DEFAULT_PROMPT",
     "MAX_SIDE",
-    "RateLimiter",
     "describe_frames",
     "frame_data_uri",
     "limiter_for",
@@ -37,7 +43,8 @@ __all__ = [
 MAX_SIDE = 768
 #: Attempts per request (the first try plus retries).
 MAX_ATTEMPTS = 4
-#: Seconds before the first retry; doubles each time, capped at :data:`MAX_BACKOFF`.
+#: Seconds: the first retry's longest wait; doubles each time, capped at :data:`MAX_BACKOFF`
+#: (also the cap on a ``Retry-After``).
 BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 #: Seconds to wait for one response.
@@ -50,48 +57,19 @@ DEFAULT_PROMPT = (
 )
 
 
-class RateLimiter:
-    """A sliding-window limiter: at most ``max_requests`` starts in any ``window`` seconds.
-
-    :func:`describe_frames` uses ``RateLimiter(1, 60 / rpm)``: request starts are at
-    least ``60 / rpm`` seconds apart, which keeps any 60 s window at ``rpm`` requests
-    or fewer without bursts (providers enforce RPM over sub-minute intervals too).
-    Thread-safe.
-    """
-
-    def __init__(self, max_requests: int, window: float) -> None:
-        if max_requests < 1 or window <= 0:
-            raise UsageError("rate limit must allow at least one request per window")
-        self.max_requests = max_requests
-        self.window = float(window)
-        self._starts: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Block until a request may start; record and return its start (monotonic seconds)."""
-        with self._lock:
-            while True:
-                now = time.monotonic()
-                while self._starts and now - self._starts[0] >= self.window:
-                    self._starts.popleft()
-                if len(self._starts) < self.max_requests:
-                    self._starts.append(now)
-                    return now
-                time.sleep(self._starts[0] + self.window - now)
-
-
 _limiters: dict[tuple[str, str, float], RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
 def limiter_for(base_url: str, model: str, rpm: float) -> RateLimiter:
-    """The process-wide limiter for one endpoint, model and requests-per-minute value."""
+    """The process-wide limiter for one endpoint, model and requests-per-minute value:
+    request starts at least ``60 / rpm`` seconds apart."""
     if not rpm or rpm <= 0:
         raise UsageError(f"vision requests per minute must be > 0, got {rpm}", "set vlm_rpm")
     key = (base_url.rstrip("/"), model, float(rpm))
     with _limiters_lock:
         if key not in _limiters:
-            _limiters[key] = RateLimiter(1, 60.0 / float(rpm))
+            _limiters[key] = RateLimiter(1, window=60.0 / float(rpm), concurrency=None)
         return _limiters[key]
 
 
@@ -112,10 +90,6 @@ def frame_data_uri(frame: str | os.PathLike[str] | Image.Image, max_side: int = 
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:300]
-
-
 def describe_frames(
     frames: list[Path],
     prompt: str = DEFAULT_PROMPT,
@@ -131,7 +105,8 @@ def describe_frames(
         prompt: the instruction sent before the images.
         base_url: OpenAI-compatible API root, e.g. ``http://127.0.0.1:11434/v1``.
         model: model name the endpoint knows, e.g. ``"llava"``.
-        api_key: bearer key; local servers accept any (``"none"`` is sent if unset).
+        api_key: bearer key; local servers accept any
+            (:data:`~vidpipe.retry.PLACEHOLDER_API_KEY` is sent if unset).
         rpm: requests per minute allowed (request starts are ≥ ``60 / rpm`` s apart).
 
     Returns:
@@ -156,35 +131,36 @@ def describe_frames(
     for frame in frames:
         content.append({"type": "image_url", "image_url": {"url": frame_data_uri(frame)}})
     client = openai.OpenAI(
-        base_url=base_url, api_key=api_key or "none", max_retries=0, timeout=TIMEOUT
+        base_url=base_url, api_key=api_key or PLACEHOLDER_API_KEY, max_retries=0, timeout=TIMEOUT
     )
-    delay = BACKOFF
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        limiter.acquire()
+    policy = RetryPolicy(MAX_ATTEMPTS - 1, BACKOFF, MAX_BACKOFF, MAX_BACKOFF)
+    for attempt in range(1, policy.attempts + 1):
+        limiter.acquire_start()
+        after = None
         try:
             reply = client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": content}]
             )
         except openai.APIStatusError as exc:
             status = exc.status_code
-            retryable = status == 429 or status >= 500
-            if not retryable or attempt == MAX_ATTEMPTS:
+            retryable = retryable_status(status)
+            if not retryable or attempt == policy.attempts:
+                said = excerpt(exc.message, 300)
                 raise RemoteError(
-                    f"vision model at {base_url} answered HTTP {status}: {_one_line(exc.message)}",
+                    f"vision model at {base_url} answered HTTP {status}: {said}",
                     "check VIDPIPE_VLM_BASE, VIDPIPE_VLM_MODEL and VIDPIPE_VLM_KEY"
                     if not retryable
                     else "the service is overloaded or rate-limited; lower vlm_rpm or retry later",
                 ) from exc
-            wait = _retry_after(exc) or delay
+            after = retry_after(getattr(exc.response, "headers", None))
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            if attempt == MAX_ATTEMPTS:
+            if attempt == policy.attempts:
                 raise RemoteError(
-                    f"cannot reach vision model at {base_url}: {_one_line(exc)}",
+                    f"cannot reach vision model at {base_url}: {excerpt(exc, 300)}",
                     "check that the server runs and VIDPIPE_VLM_BASE is right",
                 ) from exc
-            wait = delay
         except openai.OpenAIError as exc:
-            raise RemoteError(f"vision model at {base_url} failed: {_one_line(exc)}") from exc
+            raise RemoteError(f"vision model at {base_url} failed: {excerpt(exc, 300)}") from exc
         else:
             try:
                 text = reply.choices[0].message.content
@@ -196,15 +172,5 @@ def describe_frames(
                     "check that the model accepts images",
                 )
             return text.strip()
-        time.sleep(min(wait, MAX_BACKOFF))
-        delay = min(delay * 2, MAX_BACKOFF)
+        time.sleep(policy.delay(attempt, after))
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _retry_after(exc) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form), if any."""
-    try:
-        value = exc.response.headers.get("retry-after")
-        return max(0.0, float(value)) if value is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None

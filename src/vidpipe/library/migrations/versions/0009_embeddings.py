@@ -14,8 +14,8 @@
 - ``sources.record_id`` (the ``--id-field`` value of a JSON/JSONL/CSV record) and
   ``sources.meta`` (every other field of the record, JSON).
 
-Revision ID: 0008
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0006"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

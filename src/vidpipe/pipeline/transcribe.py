@@ -1,0 +1,229 @@
+"""The work behind ``transcribe`` (files to transcript files) and ``export`` (catalog
+transcripts to files): engine choice, the loop over inputs, output names.
+
+Output names: a file's stem, numbered when two inputs share one
+(:func:`vidpipe.files.numbered_stem`: ``talk``, ``talk-2``); a catalog item's source
+stem, with its id when two items share one (:func:`vidpipe.files.item_stem`). Files are
+written by :func:`vidpipe.writers.write_transcript` (atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.select import Selection
+    from vidpipe.media.subtitles import CueOptions
+    from vidpipe.types import Transcript
+
+__all__ = ["FileOutcome", "TranscribeSettings", "export_transcripts", "transcribe_files"]
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class TranscribeSettings:
+    """How ``transcribe`` runs (the command's options, checked).
+
+    Attributes:
+        engine: ``faster-whisper`` (local), ``openai`` (``api_base``) or ``iflytek``.
+        model: model name or folder (``None``: VIDPIPE_MODEL, ``base``).
+        language: ``auto`` or an ISO 639-1 code.
+        task: ``transcribe``, or ``translate`` to English.
+        word_timestamps: keep per-word times in the JSON output.
+        sentences: split segments into sentences by word times.
+        vad: skip non-speech (Silero VAD).
+        beam_size, batch_size: decoding beam and batch (1 = sequential).
+        threads: CPU threads (``None``: every core).
+        initial_prompt: text that primes names and style.
+        audio_stream: audio stream index (0-based; ``None``: the default one).
+        api_base: the OpenAI-compatible endpoint of the ``openai`` engine.
+        max_upload_mb: remote upload limit in MB (``None``: 25).
+        zh_script: Chinese script of the output (``simplified``, ``traditional``, ``keep``).
+    """
+
+    engine: str = "faster-whisper"
+    model: str | None = None
+    language: str = "auto"
+    task: str = "transcribe"
+    word_timestamps: bool = False
+    sentences: bool = True
+    vad: bool = True
+    beam_size: int = 5
+    batch_size: int = 8
+    threads: int | None = None
+    initial_prompt: str | None = None
+    audio_stream: int | None = None
+    api_base: str | None = None
+    max_upload_mb: float | None = None
+    zh_script: str = "simplified"
+
+
+@dataclass
+class FileOutcome:
+    """One input's outcome: the transcript and files written, or the ``error``;
+    ``wall`` is the seconds it took."""
+
+    path: Path
+    transcript: Transcript | None = None
+    paths: list[Path] = field(default_factory=list)
+    wall: float = 0.0
+    error: BaseException | None = None
+
+
+def transcribe_files(
+    files: Sequence[str | os.PathLike[str]],
+    settings: TranscribeSettings,
+    output_dir: str | os.PathLike[str],
+    formats: Sequence[str],
+    cue_options: CueOptions | None = None,
+    *,
+    on_ready: Callable[[], None] = _noop,
+    on_start: Callable[[Path], None] = _noop,
+    on_decoded: Callable[[Path, float], None] = _noop,
+    progress: Callable[[Path, float, float], None] = _noop,
+    on_item: Callable[[FileOutcome], None] = _noop,
+) -> list[FileOutcome]:
+    """Transcribe each file with one engine (built once) and write ``formats`` into
+    ``output_dir`` under the file's stem (numbered when two inputs share one).
+
+    Word times are asked for whenever a subtitle format is written (cues are cut at
+    them); they are kept in the JSON only with ``settings.word_timestamps``.
+
+    Args:
+        files: media files, in order.
+        settings: the engine and decoding options.
+        output_dir: the folder (created).
+        formats: checked format names (:func:`vidpipe.writers.parse_formats`).
+        cue_options: subtitle cue layout (default :class:`~vidpipe.media.subtitles.CueOptions`).
+        on_ready(): the engine is built (a bad model or endpoint raises before).
+        on_start(path): an input starts (decoding).
+        on_decoded(path, seconds): its audio is decoded (seconds of audio).
+        progress(path, done, total): seconds of audio transcribed of ``total``.
+        on_item(outcome): an input is done, or failed (``outcome.error``).
+
+    Returns:
+        The outcomes, in input order; a Ctrl-C ends the loop after its outcome.
+
+    Raises:
+        ModelError, UsageError: the engine cannot be built (before any input).
+    """
+    from vidpipe.files import numbered_stem
+    from vidpipe.speech.transcribe import get_engine
+    from vidpipe.speech.transcribe import transcribe as transcribe_file
+    from vidpipe.writers import SUBTITLE_FORMATS, write_transcript
+
+    s = settings
+    want_words = s.word_timestamps or any(f in SUBTITLE_FORMATS for f in formats)
+    upload = int(s.max_upload_mb * 1024 * 1024) if s.max_upload_mb else None
+    engine = get_engine(
+        s.engine, model=s.model, threads=s.threads, api_base=s.api_base, max_upload_bytes=upload
+    )
+    on_ready()
+    used_stems: dict[str, int] = {}
+    outcomes: list[FileOutcome] = []
+    for raw in files:
+        f = Path(raw)
+        on_start(f)
+        t0 = time.perf_counter()
+        try:
+            result = transcribe_file(
+                f,
+                engine=engine,
+                language=s.language,
+                task=s.task,
+                word_timestamps=want_words,
+                sentence_segments=s.sentences,
+                vad=s.vad,
+                beam_size=s.beam_size,
+                batch_size=s.batch_size,
+                initial_prompt=s.initial_prompt,
+                audio_stream=s.audio_stream,
+                progress=lambda done, total, f=f: progress(f, done, total),
+                on_decoded=lambda seconds, f=f: on_decoded(f, seconds),
+                zh_script=s.zh_script,
+            )
+            wall = time.perf_counter() - t0
+            stem = numbered_stem(f.stem, used_stems)
+            paths = write_transcript(
+                result, output_dir, stem, formats, cue_options, keep_words=s.word_timestamps
+            )
+        except (Exception, KeyboardInterrupt) as exc:
+            outcome = FileOutcome(f, error=exc, wall=time.perf_counter() - t0)
+            outcomes.append(outcome)
+            on_item(outcome)
+            if isinstance(exc, KeyboardInterrupt):
+                break
+            continue
+        outcome = FileOutcome(f, result, list(paths), wall)
+        outcomes.append(outcome)
+        on_item(outcome)
+    return outcomes
+
+
+def export_transcripts(
+    cat: Catalog,
+    output_dir: str | os.PathLike[str],
+    formats: Sequence[str],
+    cue_options: CueOptions | None = None,
+    *,
+    item_id: int | None = None,
+    selection: Selection | None = None,
+    zh_script: str = "simplified",
+    report: Callable[[str], None] = _noop,
+) -> list[Path]:
+    """Write catalog transcripts as ``formats`` into ``output_dir``: item ``item_id``,
+    else the items ``selection`` chooses (when active), else every item with a
+    transcript. Each file is named by the item's source stem (with its id when two
+    items share one); selected items without a transcript are reported and skipped.
+
+    Args:
+        zh_script: the Chinese script written (catalogs made before one script was kept
+            may hold the other).
+        report: receives a one-line note per skipped item.
+
+    Returns:
+        The files written, in item order.
+
+    Raises:
+        InputError: no such item, or it (or every selected item) has no transcript.
+        OutputError: a file cannot be written.
+    """
+    from vidpipe.errors import InputError
+    from vidpipe.files import item_stem
+    from vidpipe.pipeline.understand import select
+    from vidpipe.text.script import transcript_to_script
+    from vidpipe.writers import write_transcript
+
+    with_tr = {m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None}
+    if item_id is None:
+        active = selection is not None and selection.active
+        ids = select(cat, selection, report=report).ids if active else sorted(with_tr)
+        for mid in ids:
+            if mid not in with_tr:
+                report(f"skipped #{mid}: no transcript")
+        ids = [mid for mid in ids if mid in with_tr]
+        if not ids and active:
+            raise InputError("no selected item has a transcript", "see vidpipe report")
+    else:
+        if cat.get_media(item_id) is None:
+            raise InputError(f"no item with id {item_id} in the catalog", "see vidpipe report")
+        ids = [item_id]
+    written: list[Path] = []
+    stems: set[str] = set()
+    for mid in ids:
+        tr = cat.get_transcript(mid)
+        if tr is None:
+            raise InputError(f"item {mid} has no transcript", "run vidpipe run first")
+        stem = item_stem(Path(tr.source or f"item{mid}").stem, mid, stems)
+        tr = transcript_to_script(tr, zh_script)
+        written += write_transcript(tr, output_dir, stem, formats, cue_options)
+    return written

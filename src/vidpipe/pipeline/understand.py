@@ -1,0 +1,368 @@
+"""The work behind ``summarize``, ``chapters``, ``topics`` and ``describe``: one function
+per command shape, called by the command line (and the ``topics`` stage).
+
+Each function takes an open catalog, the command's checked options and callbacks:
+
+- ``progress(done, total, what)``: items (or scenes) done of ``total`` (``None`` while
+  unknown), ``what`` is a one-line description of the current item;
+- ``report(line)``: a one-line note for the user (an item skipped or left out, and
+  why); the command line prints it on stderr;
+- ``on_item(outcome)``: one :class:`ItemOutcome` per selected item, as soon as it is done.
+
+Results are computed, stored and written by :mod:`vidpipe.library.understanding`; the
+functions here resolve targets and selections, pick output folders and names (an item's
+stem, numbered when two items share one: :func:`vidpipe.files.item_stem`) and loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from vidpipe.errors import InputError
+from vidpipe.files import item_stem
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.select import Selected, Selection
+    from vidpipe.library.understanding import TextOptions
+    from vidpipe.types import Topic
+
+__all__ = [
+    "ItemOutcome",
+    "TopicsOutcome",
+    "UnderstandOutcome",
+    "catalog_topics",
+    "describe_selected",
+    "describe_target",
+    "select",
+    "understand_selected",
+    "understand_target",
+]
+
+Kind = Literal["summarize", "chapters"]
+Progress = Callable[[float, "float | None", str], None]  # (done, total, what)
+Report = Callable[[str], None]
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class UnderstandOutcome:
+    """A summary (``Summary``) or chapters (``list[Chapter]``) of one target: its file
+    stem, whether it was computed now (else stored), and the files written."""
+
+    result: Any
+    stem: str
+    computed: bool
+    paths: list[Path]
+
+
+@dataclass
+class ItemOutcome:
+    """One selected catalog item's outcome: ``result`` (a summary, chapters or scenes)
+    and the files written (``paths``; for describe, ``output_dir``), or the ``error``
+    it failed with. ``computed`` is False for a stored result."""
+
+    media_id: int
+    name: str
+    result: Any = None
+    computed: bool = False
+    paths: list[Path] = field(default_factory=list)
+    output_dir: Path | None = None
+    error: BaseException | None = None
+
+
+def select(cat: Catalog, selection: Selection, candidates=None, report: Report | None = None):
+    """The items ``selection`` chooses (:func:`vidpipe.library.select.select_items`);
+    says through ``report`` which items were left out for want of a probed duration.
+
+    Returns:
+        The :class:`~vidpipe.library.select.Selected` items.
+
+    Raises:
+        UsageError: a bad selection.
+    """
+    from vidpipe.library.select import select_items
+
+    chosen: Selected = select_items(cat, selection, candidates)
+    if chosen.no_duration and report is not None:
+        n = len(chosen.no_duration)
+        report(
+            f"note: {n} item{'s' if n != 1 else ''} without a probed duration left out "
+            f"({', '.join(map(str, chosen.no_duration[:10]))}"
+            f"{' ...' if n > 10 else ''}; run: vidpipe run --steps probe)"
+        )
+    return chosen
+
+
+def _selected(cat: Catalog, selection: Selection, report: Report | None):
+    chosen = select(cat, selection, report=report)
+    if not chosen.items:
+        raise InputError("no catalog items match the selection", "see vidpipe report")
+    return chosen.items
+
+
+def _write(kind: Kind, result: Any, dest: Path, stem: str) -> list[Path]:
+    from vidpipe.library import understanding as u
+
+    if kind == "summarize":
+        return u.write_summary(result, dest, stem)
+    return u.write_chapters(result, dest, stem)
+
+
+def understand_target(
+    cat: Catalog,
+    kind: Kind,
+    target: str,
+    opts: TextOptions,
+    *,
+    model: str | None = None,
+    out_dir: str | Path | None = None,
+    force: bool = False,
+) -> UnderstandOutcome:
+    """Summary or chapters of one ``target`` (a catalog item id or a media file; a file
+    not in the catalog is transcribed with ``model`` first and recorded), computed or
+    the stored one for the same options (``force``: recompute), written to ``out_dir``
+    (default: the current folder) as ``<stem>.summary.*`` / ``<stem>.chapters.*``.
+
+    Raises:
+        InputError: no such item or file, or an item without a transcript.
+        MediaError, ModelError, RemoteError, OutputError: transcribing, the text
+            backend, or writing failed.
+    """
+    from vidpipe.library import understanding as u
+
+    media_id, tr, stem = u.resolve_input(cat, target, model, opts.language)
+    fn = u.summarize_media if kind == "summarize" else u.chapters_media
+    result, computed = fn(cat, media_id, tr, opts, force=force)
+    dest = Path(out_dir) if out_dir else Path.cwd()
+    return UnderstandOutcome(result, stem, computed, _write(kind, result, dest, stem))
+
+
+def _is_silent(media) -> bool:
+    """Probed, and no audio track."""
+    return media.probe is not None and media.audio_codec is None
+
+
+def understand_selected(
+    cat: Catalog,
+    kind: Kind,
+    selection: Selection,
+    opts: TextOptions,
+    *,
+    out_dir: str | Path | None = None,
+    force: bool = False,
+    on_item: Callable[[ItemOutcome], None] = _noop,
+    progress: Progress = _noop,
+    report: Report = _noop,
+) -> int:
+    """Summary or chapters of every selected catalog item, each written to ``out_dir``
+    (default: the current folder) under its own stem; items without an audio track are
+    skipped (reported). An item's failure is its outcome's ``error``; the others go on.
+
+    Returns:
+        The number of items that failed.
+
+    Raises:
+        InputError: the selection matches no item.
+    """
+    from vidpipe.library import understanding as u
+
+    items = _selected(cat, selection, report)
+    dest = Path(out_dir) if out_dir else Path.cwd()
+    fn = u.summarize_media if kind == "summarize" else u.chapters_media
+    used: set[str] = set()
+    failed = 0
+    progress(0, len(items), kind)
+    for done, m in enumerate(items):
+        name = Path(m.path).name
+        progress(done, len(items), f"{kind} #{m.id} {name}")
+        if _is_silent(m):
+            report(f"skipped #{m.id} {name}: no audio track")
+            continue
+        try:
+            tr = cat.get_transcript(m.id)
+            if tr is None:
+                raise InputError(
+                    f"item {m.id} has no transcript yet",
+                    "run: vidpipe run --steps probe,audio,transcribe",
+                )
+            result, computed = fn(cat, m.id, tr, opts, force=force)
+            stem = item_stem(Path(m.path).stem, m.id, used)
+            paths = _write(kind, result, dest, stem)
+        except Exception as exc:
+            failed += 1
+            on_item(ItemOutcome(m.id, name, error=exc))
+            continue
+        on_item(ItemOutcome(m.id, name, result=result, computed=computed, paths=paths))
+    progress(len(items), len(items), kind)
+    return failed
+
+
+@dataclass
+class TopicsOutcome:
+    """Topics over the catalog: the topics, the items' names by id, the files written
+    (``topics.json``, ``topics.md``), how many items took part and those left out
+    (``(media_id, reason)``)."""
+
+    topics: list[Topic]
+    names: dict[int, str]
+    paths: list[Path]
+    n_items: int
+    left_out: list[tuple[int, str]]
+
+
+def catalog_topics(
+    cat: Catalog,
+    *,
+    items: Sequence[int] | None = None,
+    selection: Selection | None = None,
+    n_topics: int | None = None,
+    llm_base: str | None = None,
+    llm_model: str | None = None,
+    out_dir: str | Path | None = None,
+    report: Report = _noop,
+) -> TopicsOutcome:
+    """Group catalog items by topic (:func:`~vidpipe.library.understanding.topics_for_catalog`)
+    and write ``topics.json`` and ``topics.md``.
+
+    Args:
+        cat: an open catalog.
+        items: item ids to group (``None``: every item with a transcript or scenes).
+        selection: narrows ``items`` (or the whole catalog) when active.
+        n_topics: number of topics (``None``: chosen from the data).
+        llm_base, llm_model: a chat endpoint that names the topics (default
+            VIDPIPE_LLM_BASE; none: topics are named by their keywords).
+        out_dir: the folder (default ``$VIDPIPE_HOME/understanding``).
+        report: receives one line per item left out, with its reason.
+
+    Raises:
+        InputError: an unknown item id, a selection that matches nothing, or no item
+            with speech or on-screen text.
+        OutputError: the files cannot be written.
+    """
+    from vidpipe.library import understanding as u
+
+    wanted: list[int] | None = None
+    if items:
+        known = {m.id for m in cat.all_media()}
+        missing = sorted(set(items) - known)
+        if missing:
+            raise InputError(
+                f"no item with id {', '.join(map(str, missing))} in the catalog",
+                "see vidpipe report",
+            )
+        wanted = list(dict.fromkeys(items))
+    if selection is not None and selection.active:
+        wanted = select(cat, selection, wanted, report).ids
+        if not wanted:
+            raise InputError("no catalog items match the selection", "see vidpipe report")
+    namer = u.llm_topic_namer(llm_base, llm_model, cat)
+    names = u.media_names(cat)
+    found, n, left_out = u.topics_for_catalog(cat, n_topics, namer, wanted)
+    for mid, reason in left_out:
+        report(f"left out #{mid} {names.get(mid, mid)}: {reason}")
+    if not found:
+        raise InputError(
+            "no items with speech or on-screen text to group",
+            "run vidpipe run (transcribe) or vidpipe describe first",
+        )
+    paths = u.write_topics(found, Path(out_dir) if out_dir else u.default_out_dir(), names)
+    return TopicsOutcome(found, names, paths, n, left_out)
+
+
+def describe_target(
+    cat: Catalog,
+    target: str,
+    *,
+    out_dir: str | Path | None = None,
+    vlm_base: str | None = None,
+    vlm_model: str | None = None,
+    frames_per_scene: int = 1,
+    model: str | None = None,
+    language: str | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> tuple[list, Path]:
+    """Scenes of one video (a file or a catalog item id), written to ``out_dir``
+    (default ``./<stem>.describe``). Returns ``(scenes, folder)``.
+
+    Raises:
+        InputError: no such item or file. MediaError: not a video (audio only).
+        RemoteError: the vision endpoint failed. OutputError: the folder cannot be
+        written.
+    """
+    from vidpipe.library import understanding as u
+
+    media_id, tr, stem, path = u.resolve_video(cat, target, model, language)
+    dest = Path(out_dir) if out_dir else Path.cwd() / f"{stem}.describe"
+    scenes = u.describe_media(
+        cat, media_id, path, dest, tr, vlm_base, vlm_model, frames_per_scene, progress=progress
+    )
+    return scenes, dest
+
+
+def describe_selected(
+    cat: Catalog,
+    selection: Selection,
+    *,
+    out_dir: str | Path | None = None,
+    vlm_base: str | None = None,
+    vlm_model: str | None = None,
+    frames_per_scene: int = 1,
+    model: str | None = None,
+    on_item: Callable[[ItemOutcome], None] = _noop,
+    progress: Progress = _noop,
+    scene_progress: Callable[[float, float | None], None] = _noop,
+    report: Report = _noop,
+) -> int:
+    """Scenes of every selected video, one folder each: ``<out_dir>/<stem>.describe``
+    (``out_dir`` default: the current folder); audio-only items are skipped (reported).
+    ``scene_progress(done, total)`` follows the current item's scenes (``total`` is
+    ``None`` when a new item starts).
+
+    Returns:
+        The number of items that failed.
+
+    Raises:
+        InputError: the selection matches no item.
+    """
+    from vidpipe.library import understanding as u
+
+    items = _selected(cat, selection, report)
+    base = Path(out_dir) if out_dir else Path.cwd()
+    used: set[str] = set()
+    failed = 0
+    progress(0, len(items), "describe")
+    for done, m in enumerate(items):
+        name = Path(m.path).name
+        progress(done, len(items), f"describe #{m.id} {name}")
+        scene_progress(0, None)
+        if m.probe is not None and m.video_codec is None:
+            report(f"skipped #{m.id} {name}: audio only")
+            continue
+        try:
+            media_id, tr, stem, path = u.resolve_video(cat, str(m.id), model)
+            dest = base / f"{item_stem(stem, m.id, used)}.describe"
+            scenes = u.describe_media(
+                cat,
+                media_id,
+                path,
+                dest,
+                tr,
+                vlm_base,
+                vlm_model,
+                frames_per_scene,
+                progress=scene_progress,
+            )
+        except Exception as exc:
+            failed += 1
+            on_item(ItemOutcome(m.id, name, error=exc))
+            continue
+        on_item(ItemOutcome(m.id, name, result=scenes, output_dir=dest))
+    progress(len(items), len(items), "describe")
+    return failed

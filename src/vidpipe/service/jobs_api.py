@@ -1,0 +1,574 @@
+"""The jobs API: create, list, show, cancel, retry, follow (server-sent events), artifacts.
+
+Jobs are the pipeline's (:class:`~vidpipe.pipeline.jobs.JobStore`): ``kind`` is a stage
+name, ``params`` its options (refused with 400 naming the bad field when the stage
+refuses them), ``input`` what it works on. File inputs (``input.path``, ``input.audio``,
+``input.images``) may be:
+
+- an uploaded file id (``file-...`` from ``POST /v1/files``);
+- an http(s) URL, downloaded first by vidpipe's downloader into the uploads folder
+  (hosts resolving to private, loopback, link-local, multicast or reserved addresses
+  are refused unless ``VIDPIPE_ALLOW_PRIVATE_URLS=1``; checked again on each redirect);
+- a path on the server inside the media roots (``VIDPIPE_MEDIA_ROOTS``; 403 otherwise).
+
+``POST /v1/jobs`` answers 202 at once: the job is queued for the workers (or waits for
+its ``depends_on``). The same ``Idempotency-Key`` header gives back the same job. When
+``waiting`` plus ``queued`` jobs reach ``max_queue`` the answer is 429 with
+``Retry-After``. ``callback_url`` receives one POST of the final job (see
+:mod:`vidpipe.service.callbacks`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
+
+from vidpipe.errors import (
+    BusyError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RemoteError,
+    UsageError,
+)
+from vidpipe.library.models import JOB_FINAL
+from vidpipe.service.errors import error_responses
+from vidpipe.types import Job, JobError
+
+__all__ = ["JobCreate", "JobInput", "JobList", "JobOut", "job_out", "router"]
+
+router = APIRouter(tags=["jobs"])
+
+#: seconds between two looks at a job while its events are followed
+EVENTS_POLL = 0.5
+#: seconds a job's events stream waits at most (then it ends; reconnect to go on)
+EVENTS_MAX = 6 * 3600.0
+
+
+class JobInput(BaseModel):
+    """What the job works on; file fields take a file id, an http(s) URL or a server
+    path inside the media roots."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    media_id: int | None = Field(None, ge=1, description="A catalog media item id.")
+    path: str | None = Field(None, description="A media or document file.")
+    text: str | None = Field(None, max_length=1_000_000, description="Text to speak or draw.")
+    images: list[str] = Field(default_factory=list, max_length=1000, description="Slides.")
+    audio: str | None = Field(None, description="Narration for render.")
+
+
+class JobCreate(BaseModel):
+    """A job to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(..., description="A stage name: probe, audio, transcribe, speak...")
+    params: dict[str, Any] = Field(default_factory=dict, description="The stage's options.")
+    input: JobInput = Field(default_factory=JobInput)
+    depends_on: list[str] = Field(
+        default_factory=list, max_length=1000, description="Ids of jobs whose outputs it takes."
+    )
+    callback_url: str | None = Field(
+        None, max_length=2000, description="Gets one POST of the final job when it ends."
+    )
+    max_attempts: int = Field(3, ge=1, le=20, description="Runs allowed before it fails.")
+
+
+class ArtifactLink(BaseModel):
+    """A file the job wrote: ``name`` (inside the job's folder), ``url``, ``size``."""
+
+    name: str
+    url: str
+    size: int | None = None
+
+
+class JobLinks(BaseModel):
+    """Where to follow the job."""
+
+    self: str
+    events: str
+    cancel: str
+    retry: str
+
+
+class JobOut(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    kind: str
+    status: str
+    progress: float
+    step: str | None = None
+    params: dict[str, Any]
+    input: dict[str, Any]
+    depends_on: list[str]
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    artifacts: list[ArtifactLink]
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    """One page of jobs, newest first; ``next_cursor`` fetches the next (``None``: last)."""
+
+    jobs: list[JobOut]
+    next_cursor: str | None = None
+
+
+def _artifact_name(job: Job, stored: str) -> str:
+    prefix = PurePosixPath("jobs") / job.id
+    p = PurePosixPath(stored)
+    try:
+        return p.relative_to(prefix).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def job_out(job: Job, root: Path) -> JobOut:
+    """The API view of ``job`` (artifact sizes from the storage ``root``)."""
+    base = f"/v1/jobs/{job.id}"
+    artifacts = []
+    for stored in job.artifacts:
+        name = _artifact_name(job, stored)
+        try:
+            size = (root / stored).stat().st_size
+        except OSError:
+            size = None
+        artifacts.append(ArtifactLink(name=name, url=f"{base}/artifacts/{name}", size=size))
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        progress=job.progress,
+        step=job.step,
+        params=job.params,
+        input=job.input,
+        depends_on=job.depends_on,
+        result=job.result,
+        error=job.error,
+        attempts=job.attempts,
+        max_attempts=job.max_attempts,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        artifacts=artifacts,
+        links=JobLinks(
+            self=base, events=f"{base}/events", cancel=f"{base}/cancel", retry=f"{base}/retry"
+        ),
+    )
+
+
+def _out(request: Request, job: Job) -> JobOut:
+    return job_out(job, request.app.state.store.root)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+async def check_url(request: Request, url: str, what: str) -> None:
+    """Refuse ``url`` unless it is http(s) and (private URLs not allowed) its host
+    resolves to public addresses only.
+
+    Raises:
+        UsageError: not an absolute http(s) URL.
+        ForbiddenError: the host is, or resolves to, a refused address.
+    """
+    from urllib.parse import urlsplit
+
+    from vidpipe.library.urls import UrlPolicy
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{what} '{url[:200]}' is not an http(s) URL", "use http:// or https://")
+    resolver = getattr(request.app.state, "resolver", None)
+    policy = UrlPolicy(allow_private=request.app.state.config.allow_private_urls, resolver=resolver)
+    try:
+        why = await policy.refusal(url)
+    except OSError as exc:
+        raise UsageError(
+            f"{what} host {parts.hostname} does not resolve: {exc}", "check the URL"
+        ) from None
+    if why is not None:
+        raise ForbiddenError(
+            f"{what} refused: {why}",
+            "use a public address (the server sets VIDPIPE_ALLOW_PRIVATE_URLS=1 to allow "
+            "private ones)",
+        )
+
+
+async def _download(request: Request, url: str) -> str:
+    from vidpipe.files import ensure_dir
+    from vidpipe.library.download import DownloadLimits, download_all
+    from vidpipe.library.uploads import new_file_id, record_upload, safe_name, sniff_type
+    from vidpipe.library.urls import UrlPolicy, safe_filename
+
+    await check_url(request, url, "input URL")
+    config = request.app.state.config
+    file_id = new_file_id()
+    folder = ensure_dir(Path(config.uploads_dir) / file_id)
+    dest = folder / safe_filename(url)
+    policy = UrlPolicy(
+        allow_private=config.allow_private_urls,
+        resolver=getattr(request.app.state, "resolver", None),
+    )
+    limits = DownloadLimits(max_bytes=config.max_file_bytes, retries=2, url_policy=policy)
+    (result,) = await download_all([(file_id, url, dest)], limits)
+    if result.status != "done" or result.path is None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        if result.error == "Blocked":
+            raise ForbiddenError(f"input URL refused: {result.reason}")
+        raise RemoteError(
+            f"cannot download {url[:200]}: {result.reason or result.error}",
+            "check the URL, or upload the file with POST /v1/files",
+        )
+    with open(result.path, "rb") as fh:
+        head = fh.read(4096)
+    ctype = sniff_type(head) or "application/octet-stream"
+    name = safe_name(result.path.name, ctype)
+    final = folder / name
+    if final != result.path:
+        result.path.rename(final)
+    await to_thread.run_sync(
+        lambda: record_upload(
+            request.app.state.catalog,
+            file_id,
+            name,
+            final,
+            result.size or 0,
+            result.sha256 or "",
+            ctype,
+        )
+    )
+    return str(final)
+
+
+async def resolve_file(request: Request, value: str, what: str) -> str:
+    """The server path of a file input: an upload id, a URL (downloaded), or a server
+    path inside the media roots.
+
+    Raises:
+        NotFoundError: an unknown file id.
+        ForbiddenError: a path outside the media roots, a refused URL.
+        RemoteError: the URL cannot be downloaded.
+    """
+    from vidpipe.library.uploads import FILE_ID, get_upload
+
+    value = value.strip()
+    if FILE_ID.match(value):
+        up = await to_thread.run_sync(get_upload, request.app.state.catalog, value)
+        return str(up.path)
+    if "://" in value:
+        return await _download(request, value)
+    try:
+        from vidpipe.service.security import check_server_path
+    except ImportError:  # pragma: no cover - security module not built yet
+        raise ForbiddenError(
+            f"{what}: server paths are not accepted", "upload the file with POST /v1/files"
+        ) from None
+    roots = request.app.state.config.media_roots
+    return str(await to_thread.run_sync(check_server_path, value, roots))
+
+
+#: params naming a file or folder on the server (or, for ``model``, a hub id to download)
+PATH_PARAMS = frozenset({"voice", "font", "model"})
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "~", ".")) or "/" in value or "\\" in value
+
+
+def _inside_roots(request: Request, text: str, what: str) -> None:
+    """Refuse a server folder (or file) param outside the media roots (403)."""
+    import os
+
+    roots = request.app.state.config.media_roots
+    if ".." in PurePosixPath(text).parts:
+        raise ForbiddenError(f"{what}: '..' is not allowed in server paths")
+    real = Path(os.path.realpath(Path(text).expanduser()))
+    if not any(real.is_relative_to(Path(os.path.realpath(r))) for r in roots):
+        raise ForbiddenError(
+            f"{what}: {text} is outside the media roots",
+            "name a file or folder inside VIDPIPE_MEDIA_ROOTS",
+        )
+
+
+async def check_params(request: Request, params: dict[str, Any]) -> None:
+    """Refuse params that would reach past what a client may name: URLs (an LLM or image
+    endpoint, ``llm_base``...) must pass the URL policy; server paths (``voice``,
+    ``font``, ``model`` folders, also after an encoder's ``wav2vec2:``/``whisper:``
+    prefix, the ``folder:DIR`` image source) must lie inside the media roots. A
+    ``model`` hub id (``org/name``, which downloads) counts as a path and is refused
+    unless such a folder exists inside the roots.
+
+    Raises:
+        ForbiddenError: a refused URL or a path outside the media roots.
+        UsageError: a URL that is not http(s).
+    """
+    for key, value in params.items():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        value = value.strip()
+        if "://" in value:
+            await check_url(request, value, f"params.{key}")
+        elif key == "generator" and value.lower().startswith("folder:"):
+            _inside_roots(request, value.split(":", 1)[1], "params.generator")
+        elif key in PATH_PARAMS:
+            from vidpipe.embed.audio import ENCODER_KINDS
+
+            # an audio encoder names its folder after its kind (embed: wav2vec2:FOLDER)
+            kind, sep, rest = value.partition(":")
+            path = rest if key == "model" and sep and kind.lower() in ENCODER_KINDS else value
+            if _looks_like_path(path):
+                _inside_roots(request, path, f"params.{key}")
+
+
+async def _input(request: Request, given: JobInput) -> dict[str, Any]:
+    data = given.model_dump(exclude_none=True)
+    if given.path:
+        data["path"] = await resolve_file(request, given.path, "input.path")
+    if given.audio:
+        data["audio"] = await resolve_file(request, given.audio, "input.audio")
+    if given.images:
+        data["images"] = [
+            await resolve_file(request, p, f"input.images[{i}]") for i, p in enumerate(given.images)
+        ]
+    if not data.get("images"):
+        data.pop("images", None)
+    return data
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _enqueue(request: Request, job: Job) -> None:
+    import logging
+
+    from vidpipe.pipeline.queue import enqueue
+
+    try:
+        enqueue(job, url=request.app.state.config.queue_url)
+    except RemoteError as exc:  # the job is stored queued: the reaper sends it later
+        logging.getLogger("vidpipe.service").warning(
+            "job %s not enqueued now: %s", job.id, exc.one_line()
+        )
+
+
+@router.post(
+    "/v1/jobs",
+    status_code=202,
+    response_model=JobOut,
+    summary="Create a job",
+    responses=error_responses(400, 403, 404, 409, 413, 429, 502),
+)
+async def create_job(
+    request: Request,
+    body: JobCreate,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="The same key gives back the same job."),
+    ] = None,
+) -> JobOut:
+    """Store the job (validated by its stage) and queue it; 202 with its id and status."""
+    store = request.app.state.store
+    config = request.app.state.config
+    if idempotency_key is not None:
+        existing = await to_thread.run_sync(store.by_idempotency_key, idempotency_key)
+        if existing is not None:
+            if existing.kind != body.kind:
+                raise ConflictError(
+                    f"Idempotency-Key {idempotency_key} was used for a {existing.kind} job",
+                    "use a new key for a different request",
+                )
+            return _out(request, existing)
+    if body.callback_url:
+        await check_url(request, body.callback_url, "callback_url")
+    await check_params(request, body.params)
+    counts = await to_thread.run_sync(store.counts)
+    backlog = counts["waiting"] + counts["queued"]
+    if backlog >= config.max_queue:
+        raise BusyError(
+            f"the queue is full ({backlog} jobs waiting or queued)",
+            "retry later (see Retry-After)",
+            retry_after=30,
+        )
+    given = await _input(request, body.input)
+
+    def create() -> Job:
+        job = store.create(
+            body.kind,
+            body.params,
+            input=given,
+            depends_on=body.depends_on,
+            max_attempts=body.max_attempts,
+            idempotency_key=idempotency_key,
+        )
+        if body.callback_url:
+            store.set_callback(job.id, body.callback_url)
+        if job.status == "queued":
+            _enqueue(request, job)
+        return job
+
+    job = await to_thread.run_sync(create)
+    return _out(request, job)
+
+
+@router.get(
+    "/v1/jobs",
+    response_model=JobList,
+    summary="List jobs",
+    responses=error_responses(400),
+)
+async def list_jobs(
+    request: Request,
+    status: Annotated[
+        str | None, Query(description="Statuses, comma-separated (e.g. queued,running).")
+    ] = None,
+    kind: Annotated[str | None, Query(description="A stage name.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> JobList:
+    """Jobs newest first, filtered by status and kind, a page at a time."""
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    store = request.app.state.store
+    page = await to_thread.run_sync(lambda: store.list(statuses, kind, limit=limit, cursor=cursor))
+    return JobList(jobs=[_out(request, j) for j in page.jobs], next_cursor=page.cursor)
+
+
+@router.get(
+    "/v1/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job: status, progress, step, error, result, artifact links",
+    responses=error_responses(404),
+)
+async def get_job(request: Request, job_id: str) -> JobOut:
+    """The job as it is now."""
+    job = await to_thread.run_sync(request.app.state.store.get, job_id)
+    return _out(request, job)
+
+
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a job",
+    responses=error_responses(404, 409),
+)
+async def cancel_job(request: Request, job_id: str) -> JobOut:
+    """A waiting or queued job is canceled at once; a running one stops at its next
+    progress report (``cancel_requested`` until then). 409 when it already ended."""
+    job = await to_thread.run_sync(request.app.state.store.cancel, job_id)
+    return _out(request, job)
+
+
+@router.post(
+    "/v1/jobs/{job_id}/retry",
+    status_code=202,
+    response_model=JobOut,
+    summary="Run a failed or canceled job again",
+    responses=error_responses(404, 409),
+)
+async def retry_job(request: Request, job_id: str) -> JobOut:
+    """Queue a failed or canceled job again (fresh attempts); 409 for other statuses."""
+
+    def retry() -> Job:
+        job = request.app.state.store.retry(job_id)
+        if job.status == "queued":
+            _enqueue(request, job)
+        return job
+
+    job = await to_thread.run_sync(retry)
+    return _out(request, job)
+
+
+def _event(name: str, data: Any) -> dict[str, str]:
+    return {"event": name, "data": json.dumps(data, default=str)}
+
+
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    summary="Follow a job (server-sent events)",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Events 'status' (the job, at start and on each status change), "
+            "'progress' ({progress, step}) and 'end' (the final job), then the stream ends.",
+        },
+        **error_responses(404),
+    },
+)
+async def job_events(request: Request, job_id: str) -> EventSourceResponse:
+    """Server-sent events until the job ends: ``status`` with the job at once and at each
+    status change, ``progress`` with ``{"progress", "step"}`` as it moves, ``end`` with the
+    final job."""
+    store = request.app.state.store
+    job = await to_thread.run_sync(store.get, job_id)
+
+    async def stream():
+        nonlocal job
+        last_status, last_progress = job.status, (job.progress, job.step)
+        yield _event("status", _out(request, job).model_dump(mode="json"))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while job.status not in JOB_FINAL and loop.time() - start < EVENTS_MAX:
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(EVENTS_POLL)
+            try:
+                job = await to_thread.run_sync(store.get, job_id)
+            except NotFoundError:
+                return
+            if (job.progress, job.step) != last_progress:
+                last_progress = (job.progress, job.step)
+                yield _event("progress", {"progress": job.progress, "step": job.step})
+            if job.status != last_status:
+                last_status = job.status
+                yield _event("status", _out(request, job).model_dump(mode="json"))
+        if job.status in JOB_FINAL:
+            yield _event("end", _out(request, job).model_dump(mode="json"))
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.get(
+    "/v1/jobs/{job_id}/artifacts/{name:path}",
+    summary="A file the job wrote (HTTP Range supported)",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        206: {"description": "The requested byte range"},
+        **error_responses(404, 416),
+    },
+)
+async def job_artifact(request: Request, job_id: str, name: str) -> FileResponse:
+    """One artifact of the job by its name (as listed in the job's ``artifacts``);
+    ``Range: bytes=...`` gives 206 Partial Content, so a browser can seek in a video."""
+    store = request.app.state.store
+    job = await to_thread.run_sync(store.get, job_id)
+    for stored in job.artifacts:
+        if _artifact_name(job, stored) == name:
+            path = store.root / stored
+            if path.is_file():
+                return FileResponse(
+                    path, filename=PurePosixPath(name).name, content_disposition_type="inline"
+                )
+            break
+    raise NotFoundError(
+        f"job {job_id} has no artifact {name}", "see the artifacts listed by GET /v1/jobs/{id}"
+    )

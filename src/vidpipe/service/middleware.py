@@ -1,0 +1,175 @@
+"""The service's ASGI middleware: request ids, one log line per request, metrics, body-size
+limits and the request timeout (pure ASGI: streaming answers such as server-sent events
+and ranged artifacts pass through untouched).
+
+- Request id: the client's ``X-Request-ID`` when it is 1..64 of ``[A-Za-z0-9._-]``,
+  else a new random one; kept in ``request.state.request_id`` and sent back in the
+  ``X-Request-ID`` header.
+- Log: one line per request on logger ``vidpipe.service.access``, a JSON object
+  ``{"request_id", "method", "route", "path", "status", "duration_ms", "client"}``.
+- Body size: a ``Content-Length`` over the route's limit is answered 413 before any byte
+  is read; a chunked body is counted as it arrives and cut off at the limit (413, and
+  the handler sees the client gone). Limits (:func:`body_limit`): ``/v1/files`` the
+  upload limit, ``/v1/audio/*`` the OpenAI upload limit, anything else the JSON limit
+  (each with 1 MiB for the multipart framing of uploads).
+- Timeout: a response that has not started after ``request_timeout`` seconds is
+  answered 504 (the work in a thread pool runs on; its answer is dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from vidpipe.service.config import ServiceConfig
+from vidpipe.service.errors import error_payload
+
+__all__ = ["ServiceMiddleware", "body_limit"]
+
+_access = logging.getLogger("vidpipe.service.access")
+_RID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: room for multipart boundaries and part headers around an uploaded file, bytes
+FRAMING = 1024 * 1024
+
+
+def body_limit(path: str, config: ServiceConfig) -> int:
+    """The largest request body accepted on ``path``, in bytes."""
+    if path.startswith("/v1/files"):
+        return config.max_file_bytes + FRAMING
+    if path.startswith("/v1/audio/"):
+        return config.max_audio_bytes + FRAMING
+    return config.max_json_bytes
+
+
+def _route_of(scope: dict[str, Any]) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class ServiceMiddleware:
+    """Request id, access log, metrics, body limits and timeout around ``app``.
+
+    Args:
+        app: the ASGI app inside.
+        config: the service configuration (limits, timeout).
+        observe: called with ``(method, route, status, seconds)`` after each request
+            (the Prometheus metrics).
+    """
+
+    def __init__(
+        self,
+        app: Callable,
+        config: ServiceConfig,
+        observe: Callable[[str, str, int, float], None] | None = None,
+    ) -> None:
+        self.app, self.config, self.observe = app, config, observe
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get("x-request-id", "")
+        if not _RID.match(rid):
+            rid = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = rid
+        path = scope.get("path", "")
+        state = {"started": False, "status": 500, "answered": False}
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_wrapped(message: dict[str, Any]) -> None:
+            if state["answered"]:
+                return  # we already answered (413/504); the app's answer is dropped
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                state["status"] = message["status"]
+                if "cancel" in state:  # the answer has started: no timeout for its body
+                    state["cancel"].deadline = math.inf
+                hs = list(message.get("headers", []))
+                if not any(k.lower() == b"x-request-id" for k, _ in hs):
+                    hs.append(rid_header)
+                message = {**message, "headers": hs}
+            await send(message)
+
+        async def answer(status: int, type_: str, msg: str, hint: str) -> None:
+            if state["started"] or state["answered"]:
+                return
+            body = json.dumps(error_payload(type_, msg, hint, rid)).encode()
+            state.update(started=True, status=status, answered=True)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                        rid_header,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+        limit = body_limit(path, self.config)
+        declared = headers.get("content-length")
+        too_big = f"request body over {limit} bytes"
+        hint = "send a smaller body (see the service's size limits)"
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await answer(413, "TooLargeError", too_big, hint)
+            self._log(scope, rid, state["status"], start)
+            return
+        seen = 0
+
+        async def receive_counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    await answer(413, "TooLargeError", too_big, hint)
+                    return {"type": "http.disconnect"}
+            return message
+
+        deadline = anyio.current_time() + self.config.request_timeout
+        try:
+            with anyio.CancelScope(deadline=deadline) as cancel:
+                state["cancel"] = cancel
+                await self.app(scope, receive_counted, send_wrapped)
+            if cancel.cancelled_caught and not state["started"]:
+                await answer(
+                    504,
+                    "Timeout",
+                    f"no answer within {self.config.request_timeout:g} s",
+                    "submit long work as a job (POST /v1/jobs) and poll it",
+                )
+        finally:
+            self._log(scope, rid, state["status"], start)
+
+    def _log(self, scope, rid: str, status: int, start: float) -> None:
+        seconds = time.perf_counter() - start
+        route = _route_of(scope)
+        client = scope.get("client")
+        _access.info(
+            json.dumps(
+                {
+                    "request_id": rid,
+                    "method": scope.get("method"),
+                    "route": route,
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "client": client[0] if client else None,
+                }
+            )
+        )
+        if self.observe is not None:
+            self.observe(scope.get("method", ""), route, status, seconds)

@@ -1,0 +1,119 @@
+"""``vidpipe run`` and ``vidpipe submit`` on the one stage registry (in-process, SQLite).
+
+- the run steps, their order and which need audio come from the stage classes;
+- a stage row written by ``vidpipe run`` carries the hash a job of the same step has
+  (``Stage.options_hash`` of the same parsed options; a summary's includes the
+  transcript's);
+- a submitted file without an audio track: its audio and transcribe jobs succeed as
+  ``skipped: no audio track``, describe-like stages still run, and its source ends
+  ``done`` with run's reason; a failing probe fails the source with ``probe: ...``
+  (not ``dependency ... failed``), and a retry puts it back to ``pending``;
+- download jobs go to the I/O queue, the others to the CPU queue.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import DATA
+from vidpipe.library.catalog import Catalog
+from vidpipe.pipeline import queue as q
+from vidpipe.pipeline.execute import run_job
+from vidpipe.pipeline.jobs import JobStore
+from vidpipe.pipeline.registry import STAGES, get_stage
+from vidpipe.pipeline.runner import AUDIO_STAGES, DEFAULT_ALL, STEPS, Runner, RunOptions
+from vidpipe.pipeline.submit import submit
+
+SILENT = DATA / "video" / "moviepy_example.mp4"  # a video without an audio track
+BROKEN = DATA / "broken" / "tinytag_invalid_file.wav"
+
+
+@pytest.fixture
+def store(tmp_path):
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    yield JobStore(cat, root=tmp_path / "store")
+    cat.close()
+
+
+def _queue(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'queue.db'}"
+
+
+def test_steps_come_from_the_stage_classes():
+    assert STEPS == (
+        "ingest", "probe", "audio", "transcribe", "summarize", "chapters", "describe", "embed",
+    )  # fmt: skip
+    # embed is a media step that `--steps all` does not choose (it is named)
+    assert DEFAULT_ALL == ("ingest", "probe", "audio", "transcribe")
+    assert AUDIO_STAGES == ("audio", "transcribe", "summarize", "chapters", "embed")
+    assert [n for n, s in STAGES.items() if s.resource == "io"] == ["download"]
+
+
+def test_run_stage_rows_have_the_jobs_hashes(tmp_path, store):
+    opts = RunOptions(steps=("ingest", "probe", "audio"), model="tiny.en")
+    summary = Runner(store.catalog, opts).run([str(DATA / "jfk.flac")])
+    assert (summary.done, summary.ran["probe"], summary.ran["audio"]) == (1, 1, 1)
+    params = opts.stage_params()
+    rows = {st.stage: st.options_hash for st in store.catalog.stages()}
+    for step in ("probe", "audio"):
+        stage = get_stage(step)
+        job = store.create(step, params[step], input={"path": str(DATA / "jfk.flac")})
+        assert rows[step] == job.params_hash == stage.options_hash(stage.parse_options({}))
+    # a summary's cache hash includes the transcript's: other transcribe options, other hash
+    tr, sm = get_stage("transcribe"), get_stage("summarize")
+    hashes = {"transcribe": tr.options_hash(tr.parse_options(params["transcribe"]))}
+    mine = sm.options_hash(sm.parse_options(params["summarize"]), upstream=hashes)
+    other = sm.options_hash(sm.parse_options(params["summarize"]), upstream={"transcribe": "x"})
+    assert mine != other != sm.options_hash(sm.parse_options(params["summarize"]))
+    # run wrote no job files: its results are the catalog rows
+    assert not (tmp_path / "store").exists()
+
+
+def test_submitted_silent_file_and_broken_file_settle_their_sources(tmp_path, store):
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(SILENT, d / "1_silent.mp4")
+    shutil.copy(BROKEN, d / "2_broken.wav")
+    opts = RunOptions(steps=("ingest", "probe", "audio", "transcribe", "describe"))
+    sub = submit(store, [str(d)], opts, url=_queue(tmp_path))
+    silent, broken = sub.chains
+    assert [j.kind for j in silent.jobs] == ["probe", "audio", "transcribe", "describe"]
+    assert [s.state for s in store.catalog.sources()] == ["pending", "pending"]
+    for chain in sub.chains:
+        for job in chain.jobs:
+            run_job(store, job.id)
+    jobs = {j.kind: j for j in store.get_many([j.id for j in silent.jobs])}
+    assert all(j.status == "succeeded" for j in jobs.values())
+    assert (
+        jobs["audio"].result["skipped"] == jobs["transcribe"].result["skipped"] == "no audio track"
+    )
+    assert "skipped" not in jobs["describe"].result  # describe does not need audio
+    assert not jobs["audio"].artifacts
+    bad = store.get_many([j.id for j in broken.jobs])
+    assert bad[0].status == "failed" and bad[1].error.message.startswith("dependency ")
+    got = {s.uri.rsplit("/", 1)[1]: (s.state, s.reason) for s in store.catalog.sources()}
+    assert got["1_silent.mp4"] == ("done", "audio, transcribe: skipped: no audio track")
+    state, reason = got["2_broken.wav"]
+    assert state == "failed" and reason.startswith("probe: ") and "dependency" not in reason
+    assert "not a recognised audio or video file" in reason
+    (failure,) = store.catalog.failures()
+    assert (failure.stage, failure.error_class) == ("probe", "MediaError")
+    # a retry runs the chain again: its source waits for it
+    store.retry(bad[0].id)
+    broken_src = next(s for s in store.catalog.sources() if s.uri.endswith("2_broken.wav"))
+    assert (broken_src.state, broken_src.reason) == ("pending", None)
+
+
+def test_ingest_only_submit_and_the_two_queues(tmp_path, store):
+    url = _queue(tmp_path)
+    sub = submit(store, [str(DATA / "jfk.flac")], RunOptions(steps=("ingest",)), url=url)
+    assert sub.job_ids == [] and sub.chains[0].state == "done"
+    assert store.catalog.sources()[0].state == "done"
+    down = store.create("download", {}, input={"url": "http://127.0.0.1:9/a.wav"})
+    probe = store.create("probe", {}, input={"path": str(DATA / "jfk.flac")})
+    assert q.enqueue([down, probe], url=url) == 2
+    assert {t.args[0] for t in q.get_queue(url, "io").pending()} == {down.id}
+    assert {t.args[0] for t in q.get_queue(url, "cpu").pending()} == {probe.id}
+    assert q.messages(url) == {down.id, probe.id}
