@@ -33,6 +33,8 @@ COMMANDS = [
     "speak",
     "render",
     "narrate",
+    "embed",
+    "similar",
     "submit",
     "worker",
     "serve",
@@ -51,6 +53,7 @@ def test_every_command_registered_in_help_order():
     assert group.commands["transcribe"].callback.__module__ == "vidpipe.cli.media"
     assert group.commands["describe"].callback.__module__ == "vidpipe.cli.understanding"
     assert group.commands["narrate"].callback.__module__ == "vidpipe.cli.video"
+    assert group.commands["similar"].callback.__module__ == "vidpipe.cli.embed"
     assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
     assert group.commands["serve"].callback.__module__ == "vidpipe.cli.serve"
     assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]

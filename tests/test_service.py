@@ -388,12 +388,30 @@ def test_private_urls_are_refused_without_any_request(gclient, guarded):
         ("speak", {"voice": "../../voices/x.onnx"}),
         ("summarize", {"llm_base": "http://internal.test/v1"}),
         ("transcribe", {"model": "Systran/faster-whisper-large-v3"}),  # a hub download
+        ("embed", {"model": "wav2vec2:/etc"}),  # an encoder folder outside the roots
     ],
 )
 def test_params_cannot_reach_past_the_roots_or_the_url_policy(gclient, kind, params):
     r = gclient.post("/v1/jobs", json={"kind": kind, "params": params, "input": {"text": "x"}})
     assert r.status_code == 403, r.text
     assert _error(r)["type"] == "ForbiddenError"
+
+
+def test_an_encoder_folder_inside_the_roots_is_accepted(gclient, guarded):
+    # embed's model names its folder after the encoder kind: the folder is what is checked
+    root = Path(guarded.config.media_roots[0])
+    (root / "w2v").mkdir(parents=True, exist_ok=True)
+    r = gclient.post(
+        "/v1/jobs",
+        json={
+            "kind": "embed",
+            "params": {"model": f"wav2vec2:{root / 'w2v'}"},
+            "input": {"media_id": 1},
+        },
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["model"].startswith("wav2vec2:")
+    gclient.post(f"/v1/jobs/{r.json()['id']}/cancel")
 
 
 def test_queue_full_is_429_with_retry_after(gclient):

@@ -6,6 +6,8 @@ Public API::
     info = vidpipe.probe("talk.mp4")                 # MediaInfo
     tr = vidpipe.transcribe("talk.mp4", word_timestamps=True)   # Transcript
     vidpipe.write_transcript(tr, "out", "talk", ["srt", "json"])
+    vec = vidpipe.embed_audio("talk.mp4")            # (512,) float32, Whisper base encoder
+    hits = vidpipe.similar("clip.wav", k=5)          # nearest stored items (catalog)
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ __all__ = [
     "Word",
     "__version__",
     "decode_audio",
+    "embed_audio",
     "extract_audio",
     "probe",
+    "similar",
     "transcribe",
     "write_transcript",
 ]
@@ -33,6 +37,7 @@ from vidpipe.types import MediaInfo, Segment, StreamInfo, Transcript, Word
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.media.audio import decode_audio, extract_audio
     from vidpipe.media.probe import probe
+    from vidpipe.pipeline.embed import embed_audio, similar
     from vidpipe.speech.transcribe import transcribe
     from vidpipe.writers import write_transcript
 
@@ -42,6 +47,8 @@ _LAZY = {
     "extract_audio": "vidpipe.media.audio",
     "transcribe": "vidpipe.speech.transcribe",
     "write_transcript": "vidpipe.writers",
+    "embed_audio": "vidpipe.pipeline.embed",
+    "similar": "vidpipe.pipeline.embed",
 }
 
 

@@ -8,6 +8,7 @@ A private package, one module per command group (the PySceneDetect pattern):
 - :mod:`.library`: ``ingest``, ``run``, ``report``, ``search``, ``show``, ``export``;
 - :mod:`.understanding`: ``summarize``, ``chapters``, ``topics``, ``describe``;
 - :mod:`.video`: ``speak``, ``render``, ``narrate``;
+- :mod:`.embed`: ``embed``, ``similar``;
 - :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry);
 - :mod:`.serve`: ``serve``, the HTTP service.
 
@@ -25,7 +26,7 @@ import typer
 from rich.text import Text
 
 from vidpipe import __version__
-from vidpipe.cli import jobs, library, media, serve, understanding, video
+from vidpipe.cli import embed, jobs, library, media, serve, understanding, video
 from vidpipe.cli._common import _fail, _Group, _run, _State, _stop, err, out
 from vidpipe.errors import EXIT_INTERRUPTED
 
@@ -77,6 +78,8 @@ _COMMANDS = (
     (None, video.speak),
     (None, video.render),
     (None, video.narrate),
+    (None, embed.embed),
+    (None, embed.similar),
     (None, jobs.submit),
     (None, jobs.worker),
     (None, serve.serve),

@@ -167,7 +167,7 @@ _StepsOpt = Annotated[
     str,
     typer.Option(
         "--steps",
-        help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe "
+        help="Comma list of ingest,probe,audio,transcribe,summarize,chapters,describe,embed "
         "(all: ingest,probe,audio,transcribe).",
     ),
 ]
@@ -175,6 +175,51 @@ _RunModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="ASR model: base, tiny.en, a folder.")
 ]
 _QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+
+# Audio embeddings (embed, similar, export, and the embed step of run/submit)
+_EmbedModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--embed-model",
+        metavar="ENCODER",
+        help="Audio encoder of the embed step: whisper (base), whisper:tiny.en, "
+        "whisper:FOLDER, wav2vec2:FOLDER.",
+    ),
+]
+_PoolOpt = Annotated[
+    str, typer.Option("--pool", metavar="POOL", help="Pooling of frame states: mean or meanstd.")
+]
+
+# Record lists (JSON array, JSON Lines, CSV) for ingest, run and submit
+_UrlFieldOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url-field",
+        metavar="NAME",
+        help="Record field holding the URL (default: the first http(s) URL field).",
+    ),
+]
+_IdFieldOpt = Annotated[
+    str | None,
+    typer.Option("--id-field", metavar="NAME", help="Record field holding the record's id."),
+]
+_StartOpt = Annotated[
+    int | None,
+    typer.Option("--start", min=0, metavar="N", help="First record to take (0-based)."),
+]
+_EndOpt = Annotated[
+    int | None,
+    typer.Option("--end", min=0, metavar="M", help="Stop before record M (0-based, excluded)."),
+]
+
+
+def _records(url_field, id_field, start, end):
+    """RecordOptions of the record-list options (``None`` when none is given)."""
+    from vidpipe.library.ingest import RecordOptions
+
+    opts = RecordOptions(url_field, id_field, start, end)
+    return opts if opts.active else None
+
 
 _JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 

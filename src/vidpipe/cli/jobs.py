@@ -16,15 +16,22 @@ from rich.text import Text
 
 from vidpipe.cli._common import (
     _BackendOpt,
+    _EmbedModelOpt,
+    _EndOpt,
+    _IdFieldOpt,
     _JsonOpt,
     _LlmBaseOpt,
     _LlmModelOpt,
     _MaxChunkOpt,
+    _PoolOpt,
     _QuietOpt,
+    _records,
     _run,
     _RunModelOpt,
+    _StartOpt,
     _StepsOpt,
     _TargetLangOpt,
+    _UrlFieldOpt,
     err,
     out,
 )
@@ -99,6 +106,12 @@ def submit(
     min_speed: _MinSpeedOpt = None,
     speed_time: _SpeedTimeOpt = None,
     no_private_urls: _NoPrivateOpt = False,
+    embed_model: _EmbedModelOpt = "whisper",
+    pool: _PoolOpt = "mean",
+    url_field: _UrlFieldOpt = None,
+    id_field: _IdFieldOpt = None,
+    start: _StartOpt = None,
+    end: _EndOpt = None,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, help="Runs allowed per job.")
     ] = 3,
@@ -134,6 +147,9 @@ def submit(
                 None, None, rps, retries, max_size, deadline, min_speed, speed_time, no_private_urls
             )
         ),
+        embed_model=embed_model,
+        embed_pool=pool,
+        records=_records(url_field, id_field, start, end),
     )
     store = _store()
     try:

@@ -15,7 +15,10 @@ from vidpipe.cli._common import (
     _BackendOpt,
     _catalog,
     _cue_options,
+    _EmbedModelOpt,
+    _EndOpt,
     _HighlightOpt,
+    _IdFieldOpt,
     _IdsOpt,
     _LlmBaseOpt,
     _LlmModelOpt,
@@ -27,16 +30,20 @@ from vidpipe.cli._common import (
     _MaxLineWidthOpt,
     _MinDurOpt,
     _note,
+    _PoolOpt,
     _QuietOpt,
+    _records,
     _run,
     _RunModelOpt,
     _selection,
     _SelLangOpt,
     _ShortestOpt,
+    _StartOpt,
     _StepsOpt,
     _stop,
     _target_and_selection,
     _TargetLangOpt,
+    _UrlFieldOpt,
     _zh_script,
     _ZhScriptOpt,
     err,
@@ -204,6 +211,10 @@ def ingest(
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Retry sources that failed before.")
     ] = False,
+    url_field: _UrlFieldOpt = None,
+    id_field: _IdFieldOpt = None,
+    start: _StartOpt = None,
+    end: _EndOpt = None,
     quiet: _QuietOpt = False,
 ) -> None:
     """Record sources in the catalog: download URLs, hash local files (no processing).
@@ -219,6 +230,7 @@ def ingest(
         steps=("ingest",),
         retry_failed=retry_failed,
         dest=dest,
+        records=_records(url_field, id_field, start, end),
         limits=_run(
             lambda: _limits(
                 concurrency,
@@ -270,9 +282,15 @@ def run_cmd(
     llm_base: _LlmBaseOpt = None,
     llm_model: _LlmModelOpt = None,
     max_chunk: _MaxChunkOpt = 60.0,
+    url_field: _UrlFieldOpt = None,
+    id_field: _IdFieldOpt = None,
+    start: _StartOpt = None,
+    end: _EndOpt = None,
+    embed_model: _EmbedModelOpt = "whisper",
+    pool: _PoolOpt = "mean",
     quiet: _QuietOpt = False,
 ) -> None:
-    """Batch pipeline over the catalog: download, probe, check audio, transcribe.
+    """Batch pipeline over the catalog: download, probe, check audio, transcribe, embed.
 
     Without SOURCES it works on every source already in the catalog. Downloads continue
     while earlier items are processed; each result is recorded as soon as it is ready,
@@ -313,6 +331,9 @@ def run_cmd(
         llm_base=llm_base,
         llm_model=llm_model,
         max_chunk=max_chunk,
+        records=_records(url_field, id_field, start, end),
+        embed_model=embed_model,
+        embed_pool=pool,
     )
     _run(lambda: opts.text_options().check())  # a bad --backend is a usage error up front
     _run_library(sources or [], opts, quiet)
@@ -344,9 +365,20 @@ def report(
     for col in ("#", "id", "source", "status", "duration", "resolution", "codecs", "lang"):
         t.add_column(col, justify="right" if col in ("#", "id", "duration") else "left")
     t.add_column("words", justify="right")
+    embedded = any(row.embed_seconds is not None for row in r.rows)
+    if embedded:  # the embed step's facts: audio seconds and channels, processing seconds
+        for col in ("audio s", "ch", "embed s"):
+            t.add_column(col, justify="right")
     colors = {"done": "green", "failed": "red", "skipped": "yellow", "pending": "cyan"}
     for i, row in enumerate(r.rows, 1):
         codecs = "/".join(c for c in (row.video_codec, row.audio_codec) if c) or "-"
+        extra = []
+        if embedded:
+            extra = [
+                f"{row.audio_duration:.1f}" if row.audio_duration is not None else "-",
+                str(row.channels) if row.channels is not None else "-",
+                f"{row.embed_seconds:.2f}" if row.embed_seconds is not None else "-",
+            ]
         t.add_row(
             str(i),
             str(row.media_id) if row.media_id is not None else "-",
@@ -357,6 +389,7 @@ def report(
             codecs,
             Text("no audio", style="dim") if row.no_audio else (row.language or "-"),
             str(row.words) if row.words is not None else "-",
+            *extra,
         )
     out.print(t)
     tot = r.totals
@@ -491,12 +524,30 @@ def export(
     max_cue_duration: _MaxCueDurationOpt = 7.0,
     highlight_words: _HighlightOpt = False,
     zh_script: _ZhScriptOpt = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            "--embeddings",
+            metavar="FILE",
+            help="Write the audio embeddings instead: ids, source metadata and vectors "
+            "(.npy with a sidecar .npy.json, .jsonl, or .parquet).",
+        ),
+    ] = None,
+    embed_model: _EmbedModelOpt = "whisper",
+    pool: _PoolOpt = "mean",
+    raw: Annotated[
+        bool, typer.Option("--raw", help="With --embeddings: raw vectors, not PCA-reduced.")
+    ] = False,
 ) -> None:
-    """Write transcripts from the catalog as txt, srt, vtt, json, tsv or ass files.
+    """Write transcripts from the catalog as txt, srt, vtt, json, tsv or ass files, or
+    (--embeddings FILE) the stored audio embedding vectors.
 
     One ITEM, --all, or the items chosen by the selection options (those without a
     transcript are listed and skipped).
     """
+    if embeddings is not None:
+        _export_embeddings(embeddings, embed_model, pool, raw)
+        return
     from vidpipe.errors import UsageError
     from vidpipe.pipeline.transcribe import export_transcripts
     from vidpipe.writers import parse_formats
@@ -525,6 +576,20 @@ def export(
                 report=_note,
             )
         )
+    finally:
+        cat.close()
+    for p in written:
+        err.print(f"wrote {p}", highlight=False)
+
+
+def _export_embeddings(path: Path, model: str, pool: str, raw: bool) -> None:
+    from vidpipe.cli.embed import _options
+    from vidpipe.pipeline.embed import export_embeddings
+
+    opts = _run(lambda: _options(model, pool, None))
+    cat = _catalog()
+    try:
+        written = _run(lambda: export_embeddings(cat, path, opts, raw=raw))
     finally:
         cat.close()
     for p in written:

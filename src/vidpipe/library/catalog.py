@@ -339,8 +339,14 @@ class Catalog:
         line: int | None = None,
         state: str = "pending",
         reason: str | None = None,
+        *,
+        record_id: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Source:
-        """Record one input (appended after every existing source in input order)."""
+        """Record one input (appended after every existing source in input order).
+
+        ``record_id`` and ``meta`` are a JSON/CSV record's id and other fields.
+        """
         with self.session() as s:
             pos = (s.scalar(select(func.max(Source.position))) or 0) + 1
             src = Source(
@@ -351,6 +357,8 @@ class Catalog:
                 position=pos,
                 state=state,
                 reason=reason,
+                record_id=record_id,
+                meta=meta,
             )
             s.add(src)
             s.flush()
@@ -962,3 +970,167 @@ class Catalog:
                 q = q.where(ImageRow.generator == generator)
             q = q.order_by(ImageRow.work_dir.nulls_first(), ImageRow.chunk_id, ImageRow.id)
             return list(s.scalars(q))
+
+    # ------------------------------------------------------------------ embeddings
+
+    def save_embedding(
+        self,
+        media_id: int,
+        *,
+        encoder: str,
+        opts_hash: str,
+        pool: str,
+        vector: Any,
+        duration: float | None = None,
+        channels: int | None = None,
+        sample_rate: int | None = None,
+        seconds: float | None = None,
+        reduced: Any = None,
+        pca_version: int | None = None,
+    ) -> int:
+        """Store (or replace) the embedding of ``media_id`` for ``options_hash``.
+
+        Args:
+            vector: the raw pooled vector, ``(dim,)`` (stored as float32 bytes).
+            reduced: the vector after the PCA numbered ``pca_version``, if any.
+            duration, channels, sample_rate: the audio stream's facts (s, count, Hz).
+            seconds: wall time spent decoding and encoding it.
+
+        Returns:
+            The row id.
+
+        Raises:
+            CatalogError: the database cannot be written.
+        """
+        import numpy as np
+
+        from vidpipe.library.models import EmbeddingRow
+
+        vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        values = {
+            "media_id": media_id,
+            "encoder": encoder,
+            "options_hash": opts_hash,
+            "pool": pool,
+            "dim": int(vec.shape[0]),
+            "vector": vec.tobytes(),
+            "reduced": None
+            if reduced is None
+            else np.ascontiguousarray(reduced, dtype="<f4").reshape(-1).tobytes(),
+            "pca_version": pca_version if reduced is not None else None,
+            "duration": duration,
+            "channels": channels,
+            "sample_rate": sample_rate,
+            "seconds": seconds,
+            "created_at": utcnow(),
+        }
+        with self.session() as s:
+            stmt = self._insert(EmbeddingRow.__table__).values(**values)
+            update_cols = {k: stmt.excluded[k] for k in values if k not in ("media_id",)}
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["media_id", "options_hash"], set_=update_cols
+            ).returning(EmbeddingRow.__table__.c.id)
+            return int(s.execute(stmt).scalar_one())
+
+    def embedding(self, media_id: int, opts_hash: str | None = None) -> Any:
+        """The :class:`~vidpipe.library.models.EmbeddingRow` of ``media_id`` for
+        ``options_hash`` (any, the newest, when ``None``), or None."""
+        from vidpipe.library.models import EmbeddingRow
+
+        with self.session(write=False) as s:
+            q = select(EmbeddingRow).where(EmbeddingRow.media_id == media_id)
+            if opts_hash is not None:
+                q = q.where(EmbeddingRow.options_hash == opts_hash)
+            return s.scalars(q.order_by(EmbeddingRow.id.desc()).limit(1)).first()
+
+    def embeddings(self, opts_hash: str | None = None) -> list[Any]:
+        """Embedding rows (of one ``options_hash``, or all), by media id."""
+        from vidpipe.library.models import EmbeddingRow
+
+        with self.session(write=False) as s:
+            q = select(EmbeddingRow).order_by(EmbeddingRow.media_id, EmbeddingRow.id)
+            if opts_hash is not None:
+                q = q.where(EmbeddingRow.options_hash == opts_hash)
+            return list(s.scalars(q))
+
+    def embedding_facts(self) -> dict[int, tuple[float | None, int | None, float | None]]:
+        """``media_id -> (audio duration s, channels, processing seconds)`` of each item's
+        newest embedding (the vectors themselves are not read)."""
+        from vidpipe.library.models import EmbeddingRow
+
+        e = EmbeddingRow
+        with self.session(write=False) as s:
+            q = select(e.media_id, e.duration, e.channels, e.seconds).order_by(e.id)
+            return {mid: (d, c, sec) for mid, d, c, sec in s.execute(q)}
+
+    def embedding_sets(self) -> list[tuple[str, str, str, int]]:
+        """``(encoder, opts_hash, pool, count)`` of every stored set of vectors,
+        largest first."""
+        from vidpipe.library.models import EmbeddingRow
+
+        e = EmbeddingRow
+        with self.session(write=False) as s:
+            q = (
+                select(e.encoder, e.options_hash, e.pool, func.count(e.id))
+                .group_by(e.encoder, e.options_hash, e.pool)
+                .order_by(func.count(e.id).desc(), e.options_hash)
+            )
+            return [(a, b, c, int(n)) for a, b, c, n in s.execute(q)]
+
+    def save_pca(
+        self,
+        *,
+        encoder: str,
+        opts_hash: str,
+        data: bytes,
+        n_components: int,
+        dim: int,
+        n_items: int,
+        whiten: bool,
+        reduced: dict[int, Any],
+    ) -> int:
+        """Store a new PCA version for ``options_hash`` and, in the same transaction,
+        every reduced vector it gives (``reduced``: embedding row id -> vector).
+
+        Returns:
+            The new version number (1 for the first PCA of these options).
+        """
+        import numpy as np
+
+        from vidpipe.library.models import EmbeddingRow, PcaRow
+
+        with self.session() as s:
+            last = s.scalar(
+                select(func.max(PcaRow.version)).where(PcaRow.options_hash == opts_hash)
+            )
+            version = int(last or 0) + 1
+            s.add(
+                PcaRow(
+                    encoder=encoder,
+                    options_hash=opts_hash,
+                    version=version,
+                    n_components=n_components,
+                    dim=dim,
+                    n_items=n_items,
+                    whiten=whiten,
+                    data=data,
+                )
+            )
+            for row_id, vec in reduced.items():
+                s.execute(
+                    update(EmbeddingRow)
+                    .where(EmbeddingRow.id == row_id)
+                    .values(
+                        reduced=np.ascontiguousarray(vec, dtype="<f4").reshape(-1).tobytes(),
+                        pca_version=version,
+                    )
+                )
+            return version
+
+    def latest_pca(self, opts_hash: str) -> Any:
+        """The newest :class:`~vidpipe.library.models.PcaRow` for ``options_hash``, or None."""
+        from vidpipe.library.models import PcaRow
+
+        with self.session(write=False) as s:
+            q = select(PcaRow).where(PcaRow.options_hash == opts_hash)
+            return s.scalars(q.order_by(PcaRow.version.desc()).limit(1)).first()

@@ -5,6 +5,14 @@ duplicates allowed), a local media file, or a folder (the media files inside, in
 natural order: ``2.mp4`` before ``10.mp4``). Registering the same input again finds
 the row recorded the first time, so a rerun neither duplicates rows nor redoes work.
 
+A JSON file (an array of records), a JSON Lines file or a CSV file is a list of
+records, as in the usual ``all_videos.json``: each record's URL is its ``url_field``
+(default: the first field holding an http(s) URL), its id the ``id_field``, and every
+other field is kept as the source's metadata (``sources.meta``). ``start``/``end``
+take a slice of the list, as Python slices do (0-based, ``end`` excluded); records
+keep their numbers in the whole list (``line`` is the 1-based record number), so two
+slices of one list never collide. A record without a URL is ``failed`` at once.
+
 Malformed URLs are recorded as ``failed`` with the reason straight away; a URL seen
 earlier in the same run or already recorded is ``skipped`` ("duplicate of ...").
 Registration holds the catalog's ``register`` lock (:meth:`Catalog.lock`), so two runs
@@ -54,6 +62,7 @@ MEDIA_EXTENSIONS = frozenset(
     ]
 )
 LIST_EXTENSIONS = frozenset({".txt", ".list", ".lst", ".urls", ".links"})
+RECORD_EXTENSIONS = frozenset({".json", ".jsonl", ".ndjson", ".csv"})
 _URL_LIKE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://|^www\.", re.ASCII)
 
 
@@ -81,8 +90,86 @@ def describe(src: Source) -> str:
     from vidpipe.library.urls import redact_url
 
     if src.list_path and src.line is not None:
-        return f"line {src.line} of {Path(src.list_path).name}"
+        what = "record" if Path(src.list_path).suffix.lower() in RECORD_EXTENSIONS else "line"
+        return f"{what} {src.line} of {Path(src.list_path).name}"
     return redact_url(src.uri)
+
+
+@dataclass
+class RecordOptions:
+    """How to read JSON/JSONL/CSV source lists (see the module doc).
+
+    Attributes:
+        url_field: the field holding the URL (default: the first http(s) URL field).
+        id_field: the field holding the record's id (kept as ``sources.record_id``).
+        start, end: the slice of the list to take (0-based, ``end`` excluded).
+    """
+
+    url_field: str | None = None
+    id_field: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.url_field, self.id_field, self.start, self.end))
+
+
+def read_records(path: Path) -> list[dict | str]:
+    """The records of a JSON array, JSON Lines or CSV file, in order.
+
+    A JSON Lines line that is not a JSON object comes back as the string ``"bad: why"``
+    (its record then fails alone).
+
+    Raises:
+        InputError: the file cannot be read, or a ``.json`` file is not an array.
+    """
+    import csv
+    import io
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read: {exc.strerror or exc}") from exc
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InputError(
+                f"{path.name}: not valid JSON ({exc})", "give a JSON array of records"
+            ) from exc
+        if not isinstance(data, list):
+            raise InputError(
+                f"{path.name}: holds a JSON {type(data).__name__}, not an array of records",
+                'give a JSON array such as [{"video_url": "https://..."}, ...]',
+            )
+        return [r if isinstance(r, dict) else f"bad: not a JSON object: {r!r:.60}" for r in data]
+    out: list[dict | str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            out.append(f"bad: not valid JSON ({exc})")
+            continue
+        out.append(rec if isinstance(rec, dict) else f"bad: not a JSON object: {rec!r:.60}")
+    return out
+
+
+def record_url(record: dict, url_field: str | None) -> str | None:
+    """The URL of ``record``: its ``url_field``, else the first http(s) URL value."""
+    if url_field is not None:
+        v = record.get(url_field)
+        return str(v).strip() if v not in (None, "") else None
+    for v in record.values():
+        if isinstance(v, str) and v.strip().lower().startswith(("http://", "https://")):
+            return v.strip()
+    return None
 
 
 @dataclass
@@ -125,24 +212,55 @@ def check_inputs(inputs: list[str]) -> None:
             )
 
 
-def register(catalog: Catalog, inputs: list[str]) -> Registered:
+def register(
+    catalog: Catalog, inputs: list[str], records: RecordOptions | None = None
+) -> Registered:
     """Record every input line as a source (or find its earlier row). See module doc.
 
-    Returns the sources in input order. Raises :class:`InputError` for a missing path
-    (before anything is recorded) or an unreadable link list.
+    Args:
+        catalog: the catalog.
+        inputs: URLs, link lists, record lists (.json/.jsonl/.csv), files, folders.
+        records: how to read record lists (fields and slice).
+
+    Returns the sources in input order.
+
+    Raises:
+        InputError: a missing path (before anything is recorded), an unreadable list,
+            a ``.json`` file that is not an array.
+        UsageError: record options without a record list, or a bad slice.
     """
     check_inputs(inputs)
+    records = records or RecordOptions()
+    if records.active and not any(
+        not looks_like_url(a) and Path(a).suffix.lower() in RECORD_EXTENSIONS for a in inputs
+    ):
+        raise UsageError(
+            "--url-field, --id-field, --start and --end apply to record lists",
+            "give a .json, .jsonl or .csv list of records",
+        )
+    for name, v in (("--start", records.start), ("--end", records.end)):
+        if v is not None and v < 0:
+            raise UsageError(f"{name} {v} is negative", "give a 0-based record index")
     with catalog.lock("register"):
-        return _register(catalog, inputs)
+        return _register(catalog, inputs, records)
 
 
-def _register(catalog: Catalog, inputs: list[str]) -> Registered:
+def _register(catalog: Catalog, inputs: list[str], records: RecordOptions) -> Registered:
     from vidpipe.library.urls import parse_link_list, validate_url
 
     out: list[Source] = []
     new: set[int] = set()
 
-    def add(uri: str, kind: str, list_path: str | None, line: int | None, raw: str) -> None:
+    def add(
+        uri: str,
+        kind: str,
+        list_path: str | None,
+        line: int | None,
+        raw: str,
+        record_id: str | None = None,
+        meta: dict | None = None,
+        bad: str | None = None,
+    ) -> None:
         existing = catalog.find_source(uri, list_path, line)
         if existing is None and raw != uri:
             existing = catalog.find_source(raw, list_path, line)
@@ -150,7 +268,9 @@ def _register(catalog: Catalog, inputs: list[str]) -> Registered:
             out.append(existing)
             return
         state, reason = "pending", None
-        if kind in ("url", "list-entry"):
+        if bad is not None:
+            state, reason = "failed", f"ingest: {bad}"
+        elif kind in ("url", "list-entry"):
             try:
                 uri = validate_url(raw)
             except UsageError as exc:
@@ -163,7 +283,9 @@ def _register(catalog: Catalog, inputs: list[str]) -> Registered:
                 dup = catalog.done_source_for_uri(uri)
                 if dup is not None:
                     state, reason = "skipped", f"duplicate of {describe(dup)}"
-        src = catalog.add_source(uri, kind, list_path, line, state=state, reason=reason)
+        src = catalog.add_source(
+            uri, kind, list_path, line, state=state, reason=reason, record_id=record_id, meta=meta
+        )
         if state == "failed":
             catalog.record_failure("ingest", "UsageError", (reason or "")[8:], source_id=src.id)
         new.add(src.id)
@@ -177,6 +299,36 @@ def _register(catalog: Catalog, inputs: list[str]) -> Registered:
         if p.is_dir():
             for f in folder_media(p):
                 add(str(f), "folder", str(p), None, str(f))
+        elif p.suffix.lower() in RECORD_EXTENSIONS:
+            rows = read_records(p)
+            lo, hi = records.start or 0, len(rows) if records.end is None else records.end
+            for n in range(lo, min(hi, len(rows))):
+                rec, num = rows[n], n + 1
+                if isinstance(rec, str):
+                    add(f"record {num}", "list-entry", str(p), num, f"record {num}", bad=rec[5:])
+                    continue
+                url = record_url(rec, records.url_field)
+                rid = rec.get(records.id_field) if records.id_field else None
+                meta = {
+                    k: v for k, v in rec.items() if k not in (records.url_field, records.id_field)
+                }
+                if records.url_field is None and url is not None:
+                    meta = {k: v for k, v in meta.items() if v != url}
+                rid_s = None if rid in (None, "") else str(rid)
+                if url is None:
+                    field = f"field '{records.url_field}'" if records.url_field else "http(s) URL"
+                    add(
+                        f"record {num}",
+                        "list-entry",
+                        str(p),
+                        num,
+                        f"record {num}",
+                        rid_s,
+                        meta,
+                        bad=f"record {num} has no {field}",
+                    )
+                    continue
+                add(url, "list-entry", str(p), num, url, rid_s, meta)
         elif p.suffix.lower() in LIST_EXTENSIONS:
             try:
                 text = p.read_text(encoding="utf-8-sig", errors="replace")

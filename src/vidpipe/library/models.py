@@ -26,6 +26,9 @@ Tables:
   HTTP service, job callback URLs and their delivery (migration 0007).
 - ``stage_cache``: stage outputs by (stage, version, options hash, input hash) and
   folder (migration 0008; :class:`StageCacheRow`, :mod:`vidpipe.pipeline.cache`).
+- ``embeddings``, ``pca_models``: audio embedding vectors (float32 bytes, raw and
+  PCA-reduced) and the PCAs fitted on them (migration 0009; :class:`EmbeddingRow`).
+  ``sources.record_id``/``sources.meta`` keep a JSON/CSV record's id and other fields.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -76,6 +80,10 @@ class Source(Base):
     media_id: Mapped[int | None] = mapped_column(
         ForeignKey("media.id", ondelete="SET NULL"), default=None, index=True
     )
+    #: the ``--id-field`` value of a JSON/JSONL/CSV record (migration 0009)
+    record_id: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the record's other fields (migration 0009)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -314,4 +322,53 @@ class StageCacheRow(Base):
     work_dir: Mapped[str] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(JSON)
     artifacts: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EmbeddingRow(Base):
+    """An audio embedding of a media item (migration 0009; :mod:`vidpipe.pipeline.embed`).
+
+    ``vector``/``reduced`` are little-endian float32 bytes (``dim`` values; ``reduced``
+    has the PCA's ``n_components``); ``duration`` and ``seconds`` in seconds.
+    """
+
+    __tablename__ = "embeddings"
+    __table_args__ = (
+        UniqueConstraint("media_id", "options_hash", name="uq_embeddings_media_options"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    encoder: Mapped[str] = mapped_column(String(300))
+    options_hash: Mapped[str] = mapped_column(String(64), index=True)
+    pool: Mapped[str] = mapped_column(String(16))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    reduced: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    pca_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration: Mapped[float | None] = mapped_column(Float, default=None)
+    channels: Mapped[int | None] = mapped_column(Integer, default=None)
+    sample_rate: Mapped[int | None] = mapped_column(Integer, default=None)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PcaRow(Base):
+    """A PCA fitted on the vectors of one ``options_hash`` (migration 0009); ``data`` is
+    :meth:`vidpipe.embed.pca.PcaModel.to_bytes`."""
+
+    __tablename__ = "pca_models"
+    __table_args__ = (
+        UniqueConstraint("options_hash", "version", name="uq_pca_models_options_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    encoder: Mapped[str] = mapped_column(String(300))
+    options_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    n_components: Mapped[int] = mapped_column(Integer)
+    dim: Mapped[int] = mapped_column(Integer)
+    n_items: Mapped[int] = mapped_column(Integer)
+    whiten: Mapped[bool] = mapped_column(Boolean)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

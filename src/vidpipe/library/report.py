@@ -46,6 +46,11 @@ class ReportRow:
     audio_codec: str | None
     language: str | None
     words: int | None
+    record_id: str | None = None
+    meta: dict | None = None
+    audio_duration: float | None = None  # seconds of decoded audio (embed step)
+    channels: int | None = None  # of the audio stream (embed step)
+    embed_seconds: float | None = None  # decode + encode wall time (embed step)
 
     @property
     def no_audio(self) -> bool:
@@ -125,9 +130,11 @@ def build_report(catalog: Catalog) -> Report:
     media = {m.id: m for m in catalog.all_media()}
     words = catalog.word_counts()
     langs = catalog.languages()
+    facts = catalog.embedding_facts()
     rows: list[ReportRow] = []
     for src in catalog.sources():
         m = media.get(src.media_id) if src.media_id is not None else None
+        emb = facts.get(m.id) if m else None
         rows.append(
             ReportRow(
                 position=src.position,
@@ -145,6 +152,11 @@ def build_report(catalog: Catalog) -> Report:
                 audio_codec=m.audio_codec if m else None,
                 language=langs.get(m.id) if m else None,
                 words=words.get(m.id) if m else None,
+                record_id=src.record_id,
+                meta=src.meta,
+                audio_duration=emb[0] if emb else None,
+                channels=emb[1] if emb else None,
+                embed_seconds=round(emb[2], 4) if emb and emb[2] is not None else None,
             )
         )
     counted: set[int] = set()
@@ -185,6 +197,11 @@ CSV_FIELDS = [
     "audio_codec",
     "language",
     "words",
+    "record_id",
+    "audio_duration",
+    "channels",
+    "embed_seconds",
+    "meta",
 ]
 
 
@@ -194,7 +211,10 @@ def write_csv(report: Report, path: str | os.PathLike[str]) -> Path:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in report.rows:
-        w.writerow({k: ("" if v is None else v) for k, v in asdict(r).items()})
+        row = {k: ("" if v is None else v) for k, v in asdict(r).items()}
+        if r.meta is not None:
+            row["meta"] = json.dumps(r.meta, ensure_ascii=False)
+        w.writerow(row)
     with atomic_write(path, "w", newline="") as fh:
         fh.write(buf.getvalue())
     return Path(path)

@@ -10,6 +10,7 @@ kind           wraps                                         artifacts (in the j
 ``summarize``  :func:`~vidpipe.library.understanding.summarize_media`  ``summary.summary.md/json``
 ``chapters``   :func:`~vidpipe.library.understanding.chapters_media`   ``chapters.chapters.*``
 ``describe``   :func:`~vidpipe.library.understanding.describe_media`   ``scenes.json``...
+``embed``      :func:`vidpipe.pipeline.embed.embed_one`      ``embedding.npy`` (raw vector)
 ``speak``      :func:`vidpipe.speech.tts.speak`              ``speech.wav``, ``transcript.json``
 ``images``     one ``generate`` call of an image generator   ``images/<generator>-NNN.png``
 ``topics``     :func:`~vidpipe.pipeline.understand.catalog_topics` ``topics.json``, ``topics.md``
@@ -22,7 +23,7 @@ kind           wraps                                         artifacts (in the j
 runs its chain in-process through the stage cache (:mod:`vidpipe.pipeline.cache`).
 
 The media steps (``download`` then the stages with ``media_step``: probe, audio,
-transcribe, summarize, chapters, describe) are what ``vidpipe run`` and ``vidpipe
+transcribe, summarize, chapters, describe, embed) are what ``vidpipe run`` and ``vidpipe
 submit`` chain per input line, in this order (:func:`media_steps`);
 :func:`run_stage` runs one of them the same way for both, skipping the stages that
 need an audio track on a file without one (:data:`~vidpipe.pipeline.stages.NO_AUDIO`).
@@ -877,6 +878,68 @@ class RenderStage(Stage):
         )
 
 
+# --------------------------------------------------------------------------- embeddings
+
+
+def _embed_options():
+    from vidpipe.pipeline.embed import EmbedOptions
+
+    return EmbedOptions
+
+
+class EmbedStage(Stage):
+    """An audio embedding vector of a media item or file, stored in the catalog with
+    the processing facts and reused for the same options
+    (:func:`~vidpipe.pipeline.embed.embed_one`), and, with job files, ``embedding.npy``
+    (the raw float32 vector).
+
+    A media step that ``--steps all`` does not choose (``in_all`` False: ``all`` keeps
+    meaning ingest, probe, audio, transcribe; name ``embed`` to run it). It decodes the
+    media file itself, so it builds on no other stage's result (``builds_on`` empty);
+    a file without an audio track is ``skipped: no audio track``.
+    """
+
+    name = "embed"
+    takes = ("media", "file", "dep:audio")
+    media_step = True
+    in_all = False
+    needs_audio = True
+    resource = "cpu"
+    builds_on = ()
+    Options = _embed_options()
+
+    def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        import io
+
+        import numpy as np
+
+        from vidpipe.files import write_files_together
+        from vidpipe.pipeline.embed import embed_audio, embed_one
+
+        path, mid = inputs.source(ctx.catalog)
+        ctx.progress(0.0, f"embedding {path.name}")
+        if ctx.catalog is not None and mid is not None:
+            row_id = embed_one(ctx.catalog, mid, options, ctx.threads)
+            row = ctx.catalog.embedding(mid, options.key())
+            vec = np.frombuffer(row.vector, dtype="<f4")
+            facts = {"duration": row.duration, "channels": row.channels, "row": row_id}
+        else:
+            vec = embed_audio(path, options.model, options.pool, layer=options.layer)
+            facts = {}
+        result: dict[str, Any] = {"encoder": options.model, "pool": options.pool}
+        result |= {"dim": int(vec.shape[0]), "options_hash": options.key()} | facts
+        if mid is not None:
+            result["media_id"] = mid
+        ctx.progress(1.0, f"embedded {path.name}")
+        if not ctx.write_artifacts:  # vidpipe run: the catalog row is the result
+            return StageResult(result=result)
+        buf = io.BytesIO()
+        np.save(buf, vec.astype("<f4"), allow_pickle=False)
+        out = ctx.path("embedding.npy")
+        write_files_together({out: buf.getvalue()})
+        return StageResult(result=result, artifacts=[ctx.relative(out)])
+
+
 class NarrateStage(Stage):
     """A text (given, or a .txt/.md/.pdf file) or a recording into a narrated video:
     the chain speak (or transcribe), images, render of this registry, run in-process
@@ -984,6 +1047,7 @@ STAGES: dict[str, Stage] = {
         ChaptersStage(),
         TopicsStage(),
         DescribeStage(),
+        EmbedStage(),
         SpeakStage(),
         ImagesStage(),
         RenderStage(),
@@ -1012,7 +1076,7 @@ def get_stage(kind: str) -> Stage:
 def media_steps() -> tuple[str, ...]:
     """The stages ``vidpipe run`` and ``vidpipe submit`` run on each catalog item
     (``media_step``), in pipeline order: probe, audio, transcribe, summarize,
-    chapters, describe."""
+    chapters, describe, embed."""
     return tuple(n for n, st in STAGES.items() if st.media_step)
 
 

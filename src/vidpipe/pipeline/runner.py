@@ -1,6 +1,6 @@
 """The local batch runner (``vidpipe run``): ingest, then the media steps of the stage
 registry over the catalog (probe, audio check, transcription, summary, chapters,
-scenes), in one process.
+scenes, audio embeddings), in one process.
 
 Every step is the registry's stage (:func:`vidpipe.pipeline.registry.get_stage`), run
 through :func:`~vidpipe.pipeline.registry.run_stage` as a queue worker runs it, with
@@ -109,6 +109,11 @@ class RunOptions:
     lease: float = LEASE_SECONDS
     #: seconds between looks at an item another run is working on
     wait_poll: float = 0.5
+    #: how JSON/JSONL/CSV source lists are read (vidpipe.library.ingest.RecordOptions)
+    records: Any = None
+    #: the embed step's encoder and pooling (vidpipe.pipeline.embed.EmbedOptions fields)
+    embed_model: str = "whisper"
+    embed_pool: str = "mean"
 
     def text_options(self):
         from vidpipe.library.understanding import TextOptions
@@ -153,6 +158,7 @@ class RunOptions:
             "summarize": text,
             "chapters": text,
             "describe": {"model": self.model, "language": self.language},
+            "embed": {"model": self.embed_model, "pool": self.embed_pool},
         }
         return {s: params.get(s, {}) for s in CPU_STAGES}
 
@@ -386,7 +392,9 @@ class Runner:
 
     def _work(self, inputs: Sequence[str]) -> list[Source]:
         cat = self.catalog
-        sources = register(cat, list(inputs)).sources if inputs else cat.sources()
+        sources = (
+            register(cat, list(inputs), self.options.records).sources if inputs else cat.sources()
+        )
         if not inputs and self.options.selection is not None and self.options.selection.active:
             from vidpipe.library.select import select_sources
 

@@ -154,7 +154,7 @@ def submit(
     for kind, params in steps.items():
         get_stage(kind).parse_options(params)
     check_queue(url)
-    sources = register(store.catalog, list(inputs)).sources
+    sources = register(store.catalog, list(inputs), options.records).sources
     chains: list[Chain] = []
     first: list[Job] = []
     attempts = max_attempts or DEFAULT_MAX_ATTEMPTS

@@ -312,9 +312,10 @@ def _inside_roots(request: Request, text: str, what: str) -> None:
 async def check_params(request: Request, params: dict[str, Any]) -> None:
     """Refuse params that would reach past what a client may name: URLs (an LLM or image
     endpoint, ``llm_base``...) must pass the URL policy; server paths (``voice``,
-    ``font``, ``model`` folders, the ``folder:DIR`` image source) must lie inside the
-    media roots. A ``model`` hub id (``org/name``, which downloads) counts as a path and
-    is refused unless such a folder exists inside the roots.
+    ``font``, ``model`` folders, also after an encoder's ``wav2vec2:``/``whisper:``
+    prefix, the ``folder:DIR`` image source) must lie inside the media roots. A
+    ``model`` hub id (``org/name``, which downloads) counts as a path and is refused
+    unless such a folder exists inside the roots.
 
     Raises:
         ForbiddenError: a refused URL or a path outside the media roots.
@@ -328,8 +329,14 @@ async def check_params(request: Request, params: dict[str, Any]) -> None:
             await check_url(request, value, f"params.{key}")
         elif key == "generator" and value.lower().startswith("folder:"):
             _inside_roots(request, value.split(":", 1)[1], "params.generator")
-        elif key in PATH_PARAMS and _looks_like_path(value):
-            _inside_roots(request, value, f"params.{key}")
+        elif key in PATH_PARAMS:
+            from vidpipe.embed.audio import ENCODER_KINDS
+
+            # an audio encoder names its folder after its kind (embed: wav2vec2:FOLDER)
+            kind, sep, rest = value.partition(":")
+            path = rest if key == "model" and sep and kind.lower() in ENCODER_KINDS else value
+            if _looks_like_path(path):
+                _inside_roots(request, path, f"params.{key}")
 
 
 async def _input(request: Request, given: JobInput) -> dict[str, Any]:
