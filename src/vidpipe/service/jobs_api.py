@@ -182,33 +182,21 @@ def _out(request: Request, job: Job) -> JobOut:
 
 async def check_url(request: Request, url: str, what: str) -> None:
     """Refuse ``url`` unless it is http(s) and (private URLs not allowed) its host
-    resolves to public addresses only.
+    resolves to public addresses only: :func:`vidpipe.service.security.check_url` with
+    the service's policy, the message naming ``what`` the URL was given as.
 
     Raises:
-        UsageError: not an absolute http(s) URL.
+        UsageError: not an absolute http(s) URL, or its host does not resolve.
         ForbiddenError: the host is, or resolves to, a refused address.
     """
-    from urllib.parse import urlsplit
+    from vidpipe.service import security
 
-    from vidpipe.library.urls import UrlPolicy
-
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{what} '{url[:200]}' is not an http(s) URL", "use http:// or https://")
     resolver = getattr(request.app.state, "resolver", None)
-    policy = UrlPolicy(allow_private=request.app.state.config.allow_private_urls, resolver=resolver)
+    policy = security.url_policy(request.app.state.config.allow_private_urls, resolver)
     try:
-        why = await policy.refusal(url)
-    except OSError as exc:
-        raise UsageError(
-            f"{what} host {parts.hostname} does not resolve: {exc}", "check the URL"
-        ) from None
-    if why is not None:
-        raise ForbiddenError(
-            f"{what} refused: {why}",
-            "use a public address (the server sets VIDPIPE_ALLOW_PRIVATE_URLS=1 to allow "
-            "private ones)",
-        )
+        await security.check_url(url, policy)
+    except (UsageError, ForbiddenError) as exc:
+        raise type(exc)(f"{what}: {exc.message}", exc.hint) from None
 
 
 async def _download(request: Request, url: str) -> str:
