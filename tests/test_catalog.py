@@ -300,3 +300,38 @@ def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request
                 {"m": m.id, "t": utcnow()},
             )
         assert len(search(cat, "again")) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0010_fills_jobs_source_id_from_their_input(backend, tmp_path, request):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from vidpipe.library.catalog import MIGRATIONS, utcnow
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("new_pg_url")()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0009")
+        for job_id, given in (("a", '{"url": "http://x/a.mp4", "source_id": 7}'), ("b", "{}")):
+            conn.execute(
+                text(
+                    "INSERT INTO jobs (id, kind, params, params_hash, stage_version, input,"
+                    " status, progress, attempts, max_attempts, cancel_requested, created_at,"
+                    " updated_at) VALUES (:i, 'download', '{}', 'h', 1, :g, 'queued', 0, 0, 3,"
+                    " false, :t, :t)"
+                ),
+                {"i": job_id, "g": given, "t": utcnow()},
+            )
+    engine.dispose()
+    with Catalog(url) as cat:  # upgrades to 0010
+        with cat.engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT id, source_id FROM jobs")).all())
+    assert rows == {"a": 7, "b": None}

@@ -229,6 +229,34 @@ def test_failures_are_retried_until_max_attempts(store, tmp_path):
     assert (done.status, done.error) == ("failed", err)
 
 
+def test_reaper_settles_a_source_its_dying_worker_left_pending(store, tmp_path, monkeypatch):
+    """A worker killed between committing a chain's last job and updating the chain's
+    source (seen once in CI: a source left ``pending`` forever): the reaper settles it."""
+    from vidpipe.pipeline.queue import Reaper
+
+    cat = store.catalog
+    src = cat.add_source("http://127.0.0.1:9/page.mp4", "url", "links.txt", 3)
+    other = cat.add_source("http://127.0.0.1:9/ok.wav", "url", "links.txt", 4)
+    down = store.create("download", {}, input={"url": src.uri, "source_id": src.id})
+    probe = store.create("probe", {}, input={"source_id": src.id}, depends_on=[down.id])
+    running = store.create("download", {}, input={"url": other.uri, "source_id": other.id})
+    me = owner_id()
+    store.claim(down.id, me)
+    store.claim(running.id, me)
+    monkeypatch.setattr(store, "_chain_changed", lambda job_id: None)  # dies here
+    err = JobError(error_class="DownloadError", message="HTTP 404 Not Found")
+    store.fail(down.id, me, err, retry=False)
+    monkeypatch.undo()
+    assert store.get(probe.id).status == "failed"
+    assert cat.get_source(src.id).state == "pending"  # nothing would ever settle it
+    assert store.unsettled_sources() == [min(down.id, probe.id)]
+    Reaper(store, f"sqlite:///{tmp_path / 'queue.db'}").run_once()
+    settled = cat.get_source(src.id)
+    assert (settled.state, settled.reason) == ("failed", "download: HTTP 404 Not Found")
+    assert cat.get_source(other.id).state == "pending"  # its chain still runs
+    assert store.unsettled_sources() == []
+
+
 # --------------------------------------------------------------------------- dependencies
 
 

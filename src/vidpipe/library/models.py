@@ -227,6 +227,8 @@ class JobRow(Base):
     params_hash: Mapped[str] = mapped_column(String(64))
     stage_version: Mapped[int] = mapped_column(Integer)
     input: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: ``input["source_id"]``: the submitted source whose chain this is (migration 0010)
+    source_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
     status: Mapped[str] = mapped_column(String(16))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     step: Mapped[str | None] = mapped_column(Text, default=None)

@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from vidpipe.errors import ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
@@ -64,6 +64,7 @@ from vidpipe.library.models import (
     JobCallbackRow,
     JobDepRow,
     JobRow,
+    Source,
     WorkerRow,
     utcnow,
 )
@@ -392,6 +393,27 @@ class JobStore:
             )
             return self._jobs(s, list(s.scalars(q)))
 
+    def unsettled_sources(self, *, limit: int = 100) -> list[str]:
+        """Chains whose jobs have all ended while their source is still ``pending``: the
+        worker that ended the last job died between committing it and updating the
+        source (:func:`~vidpipe.pipeline.chains.settle_source`). Returns one job id per
+        such source (at most ``limit``), for the reaper to settle."""
+        other = aliased(JobRow)
+        open_job = (
+            exists()
+            .where(other.source_id == Source.id, other.status.not_in(JOB_FINAL))
+            .correlate(Source)
+        )
+        with self.catalog.session(write=False) as s:
+            q = (
+                select(func.min(JobRow.id))
+                .join(Source, Source.id == JobRow.source_id)
+                .where(Source.state == "pending", ~open_job)
+                .group_by(JobRow.source_id)
+                .limit(int(limit))
+            )
+            return [str(i) for i in s.scalars(q) if i is not None]
+
     # ------------------------------------------------------------------ creating
 
     def create(
@@ -463,6 +485,7 @@ class JobStore:
                         params_hash=stage.options_hash(options),
                         stage_version=stage.version,
                         input=given.model_dump(mode="json", exclude_defaults=True),
+                        source_id=getattr(given, "source_id", None),
                         status="waiting",
                         progress=0.0,
                         attempts=0,

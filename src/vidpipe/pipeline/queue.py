@@ -46,6 +46,7 @@ from typing import Any
 from vidpipe.errors import RemoteError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
 from vidpipe.library.models import utcnow
+from vidpipe.pipeline.chains import settle_source
 from vidpipe.pipeline.execute import run_job
 from vidpipe.pipeline.jobs import JobLost, JobStore
 from vidpipe.types import Job
@@ -266,7 +267,9 @@ class Reaper:
     Each pass: :meth:`JobStore.reap` (expired leases back to ``queued``),
     :meth:`JobStore.promote` (waiting jobs whose dependencies are done), and queued jobs
     unchanged for ``grace`` seconds with no message in the queue; all of them are
-    enqueued with :data:`RECOVERY_PRIORITY`, ahead of the backlog. Several reapers at
+    enqueued with :data:`RECOVERY_PRIORITY`, ahead of the backlog. Last, the sources
+    of ended chains still ``pending`` (:meth:`JobStore.unsettled_sources`: their worker
+    died before it updated them) are settled. Several reapers at
     once are safe (a duplicate message does nothing).
 
     Args:
@@ -303,6 +306,8 @@ class Reaper:
         jobs = list({j.id: j for j in ready}.values())
         ids = [j.id for j in jobs]
         enqueue(jobs, url=self.url, priority=RECOVERY_PRIORITY)
+        for job_id in self.store.unsettled_sources():  # a worker died before settling
+            settle_source(self.store, job_id)
         if ids:
             _log.info("reaper enqueued %d job(s)", len(ids))
         return ids
