@@ -5,6 +5,7 @@ Public API::
     import vidpipe
     info = vidpipe.probe("talk.mp4")                 # MediaInfo
     tr = vidpipe.transcribe("talk.mp4", word_timestamps=True)   # Transcript
+    trs = vidpipe.transcribe_many(["a.wav", "b.mp4"])  # short files share windows
     vidpipe.write_transcript(tr, "out", "talk", ["srt", "json"])
     vec = vidpipe.embed_audio("talk.mp4")            # (512,) float32, Whisper base encoder
     hits = vidpipe.similar("clip.wav", k=5)          # nearest stored items (catalog)
@@ -29,6 +30,7 @@ __all__ = [
     "probe",
     "similar",
     "transcribe",
+    "transcribe_many",
     "write_transcript",
 ]
 
@@ -38,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.media.audio import decode_audio, extract_audio
     from vidpipe.media.probe import probe
     from vidpipe.pipeline.embed import embed_audio, similar
-    from vidpipe.speech.transcribe import transcribe
+    from vidpipe.speech.transcribe import transcribe, transcribe_many
     from vidpipe.writers import write_transcript
 
 _LAZY = {
@@ -46,6 +48,7 @@ _LAZY = {
     "decode_audio": "vidpipe.media.audio",
     "extract_audio": "vidpipe.media.audio",
     "transcribe": "vidpipe.speech.transcribe",
+    "transcribe_many": "vidpipe.speech.transcribe",
     "write_transcript": "vidpipe.writers",
     "embed_audio": "vidpipe.pipeline.embed",
     "similar": "vidpipe.pipeline.embed",

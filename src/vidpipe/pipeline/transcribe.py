@@ -25,6 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FileOutcome", "TranscribeSettings", "export_transcripts", "transcribe_files"]
 
 
+#: files transcribed together by a local engine (their short clips share Whisper
+#: windows, see :mod:`vidpipe.speech.packing`); each group's audio is held in memory
+PACK_GROUP = 32
+
+
 def _noop(*_args: Any) -> None:
     return None
 
@@ -95,6 +100,11 @@ def transcribe_files(
     """Transcribe each file with one engine (built once) and write ``formats`` into
     ``output_dir`` under the file's stem (numbered when two inputs share one).
 
+    With the local engine and several files, they go in groups of
+    :data:`PACK_GROUP` through :func:`vidpipe.speech.transcribe.transcribe_many`
+    (short clips share Whisper windows; each file's text and times stay its own); a
+    file's ``wall`` is then its share of the group's time by audio seconds.
+
     Word times are asked for whenever a subtitle format is written (cues are cut at
     them); they are kept in the JSON only with ``settings.word_timestamps``.
 
@@ -119,6 +129,7 @@ def transcribe_files(
     from vidpipe.files import numbered_stem
     from vidpipe.speech.transcribe import get_engine
     from vidpipe.speech.transcribe import transcribe as transcribe_file
+    from vidpipe.speech.transcribe import transcribe_many
     from vidpipe.writers import SUBTITLE_FORMATS, write_transcript
 
     s = settings
@@ -130,42 +141,75 @@ def transcribe_files(
     on_ready()
     used_stems: dict[str, int] = {}
     outcomes: list[FileOutcome] = []
-    for raw in files:
-        f = Path(raw)
-        on_start(f)
+    paths = [Path(raw) for raw in files]
+    many = len(paths) > 1 and hasattr(engine, "transcribe_many")
+    groups = (
+        [paths[i : i + PACK_GROUP] for i in range(0, len(paths), PACK_GROUP)]
+        if many
+        else [[p] for p in paths]
+    )
+    kwargs = {
+        "engine": engine,
+        "language": s.language,
+        "task": s.task,
+        "word_timestamps": want_words,
+        "sentence_segments": s.sentences,
+        "vad": s.vad,
+        "beam_size": s.beam_size,
+        "batch_size": s.batch_size,
+        "initial_prompt": s.initial_prompt,
+        "audio_stream": s.audio_stream,
+        "zh_script": s.zh_script,
+    }
+    for group in groups:
+        for f in group:
+            on_start(f)
         t0 = time.perf_counter()
         try:
-            result = transcribe_file(
-                f,
-                engine=engine,
-                language=s.language,
-                task=s.task,
-                word_timestamps=want_words,
-                sentence_segments=s.sentences,
-                vad=s.vad,
-                beam_size=s.beam_size,
-                batch_size=s.batch_size,
-                initial_prompt=s.initial_prompt,
-                audio_stream=s.audio_stream,
-                progress=lambda done, total, f=f: progress(f, done, total),
-                on_decoded=lambda seconds, f=f: on_decoded(f, seconds),
-                zh_script=s.zh_script,
-            )
-            wall = time.perf_counter() - t0
-            stem = numbered_stem(f.stem, used_stems)
-            paths = write_transcript(
-                result, output_dir, stem, formats, cue_options, keep_words=s.word_timestamps
-            )
+            if many:
+                results: list[Any] = transcribe_many(
+                    group,
+                    progress=lambda i, done, total, g=group: progress(g[i], done, total),
+                    on_decoded=lambda i, seconds, g=group: on_decoded(g[i], seconds),
+                    **kwargs,
+                )
+            else:
+                f = group[0]
+                results = [
+                    transcribe_file(
+                        f,
+                        progress=lambda done, total, f=f: progress(f, done, total),
+                        on_decoded=lambda seconds, f=f: on_decoded(f, seconds),
+                        **kwargs,
+                    )
+                ]
         except (Exception, KeyboardInterrupt) as exc:
-            outcome = FileOutcome(f, error=exc, wall=time.perf_counter() - t0)
-            outcomes.append(outcome)
-            on_item(outcome)
+            for f in group:
+                outcome = FileOutcome(f, error=exc, wall=time.perf_counter() - t0)
+                outcomes.append(outcome)
+                on_item(outcome)
             if isinstance(exc, KeyboardInterrupt):
                 break
             continue
-        outcome = FileOutcome(f, result, list(paths), wall)
-        outcomes.append(outcome)
-        on_item(outcome)
+        # a packed group's wall time is shared by the files' audio seconds
+        wall = time.perf_counter() - t0
+        audio = sum(r.duration or 0.0 for r in results if not isinstance(r, BaseException))
+        for f, result in zip(group, results, strict=True):
+            if isinstance(result, BaseException):
+                outcome = FileOutcome(f, error=result)
+            else:
+                share = wall * (result.duration or 0.0) / audio if audio else wall / len(group)
+                try:
+                    stem = numbered_stem(f.stem, used_stems)
+                    written = write_transcript(
+                        result, output_dir, stem, formats, cue_options, keep_words=s.word_timestamps
+                    )
+                except Exception as exc:
+                    outcome = FileOutcome(f, error=exc, wall=share)
+                else:
+                    outcome = FileOutcome(f, result, list(written), share)
+            outcomes.append(outcome)
+            on_item(outcome)
     return outcomes
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import ValidationError
 
-from vidpipe.errors import MediaError, UsageError
+from vidpipe.errors import MediaError, UsageError, VidpipeError
 from vidpipe.files import check_readable_file
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, ProgressCallback, TranscribeOptions
 from vidpipe.types import Transcript
@@ -133,15 +135,54 @@ def transcribe(
         MediaError / NoAudioError: not media, truncated, or without audio.
         ModelError, RemoteError, UsageError: see :func:`get_engine`.
     """
-    from vidpipe.media.audio import decode_audio
     from vidpipe.text.script import check_script, transcript_to_script
 
     zh_script = check_script(zh_script)
     src = check_readable_file(path)
+    options = make_options(
+        language=language,
+        task=task,
+        word_timestamps=word_timestamps,
+        sentence_segments=sentence_segments,
+        vad=vad,
+        beam_size=beam_size,
+        batch_size=batch_size,
+        initial_prompt=initial_prompt,
+    )
+    eng = (
+        get_engine(engine, model=model, threads=threads, api_base=api_base)
+        if isinstance(engine, str)
+        else engine
+    )
+    audio = decode_file(src, audio_stream)
+    if on_decoded:
+        on_decoded(audio.shape[0] / SAMPLE_RATE)
+    result = transcript_to_script(eng.transcribe(audio, options, progress), zh_script)
+    result.source = str(src)
+    return result
+
+
+def make_options(
+    *,
+    language: str | None = None,
+    task: str = "transcribe",
+    word_timestamps: bool = False,
+    sentence_segments: bool = True,
+    vad: bool = True,
+    beam_size: int = 5,
+    batch_size: int = 8,
+    initial_prompt: str | None = None,
+) -> TranscribeOptions:
+    """:class:`TranscribeOptions` from :func:`transcribe`'s arguments (``auto`` or an
+    empty language detects it).
+
+    Raises:
+        UsageError: a value out of range, naming the field.
+    """
     if language in ("auto", ""):
         language = None
     try:
-        options = TranscribeOptions(
+        return TranscribeOptions(
             language=language.lower() if language else None,
             task=task,
             word_timestamps=word_timestamps,
@@ -155,16 +196,117 @@ def transcribe(
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
         raise UsageError(f"invalid {field}: {err['msg']}", "see vidpipe transcribe --help") from exc
+
+
+def decode_file(src: os.PathLike[str], audio_stream: int | None = None) -> np.ndarray:
+    """A checked file's audio as 16 kHz mono float32 samples, shape ``(n,)``.
+
+    Raises:
+        MediaError / NoAudioError: not media, truncated, without audio or without samples.
+    """
+    from vidpipe.media.audio import decode_audio
+
+    audio = decode_audio(src, sample_rate=SAMPLE_RATE, stream=audio_stream)
+    if audio.size == 0:
+        raise MediaError(f"{src}: the audio track holds no samples", "check the file plays")
+    return audio
+
+
+def transcribe_many(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    model: str | None = None,
+    engine: str | ASREngine = "faster-whisper",
+    language: str | None = None,
+    task: Literal["transcribe", "translate"] = "transcribe",
+    word_timestamps: bool = False,
+    sentence_segments: bool = True,
+    vad: bool = True,
+    beam_size: int = 5,
+    batch_size: int = 8,
+    threads: int | None = None,
+    initial_prompt: str | None = None,
+    audio_stream: int | None = None,
+    api_base: str | None = None,
+    progress: Callable[[int, float, float], None] | None = None,
+    on_decoded: Callable[[int, float], None] | None = None,
+    zh_script: str = "simplified",
+) -> list[Transcript | VidpipeError]:
+    """Transcribe several files together: short ones share Whisper windows.
+
+    The same arguments as :func:`transcribe`, for every file. With the local engine,
+    files whose speech lasts at most 20 s are packed by language into shared 30 s
+    windows and decoded together (:mod:`vidpipe.speech.packing`; about 3.5x the
+    throughput of one file at a time on short clips, see ``benchmarks/asr.py``);
+    each file keeps its own language, text and times. Other engines, and longer
+    files, are transcribed one by one as :func:`transcribe` does.
+
+    Args:
+        paths: media files; each is decoded into memory first (16 kHz float32:
+            about 230 KB per audio second), so give long lists in groups.
+        progress: called as ``progress(file index, seconds done, seconds total)``.
+        on_decoded: called as ``on_decoded(file index, audio seconds)``.
+
+    Returns:
+        Per path, in order, its Transcript (``source`` set) or the
+        :class:`~vidpipe.errors.VidpipeError` that file failed with (missing, not
+        media, no audio...).
+
+    Raises:
+        ModelError, RemoteError, UsageError: the engine or options are wrong (before
+            any file is decoded).
+    """
+    from vidpipe.text.script import check_script, transcript_to_script
+
+    zh_script = check_script(zh_script)
+    options = make_options(
+        language=language,
+        task=task,
+        word_timestamps=word_timestamps,
+        sentence_segments=sentence_segments,
+        vad=vad,
+        beam_size=beam_size,
+        batch_size=batch_size,
+        initial_prompt=initial_prompt,
+    )
     eng = (
         get_engine(engine, model=model, threads=threads, api_base=api_base)
         if isinstance(engine, str)
         else engine
     )
-    audio = decode_audio(src, sample_rate=SAMPLE_RATE, stream=audio_stream)
-    if audio.size == 0:
-        raise MediaError(f"{src}: the audio track holds no samples", "check the file plays")
-    if on_decoded:
-        on_decoded(audio.shape[0] / SAMPLE_RATE)
-    result = transcript_to_script(eng.transcribe(audio, options, progress), zh_script)
-    result.source = str(src)
-    return result
+    out: list[Transcript | VidpipeError | None] = [None] * len(paths)
+    audios: list[np.ndarray] = []
+    where: list[int] = []
+    srcs: dict[int, Path] = {}
+    for i, path in enumerate(paths):
+        try:
+            srcs[i] = check_readable_file(path)
+            audio = decode_file(srcs[i], audio_stream)
+        except VidpipeError as exc:
+            out[i] = exc
+            continue
+        if on_decoded:
+            on_decoded(i, audio.shape[0] / SAMPLE_RATE)
+        audios.append(audio)
+        where.append(i)
+    many = getattr(eng, "transcribe_many", None)
+    if many is not None:
+        relay = (lambda k, d, t: progress(where[k], d, t)) if progress else None
+        got = many(audios, options, relay)
+    else:
+        got = []
+        for k, audio in enumerate(audios):
+            relay1 = (lambda d, t, k=k: progress(where[k], d, t)) if progress else None
+            try:
+                got.append(eng.transcribe(audio, options, relay1))
+            except VidpipeError as exc:
+                got.append(exc)
+    for k, result in zip(range(len(audios)), got, strict=True):
+        i = where[k]
+        if isinstance(result, VidpipeError):
+            out[i] = result
+            continue
+        result = transcript_to_script(result, zh_script)
+        result.source = str(srcs[i])
+        out[i] = result
+    return [r for r in out if r is not None]
