@@ -36,28 +36,78 @@ def _wer(refs: list[str], hyps: list[str]) -> float:
     return jiwer.wer([normalize(_plain(r)) for r in refs], [normalize(_plain(h)) for h in hyps])
 
 
+EN_LONG = Path(__file__).parent / "data" / "en_long"
+
+
+def _long_reference() -> str:
+    raw = (EN_LONG / "gb0_reference.txt").read_text(encoding="utf-8")
+    # '#' lines are provenance notes; {{...}} marks words completed from the audio
+    lines = [ln for ln in raw.splitlines() if not ln.lstrip().startswith("#")]
+    return " ".join(lines).replace("{{", "").replace("}}", "")
+
+
+OPTIONS = TranscribeOptions(language="en", sentence_segments=False)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return FasterWhisperEngine("base")
+
+
+@pytest.fixture(scope="module")
+def bare():
+    """Bare faster-whisper's batched pipeline, beam 5, the same options: ``bare(path)``."""
+    model = WhisperModel(
+        str(resolve_model("base")), device="cpu", compute_type="int8", cpu_threads=default_threads()
+    )
+    pipeline = BatchedInferencePipeline(model=model)
+    kwargs = whisper_kwargs(OPTIONS)
+    kwargs.pop("condition_on_previous_text")
+
+    def run(path: Path) -> str:
+        segments, _ = pipeline.transcribe(str(path), batch_size=OPTIONS.batch_size, **kwargs)
+        return " ".join(s.text.strip() for s in segments)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def bare_en_dev(bare) -> list[str]:
+    return [bare(EN_DEV / f) for f in sorted(_references())]
+
+
 @pytest.mark.slow
-def test_wer_matches_bare_faster_whisper():
+def test_wer_matches_bare_faster_whisper(engine, bare_en_dev):
     refs = _references()
     files = sorted(refs)
     assert len(files) == 32
-    options = TranscribeOptions(language="en", sentence_segments=False)
-    engine = FasterWhisperEngine("base")
     ours = [vidpipe.transcribe(EN_DEV / f, engine=engine, language="en").text for f in files]
-
-    bare_model = WhisperModel(
-        str(resolve_model("base")), device="cpu", compute_type="int8", cpu_threads=default_threads()
-    )
-    pipeline = BatchedInferencePipeline(model=bare_model)
-    kwargs = whisper_kwargs(options)
-    kwargs.pop("condition_on_previous_text")
-    bare = []
-    for f in files:
-        segments, _ = pipeline.transcribe(str(EN_DEV / f), batch_size=options.batch_size, **kwargs)
-        bare.append(" ".join(s.text.strip() for s in segments))
-
     wer_ours = _wer([refs[f] for f in files], ours)
-    wer_bare = _wer([refs[f] for f in files], bare)
+    wer_bare = _wer([refs[f] for f in files], bare_en_dev)
     print(f"\nen_dev WER: vidpipe {wer_ours:.4f}, bare faster-whisper {wer_bare:.4f}")
     assert wer_ours < 0.10
     assert abs(wer_ours - wer_bare) <= 0.005
+
+
+@pytest.mark.slow
+def test_packed_wer_is_within_half_a_point_of_bare(engine, bare_en_dev):
+    # the 32 clips as one batch (they share windows): language detected per file
+    refs = _references()
+    files = sorted(refs)
+    packed = vidpipe.transcribe_many([EN_DEV / f for f in files], engine=engine)
+    assert [t.language for t in packed] == ["en"] * 32
+    wer_packed = _wer([refs[f] for f in files], [t.text for t in packed])
+    wer_bare = _wer([refs[f] for f in files], bare_en_dev)
+    print(f"\nen_dev WER: vidpipe packed {wer_packed:.4f}, bare faster-whisper {wer_bare:.4f}")
+    assert wer_packed <= wer_bare + 0.005
+
+
+@pytest.mark.slow
+def test_long_form_wer_is_within_half_a_point_of_bare(engine, bare):
+    wav = EN_LONG / "bush_radio_address_2008-11-01_gb0.wav"
+    ref = _long_reference()
+    ours = vidpipe.transcribe(wav, engine=engine).text  # the defaults, language detected
+    wer_ours, wer_bare = _wer([ref], [ours]), _wer([ref], [bare(wav)])
+    print(f"\nen_long WER: vidpipe {wer_ours:.4f}, bare faster-whisper {wer_bare:.4f}")
+    assert wer_ours < 0.06
+    assert wer_ours <= wer_bare + 0.005
