@@ -31,6 +31,13 @@ Prints; asserts nothing.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# benchmarks/queue.py (named by issue 10) would shadow the standard library's ``queue``
+# (imported by more_itertools, concurrent.futures...): take this folder off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import json
 import os

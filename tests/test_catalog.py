@@ -331,7 +331,6 @@ def test_migration_0010_fills_jobs_source_id_from_their_input(backend, tmp_path,
                 {"i": job_id, "g": given, "t": utcnow()},
             )
     engine.dispose()
-    with Catalog(url) as cat:  # upgrades to 0010
-        with cat.engine.connect() as conn:
-            rows = dict(conn.execute(text("SELECT id, source_id FROM jobs")).all())
+    with Catalog(url) as cat, cat.engine.connect() as conn:  # upgrades to 0010
+        rows = dict(conn.execute(text("SELECT id, source_id FROM jobs")).all())
     assert rows == {"a": 7, "b": None}

@@ -73,6 +73,25 @@ def test_several_inputs_one_fails(tmp_path):
     assert (tmp_path / "jfk.json").exists()
 
 
+def test_same_file_twice_and_clips_packed_together(tmp_path):
+    # several inputs go through one packed group (the progress display holds them all)
+    clip = DATA / "en_dev" / "LJ001-0002.wav"
+    proc = run(
+        "transcribe", str(DATA / "jfk.flac"), str(DATA / "jfk.flac"), str(clip),
+        "-o", str(tmp_path), "-m", "tiny.en", "-f", "json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LJ001-0002.json", "jfk-2.json", "jfk.json"]
+    first, second = (json.loads((tmp_path / n).read_text()) for n in ("jfk.json", "jfk-2.json"))
+    assert [s["text"] for s in first["segments"]] == [s["text"] for s in second["segments"]]
+    for a, b in zip(first["segments"], second["segments"], strict=True):  # aligned in one window
+        assert abs(a["start"] - b["start"]) < 0.5 and abs(a["end"] - b["end"]) < 0.5
+    assert "ask not what your country can do for you" in proc.stdout.lower()
+    lone = json.loads((tmp_path / "LJ001-0002.json").read_text())
+    text = " ".join(s["text"] for s in lone["segments"])
+    assert text.strip().lower().rstrip(".") == "in being comparatively modern"
+
+
 @pytest.mark.parametrize(
     ("make", "code", "needle"),
     [

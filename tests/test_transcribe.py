@@ -38,8 +38,11 @@ def test_bundled_models_resolve_and_verify(tmp_path):
         assert sha256_file(folder / "model.bin") == spec.sha256
         assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
     # the split model was assembled into the cache, with no leftovers
-    assembled = list((tmp_path / "models").iterdir())
-    assert [p.name for p in assembled] == [f"whisper-base-{BUNDLED['base'].sha256[:12]}"]
+    assembled = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert assembled == sorted([f"whisper-base-{BUNDLED['base'].sha256[:12]}", "verified"])
+    # each file is hashed once: later processes trust a stamp of its path, size, mtime, inode
+    stamps = sorted(p.name for p in (tmp_path / "models" / "verified").iterdir())
+    assert stamps == sorted(f"{spec.sha256}.json" for spec in BUNDLED.values())
 
 
 def test_corrupt_assembled_model_is_refused(tmp_path):

@@ -251,7 +251,8 @@ def transcribe(
     )
 
     codes: list[int] = []
-    tasks: dict[Path, int] = {}
+    # a path given twice is transcribed twice (files go in groups: both can be open)
+    tasks: dict[Path, list[int]] = {}
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
@@ -265,16 +266,18 @@ def transcribe(
     )
 
     def start(f: Path) -> None:
-        tasks[f] = progress.add_task(f"{f.name}: decoding", total=None)
+        tasks.setdefault(f, []).append(progress.add_task(f"{f.name}: decoding", total=None))
 
     def decoded(f: Path, seconds: float) -> None:
-        progress.update(tasks[f], total=seconds, description=f"{f.name}: transcribing")
+        progress.update(tasks[f][0], total=seconds, description=f"{f.name}: transcribing")
 
     def advance(f: Path, done: float, total: float) -> None:
-        progress.update(tasks[f], completed=done, total=total)
+        progress.update(tasks[f][0], completed=done, total=total)
 
     def finished(o) -> None:
-        progress.remove_task(tasks.pop(o.path))
+        progress.remove_task(tasks[o.path].pop(0))
+        if not tasks[o.path]:
+            del tasks[o.path]
         if o.error is not None:
             progress.stop()
             codes.append(_fail(o.error))

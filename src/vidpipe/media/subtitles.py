@@ -58,6 +58,8 @@ def display_width(text: str) -> int:
     """Columns ``text`` takes in a terminal or subtitle line: East Asian wide and
     full-width characters (``unicodedata.east_asian_width`` W/F) count 2, combining
     marks 0, everything else 1 (the rule of POSIX ``wcwidth``)."""
+    if text.isascii():  # the common case, and the cue splitter asks thousands of times
+        return len(text)
     width = 0
     for ch in text:
         if unicodedata.combining(ch):

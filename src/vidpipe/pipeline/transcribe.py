@@ -127,9 +127,8 @@ def transcribe_files(
         ModelError, UsageError: the engine cannot be built (before any input).
     """
     from vidpipe.files import numbered_stem
-    from vidpipe.speech.transcribe import get_engine
+    from vidpipe.speech.transcribe import get_engine, transcribe_many
     from vidpipe.speech.transcribe import transcribe as transcribe_file
-    from vidpipe.speech.transcribe import transcribe_many
     from vidpipe.writers import SUBTITLE_FORMATS, write_transcript
 
     s = settings
