@@ -190,6 +190,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per long-form file (median)")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument(
+        "--parts", default="long,short", help="long (per file, as before), short (collections)"
+    )
     args = ap.parse_args()
 
     sets = load_sets(args.data)
@@ -233,8 +236,9 @@ def main() -> int:
         f"model {args.model}, int8, {threads} threads, batch size {options.batch_size}, "
         f"beam {options.beam_size}, VAD on"
     )
+    parts = set(args.parts.split(","))
     results: dict[tuple[str, str], tuple[float, float]] = {}
-    for set_name, items in sets.items():
+    for set_name, items in sets.items() if "long" in parts else ():
         audio_seconds = sum(decode_audio(p).shape[0] / 16000 for p, _ in items)
         repeat = args.repeat if set_name == "en_long" else 1
         for sys_name, fn in systems.items():
@@ -254,7 +258,7 @@ def main() -> int:
             )
 
     print("\nratios (vidpipe / baseline, same run):")
-    for set_name in sets:
+    for set_name in sets if "long" in parts else ():
         for ours in ("vidpipe", "vidpipe+sentences"):
             w_v, r_v = results[(set_name, ours)]
             for base in ("bare-batched", "bare-sequential"):
@@ -264,7 +268,7 @@ def main() -> int:
                     f"WER difference {(w_v - w_b) * 100:+.2f} points"
                 )
     targets: list[str] = []
-    if "en_long" in sets:
+    if "long" in parts and "en_long" in sets:
         _, r_long = results[("en_long", "vidpipe")]
         _, r_bare = results[("en_long", "bare-batched")]
         targets.append(
@@ -297,6 +301,8 @@ def main() -> int:
     # ---- collections of short files (issue 14)
     short = {"en_dev": [(p, "en", r) for p, r in sets["en_dev"]]}
     short.update(short_sets(args.data))
+    if "short" not in parts:
+        short = {}
     print("\ncollections of short files (vidpipe: one process for the whole set):")
     for name, items in short.items():
         paths = [p for p, _, _ in items]

@@ -30,6 +30,7 @@ from vidpipe.speech.packing import (
     pack,
     plan_windows,
     trim_span,
+    uncovered_speech,
 )
 
 SR = SAMPLE_RATE
@@ -115,6 +116,15 @@ def test_words_straddling_a_gap_go_to_the_clip_they_were_spoken_in():
     assert b.to_file(9.38) == 0.0  # times clamp into the clip that owns the word
     lone = assign_words([w(" uh", 9.9, 10.1)], [a, b])  # wholly in the gap: the nearer clip
     assert [len(x) for x in lone] == [1, 0]
+
+
+def test_uncovered_speech_finds_a_window_that_stopped_early():
+    chunks = [{"start": 0, "end": 2 * SR}, {"start": 3 * SR, "end": 5 * SR}]
+    assert uncovered_speech(chunks, []) == pytest.approx(4.0)  # no word: all of it
+    words = [(0.1, 0.6), (0.6, 1.2), (1.2, 1.9)]  # only the first chunk was decoded
+    assert uncovered_speech(chunks, words) == pytest.approx(2.0)
+    words += [(3.2, 4.0), (4.0, 4.8)]
+    assert uncovered_speech(chunks, words) == pytest.approx(0.0)  # half a second of slack
 
 
 # --------------------------------------------------------------------------- real clips

@@ -33,6 +33,7 @@ __all__ = [
     "GAP_SECONDS",
     "MAX_CLIP_SECONDS",
     "TRIM_MARGIN",
+    "UNCOVERED_SECONDS",
     "WINDOW_SECONDS",
     "Clip",
     "Window",
@@ -40,6 +41,7 @@ __all__ = [
     "pack",
     "plan_windows",
     "trim_span",
+    "uncovered_speech",
 ]
 
 WINDOW_SECONDS = 29.9
@@ -52,6 +54,13 @@ longer gaps made more windows and more boundary words); the words that straddle 
 gap are put back by :func:`assign_words`."""
 TRIM_MARGIN = 0.2
 """Seconds kept before the first and after the last VAD speech of a clip."""
+UNCOVERED_SECONDS = 0.5
+"""A packed clip whose words leave more VAD speech than this (seconds) outside them
+is decoded again: the decoder stopped early in its window (Whisper without timestamp
+tokens often ends a Mandarin window at its first gap) or skipped part of it."""
+WORD_SLACK = 0.5
+"""Seconds around a word (and around the first and last) counted as covered by it:
+word times from cross-attention are approximate, and VAD keeps some silence."""
 MAX_CLIP_SECONDS = 20.0
 """A file whose trimmed speech is longer than this is transcribed alone: with
 :data:`GAP_SECONDS` it would leave under 9 s of a window to share."""
@@ -229,4 +238,35 @@ def assign_words(words: Sequence, clips: Sequence[Clip]) -> list[list[tuple[obje
 
             k = min(range(len(clips)), key=lambda i: dist(clips[i]))
         out[k].append((w, pos))
+    return out
+
+
+def uncovered_speech(
+    chunks: Sequence[dict[str, int]],
+    words: Sequence[tuple[float, float]],
+    slack: float = WORD_SLACK,
+) -> float:
+    """Seconds of a clip's VAD speech that no word covers.
+
+    Args:
+        chunks: the clip's Silero VAD speech ``{"start", "end"}`` in samples of its file.
+        words: the words' ``(start, end)`` in seconds of the file, in order.
+        slack: seconds either side of each word counted as covered.
+
+    Returns:
+        Speech seconds outside every ``[start - slack, end + slack]``; all the speech
+        when there is no word.
+    """
+    covered = [(a - slack, b + slack) for a, b in words]
+    merged: list[list[float]] = []
+    for a, b in sorted(covered):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out = 0.0
+    for c in chunks:
+        s, e = c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE
+        inside = sum(max(0.0, min(e, b) - max(s, a)) for a, b in merged)
+        out += (e - s) - inside
     return out

@@ -9,6 +9,7 @@ real-time factor around 0.05 versus about 0.10 for sequential decoding (see
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -36,9 +37,6 @@ trusted at this probability or above; below it the full 30 s window decides. On 
 28 zh/ru/en/de/es/fr/it/ja/ko/pt clips of ``../shared/data`` the short input agreed
 with the full window on every clip it was this sure of; the two misses (a 1.4 s clip
 taken for Telugu at 0.17, "one two three" at 0.52) were both under it."""
-MIN_SPEECH_WORDLESS = 1.0
-"""Seconds of VAD speech above which a packed clip that got no word is transcribed
-again alone (Whisper skipped it inside the shared window)."""
 
 HALLUCINATION_LOGPROB = -1.0
 HALLUCINATION_NO_SPEECH = 0.3
@@ -53,6 +51,7 @@ this likely to be non-speech is rare; clean read speech has ``avg_logprob`` > -0
 """
 
 _load_lock = threading.Lock()
+_log = logging.getLogger("vidpipe.speech")
 
 
 def is_hallucination(avg_logprob: float | None, no_speech_prob: float | None) -> bool:
@@ -266,18 +265,17 @@ class FasterWhisperEngine:
         results: list[Transcript | VidpipeError | None] = [None] * len(audios)
         alone: set[int] = set()
         spans: dict[int, tuple[int, int]] = {}
-        speech: dict[int, float] = {}
+        chunks: dict[int, list[dict[str, int]]] = {}
         if options.batch_size > 1 and options.vad and len(audios) > 1:
             # the batched pipeline's own VAD settings (faster-whisper transcribe.py)
             vad = VadOptions(max_speech_duration_s=CHUNK_SECONDS, min_silence_duration_ms=160)
             for i, a in enumerate(audios):
-                chunks = get_speech_timestamps(a, vad) if a.size else []
-                span = packing.trim_span(chunks, a.shape[0])
+                found = get_speech_timestamps(a, vad) if a.size else []
+                span = packing.trim_span(found, a.shape[0])
                 if span is None or span[1] - span[0] > packing.MAX_CLIP_SECONDS * SAMPLE_RATE:
                     alone.add(i)
                     continue
-                spans[i] = span
-                speech[i] = sum(c["end"] - c["start"] for c in chunks) / SAMPLE_RATE
+                spans[i], chunks[i] = span, found
         else:
             alone.update(range(len(audios)))
         languages: dict[int, tuple[str, float]] = {}
@@ -294,38 +292,28 @@ class FasterWhisperEngine:
         kwargs.update(vad_filter=False, word_timestamps=True)
         pipeline = BatchedInferencePipeline(model=self.model)
         for language, members in groups.items():
-            if len(members) < 2:
-                alone.update(members)
-                continue
-            packed, windows = packing.pack(audios, [spans[i] for i in members], members)
             kwargs["language"] = language
-            raw = list(
-                pipeline.transcribe(
-                    packed,
-                    batch_size=options.batch_size,
-                    clip_timestamps=[w.as_clip_timestamps() for w in windows],
-                    **kwargs,
-                )[0]
-            )
-            for w in windows:
-                # by the middle: a segment's times are rounded to 20 ms, so the start of
-                # one at a window's first sample can read as the end of the window before
-                segs = [s for s in raw if w.start <= (s.start + s.end) / 2 * SAMPLE_RATE < w.end]
-                if any(self._fails(s, options) for s in segs):
-                    alone.update(c.index for c in w.clips)
-                    continue
-                words = [word for s in segs for word in (s.words or [])]
-                for clip, got in zip(w.clips, packing.assign_words(words, w.clips), strict=True):
-                    i = clip.index
-                    if not got and speech[i] > MIN_SPEECH_WORDLESS:
-                        alone.add(i)
-                        continue
-                    results[i] = self._packed_transcript(
-                        audios[i], clip, got, segs, options, languages[i]
-                    )
-                    if progress:
-                        duration = audios[i].shape[0] / SAMPLE_RATE
-                        progress(i, duration, duration)
+            todo = members
+            # first without timestamp tokens (English runs on across the gaps; with them
+            # the batched decoder may stop after a pair of timestamps, faster-whisper
+            # #1427), then what is left with them (Mandarin stops at the first gap
+            # without them); what is still left goes alone
+            for without_timestamps in (True, False):
+                if len(todo) < 2:
+                    break
+                todo = self._decode_packed(
+                    pipeline,
+                    audios,
+                    todo,
+                    spans,
+                    chunks,
+                    options,
+                    dict(kwargs, without_timestamps=without_timestamps),
+                    languages,
+                    results,
+                    progress,
+                )
+            alone.update(todo)
         for i in sorted(alone):
             try:
                 results[i] = self.transcribe(
@@ -336,6 +324,64 @@ class FasterWhisperEngine:
             except VidpipeError as exc:
                 results[i] = exc
         return [r for r in results if r is not None]
+
+    def _decode_packed(
+        self,
+        pipeline,
+        audios: list[np.ndarray],
+        members: list[int],
+        spans: dict[int, tuple[int, int]],
+        chunks: dict[int, list[dict[str, int]]],
+        options: TranscribeOptions,
+        kwargs: dict,
+        languages: dict[int, tuple[str, float]],
+        results: list,
+        progress: Callable[[int, float, float], None] | None,
+    ) -> list[int]:
+        """Decode files ``members`` (one language) packed into windows; fill ``results``
+        for the clips that came back whole. Returns the others: a window that failed
+        the thresholds, and clips whose words leave over
+        :data:`~vidpipe.speech.packing.UNCOVERED_SECONDS` of their VAD speech
+        uncovered (the decoder stopped early in the window)."""
+        from vidpipe.speech import packing
+
+        packed, windows = packing.pack(audios, [spans[i] for i in members], members)
+        raw = list(
+            pipeline.transcribe(
+                packed,
+                batch_size=options.batch_size,
+                clip_timestamps=[w.as_clip_timestamps() for w in windows],
+                **kwargs,
+            )[0]
+        )
+        left: list[int] = []
+        for w in windows:
+            # by the middle: a segment's times are rounded to 20 ms, so the start of one
+            # at a window's first sample can read as the end of the window before
+            segs = [s for s in raw if w.start <= (s.start + s.end) / 2 * SAMPLE_RATE < w.end]
+            if any(self._fails(s, options) for s in segs):
+                _log.debug(
+                    "packed %s window of %d clips fails the thresholds",
+                    kwargs["language"],
+                    len(w.clips),
+                )
+                left += [c.index for c in w.clips]
+                continue
+            words = [word for s in segs for word in (s.words or [])]
+            for clip, got in zip(w.clips, packing.assign_words(words, w.clips), strict=True):
+                i = clip.index
+                times = [(clip.to_file(float(x.start)), clip.to_file(float(x.end))) for x, _ in got]
+                if packing.uncovered_speech(chunks[i], times) > packing.UNCOVERED_SECONDS:
+                    _log.debug("packed clip %d is not covered by its words", i)
+                    left.append(i)
+                    continue
+                results[i] = self._packed_transcript(
+                    audios[i], clip, got, segs, options, languages[i]
+                )
+                if progress:
+                    duration = audios[i].shape[0] / SAMPLE_RATE
+                    progress(i, duration, duration)
+        return left
 
     @staticmethod
     def _fails(s, options: TranscribeOptions) -> bool:
