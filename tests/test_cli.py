@@ -81,11 +81,12 @@ def test_same_file_twice_and_clips_packed_together(tmp_path):
         "-o", str(tmp_path), "-m", "tiny.en", "-f", "json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["LJ001-0002.json", "jfk-2.json", "jfk.json"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["LJ001-0002.json", "jfk-2.json", "jfk.json"]
     first, second = (json.loads((tmp_path / n).read_text()) for n in ("jfk.json", "jfk-2.json"))
     assert [s["text"] for s in first["segments"]] == [s["text"] for s in second["segments"]]
     for a, b in zip(first["segments"], second["segments"], strict=True):  # aligned in one window
-        assert abs(a["start"] - b["start"]) < 0.5 and abs(a["end"] - b["end"]) < 0.5
+        assert abs(a["start"] - b["start"]) < 1.0 and abs(a["end"] - b["end"]) < 1.0
     assert "ask not what your country can do for you" in proc.stdout.lower()
     lone = json.loads((tmp_path / "LJ001-0002.json").read_text())
     text = " ".join(s["text"] for s in lone["segments"])

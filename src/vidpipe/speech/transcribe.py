@@ -135,11 +135,10 @@ def transcribe(
         MediaError / NoAudioError: not media, truncated, or without audio.
         ModelError, RemoteError, UsageError: see :func:`get_engine`.
     """
-    from vidpipe.text.script import check_script, transcript_to_script
-
-    zh_script = check_script(zh_script)
-    src = check_readable_file(path)
-    options = make_options(
+    (result,) = transcribe_many(
+        [path],
+        model=model,
+        engine=engine,
         language=language,
         task=task,
         word_timestamps=word_timestamps,
@@ -147,18 +146,16 @@ def transcribe(
         vad=vad,
         beam_size=beam_size,
         batch_size=batch_size,
+        threads=threads,
         initial_prompt=initial_prompt,
+        audio_stream=audio_stream,
+        api_base=api_base,
+        progress=(lambda _i, done, total: progress(done, total)) if progress else None,
+        on_decoded=(lambda _i, seconds: on_decoded(seconds)) if on_decoded else None,
+        zh_script=zh_script,
     )
-    eng = (
-        get_engine(engine, model=model, threads=threads, api_base=api_base)
-        if isinstance(engine, str)
-        else engine
-    )
-    audio = decode_file(src, audio_stream)
-    if on_decoded:
-        on_decoded(audio.shape[0] / SAMPLE_RATE)
-    result = transcript_to_script(eng.transcribe(audio, options, progress), zh_script)
-    result.source = str(src)
+    if isinstance(result, VidpipeError):
+        raise result
     return result
 
 

@@ -236,12 +236,14 @@ class FasterWhisperEngine:
 
         Files whose speech span is at most
         :data:`~vidpipe.speech.packing.MAX_CLIP_SECONDS` are packed by language into
-        30 s windows and decoded together (:mod:`vidpipe.speech.packing`); the others,
-        the clips of a window that fails Whisper's fallback thresholds (compression
-        ratio, average log-probability, the hallucination rule) and clips that got no
-        word for over :data:`MIN_SPEECH_WORDLESS` s of speech go through
-        :meth:`transcribe` alone. With ``batch_size=1``, VAD off or one file every file
-        goes alone, exactly as :meth:`transcribe`.
+        30 s windows and decoded together (:mod:`vidpipe.speech.packing`), first
+        without timestamp tokens, then, for the clips whose words leave over
+        :data:`~vidpipe.speech.packing.UNCOVERED_SECONDS` of their speech uncovered,
+        packed again with them. The others (longer files, a language with one clip,
+        clips still uncovered, the clips of a window that fails Whisper's fallback
+        thresholds: compression ratio, average log-probability, the hallucination
+        rule) go through :meth:`transcribe` alone. With ``batch_size=1``, VAD off or
+        one file every file goes alone, exactly as :meth:`transcribe`.
 
         Args:
             audios: per file, shape ``(n,)`` float32 in [-1, 1] at 16000 Hz.
