@@ -195,3 +195,21 @@ def test_bad_files_fail_alone_and_the_others_still_come_back(engine, tmp_path):
 
 def english_words(text: str) -> list[str]:
     return EnglishTextNormalizer()(text).split()
+
+
+@pytest.mark.slow
+def test_a_long_file_is_transcribed_at_once_and_not_held_for_packing(engine, monkeypatch):
+    long_wav = DATA / "en_long" / "bush_radio_address_2008-11-01_gb0.wav"  # 127 s
+    held = []
+    packed = engine.transcribe_many
+
+    def spy(audios, options, progress=None):
+        held.extend(a.shape[0] / SR for a in audios)
+        return packed(audios, options, progress)
+
+    monkeypatch.setattr(engine, "transcribe_many", spy)
+    got = vidpipe.transcribe_many([CLIPS[0], long_wav, CLIPS[1]], engine=engine)
+    assert len(held) == 2 and max(held) < 20  # only the two short clips waited in memory
+    assert "election day" in got[1].text.lower()
+    assert got[1].duration == pytest.approx(127.4, abs=0.2)
+    assert english_words(got[2].text) == ["in", "being", "comparatively", "modern"]

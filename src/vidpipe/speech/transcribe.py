@@ -15,6 +15,11 @@ from vidpipe.files import check_readable_file
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, ProgressCallback, TranscribeOptions
 from vidpipe.types import Transcript
 
+HOLD_SECONDS = 120.0
+""":func:`transcribe_many` keeps in memory, for packing, only the files of at most this
+many seconds (7.7 MB of samples each); longer ones are transcribed as soon as they are
+decoded (a file needs under 20 s of speech to be packed, so little is lost)."""
+
 ENGINES = ("faster-whisper", "openai", "iflytek")
 """Engine names accepted by :func:`get_engine` (``local`` is an alias of faster-whisper)."""
 
@@ -239,8 +244,9 @@ def transcribe_many(
     files, are transcribed one by one as :func:`transcribe` does.
 
     Args:
-        paths: media files; each is decoded into memory first (16 kHz float32:
-            about 230 KB per audio second), so give long lists in groups.
+        paths: media files, decoded one by one; those of at most
+            :data:`HOLD_SECONDS` are kept in memory for the packed decode (64 KB per
+            audio second), so give long lists in groups (the CLI takes 32 at a time).
         progress: called as ``progress(file index, seconds done, seconds total)``.
         on_decoded: called as ``on_decoded(file index, audio seconds)``.
 
@@ -272,7 +278,22 @@ def transcribe_many(
         else engine
     )
     out: list[Transcript | VidpipeError | None] = [None] * len(paths)
-    audios: list[np.ndarray] = []
+    many = getattr(eng, "transcribe_many", None) if len(paths) > 1 else None
+
+    def one(i: int, audio: np.ndarray) -> Transcript | VidpipeError:
+        relay = (lambda d, t: progress(i, d, t)) if progress else None
+        try:
+            return eng.transcribe(audio, options, relay)
+        except VidpipeError as exc:
+            return exc
+
+    def finish(i: int, result: Transcript | VidpipeError) -> None:
+        if not isinstance(result, VidpipeError):
+            result = transcript_to_script(result, zh_script)
+            result.source = str(srcs[i])
+        out[i] = result
+
+    held: list[np.ndarray] = []  # the short files' audio, for the packed decode
     where: list[int] = []
     srcs: dict[int, Path] = {}
     for i, path in enumerate(paths):
@@ -284,26 +305,13 @@ def transcribe_many(
             continue
         if on_decoded:
             on_decoded(i, audio.shape[0] / SAMPLE_RATE)
-        audios.append(audio)
-        where.append(i)
-    many = getattr(eng, "transcribe_many", None)
-    if many is not None:
-        relay = (lambda k, d, t: progress(where[k], d, t)) if progress else None
-        got = many(audios, options, relay)
-    else:
-        got = []
-        for k, audio in enumerate(audios):
-            relay1 = (lambda d, t, k=k: progress(where[k], d, t)) if progress else None
-            try:
-                got.append(eng.transcribe(audio, options, relay1))
-            except VidpipeError as exc:
-                got.append(exc)
-    for k, result in zip(range(len(audios)), got, strict=True):
-        i = where[k]
-        if isinstance(result, VidpipeError):
-            out[i] = result
+        if many is None or audio.shape[0] > HOLD_SECONDS * SAMPLE_RATE:
+            finish(i, one(i, audio))  # now, so a long file's samples are not kept
             continue
-        result = transcript_to_script(result, zh_script)
-        result.source = str(srcs[i])
-        out[i] = result
+        held.append(audio)
+        where.append(i)
+    if held:
+        relay = (lambda k, d, t: progress(where[k], d, t)) if progress else None
+        for k, result in enumerate(many(held, options, relay)):
+            finish(where[k], result)
     return [r for r in out if r is not None]
