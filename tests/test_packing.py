@@ -12,6 +12,7 @@ back to being transcribed alone).
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -213,3 +214,50 @@ def test_a_long_file_is_transcribed_at_once_and_not_held_for_packing(engine, mon
     assert "election day" in got[1].text.lower()
     assert got[1].duration == pytest.approx(127.4, abs=0.2)
     assert english_words(got[2].text) == ["in", "being", "comparatively", "modern"]
+
+
+@pytest.mark.slow
+def test_run_packs_the_short_files_of_a_folder(tmp_path, monkeypatch):
+    """``vidpipe run`` (the batch runner) transcribes a folder's short files together,
+    each item's transcript recorded under its own stage; a rerun transcribes nothing."""
+    import shutil
+
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.runner import Runner, RunOptions
+    from vidpipe.pipeline.registry import TranscribeStage
+
+    monkeypatch.setenv("VIDPIPE_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in [*CLIPS[:3], CLIPS[8]]:
+        shutil.copy(p, folder / p.name)
+    batches = []
+    real = TranscribeStage.ahead
+
+    def spy(paths, options, threads=None):
+        batches.append(sorted(p.name for p in paths))
+        return real(paths, options, threads)
+
+    monkeypatch.setattr(TranscribeStage, "ahead", staticmethod(spy))
+    steps = ("ingest", "probe", "transcribe")
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    try:
+        summary = Runner(cat, RunOptions(model="base", steps=steps)).run([str(folder)])
+        assert (summary.done, summary.failed, summary.ran["transcribe"]) == (4, 0, 4)
+        assert batches == [sorted(p.name for p in [*CLIPS[:3], CLIPS[8]])]  # one packed group
+        by_name = {Path(m.path).name: m for m in cat.all_media()}
+        trs = {n: cat.get_transcript(m.id) for n, m in by_name.items()}
+        assert english_words(trs["LJ001-0002.wav"].text) == [
+            "in",
+            "being",
+            "comparatively",
+            "modern",
+        ]
+        assert trs[CLIPS[8].name].language == "zh"
+        assert {trs[p.name].language for p in CLIPS[:3]} == {"en"}
+        for name, tr in trs.items():
+            assert all(0 <= s.start <= s.end <= by_name[name].duration + 0.05 for s in tr.segments)
+        again = Runner(cat, RunOptions(model="base", steps=steps)).run([str(folder)])
+        assert again.ran["transcribe"] == 0 and len(batches) == 1  # nothing transcribed ahead
+    finally:
+        cat.close()

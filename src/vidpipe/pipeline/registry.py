@@ -362,6 +362,36 @@ class TranscribeStage(Stage):
             except UsageError as exc:
                 raise ValueError(exc.message) from None
 
+    @staticmethod
+    def ahead(paths: list[Path], options: Any, threads: int | None = None) -> dict[str, Any]:
+        """Transcribe several files at once with this stage's ``options`` (short ones
+        share Whisper windows: :func:`vidpipe.speech.transcribe.transcribe_many`), for
+        :attr:`StageContext.transcripts`.
+
+        Returns:
+            ``{resolved path: Transcript}``; a file that failed is left out (its own
+            stage then runs on it and fails with the reason).
+
+        Raises:
+            ModelError: the model cannot be loaded.
+        """
+        from vidpipe.speech.transcribe import transcribe_many
+
+        got = transcribe_many(
+            paths,
+            engine=asr_engine(options.model, threads),
+            language=options.language,
+            task=options.task,
+            word_timestamps=options.word_timestamps,
+            beam_size=options.beam_size,
+            zh_script=options.zh_script,
+        )
+        return {
+            str(Path(p).resolve()): tr
+            for p, tr in zip(paths, got, strict=True)
+            if not isinstance(tr, BaseException)
+        }
+
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         from vidpipe.speech.transcribe import transcribe
         from vidpipe.writers import JsonWriter
@@ -373,18 +403,22 @@ class TranscribeStage(Stage):
             path, mid = given_audio, inputs.media_id()
         else:
             path, mid = inputs.source(ctx.catalog)
-        ctx.progress(0.0, f"loading {options.model}")
-        engine = asr_engine(options.model, ctx.threads)
-        tr = transcribe(
-            path,
-            engine=engine,
-            language=options.language,
-            task=options.task,
-            word_timestamps=options.word_timestamps,
-            beam_size=options.beam_size,
-            progress=ctx.counter(f"transcribing {path.name}"),
-            zh_script=options.zh_script,
-        )
+        made = (ctx.transcripts or {}).pop(str(Path(path).resolve()), None)
+        if made is not None:  # transcribed ahead, packed with other files of the run
+            tr = made
+            ctx.progress(1.0, f"transcribed {path.name}")
+        else:
+            ctx.progress(0.0, f"loading {options.model}")
+            tr = transcribe(
+                path,
+                engine=asr_engine(options.model, ctx.threads),
+                language=options.language,
+                task=options.task,
+                word_timestamps=options.word_timestamps,
+                beam_size=options.beam_size,
+                progress=ctx.counter(f"transcribing {path.name}"),
+                zh_script=options.zh_script,
+            )
         tr.model = options.model
         if ctx.catalog is not None and mid is not None:
             ctx.catalog.save_transcript(mid, tr, self.options_hash(options), owner=ctx.stage_owner)

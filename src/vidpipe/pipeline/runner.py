@@ -387,6 +387,11 @@ class Runner:
         self._since = None  # when this run started (UTC): --retry-failed retries older failures
         self._deferred: list[tuple[float, Source]] = []  # (monotonic due time, source)
         self._advanced: dict[int, set[str]] = {}  # source id -> stage bars advanced
+        # the run's local files in order, with their item when known, and the transcripts
+        # made ahead for them (short files packed, see _transcribe_ahead)
+        self._ahead: list[tuple[Path, int | None]] = []
+        self._transcripts: dict[str, Any] = {}
+        self._tried: set[str] = set()
 
     # ------------------------------------------------------------------ planning
 
@@ -452,6 +457,12 @@ class Runner:
                     downloads.append((src.id, src.uri, dest))
             else:
                 ready.append((src, Path(src.uri)))
+        if "transcribe" in steps:
+            for src, path in ready:
+                if path is not None:
+                    self._ahead.append((Path(path), None))
+                elif (m := self.catalog.get_media(src.media_id)) is not None and m.path:
+                    self._ahead.append((Path(m.path), m.id))
         by_id = {s.id: s for s, _ in ready} | {d[0]: by_id[d[0]] for d in downloads}
         self.summary.total = len(by_id)
         self.display.start(len(by_id), len(downloads))
@@ -657,6 +668,8 @@ class Runner:
         def progress(fraction: float, _step: str | None) -> None:
             self.display.stage_progress(stage, fraction, 1.0)
 
+        if stage == "transcribe":
+            self._transcribe_ahead(media_id)
         ctx = StageContext(
             work_dir=self._home / "understanding" / str(media_id),
             catalog=self.catalog,
@@ -664,9 +677,67 @@ class Runner:
             on_progress=progress,
             write_artifacts=False,
             stage_owner=self.owner,
+            transcripts=self._transcripts,
         )
         inputs = StageInputs(StageInput(media_id=media_id))
         run_stage(get_stage(stage), ctx, inputs, self._options[stage])
+
+    def _transcribe_ahead(self, media_id: int) -> None:
+        """Before item ``media_id``'s transcribe stage: when its file is short, transcribe
+        it together with the next short local files of the run whose transcribe is not
+        done (up to :data:`~vidpipe.pipeline.transcribe.PACK_GROUP`, each at most
+        :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` long), so their clips share
+        Whisper windows. The transcripts wait in memory for each item's own stage,
+        which records it under its own claim; a file is tried once per run, and one
+        that fails is left to its stage."""
+        from vidpipe.media.probe import probe
+        from vidpipe.pipeline.transcribe import PACK_GROUP
+        from vidpipe.speech.transcribe import HOLD_SECONDS
+
+        media = self.catalog.get_media(media_id)
+        if media is None or not media.path:
+            return
+        key = str(Path(media.path).resolve())
+        if key in self._transcripts or key in self._tried:
+            return
+        self._tried.add(key)
+
+        def short(path: Path, mid: int | None) -> bool:
+            m = self.catalog.get_media(mid) if mid is not None else None
+            seconds = m.duration if m is not None and m.duration else None
+            if seconds is None:
+                try:
+                    seconds = probe(path).duration
+                except VidpipeError:
+                    return False
+            return seconds is not None and 0 < seconds <= HOLD_SECONDS
+
+        if not short(Path(media.path), media_id):
+            return
+        batch = [Path(media.path)]
+        for path, mid in self._ahead:
+            if len(batch) >= PACK_GROUP:
+                break
+            k = str(path.resolve())
+            if k in self._tried:
+                continue
+            if mid is not None and self.catalog.stage_done(
+                mid, "transcribe", self._hashes["transcribe"]
+            ):
+                continue
+            if not short(path, mid):
+                continue
+            self._tried.add(k)
+            batch.append(path)
+        if len(batch) < 2:
+            return
+        try:
+            made = get_stage("transcribe").ahead(
+                batch, self._options["transcribe"], self.options.threads
+            )
+        except VidpipeError:  # the stage itself will say what is wrong
+            return
+        self._transcripts.update(made)
 
 
 def _one_line(exc: BaseException) -> str:

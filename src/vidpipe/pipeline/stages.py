@@ -235,6 +235,9 @@ class StageContext:
         stage_owner: the batch runner's claim of the catalog stage row
             (:meth:`~vidpipe.library.catalog.Catalog.claim_stage`): results are only
             written while it is held (``StageLost`` otherwise).
+        transcripts: transcripts made ahead for this run by resolved file path
+            (:meth:`~vidpipe.pipeline.registry.TranscribeStage.ahead`: short files
+            packed together); the transcribe stage takes its file's from here.
     """
 
     work_dir: Path
@@ -245,6 +248,7 @@ class StageContext:
     write_artifacts: bool = True
     storage_root: Path | None = None
     stage_owner: str | None = None
+    transcripts: dict[str, Any] | None = None
 
     def progress(self, fraction: float, step: str | None = None) -> None:
         """Report ``fraction`` (clamped to 0..1) of the work done, at ``step`` (one line)."""
