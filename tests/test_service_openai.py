@@ -231,7 +231,9 @@ def test_speech_speed_and_round_trip(client, tmp_path):
     fast = client.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCE,
                                       response_format="wav", speed=2.0)  # fmt: skip
     ratio = _decode(fast.content)[0] / _decode(normal.content)[0]
-    assert 0.4 < ratio < 0.75, ratio
+    # the pause between the two sentences is not scaled, and Piper samples its phoneme
+    # durations: 6 pairs measured 0.66-0.70, one CI run 0.754; speed ignored gives ~1.0
+    assert 0.4 < ratio < 0.85, ratio
     plain = "The weather is nice today. We will go for a walk in the park."
     spoken = client.audio.speech.create(model="tts-1", voice="alloy", input=plain,
                                         response_format="wav")  # fmt: skip
