@@ -250,15 +250,13 @@ def test_tokeniser_helpers():
     assert snippet("And so, my fellow Americans", ["fellow"]) == "And so, my [fellow] Americans"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request):
-    # catalogs written by two runs at once before 0005 hold two transcripts for one item
+def _catalog_at(revision: str, backend: str, tmp_path, request) -> str:
+    """The URL of a new catalog on ``backend`` migrated only up to ``revision``."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine
-    from sqlalchemy.exc import IntegrityError
 
-    from vidpipe.library.catalog import MIGRATIONS, utcnow
+    from vidpipe.library.catalog import MIGRATIONS
 
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -269,7 +267,19 @@ def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request
     engine = create_engine(url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
+        command.upgrade(cfg, revision)
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request):
+    # catalogs written by two runs at once before 0005 hold two transcripts for one item
+    from sqlalchemy.exc import IntegrityError
+
+    from vidpipe.library.catalog import utcnow
+
+    url = _catalog_at("0004", backend, tmp_path, request)
     old = Catalog(url, upgrade=False)
     m, _ = _media(old, DATA / "jfk.flac")
     for text_ in ("fellow Americans first", "fellow Americans again"):
@@ -290,7 +300,6 @@ def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request
                 {"t": tid, "x": tr.segments[0].text},
             )
     old.close()
-    engine.dispose()
     with Catalog(url) as cat:  # upgrades to 0005
         assert len(search(cat, "fellow Americans")) == 1
         assert cat.get_transcript(m.id).text.strip() == "fellow Americans again"
@@ -304,22 +313,13 @@ def test_migration_0005_keeps_one_transcript_per_item(backend, tmp_path, request
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_migration_0010_fills_jobs_source_id_from_their_input(backend, tmp_path, request):
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
 
-    from vidpipe.library.catalog import MIGRATIONS, utcnow
+    from vidpipe.library.catalog import utcnow
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = request.getfixturevalue("new_pg_url")()
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    url = _catalog_at("0009", backend, tmp_path, request)
     engine = create_engine(url)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009")
         for job_id, given in (("a", '{"url": "http://x/a.mp4", "source_id": 7}'), ("b", "{}")):
             conn.execute(
                 text(

@@ -97,6 +97,17 @@ def whisper_kwargs(options: TranscribeOptions) -> dict:
     }
 
 
+def shape_segment(seg: Segment, options: TranscribeOptions) -> list[Segment]:
+    """A decoded segment (its ``words`` aligned) as the caller asked for it: split into
+    sentences with ``sentence_segments`` (words kept only with ``word_timestamps``),
+    else whole, with or without its words."""
+    if options.sentence_segments and seg.words:
+        return split_sentences(seg, keep_words=options.word_timestamps)
+    if options.word_timestamps:
+        return [seg]
+    return [seg.model_copy(update={"words": None})]
+
+
 def fixed_windows(duration: float, window: float = CHUNK_SECONDS) -> list[dict]:
     """Consecutive ``{"start", "end"}`` windows in seconds covering ``[0, duration]``.
 
@@ -428,12 +439,7 @@ class FasterWhisperEngine:
                 temperature=head.temperature,
                 words=words,
             )
-            if options.sentence_segments:
-                segments = split_sentences(seg, keep_words=options.word_timestamps)
-            elif options.word_timestamps:
-                segments = [seg]
-            else:
-                segments = [seg.model_copy(update={"words": None})]
+            segments = shape_segment(seg, options)
         return Transcript(
             language=language[0],
             language_probability=language[1],
@@ -515,12 +521,7 @@ class FasterWhisperEngine:
                 temperature=s.temperature,
                 words=words,
             )
-            if options.sentence_segments and words:
-                segments.extend(split_sentences(seg, keep_words=options.word_timestamps))
-            elif options.word_timestamps:
-                segments.append(seg)
-            else:
-                segments.append(seg.model_copy(update={"words": None}))
+            segments.extend(shape_segment(seg, options))
         if progress:
             progress(duration, duration)
         return Transcript(
