@@ -501,7 +501,7 @@ def print_a(results: dict[str, dict], n: int) -> None:
 
 
 def part_b(backend: Backend, tmp: Path, n: int, workers: int) -> dict:
-    from vidpipe.library.runner import RunOptions
+    from vidpipe.pipeline.runner import RunOptions
     from vidpipe.pipeline.submit import submit
 
     all_clips = clips()
@@ -604,7 +604,7 @@ def part_c(
     from sqlalchemy import func, select
 
     from vidpipe.library.models import TranscriptRow
-    from vidpipe.library.runner import RunOptions
+    from vidpipe.pipeline.runner import RunOptions
     from vidpipe.pipeline.submit import submit
 
     folder = tmp / f"c-{backend.name}"

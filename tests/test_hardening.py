@@ -221,7 +221,7 @@ def test_hints_and_failures_keep_brackets(capsys):
 
     from vidpipe import cli
     from vidpipe.library.models import Source
-    from vidpipe.library.runner import RichDisplay
+    from vidpipe.pipeline.runner import RichDisplay
 
     code = cli._fail(UsageError("page URL [/x]", "pip install vidpipe[pages]"))
     assert code == EXIT_USAGE

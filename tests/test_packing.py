@@ -223,8 +223,8 @@ def test_run_packs_the_short_files_of_a_folder(tmp_path, monkeypatch):
     import shutil
 
     from vidpipe.library.catalog import Catalog
-    from vidpipe.library.runner import Runner, RunOptions
     from vidpipe.pipeline.registry import TranscribeStage
+    from vidpipe.pipeline.runner import Runner, RunOptions
 
     monkeypatch.setenv("VIDPIPE_HOME", str(tmp_path / "home"))
     folder = tmp_path / "in"

@@ -19,8 +19,8 @@ from conftest import DATA
 from servers.http_media import MediaServer
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.download import DownloadLimits
-from vidpipe.library.runner import Runner, RunOptions, parse_steps
 from vidpipe.library.urls import safe_filename
+from vidpipe.pipeline.runner import Runner, RunOptions, parse_steps
 
 FAST = DownloadLimits(
     concurrency=4, per_host=4, retries=2, backoff_base=0.05, backoff_max=0.2, read_timeout=5

@@ -21,8 +21,8 @@ import pytest
 from conftest import DATA
 from vidpipe.errors import InputError, UsageError
 from vidpipe.library.catalog import Catalog
-from vidpipe.library.runner import Runner, RunOptions
 from vidpipe.library.select import Selection, catalog_order, parse_ids, select_items
+from vidpipe.pipeline.runner import Runner, RunOptions
 
 # Input order is deliberately not sorted by duration.
 CLIPS = [DATA / "en_dev" / f"LJ001-00{n:02d}.wav" for n in (5, 1, 3, 2, 6, 4)]

@@ -93,7 +93,7 @@ class Web:
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     from vidpipe.library.catalog import Catalog
-    from vidpipe.library.runner import RunOptions, run
+    from vidpipe.pipeline.runner import RunOptions, run
 
     home = tmp_path_factory.mktemp("web_home")
     media = home / "media"

@@ -106,7 +106,7 @@ def _limits(
 
 
 def _run_library(sources: list[str], options, quiet: bool) -> None:
-    from vidpipe.library.runner import RichDisplay, Runner
+    from vidpipe.pipeline.runner import RichDisplay, Runner
 
     cat = _catalog()
     try:
@@ -222,7 +222,7 @@ def ingest(
     Every input line ends done, failed (with its reason) or skipped (duplicate URL,
     duplicate content, already present). Exit 0 if none failed, 1 otherwise.
     """
-    from vidpipe.library.runner import RunOptions
+    from vidpipe.pipeline.runner import RunOptions
 
     if not sources:
         _run(_no_sources)
@@ -299,7 +299,7 @@ def run_cmd(
     --ids, --language...) choose which catalog items to work on. Exit 0 if no item
     failed, 1 otherwise.
     """
-    from vidpipe.library.runner import RunOptions, parse_steps
+    from vidpipe.pipeline.runner import RunOptions, parse_steps
 
     steps_t = _run(lambda: parse_steps(steps))
     sel_lang = None if sources else language  # over the catalog, -l selects items

@@ -1,15 +1,17 @@
-"""The library: a catalog of sources and media, downloads, the batch runner, reports, search.
+"""The library: storage and acquisition: a catalog of sources and media, downloads, reports, search.
+
+The batch runner that fills it is :mod:`vidpipe.pipeline.runner` (the layer above).
 
 Modules: :mod:`~vidpipe.library.catalog` (SQLAlchemy + Alembic; SQLite or PostgreSQL),
 :mod:`~vidpipe.library.search` (FTS5 / PostgreSQL full text, Chinese via jieba),
 :mod:`~vidpipe.library.ingest` (sources from URLs, link lists, files, folders),
-:mod:`~vidpipe.pipeline.runner` (ingest, probe, audio, transcribe over the catalog),
 :mod:`~vidpipe.library.report` (tables, CSV, JSON, duration plot),
 :mod:`~vidpipe.library.download` and :mod:`~vidpipe.library.urls` (downloads).
 
 Example::
 
-    from vidpipe.library import Catalog, RunOptions, Runner
+    from vidpipe.library import Catalog
+    from vidpipe.pipeline.runner import RunOptions, Runner
     from vidpipe.library.search import search
     cat = Catalog()                                   # $VIDPIPE_HOME/catalog.db
     Runner(cat, RunOptions(model="tiny.en")).run(["links.txt", "videos/"])
@@ -21,17 +23,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Catalog", "RunOptions", "Runner", "SearchHit"]
+__all__ = ["Catalog", "SearchHit"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
     from vidpipe.library.search import SearchHit
-    from vidpipe.pipeline.runner import Runner, RunOptions
 
 _LAZY = {
     "Catalog": "vidpipe.library.catalog",
-    "RunOptions": "vidpipe.pipeline.runner",
-    "Runner": "vidpipe.pipeline.runner",
     "SearchHit": "vidpipe.library.search",
 }
 

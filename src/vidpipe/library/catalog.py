@@ -58,6 +58,7 @@ from vidpipe.library.models import (
     WordRow,
     utcnow,
 )
+from vidpipe.text.tokens import index_text
 from vidpipe.types import MediaInfo, Segment, Transcript, Word
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -705,8 +706,6 @@ class Catalog:
             StageLost: ``owner`` no longer holds the ``transcribe`` claim.
             CatalogError: the database cannot be written.
         """
-        from vidpipe.library.search import index_text
-
         with self.session() as s:
             # serialise writers of this item (PostgreSQL row lock; SQLite: BEGIN IMMEDIATE)
             s.execute(select(Media.id).where(Media.id == media_id).with_for_update())

@@ -13,7 +13,6 @@ occur in a segment. Snippets mark the matching words with ``[brackets]``.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -21,11 +20,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text as sql
 
 from vidpipe.text.script import fold_chinese, has_cjk
+from vidpipe.text.tokens import index_text, query_terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+__all__ = ["SearchHit", "index_text", "query_terms", "search", "snippet"]
 
 
 @dataclass(frozen=True)
@@ -42,35 +42,6 @@ class SearchHit:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _jieba():
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
-
-
-def index_text(text: str) -> str:
-    """The copy of ``text`` that is indexed: CJK folded to Simplified and split into words."""
-    if not has_cjk(text):
-        return text
-    tokens = _jieba().lcut_for_search(fold_chinese(text))
-    return " ".join(t.strip() for t in tokens if t.strip())
-
-
-def query_terms(query: str) -> list[str]:
-    """Words of a query, lower-cased, in order, without duplicates."""
-    if has_cjk(query):
-        raw = [t for t in _jieba().lcut(fold_chinese(query)) if t.strip()]
-    else:
-        raw = query.split()
-    out: list[str] = []
-    for chunk in raw:
-        for w in _WORD.findall(chunk.lower()):
-            if w not in out:
-                out.append(w)
-    return out
 
 
 def snippet(text: str, terms: list[str], width: int = 160) -> str:

@@ -58,9 +58,9 @@ from vidpipe.media.subtitles import (
     blend_overlay,
     render_cue,
     split_cues,
-    write_srt,
 )
 from vidpipe.types import Transcript
+from vidpipe.writers import SrtWriter
 
 __all__ = [
     "RenderOptions",
@@ -654,7 +654,7 @@ def render_slideshow(
             overlays.append((seg.start, seg.end, drawn[seg.text]))
     srt_path = None
     if cues is not None and opts.subtitles in ("soft", "both"):
-        srt_path = write_srt(cues, out.with_suffix(".srt"))
+        srt_path = SrtWriter().write(cues, out.with_suffix(".srt"))
 
     frames = _Frames(paths, plan, opts, overlays)
     try:

@@ -17,7 +17,6 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pysubs2
@@ -529,10 +528,3 @@ def _blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> None:
     a = alpha.astype(np.uint16)
     mixed = (dst.astype(np.uint16) * (255 - a) + src.astype(np.uint16) * a + 127) // 255
     dst[...] = mixed.astype(np.uint8)
-
-
-def write_srt(cues: Transcript, path: str | os.PathLike[str]) -> Path:
-    """Write cues as SubRip atomically (the transcript SRT writer); return the path."""
-    from vidpipe.writers import SrtWriter
-
-    return SrtWriter().write(cues, path)
