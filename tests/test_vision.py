@@ -421,7 +421,7 @@ def test_describe_testvideo_has_no_speech_column(shared_data: Path, tmp_path: Pa
     assert "said" not in (tmp_path / "d" / "scenes.md").read_text()
 
 
-# ---------------------------------------------------------------------- on-screen text worth reading
+# ----------------------------------------------------------- on-screen text worth reading
 
 
 def test_ocr_lines_worth_reading() -> None:

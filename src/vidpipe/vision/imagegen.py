@@ -144,7 +144,7 @@ META_GENERATOR = "vidpipe:generator"
 META_CHUNK = "vidpipe:chunk"
 META_KEY = "vidpipe:key"
 
-CARD_DESIGN = 1
+CARD_DESIGN = 2  # 2: no footer on a lone or untimed card; headings as headlines
 """Version of the card design; part of each card's provenance key."""
 
 ProgressCallback = Callable[[float, float], None]
@@ -483,7 +483,9 @@ class RenderedCard:
 
 
 def _footer_time(start: float | None, end: float | None) -> str:
-    if start is None or end is None:
+    """``1:05–2:10``; ``""`` without times or for an untimed chunk (``end <= start``: the
+    one chunk of a standalone text)."""
+    if start is None or end is None or end <= start:
         return ""
     return f"{chapter_timestamp(start)}–{chapter_timestamp(end)}"
 
@@ -507,7 +509,9 @@ def render_card(
     phrases as pills below it (up to 2 rows; a phrase too long for a row is
     shortened with ``…``, pills that do not fit are left out), and a footer line with
     the time range (``1:05–2:10``) at the left and the position (``3 / 8``) at the
-    right. Text is drawn with the bundled Noto Sans CJK, so Latin, Cyrillic and CJK
+    right. The time is left out for an untimed card (``end <= start``, the one chunk of
+    a standalone text) and the position for a lone card (``total`` 1); with neither
+    there is no footer at all. Text is drawn with the bundled Noto Sans CJK, so Latin, Cyrillic and CJK
     all render.
 
     Args:
@@ -540,7 +544,8 @@ def render_card(
     foot_base = limit - foot_desc
     foot_colour = (255, 255, 255, 170)
     left_text = _footer_time(start, end)
-    right_text = f"{index + 1} / {max(total, index + 1)}"
+    count = max(total, index + 1)
+    right_text = f"{index + 1} / {count}" if count > 1 else ""
     for text, anchor, x in (
         (left_text, "ls", margin_x),
         (right_text, "rs", width - margin_x),
@@ -552,10 +557,11 @@ def render_card(
             )
     rule_y = foot_base - foot_asc - round(22 * s)
     rule_w = max(1, round(2 * s))
-    draw.rectangle(
-        (margin_x, rule_y, width - margin_x, rule_y + rule_w - 1), fill=(255, 255, 255, 46)
-    )
-    boxes.append(TextBox("rule", "", (margin_x, rule_y, width - margin_x, rule_y + rule_w)))
+    if left_text or right_text:  # a lone card (a standalone images job) has no footer
+        draw.rectangle(
+            (margin_x, rule_y, width - margin_x, rule_y + rule_w - 1), fill=(255, 255, 255, 46)
+        )
+        boxes.append(TextBox("rule", "", (margin_x, rule_y, width - margin_x, rule_y + rule_w)))
     region_bottom = rule_y - round(48 * s)
 
     # Headline and pills: fit, then centre the block vertically in [top, region_bottom].
