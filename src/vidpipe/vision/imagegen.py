@@ -298,6 +298,44 @@ def _title_case(phrase: str, language: str) -> str:
     return phrase[0].upper() + phrase[1:]
 
 
+# A short sentence with one of these words says something; without them it names
+# something (a heading: "Abstract.", "Method and results.").
+_EN_CLAUSE_TEXT = (
+    "i you he she it we they me him her us them this these those there here is are "
+    "was were be been am has have had do does did will would can could shall should "
+    "may might must not no yes thank thanks hello hi good please let"
+)
+_EN_CLAUSE_WORDS = frozenset(_EN_CLAUSE_TEXT.split())
+_ZH_CLAUSE_CHARS = frozenset("我你他她它们是有在了吗呢吧这那")
+
+
+def heading_of(text: str, language: str) -> str | None:
+    """The heading a chunk opens with, if any: its first sentence when that is short (at
+    most 6 words; 12 characters in Chinese) and names rather than says something (no
+    pronoun, auxiliary verb or greeting: "Abstract.", "Method and results."). Narrated
+    documents speak each heading as a sentence of its own
+    (:func:`vidpipe.text.documents.structure_paragraphs`). English and Chinese only;
+    ``None`` otherwise."""
+    from vidpipe.text.sentences import split_sentences
+
+    sents = split_sentences(text, language)
+    if len(sents) < 2:
+        return None
+    first = sents[0].strip().strip(_TRIM)
+    if language == "en":
+        toks = re.findall(r"[A-Za-z']+", first)
+        if not toks or len(first.split()) > 6 or not first[:1].isupper():
+            return None
+        if any(t.lower() in _EN_CLAUSE_WORDS for t in toks):
+            return None
+        return first
+    if language == "zh":
+        if not first or len(first) > 12 or set(first) & _ZH_CLAUSE_CHARS:
+            return None
+        return first
+    return None
+
+
 def card_text(
     text: str, language: str | None = None, max_phrases: int = 4
 ) -> tuple[str, list[str]]:
@@ -308,7 +346,10 @@ def card_text(
     (crudely stemmed), preferring multi-word phrases and names; weak candidates
     (English adverbs and past participles, Chinese verbs) are dropped, and a phrase
     sharing a word with a better one is skipped. The best becomes the headline (Title
-    Case in English), the next ones the key phrases. Without any keyword, the
+    Case in English), the next ones the key phrases; a phrase runs within one sentence
+    (never "Farms Abstract" across a title and a heading) and is not a whole sentence
+    (a heading such as "Abstract" is no key phrase). When the text opens with a
+    heading (:func:`heading_of`), the heading is the headline. Without any keyword, the
     headline is the text's opening words.
 
     Args:
@@ -329,7 +370,17 @@ def card_text(
     lang = primary_language(language or guess_language(text))
     spaced = lang not in ("zh", "ja")
     cands = [k.strip(_TRIM) for k in keywords(text, lang, top=15)]
-    cands = [c for c in cands if c and not c.isdigit()]
+    sentences = [" ".join(x.lower().split()) for x in split_sentences(text, lang)]
+    whole = {x.strip(_TRIM) for x in sentences}  # a heading alone is not a key phrase
+    cands = [
+        c
+        for c in cands
+        if c
+        and not c.isdigit()
+        and c.lower() not in whole
+        and any(c.lower() in x for x in sentences)
+    ]
+    heading = heading_of(text, lang)
     tf = Counter(_stem(w) if spaced else w for w in words(text, lang))
     scored: list[tuple[float, int, str, set[str]]] = []
     for rank, cand in enumerate(cands):
@@ -358,6 +409,10 @@ def card_text(
         picked.append(cand)
         if len(picked) > max_phrases:
             break
+    if heading:
+        head_keys = {_stem(t) for t in words(heading, lang)} if spaced else set(heading)
+        rest = [p for p in picked if not (p.lower() in heading.lower() or p in head_keys)]
+        return heading, rest[:max_phrases]
     if not picked:
         first = (split_sentences(text, lang) or [text])[0].strip(_TRIM)
         if spaced:
@@ -511,8 +566,8 @@ def render_card(
     the time range (``1:05–2:10``) at the left and the position (``3 / 8``) at the
     right. The time is left out for an untimed card (``end <= start``, the one chunk of
     a standalone text) and the position for a lone card (``total`` 1); with neither
-    there is no footer at all. Text is drawn with the bundled Noto Sans CJK, so Latin, Cyrillic and CJK
-    all render.
+    there is no footer at all. Text is drawn with the bundled Noto Sans CJK, so Latin,
+    Cyrillic and CJK all render.
 
     Args:
         headline: the title (may be empty).
