@@ -11,7 +11,8 @@ import pytest
 
 from vidpipe.speech.tts import iter_sentences
 from vidpipe.text.chunking import chunk_transcript
-from vidpipe.text.documents import read_document
+from vidpipe.text.documents import looks_like_heading, read_document
+from vidpipe.text.sentences import split_sentences
 from vidpipe.vision.imagegen import CardGenerator, card_text, render_card
 
 matplotlib.use("Agg")
@@ -80,6 +81,9 @@ def test_pdf_headings_and_lists_are_sentences_of_their_own(pdf_doc):
     for heading in ("Abstract.", "Introduction.", "Method and results.", "Method.", "Results."):
         assert heading in paras, (heading, paras)
     assert "farms Abstract" not in pdf_doc.text and "2.1" not in pdf_doc.text
+    assert looks_like_heading("Method and results.", "en")
+    for sentence in ("It is comparatively modern.", "Thank you.", "Good morning."):
+        assert not looks_like_heading(sentence, "en"), sentence
 
 
 def test_text_and_markdown_headings_the_same_way(tmp_path):
@@ -119,17 +123,24 @@ def test_card_headlines_are_headings_never_glued_to_the_title(pdf_doc, tmp_path)
         d = 0.4 * len(s.split()) + 0.3  # ~150 words a minute
         segs.append(Segment(id=i, start=t, end=t + d, text=s))
         t += d + 0.2
-    chunks = chunk_transcript(Transcript(segments=segs, duration=t, language="en"), 8.0)
+    tr = Transcript(segments=segs, duration=t, language="en")
+    plain = chunk_transcript(tr, 8.0)
+    chunks = chunk_transcript(tr, 8.0, break_before=lambda s: looks_like_heading(s, "en"))
+    # without break_before a heading can close a slide ("...same yield. Introduction.")
+    assert any(c.text.endswith("Introduction.") for c in plain)
+    for c in chunks:  # a heading opens its slide (after other headings only)
+        flags = [looks_like_heading(x, "en") for x in split_sentences(c.text, "en")]
+        assert flags == sorted(flags, reverse=True), c.text
+    assert sum(looks_like_heading(c.text.split(".")[0], "en") for c in chunks) == 4
     heads = [card_text(c.text, "en")[0] for c in chunks]
     assert heads[0] == "Drip irrigation for small farms", heads
     for h in heads:
         assert "Farms Abstract".lower() not in h.lower() and not h.endswith("Abstract"), h
-    heading_chunks = [c for c in chunks if c.text.startswith(("Method and results.", "Results."))]
-    assert heading_chunks
-    for c in heading_chunks:
-        assert card_text(c.text, "en")[0] == c.text.split(".")[0]
-    made = CardGenerator(width=640, height=360).generate(chunks[:1], tmp_path, language="en")
-    assert made[0].prompt.splitlines()[0] == heads[0]
+    for c, h in zip(chunks, heads, strict=True):
+        if looks_like_heading(c.text.split(".")[0], "en"):
+            assert h == c.text.split(".")[0], (h, c.text)  # the heading is the headline
+    made = CardGenerator(width=640, height=360).generate(chunks, tmp_path, language="en")
+    assert [m.prompt.splitlines()[0] for m in made] == heads
 
 
 def test_a_lone_untimed_card_has_no_footer():

@@ -50,6 +50,7 @@ __all__ = [
     "MARKDOWN_SUFFIXES",
     "Document",
     "is_document",
+    "looks_like_heading",
     "markdown_to_text",
     "parse_document",
     "read_document",
@@ -450,6 +451,39 @@ def _item(line: str, prev: str | None, prev_marked: bool) -> str | None:
     if m and _opens(prev, prev_marked):
         return m.group(1)
     return None
+
+
+# A short sentence with one of these words says something; without them it names
+# something (a heading: "Abstract.", "Method and results.").
+_EN_CLAUSE_TEXT = (
+    "i you he she it we they me him her us them this these those there here is are "
+    "was were be been am has have had do does did will would can could shall should "
+    "may might must not no yes thank thanks hello hi good please let"
+)
+_EN_CLAUSE_WORDS = frozenset(_EN_CLAUSE_TEXT.split())
+_ZH_CLAUSE_CHARS = frozenset("我你他她它们是有在了吗呢吧这那")
+
+
+def looks_like_heading(sentence: str, language: str | None) -> bool:
+    """Whether one sentence of spoken text reads as a heading: short (at most 6 words, 12
+    characters in Chinese), capitalised, and naming rather than saying something: no
+    pronoun, auxiliary verb or greeting ("Abstract.", "Method and results."; not "It is
+    modern.", "Thank you."). English and Chinese; ``False`` for other languages."""
+    from vidpipe.text.sentences import primary_language
+
+    lang = primary_language(language)
+    first = sentence.strip().rstrip(".。!?！？").strip()
+    if lang == "en":
+        toks = re.findall(r"[A-Za-z']+", first)
+        return bool(
+            toks
+            and len(first.split()) <= 6
+            and first[:1].isupper()
+            and not any(t.lower() in _EN_CLAUSE_WORDS for t in toks)
+        )
+    if lang == "zh":
+        return bool(first) and len(first) <= 12 and not set(first) & _ZH_CLAUSE_CHARS
+    return False
 
 
 def structure_paragraphs(text: str, *, first_is_title: bool = True) -> list[str] | None:

@@ -298,42 +298,18 @@ def _title_case(phrase: str, language: str) -> str:
     return phrase[0].upper() + phrase[1:]
 
 
-# A short sentence with one of these words says something; without them it names
-# something (a heading: "Abstract.", "Method and results.").
-_EN_CLAUSE_TEXT = (
-    "i you he she it we they me him her us them this these those there here is are "
-    "was were be been am has have had do does did will would can could shall should "
-    "may might must not no yes thank thanks hello hi good please let"
-)
-_EN_CLAUSE_WORDS = frozenset(_EN_CLAUSE_TEXT.split())
-_ZH_CLAUSE_CHARS = frozenset("我你他她它们是有在了吗呢吧这那")
-
-
 def heading_of(text: str, language: str) -> str | None:
-    """The heading a chunk opens with, if any: its first sentence when that is short (at
-    most 6 words; 12 characters in Chinese) and names rather than says something (no
-    pronoun, auxiliary verb or greeting: "Abstract.", "Method and results."). Narrated
-    documents speak each heading as a sentence of its own
-    (:func:`vidpipe.text.documents.structure_paragraphs`). English and Chinese only;
-    ``None`` otherwise."""
+    """The heading a chunk opens with, if any: its first sentence when
+    :func:`vidpipe.text.documents.looks_like_heading` (and more text follows), without
+    its final period. Narrated documents speak each heading as a sentence of its own
+    (:func:`vidpipe.text.documents.structure_paragraphs`)."""
+    from vidpipe.text.documents import looks_like_heading
     from vidpipe.text.sentences import split_sentences
 
     sents = split_sentences(text, language)
-    if len(sents) < 2:
+    if len(sents) < 2 or not looks_like_heading(sents[0], language):
         return None
-    first = sents[0].strip().strip(_TRIM)
-    if language == "en":
-        toks = re.findall(r"[A-Za-z']+", first)
-        if not toks or len(first.split()) > 6 or not first[:1].isupper():
-            return None
-        if any(t.lower() in _EN_CLAUSE_WORDS for t in toks):
-            return None
-        return first
-    if language == "zh":
-        if not first or len(first) > 12 or set(first) & _ZH_CLAUSE_CHARS:
-            return None
-        return first
-    return None
+    return sents[0].strip().strip(_TRIM) or None
 
 
 def card_text(
