@@ -4,18 +4,14 @@ never words run into a sentence; a lone card has no timing footer."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import matplotlib
 import pytest
 
+from test_documents import _pdf
 from vidpipe.speech.tts import iter_sentences
 from vidpipe.text.chunking import chunk_transcript
 from vidpipe.text.documents import looks_like_heading, read_document
 from vidpipe.text.sentences import split_sentences
 from vidpipe.vision.imagegen import CardGenerator, card_text, render_card
-
-matplotlib.use("Agg")
 
 PAGE1 = [
     "Drip irrigation for small farms",
@@ -34,20 +30,6 @@ PAGE2 = [
     "2.2 Results",
     "Drip irrigation saved water on eleven of the twelve farms.",
 ]
-
-
-def _pdf(path: Path, pages: list[list[str]]) -> Path:
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    with PdfPages(path) as pdf:
-        for lines in pages:
-            fig = plt.figure(figsize=(8.5, 11))
-            for i, line in enumerate(lines):
-                fig.text(0.1, 0.9 - 0.05 * i, line)
-            pdf.savefig(fig)
-            plt.close(fig)
-    return path
 
 
 EXPECTED = [
@@ -70,7 +52,8 @@ EXPECTED = [
 
 @pytest.fixture(scope="module")
 def pdf_doc(tmp_path_factory):
-    return read_document(_pdf(tmp_path_factory.mktemp("doc") / "paper.pdf", [PAGE1, PAGE2]))
+    path = tmp_path_factory.mktemp("doc") / "paper.pdf"
+    return read_document(_pdf(path, [], title=None, page_lines=[PAGE1, PAGE2]))
 
 
 def test_pdf_headings_and_lists_are_sentences_of_their_own(pdf_doc):
