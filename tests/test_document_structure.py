@@ -134,3 +134,30 @@ def test_a_lone_untimed_card_has_no_footer():
     timed = render_card("Drip irrigation", ["water"], index=1, total=3, start=5.0, end=12.0)
     footer = [b.text for b in timed.boxes if b.role == "footer"]
     assert footer == ["0:05–0:12", "2 / 3"]
+
+
+def test_chinese_and_markdown_section_numbers(tmp_path):
+    """Chinese numbering ("一、", "第二章") and Markdown heading numbers are structure,
+    not words; Chinese headings open a narration slide and head its card."""
+    txt = tmp_path / "zh.txt"
+    txt.write_text(
+        "滴灌技术研究\n摘要\n我们比较了滴灌和沟灌。\n一、研究背景\n水资源短缺。\n"
+        "第二章 方法\n我们测量了用水量。\n",
+        encoding="utf-8",
+    )
+    assert read_document(txt).paragraphs == [
+        "滴灌技术研究。",
+        "摘要。",
+        "我们比较了滴灌和沟灌。",
+        "研究背景。",
+        "水资源短缺。",
+        "方法。",
+        "我们测量了用水量。",
+    ]
+    assert looks_like_heading("研究背景。", "zh") and looks_like_heading("摘要。", "zh")
+    assert not looks_like_heading("水资源短缺。", "zh")
+    assert not looks_like_heading("我们测量了用水量。", "zh")
+    assert card_text("研究背景。水资源短缺，农民需要节水的方法。", "zh")[0] == "研究背景"
+    md = tmp_path / "notes.md"
+    md.write_text("## 1 Introduction\n\nText here.\n\n### 2.1 Method\n\nMore.\n", "utf-8")
+    assert read_document(md).paragraphs == ["Introduction.", "Text here.", "Method.", "More."]

@@ -393,11 +393,17 @@ def _pdf_paragraphs(page: str) -> list[str]:
 _SECTION_NAMES = re.compile(
     r"(?:abstract|introduction|background|related work|methods?|materials and methods|"
     r"results|discussion|conclusions?|summary|references|bibliography|"
-    r"acknowledge?ments|appendix|keywords|overview|contents|table of contents)\s*:?",
+    r"acknowledge?ments|appendix|keywords|overview|contents|table of contents|"
+    r"摘要|引言|前言|背景|方法|结果|讨论|结论|参考文献|致谢|目录|附录|关键词)\s*[:：]?",
     re.IGNORECASE,
 )
-# "2 Method", "2.1 Results", "3. Discussion", "IV. Conclusion", "A. Appendix"
-_NUMBERED = re.compile(r"(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.|[A-H]\.)\s+(\S.*)")
+# "2 Method", "2.1 Results", "3. Discussion", "IV. Conclusion", "A. Appendix", "一、引言",
+# "第一章 背景"
+_NUMBERED = re.compile(
+    r"(?:(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.|[A-H]\.)\s+"
+    r"|[一二三四五六七八九十]{1,3}[、.．]\s*"
+    r"|第[一二三四五六七八九十\d]{1,3}[章节部分篇]\s*)(\S.*)"
+)
 _BULLET = re.compile(r"[-*•▪◦‣–—]\s+(\S.*)")
 _ENUMERATED = re.compile(r"\(?(?:\d{1,2}|[a-z])[.)]\s+(\S.*)")
 _NOT_A_HEADING_END = tuple(".,;!?…-–—\"'”’)»。，；！？")
@@ -430,7 +436,7 @@ def _heading(
     if line.endswith(_NOT_A_HEADING_END) or nxt is None:
         return None
     if _SECTION_NAMES.fullmatch(line):
-        return line.rstrip(" :")
+        return line.rstrip(" :：")
     opens = _opens(prev, prev_marked)
     if not opens or not _starts_upper(nxt):
         return None
@@ -468,7 +474,9 @@ def looks_like_heading(sentence: str, language: str | None) -> bool:
     """Whether one sentence of spoken text reads as a heading: short (at most 6 words, 12
     characters in Chinese), capitalised, and naming rather than saying something: no
     pronoun, auxiliary verb or greeting ("Abstract.", "Method and results."; not "It is
-    modern.", "Thank you."). English and Chinese; ``False`` for other languages."""
+    modern.", "Thank you."); in Chinese a section name ("摘要") or a phrase ending in a
+    noun by jieba's part-of-speech tags ("研究背景", not "水资源短缺"). English and
+    Chinese; ``False`` for other languages."""
     from vidpipe.text.sentences import primary_language
 
     lang = primary_language(language)
@@ -482,7 +490,16 @@ def looks_like_heading(sentence: str, language: str | None) -> bool:
             and not any(t.lower() in _EN_CLAUSE_WORDS for t in toks)
         )
     if lang == "zh":
-        return bool(first) and len(first) <= 12 and not set(first) & _ZH_CLAUSE_CHARS
+        if not first or len(first) > 12 or set(first) & _ZH_CLAUSE_CHARS:
+            return False
+        if _SECTION_NAMES.fullmatch(first):
+            return True
+        import jieba
+        import jieba.posseg
+
+        jieba.setLogLevel(60)
+        tags = jieba.posseg.lcut(first)
+        return bool(tags) and (tags[-1].flag[0] == "n" or tags[-1].flag == "vn")
     return False
 
 
@@ -576,7 +593,8 @@ def markdown_to_text(markdown: str) -> str:
     (joined with commas), link text, inline code. Dropped: link targets and bare
     URLs, images (with their alt text), code blocks and fences, HTML tags and
     comments (text between tags is kept), emphasis/strike markers, list bullets and
-    numbers, rules, YAML front matter. Headings, list items and table rows that do
+    numbers, rules, YAML front matter, section numbers of headings ("## 2 Method": "Method").
+    Headings, list items and table rows that do
     not end a sentence get a period (``。`` after CJK text) so they are spoken and
     timed as sentences of their own.
 
@@ -615,7 +633,10 @@ def markdown_to_text(markdown: str) -> str:
                 continue
             if cells is not None:
                 cells.append(" ".join(text.split()))
-            elif heading or in_list:
+            elif heading:  # "## 2 Method" is read "Method."
+                m = _NUMBERED.fullmatch(text)
+                blocks.append(_terminate(m.group(1) if m else text))
+            elif in_list:
                 blocks.append(_terminate(text))
             else:
                 blocks.append(text)
