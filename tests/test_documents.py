@@ -37,14 +37,21 @@ LINES = [
 ]
 
 
-def _pdf(path: Path, lines: list[str], title: str | None = "Printing", pages: int = 1) -> Path:
+def _pdf(
+    path: Path,
+    lines: list[str],
+    title: str | None = "Printing",
+    pages: int = 1,
+    page_lines: list[list[str]] | None = None,
+) -> Path:
+    """A PDF of ``pages`` pages of ``lines`` (or one page per list of ``page_lines``)."""
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
     with PdfPages(path, metadata={"Title": title} if title else None) as pdf:
-        for _ in range(pages):
+        for page in page_lines or [lines] * pages:
             fig = plt.figure(figsize=(8.5, 11))
-            for i, line in enumerate(lines):
+            for i, line in enumerate(page):
                 fig.text(0.1, 0.9 - 0.1 * i, line)
             pdf.savefig(fig)
             plt.close(fig)

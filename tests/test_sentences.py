@@ -94,9 +94,7 @@ def test_primary_language():
 
 def test_extractive_titles_use_the_abbreviation_aware_splitter():
     # the old regex splitter cut after "Dr." and titled this "Dr."
-    assert make_title("Dr. Smith met the board. It went well.", "en", max_words=0) == (
-        "Dr. Smith met the board."
-    )
+    assert make_title("Dr. Smith met the board. It went well.", "en") == "Dr. Smith met the board"
 
 
 def _seg(i: int, start: float, text: str) -> Segment:

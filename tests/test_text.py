@@ -161,7 +161,8 @@ def test_english_summary_content() -> None:
     summary = ExtractiveBackend().summarize(chunks, "en")
     assert any("print" in k.lower() for k in summary.keywords)
     assert "print" in summary.overall.lower()
-    assert len(ExtractiveBackend().chapters(chunks, tr.duration, "en")) == 1  # 3.7 min
+    # 3.7 min: sqrt(221.7 / 12) -> 4 chapters (one per ~55 s), at most one per chunk
+    assert len(ExtractiveBackend().chapters(chunks, tr.duration, "en")) == 4
 
 
 def test_chinese_keywords_are_words() -> None:
@@ -185,3 +186,76 @@ def test_empty_and_unknown() -> None:
     assert s.overall == "" and s.chunks == []
     with pytest.raises(UsageError):
         get_text_backend("nope")
+
+
+# ---------------------------------------------------------------- chapters and titles
+
+# The official text's paragraphs of the radio address (tests/data/en_long/gb0_reference.txt)
+# open with these words: the topic shifts a reader sees.
+GB0_PARAGRAPHS = (
+    "good morning",
+    "election season",
+    "the united states was founded",
+    "voting is one",
+    "americans should also remember",
+    "for more than two centuries",
+)
+
+
+def test_chapter_count_grows_with_duration_but_slower() -> None:
+    from vidpipe.text.extractive import MAX_CHAPTERS, chapter_count
+
+    counts = {m: chapter_count(m * 60.0, 10_000) for m in (0.5, 2, 10, 30, 60, 600)}
+    assert counts[0.5] == 1
+    assert 2 <= counts[2] <= 4
+    assert counts[2] < counts[10] < counts[30] < counts[60] <= MAX_CHAPTERS
+    assert 60 / counts[60] <= 4  # an hour: a chapter every 3-4 minutes
+    assert counts[600] == MAX_CHAPTERS
+    assert chapter_count(127.0, 2) == 2  # never more chapters than chunks
+    assert chapter_count(600.0, 100, chapter_seconds=60.0) == 10  # a fixed length
+
+
+def _gb0_chapters():
+    from vidpipe.text.extractive import chapter_chunk_seconds
+
+    tr = load("gb0_tiny.en.json")
+    chunks = chunk_transcript(tr, chapter_chunk_seconds(tr.duration))
+    return tr, chunks, ExtractiveBackend().chapters(chunks, tr.duration, "en")
+
+
+def test_radio_address_gets_chapters_at_its_paragraph_starts() -> None:
+    """The 2:07 address: 2-4 chapters (one before the fix), each after the first
+    starting at a sentence that opens one of the official text's paragraphs."""
+    tr, chunks, chapters = _gb0_chapters()
+    assert 2 <= len(chapters) <= 4, chapters
+    assert chapters[0].start == 0.0 and chapters[-1].end == pytest.approx(tr.duration)
+    for ch in chapters[1:]:
+        (opening,) = [c.text for c in chunks if c.start == ch.start]
+        assert opening.lower().startswith(GB0_PARAGRAPHS), (ch, opening)
+
+
+def test_chapter_titles_are_phrases_of_their_text() -> None:
+    """Titles are a run of words of their chapter (the topic sentence's head), not a
+    list of keywords: verbatim, 3-8 words, no list separators, not ending on "of"."""
+    _tr, chunks, chapters = _gb0_chapters()
+    for ch in chapters:
+        text = " ".join(c.text for c in chunks if ch.start <= c.start < ch.end).lower()
+        title = ch.title
+        assert title.lower() in text, (title, text)
+        assert 3 <= len(title.split()) <= 8, title
+        assert "," not in title and "、" not in title, title
+        assert title.split()[-1].lower() not in {"of", "the", "and", "to", "a"}, title
+        assert title[0].isupper()
+
+
+def test_titles_in_chinese_and_russian_are_phrases() -> None:
+    from vidpipe.text.extractive import make_title
+
+    zh = "人工智能正在改变我们的生活，也改变了工作方式。它在医疗、教育和交通领域都有广泛应用。"
+    title = make_title(zh, "zh")
+    assert title in zh and 4 <= len(title) <= 16 and "、" not in title, title
+    assert title.startswith("人工智能"), title
+    ru = load("ru_base.json")
+    text = join_texts([s.text for s in ru.segments])
+    title = make_title(text, "ru")
+    assert title.lower() in text.lower() and "," not in title, title

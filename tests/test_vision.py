@@ -291,8 +291,11 @@ def test_describe_speech_and_ocr_columns(described) -> None:
     assert "printing" in said[1]
     assert "modern" in " ".join(said[2:])
     assert "americans" not in " ".join(said[1:])  # each word in exactly one scene
-    ocr = [" ".join(s.ocr_text).lower() for s in scenes]
-    assert "peach" in ocr[2] and "project" in ocr[2]
+    # On-screen text is the keyframe's: the caption at 22 s (read by
+    # test_ocr_reads_the_caption_of_the_example) is not on scene 3's keyframe (19.4 s).
+    for s in scenes:
+        assert s.ocr_text == ocr_image(s.keyframe)
+    assert "peach" not in " ".join(scenes[2].ocr_text).lower()
 
 
 def test_describe_vision_descriptions_and_rate(described) -> None:
@@ -320,7 +323,6 @@ def test_describe_writes_json_and_markdown(described) -> None:
 
 
 def test_describe_without_transcript_or_vision(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sys.modules["vidpipe.vision.describe"], "OCR_MIN_SCENE", 1e9)  # speed
     scenes = describe(SMALL, tmp_path)
     assert len(scenes) == 1
     s = scenes[0]
@@ -350,7 +352,6 @@ def test_describe_writes_offline_columns_when_the_vision_endpoint_fails(
     tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(vlm_module, "BACKOFF", 0.01)
-    monkeypatch.setattr(sys.modules["vidpipe.vision.describe"], "OCR_MIN_SCENE", 1e9)  # speed
     dead = {"base_url": f"http://127.0.0.1:{_free_port()}/v1", "model": "m", "rpm": 6000}
     with pytest.raises(RemoteError, match="cannot reach vision model"):
         describe(SMALL, tmp_path, vlm=dead)
@@ -418,3 +419,58 @@ def test_describe_testvideo_has_no_speech_column(shared_data: Path, tmp_path: Pa
     header = next(line for line in r.stdout.splitlines() if "on screen" in line)
     assert "seen" in header and "said" not in header
     assert "said" not in (tmp_path / "d" / "scenes.md").read_text()
+
+
+# ----------------------------------------------------------- on-screen text worth reading
+
+
+def test_ocr_lines_worth_reading() -> None:
+    from vidpipe.vision.ocr import worth_reading
+
+    for noise in ("★★★ ★★★★", "11 11", "福", "A", "---", "· · ·", ""):
+        assert not worth_reading(noise), noise
+    for text in ("Frame = 16", "PTS = 1.5s", "你好", "Photo JPEG 75%", "www.bcastell.com"):
+        assert worth_reading(text), text
+
+
+def test_ocr_drops_symbols_glyphs_and_repeats_on_a_real_photo() -> None:
+    """A real photo with a caption, a row of stars (a flag), line numbers (a code
+    editor), a lone glyph (an anime frame) and the caption again: only the caption,
+    once, is read; the same picture with ``keep_all`` shows the noise was there to drop."""
+    from PIL import ImageDraw
+
+    from vidpipe.media.fonts import load_font
+
+    with Image.open(DATA / "photos" / "coffee.png") as im:
+        img = im.convert("RGB").resize((800, 600))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((20, 20, 780, 360), fill=(250, 250, 250))  # a panel; the photo below
+    draw.rectangle((20, 410, 780, 480), fill=(250, 250, 250))
+    font = load_font(None, 44)
+    draw.text((40, 40), "Fresh coffee every morning", font=font, fill=(0, 0, 0))
+    draw.text((40, 150), "★★★ ★★★★", font=font, fill=(0, 0, 0))
+    draw.text((40, 260), "11 11", font=font, fill=(0, 0, 0))
+    draw.text((600, 260), "福", font=load_font(None, 90), fill=(200, 0, 0))
+    draw.text((40, 420), "Fresh coffee every morning", font=font, fill=(0, 0, 0))
+    raw = call_with_timeout(ocr_image, img, keep_all=True, timeout=60)
+    assert len(raw) > 2, raw  # the noise is read when nothing is dropped
+    lines = call_with_timeout(ocr_image, img, timeout=60)
+    assert len(lines) == 1, lines
+    assert "".join(lines[0].lower().split()) == "freshcoffeeeverymorning"
+
+
+def test_describe_ocr_comes_from_the_shown_keyframe(shared_data: Path, tmp_path: Path) -> None:
+    """PySceneDetect's counter.mp4 prints its frame number and time on each frame: the
+    scene's on-screen text must be the one of its keyframe (the scene's middle), not of
+    another frame of the scene."""
+    import re
+
+    path = shared_data / "video" / "counter.mp4"
+    scenes = call_with_timeout(describe, path, tmp_path, timeout=120)
+    for s in scenes:
+        text = " ".join(s.ocr_text)
+        shown = " ".join(ocr_image(s.keyframe, keep_all=True))
+        assert text and text == shown, (text, shown)
+        m = re.search(r"PTS\s*=\s*([\d.]+)", text)
+        assert m, text
+        assert float(m.group(1)) == pytest.approx((s.start + s.end) / 2, abs=0.1)

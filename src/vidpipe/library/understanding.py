@@ -39,7 +39,7 @@ from vidpipe.text.script import chapters_to_script, summary_to_script
 from vidpipe.timecode import chapter_timestamp, vtt_timestamp
 from vidpipe.types import Chapter, Scene, Summary, Topic, Transcript
 
-VERSION = 1
+VERSION = 2  # 2: chapters from finer chunks, counted by duration, titled by phrases
 BACKENDS = ("extractive", "openai")
 
 # --------------------------------------------------------------------------- tables
@@ -388,14 +388,18 @@ def chapters_media(
     if transcript is None:
         raise InputError(f"item {media_id} has no transcript yet", "run the transcribe step")
     from vidpipe.text.chunking import chunk_transcript
+    from vidpipe.text.extractive import chapter_chunk_seconds
 
-    chunks = chunk_transcript(transcript, max_duration=opts.max_chunk)
     media = cat.get_media(media_id)
+    segments = transcript.segments
     duration = (
         transcript.duration
         or (media.duration if media else None)
-        or (chunks[-1].end if chunks else 0.0)
+        or (segments[-1].end if segments else 0.0)
     )
+    # Chapters start at chunk starts: cut finer than the summary's chunks (~6 s for a
+    # 2-minute talk) so a short talk can get its 2-4 chapters.
+    chunks = chunk_transcript(transcript, chapter_chunk_seconds(duration, opts.max_chunk))
     language = opts.language or transcript.language
     chapters = chapters_to_script(
         opts.get_backend(cat).chapters(chunks, duration, language), opts.script(), language

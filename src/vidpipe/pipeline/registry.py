@@ -722,8 +722,9 @@ class ImagesStage(Stage):
     (a speak or transcribe job), or one picture of the given text.
 
     Chunks are :func:`~vidpipe.text.chunking.chunk_transcript`'s (``max_chunk``
-    seconds at most), those shorter than ``min_slide`` merged into the one before
-    (:func:`merge_short_chunks`); the result lists them (``chunks``) with the images.
+    seconds at most, a heading opening a new one), those shorter than ``min_slide``
+    merged into the one before (:func:`merge_short_chunks`); the result lists them
+    (``chunks``) with the images.
     Prompts are written by the chat endpoint ``llm_base`` when there is one (default
     VIDPIPE_LLM_BASE), its responses cached in the catalog.
     """
@@ -767,7 +768,14 @@ class ImagesStage(Stage):
             chunks = [Chunk(id=0, start=0.0, end=0.0, text=inputs.given.text.strip())]
             language = options.language
         elif tr is not None:
-            chunks = chunk_transcript(tr, max_duration=options.max_chunk)
+            from vidpipe.text.documents import looks_like_heading
+
+            lang = options.language or tr.language
+            chunks = chunk_transcript(  # a heading opens a slide
+                tr,
+                max_duration=options.max_chunk,
+                break_before=lambda text: looks_like_heading(text, lang),
+            )
             if options.min_slide and chunks:
                 end = max(tr.duration, chunks[-1].end)
                 chunks = merge_short_chunks(chunks, end, options.min_slide)

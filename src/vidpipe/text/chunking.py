@@ -8,10 +8,14 @@ Sentences are never split, except a
 sentence that alone lasts longer than ``max_duration``: it is cut at segment
 boundaries into pieces of at most ``max_duration`` (a single segment longer than
 that stays whole); its last piece may be followed by the next sentences in the same
-chunk. Chunks cover every segment once, in order.
+chunk. Chunks cover every segment once, in order. With ``break_before`` a sentence it
+accepts (a narrated document's heading) always opens a new chunk, so a slide starts
+with its heading.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from vidpipe.text.sentences import ends_sentence, join_texts
 from vidpipe.types import Chunk, Segment, Transcript
@@ -35,12 +39,20 @@ def _span(segments: list[Segment], ids: list[int]) -> float:
     return segments[ids[-1]].end - segments[ids[0]].start
 
 
-def chunk_transcript(transcript: Transcript, max_duration: float = 60.0) -> list[Chunk]:
+def chunk_transcript(
+    transcript: Transcript,
+    max_duration: float = 60.0,
+    *,
+    break_before: Callable[[str], bool] | None = None,
+) -> list[Chunk]:
     """Split ``transcript`` into :class:`~vidpipe.types.Chunk` objects.
 
     Args:
         transcript: the source; ``Chunk.segment_ids`` are positions in its ``segments``.
         max_duration: longest chunk in seconds (first segment start to last segment end).
+        break_before: a sentence's text → whether a chunk must start with it (a heading
+            of a narrated document: :func:`vidpipe.text.documents.looks_like_heading`);
+            headings in a row stay in one chunk with the text after them.
 
     Returns:
         Chunks numbered from 0, covering all segments in order without gaps.
@@ -51,7 +63,15 @@ def chunk_transcript(transcript: Transcript, max_duration: float = 60.0) -> list
     segments = transcript.segments
     groups: list[list[int]] = []
     cur: list[int] = []
+    heads = False  # cur holds only headings so far
     for sent in _sentences(segments):
+        is_head = break_before is not None and break_before(
+            join_texts([segments[i].text for i in sent])
+        )
+        if is_head and cur and not heads:
+            groups.append(cur)
+            cur = []
+        heads = is_head and (heads or not cur)
         if cur and _span(segments, cur + sent) <= max_duration:
             cur = cur + sent
             continue

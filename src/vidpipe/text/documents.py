@@ -10,6 +10,12 @@ itself.
 * Text is UTF-8; a UTF-8 BOM is dropped, and UTF-16 with a BOM is decoded too. A file
   with NUL bytes in its first 8 KiB (and no UTF-16 BOM) is binary, not text.
 * Markdown is converted to plain text with ``markdown-it-py`` (:func:`markdown_to_text`).
+* Plain text and PDF text are read as documents too (:func:`structure_paragraphs`):
+  headings (a numbered section "2 Method and results", a named one "Abstract", a
+  document's title line, a short Title Case or CAPITALS line) and list items ("- ",
+  "• ", "1. ", "a) ") become paragraphs of their own ending in a period, with section
+  numbers and list markers dropped, so they are spoken as sentences of their own
+  after a pause (and never run into the next sentence: "…for small farms Abstract").
 * PDF text comes from ``pypdf`` (its text layer, page by page). A PDF protected only by
   an owner password (the empty user password) is read; one that needs a password,
   a damaged or truncated one, and a scan without a text layer are each one
@@ -44,10 +50,12 @@ __all__ = [
     "MARKDOWN_SUFFIXES",
     "Document",
     "is_document",
+    "looks_like_heading",
     "markdown_to_text",
     "parse_document",
     "read_document",
     "read_text_argument",
+    "structure_paragraphs",
 ]
 
 DocumentKind = Literal["text", "markdown", "pdf"]
@@ -187,6 +195,9 @@ def parse_document(data: bytes, source: str, kind: DocumentKind | None = None) -
         return Document(
             text=markdown_to_text(text), kind="markdown", source=source, title=_md_title(text)
         )
+    blocks = structure_paragraphs(text)
+    if blocks is not None:
+        text = "".join(f"{b}\n\n" for b in blocks).rstrip("\n") + "\n"
     return Document(text=text, kind="text", source=source)
 
 
@@ -333,7 +344,11 @@ def _read_pdf(data: bytes, source: str) -> Document:
             # pypdf raises PdfReadError and, on damaged files, plain KeyError,
             # IndexError, ValueError, struct.error, zlib.error... from deep inside.
             raise _damaged(source, exc, log.messages) from exc
-    paragraphs = [p for page in pages for p in _pdf_paragraphs(page)]
+    paragraphs = [
+        p
+        for n, page in enumerate(pages)
+        for p in (structure_paragraphs(page, first_is_title=n == 0) or _pdf_paragraphs(page))
+    ]
     if not paragraphs:
         raise MediaError(
             f"{source}: the PDF has no text layer ({len(pages)} page"
@@ -373,6 +388,178 @@ def _pdf_paragraphs(page: str) -> list[str]:
     return out
 
 
+# --------------------------------------------------------------------------- structure
+
+_SECTION_NAMES = re.compile(
+    r"(?:abstract|introduction|background|related work|methods?|materials and methods|"
+    r"results|discussion|conclusions?|summary|references|bibliography|"
+    r"acknowledge?ments|appendix|keywords|overview|contents|table of contents|"
+    r"摘要|引言|前言|背景|方法|结果|讨论|结论|参考文献|致谢|目录|附录|关键词)\s*[:：]?",
+    re.IGNORECASE,
+)
+# "2 Method", "2.1 Results", "3. Discussion", "IV. Conclusion", "A. Appendix", "一、引言",
+# "第一章 背景"
+_NUMBERED = re.compile(
+    r"(?:(?:\d{1,2}(?:\.\d{1,2})*\.?|[IVX]{1,4}\.|[A-H]\.)\s+"
+    r"|[一二三四五六七八九十]{1,3}[、.．]\s*"
+    r"|第[一二三四五六七八九十\d]{1,3}[章节部分篇]\s*)(\S.*)"
+)
+_BULLET = re.compile(r"[-*•▪◦‣–—]\s+(\S.*)")
+_ENUMERATED = re.compile(r"\(?(?:\d{1,2}|[a-z])[.)]\s+(\S.*)")
+_NOT_A_HEADING_END = tuple(".,;!?…-–—\"'”’)»。，；！？")
+HEADING_WORDS = 10
+"""A heading has at most this many words (a Title Case line without a number: 8)."""
+
+
+def _starts_upper(text: str) -> bool:
+    return bool(text) and (text[0].isupper() or text[0].isdigit() or not text[0].isascii())
+
+
+def _title_case(line: str) -> bool:
+    """Every word of 4+ letters capitalised ("Drip Irrigation for Small Farms"), or
+    capitals only ("RESULTS")."""
+    words = re.findall(r"[^\W\d_]+", line)
+    long = [w for w in words if len(w) >= 4]
+    return bool(words) and (line.isupper() or (bool(long) and all(w[0].isupper() for w in long)))
+
+
+def _opens(prev: str | None, prev_marked: bool) -> bool:
+    """Whether a line opens a paragraph: first of its block, after a sentence end or a
+    colon, or after a heading or a list item's line (``prev_marked``)."""
+    return prev is None or prev_marked or ends_sentence(prev) or prev.endswith(":")
+
+
+def _heading(
+    line: str, prev: str | None, nxt: str | None, first: bool, prev_marked: bool = False
+) -> str | None:
+    """The speakable text of ``line`` if it is a heading (see :func:`structure_paragraphs`)."""
+    if line.endswith(_NOT_A_HEADING_END) or nxt is None:
+        return None
+    if _SECTION_NAMES.fullmatch(line):
+        return line.rstrip(" :：")
+    opens = _opens(prev, prev_marked)
+    if not opens or not _starts_upper(nxt):
+        return None
+    m = _NUMBERED.fullmatch(line)
+    if m and _starts_upper(m.group(1)) and len(m.group(1).split()) <= HEADING_WORDS:
+        return m.group(1)
+    if len(line.split()) <= 8 and _starts_upper(line) and (first or _title_case(line)):
+        return line
+    return None
+
+
+def _item(line: str, prev: str | None, prev_marked: bool) -> str | None:
+    """The text of ``line`` without its marker if it is a list item."""
+    m = _BULLET.fullmatch(line)
+    if m:
+        return m.group(1)
+    m = _ENUMERATED.fullmatch(line)
+    if m and _opens(prev, prev_marked):
+        return m.group(1)
+    return None
+
+
+# A short sentence with one of these words says something; without them it names
+# something (a heading: "Abstract.", "Method and results.").
+_EN_CLAUSE_TEXT = (
+    "i you he she it we they me him her us them this these those there here is are "
+    "was were be been am has have had do does did will would can could shall should "
+    "may might must not no yes thank thanks hello hi good please let"
+)
+_EN_CLAUSE_WORDS = frozenset(_EN_CLAUSE_TEXT.split())
+_ZH_CLAUSE_CHARS = frozenset("我你他她它们是有在了吗呢吧这那")
+
+
+def looks_like_heading(sentence: str, language: str | None) -> bool:
+    """Whether one sentence of spoken text reads as a heading: short (at most 6 words, 12
+    characters in Chinese), capitalised, and naming rather than saying something: no
+    pronoun, auxiliary verb or greeting ("Abstract.", "Method and results."; not "It is
+    modern.", "Thank you."); in Chinese a section name ("摘要") or a phrase ending in a
+    noun by jieba's part-of-speech tags ("研究背景", not "水资源短缺"). English and
+    Chinese; ``False`` for other languages."""
+    from vidpipe.text.sentences import primary_language
+
+    lang = primary_language(language)
+    first = sentence.strip().rstrip(".。!?！？").strip()
+    if lang == "en":
+        toks = re.findall(r"[A-Za-z']+", first)
+        return bool(
+            toks
+            and len(first.split()) <= 6
+            and first[:1].isupper()
+            and not any(t.lower() in _EN_CLAUSE_WORDS for t in toks)
+        )
+    if lang == "zh":
+        if not first or len(first) > 12 or set(first) & _ZH_CLAUSE_CHARS:
+            return False
+        if _SECTION_NAMES.fullmatch(first):
+            return True
+        import jieba
+        import jieba.posseg
+
+        jieba.setLogLevel(60)
+        tags = jieba.posseg.lcut(first)
+        return bool(tags) and (tags[-1].flag[0] == "n" or tags[-1].flag == "vn")
+    return False
+
+
+def structure_paragraphs(text: str, *, first_is_title: bool = True) -> list[str] | None:
+    """Paragraphs of plain (or PDF) text, with headings and list items made paragraphs of
+    their own; ``None`` when the text has neither (it is then left as it is).
+
+    Lines are read within blank-line blocks. A line is a **heading** when it does not
+    end in punctuation, some text follows it, and it is a named section ("Abstract",
+    "Introduction", "References"...), or it opens a paragraph (the line before ends a
+    sentence) before a capitalised line and is a numbered section of at most
+    :data:`HEADING_WORDS` words ("2 Method and results", "2.1 Method", "IV. Results":
+    the number is dropped), a Title Case or CAPITALS line of at most 8 words, or the
+    document's first line (its title; ``first_is_title``). A line starting with a
+    bullet (``- * •``...) or, where a paragraph opens, an enumerator (``1.``, ``2)``,
+    ``a)``) is a **list item** (the marker is dropped); its following lines continue it.
+    Headings and list items end with a period (``。`` after CJK) so they are spoken as
+    sentences of their own, and so does text cut short by a heading (a title's lines).
+
+    Returns:
+        The paragraphs, each one line (its lines joined with spaces), or ``None``.
+    """
+    out: list[str] = []
+    found = False
+    first = first_is_title
+    for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [" ".join(ln.split()) for ln in block.split("\n")]
+        lines = [ln for ln in lines if ln]
+        cur: list[str] = []
+        in_list = False
+        prev: str | None = None
+
+        def flush(terminate: bool) -> None:
+            nonlocal cur
+            if cur:
+                para = " ".join(cur)
+                out.append(_terminate(para) if terminate else para)
+            cur = []
+
+        marked = False  # the line before was a heading or a list item's first line
+        for i, line in enumerate(lines):
+            nxt = lines[i + 1] if i + 1 < len(lines) else None
+            head = _heading(line, prev, nxt, first and i == 0, marked)
+            item = None if head else _item(line, prev, marked)
+            if head is not None:
+                flush(terminate=True)
+                out.append(_terminate(head))
+                found, in_list = True, False
+            elif item is not None:
+                flush(terminate=True)
+                cur = [item]
+                found, in_list = True, True
+            else:
+                cur.append(line)
+            prev, marked = line, head is not None or item is not None
+        flush(terminate=in_list)
+        first = first and not lines
+    return out if found else None
+
+
 # --------------------------------------------------------------------------- Markdown
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
@@ -406,7 +593,8 @@ def markdown_to_text(markdown: str) -> str:
     (joined with commas), link text, inline code. Dropped: link targets and bare
     URLs, images (with their alt text), code blocks and fences, HTML tags and
     comments (text between tags is kept), emphasis/strike markers, list bullets and
-    numbers, rules, YAML front matter. Headings, list items and table rows that do
+    numbers, rules, YAML front matter, section numbers of headings ("## 2 Method": "Method").
+    Headings, list items and table rows that do
     not end a sentence get a period (``。`` after CJK text) so they are spoken and
     timed as sentences of their own.
 
@@ -445,7 +633,10 @@ def markdown_to_text(markdown: str) -> str:
                 continue
             if cells is not None:
                 cells.append(" ".join(text.split()))
-            elif heading or in_list:
+            elif heading:  # "## 2 Method" is read "Method."
+                m = _NUMBERED.fullmatch(text)
+                blocks.append(_terminate(m.group(1) if m else text))
+            elif in_list:
                 blocks.append(_terminate(text))
             else:
                 blocks.append(text)

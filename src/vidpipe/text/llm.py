@@ -217,7 +217,8 @@ class OpenAIBackend:
         output_language: answer in this language instead of the transcript's.
         prompt_dir: folder of prompt overrides (default ``$VIDPIPE_HOME/prompts``).
         temperature, max_tokens: generation parameters (part of the cache key).
-        chapter_seconds: target chapter length in seconds.
+        chapter_seconds: a fixed target chapter length in seconds (None: the rule of
+            :func:`vidpipe.text.extractive.chapter_count`).
         keyword_count: keywords asked for.
     """
 
@@ -243,7 +244,7 @@ class OpenAIBackend:
         prompt_dir: str | Path | None = None,
         temperature: float = 0.2,
         max_tokens: int = 300,
-        chapter_seconds: float = 240.0,
+        chapter_seconds: float | None = None,
         keyword_count: int = 10,
     ) -> None:
         from vidpipe.config import get_settings

@@ -6,10 +6,11 @@ Steps, each a library function of this package:
    HSV-difference threshold 27 by default) splits the video into shots;
 2. :func:`~vidpipe.vision.keyframes.extract_keyframes` saves the middle frame of
    each scene as ``keyframes/scene-NNN.jpg`` (display size, rotation and SAR applied);
-3. :func:`~vidpipe.vision.ocr.ocr_image` reads on-screen text from that keyframe
-   and, in scenes of at least :data:`OCR_MIN_SCENE` seconds, from frames at 1/6 and
-   5/6 of the scene too (captions often come and go inside a shot); lines are
-   merged without near-duplicates (RapidOCR, bundled Chinese+English models);
+3. :func:`~vidpipe.vision.ocr.ocr_image` reads on-screen text from that keyframe,
+   the picture shown in ``scenes.md``, and from no other frame, so the text always
+   matches the picture (RapidOCR, bundled Chinese+English models); lines that are
+   mostly symbols, single glyphs or below the confidence threshold are dropped and
+   near-duplicate lines (:func:`merge_lines`) are kept once;
 4. the speech of a scene is the transcript's words (or, without word times, its
    segments) whose midpoint falls inside the scene. A video without a transcript (a
    silent video: no audio track) gets no speech: ``speech`` is ``null`` in every scene
@@ -34,15 +35,19 @@ from vidpipe.errors import RemoteError, UsageError
 from vidpipe.files import atomic_write
 from vidpipe.timecode import m_ss_tenths as _fmt_time
 from vidpipe.types import Scene, Transcript
-from vidpipe.vision.keyframes import extract_keyframes, read_frames
+from vidpipe.vision.keyframes import extract_keyframes
 from vidpipe.vision.ocr import ocr_image
 from vidpipe.vision.scenes import detect_scenes, require_video
 from vidpipe.vision.vlm import DEFAULT_PROMPT, describe_frames
 
-__all__ = ["describe", "scene_speech", "vlm_from_settings", "write_scenes"]
-
-#: Scenes at least this long (seconds) are read by OCR at 3 times, shorter ones once.
-OCR_MIN_SCENE = 2.0
+__all__ = [
+    "describe",
+    "merge_lines",
+    "scene_ocr",
+    "scene_speech",
+    "vlm_from_settings",
+    "write_scenes",
+]
 
 #: ``progress(scenes_done, scenes_total)`` callback type.
 ProgressCallback = Callable[[float, float], None]
@@ -75,8 +80,9 @@ def scene_speech(transcript: Transcript | None, start: float, end: float) -> str
     return text or None
 
 
-def _merge_lines(groups: list[list[str]]) -> list[str]:
-    """OCR lines from several frames, in order, dropping near-duplicates (ratio ≥ 0.8)."""
+def merge_lines(groups: list[list[str]]) -> list[str]:
+    """OCR lines from one or more pictures, in order, keeping the first of near-duplicates
+    (lines whose letters without spaces match with difflib's ratio ≥ 0.8)."""
     kept: list[str] = []
     keys: list[str] = []
     for lines in groups:
@@ -89,19 +95,10 @@ def _merge_lines(groups: list[list[str]]) -> list[str]:
     return kept
 
 
-def _scene_ocr(path: Path, keyframe: Path, start: float, end: float) -> list[str]:
-    """On-screen text of a scene: the keyframe, plus 1/6 and 5/6 of long scenes."""
-    groups = []
-    extra = []
-    if end - start >= OCR_MIN_SCENE:
-        first, _middle, last = _sample_times(start, end, 3)
-        extra = read_frames(path, [first, last])
-    if extra:
-        groups.append(ocr_image(extra[0]))
-    groups.append(ocr_image(keyframe))
-    if extra:
-        groups.append(ocr_image(extra[1]))
-    return _merge_lines(groups)
+def scene_ocr(keyframe: str | os.PathLike[str]) -> list[str]:
+    """On-screen text of a scene: what :func:`~vidpipe.vision.ocr.ocr_image` reads on
+    its keyframe (the picture shown), near-duplicate lines kept once."""
+    return merge_lines([ocr_image(keyframe)])
 
 
 def _vlm_settings(vlm: dict) -> dict:
@@ -203,7 +200,7 @@ def describe(
                 start_frame=sf,
                 end_frame=ef,
                 keyframe=str(keyframe),
-                ocr_text=_scene_ocr(p, keyframe, start, end),
+                ocr_text=scene_ocr(keyframe),
                 description=description,
                 speech=scene_speech(transcript, start, end),
             )

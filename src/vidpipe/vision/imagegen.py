@@ -144,7 +144,7 @@ META_GENERATOR = "vidpipe:generator"
 META_CHUNK = "vidpipe:chunk"
 META_KEY = "vidpipe:key"
 
-CARD_DESIGN = 1
+CARD_DESIGN = 2  # 2: no footer on a lone or untimed card; headings as headlines
 """Version of the card design; part of each card's provenance key."""
 
 ProgressCallback = Callable[[float, float], None]
@@ -298,6 +298,20 @@ def _title_case(phrase: str, language: str) -> str:
     return phrase[0].upper() + phrase[1:]
 
 
+def heading_of(text: str, language: str) -> str | None:
+    """The heading a chunk opens with, if any: its first sentence when
+    :func:`vidpipe.text.documents.looks_like_heading` (and more text follows), without
+    its final period. Narrated documents speak each heading as a sentence of its own
+    (:func:`vidpipe.text.documents.structure_paragraphs`)."""
+    from vidpipe.text.documents import looks_like_heading
+    from vidpipe.text.sentences import split_sentences
+
+    sents = split_sentences(text, language)
+    if len(sents) < 2 or not looks_like_heading(sents[0], language):
+        return None
+    return sents[0].strip().strip(_TRIM) or None
+
+
 def card_text(
     text: str, language: str | None = None, max_phrases: int = 4
 ) -> tuple[str, list[str]]:
@@ -308,7 +322,10 @@ def card_text(
     (crudely stemmed), preferring multi-word phrases and names; weak candidates
     (English adverbs and past participles, Chinese verbs) are dropped, and a phrase
     sharing a word with a better one is skipped. The best becomes the headline (Title
-    Case in English), the next ones the key phrases. Without any keyword, the
+    Case in English), the next ones the key phrases; a phrase runs within one sentence
+    (never "Farms Abstract" across a title and a heading) and is not a whole sentence
+    (a heading such as "Abstract" is no key phrase). When the text opens with a
+    heading (:func:`heading_of`), the heading is the headline. Without any keyword, the
     headline is the text's opening words.
 
     Args:
@@ -329,7 +346,17 @@ def card_text(
     lang = primary_language(language or guess_language(text))
     spaced = lang not in ("zh", "ja")
     cands = [k.strip(_TRIM) for k in keywords(text, lang, top=15)]
-    cands = [c for c in cands if c and not c.isdigit()]
+    sentences = [" ".join(x.lower().split()) for x in split_sentences(text, lang)]
+    whole = {x.strip(_TRIM) for x in sentences}  # a heading alone is not a key phrase
+    cands = [
+        c
+        for c in cands
+        if c
+        and not c.isdigit()
+        and c.lower() not in whole
+        and any(c.lower() in x for x in sentences)
+    ]
+    heading = heading_of(text, lang)
     tf = Counter(_stem(w) if spaced else w for w in words(text, lang))
     scored: list[tuple[float, int, str, set[str]]] = []
     for rank, cand in enumerate(cands):
@@ -358,6 +385,10 @@ def card_text(
         picked.append(cand)
         if len(picked) > max_phrases:
             break
+    if heading:
+        head_keys = {_stem(t) for t in words(heading, lang)} if spaced else set(heading)
+        rest = [p for p in picked if not (p.lower() in heading.lower() or p in head_keys)]
+        return heading, rest[:max_phrases]
     if not picked:
         first = (split_sentences(text, lang) or [text])[0].strip(_TRIM)
         if spaced:
@@ -483,7 +514,9 @@ class RenderedCard:
 
 
 def _footer_time(start: float | None, end: float | None) -> str:
-    if start is None or end is None:
+    """``1:05–2:10``; ``""`` without times or for an untimed chunk (``end <= start``: the
+    one chunk of a standalone text)."""
+    if start is None or end is None or end <= start:
         return ""
     return f"{chapter_timestamp(start)}–{chapter_timestamp(end)}"
 
@@ -507,8 +540,10 @@ def render_card(
     phrases as pills below it (up to 2 rows; a phrase too long for a row is
     shortened with ``…``, pills that do not fit are left out), and a footer line with
     the time range (``1:05–2:10``) at the left and the position (``3 / 8``) at the
-    right. Text is drawn with the bundled Noto Sans CJK, so Latin, Cyrillic and CJK
-    all render.
+    right. The time is left out for an untimed card (``end <= start``, the one chunk of
+    a standalone text) and the position for a lone card (``total`` 1); with neither
+    there is no footer at all. Text is drawn with the bundled Noto Sans CJK, so Latin,
+    Cyrillic and CJK all render.
 
     Args:
         headline: the title (may be empty).
@@ -540,7 +575,8 @@ def render_card(
     foot_base = limit - foot_desc
     foot_colour = (255, 255, 255, 170)
     left_text = _footer_time(start, end)
-    right_text = f"{index + 1} / {max(total, index + 1)}"
+    count = max(total, index + 1)
+    right_text = f"{index + 1} / {count}" if count > 1 else ""
     for text, anchor, x in (
         (left_text, "ls", margin_x),
         (right_text, "rs", width - margin_x),
@@ -552,10 +588,11 @@ def render_card(
             )
     rule_y = foot_base - foot_asc - round(22 * s)
     rule_w = max(1, round(2 * s))
-    draw.rectangle(
-        (margin_x, rule_y, width - margin_x, rule_y + rule_w - 1), fill=(255, 255, 255, 46)
-    )
-    boxes.append(TextBox("rule", "", (margin_x, rule_y, width - margin_x, rule_y + rule_w)))
+    if left_text or right_text:  # a lone card (a standalone images job) has no footer
+        draw.rectangle(
+            (margin_x, rule_y, width - margin_x, rule_y + rule_w - 1), fill=(255, 255, 255, 46)
+        )
+        boxes.append(TextBox("rule", "", (margin_x, rule_y, width - margin_x, rule_y + rule_w)))
     region_bottom = rule_y - round(48 * s)
 
     # Headline and pills: fit, then centre the block vertically in [top, region_bottom].

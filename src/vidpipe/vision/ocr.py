@@ -4,6 +4,12 @@ RapidOCR runs PaddleOCR's detection, direction and recognition networks through
 ONNX Runtime; the wheel bundles the PP-OCR Chinese+English models (Chinese
 characters, Latin letters and digits), so nothing is downloaded. The engine is
 loaded once per process (a few hundred ms) and shared; calls are serialised by a lock.
+
+Only text worth reading is returned (:func:`worth_reading`): boxes recognised with a
+score below :data:`MIN_CONFIDENCE` are dropped, and so are lines that are mostly
+symbols (a flag's stars read as "★★★ ★★★★"), have fewer than two letters (a single
+glyph such as "福" on an anime frame, a code editor's line numbers "11 11"), and lines
+repeated in the same picture (kept once).
 """
 
 from __future__ import annotations
@@ -17,10 +23,33 @@ from PIL import Image
 
 from vidpipe.errors import InputError, ModelError
 
-__all__ = ["MIN_CONFIDENCE", "ocr_image"]
+__all__ = ["MIN_CONFIDENCE", "MIN_LETTERS", "MIN_WORD_SHARE", "ocr_image", "worth_reading"]
 
 #: Recognition confidence (0-1) below which a text box is dropped.
 MIN_CONFIDENCE = 0.5
+
+#: A line needs at least this many letters (``str.isalpha``: Latin, Cyrillic, CJK...).
+MIN_LETTERS = 2
+
+#: A line needs at least this share of letters and digits among its non-space characters.
+MIN_WORD_SHARE = 0.5
+
+
+def worth_reading(line: str) -> bool:
+    """Whether an OCR line is text a person would read rather than noise.
+
+    A line is kept when it has at least :data:`MIN_LETTERS` letters and at least
+    :data:`MIN_WORD_SHARE` of its non-space characters are letters or digits. Dropped:
+    symbol rows ("★★★ ★★★★", "---"), single glyphs ("福", "A"), numbers alone ("11 11",
+    a code editor's line numbers). Kept: "Frame = 16", "PTS = 1.5s", "你好".
+    """
+    chars = [c for c in line if not c.isspace()]
+    if not chars:
+        return False
+    letters = sum(c.isalpha() for c in chars)
+    word = sum(c.isalnum() for c in chars)
+    return letters >= MIN_LETTERS and word >= MIN_WORD_SHARE * len(chars)
+
 
 _engine = None
 _lock = threading.Lock()
@@ -65,6 +94,8 @@ def _as_array(image: str | os.PathLike[str] | np.ndarray | Image.Image) -> np.nd
 def ocr_image(
     image: str | os.PathLike[str] | np.ndarray | Image.Image,
     min_confidence: float = MIN_CONFIDENCE,
+    *,
+    keep_all: bool = False,
 ) -> list[str]:
     """Read the text in one picture.
 
@@ -72,11 +103,13 @@ def ocr_image(
         image: an image file path, a Pillow image, or an RGB ``(height, width, 3)``
             uint8 array (pixels).
         min_confidence: drop boxes whose recognition score (0-1) is below this.
+        keep_all: also return lines that are not :func:`worth_reading` and repeats.
 
     Returns:
         Text lines in reading order: boxes whose vertical centres fall within one
         another's height are one line, joined left to right with spaces; lines go
-        top to bottom. Empty when there is no text.
+        top to bottom. Lines not :func:`worth_reading` are dropped and a line repeated
+        in the picture is kept once (unless ``keep_all``). Empty when there is no text.
 
     Raises:
         InputError: the path is missing or not an image.
@@ -105,4 +138,14 @@ def ocr_image(
                 lines[-1].append(box)
                 continue
         lines.append([box])
-    return [" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines]
+    texts = [" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines]
+    if keep_all:
+        return texts
+    out: list[str] = []
+    seen: set[str] = set()
+    for text in texts:
+        key = "".join(text.lower().split())
+        if worth_reading(text) and key not in seen:
+            seen.add(key)
+            out.append(text)
+    return out

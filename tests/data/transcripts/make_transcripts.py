@@ -23,6 +23,11 @@ SETS = {
     "en_dev_tiny.en.json": ("tiny.en", "en", sorted((DATA / "en_dev").glob("*.wav"))),
     "zh_base.json": ("base", "zh", sorted((DATA / "zh").glob("*.wav"))),
     "ru_base.json": ("base", "ru", sorted((DATA / "ru").glob("*.wav"))),
+    "gb0_tiny.en.json": (
+        "tiny.en",
+        "en",
+        [DATA / "en_long" / "bush_radio_address_2008-11-01_gb0.wav"],
+    ),
 }
 
 
