@@ -165,6 +165,9 @@ def test_generate_video_bad_bodies(client, media):
     assert "odd" in _error(r, 400, "UsageError")["message"]
     r = client.post("/generateVideo", json={"image_paths": ["coffee.png"], "slide_ids": ["x"]})
     _error(r, 404, "NotFoundError")
+    many = [f"http://127.0.0.1:9/{i}.png" for i in range(101)]  # never fetched nor resolved
+    r = client.post("/generateVideo", json={"image_paths": many})
+    assert "more than 100" in _error(r, 400, "UsageError")["message"]
 
 
 # --------------------------------------------------------------------------- URL inputs

@@ -3,7 +3,8 @@
 =============  ============================================  ===============================
 kind           wraps                                         artifacts (in the job folder)
 =============  ============================================  ===============================
-``download``   :mod:`vidpipe.library.download` (one URL)     none (the file goes to ``dest``)
+``download``   :mod:`vidpipe.library.download` (one URL)     none (the file goes to ``dest``;
+                                                             ``into_job``: the file itself)
 ``probe``      :func:`vidpipe.media.probe.probe`             none (the result is MediaInfo)
 ``audio``      :func:`vidpipe.media.audio.extract_audio`     ``audio.<format>``
 ``transcribe`` :func:`vidpipe.speech.transcribe.transcribe`  ``transcript.json``

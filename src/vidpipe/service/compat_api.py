@@ -361,6 +361,12 @@ async def generate_video(
 
     started = time.monotonic()
     cfg = _config(request)
+    asked = {p.strip() for p in [*body.image_paths, body.audio_path or ""] if _is_url(p)}
+    if len(asked) > MAX_URLS:
+        raise UsageError(
+            f"{len(asked)} URLs in one request, more than {MAX_URLS}",
+            "upload the files (POST /v1/files) or give server paths",
+        )
     urls: dict[tuple[str, bool], None] = {}
     images: list[str] = []
     for i, p in enumerate(body.image_paths):
@@ -372,11 +378,6 @@ async def generate_video(
             images.append(p)
         else:
             images.append(await resolve_file(request, p, f"image_paths[{i}]"))
-        if len(urls) > MAX_URLS:
-            raise UsageError(
-                f"more than {MAX_URLS} URLs in one request",
-                "upload the files (POST /v1/files) or give server paths",
-            )
     audio = body.audio_path.strip() if body.audio_path else None
     if audio and _is_url(audio):
         await check_url(request, audio, "audio_path")
