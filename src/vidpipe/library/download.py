@@ -78,6 +78,7 @@ __all__ = [
     "download_many",
     "download_page",
     "part_path",
+    "sniff_image",
     "sniff_media",
 ]
 
@@ -138,6 +139,8 @@ class DownloadLimits:
             start of each response).
         url_policy: which addresses may be contacted (:class:`UrlPolicy`); the default
             allows all (the command line's behaviour without ``--no-private-urls``).
+        images: also accept PNG, JPEG, WebP and GIF images (:func:`sniff_image`), for
+            the slides of a render; by default only media containers are accepted.
     """
 
     concurrency: int = 8
@@ -154,6 +157,7 @@ class DownloadLimits:
     min_speed: float = 1024.0
     speed_time: float = 30.0
     url_policy: UrlPolicy = field(default_factory=UrlPolicy)
+    images: bool = False
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.per_host < 1:
@@ -264,6 +268,20 @@ def sniff_media(head: bytes) -> str | None:
         return "mpeg-audio"  # MPEG-1/2 layer I-III frame sync
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
         return "aac"  # ADTS
+    return None
+
+
+def sniff_image(head: bytes) -> str | None:
+    """``png``, ``jpeg``, ``webp`` or ``gif`` when ``head`` starts with that image
+    format's signature, else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "gif"
     return None
 
 
@@ -558,8 +576,14 @@ class _Downloader:
             job.resumed = offset
         return await self._finish(job, part, offset + received)
 
+    def _known(self, head: bytes) -> bool:
+        """A media container (or, with ``limits.images``, an image) starts ``head``."""
+        if sniff_media(head) is not None:
+            return True
+        return self.limits.images and sniff_image(head) is not None
+
     def _check_magic(self, head: bytes, part: Path, closing: Any = None) -> None:
-        if sniff_media(head) is None:
+        if not self._known(head):
             if closing is not None:
                 closing.close()
             _discard(part)
@@ -571,7 +595,7 @@ class _Downloader:
             job.hasher = await asyncio.to_thread(_hash_file, part, size)
             job.hashed = size
             head = await asyncio.to_thread(_read_head, part)
-            if sniff_media(head) is None:
+            if not self._known(head):
                 _discard(part)
                 raise _Fail("NotMedia", _not_media_reason(head))
         await asyncio.to_thread(_replace_durably, part, job.dest)

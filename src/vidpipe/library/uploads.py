@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from vidpipe.errors import NotFoundError
 from vidpipe.library.catalog import Catalog
-from vidpipe.library.download import sniff_media
+from vidpipe.library.download import sniff_image, sniff_media
 from vidpipe.library.models import UploadRow, utcnow
 
 __all__ = [
@@ -79,14 +79,9 @@ def sniff_type(head: bytes) -> str | None:
     media = sniff_media(head)
     if media is not None:
         return _MEDIA_MIME.get(media, "application/octet-stream")
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
+    image = sniff_image(head)
+    if image is not None:
+        return f"image/{image}"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
     if head and b"\x00" not in head:

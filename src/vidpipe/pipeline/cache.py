@@ -92,10 +92,10 @@ class StageCache:
             InputError: a given or dependency file is missing or unreadable.
         """
         given: dict[str, Any] = inputs.given.model_dump(mode="json")
-        for name in _FILE_FIELDS:
+        for name in _FILE_FIELDS:  # a job:<id> file is hashed by content too
             if given.get(name):
-                given[name] = {"sha256": self.file_hash(given[name])}
-        given["images"] = [{"sha256": self.file_hash(p)} for p in inputs.given.images]
+                given[name] = {"sha256": self.file_hash(inputs.file(given[name]))}
+        given["images"] = [{"sha256": self.file_hash(inputs.file(p))} for p in inputs.given.images]
         deps = [
             {
                 "kind": d.kind,

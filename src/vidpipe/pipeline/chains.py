@@ -141,8 +141,11 @@ def settle_source(store: JobStore, job_id: str) -> str | None:
 def skip_reason(store: JobStore, job: Job, needs_audio: bool) -> str | None:
     """Why ``job`` has nothing to do before it runs, or ``None``: its source was found
     to duplicate an earlier line's content (``duplicate content of ...``), or a
-    dependency was skipped for a reason that holds for it too (any reason, except
-    ``no audio track`` for a stage that does not need audio: describe still runs)."""
+    dependency was skipped for a reason that holds for it too: ``no audio track`` for a
+    stage that needs audio (describe still runs), any other reason (a duplicate input
+    line) for the jobs of the same chain only. A job outside the chain (no or another
+    ``source_id``, e.g. the ``embed`` job of ``/encode_audio``) runs on the item the
+    duplicate's content belongs to."""
     sid = _source_id(job)
     if sid is not None:
         src = store.catalog.get_source(sid)
@@ -150,6 +153,11 @@ def skip_reason(store: JobStore, job: Job, needs_audio: bool) -> str | None:
             return src.reason
     for dep in store.get_many(job.depends_on):
         why = (dep.result or {}).get("skipped")
-        if why and (why != NO_AUDIO or needs_audio):
+        if not why:
+            continue
+        if why == NO_AUDIO:
+            if needs_audio:
+                return why
+        elif _source_id(dep) == sid:
             return why
     return None

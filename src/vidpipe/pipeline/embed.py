@@ -68,9 +68,13 @@ class EmbedOptions(BaseModel):
             ``wav2vec2:FOLDER`` (also ``hubert:``/``wavlm:``).
         pool: ``mean`` or ``meanstd`` (mean then standard deviation: twice the values).
         layer: hidden layer of a transformers encoder (``None``: the last).
+
+    The default model is validated too (``whisper`` -> ``whisper:base``), so
+    ``EmbedOptions()`` and ``EmbedOptions(model="whisper")`` name the same set of
+    vectors (the same :meth:`key`).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     model: str = "whisper"
     pool: Literal["mean", "meanstd"] = "mean"

@@ -3,7 +3,8 @@
 =============  ============================================  ===============================
 kind           wraps                                         artifacts (in the job folder)
 =============  ============================================  ===============================
-``download``   :mod:`vidpipe.library.download` (one URL)     none (the file goes to ``dest``)
+``download``   :mod:`vidpipe.library.download` (one URL)     none (the file goes to ``dest``;
+                                                             ``into_job``: the file itself)
 ``probe``      :func:`vidpipe.media.probe.probe`             none (the result is MediaInfo)
 ``audio``      :func:`vidpipe.media.audio.extract_audio`     ``audio.<format>``
 ``transcribe`` :func:`vidpipe.speech.transcribe.transcribe`  ``transcript.json``
@@ -40,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vidpipe.errors import InputError, NoAudioError, RemoteError, UsageError
+from vidpipe.errors import InputError, NoAudioError, RemoteError, UsageError, VidpipeError
 from vidpipe.pipeline.stages import (
     NO_AUDIO,
     TRANSCRIPT_ARTIFACT,
@@ -143,7 +144,13 @@ class DownloadStage(Stage):
     into place by a killed job) is taken as it is; a ``.part`` is resumed.
 
     A file whose content another, earlier input line holds ends ``skipped`` with
-    ``duplicate content of ...`` (the source row says so); so do its dependents.
+    ``duplicate content of ...`` (the source row says so); so do the later jobs of its
+    chain (:func:`~vidpipe.pipeline.chains.skip_reason`).
+
+    With ``into_job`` the file goes into the job's own folder as its artifact and is not
+    recorded in the catalog (a file the job only hands on: the slides and narration of
+    a ``render`` given as URLs); a download that fails then leaves no partial file.
+    ``images`` also accepts PNG/JPEG/WebP/GIF files (else only media containers).
     """
 
     name = "download"
@@ -161,6 +168,8 @@ class DownloadStage(Stage):
         speed_time: float = Field(default_factory=_limit("speed_time"), gt=0)
         rps_per_host: float | None = Field(None, gt=0)
         allow_private: bool = True
+        images: bool = Field(False, description="also accept images (slides)")
+        into_job: bool = Field(False, description="into the job folder, not recorded")
 
         @classmethod
         def from_limits(cls, limits: Any = None, dest: Any = None) -> dict[str, Any]:
@@ -180,7 +189,7 @@ class DownloadStage(Stage):
             from vidpipe.library.download import DownloadLimits
             from vidpipe.library.urls import UrlPolicy
 
-            fields = self.model_dump(exclude={"dest", "allow_private"})
+            fields = self.model_dump(exclude={"dest", "allow_private", "into_job"})
             return DownloadLimits(
                 concurrency=1,
                 per_host=1,
@@ -199,7 +208,9 @@ class DownloadStage(Stage):
         url = (inputs.given.url or "").strip()
         if not url:
             raise InputError("a download job needs a URL", "give input.url")
-        if options.dest:
+        if options.into_job:
+            folder = ctx.work_dir
+        elif options.dest:
             folder = Path(options.dest)
         else:
             from vidpipe.pipeline.jobs import storage_root
@@ -210,10 +221,11 @@ class DownloadStage(Stage):
         ctx.progress(0.0, f"downloading {redact_url(url)}")
         dest = folder / safe_filename(url)
         digest: str | None = None
-        if is_direct_media_url(url) and dest.is_file():
+        direct = options.into_job or is_direct_media_url(url)  # a job's inputs: file URLs
+        if direct and dest.is_file():
             path = dest  # complete and renamed into place before the job could record it
         else:
-            if is_direct_media_url(url):
+            if direct:
 
                 def bytes_in(_key: Any, done: int, total: int | None) -> None:
                     if total:
@@ -223,9 +235,19 @@ class DownloadStage(Stage):
             else:
                 res = asyncio.run(download_page(url, folder, limits=limits))
             if res.status != "done" or res.path is None:
+                if options.into_job:  # nothing of a failed download stays in the job folder
+                    import contextlib
+
+                    from vidpipe.library.download import part_path
+
+                    part_path(dest).unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()  # only when empty
                 reason = res.reason or res.error or "download failed"
                 raise DownloadFailed(" ".join(redact_url(reason).split()), res.error)
             path, digest = Path(res.path), res.sha256
+        if options.into_job:
+            return StageResult(result={"path": str(path)}, artifacts=[ctx.relative(path)])
         if ctx.catalog is None:
             return StageResult(result={"path": str(path)})
         digest = digest or sha256_file(path)
@@ -895,7 +917,7 @@ class RenderStage(Stage):
             durations=options.durations,
             starts=options.starts,
             subtitles=cues,
-            music=inputs.given.music,
+            music=inputs.file(inputs.given.music) if inputs.given.music else None,
             options=options.render_options(),
             progress=ctx.counter("rendering"),
         )
@@ -938,7 +960,10 @@ class EmbedStage(Stage):
     A media step that ``--steps all`` does not choose (``in_all`` False: ``all`` keeps
     meaning ingest, probe, audio, transcribe; name ``embed`` to run it). It decodes the
     media file itself, so it builds on no other stage's result (``builds_on`` empty);
-    a file without an audio track is ``skipped: no audio track``.
+    a file without an audio track is ``skipped: no audio track``. A failure of a job
+    outside a source's chain (``/encode_audio``) is recorded in the catalog's failures
+    on its item, as ``vidpipe embed`` records them (a chain's failure is recorded with
+    its source when the chain ends).
     """
 
     name = "embed"
@@ -961,7 +986,14 @@ class EmbedStage(Stage):
         path, mid = inputs.source(ctx.catalog)
         ctx.progress(0.0, f"embedding {path.name}")
         if ctx.catalog is not None and mid is not None:
-            row_id = embed_one(ctx.catalog, mid, options, ctx.threads)
+            try:
+                row_id = embed_one(ctx.catalog, mid, options, ctx.threads)
+            except VidpipeError as exc:
+                if inputs.given.source_id is None:
+                    ctx.catalog.record_failure(
+                        "embed", type(exc).__name__, exc.one_line(), media_id=mid
+                    )
+                raise
             row = ctx.catalog.embedding(mid, options.key())
             vec = np.frombuffer(row.vector, dtype="<f4")
             facts = {"duration": row.duration, "channels": row.channels, "row": row_id}

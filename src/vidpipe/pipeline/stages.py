@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "JOB_REF",
     "NO_AUDIO",
     "DependencyOutput",
     "Stage",
@@ -55,6 +56,8 @@ IMAGE_ARTIFACT_SUFFIXES = IMAGE_SUFFIXES
 TRANSCRIPT_ARTIFACT = "transcript.json"
 #: why a stage that needs an audio track did not run (``skipped: no audio track``)
 NO_AUDIO = "no audio track"
+#: a file input given as ``job:<id>``: the file that dependency (a ``download`` job) holds
+JOB_REF = "job:"
 
 
 class StageInput(BaseModel):
@@ -71,6 +74,10 @@ class StageInput(BaseModel):
             (``vidpipe submit``): its state follows the chain
             (:func:`vidpipe.pipeline.chains.settle_source`).
         music: a background music file (``render``, ``narrate``), absolute path.
+
+    A file field (``path``, ``images``, ``audio``, ``music``) may also be ``job:<id>``
+    (:data:`JOB_REF`): the file of dependency ``<id>`` (a ``download`` job's ``path``),
+    resolved when the job runs (:meth:`StageInputs.file`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -88,6 +95,8 @@ class StageInput(BaseModel):
         """A copy whose file paths are absolute (a worker's folder does not matter)."""
 
         def full(p: str) -> str:
+            if p.startswith(JOB_REF):
+                return p
             return os.fspath(Path(p).expanduser().absolute())
 
         return self.model_copy(
@@ -130,6 +139,28 @@ class StageInputs:
                 return mid
         return None
 
+    def file(self, value: str) -> Path:
+        """A given file field as a path: ``job:<id>`` is the file of that dependency (its
+        result's ``path``, else its first artifact), anything else the path itself.
+
+        Raises:
+            InputError: ``<id>`` is not a dependency of the job, or it holds no file.
+        """
+        if not value.startswith(JOB_REF):
+            return Path(value)
+        job_id = value[len(JOB_REF) :]
+        dep = next((d for d in self.deps if d.job_id == job_id), None)
+        if dep is None:
+            raise InputError(
+                f"input {value} names no dependency of the job", "add it to depends_on"
+            )
+        path = dep.result.get("path")
+        if isinstance(path, str) and path:
+            return Path(path)
+        if dep.artifacts:
+            return dep.artifacts[0]
+        raise InputError(f"job {job_id} ({dep.kind}) holds no file", "depend on a download job")
+
     def source(self, catalog: Catalog | None) -> tuple[Path, int | None]:
         """The media file to work on and its catalog item: the given path, else the
         given (or a dependency's) media item's file.
@@ -143,7 +174,7 @@ class StageInputs:
         """
         mid = self.media_id()
         if self.given.path:
-            path = Path(self.given.path)
+            path = self.file(self.given.path)
             if self.given.media_id is not None or catalog is None:
                 return path, self.given.media_id
             from vidpipe.files import check_readable_file, sha256_file
@@ -193,13 +224,13 @@ class StageInputs:
     def audio(self) -> Path | None:
         """The given audio file, else the first audio file of a speak or audio dependency."""
         if self.given.audio:
-            return Path(self.given.audio)
+            return self.file(self.given.audio)
         found = self.artifacts(("speak", "audio"), AUDIO_SUFFIXES)
         return found[0] if found else None
 
     def images(self) -> list[Path]:
         """The given image files, then every image of the images dependencies in order."""
-        return [Path(p) for p in self.given.images] + self.artifacts(
+        return [self.file(p) for p in self.given.images] + self.artifacts(
             ("images",), IMAGE_ARTIFACT_SUFFIXES
         )
 

@@ -36,7 +36,7 @@ from vidpipe.pipeline.queue import check_queue, enqueue
 from vidpipe.pipeline.runner import CPU_STAGES, RunOptions
 from vidpipe.types import Job
 
-__all__ = ["Chain", "Submission", "job_steps", "submit", "wait_for"]
+__all__ = ["Chain", "Submission", "job_steps", "submit", "submit_embed", "wait_for"]
 
 #: the ``vidpipe run`` steps that become jobs on a media item, in pipeline order (the
 #: ``ingest`` step is a ``download`` job for a URL, done at submit for a local file)
@@ -197,6 +197,81 @@ def submit(
         first.append(chain.jobs[0])
     enqueue(first, url=url)
     return Submission(chains)
+
+
+def submit_embed(
+    store: JobStore,
+    item: str,
+    embed: dict[str, Any],
+    download: dict[str, Any] | None = None,
+    *,
+    max_attempts: int | None = None,
+) -> tuple[Job | None, Job]:
+    """The jobs that embed one URL or file (``/encode_audio``): for a URL, a ``download``
+    job (``download`` params) then an ``embed`` job on the item it records; for a file,
+    an ``embed`` job on it (the item recorded by content). Nothing is enqueued here.
+
+    A URL is one catalog source (found again when the same URL comes back), so the
+    download's end is recorded as ``vidpipe submit`` records it: the source ``done``
+    with its item, or ``failed`` with ``download: <reason>`` and a row in the catalog's
+    failures (:func:`~vidpipe.pipeline.chains.settle_source`). A URL whose item is
+    already in the catalog (file present) is not downloaded again; a download of it
+    still running is shared, not started twice. The ``embed`` job is outside the
+    source's chain: content that another source holds (``duplicate content of ...``)
+    is embedded all the same, on that item.
+
+    Args:
+        store: the jobs' store.
+        item: an http(s) URL, or a server file path.
+        embed: the ``embed`` stage's params (:class:`~vidpipe.pipeline.embed.EmbedOptions`).
+        download: the ``download`` stage's params (limits, URL policy).
+        max_attempts: runs allowed per job.
+
+    Returns:
+        ``(download job or None, embed job)``.
+
+    Raises:
+        UsageError: bad params, a malformed URL.
+    """
+    from sqlalchemy import select
+
+    from vidpipe.library.ingest import looks_like_url
+    from vidpipe.library.models import JobRow
+    from vidpipe.library.urls import validate_url
+    from vidpipe.pipeline.jobs import DEFAULT_MAX_ATTEMPTS
+
+    attempts = max_attempts or DEFAULT_MAX_ATTEMPTS
+    if not looks_like_url(item):
+        return None, store.create("embed", embed, input={"path": item}, max_attempts=attempts)
+    uri = validate_url(item)
+    cat = store.catalog
+    with cat.lock("register"):
+        src = cat.find_source(uri) or cat.add_source(uri, "url")
+        media = cat.get_media(src.media_id) if src.media_id is not None else None
+        if media is not None and Path(media.path).is_file():
+            job = store.create("embed", embed, input={"media_id": media.id}, max_attempts=attempts)
+            return None, job
+        with cat.session(write=False) as s:
+            running = s.scalars(
+                select(JobRow.id)
+                .where(JobRow.source_id == src.id, JobRow.kind == "download")
+                .where(JobRow.status.in_(("waiting", "queued", "running")))
+                .order_by(JobRow.created_at)
+                .limit(1)
+            ).first()
+        if running is not None:
+            down = store.get(running)
+        else:
+            if src.state != "pending":  # asked again after a failure: its chain decides anew
+                cat.set_source_state(src.id, "pending", None)
+            down = store.create(
+                "download",
+                download or {},
+                input={"url": uri, "source_id": src.id},
+                max_attempts=attempts,
+            )
+    job = store.create("embed", embed, depends_on=[down.id], max_attempts=attempts)
+    return down, job
 
 
 def wait_for(

@@ -12,27 +12,58 @@ or ``voice_track_id`` (a ``speak`` or ``audio`` job) and ``slide_ids`` (``images
 jobs) naming the jobs whose outputs to use, the dependent tasks of that service.
 Server paths must lie inside the media roots
 (:func:`~vidpipe.service.security.check_server_path`); upload file ids (``POST /v1/files``)
-and http(s) URLs are taken too, as in job inputs.
-The answer is ``202`` with the job (``job_id``, also as ``task_id``, ``status``,
-``progress``); ``?wait=SECONDS`` holds the request until the video is done (then
-``200`` with ``video_path``, ``video_url``, ``duration``) or the time is up (``202``).
+are taken too. An http(s) URL (checked by the URL policy, nothing fetched in the
+request) becomes a ``download`` job (into its own job folder; images accepted) that the
+render job depends on; at most :data:`MAX_URLS` distinct URLs per request. A download
+that fails fails the render with ``dependency <id> failed: <reason>`` and leaves no
+file behind (the downloads that succeeded are their jobs' artifacts).
+
+The answer is the job: ``job_id`` (also as ``task_id``), ``status``, ``progress``,
+``status_url`` (``GET /v1/jobs/{id}``, to poll), ``video_path`` (the MP4 on the server:
+where it *will* appear, complete, renamed into place, while the job waits or runs;
+where it is once it succeeded; ``null`` when the job failed), ``video_url`` (its
+download link, 404 until done), ``duration`` and ``error`` once it ended. Clients of
+the replaced service polled, so the first answer already names the file and the place
+to poll.
+
+``?wait=SECONDS`` holds the request until the job ended (``200``) or the time is up
+(``202`` with the job as it is): never a timeout error for a running job. The wait is
+capped below the service's request timeout (``VIDPIPE_SERVICE_REQUEST_TIMEOUT``,
+300 s by default) by :func:`wait_cap`: the timeout less 10 % of it (at least 1 s, at
+most 10 s), 290 s by default. A longer ``wait`` is clamped to the cap, not refused; the
+answer's ``wait_cap`` always says the cap and ``note`` says when the wait was clamped.
 A failed job answers ``200`` with ``status: "failed"`` and ``error`` (its reason).
 
 ``POST /encode_audio`` (the audio-vector service): ``{"video_url": URL}`` ->
 ``{"features": [[...]], "processing_time": s, "video_length": s, "channels": n}``:
-the audio embedding of the video (:func:`vidpipe.embed_audio`, Whisper encoder) as a
-1 x N list. The URL is checked (:func:`~vidpipe.service.security.check_url`) and
-downloaded by vidpipe's downloader with the same policy on every redirect; a server
-path inside the media roots is accepted too.
+the audio embedding of the video as a 1 x 1024 list, the size the replaced service
+answered: the Whisper ``base`` encoder's frame states (512 values each) pooled by
+mean and standard deviation (``"pooling": "meanstd"``, the default); ``"pooling":
+"mean"`` gives the 512 mean values. It goes through the jobs of ``vidpipe submit``
+(:func:`~vidpipe.pipeline.submit.submit_embed`): a URL becomes a catalog source and a
+``download`` job (URL policy on every redirect, the service's size limit), then an
+``embed`` job stores the vector with its processing facts (audio duration, channels,
+sample rate, seconds) on the media item, exactly as ``vidpipe embed --pool meanstd``
+does (same options, so the same set of vectors): ``vidpipe similar --pool meanstd``,
+``vidpipe embed --fit-pca`` and ``vidpipe export --embeddings`` see it. ``features``
+is that stored raw vector; compare vectors as ``vidpipe similar`` does (centred and
+scaled by the collection, or its PCA, then L2-normalised), not by raw cosine (raw
+vectors of unrelated recordings have cosine near 0.95). A failed download is recorded
+as ``vidpipe submit`` records it (the source ``failed``, a row in the failures), a
+failed embedding as a failure of its item. A server path inside the media roots or an
+upload file id is embedded in place. The same URL again reuses its item and vector
+(no second download). The answer also has ``media_id``, ``job_id``, ``pooling``.
+
+The request waits for its jobs, at most :func:`wait_cap` seconds (``?wait=`` asks for
+less; ``0``: not at all); not done by then: ``202`` with ``job_id``, ``status``,
+``status_url`` and ``wait_cap`` (POST the same body again later: the stored vector is
+answered at once). A download that failed answers 502 (``415`` not media, ``413``
+too large), a video without sound ``415`` (``NoAudioError``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -42,27 +73,105 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vidpipe.errors import (
     BusyError,
-    ForbiddenError,
     MediaError,
+    NoAudioError,
     RemoteError,
     TooLargeError,
-    UnavailableError,
     UsageError,
     VidpipeError,
 )
+from vidpipe.library.models import JOB_FINAL
 from vidpipe.service.errors import error_responses
 from vidpipe.types import Job
 
-__all__ = ["router"]
+__all__ = ["MAX_URLS", "router", "wait_cap"]
 
 router = APIRouter(tags=["compatibility"])
 
-#: Seconds between two looks at a job while ``?wait`` holds a request.
+#: Seconds between two looks at a job while a request waits for it.
 POLL_SECONDS = 0.25
-#: Longest ``?wait`` in seconds.
-MAX_WAIT = 3600.0
+#: Distinct URL inputs (download jobs) one ``/generateVideo`` request may make.
+MAX_URLS = 100
 #: The video a render job writes (its ``output`` option).
 VIDEO_NAME = "video.mp4"
+
+
+def wait_cap(request_timeout: float) -> float:
+    """The longest time a request waits for its job, in seconds: ``request_timeout``
+    less 10 % of it, at least 1 s and at most 10 s of margin (300 s -> 290 s, 30 s ->
+    27 s, 4 s -> 3 s), so the answer always starts before the service's timeout (504)."""
+    return max(0.0, request_timeout - min(10.0, max(1.0, 0.1 * request_timeout)))
+
+
+def _config(request: Request) -> Any:
+    return request.app.state.config
+
+
+def _store(request: Request):
+    return request.app.state.store
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _download_params(request: Request, *, into_job: bool, images: bool) -> dict[str, Any]:
+    """The ``download`` stage's params under the service's limits and URL policy."""
+    from vidpipe.library.download import DownloadLimits
+    from vidpipe.library.urls import UrlPolicy
+    from vidpipe.pipeline.registry import get_stage
+
+    cfg = _config(request)
+    limits = DownloadLimits(
+        max_bytes=int(cfg.max_file_bytes),
+        retries=2,
+        url_policy=UrlPolicy(allow_private=bool(cfg.allow_private_urls)),
+    )
+    params = get_stage("download").Options.from_limits(limits)
+    return params | {"into_job": into_job, "images": images}
+
+
+def _check_room(request: Request, new_jobs: int) -> None:
+    """Refuse when ``new_jobs`` more would overfill the queue (429)."""
+    cfg = _config(request)
+    counts = _store(request).counts()
+    waiting = counts.get("waiting", 0) + counts.get("queued", 0)
+    if waiting + new_jobs > cfg.max_queue:
+        raise BusyError(
+            f"the queue is full ({waiting} of {cfg.max_queue} jobs waiting, "
+            f"this request needs {new_jobs})",
+            "try again later",
+            retry_after=30,
+        )
+
+
+def _enqueue(request: Request, jobs: list[Job]) -> None:
+    from vidpipe.service.jobs_api import _enqueue as enqueue_one
+
+    for job in jobs:
+        if job.status == "queued":
+            enqueue_one(request, job)
+
+
+async def _wait(request: Request, job: Job, seconds: float) -> Job:
+    """``job`` once it ended or after ``seconds``, whichever comes first."""
+    deadline = time.monotonic() + seconds
+    store = _store(request)
+    while job.status not in JOB_FINAL and time.monotonic() < deadline:
+        await anyio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        job = await anyio.to_thread.run_sync(store.get, job.id)
+    return job
+
+
+def _waiting_time(request: Request, asked: float | None, started: float) -> tuple[float, float]:
+    """``(seconds left to wait, the cap)``: ``asked`` (``None``: the cap) clamped to the
+    cap, less the time the request has already taken since ``started``."""
+    cap = wait_cap(float(_config(request).request_timeout))
+    want = cap if asked is None else min(asked, cap)
+    return max(0.0, want - (time.monotonic() - started)), cap
+
+
+# --------------------------------------------------------------------------- generateVideo
 
 
 class GenerateVideoRequest(BaseModel):
@@ -70,7 +179,7 @@ class GenerateVideoRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    audio_path: str | None = Field(None, description="narration file on the server")
+    audio_path: str | None = Field(None, description="narration: server path, file id or URL")
     image_paths: list[str] = Field(default_factory=list, max_length=10_000)
     fps: float = Field(24, ge=1, le=120)
     resolution: tuple[int, int] = Field((1920, 1080), description="[width, height], even")
@@ -101,18 +210,15 @@ class GenerateVideoResponse(BaseModel):
     status: str = Field(description="waiting, queued, running, succeeded, failed, canceled")
     progress: float = Field(description="0..1")
     step: str | None = None
-    video_path: str | None = Field(None, description="the MP4 on the server, when done")
-    video_url: str | None = Field(None, description="where to download it, when done")
+    status_url: str = Field(description="GET it to poll the job (/v1/jobs/{id})")
+    video_path: str | None = Field(
+        None, description="the MP4 on the server: where it is, or will appear when done"
+    )
+    video_url: str | None = Field(None, description="where to download it (404 until done)")
     duration: float | None = Field(None, description="seconds, when done")
     error: str | None = Field(None, description="why it failed")
-
-
-def _config(request: Request) -> Any:
-    return request.app.state.config
-
-
-def _store(request: Request):
-    return request.app.state.store
+    wait_cap: float = Field(description="the longest ?wait this service holds, seconds")
+    note: str | None = Field(None, description="e.g. that the wait asked for was clamped")
 
 
 def _render_params(body: GenerateVideoRequest) -> dict[str, Any]:
@@ -131,19 +237,23 @@ def _render_params(body: GenerateVideoRequest) -> dict[str, Any]:
 
 
 def _create_render(
-    request: Request, body: GenerateVideoRequest, images: list[str], audio: str | None
-) -> Job:
-    """Check the queue and the named jobs, create the render job and queue it (in a
-    worker thread: database)."""
-    from vidpipe.service.jobs_api import _enqueue
+    request: Request,
+    body: GenerateVideoRequest,
+    images: list[str],
+    audio: str | None,
+    urls: dict[tuple[str, bool], None],
+) -> tuple[Job, list[Job]]:
+    """Check the queue, the render options and the named jobs; create one download job
+    per URL (``urls``: ``(url, is_image)``), then the render job on them; queue them
+    (in a worker thread: database). URL entries of ``images``/``audio`` become
+    ``job:<id>`` references to their download."""
+    from vidpipe.pipeline.registry import get_stage
+    from vidpipe.pipeline.stages import JOB_REF
 
-    cfg = _config(request)
     store = _store(request)
-    counts = store.counts()
-    if counts.get("waiting", 0) + counts.get("queued", 0) >= cfg.max_queue:
-        raise BusyError(
-            f"the queue is full ({cfg.max_queue} jobs waiting)", "try again later", retry_after=30
-        )
+    params = _render_params(body)
+    get_stage("render").parse_options(params)  # bad options: nothing is created
+    _check_room(request, len(urls) + 1)
     deps: list[str] = []
     if body.voice_track_id:
         voice = store.get(body.voice_track_id)
@@ -159,42 +269,63 @@ def _create_render(
         deps.append(slide.id)
     if len(set(deps)) != len(deps):
         raise UsageError("a job is named twice in voice_track_id and slide_ids")
+    downloads: dict[tuple[str, bool], Job] = {}
+    for url, is_image in urls:
+        downloads[(url, is_image)] = store.create(
+            "download",
+            _download_params(request, into_job=True, images=is_image),
+            input={"url": url},
+        )
+
+    def ref(value: str, is_image: bool) -> str:
+        if not _is_url(value):
+            return value
+        return JOB_REF + downloads[(value, is_image)].id
+
     job = store.create(
         "render",
-        _render_params(body),
-        input={"images": images, "audio": audio},
-        depends_on=deps,
+        params,
+        input={
+            "images": [ref(p, True) for p in images],
+            "audio": ref(audio, False) if audio else None,
+        },
+        depends_on=[*(d.id for d in downloads.values()), *deps],
     )
-    if job.status == "queued":
-        _enqueue(request, job)
-    return job
+    return job, list(downloads.values())
 
 
-def _answer(request: Request, job: Job) -> GenerateVideoResponse:
+def _answer(request: Request, job: Job, cap: float, note: str | None) -> GenerateVideoResponse:
     store = _store(request)
     out = GenerateVideoResponse(
-        job_id=job.id, task_id=job.id, status=job.status, progress=job.progress, step=job.step
+        job_id=job.id,
+        task_id=job.id,
+        status=job.status,
+        progress=job.progress,
+        step=job.step,
+        status_url=f"/v1/jobs/{job.id}",
+        wait_cap=cap,
+        note=note,
     )
+    if job.status not in ("failed", "canceled"):
+        out.video_path = str(store.job_dir(job.id) / VIDEO_NAME)
+        out.video_url = f"/v1/jobs/{job.id}/artifacts/{VIDEO_NAME}"
     if job.status == "succeeded":
         video = next((a for a in job.artifacts if a.endswith(VIDEO_NAME)), None)
         if video is not None:
             out.video_path = str(store.root / video)
-            out.video_url = f"/v1/jobs/{job.id}/artifacts/{VIDEO_NAME}"
         out.duration = (job.result or {}).get("duration")
     elif job.error is not None:
         out.error = job.error.message + (f" ({job.error.hint})" if job.error.hint else "")
     return out
 
 
-async def _wait(request: Request, job: Job, seconds: float) -> Job:
-    from vidpipe.library.models import JOB_FINAL
-
-    deadline = time.monotonic() + seconds
-    store = _store(request)
-    while job.status not in JOB_FINAL and time.monotonic() < deadline:
-        await anyio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-        job = await anyio.to_thread.run_sync(store.get, job.id)
-    return job
+def _clamp_note(asked: float, cap: float, timeout: float) -> str | None:
+    if asked <= cap:
+        return None
+    return (
+        f"wait {asked:g} s is over this service's cap of {cap:g} s (request timeout "
+        f"{timeout:g} s): waited at most {cap:g} s; poll status_url"
+    )
 
 
 @router.post(
@@ -203,35 +334,65 @@ async def _wait(request: Request, job: Job, seconds: float) -> Job:
     status_code=202,
     summary="Slides and narration to an MP4 (the video service's endpoint)",
     responses={
-        200: {"model": GenerateVideoResponse, "description": "finished (with ?wait)"},
+        200: {"model": GenerateVideoResponse, "description": "the job ended (with ?wait)"},
         **error_responses(400, 403, 404, 422, 429, 502),
     },
 )
 async def generate_video(
     request: Request,
     body: GenerateVideoRequest,
-    wait: float = Query(0.0, ge=0.0, le=MAX_WAIT, description="seconds to wait for the video"),
+    wait: float = Query(
+        0.0,
+        ge=0.0,
+        description="seconds to wait for the video; clamped to wait_cap (the request "
+        "timeout less 10 %, at most 10 s less)",
+    ),
 ) -> Any:
-    """Create a render job from server paths (upload file ids and URLs work too:
-    :func:`~vidpipe.service.jobs_api.resolve_file`) or from the outputs of other jobs.
+    """Create a render job from server paths, upload file ids or URLs (download jobs),
+    or from the outputs of other jobs; optionally wait for it (see the module doc).
 
     Raises:
-        ForbiddenError: a path outside the media roots (403).
+        ForbiddenError: a path outside the media roots, a refused URL (403).
         NotFoundError: a missing file or job (404).
-        UsageError: a job of the wrong kind, bad render options (400).
+        UsageError: a job of the wrong kind, bad render options, too many URLs (400).
+        BusyError: the queue cannot take the jobs (429).
     """
-    from vidpipe.service.jobs_api import resolve_file
+    from vidpipe.service.jobs_api import check_url, resolve_file
 
-    images = [
-        await resolve_file(request, p, f"image_paths[{i}]") for i, p in enumerate(body.image_paths)
-    ]
-    audio = await resolve_file(request, body.audio_path, "audio_path") if body.audio_path else None
-    job = await anyio.to_thread.run_sync(_create_render, request, body, images, audio)
+    started = time.monotonic()
+    cfg = _config(request)
+    asked = {p.strip() for p in [*body.image_paths, body.audio_path or ""] if _is_url(p)}
+    if len(asked) > MAX_URLS:
+        raise UsageError(
+            f"{len(asked)} URLs in one request, more than {MAX_URLS}",
+            "upload the files (POST /v1/files) or give server paths",
+        )
+    urls: dict[tuple[str, bool], None] = {}
+    images: list[str] = []
+    for i, p in enumerate(body.image_paths):
+        if _is_url(p):
+            p = p.strip()
+            if (p, True) not in urls:
+                await check_url(request, p, f"image_paths[{i}]")
+                urls[(p, True)] = None
+            images.append(p)
+        else:
+            images.append(await resolve_file(request, p, f"image_paths[{i}]"))
+    audio = body.audio_path.strip() if body.audio_path else None
+    if audio and _is_url(audio):
+        await check_url(request, audio, "audio_path")
+        urls[(audio, False)] = None
+    elif audio:
+        audio = await resolve_file(request, audio, "audio_path")
+    job, downloads = await anyio.to_thread.run_sync(
+        _create_render, request, body, images, audio, urls
+    )
+    await anyio.to_thread.run_sync(_enqueue, request, [*downloads, job])
+    left, cap = _waiting_time(request, wait, started)
     if wait > 0:
-        job = await _wait(request, job, wait)
-    answer = _answer(request, job)
-    from vidpipe.library.models import JOB_FINAL
-
+        job = await _wait(request, job, left)
+    note = _clamp_note(wait, cap, float(cfg.request_timeout))
+    answer = _answer(request, job, cap, note)
     status = 200 if job.status in JOB_FINAL else 202
     return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
@@ -244,63 +405,100 @@ class EncodeAudioRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    video_url: str = Field(..., min_length=1, max_length=8192, description="http(s) URL")
+    video_url: str = Field(
+        ..., min_length=1, max_length=8192, description="http(s) URL, server path or file id"
+    )
+    pooling: Literal["meanstd", "mean"] = Field(
+        "meanstd",
+        description="meanstd: mean and standard deviation of the Whisper base encoder's "
+        "frames, 1 x 1024 (the replaced service's size); mean: 1 x 512",
+    )
 
 
 class EncodeAudioResponse(BaseModel):
-    """What the audio-vector service answered."""
+    """What the audio-vector service answered, and where vidpipe stored it."""
 
-    features: list[list[float]] = Field(description="the embedding, 1 x N")
-    processing_time: float = Field(description="seconds spent on the request")
-    video_length: float | None = Field(description="seconds of media")
+    features: list[list[float]] = Field(description="the stored raw embedding, 1 x 1024 (or 512)")
+    processing_time: float = Field(description="seconds this request took")
+    video_length: float | None = Field(description="seconds of audio")
     channels: int | None = Field(description="audio channels of the media")
+    media_id: int = Field(description="the catalog item")
+    job_id: str = Field(description="the embed job")
+    pooling: str = Field(description="meanstd or mean")
 
 
-async def _fetch(request: Request, url: str, folder: Path) -> Path:
-    """Download ``url`` into ``folder`` with the service's URL policy on every hop."""
-    from vidpipe.library.download import DownloadLimits, download_all
-    from vidpipe.library.urls import safe_filename
-    from vidpipe.service.security import check_url, url_policy
+class EncodeAudioPending(BaseModel):
+    """The embed job, not done within the wait."""
 
-    cfg = _config(request)
-    policy = url_policy(bool(cfg.allow_private_urls), getattr(request.app.state, "resolver", None))
-    clean = await check_url(url, policy)
-    limits = DownloadLimits(
-        url_policy=policy, max_bytes=int(cfg.max_file_bytes), retries=1, deadline=600.0
+    job_id: str
+    status: str
+    progress: float
+    status_url: str = Field(description="GET it to poll the job (/v1/jobs/{id})")
+    wait_cap: float = Field(description="the longest wait this service holds, seconds")
+
+
+def _embed_params(pooling: str) -> dict[str, Any]:
+    return {"model": "whisper", "pool": pooling}
+
+
+def _submit_embed(request: Request, item: str, pooling: str) -> tuple[Job | None, Job]:
+    """The download (for a URL) and embed jobs of ``item``, queued (in a worker thread)."""
+    from vidpipe.pipeline.submit import submit_embed
+
+    _check_room(request, 2)
+    down, job = submit_embed(
+        _store(request),
+        item,
+        _embed_params(pooling),
+        _download_params(request, into_job=False, images=False),
     )
-    dest = folder / safe_filename(clean)
-    (result,) = await download_all([(0, clean, dest)], limits)
-    if result.status == "done" and result.path is not None:
-        return result.path
-    reason = result.reason or result.error or "download failed"
-    if result.error == "Blocked":
-        raise ForbiddenError(reason, "give a public URL")
-    if result.error == "TooLarge":
-        raise TooLargeError(f"the video is too large: {reason}", "send a shorter video")
-    if result.error == "NotMedia":
-        raise MediaError(f"{clean} is not media: {reason}", "give the URL of a video file")
-    if result.error in ("InvalidURL", "UnsupportedRedirect"):
-        raise UsageError(reason, "give an http(s) URL of a video file")
-    raise RemoteError(f"cannot download {clean}: {reason}", "check the URL answers")
+    _enqueue(request, [j for j in (down, job) if j is not None])
+    return down, job
 
 
-def _embed(path: Path) -> dict[str, Any]:
-    """Probe facts and the embedding of ``path`` (in a worker thread)."""
-    try:
-        from vidpipe.pipeline.embed import embed_audio
-    except ImportError:
-        raise UnavailableError(
-            "audio embeddings are not available in this version", "update vidpipe (issue 11)"
-        ) from None
-    from vidpipe.media.probe import probe
+def _failure(request: Request, job: Job, down: Job | None, what: str) -> VidpipeError:
+    """The error to answer for a failed embed job (its download's, when that failed)."""
+    from vidpipe.pipeline.jobs import DEPENDENCY_FAILED
 
-    info = probe(path)
-    stream = info.audio_streams[0] if info.audio_streams else None
-    vector = embed_audio(path, model="whisper")
+    err = job.error
+    if err is not None and err.error_class == DEPENDENCY_FAILED and down is not None:
+        down = _store(request).get(down.id)
+        reason = down.error.message if down.error else down.status
+        low = reason.lower()
+        if "not media" in low:
+            return MediaError(f"{what} is not media: {reason}", "give the URL of a video file")
+        if low.startswith("file is ") and "limit" in low:
+            return TooLargeError(f"the video is too large: {reason}", "send a shorter video")
+        return RemoteError(f"cannot download {what}: {reason}", "check the URL answers")
+    from vidpipe import errors
+
+    message = err.message if err else f"the embed job {job.status}"
+    if down is not None:  # name the URL, not the downloaded file
+        got = (_store(request).get(down.id).result or {}).get("path")
+        if got:
+            message = message.replace(str(got), what)
+    cls = getattr(errors, err.error_class, None) if err else None
+    if not (isinstance(cls, type) and issubclass(cls, VidpipeError)):
+        cls = errors.OutputError  # an unexpected failure of the job: 500 with its reason
+    return cls(message, err.hint if err else None)
+
+
+def _features(request: Request, job: Job, pooling: str) -> dict[str, Any]:
+    """The stored vector and facts of a succeeded embed job (in a worker thread)."""
+    import numpy as np
+
+    from vidpipe.pipeline.embed import EmbedOptions
+
+    result = job.result or {}
+    row = _store(request).catalog.embedding(
+        int(result["media_id"]), EmbedOptions(**_embed_params(pooling)).key()
+    )
+    vec = np.frombuffer(row.vector, dtype="<f4")
     return {
-        "features": [[float(x) for x in vector.reshape(-1)]],
-        "video_length": info.duration if info.duration is not None else stream and stream.duration,
-        "channels": stream.channels if stream else None,
+        "features": [[float(x) for x in vec]],
+        "video_length": row.duration,
+        "channels": row.channels,
+        "media_id": int(result["media_id"]),
     }
 
 
@@ -308,41 +506,58 @@ def _embed(path: Path) -> dict[str, Any]:
     "/encode_audio",
     response_model=EncodeAudioResponse,
     summary="Audio embedding of a video (the audio-vector service's endpoint)",
-    responses=error_responses(400, 403, 404, 413, 415, 422, 502, 503),
+    responses={
+        202: {"model": EncodeAudioPending, "description": "not done within the wait"},
+        **error_responses(400, 403, 404, 413, 415, 422, 429, 502, 503),
+    },
 )
-async def encode_audio(request: Request, body: EncodeAudioRequest) -> EncodeAudioResponse:
-    """Download the video, decode its audio and answer its embedding vector.
+async def encode_audio(
+    request: Request,
+    body: EncodeAudioRequest,
+    wait: float | None = Query(
+        None, ge=0.0, description="seconds to wait for the vector (default and most: wait_cap)"
+    ),
+) -> Any:
+    """Embed the video's audio through download and embed jobs and answer the stored
+    vector (see the module doc).
 
     Raises:
         UsageError: not an http(s) URL (400). ForbiddenError: a private address or a
-        path outside the media roots (403). MediaError: not media or no audio (415/422).
-        RemoteError: the download failed (502). UnavailableError: no embeddings (503).
+        path outside the media roots (403). MediaError: not media, or no audio (415).
+        TooLargeError: over the size limit (413). RemoteError: the download failed
+        (502). BusyError: the queue is full (429).
     """
-    from vidpipe.service.security import check_server_path
+    from vidpipe.service.jobs_api import check_url, resolve_file
 
-    t0 = time.perf_counter()
+    started = time.monotonic()
     url = body.video_url.strip()
-    folder: Path | None = None
-    try:
-        if url.lower().startswith(("http://", "https://")) or "://" in url:
-            tmp_root = Path(_config(request).home) / "tmp"
-            await anyio.to_thread.run_sync(lambda: tmp_root.mkdir(parents=True, exist_ok=True))
-            folder = Path(tempfile.mkdtemp(prefix="encode-", dir=tmp_root))
-            path = await _fetch(request, url, folder)
-        else:
-            roots = list(_config(request).media_roots)
-            path = await anyio.to_thread.run_sync(check_server_path, url, roots)
-        from vidpipe.service.openai_api import model_limiter
-
-        async with model_limiter(request):
-            try:
-                facts = await anyio.to_thread.run_sync(_embed, path)
-            except VidpipeError as exc:
-                if folder is not None:  # name the URL, not the temporary file
-                    exc.message = exc.message.replace(str(path), url)
-                raise
-    finally:
-        if folder is not None:
-            with contextlib.suppress(OSError):
-                await anyio.to_thread.run_sync(shutil.rmtree, folder)
-    return EncodeAudioResponse(processing_time=round(time.perf_counter() - t0, 3), **facts)
+    if _is_url(url):
+        await check_url(request, url, "video_url")
+        item = url
+    else:
+        item = await resolve_file(request, url, "video_url")
+    down, job = await anyio.to_thread.run_sync(_submit_embed, request, item, body.pooling)
+    left, cap = _waiting_time(request, wait, started)
+    job = await _wait(request, job, left)
+    if job.status not in JOB_FINAL:
+        pending = EncodeAudioPending(
+            job_id=job.id,
+            status=job.status,
+            progress=job.progress,
+            status_url=f"/v1/jobs/{job.id}",
+            wait_cap=cap,
+        )
+        return JSONResponse(pending.model_dump(mode="json"), status_code=202)
+    if job.status != "succeeded":
+        raise await anyio.to_thread.run_sync(_failure, request, job, down, url)
+    if (job.result or {}).get("skipped"):
+        raise NoAudioError(
+            f"{url}: {job.result['skipped']}: nothing to embed", "give a video with sound"
+        )
+    facts = await anyio.to_thread.run_sync(_features, request, job, body.pooling)
+    return EncodeAudioResponse(
+        processing_time=round(time.monotonic() - started, 3),
+        job_id=job.id,
+        pooling=body.pooling,
+        **facts,
+    )
