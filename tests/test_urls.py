@@ -287,6 +287,15 @@ def test_rejected_url_reason_is_redacted():
         ("93.184.216.34", None),
         ("2606:2800:220:1:248:1893:25c8:1946", None),
         ("::ffff:8.8.8.8", None),
+        ("2002:7f00:1::1", "loopback (6to4 127.0.0.1)"),  # 6to4 carries its IPv4
+        ("2002:a00:1::1", "private (6to4 10.0.0.1)"),
+        ("2002:808:808::1", None),  # 6to4 of 8.8.8.8
+        ("fec0::1", "site-local"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "private (Teredo 192.0.2.45)"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback (Teredo 127.0.0.1)"),
+        ("64:ff9b::7f00:1", "loopback (NAT64 127.0.0.1)"),
+        ("64:ff9b::808:808", "reserved"),  # NAT64 is refused whatever it carries
+        ("::127.0.0.1", "loopback (IPv4-compatible 127.0.0.1)"),
     ],
 )
 def test_address_block_reason(address, why):

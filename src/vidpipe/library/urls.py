@@ -314,24 +314,33 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def address_block_reason(address: str) -> str | None:
-    """Why a connection to IP ``address`` is refused with the guard on, or None if public.
+#: IPv6 blocks that carry an IPv4 address in their low 32 bits (NAT64, RFC 6052 and 8215)
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: IPv6 site-local addresses (fec0::/10, deprecated by RFC 3879): not in ``is_private``
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
 
-    IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1``) are judged as the IPv4 address
-    they carry. Checked in order (the first match names the reason), with the
-    registries of Python's :mod:`ipaddress` (IANA special-purpose address registries):
-    ``loopback`` (127.0.0.0/8, ::1), ``unspecified`` (0.0.0.0, ::), ``link-local``
-    (169.254.0.0/16 with the cloud metadata address, fe80::/10), ``multicast``,
-    ``reserved`` (240.0.0.0/4...), ``private`` (10/8, 172.16/12, 192.168/16, fc00::/7,
-    documentation ranges...), and ``not globally routable`` for the rest of what
-    ``is_global`` excludes (100.64.0.0/10 carrier-grade NAT...).
 
-    Raises:
-        ValueError: ``address`` is not an IP address.
-    """
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, each with the form's name:
+    IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``), 6to4
+    (``2002:AABB:CCDD::``), Teredo (server and client) and NAT64 (``64:ff9b::a.b.c.d``)."""
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip.sixtofour is not None:
+        found.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        found += [("Teredo", server), ("Teredo", client)]
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if int(ip) >> 32 == 0 and int(ip) > 0xFFFF:
+        found.append(("IPv4-compatible", low))
+    if any(ip in net for net in _NAT64):
+        found.append(("NAT64", low))
+    return found
+
+
+def _block_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     for attribute, label in (
         ("is_loopback", "loopback"),
         ("is_unspecified", "unspecified"),
@@ -342,9 +351,40 @@ def address_block_reason(address: str) -> str | None:
     ):
         if getattr(ip, attribute):
             return label
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL:
+        return "site-local"
     if not ip.is_global:
         return "not globally routable"
     return None
+
+
+def address_block_reason(address: str) -> str | None:
+    """Why a connection to IP ``address`` is refused with the guard on, or None if public.
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped ``::ffff:10.0.0.1``,
+    IPv4-compatible ``::10.0.0.1``, 6to4 ``2002:7f00:1::1``, Teredo, NAT64
+    ``64:ff9b::7f00:1``) is judged as each IPv4 address it carries too (the reason
+    then names the form: ``loopback (6to4 127.0.0.1)``). Checked in order (the first
+    match names the reason), with the registries of Python's :mod:`ipaddress` (IANA
+    special-purpose address registries): ``loopback`` (127.0.0.0/8, ::1),
+    ``unspecified`` (0.0.0.0, ::), ``link-local`` (169.254.0.0/16 with the cloud
+    metadata address, fe80::/10), ``multicast``, ``reserved`` (240.0.0.0/4...),
+    ``private`` (10/8, 172.16/12, 192.168/16, fc00::/7, documentation ranges...),
+    ``site-local`` (fec0::/10), and ``not globally routable`` for the rest of what
+    ``is_global`` excludes (100.64.0.0/10 carrier-grade NAT...).
+
+    Raises:
+        ValueError: ``address`` is not an IP address.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        for form, v4 in _embedded_ipv4(ip):
+            why = _block_reason(v4)
+            if why is not None:
+                return why if form == "IPv4-mapped" else f"{why} ({form} {v4})"
+        if ip.ipv4_mapped is not None:
+            return None  # judged as the IPv4 address it is
+    return _block_reason(ip)
 
 
 @dataclass(frozen=True)
