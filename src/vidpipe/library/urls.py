@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
 import re
 import socket
 import unicodedata
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from vidpipe.errors import UsageError
 
@@ -104,6 +106,81 @@ def redact_url(text: str) -> str:
     or a reason is shown or exported; never to the URL that is downloaded.
     """
     return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+_URL_QUERY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*\?)([^\s#\"'<>]*)")
+_QUERY_VALUE = re.compile(r"(^|[&;])([^&;=]*)(=?)([^&;]*)")
+
+
+def _mask_query(match: re.Match[str]) -> str:
+    def one(part: re.Match[str]) -> str:
+        lead, key, eq, value = part.groups()
+        if not key and not value:
+            return part.group(0)
+        if not eq:  # a bare token (?SECRET)
+            return f"{lead}***"
+        return f"{lead}{key}=***" if value else part.group(0)
+
+    return match.group(1) + _QUERY_VALUE.sub(one, match.group(2))
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the password (:func:`redact_url`) and every query-string value of
+    every URL in it replaced by ``***``: ``http://u:pw@h/v.mp4?token=abc&x=1`` ->
+    ``http://u:***@h/v.mp4?token=***&x=***`` (the keys stay, to tell what was there).
+
+    For what a service or a log shows to others (answers, log lines, ``vidpipe jobs``):
+    a presigned URL's signature or an ``?api_key=`` is a password too. Reports and
+    exports keep query strings (:func:`redact_url`), which name the video
+    (``watch?v=ID``).
+    """
+    if "://" not in text:
+        return text
+    return _URL_QUERY.sub(_mask_query, redact_url(text))
+
+
+def redact_data(data: Any) -> Any:
+    """:func:`redact_secrets` on every string of a JSON value (dict keys kept), at any
+    depth; other values unchanged. Returns a new value."""
+    if isinstance(data, str):
+        return redact_secrets(data)
+    if isinstance(data, dict):
+        return {k: redact_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [redact_data(v) for v in data]
+    return data
+
+
+_formatter = logging.Formatter()
+
+
+def install_log_redaction() -> None:
+    """Make every log record of this process, whichever logger made it (vidpipe's,
+    httpx's ``HTTP Request: GET http://user:pw@host/...?token=...``, uvicorn's), carry
+    its message with URL passwords and query values redacted (:func:`redact_secrets`),
+    traceback text included. Installed once per process by the front ends (``vidpipe``
+    on start, :func:`vidpipe.service.app.create_app`) as a log record factory, so it
+    holds for handlers added later too; calling it again does nothing."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_secrets", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it later
+            return record
+        clean = redact_secrets(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = _formatter.formatException(record.exc_info)
+            record.exc_text = redact_secrets(text)
+        return record
+
+    factory.redacts_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def _reject(reason: str, url: str) -> UsageError:

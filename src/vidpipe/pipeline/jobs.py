@@ -82,6 +82,7 @@ __all__ = [
     "JobPage",
     "JobStore",
     "WorkerSeen",
+    "redacted",
     "storage_root",
 ]
 
@@ -134,6 +135,32 @@ def storage_root() -> Path:
 
     settings = get_settings()
     return Path(settings.storage or settings.home).expanduser()
+
+
+def redacted(job: Job) -> Job:
+    """A copy of ``job`` to show to people: URL passwords and query values in its
+    params, input, result, step and error replaced by ``***``
+    (:func:`vidpipe.library.urls.redact_secrets`). The stored job keeps them (a worker
+    needs the real URL)."""
+    from vidpipe.library.urls import redact_data, redact_secrets
+
+    error = job.error
+    if error is not None:
+        error = error.model_copy(
+            update={
+                "message": redact_secrets(error.message),
+                "hint": redact_secrets(error.hint) if error.hint else error.hint,
+            }
+        )
+    return job.model_copy(
+        update={
+            "params": redact_data(job.params),
+            "input": redact_data(job.input),
+            "result": redact_data(job.result),
+            "step": redact_secrets(job.step) if job.step else job.step,
+            "error": error,
+        }
+    )
 
 
 def _aware(t: datetime | None) -> datetime | None:

@@ -128,6 +128,9 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
     from vidpipe.library.catalog import Catalog
     from vidpipe.pipeline.jobs import JobStore
 
+    from vidpipe.library.urls import install_log_redaction
+
+    install_log_redaction()  # every logger of the process, httpx's included
     config = config or ServiceConfig.from_settings()
     app = FastAPI(
         title="vidpipe",

@@ -92,12 +92,20 @@ def request_id(request: Request) -> str | None:
 def error_payload(
     type_: str, message: str, hint: str | None = None, rid: str | None = None
 ) -> dict[str, Any]:
-    """The JSON body of an error answer."""
+    """The JSON body of an error answer: one line each, any URL password and query
+    string redacted (:func:`vidpipe.library.urls.redact_secrets`), text that is not
+    valid Unicode (a lone surrogate) shown with ``?``."""
+    from vidpipe.library.urls import redact_secrets
+
+    def line(text: str) -> str:
+        text = " ".join(str(text).split())
+        return redact_secrets(text.encode("utf-8", "replace").decode("utf-8"))
+
     return {
         "error": {
             "type": type_,
-            "message": " ".join(str(message).split()),
-            "hint": " ".join(hint.split()) if hint else None,
+            "message": line(message),
+            "hint": line(hint) if hint else None,
             "request_id": rid,
         }
     }

@@ -41,6 +41,7 @@ from vidpipe.errors import (
     UsageError,
 )
 from vidpipe.library.models import JOB_FINAL
+from vidpipe.library.urls import redact_secrets
 from vidpipe.service.errors import error_responses
 from vidpipe.types import Job, JobError
 
@@ -140,7 +141,11 @@ def _artifact_name(job: Job, stored: str) -> str:
 
 
 def job_out(job: Job, root: Path) -> JobOut:
-    """The API view of ``job`` (artifact sizes from the storage ``root``)."""
+    """The API view of ``job`` (artifact sizes from the storage ``root``), URL
+    passwords and query values in it redacted (:func:`vidpipe.pipeline.jobs.redacted`)."""
+    from vidpipe.pipeline.jobs import redacted
+
+    job = redacted(job)
     base = f"/v1/jobs/{job.id}"
     artifacts = []
     for stored in job.artifacts:
@@ -499,7 +504,8 @@ async def job_events(request: Request, job_id: str) -> EventSourceResponse:
                 return
             if (job.progress, job.step) != last_progress:
                 last_progress = (job.progress, job.step)
-                yield _event("progress", {"progress": job.progress, "step": job.step})
+                step = redact_secrets(job.step) if job.step else job.step
+                yield _event("progress", {"progress": job.progress, "step": step})
             if job.status != last_status:
                 last_status = job.status
                 yield _event("status", _out(request, job).model_dump(mode="json"))

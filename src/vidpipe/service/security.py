@@ -181,19 +181,14 @@ Visit = Callable[[NameKind, str, str], Awaitable[str]]
 
 def find_text_error(data: Any, where: str) -> None:
     """Refuse the first string of a JSON value (keys too, at any depth) that is not
-    valid Unicode text: a lone surrogate (``"a\\ud800"``) cannot be stored, logged or
-    opened as a file name.
+    valid Unicode text (:func:`check_text`): a lone surrogate (``"a\\ud800"``) or a NUL
+    byte cannot be stored (PostgreSQL refuses both), logged or opened as a file name.
 
     Raises:
         UsageError: naming the field (``params.render.font``).
     """
     if isinstance(data, str):
-        try:
-            data.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UsageError(
-                f"{where}: not valid Unicode text (a lone surrogate)", "send UTF-8 text"
-            ) from None
+        check_text(data, where)
     elif isinstance(data, dict):
         for key, value in data.items():
             find_text_error(key, where)
