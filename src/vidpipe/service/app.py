@@ -126,9 +126,8 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
         CatalogError: the catalog cannot be opened.
     """
     from vidpipe.library.catalog import Catalog
-    from vidpipe.pipeline.jobs import JobStore
-
     from vidpipe.library.urls import install_log_redaction
+    from vidpipe.pipeline.jobs import JobStore
 
     install_log_redaction()  # every logger of the process, httpx's included
     config = config or ServiceConfig.from_settings()
