@@ -56,7 +56,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from vidpipe.errors import ConflictError, NotFoundError, UsageError
+from vidpipe.errors import BusyError, ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
 from vidpipe.library.models import (
     JOB_FINAL,
@@ -452,6 +452,7 @@ class JobStore:
         depends_on: Iterable[str] = (),
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         idempotency_key: str | None = None,
+        max_backlog: int | None = None,
     ) -> Job:
         """Create a job; it is ``queued`` at once when it waits for nothing.
 
@@ -465,6 +466,10 @@ class JobStore:
             depends_on: ids of jobs whose outputs it takes, in order.
             max_attempts: runs allowed before it stays ``failed`` (>= 1).
             idempotency_key: a job created before with this key is returned instead.
+            max_backlog: refuse the job when this many jobs are already ``waiting`` or
+                ``queued`` (counted in the transaction that inserts it, serialized with
+                the other creators: :meth:`~vidpipe.library.catalog.Catalog.serialize`,
+                so concurrent creators never pass the cap). None: no cap.
 
         Returns:
             The stored :class:`~vidpipe.types.Job` (``waiting``, ``queued``, or
@@ -473,6 +478,7 @@ class JobStore:
         Raises:
             UsageError: unknown kind, params or input the stage refuses, unknown
                 dependency ids, nothing to work on, ``max_attempts < 1``.
+            BusyError: ``max_backlog`` jobs already wait (``retry_after`` 30 s).
         """
         stage = get_stage(kind)
         options = stage.parse_options(params)
@@ -494,6 +500,8 @@ class JobStore:
         now = utcnow()
         try:
             with self.catalog.session() as s:
+                if max_backlog is not None:
+                    self._check_backlog(s, max_backlog)
                 found = {
                     r.id: r.kind
                     for r in s.execute(select(JobRow.id, JobRow.kind).where(JobRow.id.in_(deps)))
@@ -534,6 +542,19 @@ class JobStore:
                 raise
             return existing
         return self.get(job_id)
+
+    def _check_backlog(self, s: Session, cap: int) -> None:
+        from sqlalchemy import func
+
+        self.catalog.serialize(s, "job-backlog")
+        q = select(func.count()).select_from(JobRow)
+        backlog = s.scalar(q.where(JobRow.status.in_(("waiting", "queued")))) or 0
+        if backlog >= cap:
+            raise BusyError(
+                f"the queue is full ({backlog} jobs waiting or queued)",
+                "retry later (see Retry-After)",
+                retry_after=30,
+            )
 
     def by_idempotency_key(self, key: str) -> Job | None:
         """The job created with ``idempotency_key`` ``key``, or ``None``."""

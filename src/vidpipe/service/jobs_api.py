@@ -386,6 +386,7 @@ async def create_job(
             depends_on=body.depends_on,
             max_attempts=body.max_attempts,
             idempotency_key=idempotency_key,
+            max_backlog=config.max_queue,  # the cap, checked atomically with the insert
         )
         if body.callback_url:
             store.set_callback(job.id, body.callback_url)
