@@ -408,3 +408,187 @@ def test_concurrent_submits_never_pass_max_queue(tmp_path):
         assert svc.app.state.store.counts()["queued"] == 6
     finally:
         svc.stop()
+
+
+# --------------------------------------------------------------------------- a real server process
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``vidpipe serve`` in its own process (embedded worker, 1 s header and body
+    deadlines, private URLs allowed for the loopback test servers); its log (stdout and
+    stderr) goes to ``log``."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path_factory.mktemp("served")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "VIDPIPE_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "VIDPIPE_SERVICE_HEADER_TIMEOUT": "1",
+        "VIDPIPE_SERVICE_BODY_TIMEOUT": "1",
+        "VIDPIPE_SERVICE_BODY_MIN_RATE": "1000",
+        "VIDPIPE_ALLOW_PRIVATE_URLS": "1",
+    }
+    log = home / "server.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidpipe", "serve", "--port", str(port)],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=2)
+            break
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.1)
+    try:
+        yield type("Served", (), {"url": url, "port": port, "home": home, "log": log, "env": env})
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_slow_headers_are_cut_off_after_the_header_timeout(served):
+    import socket
+    import time
+
+    socks = []
+    for _ in range(50):  # slow loris: headers a line at a time, never finished
+        s = socket.create_connection(("127.0.0.1", served.port))
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        socks.append(s)
+    start, open_ = time.monotonic(), len(socks)
+    while open_ and time.monotonic() - start < 8:
+        time.sleep(0.3)
+        open_ = 0
+        for s in socks:
+            try:
+                s.sendall(b"X-Slow: 1\r\n")
+                open_ += 1
+            except OSError:
+                pass
+    took = time.monotonic() - start
+    for s in socks:
+        s.close()
+    assert open_ == 0, f"{open_} slow connections still open after {took:.1f} s"
+    assert httpx.get(served.url + "/health").status_code == 200  # the server still serves
+
+
+def test_a_slow_body_is_408_in_the_json_shape(served):
+    import socket
+    import time
+
+    s = socket.create_connection(("127.0.0.1", served.port))
+    s.sendall(
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    s.settimeout(0.3)
+    got, start = b"", time.monotonic()
+    while time.monotonic() - start < 8:  # a byte every 0.3 s: far under 1000 bytes/s
+        try:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+        except TimeoutError:
+            try:
+                s.sendall(b" ")
+            except OSError:
+                break
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), got[:200]
+    assert json.loads(body)["error"]["type"] == "Timeout"
+    assert time.monotonic() - start < 6
+
+
+def test_url_secrets_reach_no_answer_log_or_cli(served, tmp_path):
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    secret = f"http://dave:Hunter2xyz@127.0.0.1:{httpd.server_port}/a.mp4?token=SECRETTOK"
+    try:
+        with httpx.Client(base_url=served.url, timeout=30) as c:
+            r = c.post("/v1/jobs", json={"kind": "probe", "input": {"path": secret}})
+            assert r.status_code == 502
+            assert "dave:***@" in _error(r)["message"] and "token=***" in r.text
+            body = {"kind": "summarize", "params": {"llm_base": secret}, "input": {"media_id": 9}}
+            r = c.post("/v1/jobs", json=body)
+            assert r.status_code == 202, r.text
+            jid = r.json()["id"]
+            shown = c.get(f"/v1/jobs/{jid}").text
+            assert "dave:***@" in shown
+    finally:
+        httpd.shutdown()
+    cli = subprocess.run(
+        [sys.executable, "-m", "vidpipe", "jobs", "show", jid],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0 and "dave:***@" in cli.stdout
+    log = served.log.read_text()
+    assert "HTTP Request: GET http://dave:***@" in log  # httpx's own INFO line, redacted
+    leaks = [shown, cli.stdout + cli.stderr, log, r.text]
+    leaks += [
+        p.read_text(errors="replace")
+        for p in served.home.rglob("*")
+        if p.is_file() and ".db" not in p.name
+    ]
+    for text in leaks:
+        assert "Hunter2xyz" not in text and "SECRETTOK" not in text
+
+
+def test_range_errors_are_the_json_error_shape(served):
+    import time
+
+    from conftest import DATA
+
+    with httpx.Client(base_url=served.url, timeout=30) as c:
+        up = c.post("/v1/files", files={"file": ("jfk.flac", (DATA / "jfk.flac").read_bytes())})
+        assert up.status_code in (200, 201), up.text
+        r = c.post("/v1/jobs", json={"kind": "audio", "input": {"path": up.json()["id"]}})
+        jid = r.json()["id"]
+        for _ in range(600):
+            job = c.get(f"/v1/jobs/{jid}").json()
+            if job["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "succeeded", job
+        url = job["artifacts"][0]["url"]
+        assert c.get(url, headers={"Range": "bytes=0-9"}).status_code == 206
+        r = c.get(url, headers={"Range": "bytes=5-1"})
+        assert r.status_code == 400 and _error(r)["type"] == "BadRequest"
+        r = c.get(url, headers={"Range": "bytes=999999999-"})
+        assert r.status_code == 416 and _error(r)["type"] == "RequestedRangeNotSatisfiable"
+        assert r.headers["content-range"].startswith("bytes */")
