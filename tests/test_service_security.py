@@ -279,9 +279,12 @@ def test_bad_text_and_names_are_400_never_500(sc, caplog, path, body, field):
     assert "Traceback" not in caplog.text and "InternalError" not in caplog.text
 
 
-def test_a_cursor_past_any_offset_is_400(sc):
+def test_a_cursor_past_any_offset_or_a_nul_in_the_url_is_400(sc):
     r = sc.get("/v1/items", params={"cursor": "88105562057232563406"})
     assert r.status_code == 400 and _error(r)["message"].startswith("bad cursor")
+    for url in ("/v1/jobs/a%00b", "/v1/items?text=a%00b", "/v1/jobs?cursor=%00"):
+        r = sc.get(url)  # PostgreSQL cannot even look such a value up
+        assert r.status_code == 400 and _error(r)["message"] == "a NUL byte in the URL"
 
 
 class _Inner(BaseModel):

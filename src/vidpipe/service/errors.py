@@ -8,6 +8,8 @@ Every error answer is ``{"error": {"type", "message", "hint", "request_id"}}``:
   status, ``type`` is the status phrase (``NotFound``);
 - a request that does not match the schema is 422 ``ValidationError`` naming the first
   bad field;
+- a lone surrogate (``"\\ud800"``) that reached a file name, a log or the database
+  (``UnicodeEncodeError``) is 400 ``UsageError``: the request's text is at fault;
 - anything else is 500 ``InternalError``: logged with its traceback and the request id,
   while the client only sees the request id.
 
@@ -178,6 +180,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc.reason):
+        # a lone surrogate from a JSON escape met a file name, a log or the database:
+        # the request's text, not the server, is at fault
+        return _answer(
+            request,
+            400,
+            "UsageError",
+            "the request holds text that is not valid Unicode (a lone surrogate)",
+            "send UTF-8 text",
+        )
     _log.error(
         "request %s failed: %s: %s",
         request_id(request),

@@ -181,6 +181,11 @@ class ServiceMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
 
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            # no name, id or filter holds a NUL byte (and PostgreSQL cannot store one)
+            await answer(400, "UsageError", "a NUL byte in the URL", "remove it")
+            self._log(scope, rid, state["status"], start)
+            return
         limit = body_limit(path, self.config)
         declared = headers.get("content-length")
         too_big = f"request body over {limit} bytes"
