@@ -119,7 +119,9 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
             closed at shutdown).
 
     Returns:
-        The FastAPI app; its lifespan starts and stops the embedded worker.
+        The FastAPI app; its lifespan starts and stops the embedded worker. Building it
+        also makes every log record of the process redact URL passwords and query
+        values (:func:`vidpipe.library.urls.install_log_redaction`).
 
     Raises:
         UsageError: bad settings (a media root that is not a folder, a bad URL).
