@@ -38,7 +38,6 @@ from vidpipe.errors import (
     ForbiddenError,
     NotFoundError,
     RemoteError,
-    UsageError,
 )
 from vidpipe.library.models import JOB_FINAL
 from vidpipe.library.urls import redact_secrets
@@ -198,10 +197,7 @@ async def check_url(request: Request, url: str, what: str) -> None:
 
     resolver = getattr(request.app.state, "resolver", None)
     policy = security.url_policy(request.app.state.config.allow_private_urls, resolver)
-    try:
-        await security.check_url(url, policy)
-    except (UsageError, ForbiddenError) as exc:
-        raise type(exc)(f"{what}: {exc.message}", exc.hint) from None
+    await security.check_url(url, policy, what)
 
 
 async def _download(request: Request, url: str) -> str:

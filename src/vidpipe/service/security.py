@@ -135,7 +135,7 @@ def url_policy(allow_private: bool, resolver: Resolver | None = None) -> UrlPoli
     return UrlPolicy(allow_private=allow_private, resolver=resolver)
 
 
-async def check_url(url: str, policy: UrlPolicy) -> str:
+async def check_url(url: str, policy: UrlPolicy, what: str | None = None) -> str:
     """``url`` normalised, when it is http(s) and the policy allows its host.
 
     Nothing is sent to the host: only its name is resolved (with the policy's
@@ -144,6 +144,7 @@ async def check_url(url: str, policy: UrlPolicy) -> str:
     Args:
         url: a URL from a request.
         policy: :func:`url_policy` of the service.
+        what: how the request named it (``callback_url``), put before the message.
 
     Returns:
         The normalised URL (:func:`~vidpipe.library.urls.validate_url`).
@@ -153,10 +154,11 @@ async def check_url(url: str, policy: UrlPolicy) -> str:
             resolve.
         ForbiddenError: the host resolves to a refused address.
     """
+    prefix = f"{what}: " if what else ""
     try:
         clean = validate_url(url)
     except UsageError as exc:
-        raise UsageError(exc.message, "give an http:// or https:// URL") from None
+        raise UsageError(prefix + exc.message, "give an http:// or https:// URL") from None
     try:
         refusal = await policy.refusal(clean)
     except OSError as exc:
@@ -164,11 +166,12 @@ async def check_url(url: str, policy: UrlPolicy) -> str:
 
         host = urlsplit(clean).hostname
         raise UsageError(
-            f"cannot resolve {host}: {exc.strerror or exc}", "check the URL's host name"
+            f"{prefix}cannot resolve {host}: {exc.strerror or exc}", "check the URL's host name"
         ) from None
     if refusal is not None:
         raise ForbiddenError(
-            refusal, "give a public URL (VIDPIPE_ALLOW_PRIVATE_URLS=1 allows private ones)"
+            prefix + refusal,
+            "give a public URL (VIDPIPE_ALLOW_PRIVATE_URLS=1 allows private ones)",
         )
     return clean
 
@@ -336,10 +339,7 @@ def name_checker(roots: Sequence[Path], policy: UrlPolicy) -> Visit:
         check_text(value, where)
         name = value.strip()
         if kind == "url":
-            try:
-                await check_url(name, policy)
-            except (UsageError, ForbiddenError) as exc:
-                raise type(exc)(f"{where}: {exc.message}", exc.hint) from None
+            await check_url(name, policy, where)
             return value
         if kind in ("file", "folder"):
             return await server_path(name, kind, where)  # type: ignore[arg-type]
