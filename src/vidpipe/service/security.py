@@ -16,7 +16,18 @@ Two checks guard the inputs of the compatibility endpoints and of jobs:
   then pass the same policy to the downloader (:func:`url_policy`), which checks every
   redirect target again.
 
-Both raise :class:`~vidpipe.errors.ForbiddenError` (HTTP 403) with the reason.
+Both raise :class:`~vidpipe.errors.ForbiddenError` (HTTP 403) with the reason; the
+message names the value as the client gave it, never where it resolves.
+
+Job params are checked by ONE walk over the stage's options model
+(:func:`check_options`): fields marked :class:`~vidpipe.types.Names` (a URL, file,
+folder, font, voice, model, encoder or image source) go to :func:`name_checker`, fields
+marked :class:`~vidpipe.types.ParamsOf` (``narrate``'s ``render``), nested models, lists
+and dicts are walked into, and any other string holding ``://`` is checked as a URL. A
+stage that adds an option naming something marks it, and the service checks it
+(``/generateVideo`` can use the same walker for render params it takes).
+:func:`check_text` and :func:`find_text_error` refuse text that cannot be stored or
+opened (lone surrogates, NUL bytes) with a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -327,10 +338,6 @@ def name_checker(roots: Sequence[Path], policy: UrlPolicy) -> Visit:
     """
     from anyio import to_thread
 
-    from vidpipe.embed.audio import ENCODER_KINDS
-    from vidpipe.speech.models import BUNDLED
-    from vidpipe.speech.tts import JOE_ALIASES
-
     async def server_path(value: str, want: Literal["file", "folder"], where: str) -> str:
         real = await to_thread.run_sync(lambda: check_server_path(value, roots, want, where))
         return str(real)
@@ -350,12 +357,16 @@ def name_checker(roots: Sequence[Path], policy: UrlPolicy) -> Visit:
                     return str(found)
             return await server_path(name, "file", where)
         if kind == "voice":
+            from vidpipe.speech.tts import JOE_ALIASES
+
             low = name.lower()
             if low in (a.lower() for a in JOE_ALIASES) or low == "espeak":
                 return value
             if low.startswith("espeak:"):
                 return value
             return await server_path(name, "file", where)
+        from vidpipe.speech.models import BUNDLED
+
         if kind == "model":
             if name in BUNDLED:
                 return value
@@ -370,6 +381,8 @@ def name_checker(roots: Sequence[Path], policy: UrlPolicy) -> Visit:
                     ) from None
                 raise
         if kind == "encoder":
+            from vidpipe.embed.audio import ENCODER_KINDS
+
             enc, _, rest = name.partition(":")
             enc, rest = enc.strip().lower(), rest.strip()
             if enc not in ENCODER_KINDS:
