@@ -241,6 +241,25 @@ def test_redact_url_hides_passwords(text, shown):
 
 
 @pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://u:pw@h/v.mp4?token=abc&x=1#t", "http://u:***@h/v.mp4?token=***&x=***#t"),
+        (
+            'HTTP Request: GET https://h/a?X-Amz-Signature=f00 "HTTP/1.1 200 OK"',
+            'HTTP Request: GET https://h/a?X-Amz-Signature=*** "HTTP/1.1 200 OK"',
+        ),
+        ("see https://h/x?SECRET then", "see https://h/x?*** then"),  # a bare token
+        ("https://h/x?a=&b=2", "https://h/x?a=&b=***"),  # nothing to hide in a=
+        ("no URL ?a=b", "no URL ?a=b"),
+    ],
+)
+def test_redact_secrets_hides_passwords_and_query_values(text, shown):
+    from vidpipe.library.urls import redact_secrets
+
+    assert redact_secrets(text) == shown
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "http://token@host/x.mp4",  # a user name alone is kept, as SQLAlchemy does
