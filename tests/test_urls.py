@@ -241,6 +241,25 @@ def test_redact_url_hides_passwords(text, shown):
 
 
 @pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://u:pw@h/v.mp4?token=abc&x=1#t", "http://u:***@h/v.mp4?token=***&x=***#t"),
+        (
+            'HTTP Request: GET https://h/a?X-Amz-Signature=f00 "HTTP/1.1 200 OK"',
+            'HTTP Request: GET https://h/a?X-Amz-Signature=*** "HTTP/1.1 200 OK"',
+        ),
+        ("see https://h/x?SECRET then", "see https://h/x?*** then"),  # a bare token
+        ("https://h/x?a=&b=2", "https://h/x?a=&b=***"),  # nothing to hide in a=
+        ("no URL ?a=b", "no URL ?a=b"),
+    ],
+)
+def test_redact_secrets_hides_passwords_and_query_values(text, shown):
+    from vidpipe.library.urls import redact_secrets
+
+    assert redact_secrets(text) == shown
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "http://token@host/x.mp4",  # a user name alone is kept, as SQLAlchemy does
@@ -287,6 +306,15 @@ def test_rejected_url_reason_is_redacted():
         ("93.184.216.34", None),
         ("2606:2800:220:1:248:1893:25c8:1946", None),
         ("::ffff:8.8.8.8", None),
+        ("2002:7f00:1::1", "loopback (6to4 127.0.0.1)"),  # 6to4 carries its IPv4
+        ("2002:a00:1::1", "private (6to4 10.0.0.1)"),
+        ("2002:808:808::1", None),  # 6to4 of 8.8.8.8
+        ("fec0::1", "site-local"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "private (Teredo 192.0.2.45)"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback (Teredo 127.0.0.1)"),
+        ("64:ff9b::7f00:1", "loopback (NAT64 127.0.0.1)"),
+        ("64:ff9b::808:808", "reserved"),  # NAT64 is refused whatever it carries
+        ("::127.0.0.1", "loopback (IPv4-compatible 127.0.0.1)"),
     ],
 )
 def test_address_block_reason(address, why):

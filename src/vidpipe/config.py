@@ -166,6 +166,23 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a request may take before its response starts (504 after).",
     )
+    service_header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's headers (closed after).",
+    )
+    service_body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request body may take, plus one per service_body_min_rate "
+        "bytes received (408 after).",
+    )
+    service_body_min_rate: int = Field(
+        16 * 1024,
+        gt=0,
+        description="Slowest body upload kept going, bytes per second (after the first "
+        "service_body_timeout seconds).",
+    )
 
 
 @lru_cache(maxsize=1)

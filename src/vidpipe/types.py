@@ -8,6 +8,8 @@ bits per second.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -267,3 +269,33 @@ class Job(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- option markers
+
+#: what a marked option names: ``url`` an http(s) endpoint; ``file``/``folder`` a path
+#: on the machine that runs the job; ``font`` a font file (path or installed file
+#: name); ``voice`` a voice name or a Piper ``.onnx`` file; ``model`` a bundled
+#: Whisper model name or a model folder; ``encoder`` an audio encoder
+#: (``whisper:NAME``, ``KIND:FOLDER``); ``images`` an image source (``folder:DIR``...)
+NameKind = Literal["url", "file", "folder", "font", "voice", "model", "encoder", "images"]
+
+
+@dataclass(frozen=True)
+class Names:
+    """Field metadata of a stage option whose value names something outside the job:
+    a URL, a file or folder, a font, a voice, a model (``Annotated[str | None,
+    Names("voice")]``). Front ends that take options from others (the HTTP service)
+    find every marked field, at any depth, and check the value before the job is
+    stored (:func:`vidpipe.service.security.check_options`)."""
+
+    kind: NameKind
+
+
+@dataclass(frozen=True)
+class ParamsOf:
+    """Field metadata of a ``dict`` option that holds another options model's params
+    (``narrate``'s ``render``): ``model()`` gives that model, so its marked fields are
+    checked too."""
+
+    model: Callable[[], type[BaseModel]]

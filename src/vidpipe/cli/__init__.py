@@ -57,7 +57,10 @@ def _main(
     ] = False,
 ) -> None:
     """vidpipe: video and audio to searchable, timestamped text, offline."""
+    from vidpipe.library.urls import install_log_redaction
+
     _State.debug = debug
+    install_log_redaction()  # URL passwords and query values never reach a log line
 
 
 # (name, function) in help order; the name is Typer's default unless given.

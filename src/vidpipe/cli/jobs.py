@@ -74,7 +74,15 @@ def _store():
     return _run(JobStore)
 
 
+def redacted(job):
+    """:func:`vidpipe.pipeline.jobs.redacted` (imported when a job is shown)."""
+    from vidpipe.pipeline.jobs import redacted as redact
+
+    return redact(job)
+
+
 def _job_line(job) -> Text:
+    job = redacted(job)
     text = Text.assemble(
         job.id, "  ", (f"{job.status:<9}", _STATUS_STYLE.get(job.status, "")), f"  {job.kind}"
     )
@@ -361,7 +369,7 @@ def jobs_table(jobs, now: datetime, width: int = 80) -> Table:
     """
     heads = ("id", "kind", "status", "progress", "age", "step")
     rows = []
-    for j in jobs:
+    for j in map(redacted, jobs):
         step = Text(j.error.message, style="red") if j.error is not None else Text(j.step or "")
         rows.append(
             [
@@ -395,7 +403,7 @@ def _list(status: list[str] | None, kind: str | None, limit: int, as_json: bool)
     finally:
         store.close()
     if as_json:
-        out.print_json(json.dumps([j.model_dump(mode="json") for j in page.jobs]))
+        out.print_json(json.dumps([redacted(j).model_dump(mode="json") for j in page.jobs]))
         return
     if not page.jobs:
         err.print("no jobs" + (f" with status {', '.join(status)}" if status else ""))
@@ -435,6 +443,7 @@ def jobs_show(job_id: _IdArg, as_json: _JsonOpt = False) -> None:
         job = _run(lambda: store.get(store.resolve(job_id)))
     finally:
         store.close()
+    job = redacted(job)  # URL passwords and query values: ***
     if as_json:
         out.print_json(job.model_dump_json())
         return

@@ -47,6 +47,7 @@ def serve(
 
     from vidpipe.service.app import create_app
     from vidpipe.service.config import ServiceConfig
+    from vidpipe.service.server import uvicorn_options
 
     overrides: dict = {"worker": not no_worker, "worker_concurrency": workers}
     if queue:
@@ -69,4 +70,5 @@ def serve(
         log_level=log_level,
         access_log=False,  # vidpipe.service.access logs one JSON line per request
         timeout_graceful_shutdown=30,
+        **uvicorn_options(config.header_timeout),  # slow request headers: closed
     )

@@ -319,6 +319,15 @@ class Catalog:
                 s.rollback()
                 raise
 
+    def serialize(self, s: Session, name: str) -> None:
+        """Make the rest of write session ``s`` run alone among sessions that call this
+        with the same ``name`` (a check then an insert, atomic): on PostgreSQL a
+        transaction advisory lock (``pg_advisory_xact_lock``, released at commit or
+        rollback); on SQLite nothing more is needed (a write session holds the
+        database's write lock from its ``BEGIN IMMEDIATE``)."""
+        if self.dialect == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(name)})
+
     # ------------------------------------------------------------------ sources
 
     def find_source(self, uri: str, list_path: str | None = None, line: int | None = None):

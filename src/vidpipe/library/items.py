@@ -86,8 +86,10 @@ def item_row(media: Media, language: str | None, status: str | None) -> dict[str
 def _cursor_offset(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
-    if not cursor.isdigit():
-        raise UsageError(f"bad cursor '{cursor}'", "pass the cursor of the previous page")
+    # an offset: ASCII digits, at most 18 of them (fits a 64-bit SQL integer)
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        shown = cursor if len(cursor) <= 40 else cursor[:37] + "..."
+        raise UsageError(f"bad cursor '{shown}'", "pass the cursor of the previous page")
     return int(cursor)
 
 

@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import logging
 import re
 import socket
 import unicodedata
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from vidpipe.errors import UsageError
 
@@ -104,6 +106,81 @@ def redact_url(text: str) -> str:
     or a reason is shown or exported; never to the URL that is downloaded.
     """
     return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+_URL_QUERY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*\?)([^\s#\"'<>]*)")
+_QUERY_VALUE = re.compile(r"(^|[&;])([^&;=]*)(=?)([^&;]*)")
+
+
+def _mask_query(match: re.Match[str]) -> str:
+    def one(part: re.Match[str]) -> str:
+        lead, key, eq, value = part.groups()
+        if not key and not value:
+            return part.group(0)
+        if not eq:  # a bare token (?SECRET)
+            return f"{lead}***"
+        return f"{lead}{key}=***" if value else part.group(0)
+
+    return match.group(1) + _QUERY_VALUE.sub(one, match.group(2))
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the password (:func:`redact_url`) and every query-string value of
+    every URL in it replaced by ``***``: ``http://u:pw@h/v.mp4?token=abc&x=1`` ->
+    ``http://u:***@h/v.mp4?token=***&x=***`` (the keys stay, to tell what was there).
+
+    For what a service or a log shows to others (answers, log lines, ``vidpipe jobs``):
+    a presigned URL's signature or an ``?api_key=`` is a password too. Reports and
+    exports keep query strings (:func:`redact_url`), which name the video
+    (``watch?v=ID``).
+    """
+    if "://" not in text:
+        return text
+    return _URL_QUERY.sub(_mask_query, redact_url(text))
+
+
+def redact_data(data: Any) -> Any:
+    """:func:`redact_secrets` on every string of a JSON value (dict keys kept), at any
+    depth; other values unchanged. Returns a new value."""
+    if isinstance(data, str):
+        return redact_secrets(data)
+    if isinstance(data, dict):
+        return {k: redact_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [redact_data(v) for v in data]
+    return data
+
+
+_formatter = logging.Formatter()
+
+
+def install_log_redaction() -> None:
+    """Make every log record of this process, whichever logger made it (vidpipe's,
+    httpx's ``HTTP Request: GET http://user:pw@host/...?token=...``, uvicorn's), carry
+    its message with URL passwords and query values redacted (:func:`redact_secrets`),
+    traceback text included. Installed once per process by the front ends (``vidpipe``
+    on start, :func:`vidpipe.service.app.create_app`) as a log record factory, so it
+    holds for handlers added later too; calling it again does nothing."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_secrets", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it later
+            return record
+        clean = redact_secrets(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = _formatter.formatException(record.exc_info)
+            record.exc_text = redact_secrets(text)
+        return record
+
+    factory.redacts_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def _reject(reason: str, url: str) -> UsageError:
@@ -314,24 +391,33 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def address_block_reason(address: str) -> str | None:
-    """Why a connection to IP ``address`` is refused with the guard on, or None if public.
+#: IPv6 blocks that carry an IPv4 address in their low 32 bits (NAT64, RFC 6052 and 8215)
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: IPv6 site-local addresses (fec0::/10, deprecated by RFC 3879): not in ``is_private``
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
 
-    IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1``) are judged as the IPv4 address
-    they carry. Checked in order (the first match names the reason), with the
-    registries of Python's :mod:`ipaddress` (IANA special-purpose address registries):
-    ``loopback`` (127.0.0.0/8, ::1), ``unspecified`` (0.0.0.0, ::), ``link-local``
-    (169.254.0.0/16 with the cloud metadata address, fe80::/10), ``multicast``,
-    ``reserved`` (240.0.0.0/4...), ``private`` (10/8, 172.16/12, 192.168/16, fc00::/7,
-    documentation ranges...), and ``not globally routable`` for the rest of what
-    ``is_global`` excludes (100.64.0.0/10 carrier-grade NAT...).
 
-    Raises:
-        ValueError: ``address`` is not an IP address.
-    """
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, each with the form's name:
+    IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``), 6to4
+    (``2002:AABB:CCDD::``), Teredo (server and client) and NAT64 (``64:ff9b::a.b.c.d``)."""
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip.sixtofour is not None:
+        found.append(("6to4", ip.sixtofour))
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        found += [("Teredo", server), ("Teredo", client)]
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if int(ip) >> 32 == 0 and int(ip) > 0xFFFF:
+        found.append(("IPv4-compatible", low))
+    if any(ip in net for net in _NAT64):
+        found.append(("NAT64", low))
+    return found
+
+
+def _block_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     for attribute, label in (
         ("is_loopback", "loopback"),
         ("is_unspecified", "unspecified"),
@@ -342,9 +428,40 @@ def address_block_reason(address: str) -> str | None:
     ):
         if getattr(ip, attribute):
             return label
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL:
+        return "site-local"
     if not ip.is_global:
         return "not globally routable"
     return None
+
+
+def address_block_reason(address: str) -> str | None:
+    """Why a connection to IP ``address`` is refused with the guard on, or None if public.
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped ``::ffff:10.0.0.1``,
+    IPv4-compatible ``::10.0.0.1``, 6to4 ``2002:7f00:1::1``, Teredo, NAT64
+    ``64:ff9b::7f00:1``) is judged as each IPv4 address it carries too (the reason
+    then names the form: ``loopback (6to4 127.0.0.1)``). Checked in order (the first
+    match names the reason), with the registries of Python's :mod:`ipaddress` (IANA
+    special-purpose address registries): ``loopback`` (127.0.0.0/8, ::1),
+    ``unspecified`` (0.0.0.0, ::), ``link-local`` (169.254.0.0/16 with the cloud
+    metadata address, fe80::/10), ``multicast``, ``reserved`` (240.0.0.0/4...),
+    ``private`` (10/8, 172.16/12, 192.168/16, fc00::/7, documentation ranges...),
+    ``site-local`` (fec0::/10), and ``not globally routable`` for the rest of what
+    ``is_global`` excludes (100.64.0.0/10 carrier-grade NAT...).
+
+    Raises:
+        ValueError: ``address`` is not an IP address.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        for form, v4 in _embedded_ipv4(ip):
+            why = _block_reason(v4)
+            if why is not None:
+                return why if form == "IPv4-mapped" else f"{why} ({form} {v4})"
+        if ip.ipv4_mapped is not None:
+            return None  # judged as the IPv4 address it is
+    return _block_reason(ip)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,35 @@ def load_font(font: str | os.PathLike[str] | None, size: int) -> ImageFont.FreeT
         ) from exc
 
 
+def font_folders() -> list[Path]:
+    """The system font folders Pillow searches for a font file name on Linux and macOS
+    (``$XDG_DATA_HOME/fonts``, each ``$XDG_DATA_DIRS/fonts``, ``/usr/share/fonts``,
+    ``~/Library/Fonts``...), in that order; only the ones that exist."""
+    home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    dirs = [home / "fonts"]
+    data_dirs = os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
+    dirs += [Path(d) / "fonts" for d in data_dirs.split(":") if d]
+    dirs += [Path("/usr/share/fonts"), Path("/Library/Fonts"), Path.home() / "Library/Fonts"]
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen and d.is_dir():
+            seen.append(d)
+    return seen
+
+
+def find_installed_font(name: str) -> Path | None:
+    """The path of the installed font file called ``name`` (``DejaVuSans.ttf``) in the
+    system font folders (:func:`font_folders`), never the working folder; None when
+    there is none (or ``name`` is not a bare file name)."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        return None
+    for folder in font_folders():
+        for dirpath, _dirs, files in os.walk(folder):
+            if name in files:
+                return Path(dirpath) / name
+    return None
+
+
 def missing_glyphs(font: ImageFont.FreeTypeFont, text: str) -> str:
     """Characters of ``text`` that ``font`` draws as the missing-glyph box (.notdef).
 

@@ -31,13 +31,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from vidpipe.errors import InputError, UsageError, VidpipeError
 from vidpipe.hashing import options_hash
+from vidpipe.types import Names
 
 __all__ = [
     "EMBED_VERSION",
@@ -76,7 +77,7 @@ class EmbedOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    model: str = "whisper"
+    model: Annotated[str, Names("encoder")] = "whisper"
     pool: Literal["mean", "meanstd"] = "mean"
     layer: int | None = None
 

@@ -56,7 +56,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from vidpipe.errors import ConflictError, NotFoundError, UsageError
+from vidpipe.errors import BusyError, ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
 from vidpipe.library.models import (
     JOB_FINAL,
@@ -82,6 +82,7 @@ __all__ = [
     "JobPage",
     "JobStore",
     "WorkerSeen",
+    "redacted",
     "storage_root",
 ]
 
@@ -134,6 +135,32 @@ def storage_root() -> Path:
 
     settings = get_settings()
     return Path(settings.storage or settings.home).expanduser()
+
+
+def redacted(job: Job) -> Job:
+    """A copy of ``job`` to show to people: URL passwords and query values in its
+    params, input, result, step and error replaced by ``***``
+    (:func:`vidpipe.library.urls.redact_secrets`). The stored job keeps them (a worker
+    needs the real URL)."""
+    from vidpipe.library.urls import redact_data, redact_secrets
+
+    error = job.error
+    if error is not None:
+        error = error.model_copy(
+            update={
+                "message": redact_secrets(error.message),
+                "hint": redact_secrets(error.hint) if error.hint else error.hint,
+            }
+        )
+    return job.model_copy(
+        update={
+            "params": redact_data(job.params),
+            "input": redact_data(job.input),
+            "result": redact_data(job.result),
+            "step": redact_secrets(job.step) if job.step else job.step,
+            "error": error,
+        }
+    )
 
 
 def _aware(t: datetime | None) -> datetime | None:
@@ -425,6 +452,7 @@ class JobStore:
         depends_on: Iterable[str] = (),
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         idempotency_key: str | None = None,
+        max_backlog: int | None = None,
     ) -> Job:
         """Create a job; it is ``queued`` at once when it waits for nothing.
 
@@ -438,6 +466,10 @@ class JobStore:
             depends_on: ids of jobs whose outputs it takes, in order.
             max_attempts: runs allowed before it stays ``failed`` (>= 1).
             idempotency_key: a job created before with this key is returned instead.
+            max_backlog: refuse the job when this many jobs are already ``waiting`` or
+                ``queued`` (counted in the transaction that inserts it, serialized with
+                the other creators: :meth:`~vidpipe.library.catalog.Catalog.serialize`,
+                so concurrent creators never pass the cap). None: no cap.
 
         Returns:
             The stored :class:`~vidpipe.types.Job` (``waiting``, ``queued``, or
@@ -446,6 +478,7 @@ class JobStore:
         Raises:
             UsageError: unknown kind, params or input the stage refuses, unknown
                 dependency ids, nothing to work on, ``max_attempts < 1``.
+            BusyError: ``max_backlog`` jobs already wait (``retry_after`` 30 s).
         """
         stage = get_stage(kind)
         options = stage.parse_options(params)
@@ -467,6 +500,8 @@ class JobStore:
         now = utcnow()
         try:
             with self.catalog.session() as s:
+                if max_backlog is not None:
+                    self._check_backlog(s, max_backlog)
                 found = {
                     r.id: r.kind
                     for r in s.execute(select(JobRow.id, JobRow.kind).where(JobRow.id.in_(deps)))
@@ -507,6 +542,19 @@ class JobStore:
                 raise
             return existing
         return self.get(job_id)
+
+    def _check_backlog(self, s: Session, cap: int) -> None:
+        from sqlalchemy import func
+
+        self.catalog.serialize(s, "job-backlog")
+        q = select(func.count()).select_from(JobRow)
+        backlog = s.scalar(q.where(JobRow.status.in_(("waiting", "queued")))) or 0
+        if backlog >= cap:
+            raise BusyError(
+                f"the queue is full ({backlog} jobs waiting or queued)",
+                "retry later (see Retry-After)",
+                retry_after=30,
+            )
 
     def by_idempotency_key(self, key: str) -> Job | None:
         """The job created with ``idempotency_key`` ``key``, or ``None``."""

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -51,7 +51,7 @@ from vidpipe.pipeline.stages import (
     StageResult,
     StageSkipped,
 )
-from vidpipe.types import Chunk
+from vidpipe.types import Chunk, Names, ParamsOf
 
 __all__ = [
     "STAGES",
@@ -158,7 +158,9 @@ class DownloadStage(Stage):
     resource = "io"
 
     class Options(_Options):
-        dest: str | None = Field(None, description="folder; None: <storage root>/media")
+        dest: Annotated[str | None, Names("folder")] = Field(
+            None, description="folder; None: <storage root>/media"
+        )
         retries: int = Field(default_factory=_limit("retries"), ge=0)
         connect_timeout: float = Field(default_factory=_limit("connect_timeout"), gt=0)
         read_timeout: float = Field(default_factory=_limit("read_timeout"), gt=0)
@@ -362,7 +364,7 @@ class TranscribeStage(Stage):
     needs_audio = True
 
     class Options(_Options):
-        model: str = Field(default_factory=_settings_model)
+        model: Annotated[str, Names("model")] = Field(default_factory=_settings_model)
         language: str = "auto"
         task: Literal["transcribe", "translate"] = "transcribe"
         word_timestamps: bool = True
@@ -467,7 +469,9 @@ class SpeakStage(Stage):
     takes = ("text", "file")
 
     class Options(_Options):
-        voice: str | None = Field(None, description="joe, espeak:LANG or a Piper .onnx file")
+        voice: Annotated[str | None, Names("voice")] = Field(
+            None, description="joe, espeak:LANG or a Piper .onnx file"
+        )
         language: str | None = Field(None, description="ISO 639-1; None: guessed from text")
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
@@ -508,7 +512,7 @@ class SpeakStage(Stage):
 
 class _TextOptions(_Options):
     backend: Literal["extractive", "openai"] = "extractive"
-    llm_base: str | None = None
+    llm_base: Annotated[str | None, Names("url")] = None
     llm_model: str | None = None
     max_chunk: float = Field(60.0, gt=0, description="seconds")
     language: str | None = None
@@ -588,10 +592,12 @@ class DescribeStage(Stage):
     builds_on = ("transcribe",)
 
     class Options(_Options):
-        vlm_base: str | None = None
+        vlm_base: Annotated[str | None, Names("url")] = None
         vlm_model: str | None = None
         frames_per_scene: int = Field(1, ge=1, le=16)
-        model: str | None = Field(None, description="ASR model when a transcript is needed")
+        model: Annotated[str | None, Names("model")] = Field(
+            None, description="ASR model when a transcript is needed"
+        )
         language: str | None = None
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
@@ -637,7 +643,9 @@ class TopicsStage(Stage):
     class Options(_Options):
         ids: list[int] | None = Field(None, description="item ids (None: every item)")
         n_topics: int | None = Field(None, ge=1, description="None: chosen from the data")
-        llm_base: str | None = Field(None, description="chat endpoint that names topics")
+        llm_base: Annotated[str | None, Names("url")] = Field(
+            None, description="chat endpoint that names topics"
+        )
         llm_model: str | None = None
         shortest: int | None = Field(None, ge=1)
         longest: int | None = Field(None, ge=1)
@@ -756,15 +764,19 @@ class ImagesStage(Stage):
     takes = ("text", "dep:speak", "dep:transcribe")
 
     class Options(_Options):
-        generator: str = Field("cards", description="cards, folder:DIR, frames, sdwebui, openai")
+        generator: Annotated[str, Names("images")] = Field(
+            "cards", description="cards, folder:DIR, frames, sdwebui, openai"
+        )
         width: int = Field(1920, ge=64, le=8192)
         height: int = Field(1080, ge=64, le=8192)
         max_chunk: float = Field(20.0, gt=0, description="longest chunk (slide), seconds")
         min_slide: float = Field(0.0, ge=0, description="shortest slide, seconds (0: any)")
         language: str | None = None
-        image_base: str | None = Field(None, description="sdwebui/openai endpoint URL")
+        image_base: Annotated[str | None, Names("url")] = Field(
+            None, description="sdwebui/openai endpoint URL"
+        )
         image_model: str | None = Field(None, description="image model name (openai)")
-        llm_base: str | None = Field(
+        llm_base: Annotated[str | None, Names("url")] = Field(
             default_factory=_settings_llm("llm_base"), description="chat endpoint for prompts"
         )
         llm_model: str | None = Field(default_factory=_settings_llm("llm_model"))
@@ -869,7 +881,7 @@ class RenderStage(Stage):
         motion: str = "vary"
         fit: str = "fit"
         subtitles: str = Field("burn", description="burn, soft, both or none")
-        font: str | None = None
+        font: Annotated[str | None, Names("font")] = None
         crf: int = 20
         preset: str = "medium"
         music_volume_db: float = Field(-14.0, description="background music level, dB")
@@ -1025,16 +1037,22 @@ class NarrateStage(Stage):
 
     class Options(_Options):
         output: str = Field("narrated.mp4", description="file name in the job folder")
-        voice: str | None = Field(None, description="joe, espeak:LANG or a Piper .onnx file")
+        voice: Annotated[str | None, Names("voice")] = Field(
+            None, description="joe, espeak:LANG or a Piper .onnx file"
+        )
         language: str | None = None
-        images: str = Field("cards", description="cards, folder:DIR, frames, sdwebui, openai")
-        model: str | None = Field(None, description="ASR model for recordings (base)")
+        images: Annotated[str, Names("images")] = Field(
+            "cards", description="cards, folder:DIR, frames, sdwebui, openai"
+        )
+        model: Annotated[str | None, Names("model")] = Field(
+            None, description="ASR model for recordings (base)"
+        )
         max_chunk: float = Field(20.0, gt=0, description="longest slide, seconds")
-        image_base: str | None = None
+        image_base: Annotated[str | None, Names("url")] = None
         image_model: str | None = None
-        llm_base: str | None = None
+        llm_base: Annotated[str | None, Names("url")] = None
         llm_model: str | None = None
-        render: dict[str, Any] = Field(
+        render: Annotated[dict[str, Any], ParamsOf(lambda: RenderStage.Options)] = Field(
             default_factory=dict, description="render stage params (size, fps, subtitles...)"
         )
 

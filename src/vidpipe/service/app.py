@@ -119,15 +119,19 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
             closed at shutdown).
 
     Returns:
-        The FastAPI app; its lifespan starts and stops the embedded worker.
+        The FastAPI app; its lifespan starts and stops the embedded worker. Building it
+        also makes every log record of the process redact URL passwords and query
+        values (:func:`vidpipe.library.urls.install_log_redaction`).
 
     Raises:
         UsageError: bad settings (a media root that is not a folder, a bad URL).
         CatalogError: the catalog cannot be opened.
     """
     from vidpipe.library.catalog import Catalog
+    from vidpipe.library.urls import install_log_redaction
     from vidpipe.pipeline.jobs import JobStore
 
+    install_log_redaction()  # every logger of the process, httpx's included
     config = config or ServiceConfig.from_settings()
     app = FastAPI(
         title="vidpipe",

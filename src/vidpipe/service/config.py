@@ -45,6 +45,11 @@ class ServiceConfig(BaseModel):
         max_json_bytes: largest JSON body (default 1 MiB).
         max_queue: waiting + queued jobs before ``POST /v1/jobs`` answers 429.
         request_timeout: seconds before a response must start (504 otherwise).
+        header_timeout: seconds a connection may take to send a request's headers (then
+            it is closed: :mod:`vidpipe.service.server`); also the keep-alive timeout.
+        body_timeout: seconds a request body may take, plus ``1 / body_min_rate`` per
+            byte received (then 408: :mod:`vidpipe.service.middleware`).
+        body_min_rate: bytes per second a long upload must keep up.
         allow_private_urls: fetch URLs resolving to private/loopback addresses too.
         queue_url: the queue (``VIDPIPE_QUEUE_URL``, else SQLite ``queue.db`` in ``home``).
         worker: run an embedded queue worker inside the service process.
@@ -69,6 +74,9 @@ class ServiceConfig(BaseModel):
     max_json_bytes: int = Field(1024 * 1024, gt=0)
     max_queue: int = Field(1000, gt=0)
     request_timeout: float = Field(300.0, gt=0)
+    header_timeout: float = Field(10.0, gt=0)
+    body_timeout: float = Field(30.0, gt=0)
+    body_min_rate: int = Field(16 * 1024, gt=0)
     allow_private_urls: bool = False
     queue_url: str
     worker: bool = True
@@ -117,6 +125,9 @@ class ServiceConfig(BaseModel):
             "max_json_bytes": s.service_max_json_bytes,
             "max_queue": s.service_max_queue,
             "request_timeout": s.service_request_timeout,
+            "header_timeout": s.service_header_timeout,
+            "body_timeout": s.service_body_timeout,
+            "body_min_rate": s.service_body_min_rate,
             "allow_private_urls": s.allow_private_urls,
             "queue_url": s.queue_url or f"sqlite:///{home / 'queue.db'}",
         }

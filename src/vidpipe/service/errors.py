@@ -8,6 +8,8 @@ Every error answer is ``{"error": {"type", "message", "hint", "request_id"}}``:
   status, ``type`` is the status phrase (``NotFound``);
 - a request that does not match the schema is 422 ``ValidationError`` naming the first
   bad field;
+- a lone surrogate (``"\\ud800"``) that reached a file name, a log or the database
+  (``UnicodeEncodeError``) is 400 ``UsageError``: the request's text is at fault;
 - anything else is 500 ``InternalError``: logged with its traceback and the request id,
   while the client only sees the request id.
 
@@ -92,12 +94,20 @@ def request_id(request: Request) -> str | None:
 def error_payload(
     type_: str, message: str, hint: str | None = None, rid: str | None = None
 ) -> dict[str, Any]:
-    """The JSON body of an error answer."""
+    """The JSON body of an error answer: one line each, any URL password and query
+    string redacted (:func:`vidpipe.library.urls.redact_secrets`), text that is not
+    valid Unicode (a lone surrogate) shown with ``?``."""
+    from vidpipe.library.urls import redact_secrets
+
+    def line(text: str) -> str:
+        text = " ".join(str(text).split())
+        return redact_secrets(text.encode("utf-8", "replace").decode("utf-8"))
+
     return {
         "error": {
             "type": type_,
-            "message": " ".join(str(message).split()),
-            "hint": " ".join(hint.split()) if hint else None,
+            "message": line(message),
+            "hint": line(hint) if hint else None,
             "request_id": rid,
         }
     }
@@ -170,6 +180,16 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc.reason):
+        # a lone surrogate from a JSON escape met a file name, a log or the database:
+        # the request's text, not the server, is at fault
+        return _answer(
+            request,
+            400,
+            "UsageError",
+            "the request holds text that is not valid Unicode (a lone surrogate)",
+            "send UTF-8 text",
+        )
     _log.error(
         "request %s failed: %s: %s",
         request_id(request),

@@ -38,9 +38,9 @@ from vidpipe.errors import (
     ForbiddenError,
     NotFoundError,
     RemoteError,
-    UsageError,
 )
 from vidpipe.library.models import JOB_FINAL
+from vidpipe.library.urls import redact_secrets
 from vidpipe.service.errors import error_responses
 from vidpipe.types import Job, JobError
 
@@ -140,7 +140,11 @@ def _artifact_name(job: Job, stored: str) -> str:
 
 
 def job_out(job: Job, root: Path) -> JobOut:
-    """The API view of ``job`` (artifact sizes from the storage ``root``)."""
+    """The API view of ``job`` (artifact sizes from the storage ``root``), URL
+    passwords and query values in it redacted (:func:`vidpipe.pipeline.jobs.redacted`)."""
+    from vidpipe.pipeline.jobs import redacted
+
+    job = redacted(job)
     base = f"/v1/jobs/{job.id}"
     artifacts = []
     for stored in job.artifacts:
@@ -193,10 +197,7 @@ async def check_url(request: Request, url: str, what: str) -> None:
 
     resolver = getattr(request.app.state, "resolver", None)
     policy = security.url_policy(request.app.state.config.allow_private_urls, resolver)
-    try:
-        await security.check_url(url, policy)
-    except (UsageError, ForbiddenError) as exc:
-        raise type(exc)(f"{what}: {exc.message}", exc.hint) from None
+    await security.check_url(url, policy, what)
 
 
 async def _download(request: Request, url: str) -> str:
@@ -257,74 +258,43 @@ async def resolve_file(request: Request, value: str, what: str) -> str:
         RemoteError: the URL cannot be downloaded.
     """
     from vidpipe.library.uploads import FILE_ID, get_upload
+    from vidpipe.service.security import check_server_path, check_text
 
-    value = value.strip()
+    value = check_text(value, what).strip()
     if FILE_ID.match(value):
         up = await to_thread.run_sync(get_upload, request.app.state.catalog, value)
         return str(up.path)
     if "://" in value:
         return await _download(request, value)
-    try:
-        from vidpipe.service.security import check_server_path
-    except ImportError:  # pragma: no cover - security module not built yet
-        raise ForbiddenError(
-            f"{what}: server paths are not accepted", "upload the file with POST /v1/files"
-        ) from None
     roots = request.app.state.config.media_roots
-    return str(await to_thread.run_sync(check_server_path, value, roots))
+    real = await to_thread.run_sync(lambda: check_server_path(value, roots, "file", what))
+    return str(real)
 
 
-#: params naming a file or folder on the server (or, for ``model``, a hub id to download)
-PATH_PARAMS = frozenset({"voice", "font", "model"})
-
-
-def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "~", ".")) or "/" in value or "\\" in value
-
-
-def _inside_roots(request: Request, text: str, what: str) -> None:
-    """Refuse a server folder (or file) param outside the media roots (403)."""
-    import os
-
-    roots = request.app.state.config.media_roots
-    if ".." in PurePosixPath(text).parts:
-        raise ForbiddenError(f"{what}: '..' is not allowed in server paths")
-    real = Path(os.path.realpath(Path(text).expanduser()))
-    if not any(real.is_relative_to(Path(os.path.realpath(r))) for r in roots):
-        raise ForbiddenError(
-            f"{what}: {text} is outside the media roots",
-            "name a file or folder inside VIDPIPE_MEDIA_ROOTS",
-        )
-
-
-async def check_params(request: Request, params: dict[str, Any]) -> None:
-    """Refuse params that would reach past what a client may name: URLs (an LLM or image
-    endpoint, ``llm_base``...) must pass the URL policy; server paths (``voice``,
-    ``font``, ``model`` folders, also after an encoder's ``wav2vec2:``/``whisper:``
-    prefix, the ``folder:DIR`` image source) must lie inside the media roots. A
-    ``model`` hub id (``org/name``, which downloads) counts as a path and is refused
-    unless such a folder exists inside the roots.
+async def check_params(request: Request, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of a ``kind`` job once every value that names something has passed the
+    service's checks, at any depth (:func:`vidpipe.service.security.check_options`
+    over the stage's options model, with :func:`~vidpipe.service.security.name_checker`):
+    URLs (``llm_base``, ``image_base``...) must pass the URL policy; files and folders
+    (``voice``, ``font``, ``model``, ``folder:DIR``, ``render.font`` of ``narrate``...)
+    must lie inside the media roots and are replaced by their real paths; a relative
+    path is taken relative to the first root, never to the server's working folder.
 
     Raises:
+        UsageError: unknown kind, params the stage refuses, a URL that is not http(s).
         ForbiddenError: a refused URL or a path outside the media roots.
-        UsageError: a URL that is not http(s).
+        NotFoundError: a path inside the roots that does not exist.
     """
-    for key, value in params.items():
-        if not isinstance(value, str) or not value.strip():
-            continue
-        value = value.strip()
-        if "://" in value:
-            await check_url(request, value, f"params.{key}")
-        elif key == "generator" and value.lower().startswith("folder:"):
-            _inside_roots(request, value.split(":", 1)[1], "params.generator")
-        elif key in PATH_PARAMS:
-            from vidpipe.embed.audio import ENCODER_KINDS
+    from vidpipe.pipeline.registry import get_stage
+    from vidpipe.service import security
 
-            # an audio encoder names its folder after its kind (embed: wav2vec2:FOLDER)
-            kind, sep, rest = value.partition(":")
-            path = rest if key == "model" and sep and kind.lower() in ENCODER_KINDS else value
-            if _looks_like_path(path):
-                _inside_roots(request, path, f"params.{key}")
+    stage = get_stage(kind)
+    stage.parse_options(params)
+    resolver = getattr(request.app.state, "resolver", None)
+    config = request.app.state.config
+    policy = security.url_policy(config.allow_private_urls, resolver)
+    visit = security.name_checker(config.media_roots, policy)
+    return await security.check_options(stage.Options, params, visit)
 
 
 async def _input(request: Request, given: JobInput) -> dict[str, Any]:
@@ -374,6 +344,12 @@ async def create_job(
     ] = None,
 ) -> JobOut:
     """Store the job (validated by its stage) and queue it; 202 with its id and status."""
+    from vidpipe.service.security import find_text_error
+
+    for field, value in body.model_dump().items():
+        find_text_error(value, field)
+    if idempotency_key is not None:
+        find_text_error(idempotency_key, "Idempotency-Key")
     store = request.app.state.store
     config = request.app.state.config
     if idempotency_key is not None:
@@ -387,7 +363,7 @@ async def create_job(
             return _out(request, existing)
     if body.callback_url:
         await check_url(request, body.callback_url, "callback_url")
-    await check_params(request, body.params)
+    params = await check_params(request, body.kind, body.params)
     counts = await to_thread.run_sync(store.counts)
     backlog = counts["waiting"] + counts["queued"]
     if backlog >= config.max_queue:
@@ -401,11 +377,12 @@ async def create_job(
     def create() -> Job:
         job = store.create(
             body.kind,
-            body.params,
+            params,
             input=given,
             depends_on=body.depends_on,
             max_attempts=body.max_attempts,
             idempotency_key=idempotency_key,
+            max_backlog=config.max_queue,  # the cap, checked atomically with the insert
         )
         if body.callback_url:
             store.set_callback(job.id, body.callback_url)
@@ -524,7 +501,8 @@ async def job_events(request: Request, job_id: str) -> EventSourceResponse:
                 return
             if (job.progress, job.step) != last_progress:
                 last_progress = (job.progress, job.step)
-                yield _event("progress", {"progress": job.progress, "step": job.step})
+                step = redact_secrets(job.step) if job.step else job.step
+                yield _event("progress", {"progress": job.progress, "step": step})
             if job.status != last_status:
                 last_status = job.status
                 yield _event("status", _out(request, job).model_dump(mode="json"))

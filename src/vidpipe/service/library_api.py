@@ -119,7 +119,7 @@ async def list_items(
     max_duration: float | None = Query(None, ge=0, description="seconds"),
     sort: Literal[ITEM_SORTS] = "id",  # type: ignore[valid-type]
     limit: int = Query(50, ge=1, le=500),
-    cursor: str | None = Query(None, max_length=20, pattern=r"^\d*$"),
+    cursor: str | None = Query(None, max_length=20, pattern=r"^[0-9]*$"),
     text: str | None = Query(
         None, max_length=200, description="only items whose path or source contains it"
     ),

@@ -13,7 +13,12 @@ and ranged artifacts pass through untouched).
   upload limit, ``/v1/audio/*`` the OpenAI upload limit, anything else the JSON limit
   (each with 1 MiB for the multipart framing of uploads).
 - Timeout: a response that has not started after ``request_timeout`` seconds is
-  answered 504 (the work in a thread pool runs on; its answer is dropped).
+  answered 504 (the work in a thread pool runs on; its answer is dropped). A request
+  body must arrive within ``body_timeout`` seconds plus one per ``body_min_rate``
+  bytes received, else 408 and the connection is closed (slow request headers are
+  :mod:`vidpipe.service.server`'s).
+- Error shape: an error answer that is not JSON (Starlette's plain-text 400/416 for a
+  bad ``Range``...) is rewritten as the JSON error shape, its status and headers kept.
 """
 
 from __future__ import annotations
@@ -47,6 +52,51 @@ def body_limit(path: str, config: ServiceConfig) -> int:
     if path.startswith("/v1/audio/"):
         return config.max_audio_bytes + FRAMING
     return config.max_json_bytes
+
+
+def _needs_envelope(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    """An error answer that is not the JSON error shape (Starlette's plain-text 400/416
+    of a bad ``Range``...)."""
+    if status < 400:
+        return False
+    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+    return not ctype.lower().startswith(b"application/json")
+
+
+def _enveloped(
+    start: dict[str, Any], body: bytes, rid: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The start and body messages of ``start``'s error answer as the JSON error shape:
+    the status, the other headers (``Content-Range``...) and the text kept as the
+    message."""
+    from http import HTTPStatus
+
+    status = start["status"]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    text = body.decode("utf-8", "replace").strip() or phrase
+    hint = {
+        400: "check the request",
+        416: "ask for a byte range inside the file (see Content-Range)",
+    }.get(status, "see /docs")
+    payload = json.dumps(
+        error_payload(phrase.replace(" ", "").replace("-", ""), text, hint, rid)
+    ).encode()
+    keep = [
+        (k, v)
+        for k, v in start["headers"]
+        if k.lower() not in (b"content-type", b"content-length", b"content-encoding")
+    ]
+    keep += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    return (
+        {**start, "headers": keep},
+        {"type": "http.response.body", "body": payload, "more_body": False},
+    )
 
 
 def _route_of(scope: dict[str, Any]) -> str:
@@ -86,6 +136,8 @@ class ServiceMiddleware:
         state = {"started": False, "status": 500, "answered": False}
         rid_header = (b"x-request-id", rid.encode())
 
+        held: dict[str, Any] = {}
+
         async def send_wrapped(message: dict[str, Any]) -> None:
             if state["answered"]:
                 return  # we already answered (413/504); the app's answer is dropped
@@ -98,6 +150,16 @@ class ServiceMiddleware:
                 if not any(k.lower() == b"x-request-id" for k, _ in hs):
                     hs.append(rid_header)
                 message = {**message, "headers": hs}
+                if _needs_envelope(message["status"], hs):
+                    held.update(start=message, body=b"")  # rewritten once the body is in
+                    return
+            elif message["type"] == "http.response.body" and held:
+                held["body"] += message.get("body", b"")[: 4096 - len(held["body"])]
+                if message.get("more_body", False):
+                    return
+                message = _enveloped(held["start"], held["body"], rid)
+                await send(message[0])
+                message = message[1]
             await send(message)
 
         async def answer(status: int, type_: str, msg: str, hint: str) -> None:
@@ -119,6 +181,11 @@ class ServiceMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
 
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            # no name, id or filter holds a NUL byte (and PostgreSQL cannot store one)
+            await answer(400, "UsageError", "a NUL byte in the URL", "remove it")
+            self._log(scope, rid, state["status"], start)
+            return
         limit = body_limit(path, self.config)
         declared = headers.get("content-length")
         too_big = f"request body over {limit} bytes"
@@ -128,11 +195,31 @@ class ServiceMiddleware:
             self._log(scope, rid, state["status"], start)
             return
         seen = 0
+        body_start: float | None = None
+        body_done = False
 
         async def receive_counted() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_start, body_done
+            if body_done:
+                return await receive()  # the body is in: waiting for a disconnect
+            now = anyio.current_time()
+            if body_start is None:
+                body_start = now
+            cfg = self.config
+            # the whole body within body_timeout, plus a second per body_min_rate bytes
+            left = body_start + cfg.body_timeout + seen / cfg.body_min_rate - now
+            with anyio.move_on_after(max(0.0, left)) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                await answer(
+                    408,
+                    "Timeout",
+                    f"request body too slow ({seen} bytes in {now - body_start:.0f} s)",
+                    f"send the body at once; uploads must keep up {cfg.body_min_rate} bytes/s",
+                )
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     await answer(413, "TooLargeError", too_big, hint)
