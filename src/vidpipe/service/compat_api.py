@@ -269,28 +269,39 @@ def _create_render(
         deps.append(slide.id)
     if len(set(deps)) != len(deps):
         raise UsageError("a job is named twice in voice_track_id and slide_ids")
-    downloads: dict[tuple[str, bool], Job] = {}
-    for url, is_image in urls:
-        downloads[(url, is_image)] = store.create(
-            "download",
-            _download_params(request, into_job=True, images=is_image),
-            input={"url": url},
-        )
 
     def ref(value: str, is_image: bool) -> str:
         if not _is_url(value):
             return value
         return JOB_REF + downloads[(value, is_image)].id
 
-    job = store.create(
-        "render",
-        params,
-        input={
-            "images": [ref(p, True) for p in images],
-            "audio": ref(audio, False) if audio else None,
-        },
-        depends_on=[*(d.id for d in downloads.values()), *deps],
-    )
+    downloads: dict[tuple[str, bool], Job] = {}
+    cap = _config(request).max_queue
+    still = len(urls) + 1  # jobs of this request not yet created
+    try:
+        for url, is_image in urls:
+            still -= 1
+            downloads[(url, is_image)] = store.create(
+                "download",
+                _download_params(request, into_job=True, images=is_image),
+                input={"url": url},
+                max_backlog=cap - still,  # room for the rest, checked atomically
+            )
+        job = store.create(
+            "render",
+            params,
+            input={
+                "images": [ref(p, True) for p in images],
+                "audio": ref(audio, False) if audio else None,
+            },
+            depends_on=[*(d.id for d in downloads.values()), *deps],
+            max_backlog=cap,
+        )
+    except BusyError:  # another request took the room after _check_room: undo ours
+        for d in downloads.values():
+            store.cancel(d.id)
+        raise
+
     return job, list(downloads.values())
 
 
