@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import DATA
+from conftest import DATA
 from vidpipe.errors import ModelError, UsageError
 from vidpipe.media.audio import decode_audio
 from vidpipe.speakers import (

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import DATA
+from conftest import DATA
 from vidpipe.errors import InputError, ModelError
 from vidpipe.speakers import (
     SpeakerTurn,
