@@ -8,9 +8,11 @@ speaker_diarization.py``) with the models vidpipe bundles:
    turns without running the other models.
 2. Segmentation: segmentation-3.0 over 10 s windows every ``step`` seconds, decoded to
    up to 3 local speakers per frame, overlap included (:mod:`.segmentation`).
-3. Embeddings: one GE2E embedding per (window, local speaker) from the samples where
-   that speaker speaks alone (all its samples if it is never alone long enough;
-   pyannote's ``exclude_overlap``) (:mod:`.embedding`).
+3. Embeddings: one GE2E embedding per (window, local speaker), for every
+   :data:`EMBED_STEP`-th window, from the samples where that speaker speaks alone (all
+   its samples if it is never alone long enough; pyannote's ``exclude_overlap``)
+   (:mod:`.embedding`). The windows in between inherit the clusters of the nearest
+   embedded window through the frames they share.
 4. Clustering: agglomerative clustering (centroid linkage on L2-normalised embeddings,
    pyannote's ``AgglomerativeClustering``) of the embeddings of speakers that speak
    alone long enough in their window; the number of clusters follows from a distance

@@ -28,6 +28,8 @@ N_MELS = 40
 PARTIAL_FRAMES = 160
 """Frames in one partial utterance (1.6 s)."""
 EMBEDDING_DIM = 256
+BATCH = 128
+"""Partials per LSTM call (bounds memory on long recordings: 128 x 160 x 40 floats in)."""
 TARGET_DBFS = -30.0
 """Loudness clips are raised to before embedding (Resemblyzer's ``audio_norm_target_dBFS``)."""
 
@@ -159,7 +161,12 @@ class VoiceEncoder:
                 owners.append(i)
         if not batches:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        partial = self.embed_partials(np.stack(batches))
+        partial = np.concatenate(
+            [
+                self.embed_partials(np.stack(batches[i : i + BATCH]))
+                for i in range(0, len(batches), BATCH)
+            ]
+        )
         sums = np.zeros((len(clips), EMBEDDING_DIM), np.float64)
         np.add.at(sums, np.asarray(owners), partial)
         return normalize(sums)
