@@ -230,10 +230,13 @@ def diarize(
         gives no turns.
 
     Raises:
-        UsageError: a speaker count below 1, or ``min_speakers > max_speakers``.
+        UsageError: a speaker count below 1, ``min_speakers > max_speakers``, or a
+            ``step`` outside 0.1-10 s.
         ModelError: the ``diarize`` extra is missing or a model file is corrupt.
     """
     lo, hi = _check_counts(num_speakers, min_speakers, max_speakers)
+    if not 0.1 <= step <= 10.0:
+        raise UsageError(f"step must be 0.1-10 seconds (the window is 10 s), not {step!r}")
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     duration = audio.size / SAMPLE_RATE
     report = progress or (lambda _f, _s: None)
