@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 StreamType = Literal["video", "audio", "subtitle", "data", "attachment", "unknown"]
 
@@ -98,6 +98,31 @@ class MediaInfo(BaseModel):
         return bool(self.video_streams)
 
 
+def _without_none(data: Any, key: str) -> Any:
+    """``data`` without ``key`` when that is ``None``: the optional speaker fields are left
+    out of dumps until diarization sets them, so transcripts without speakers serialise
+    exactly as before."""
+    if isinstance(data, dict) and data.get(key, 0) is None:
+        del data[key]
+    return data
+
+
+class SpeakerTurn(BaseModel):
+    """One speaker talking from ``start`` to ``end`` (seconds); turns of different
+    speakers may overlap. ``speaker`` is a label such as ``SPEAKER_00`` or a known name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: float
+    end: float
+    speaker: str
+
+    @property
+    def duration(self) -> float:
+        """``end - start`` in seconds."""
+        return self.end - self.start
+
+
 class Word(BaseModel):
     """One recognised word with its time span in seconds and probability in [0, 1]."""
 
@@ -105,6 +130,13 @@ class Word(BaseModel):
     end: float
     word: str = Field(description="Word text including its leading space, as Whisper emits it.")
     probability: float = 1.0
+    speaker: str | None = Field(
+        None, description="Speaker label (e.g. 'SPEAKER_00' or a known name) after diarization."
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_speaker(self, handler):
+        return _without_none(handler(self), "speaker")
 
 
 class Segment(BaseModel):
@@ -124,6 +156,13 @@ class Segment(BaseModel):
     compression_ratio: float | None = None
     temperature: float | None = None
     words: list[Word] | None = None
+    speaker: str | None = Field(
+        None, description="Speaker label (e.g. 'SPEAKER_00' or a known name) after diarization."
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_speaker(self, handler):
+        return _without_none(handler(self), "speaker")
 
 
 class Transcript(BaseModel):
@@ -141,6 +180,13 @@ class Transcript(BaseModel):
     model: str | None = Field(None, description="Model name or path used.")
     engine: str | None = Field(None, description="ASR engine, e.g. 'faster-whisper', 'openai'.")
     source: str | None = Field(None, description="Path or URL of the transcribed media.")
+    speakers: list[str] | None = Field(
+        None, description="Speaker labels in order of first speech, after diarization."
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_speakers(self, handler):
+        return _without_none(handler(self), "speakers")
 
     @property
     def text(self) -> str:
