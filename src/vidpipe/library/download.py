@@ -8,6 +8,13 @@ file of each group holds up the next group) and a busy host never blocks the oth
 
 Every download:
 
+- never overwrites or adopts a file it did not write: when ``DEST`` already exists
+  (a file of a killed run, a damaged copy, a user's own file of that name), one
+  request (``Range: bytes=0-0``) asks the server for the file's length; ``DEST`` is
+  adopted (``DownloadResult.adopted``, not downloaded again) only when it is a regular
+  file of exactly that length whose first bytes are media, else the download goes to
+  the first free name of ``STEM-2.EXT``, ``STEM-3.EXT``... (each existing one checked
+  the same way). The final rename never replaces a file that appeared meanwhile;
 - writes to ``DEST.part`` (``dest.with_name(dest.name + ".part")``), and after the
   last byte (and a ``Content-Length`` match) flushes, fsyncs and renames it to
   ``DEST`` with :func:`os.replace`, so ``DEST`` is either absent or complete;
@@ -200,6 +207,9 @@ class DownloadResult:
         attempts: requests made for this file (redirect hops not counted).
         resumed_bytes: bytes of the final file that were not downloaded again thanks
             to a ``Range`` resume (the start offset of the last accepted ``206``).
+        adopted: True when ``path`` already existed and was verified against the
+            server's length instead of downloaded (see the module doc); ``path`` may
+            then be another free name than the destination asked for.
     """
 
     key: Any
@@ -213,12 +223,23 @@ class DownloadResult:
     reason: str | None = None
     attempts: int = 0
     resumed_bytes: int = 0
+    adopted: bool = False
 
 
 def part_path(dest: Path) -> Path:
     """Where the partial download of ``dest`` lives: ``dest`` + ``.part``."""
     dest = Path(dest)
     return dest.with_name(dest.name + ".part")
+
+
+#: alternative names tried (``STEM-2.EXT`` ... ``STEM-N.EXT``) when the destination is taken
+MAX_ALTERNATES = 99
+
+
+def alternate_path(dest: Path, n: int) -> Path:
+    """The ``n``-th name for ``dest`` when ``dest`` is taken: ``STEM-n.EXT`` (n >= 2)."""
+    dest = Path(dest)
+    return dest if n < 2 else dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
 
 
 # -- content sniffing ---------------------------------------------------------------
@@ -338,6 +359,8 @@ class _Job:
     hasher: Any = None
     hashed: int = 0
     received: int = 0  # bytes of the file so far (for messages)
+    placed: bool = False  # dest is settled: a free name (or an adopted, verified file)
+    asked: Path | None = None  # the destination the caller gave
 
 
 class _Downloader:
@@ -385,14 +408,15 @@ class _Downloader:
         if refusal is not None:
             raise _Fail("Blocked", refusal)
 
-    async def _open(self, url: str, offset: int) -> httpx.Response:
+    async def _open(self, url: str, offset: int, first_byte: bool = False) -> httpx.Response:
         """Send GET (following redirects ourselves, paced per hop); a streaming response.
 
+        ``first_byte`` asks for byte 0 only (``Range: bytes=0-0``), to learn the length.
         Every hop is checked before it is sent: http(s) only, and the URL policy.
         """
         headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
+        if offset or first_byte:
+            headers["Range"] = "bytes=0-0" if first_byte else f"bytes={offset}-"
         request = self.client.build_request("GET", url, headers=headers, timeout=self.timeout)
         for hop in range(self.limits.max_redirects + 1):
             if hop:
@@ -422,6 +446,10 @@ class _Downloader:
 
     async def attempt(self, job: _Job) -> DownloadResult:
         """One request for ``job``: returns a done result or raises _Fail/_Restart."""
+        if not job.placed:
+            adopted = await self._place(job)
+            if adopted is not None:
+                return adopted
         part = part_path(job.dest)
         offset = part.stat().st_size if part.exists() else 0
         job.attempts += 1
@@ -439,6 +467,70 @@ class _Downloader:
             raise self._timeout_fail(exc) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise _Fail(type(exc).__name__, _transport_reason(exc), retry=True) from None
+        finally:
+            await response.aclose()
+
+    async def _place(self, job: _Job) -> DownloadResult | None:
+        """Settle ``job.dest`` without adopting or overwriting an unverified file.
+
+        A free destination is used as is. A taken one (and each taken alternate) is
+        adopted only when it is a regular file of the server's length that sniffs as
+        media; else the first free alternate (:func:`alternate_path`) is used.
+        Returns the done result of an adopted file, else None.
+        """
+        asked = job.asked = job.asked or job.dest
+        total: int | None = None
+        known = False
+        for n in range(1, MAX_ALTERNATES + 1):
+            candidate = alternate_path(asked, n)
+            if not os.path.lexists(candidate):
+                job.dest, job.placed = candidate, True
+                return None
+            if not known:
+                total, known = await self._remote_length(job), True
+            if total is not None and await asyncio.to_thread(_matches, candidate, total):
+                job.dest, job.placed = candidate, True
+                digest = await asyncio.to_thread(_hash_file, candidate, total)
+                return DownloadResult(
+                    key=job.key,
+                    url=job.url,
+                    status="done",
+                    path=candidate,
+                    sha256=digest.hexdigest(),
+                    size=total,
+                    content_type=job.content_type,
+                    attempts=job.attempts,
+                    adopted=True,
+                )
+        raise _Fail(
+            "OSError",
+            f"{asked.name} and {MAX_ALTERNATES - 1} alternative names are taken by other files",
+        )
+
+    async def _remote_length(self, job: _Job) -> int | None:
+        """The file's length from one ``Range: bytes=0-0`` request (None: not said)."""
+        job.attempts += 1
+        try:
+            response = await self._open(job.fetch_url, 0, first_byte=True)
+        except httpx.TimeoutException as exc:
+            raise self._timeout_fail(exc) from None
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise _Fail(type(exc).__name__, _transport_reason(exc), retry=True) from None
+        except httpx.InvalidURL as exc:
+            raise _Fail("InvalidURL", f"invalid URL: {exc}") from None
+        try:
+            status = response.status_code
+            if status in (206, 416):
+                return _content_range_total(response.headers.get("Content-Range"))
+            if status != 200:
+                retry = retryable_status(status)
+                after = retry_after(response.headers) if retry else None
+                raise _Fail("HTTPStatusError", _status_reason(response), retry, after)
+            job.content_type = _mime(response.headers.get("Content-Type"))
+            if job.content_type in NOT_MEDIA_TYPES:
+                raise _Fail("NotMedia", NOT_MEDIA_TYPES[job.content_type])
+            length = response.headers.get("Content-Length")
+            return int(length) if length and length.isdigit() else None
         finally:
             await response.aclose()
 
@@ -574,7 +666,7 @@ class _Downloader:
             if sniff_media(head) is None:
                 _discard(part)
                 raise _Fail("NotMedia", _not_media_reason(head))
-        await asyncio.to_thread(_replace_durably, part, job.dest)
+        job.dest = await asyncio.to_thread(_rename_free, part, job.dest)
         return DownloadResult(
             key=job.key,
             url=job.url,
@@ -775,8 +867,42 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
+def _matches(path: Path, size: int) -> bool:
+    """``path`` is a regular file of ``size`` bytes starting with a media magic number."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size != size:
+            return False
+        return sniff_media(_read_head(path)) is not None
+    except OSError:
+        return False
+
+
+def _rename_free(part: Path, dest: Path) -> Path:
+    """Rename ``part`` to ``dest``, or to the first free :func:`alternate_path` when a
+    file appeared at ``dest`` meanwhile (never replaced); the name used."""
+    for n in range(1, MAX_ALTERNATES + 1):
+        target = alternate_path(dest, n) if n > 1 else dest
+        try:
+            os.link(part, target)  # fails if target exists: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (FAT, some network shares): check, then rename
+            if os.path.lexists(target):
+                continue
+            _replace_durably(part, target)
+            return target
+        os.unlink(part)
+        _sync_dir(target)
+        return target
+    raise OSError(f"{dest.name} and its alternative names are taken")
+
+
 def _replace_durably(part: Path, dest: Path) -> None:
     os.replace(part, dest)
+    _sync_dir(dest)
+
+
+def _sync_dir(dest: Path) -> None:
     with contextlib.suppress(OSError):  # persist the rename (not possible on Windows)
         fd = os.open(dest.parent, os.O_RDONLY)
         try:
@@ -817,8 +943,10 @@ async def download_all(
     Args:
         items: ``(key, url, dest)``; ``key`` is passed through to the results, ``dest``
             is the final file (its folder is created; ``dest.part`` is resumed if it
-            exists). An existing complete ``dest`` is overwritten: leave such items
-            out. Each destination must be distinct (a repeat fails as
+            exists). An existing ``dest`` is never overwritten: it is adopted when it
+            matches the server's length and is media, else the file is downloaded
+            to ``STEM-2.EXT`` (or the next free name); the result's ``path`` says
+            where. Each destination must be distinct (a repeat fails as
             ``DuplicateDestination``).
         limits: concurrency, pacing, timeouts, retries, sizes (:class:`DownloadLimits`).
         on_result: called with each :class:`DownloadResult` as soon as that item ends

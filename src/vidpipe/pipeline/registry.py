@@ -209,23 +209,21 @@ class DownloadStage(Stage):
         limits = options.limits()
         ctx.progress(0.0, f"downloading {redact_url(url)}")
         dest = folder / safe_filename(url)
-        digest: str | None = None
-        if is_direct_media_url(url) and dest.is_file():
-            path = dest  # complete and renamed into place before the job could record it
+        # a file already at dest is adopted only when verified against the server's
+        # length (download_many); else the download goes to a free name beside it
+        if is_direct_media_url(url):
+
+            def bytes_in(_key: Any, done: int, total: int | None) -> None:
+                if total:
+                    ctx.progress(done / total, None)
+
+            (res,) = download_many([(0, url, dest)], limits, on_progress=bytes_in)
         else:
-            if is_direct_media_url(url):
-
-                def bytes_in(_key: Any, done: int, total: int | None) -> None:
-                    if total:
-                        ctx.progress(done / total, None)
-
-                (res,) = download_many([(0, url, dest)], limits, on_progress=bytes_in)
-            else:
-                res = asyncio.run(download_page(url, folder, limits=limits))
-            if res.status != "done" or res.path is None:
-                reason = res.reason or res.error or "download failed"
-                raise DownloadFailed(" ".join(redact_url(reason).split()), res.error)
-            path, digest = Path(res.path), res.sha256
+            res = asyncio.run(download_page(url, folder, limits=limits))
+        if res.status != "done" or res.path is None:
+            reason = res.reason or res.error or "download failed"
+            raise DownloadFailed(" ".join(redact_url(reason).split()), res.error)
+        path, digest = Path(res.path), res.sha256
         if ctx.catalog is None:
             return StageResult(result={"path": str(path)})
         digest = digest or sha256_file(path)

@@ -450,11 +450,9 @@ class Runner:
             elif src.kind in ("url", "list-entry"):
                 from vidpipe.library.urls import safe_filename
 
-                dest = self.dest / safe_filename(src.uri)
-                if dest.is_file():  # renamed into place by a run killed before recording
-                    ready.append((src, dest))
-                else:
-                    downloads.append((src.id, src.uri, dest))
+                # a file already there (a killed run's, or a user's) is adopted only when
+                # the download verifies it against the server's length (download_all)
+                downloads.append((src.id, src.uri, self.dest / safe_filename(src.uri)))
             else:
                 ready.append((src, Path(src.uri)))
         if "transcribe" in steps:
