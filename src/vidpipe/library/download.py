@@ -74,13 +74,21 @@ from typing import Any, Literal
 import httpx
 
 from vidpipe.errors import UsageError
-from vidpipe.library.urls import UrlPolicy, redact_url, safe_filename, validate_url
+from vidpipe.library.urls import (
+    MEDIA_EXTENSIONS,
+    UrlPolicy,
+    redact_url,
+    safe_filename,
+    validate_url,
+)
 from vidpipe.retry import RetryPolicy, retry_after, retryable_status
 
 __all__ = [
     "DownloadLimits",
     "DownloadResult",
     "UrlPolicy",
+    "alternate_path",
+    "container_extension",
     "download_all",
     "download_many",
     "download_page",
@@ -286,6 +294,32 @@ def sniff_media(head: bytes) -> str | None:
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
         return "aac"  # ADTS
     return None
+
+
+_CONTAINER_EXTENSIONS = {
+    "matroska": "mkv",
+    "mpeg-ps": "mpg",
+    "mpeg-ts": "ts",
+    "mpeg-audio": "mp3",
+}
+
+
+def container_extension(head: bytes) -> str | None:
+    """A file extension (no dot) for the container :func:`sniff_media` finds in
+    ``head``: ``ogv`` for Ogg holding Theora video (else ``opus`` or ``ogg``), ``webm``
+    for a Matroska file of DocType webm (else ``mkv``), ``m4a`` for an ISO file of brand
+    ``M4A``, else the container's usual one (``mp4``, ``wav``, ``mp3``...); None if
+    ``head`` is not media. Pass :data:`SNIFF_BYTES` bytes or more."""
+    kind = sniff_media(head)
+    if kind == "ogg":
+        if b"\x80theora" in head:
+            return "ogv"
+        return "opus" if b"OpusHead" in head else "ogg"
+    if kind == "matroska":
+        return "webm" if b"webm" in head[:64] else "mkv"
+    if kind == "mp4" and head[4:8] == b"ftyp" and head[8:11] == b"M4A":
+        return "m4a"
+    return _CONTAINER_EXTENSIONS.get(kind, kind) if kind else None
 
 
 def _not_media_reason(head: bytes) -> str:
@@ -877,6 +911,23 @@ def _matches(path: Path, size: int) -> bool:
         return False
 
 
+def _same_content(dest: Path, size: int, digest: str) -> Path | None:
+    """The first of ``dest`` and its taken alternates holding exactly these bytes."""
+    for n in range(1, MAX_ALTERNATES + 1):
+        candidate = alternate_path(dest, n)
+        if not os.path.lexists(candidate):
+            return None
+        with contextlib.suppress(OSError):
+            if (
+                candidate.is_file()
+                and not candidate.is_symlink()
+                and candidate.stat().st_size == size
+                and _hash_file(candidate, size).hexdigest() == digest
+            ):
+                return candidate
+    return None
+
+
 def _rename_free(part: Path, dest: Path) -> Path:
     """Rename ``part`` to ``dest``, or to the first free :func:`alternate_path` when a
     file appeared at ``dest`` meanwhile (never replaced); the name used."""
@@ -1035,9 +1086,17 @@ async def download_page(
 ) -> DownloadResult:
     """Download the media of a page URL (not a direct media file) with yt-dlp.
 
-    The file is written to ``dest_dir`` as ``safe_filename(url)`` with the extension
-    yt-dlp chooses; the best single file with both video and audio is preferred (no
+    yt-dlp writes into its own folder ``dest_dir/.pages/STEM/`` (so it neither adopts
+    nor overwrites a file already in ``dest_dir``, and resumes its own ``.part`` there);
+    the finished file is then moved to ``dest_dir`` as ``STEM.EXT``, ``STEM`` from
+    ``safe_filename(url)``, never replacing a file (the next free ``STEM-2.EXT``...).
+    ``EXT`` is yt-dlp's when it is a media extension, else (``unknown_video``, a
+    server without a media ``Content-Type``) the one of the container the file's first
+    bytes name (:func:`sniff_media`: ``ogv`` for Ogg with Theora video, ``mkv``,
+    ``mp4``...). The best single file with both video and audio is preferred (no
     merging, so no ffmpeg needed), else the best audio. Playlists are not followed.
+    When ``STEM.EXT`` (or a taken alternate) already holds exactly the bytes
+    downloaded, that file is the result (``adopted``) and the new copy is dropped.
     Runs yt-dlp in a worker thread.
 
     With ``limits.url_policy.allow_private`` False the page URL itself is checked
@@ -1077,8 +1136,9 @@ async def download_page(
     dest_dir = Path(dest_dir)
     name = safe_filename(url)
     stem = name.rsplit(".", 1)[0] if "." in name else name
+    work = dest_dir / ".pages" / stem
     options = {
-        "outtmpl": str(dest_dir / f"{stem}.%(ext)s"),
+        "outtmpl": str(work / f"{stem}.%(ext)s"),
         "format": "b/ba/bv*",
         "noplaylist": True,
         "noprogress": True,
@@ -1091,7 +1151,7 @@ async def download_page(
     }
 
     def run() -> DownloadResult:
-        dest_dir.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
         with yt_dlp.YoutubeDL(options) as ydl:
             try:
                 info = ydl.extract_info(url, download=True)
@@ -1105,17 +1165,31 @@ async def download_page(
         if not path.is_file():
             reason = "yt-dlp wrote no file (over the size limit?)"
             return DownloadResult(key, url, "failed", error="PageError", reason=reason)
+        ext = path.suffix[1:].lower()
+        if ext not in MEDIA_EXTENSIONS:
+            ext = container_extension(_read_head(path)) or ext
         size = path.stat().st_size
         digest = _hash_file(path, size).hexdigest()
+        # the same bytes already beside it (an earlier run's): keep that one, drop ours
+        target = dest_dir / f"{stem}.{ext}"
+        same = _same_content(target, size, digest)
+        if same is not None:
+            path.unlink()
+        else:
+            path = _rename_free(path, target)
+        for folder in (work, work.parent):
+            with contextlib.suppress(OSError):  # our own folders, when empty
+                folder.rmdir()
         return DownloadResult(
             key,
             url,
             "done",
-            path=path,
+            path=same or path,
             sha256=digest,
             size=size,
             content_type=None,
             attempts=1,
+            adopted=same is not None,
         )
 
     return await asyncio.to_thread(run)

@@ -299,7 +299,7 @@ def is_direct_media_url(url: str) -> bool:
 
 def _ascii_slug(text: str) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).lower()
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text)
     text = re.sub(r"([-._])[-._]+", r"\1", text)
     return text.strip("-._")
 
@@ -311,13 +311,14 @@ def safe_filename(url: str, index: int | None = None, content_type: str | None =
 
     - ``INDEX``: ``index`` zero-padded to 4 digits when given (keeps list order in
       directory listings);
-    - ``STEM``: the last path segment without extension, transliterated to ASCII,
-      lower case, runs of other characters replaced by ``-`` (``media`` when nothing
+    - ``STEM``: the last path segment without extension, transliterated to ASCII
+      (its case kept: ``Big Buck Bunny.MP4`` gives ``Big-Buck-Bunny``), runs of other
+      characters replaced by ``-`` (``media`` when nothing
       is left; the host name when the path is empty);
     - ``HASH``: the first 8 hex digits of the sha256 of the whole URL, so different
       URLs with the same last segment get different names;
-    - ``EXT``: the extension of the URL path if it has one, else one derived from
-      ``content_type``, else none.
+    - ``EXT``: the extension of the URL path (lower case) if it has one, else one
+      derived from ``content_type``, else none.
 
     The same arguments always give the same name. The result is ASCII, has no path
     separators, does not start with a dot and is at most :data:`MAX_FILENAME` (120)
