@@ -368,6 +368,10 @@ class Runner:
 
         self.catalog = catalog
         self.options = options or RunOptions()
+        if self.options.text_backend != "extractive" and {"summarize", "chapters"} & set(
+            self.options.steps
+        ):
+            self.options.text_options().get_backend()  # no endpoint: UsageError now, not per item
         self.display = display or Display()
         self.dest = Path(self.options.dest or Path(get_settings().home) / "media").expanduser()
         self.summary = RunSummary()
