@@ -209,3 +209,122 @@ def test_an_unreadable_input_fails_alone(tmp_path: Path):
     assert "unreadable.flac: permission denied" in r.stderr
     assert (out / "a.txt").read_text().strip()
     assert not (out / "unreadable.txt").exists()
+
+
+# -- item 9: link lists, record numbers, no-audio items, settings, file names -----------
+
+
+@pytest.mark.parametrize(
+    ("line", "urls"),
+    [
+        ("http://a/x.mp4http://b/y.mp4", ["http://a/x.mp4", "http://b/y.mp4"]),
+        ("https://news.example.cnhttp//h/v.mp4", ["https://news.example.cn", "http://h/v.mp4"]),
+        ("http://a/x.mp4 http://b/y.mp4", ["http://a/x.mp4", "http://b/y.mp4"]),
+        ("https://web.archive.org/web/2020/https://e.com/x.mp4", None),
+        ("https://h/watch?u=https://e.com/x.mp4", None),
+        ("http://a/my clip.mp4", None),
+        ("nohttp://a/x.mp4", None),
+    ],
+)
+def test_split_glued(line: str, urls: list[str] | None):
+    from vidpipe.library.urls import split_glued
+
+    assert split_glued(line) == (urls or [line])
+
+
+def test_a_glued_line_is_split_into_its_urls(server: MediaServer, served: Path, tmp_path: Path):
+    glued = server.url("jfk.flac") + server.url("jfk.mp3")
+    links = tmp_path / "links.txt"
+    links.write_text(f"# two videos pasted together\n{glued}\n")
+    home = tmp_path / "home"
+    r = vp(home, "run", str(links), "--steps", "ingest,probe", "--dest", str(tmp_path / "m"), "-q")
+    assert r.returncode == 0, r.stderr
+    items = report(home)
+    assert [i["uri"] for i in items] == [server.url("jfk.flac"), server.url("jfk.mp3")]
+    for k, item in enumerate(items, start=1):
+        assert item["state"] == "done" and item["duration"] > 10
+        assert item["meta"] == {"glued_line": glued, "part": k, "parts": 2}
+        assert item["source"].startswith("links.txt:2 ")
+    assert server.full_downloads("jfk.flac") == server.full_downloads("jfk.mp3") == 1
+    # a failure names the line and the URL's place on it
+    (tmp_path / "bad.txt").write_text(server.url("jfk.flac") + server.url("gone.mp4") + "\n")
+    r = vp(home, "run", str(tmp_path / "bad.txt"), "--steps", "ingest", "--dest", str(tmp_path))
+    assert r.returncode == 1
+    assert "line 1 of bad.txt (URL 2 of 2 glued together there)" in r.stderr
+    assert "404" in r.stderr
+
+
+def test_record_numbers_in_messages_are_the_start_end_index(server: MediaServer, tmp_path: Path):
+    records = [{"id": f"r{i}", "url": server.url("jfk.flac")} for i in range(17)]
+    records[14] = {"id": "r14", "title": "no link"}
+    lst = tmp_path / "list.jsonl"
+    lst.write_text("".join(json.dumps(r) + "\n" for r in records))
+    home = tmp_path / "home"
+    args = ("run", str(lst), "--steps", "ingest", "--dest", str(tmp_path / "m"), "--id-field")
+    r = vp(home, *args, "id", "--start", "14", "--end", "17")
+    assert r.returncode == 1
+    items = {i["record_id"]: i for i in report(home)}
+    assert sorted(items) == ["r14", "r15", "r16"]
+    assert items["r14"]["reason"] == "ingest: record 14 has no http(s) URL"
+    assert items["r14"]["source"].startswith("list.jsonl:14 ")
+    assert items["r15"]["state"] == "done" and items["r15"]["source"].startswith("list.jsonl:15 ")
+    assert items["r16"]["state"] == "skipped"
+    assert items["r16"]["reason"] == "duplicate of record 15 of list.jsonl"
+
+
+def test_embed_all_skips_items_without_audio(tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copyfile(DATA / "video" / "moviepy_example.mp4", tmp_path / "silent.mp4")  # no audio
+    shutil.copyfile(DATA / "en_dev" / "LJ001-0001.wav", tmp_path / "speech.wav")
+    r = vp(home, "run", str(tmp_path / "silent.mp4"), str(tmp_path / "speech.wav"), "-q",
+           "--steps", "ingest,probe,audio")  # fmt: skip
+    assert r.returncode == 0, r.stderr  # the silent video is done: "no audio track"
+    r = vp(home, "embed", "--all", "-m", "whisper:tiny.en", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "skipped #1: no audio track" in r.stderr
+    assert "1 embedded, 0 already done, 0 failed, 1 skipped (no audio track)" in r.stderr
+
+
+def test_remote_backends_without_base_url_or_key_name_the_settings(tmp_path: Path, monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VIDPIPE_LLM_BASE", "VIDPIPE_LLM_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("VIDPIPE_IMAGE_BASE", raising=False)
+    monkeypatch.delenv("VIDPIPE_IMAGE_KEY", raising=False)
+    shutil.copyfile(DATA / "jfk.flac", tmp_path / "jfk.flac")
+    (tmp_path / "doc.txt").write_text("Cats sleep a lot. They like fish. Dogs like walks.\n")
+    home = tmp_path / "home"
+    r = vp(home, "run", str(tmp_path / "jfk.flac"), "--steps", "ingest,summarize",
+           "--backend", "openai")  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "VIDPIPE_LLM_BASE or --llm-base" in r.stderr and "VIDPIPE_LLM_KEY" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = vp(home, "narrate", str(tmp_path / "doc.txt"), "--images", "openai", "-o",
+           str(tmp_path / "n.mp4"))  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "VIDPIPE_IMAGE_BASE or --image-base" in r.stderr and "VIDPIPE_IMAGE_KEY" in r.stderr
+    assert not (tmp_path / "n.mp4").exists()
+
+
+@pytest.fixture
+def ogv_server(tmp_path: Path):
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copyfile(DATA / "video" / "tinytag_multi_stream.ogv", root / "Multi_Stream.ogv")
+    shutil.copyfile(DATA / "video" / "tinytag_multi_stream.ogv", root / "Clip_A")  # no ext
+    with MediaServer(root) as srv:
+        yield srv
+
+
+def test_download_names_keep_case_and_a_media_extension(ogv_server: MediaServer, tmp_path: Path):
+    dest = tmp_path / "m"
+    lines = [ogv_server.url("Multi_Stream.ogv")]
+    pytest.importorskip("yt_dlp")  # the URL without extension is a page URL
+    lines.append(ogv_server.url("Clip_A"))  # served as application/octet-stream
+    (tmp_path / "links.txt").write_text("\n".join(lines) + "\n")
+    r = vp(tmp_path / "home", "run", str(tmp_path / "links.txt"), "--steps", "ingest",
+           "--dest", str(dest), "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in dest.iterdir() if not p.name.startswith("."))
+    assert len(names) == 2, names
+    assert names[0].startswith("Clip_A-") and names[0].endswith(".ogv")  # not .unknown_video
+    assert names[1].startswith("Multi_Stream-") and names[1].endswith(".ogv")
