@@ -209,6 +209,14 @@ def test_an_unreadable_input_fails_alone(tmp_path: Path):
     assert "unreadable.flac: permission denied" in r.stderr
     assert (out / "a.txt").read_text().strip()
     assert not (out / "unreadable.txt").exists()
+    # vidpipe run: the unreadable file fails its ingest step, the other is processed
+    home = tmp_path / "home"
+    r = vp(home, "run", str(good), str(bad), "--steps", "ingest,probe", "-q", prefix=prefix)
+    assert r.returncode == 1, r.stderr
+    states = {Path(i["uri"]).name: (i["state"], i["reason"] or "") for i in report(home)}
+    assert states["a.flac"] == ("done", "")
+    assert states["unreadable.flac"][0] == "failed"
+    assert "permission denied" in states["unreadable.flac"][1]
 
 
 # -- item 9: link lists, record numbers, no-audio items, settings, file names -----------

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidpipe.errors import UsageError, VidpipeError
-from vidpipe.files import ensure_dir, sha256_file
+from vidpipe.errors import InputError, UsageError, VidpipeError
+from vidpipe.files import check_readable_file, ensure_dir, sha256_file
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, owner_id
 from vidpipe.library.ingest import describe, record_by_content, register
 from vidpipe.library.models import Source
@@ -571,10 +571,12 @@ class Runner:
             # ingest: hash the file (local or downloaded) and record it by content
             self.display.stage("ingest", Path(path).name)
             try:
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path}: no such file")
+                check_readable_file(path)  # missing, a folder, unreadable: one clear line
                 digest = sha256 or sha256_file(path)
                 size = path.stat().st_size
+            except InputError as exc:
+                self._fail_source(src, "ingest", "InputError", exc.one_line())
+                return True
             except OSError as exc:
                 self._fail_source(src, "ingest", "InputError", _one_line(exc))
                 return True
