@@ -336,3 +336,18 @@ def test_download_names_keep_case_and_a_media_extension(ogv_server: MediaServer,
     assert len(names) == 2, names
     assert names[0].startswith("Clip_A-") and names[0].endswith(".ogv")  # not .unknown_video
     assert names[1].startswith("Multi_Stream-") and names[1].endswith(".ogv")
+
+
+def test_the_probe_job_fails_text_named_like_media(tmp_path: Path):
+    # the probe stage as a queue worker runs it (the same stage `vidpipe run` runs)
+    from vidpipe.errors import MediaError
+    from vidpipe.pipeline.registry import get_stage, run_stage
+    from vidpipe.pipeline.stages import StageContext, StageInput, StageInputs
+
+    stage = get_stage("probe")
+    for name, body in (("t.flac", TEXT), ("subs.wav", SUBRIP)):
+        f = tmp_path / name
+        f.write_bytes(body)
+        inputs = StageInputs(given=StageInput(path=str(f)))
+        with pytest.raises(MediaError, match="not media"):
+            run_stage(stage, StageContext(work_dir=tmp_path / "job"), inputs, stage.Options())
