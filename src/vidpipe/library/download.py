@@ -198,7 +198,9 @@ class DownloadResult:
         key: the caller's key, passed through unchanged.
         url: the URL as given.
         status: ``"done"`` or ``"failed"``.
-        path: the complete file (renamed from ``.part``) when done, else None.
+        path: the complete file when done (renamed from ``.part``, or an adopted file;
+            the destination asked for, or ``STEM-N.EXT`` when that name was taken by a
+            file that did not match), else None.
         sha256: hex digest of the whole file when done.
         size: file size in bytes when done.
         content_type: the server's ``Content-Type`` (without parameters), if any.
