@@ -148,16 +148,18 @@ def test_run_with_a_fresh_catalog_does_not_adopt_a_truncated_download(
 # -- item 7: text named like media is not media ----------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "body"), [("t.flac", TEXT), ("t.ac3", TEXT), ("subs.wav", SUBRIP)]
-)
-def test_probe_refuses_text_named_like_media(tmp_path: Path, name: str, body: bytes):
-    f = tmp_path / name
-    f.write_bytes(body)
-    r = vp(tmp_path / "home", "probe", str(f))
-    assert r.returncode == 4, r.stderr
-    assert "not media" in r.stderr and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+def test_probe_refuses_text_named_like_media(tmp_path: Path):
+    files = {"t.flac": TEXT, "t.ac3": TEXT, "subs.wav": SUBRIP}
+    for name, body in files.items():
+        (tmp_path / name).write_bytes(body)
+    r = vp(tmp_path / "home", "probe", str(tmp_path / "t.flac"))
+    assert r.returncode == 4, r.stderr  # one input: its own code
+    assert "not media" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = vp(tmp_path / "home", "probe", *(str(tmp_path / n) for n in files))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 3 and all("not media" in line for line in lines)
+    assert "a subtitle stream" in lines[2]  # FFmpeg read subs.wav as SubRip
 
 
 def test_run_fails_the_probe_step_of_text_named_like_media(tmp_path: Path):
