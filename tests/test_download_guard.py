@@ -283,7 +283,7 @@ def test_cli_download_options_and_redacted_outputs(server, root, tmp_path):
                 base + "/files/jfk.mp3",  # done
                 base + "/fault/drip/jfk.mp3",  # too slow
                 base + "/files/jfk.flac",  # over --max-size
-                "http://user:s3cret@a.example/x.mp4http://b.example/y.mp4",  # glued
+                "http://user:s3cret@a..example/x.mp4",  # malformed (empty host label)
             ]
         )
         + "\n"
@@ -317,7 +317,7 @@ def test_cli_download_options_and_redacted_outputs(server, root, tmp_path):
     report = json.loads(as_json.stdout)
     assert [i["uri"].split("@")[0] for i in report["items"]] == ["http://user:***"] * 5
     glued = report["items"][3]
-    assert glued["state"] == "failed" and "'http://user:***@a.example/" in glued["reason"]
+    assert glued["state"] == "failed" and "'http://user:***@a..example/" in glued["reason"]
     csv_text = (tmp_path / "r.csv").read_text()
     assert csv_text.count("user:***@") >= 5
     for text in (table.stdout, as_json.stdout, csv_text):

@@ -408,8 +408,8 @@ def test_json_list_run_report_similar_export(media_server, tmp_path):
     state = {k: (v["state"], v["reason"] or "") for k, v in items.items()}
     assert state["a1"][0] == state["a2"][0] == state["a7"][0] == "done"
     assert state["a3"][0] == "failed" and "404" in state["a3"][1]
-    assert state["a4"] == ("failed", "ingest: record 5 has no field 'video_url'")
-    assert state["a5"][0] == "skipped" and "duplicate of record 2" in state["a5"][1]
+    assert state["a4"] == ("failed", "ingest: record 4 has no field 'video_url'")
+    assert state["a5"][0] == "skipped" and "duplicate of record 1 of" in state["a5"][1]
     assert state["a6"][0] == "failed" and "silent" in state["a6"][1]
     assert items["a1"]["meta"] == {"title": "JFK", "views": 10}
     assert items["a1"]["audio_duration"] == pytest.approx(11.0, abs=0.01)

@@ -112,10 +112,13 @@ def embed(
         err.print(f"not embedded: {name}: {why}", highlight=False)
     for mid, why in s.failures:
         err.print(Text.assemble(("failed", "red"), f" #{mid}: {why}"), highlight=False)
+    for mid, why in s.skipped:
+        err.print(f"skipped #{mid}: {why}", highlight=False)
     rate = f", {s.audio_seconds / s.seconds:.1f} s of audio per second" if s.seconds else ""
+    skipped = f", {len(s.skipped)} skipped (no audio track)" if s.skipped else ""
     err.print(
         f"{s.encoder} ({opts.pool}): {s.embedded} embedded, {s.already} already done, "
-        f"{len(s.failures)} failed{rate}",
+        f"{len(s.failures)} failed{skipped}{rate}",
         highlight=False,
     )
     if res.pca is not None:

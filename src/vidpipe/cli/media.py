@@ -81,7 +81,7 @@ def _probe_table(info) -> Table:
 
 
 def probe(
-    files: Annotated[list[Path], typer.Argument(help="Media files to inspect.")],
+    files: Annotated[list[Path], typer.Argument(help="Media files to inspect.", readable=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show container, duration and streams of media files (PyAV, no ffmpeg needed).
@@ -111,7 +111,7 @@ def probe(
 
 
 def extract_audio(
-    file: Annotated[Path, typer.Argument(help="Video or audio file.")],
+    file: Annotated[Path, typer.Argument(help="Video or audio file.", readable=False)],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="Output file: .wav, .flac, .mp3 or .m4a.")
     ],
@@ -157,7 +157,7 @@ class _AudioSecondsColumn(ProgressColumn):
 
 
 def transcribe(
-    files: Annotated[list[Path], typer.Argument(help="Video or audio files.")],
+    files: Annotated[list[Path], typer.Argument(help="Video or audio files.", readable=False)],
     output_dir: Annotated[
         Path, typer.Option("-o", "--output-dir", help="Folder for the output files.")
     ] = Path("."),

@@ -8,6 +8,13 @@ file of each group holds up the next group) and a busy host never blocks the oth
 
 Every download:
 
+- never overwrites or adopts a file it did not write: when ``DEST`` already exists
+  (a file of a killed run, a damaged copy, a user's own file of that name), one
+  request (``Range: bytes=0-0``) asks the server for the file's length; ``DEST`` is
+  adopted (``DownloadResult.adopted``, not downloaded again) only when it is a regular
+  file of exactly that length whose first bytes are media, else the download goes to
+  the first free name of ``STEM-2.EXT``, ``STEM-3.EXT``... (each existing one checked
+  the same way). The final rename never replaces a file that appeared meanwhile;
 - writes to ``DEST.part`` (``dest.with_name(dest.name + ".part")``), and after the
   last byte (and a ``Content-Length`` match) flushes, fsyncs and renames it to
   ``DEST`` with :func:`os.replace`, so ``DEST`` is either absent or complete;
@@ -67,13 +74,21 @@ from typing import Any, Literal
 import httpx
 
 from vidpipe.errors import UsageError
-from vidpipe.library.urls import UrlPolicy, redact_url, safe_filename, validate_url
+from vidpipe.library.urls import (
+    MEDIA_EXTENSIONS,
+    UrlPolicy,
+    redact_url,
+    safe_filename,
+    validate_url,
+)
 from vidpipe.retry import RetryPolicy, retry_after, retryable_status
 
 __all__ = [
     "DownloadLimits",
     "DownloadResult",
     "UrlPolicy",
+    "alternate_path",
+    "container_extension",
     "download_all",
     "download_many",
     "download_page",
@@ -187,7 +202,9 @@ class DownloadResult:
         key: the caller's key, passed through unchanged.
         url: the URL as given.
         status: ``"done"`` or ``"failed"``.
-        path: the complete file (renamed from ``.part``) when done, else None.
+        path: the complete file when done (renamed from ``.part``, or an adopted file;
+            the destination asked for, or ``STEM-N.EXT`` when that name was taken by a
+            file that did not match), else None.
         sha256: hex digest of the whole file when done.
         size: file size in bytes when done.
         content_type: the server's ``Content-Type`` (without parameters), if any.
@@ -204,6 +221,9 @@ class DownloadResult:
         attempts: requests made for this file (redirect hops not counted).
         resumed_bytes: bytes of the final file that were not downloaded again thanks
             to a ``Range`` resume (the start offset of the last accepted ``206``).
+        adopted: True when ``path`` already existed and was verified against the
+            server's length instead of downloaded (see the module doc); ``path`` may
+            then be another free name than the destination asked for.
     """
 
     key: Any
@@ -217,12 +237,23 @@ class DownloadResult:
     reason: str | None = None
     attempts: int = 0
     resumed_bytes: int = 0
+    adopted: bool = False
 
 
 def part_path(dest: Path) -> Path:
     """Where the partial download of ``dest`` lives: ``dest`` + ``.part``."""
     dest = Path(dest)
     return dest.with_name(dest.name + ".part")
+
+
+#: alternative names tried (``STEM-2.EXT`` ... ``STEM-N.EXT``) when the destination is taken
+MAX_ALTERNATES = 99
+
+
+def alternate_path(dest: Path, n: int) -> Path:
+    """The ``n``-th name for ``dest`` when ``dest`` is taken: ``STEM-n.EXT`` (n >= 2)."""
+    dest = Path(dest)
+    return dest if n < 2 else dest.with_name(f"{dest.stem}-{n}{dest.suffix}")
 
 
 # -- content sniffing ---------------------------------------------------------------
@@ -283,6 +314,32 @@ def sniff_image(head: bytes) -> str | None:
     if head.startswith((b"GIF87a", b"GIF89a")):
         return "gif"
     return None
+
+
+_CONTAINER_EXTENSIONS = {
+    "matroska": "mkv",
+    "mpeg-ps": "mpg",
+    "mpeg-ts": "ts",
+    "mpeg-audio": "mp3",
+}
+
+
+def container_extension(head: bytes) -> str | None:
+    """A file extension (no dot) for the container :func:`sniff_media` finds in
+    ``head``: ``ogv`` for Ogg holding Theora video (else ``opus`` or ``ogg``), ``webm``
+    for a Matroska file of DocType webm (else ``mkv``), ``m4a`` for an ISO file of brand
+    ``M4A``, else the container's usual one (``mp4``, ``wav``, ``mp3``...); None if
+    ``head`` is not media. Pass :data:`SNIFF_BYTES` bytes or more."""
+    kind = sniff_media(head)
+    if kind == "ogg":
+        if b"\x80theora" in head:
+            return "ogv"
+        return "opus" if b"OpusHead" in head else "ogg"
+    if kind == "matroska":
+        return "webm" if b"webm" in head[:64] else "mkv"
+    if kind == "mp4" and head[4:8] == b"ftyp" and head[8:11] == b"M4A":
+        return "m4a"
+    return _CONTAINER_EXTENSIONS.get(kind, kind) if kind else None
 
 
 def _not_media_reason(head: bytes) -> str:
@@ -356,6 +413,8 @@ class _Job:
     hasher: Any = None
     hashed: int = 0
     received: int = 0  # bytes of the file so far (for messages)
+    placed: bool = False  # dest is settled: a free name (or an adopted, verified file)
+    asked: Path | None = None  # the destination the caller gave
 
 
 class _Downloader:
@@ -403,14 +462,15 @@ class _Downloader:
         if refusal is not None:
             raise _Fail("Blocked", refusal)
 
-    async def _open(self, url: str, offset: int) -> httpx.Response:
+    async def _open(self, url: str, offset: int, first_byte: bool = False) -> httpx.Response:
         """Send GET (following redirects ourselves, paced per hop); a streaming response.
 
+        ``first_byte`` asks for byte 0 only (``Range: bytes=0-0``), to learn the length.
         Every hop is checked before it is sent: http(s) only, and the URL policy.
         """
         headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
+        if offset or first_byte:
+            headers["Range"] = "bytes=0-0" if first_byte else f"bytes={offset}-"
         request = self.client.build_request("GET", url, headers=headers, timeout=self.timeout)
         for hop in range(self.limits.max_redirects + 1):
             if hop:
@@ -440,6 +500,10 @@ class _Downloader:
 
     async def attempt(self, job: _Job) -> DownloadResult:
         """One request for ``job``: returns a done result or raises _Fail/_Restart."""
+        if not job.placed:
+            adopted = await self._place(job)
+            if adopted is not None:
+                return adopted
         part = part_path(job.dest)
         offset = part.stat().st_size if part.exists() else 0
         job.attempts += 1
@@ -457,6 +521,70 @@ class _Downloader:
             raise self._timeout_fail(exc) from None
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise _Fail(type(exc).__name__, _transport_reason(exc), retry=True) from None
+        finally:
+            await response.aclose()
+
+    async def _place(self, job: _Job) -> DownloadResult | None:
+        """Settle ``job.dest`` without adopting or overwriting an unverified file.
+
+        A free destination is used as is. A taken one (and each taken alternate) is
+        adopted only when it is a regular file of the server's length that sniffs as
+        media; else the first free alternate (:func:`alternate_path`) is used.
+        Returns the done result of an adopted file, else None.
+        """
+        asked = job.asked = job.asked or job.dest
+        total: int | None = None
+        known = False
+        for n in range(1, MAX_ALTERNATES + 1):
+            candidate = alternate_path(asked, n)
+            if not os.path.lexists(candidate):
+                job.dest, job.placed = candidate, True
+                return None
+            if not known:
+                total, known = await self._remote_length(job), True
+            if total is not None and await asyncio.to_thread(_matches, candidate, total):
+                job.dest, job.placed = candidate, True
+                digest = await asyncio.to_thread(_hash_file, candidate, total)
+                return DownloadResult(
+                    key=job.key,
+                    url=job.url,
+                    status="done",
+                    path=candidate,
+                    sha256=digest.hexdigest(),
+                    size=total,
+                    content_type=job.content_type,
+                    attempts=job.attempts,
+                    adopted=True,
+                )
+        raise _Fail(
+            "OSError",
+            f"{asked.name} and {MAX_ALTERNATES - 1} alternative names are taken by other files",
+        )
+
+    async def _remote_length(self, job: _Job) -> int | None:
+        """The file's length from one ``Range: bytes=0-0`` request (None: not said)."""
+        job.attempts += 1
+        try:
+            response = await self._open(job.fetch_url, 0, first_byte=True)
+        except httpx.TimeoutException as exc:
+            raise self._timeout_fail(exc) from None
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise _Fail(type(exc).__name__, _transport_reason(exc), retry=True) from None
+        except httpx.InvalidURL as exc:
+            raise _Fail("InvalidURL", f"invalid URL: {exc}") from None
+        try:
+            status = response.status_code
+            if status in (206, 416):
+                return _content_range_total(response.headers.get("Content-Range"))
+            if status != 200:
+                retry = retryable_status(status)
+                after = retry_after(response.headers) if retry else None
+                raise _Fail("HTTPStatusError", _status_reason(response), retry, after)
+            job.content_type = _mime(response.headers.get("Content-Type"))
+            if job.content_type in NOT_MEDIA_TYPES:
+                raise _Fail("NotMedia", NOT_MEDIA_TYPES[job.content_type])
+            length = response.headers.get("Content-Length")
+            return int(length) if length and length.isdigit() else None
         finally:
             await response.aclose()
 
@@ -598,7 +726,7 @@ class _Downloader:
             if not self._known(head):
                 _discard(part)
                 raise _Fail("NotMedia", _not_media_reason(head))
-        await asyncio.to_thread(_replace_durably, part, job.dest)
+        job.dest = await asyncio.to_thread(_rename_free, part, job.dest)
         return DownloadResult(
             key=job.key,
             url=job.url,
@@ -799,8 +927,59 @@ def _discard(path: Path) -> None:
         path.unlink()
 
 
+def _matches(path: Path, size: int) -> bool:
+    """``path`` is a regular file of ``size`` bytes starting with a media magic number."""
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size != size:
+            return False
+        return sniff_media(_read_head(path)) is not None
+    except OSError:
+        return False
+
+
+def _same_content(dest: Path, size: int, digest: str) -> Path | None:
+    """The first of ``dest`` and its taken alternates holding exactly these bytes."""
+    for n in range(1, MAX_ALTERNATES + 1):
+        candidate = alternate_path(dest, n)
+        if not os.path.lexists(candidate):
+            return None
+        with contextlib.suppress(OSError):
+            if (
+                candidate.is_file()
+                and not candidate.is_symlink()
+                and candidate.stat().st_size == size
+                and _hash_file(candidate, size).hexdigest() == digest
+            ):
+                return candidate
+    return None
+
+
+def _rename_free(part: Path, dest: Path) -> Path:
+    """Rename ``part`` to ``dest``, or to the first free :func:`alternate_path` when a
+    file appeared at ``dest`` meanwhile (never replaced); the name used."""
+    for n in range(1, MAX_ALTERNATES + 1):
+        target = alternate_path(dest, n) if n > 1 else dest
+        try:
+            os.link(part, target)  # fails if target exists: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (FAT, some network shares): check, then rename
+            if os.path.lexists(target):
+                continue
+            _replace_durably(part, target)
+            return target
+        os.unlink(part)
+        _sync_dir(target)
+        return target
+    raise OSError(f"{dest.name} and its alternative names are taken")
+
+
 def _replace_durably(part: Path, dest: Path) -> None:
     os.replace(part, dest)
+    _sync_dir(dest)
+
+
+def _sync_dir(dest: Path) -> None:
     with contextlib.suppress(OSError):  # persist the rename (not possible on Windows)
         fd = os.open(dest.parent, os.O_RDONLY)
         try:
@@ -841,8 +1020,10 @@ async def download_all(
     Args:
         items: ``(key, url, dest)``; ``key`` is passed through to the results, ``dest``
             is the final file (its folder is created; ``dest.part`` is resumed if it
-            exists). An existing complete ``dest`` is overwritten: leave such items
-            out. Each destination must be distinct (a repeat fails as
+            exists). An existing ``dest`` is never overwritten: it is adopted when it
+            matches the server's length and is media, else the file is downloaded
+            to ``STEM-2.EXT`` (or the next free name); the result's ``path`` says
+            where. Each destination must be distinct (a repeat fails as
             ``DuplicateDestination``).
         limits: concurrency, pacing, timeouts, retries, sizes (:class:`DownloadLimits`).
         on_result: called with each :class:`DownloadResult` as soon as that item ends
@@ -931,9 +1112,17 @@ async def download_page(
 ) -> DownloadResult:
     """Download the media of a page URL (not a direct media file) with yt-dlp.
 
-    The file is written to ``dest_dir`` as ``safe_filename(url)`` with the extension
-    yt-dlp chooses; the best single file with both video and audio is preferred (no
+    yt-dlp writes into its own folder ``dest_dir/.pages/STEM/`` (so it neither adopts
+    nor overwrites a file already in ``dest_dir``, and resumes its own ``.part`` there);
+    the finished file is then moved to ``dest_dir`` as ``STEM.EXT``, ``STEM`` from
+    ``safe_filename(url)``, never replacing a file (the next free ``STEM-2.EXT``...).
+    ``EXT`` is yt-dlp's when it is a media extension, else (``unknown_video``, a
+    server without a media ``Content-Type``) the one of the container the file's first
+    bytes name (:func:`sniff_media`: ``ogv`` for Ogg with Theora video, ``mkv``,
+    ``mp4``...). The best single file with both video and audio is preferred (no
     merging, so no ffmpeg needed), else the best audio. Playlists are not followed.
+    When ``STEM.EXT`` (or a taken alternate) already holds exactly the bytes
+    downloaded, that file is the result (``adopted``) and the new copy is dropped.
     Runs yt-dlp in a worker thread.
 
     With ``limits.url_policy.allow_private`` False the page URL itself is checked
@@ -973,8 +1162,9 @@ async def download_page(
     dest_dir = Path(dest_dir)
     name = safe_filename(url)
     stem = name.rsplit(".", 1)[0] if "." in name else name
+    work = dest_dir / ".pages" / stem
     options = {
-        "outtmpl": str(dest_dir / f"{stem}.%(ext)s"),
+        "outtmpl": str(work / f"{stem}.%(ext)s"),
         "format": "b/ba/bv*",
         "noplaylist": True,
         "noprogress": True,
@@ -987,7 +1177,7 @@ async def download_page(
     }
 
     def run() -> DownloadResult:
-        dest_dir.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
         with yt_dlp.YoutubeDL(options) as ydl:
             try:
                 info = ydl.extract_info(url, download=True)
@@ -1001,17 +1191,31 @@ async def download_page(
         if not path.is_file():
             reason = "yt-dlp wrote no file (over the size limit?)"
             return DownloadResult(key, url, "failed", error="PageError", reason=reason)
+        ext = path.suffix[1:].lower()
+        if ext not in MEDIA_EXTENSIONS:
+            ext = container_extension(_read_head(path)) or ext
         size = path.stat().st_size
         digest = _hash_file(path, size).hexdigest()
+        # the same bytes already beside it (an earlier run's): keep that one, drop ours
+        target = dest_dir / f"{stem}.{ext}"
+        same = _same_content(target, size, digest)
+        if same is not None:
+            path.unlink()
+        else:
+            path = _rename_free(path, target)
+        for folder in (work, work.parent):
+            with contextlib.suppress(OSError):  # our own folders, when empty
+                folder.rmdir()
         return DownloadResult(
             key,
             url,
             "done",
-            path=path,
+            path=same or path,
             sha256=digest,
             size=size,
             content_type=None,
             attempts=1,
+            adopted=same is not None,
         )
 
     return await asyncio.to_thread(run)

@@ -10,8 +10,16 @@ records, as in the usual ``all_videos.json``: each record's URL is its ``url_fie
 (default: the first field holding an http(s) URL), its id the ``id_field``, and every
 other field is kept as the source's metadata (``sources.meta``). ``start``/``end``
 take a slice of the list, as Python slices do (0-based, ``end`` excluded); records
-keep their numbers in the whole list (``line`` is the 1-based record number), so two
-slices of one list never collide. A record without a URL is ``failed`` at once.
+keep their numbers in the whole list (``line`` is the record's index plus one), so two
+slices of one list never collide. Messages name a record by its 0-based index, the
+numbers ``start``/``end`` take (``record 14`` is the first record of ``start=14``). A
+record without a URL is ``failed`` at once.
+
+A link-list line holding several URLs pasted together
+(``http://a/x.mp4http://b/y.mp4``, :func:`vidpipe.library.urls.split_glued`) becomes
+one source per URL, all with that line's number and ``meta`` ``{"glued_line": the
+original text, "part": k, "parts": n}``; messages then say ``line 3 of links.txt (URL
+2 of 2 glued together there)``.
 
 Malformed URLs are recorded as ``failed`` with the reason straight away; a URL seen
 earlier in the same run or already recorded is ``skipped`` ("duplicate of ...").
@@ -90,9 +98,24 @@ def describe(src: Source) -> str:
     from vidpipe.library.urls import redact_url
 
     if src.list_path and src.line is not None:
-        what = "record" if Path(src.list_path).suffix.lower() in RECORD_EXTENSIONS else "line"
-        return f"{what} {src.line} of {Path(src.list_path).name}"
+        if Path(src.list_path).suffix.lower() in RECORD_EXTENSIONS:
+            return f"record {src.line - 1} of {Path(src.list_path).name}"
+        where = f"line {src.line} of {Path(src.list_path).name}"
+        meta = src.meta or {}
+        if meta.get("glued_line") and meta.get("parts"):
+            where += f" (URL {meta.get('part')} of {meta['parts']} glued together there)"
+        return where
     return redact_url(src.uri)
+
+
+def list_number(src: Source) -> int | None:
+    """The number a source has in its list as messages show it: the 1-based line of a
+    link list, the 0-based index of a record list (the base of ``--start``/``--end``)."""
+    if src.line is None or not src.list_path:
+        return src.line
+    if Path(src.list_path).suffix.lower() in RECORD_EXTENSIONS:
+        return src.line - 1
+    return src.line
 
 
 @dataclass
@@ -246,7 +269,7 @@ def register(
 
 
 def _register(catalog: Catalog, inputs: list[str], records: RecordOptions) -> Registered:
-    from vidpipe.library.urls import parse_link_list, validate_url
+    from vidpipe.library.urls import parse_link_list, split_glued, validate_url
 
     out: list[Source] = []
     new: set[int] = set()
@@ -303,9 +326,9 @@ def _register(catalog: Catalog, inputs: list[str], records: RecordOptions) -> Re
             rows = read_records(p)
             lo, hi = records.start or 0, len(rows) if records.end is None else records.end
             for n in range(lo, min(hi, len(rows))):
-                rec, num = rows[n], n + 1
+                rec, num = rows[n], n + 1  # stored 1-based; messages say the index n
                 if isinstance(rec, str):
-                    add(f"record {num}", "list-entry", str(p), num, f"record {num}", bad=rec[5:])
+                    add(f"record {n}", "list-entry", str(p), num, f"record {n}", bad=rec[5:])
                     continue
                 url = record_url(rec, records.url_field)
                 rid = rec.get(records.id_field) if records.id_field else None
@@ -318,14 +341,14 @@ def _register(catalog: Catalog, inputs: list[str], records: RecordOptions) -> Re
                 if url is None:
                     field = f"field '{records.url_field}'" if records.url_field else "http(s) URL"
                     add(
-                        f"record {num}",
+                        f"record {n}",
                         "list-entry",
                         str(p),
                         num,
-                        f"record {num}",
+                        f"record {n}",
                         rid_s,
                         meta,
-                        bad=f"record {num} has no {field}",
+                        bad=f"record {n} has no {field}",
                     )
                     continue
                 add(url, "list-entry", str(p), num, url, rid_s, meta)
@@ -334,8 +357,14 @@ def _register(catalog: Catalog, inputs: list[str], records: RecordOptions) -> Re
                 text = p.read_text(encoding="utf-8-sig", errors="replace")
             except OSError as exc:
                 raise InputError(f"{arg}: cannot read: {exc.strerror or exc}") from exc
-            for line, url in parse_link_list(text):
-                add(url.strip(), "list-entry", str(p), line, url.strip())
+            for line, entry in parse_link_list(text):
+                urls = split_glued(entry)
+                if len(urls) == 1:
+                    add(entry, "list-entry", str(p), line, entry)
+                    continue
+                for k, url in enumerate(urls, start=1):
+                    glued = {"glued_line": entry, "part": k, "parts": len(urls)}
+                    add(url, "list-entry", str(p), line, url, meta=glued)
         else:
             add(str(p), "file", None, None, str(p))
     return Registered(out, new)

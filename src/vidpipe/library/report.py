@@ -20,6 +20,7 @@ from pathlib import Path
 
 from vidpipe.files import atomic_path, atomic_write
 from vidpipe.library.catalog import Catalog
+from vidpipe.library.ingest import list_number
 from vidpipe.library.urls import redact_url
 from vidpipe.timecode import hms_colon
 
@@ -115,7 +116,7 @@ def source_label(src) -> str:
     URL passwords are shown as ``***``.
     """
     if src.kind == "list-entry" and src.list_path:
-        return f"{Path(src.list_path).name}:{src.line} {redact_url(src.uri)}"
+        return f"{Path(src.list_path).name}:{list_number(src)} {redact_url(src.uri)}"
     if src.kind == "folder" and src.list_path:
         try:
             return str(Path(src.uri).relative_to(src.list_path))

@@ -3,9 +3,10 @@ password redaction and the private-address policy of downloads.
 
 Link lists written by hand or scraped from pages contain typical damage: two URLs
 pasted together without a separator (``https://news.example.cnhttp//host/path.mp4``,
-``http://a.com/x.mp4http://b.com/y.mp4``), missing schemes, stray spaces. Such lines
-are rejected up front with a one-line reason (:func:`validate_url`) instead of
-failing later as a confusing network error.
+``http://a.com/x.mp4http://b.com/y.mp4``), missing schemes, stray spaces. A line of
+a link list is split into its URLs first (:func:`split_glued`); what is still wrong is
+rejected up front with a one-line reason (:func:`validate_url`) instead of failing
+later as a confusing network error.
 
 A URL may carry a password (``http://user:secret@host/x.mp4``): the catalog keeps it
 (it is needed to download), but everything shown or exported passes through
@@ -293,6 +294,51 @@ def _check_host(host: str, url: str) -> None:
             raise _reject(f"invalid host name {host!r}", url)
 
 
+def _glue_points(chunk: str) -> list[int]:
+    """Where another URL's scheme starts inside ``chunk``, glued to the text before it
+    (not at a path segment's start, as in web.archive.org's ``/web/2020/https://...``,
+    and not in the query string, as in ``?u=https://...``)."""
+    points = []
+    for match in _GLUED_SCHEME.finditer(chunk, 1):
+        i = match.start()
+        before = chunk[points[-1] if points else 0 : i]
+        if chunk[i - 1] in "/=%&" or "?" in before:
+            continue
+        points.append(i)
+    return points
+
+
+def split_glued(line: str) -> list[str]:
+    """The URLs of one link-list line: usually the line itself, or several when URLs
+    were pasted together.
+
+    ``http://a/x.mp4http://b/y.mp4`` -> ``["http://a/x.mp4", "http://b/y.mp4"]``;
+    ``https://news.example.cnhttp//host/v.mp4`` -> ``["https://news.example.cn",
+    "http://host/v.mp4"]`` (a scheme missing its colon or a slash is repaired in the
+    pieces split off); ``http://a/x.mp4 http://b/y.mp4`` (every space-separated word
+    a URL) -> both. A scheme that starts a path segment or sits in the query string is
+    part of the URL (``https://web.archive.org/web/2020/https://example.com/x.mp4``,
+    ``https://host/watch?u=https://...``). Text that does not start with a scheme is
+    returned whole (:func:`validate_url` then says what is wrong with it).
+    """
+    text = line.strip()
+    words = text.split()
+    scheme = re.compile(r"(?i)^(?:https?|ftp):")
+    chunks = words if len(words) > 1 and all(scheme.match(w) for w in words) else [text]
+    out: list[str] = []
+    for chunk in chunks:
+        if not scheme.match(chunk) or re.search(r"\s", chunk):
+            out.append(chunk)
+            continue
+        starts = [0, *_glue_points(chunk)]
+        for a, b in zip(starts, [*starts[1:], len(chunk)], strict=True):
+            piece = chunk[a:b]
+            if a:
+                piece = re.sub(r"(?i)^(https?|ftp):?/{1,2}", lambda m: m.group(1) + "://", piece)
+            out.append(piece)
+    return out
+
+
 def parse_link_list(text: str) -> list[tuple[int, str]]:
     """Lines of a link list as ``(line number, stripped text)``.
 
@@ -330,7 +376,7 @@ def is_direct_media_url(url: str) -> bool:
 
 def _ascii_slug(text: str) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).lower()
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text)
     text = re.sub(r"([-._])[-._]+", r"\1", text)
     return text.strip("-._")
 
@@ -342,13 +388,14 @@ def safe_filename(url: str, index: int | None = None, content_type: str | None =
 
     - ``INDEX``: ``index`` zero-padded to 4 digits when given (keeps list order in
       directory listings);
-    - ``STEM``: the last path segment without extension, transliterated to ASCII,
-      lower case, runs of other characters replaced by ``-`` (``media`` when nothing
+    - ``STEM``: the last path segment without extension, transliterated to ASCII
+      (its case kept: ``Big Buck Bunny.MP4`` gives ``Big-Buck-Bunny``), runs of other
+      characters replaced by ``-`` (``media`` when nothing
       is left; the host name when the path is empty);
     - ``HASH``: the first 8 hex digits of the sha256 of the whole URL, so different
       URLs with the same last segment get different names;
-    - ``EXT``: the extension of the URL path if it has one, else one derived from
-      ``content_type``, else none.
+    - ``EXT``: the extension of the URL path (lower case) if it has one, else one
+      derived from ``content_type``, else none.
 
     The same arguments always give the same name. The result is ASCII, has no path
     separators, does not start with a dot and is at most :data:`MAX_FILENAME` (120)

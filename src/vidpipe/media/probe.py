@@ -160,7 +160,9 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
     Raises:
         InputError: the path is missing, a directory, a pipe/device, or unreadable.
         MediaError: the file is empty, not media, has a damaged or truncated header,
-            holds no streams at all, or FFmpeg timed out reading it.
+            holds no streams at all, holds no decodable audio or video stream (only
+            subtitles, data, a cover picture, or a stream without a sample rate or frame
+            size), or FFmpeg timed out reading it.
     """
     p, container = open_media(path)
     with container:
@@ -185,6 +187,13 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
                 f"{p}: contains no audio or video streams",
                 "the file is probably truncated (header only) or not media",
             )
+        if not any(_usable(s) for s in streams):
+            found = ", ".join(sorted({_unusable_kind(s) for s in streams}))
+            raise MediaError(
+                f"{p}: not media: no decodable audio or video stream "
+                f"(read as {fmt.name}, FFmpeg found only: {found})",
+                "check that the file is complete audio or video; it may be misnamed text",
+            )
         rotations = {}
         for s in container.streams.video:
             if not _is_attached_pic(s):
@@ -203,6 +212,24 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             }
         )
     return info
+
+
+def _usable(s: StreamInfo) -> bool:
+    """An audio stream with a sample rate and channels, or a video stream (not a cover
+    picture) with a frame size. FFmpeg's raw demuxers (flac, ac3, mp3...) report an
+    audio stream with neither for any file given their extension, text included, and
+    its SubRip demuxer finds a subtitle stream in a text file named ``subs.wav``."""
+    if s.type == "audio":
+        return bool(s.sample_rate and s.channels)
+    return s.type == "video" and not s.attached_pic and bool(s.width and s.height)
+
+
+def _unusable_kind(s: StreamInfo) -> str:
+    if s.type == "audio":
+        return "an audio stream without sample rate or channels"
+    if s.type == "video":
+        return "a cover picture" if s.attached_pic else "a video stream without frame size"
+    return f"a {s.type} stream"
 
 
 def _us(value: int | None) -> float | None:

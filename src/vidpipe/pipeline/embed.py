@@ -208,13 +208,15 @@ def embed_one(
 
 @dataclass
 class EmbedSummary:
-    """What :func:`embed_items` did: counts, failures ``(media id, reason)``, the key."""
+    """What :func:`embed_items` did: counts, failures ``(media id, reason)``, items
+    skipped because they have no audio track ``(media id, reason)``, the key."""
 
     key: str
     encoder: str
     embedded: int = 0
     already: int = 0
     failures: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
     seconds: float = 0.0
     audio_seconds: float = 0.0
 
@@ -240,12 +242,18 @@ def embed_items(
 
     Returns:
         An :class:`EmbedSummary`; an item that fails (bad audio, silence) is listed in
-        ``failures`` and recorded in the catalog's failures, the others go on.
+        ``failures`` and recorded in the catalog's failures, the others go on. An item
+        without an audio track (its recorded probe found none, or decoding finds none:
+        a silent video, as ``vidpipe run`` ends ``done`` with ``skipped: no audio
+        track``) is listed in ``skipped``, not failed.
 
     Raises:
         ModelError: the encoder cannot be loaded.
     """
     from vidpipe.embed.audio import embed_clips
+    from vidpipe.errors import NoAudioError
+    from vidpipe.pipeline.registry import has_no_audio
+    from vidpipe.pipeline.stages import NO_AUDIO
 
     options = options or EmbedOptions()
     key = options.key()
@@ -254,6 +262,8 @@ def embed_items(
     for mid in dict.fromkeys(media_ids):
         if catalog.embedding(mid, key) is not None:
             summary.already += 1
+        elif has_no_audio(catalog.get_media(mid)):
+            summary.skipped.append((mid, NO_AUDIO))
         else:
             todo.append(mid)
     total = len(todo)
@@ -271,6 +281,8 @@ def embed_items(
                 if media is None:
                     raise InputError(f"no item with id {mid} in the catalog")
                 batch.append((mid, Path(media.path).name, _load(media.path)))
+            except NoAudioError:
+                summary.skipped.append((mid, NO_AUDIO))
             except VidpipeError as exc:
                 _failed(catalog, summary, mid, exc)
         ready = []

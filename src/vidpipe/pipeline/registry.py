@@ -222,32 +222,30 @@ class DownloadStage(Stage):
         limits = options.limits()
         ctx.progress(0.0, f"downloading {redact_url(url)}")
         dest = folder / safe_filename(url)
+        # a file already at dest is adopted only when verified against the server's
+        # length (download_many); else the download goes to a free name beside it
         digest: str | None = None
-        direct = options.into_job or is_direct_media_url(url)  # a job's inputs: file URLs
-        if direct and dest.is_file():
-            path = dest  # complete and renamed into place before the job could record it
+        if options.into_job or is_direct_media_url(url):  # a job's inputs: file URLs
+
+            def bytes_in(_key: Any, done: int, total: int | None) -> None:
+                if total:
+                    ctx.progress(done / total, None)
+
+            (res,) = download_many([(0, url, dest)], limits, on_progress=bytes_in)
         else:
-            if direct:
+            res = asyncio.run(download_page(url, folder, limits=limits))
+        if res.status != "done" or res.path is None:
+            if options.into_job:  # nothing of a failed download stays in the job folder
+                import contextlib
 
-                def bytes_in(_key: Any, done: int, total: int | None) -> None:
-                    if total:
-                        ctx.progress(done / total, None)
+                from vidpipe.library.download import part_path
 
-                (res,) = download_many([(0, url, dest)], limits, on_progress=bytes_in)
-            else:
-                res = asyncio.run(download_page(url, folder, limits=limits))
-            if res.status != "done" or res.path is None:
-                if options.into_job:  # nothing of a failed download stays in the job folder
-                    import contextlib
-
-                    from vidpipe.library.download import part_path
-
-                    part_path(dest).unlink(missing_ok=True)
-                    with contextlib.suppress(OSError):
-                        folder.rmdir()  # only when empty
-                reason = res.reason or res.error or "download failed"
-                raise DownloadFailed(" ".join(redact_url(reason).split()), res.error)
-            path, digest = Path(res.path), res.sha256
+                part_path(dest).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
+            reason = res.reason or res.error or "download failed"
+            raise DownloadFailed(" ".join(redact_url(reason).split()), res.error)
+        path, digest = Path(res.path), res.sha256
         if options.into_job:
             return StageResult(result={"path": str(path)}, artifacts=[ctx.relative(path)])
         if ctx.catalog is None:

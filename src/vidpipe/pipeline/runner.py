@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidpipe.errors import UsageError, VidpipeError
-from vidpipe.files import ensure_dir, sha256_file
+from vidpipe.errors import InputError, UsageError, VidpipeError
+from vidpipe.files import check_readable_file, ensure_dir, sha256_file
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, owner_id
 from vidpipe.library.ingest import describe, record_by_content, register
 from vidpipe.library.models import Source
@@ -368,6 +368,10 @@ class Runner:
 
         self.catalog = catalog
         self.options = options or RunOptions()
+        if self.options.text_backend != "extractive" and {"summarize", "chapters"} & set(
+            self.options.steps
+        ):
+            self.options.text_options().get_backend()  # no endpoint: UsageError now, not per item
         self.display = display or Display()
         self.dest = Path(self.options.dest or Path(get_settings().home) / "media").expanduser()
         self.summary = RunSummary()
@@ -450,11 +454,9 @@ class Runner:
             elif src.kind in ("url", "list-entry"):
                 from vidpipe.library.urls import safe_filename
 
-                dest = self.dest / safe_filename(src.uri)
-                if dest.is_file():  # renamed into place by a run killed before recording
-                    ready.append((src, dest))
-                else:
-                    downloads.append((src.id, src.uri, dest))
+                # a file already there (a killed run's, or a user's) is adopted only when
+                # the download verifies it against the server's length (download_all)
+                downloads.append((src.id, src.uri, self.dest / safe_filename(src.uri)))
             else:
                 ready.append((src, Path(src.uri)))
         if "transcribe" in steps:
@@ -569,10 +571,12 @@ class Runner:
             # ingest: hash the file (local or downloaded) and record it by content
             self.display.stage("ingest", Path(path).name)
             try:
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path}: no such file")
+                check_readable_file(path)  # missing, a folder, unreadable: one clear line
                 digest = sha256 or sha256_file(path)
                 size = path.stat().st_size
+            except InputError as exc:
+                self._fail_source(src, "ingest", "InputError", exc.one_line())
+                return True
             except OSError as exc:
                 self._fail_source(src, "ingest", "InputError", _one_line(exc))
                 return True

@@ -34,6 +34,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -47,6 +48,7 @@ from vidpipe.retry import (
     PLACEHOLDER_API_KEY,
     RateLimiter,
     RetryPolicy,
+    check_endpoint,
     retry_after,
     retryable_status,
 )
@@ -252,6 +254,15 @@ class OpenAIBackend:
         settings = get_settings()
         self.base_url = base_url or settings.llm_base
         self.api_key = api_key or settings.llm_key or PLACEHOLDER_API_KEY
+        check_endpoint(
+            self.base_url,
+            self.api_key,
+            "the openai text backend",
+            "VIDPIPE_LLM_BASE",
+            "VIDPIPE_LLM_KEY or OPENAI_API_KEY",
+            option="--llm-base",
+            client_base=os.environ.get("OPENAI_BASE_URL"),
+        )
         self.model = model or settings.llm_model
         self.limiter = limiter or RateLimiter(
             (rpm or None) if rpm is not None else settings.llm_rpm,

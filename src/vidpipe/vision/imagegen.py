@@ -65,7 +65,13 @@ from vidpipe.errors import excerpt as _one_line
 from vidpipe.files import atomic_write, image_files, natural_key
 from vidpipe.media.fonts import CJK_CHAR as _CJK_CHAR
 from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
-from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy, retry_after, retryable_status
+from vidpipe.retry import (
+    PLACEHOLDER_API_KEY,
+    RetryPolicy,
+    check_endpoint,
+    retry_after,
+    retryable_status,
+)
 from vidpipe.timecode import chapter_timestamp
 from vidpipe.types import Chunk
 
@@ -1537,6 +1543,15 @@ class OpenAIImageGenerator(_Remote):
         self.base_url = base_url or settings.image_base
         self.api_key = (
             api_key or settings.image_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
+        )
+        check_endpoint(
+            self.base_url,
+            self.api_key,
+            "--images openai",
+            "VIDPIPE_IMAGE_BASE",
+            "VIDPIPE_IMAGE_KEY or OPENAI_API_KEY",
+            option="--image-base",
+            client_base=os.environ.get("OPENAI_BASE_URL"),
         )
         self.model = model or settings.image_model or "dall-e-3"
         self.size = size or _openai_size(self.width, self.height)
