@@ -126,6 +126,7 @@ def transcribe_files(
     Raises:
         ModelError, UsageError: the engine cannot be built (before any input).
     """
+    from vidpipe.config import get_settings
     from vidpipe.files import numbered_stem
     from vidpipe.speech.transcribe import get_engine, transcribe_many
     from vidpipe.speech.transcribe import transcribe as transcribe_file
@@ -135,7 +136,12 @@ def transcribe_files(
     want_words = s.word_timestamps or any(f in SUBTITLE_FORMATS for f in formats)
     upload = int(s.max_upload_mb * 1024 * 1024) if s.max_upload_mb else None
     engine = get_engine(
-        s.engine, model=s.model, threads=s.threads, api_base=s.api_base, max_upload_bytes=upload
+        s.engine,
+        model=s.model,
+        threads=s.threads,
+        api_base=s.api_base,
+        max_upload_bytes=upload,
+        settings=get_settings(),  # what the options leave open (VIDPIPE_*), resolved here
     )
     on_ready()
     used_stems: dict[str, int] = {}
