@@ -23,13 +23,7 @@ from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy
 SRC = Path(__file__).resolve().parents[1] / "src" / "vidpipe"
 BUILDING_BLOCKS = ("media", "speech", "text", "vision", "embed", "speakers")
 
-HINTS = remote.Hints(
-    key="set KEY_SETTING",
-    request="check MODEL_SETTING",
-    not_found="check BASE_SETTING",
-    retries="lower RPM_SETTING",
-    connect="start the server",
-)
+HINTS = remote.Hints.named("BASE_SETTING", "KEY_SETTING", retries="lower RPM_SETTING")
 
 
 class Server:
@@ -144,7 +138,7 @@ def test_401_names_the_key_setting_and_is_not_retried(server: Server) -> None:
     assert isinstance(err, RemoteError) and err.exit_code == EXIT_REMOTE
     assert "rejected the API key (HTTP 401)" in err.message
     assert "Incorrect API key provided" in err.message  # the server's own words
-    assert err.hint == "set KEY_SETTING"
+    assert err.hint == "check KEY_SETTING"
     assert server.counts["401"] == 1 and waits == []
     assert server.auth[-1] == f"Bearer {PLACEHOLDER_API_KEY}"  # no key: the placeholder
 
@@ -153,7 +147,8 @@ def test_404_points_at_the_base_url(server: Server) -> None:
     err, _ = ask(server.base("404"))
     assert isinstance(err, RemoteError)
     assert "not found (HTTP 404)" in err.message and "404 page not found" in err.message
-    assert err.hint == "check BASE_SETTING" and server.counts["404"] == 1
+    assert err.hint == "check BASE_SETTING (it usually ends in /v1)"
+    assert server.counts["404"] == 1
 
 
 def test_429_is_retried_after_what_the_server_asked(server: Server) -> None:
@@ -193,7 +188,8 @@ def test_connection_refused() -> None:
     assert isinstance(err, RemoteError)
     assert err.message.startswith(f"cannot reach http://127.0.0.1:{port}/v1: connection failed")
     assert "connection refused" in err.message and "(2 attempts)" in err.message
-    assert err.hint == "start the server" and len(waits) == 1
+    assert err.hint == "check that the server runs and BASE_SETTING is right"
+    assert len(waits) == 1
 
 
 def test_other_exceptions_pass_through() -> None:

@@ -136,6 +136,28 @@ class Hints:
     connect: str | None = "check that the server runs and the base URL is right"
     """The server could not be reached through every retry."""
 
+    @classmethod
+    def named(
+        cls,
+        base: str,
+        key: str,
+        model: str | None = None,
+        *,
+        request: str | None = None,
+        retries: str | None = None,
+    ) -> Hints:
+        """The hints of a backend configured by the settings named ``base`` (its base
+        URL), ``key`` and ``model``; ``request`` and ``retries`` replace the hints for a
+        refused request and for retries that ran out."""
+        and_model = f" and {model}" if model else ""
+        return cls(
+            key=f"check {key}",
+            request=request or f"check {base}{and_model}",
+            not_found=f"check {base} (it usually ends in /v1){and_model}",
+            retries=retries or cls.retries,
+            connect=f"check that the server runs and {base} is right",
+        )
+
 
 @dataclass(frozen=True)
 class Failure:

@@ -9,6 +9,7 @@ written by :func:`vidpipe.writers.write_transcript` (atomically).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,12 +23,36 @@ if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.media.subtitles import CueOptions
     from vidpipe.types import Transcript
 
-__all__ = ["FileOutcome", "TranscribeSettings", "export_transcripts", "transcribe_files"]
+__all__ = [
+    "FileOutcome",
+    "TranscribeSettings",
+    "export_transcripts",
+    "transcribe_files",
+    "with_settings",
+]
 
 
 #: files transcribed together by a local engine (their short clips share Whisper
 #: windows, see :mod:`vidpipe.speech.packing`); each group's audio is held in memory
 PACK_GROUP = 32
+
+
+def with_settings(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a function taking ``settings=``, e.g.
+    :func:`vidpipe.speech.transcribe.transcribe`) called with the process settings
+    (``VIDPIPE_*``, :func:`vidpipe.config.get_settings`) unless the caller gives some:
+    how the public ``vidpipe.transcribe`` / ``vidpipe.transcribe_many`` resolve settings
+    once, at the front, for the building blocks that read none."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("settings") is None:
+            from vidpipe.config import get_settings
+
+            kwargs["settings"] = get_settings()
+        return fn(*args, **kwargs)
+
+    return call
 
 
 def _noop(*_args: Any) -> None:

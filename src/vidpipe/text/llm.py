@@ -93,12 +93,11 @@ DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_CONCURRENCY = 4
 """Requests in flight at once when no limit is given (the ``llm_concurrency`` default)."""
 
-HINTS = remote.Hints(
-    key="set VIDPIPE_LLM_KEY",
-    request="check VIDPIPE_LLM_BASE and VIDPIPE_LLM_MODEL",
-    not_found="check VIDPIPE_LLM_BASE (it usually ends in /v1) and VIDPIPE_LLM_MODEL",
+HINTS = remote.Hints.named(
+    "VIDPIPE_LLM_BASE",
+    "VIDPIPE_LLM_KEY",
+    "VIDPIPE_LLM_MODEL",
     retries="check the server, or lower VIDPIPE_LLM_RPM / VIDPIPE_LLM_CONCURRENCY",
-    connect="check that the server runs and VIDPIPE_LLM_BASE is right",
 )
 """What the chat backend's errors tell the user to do."""
 

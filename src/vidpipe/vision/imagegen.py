@@ -1477,12 +1477,12 @@ def _openai_size(width: int, height: int) -> str:
     return "1024x1024"
 
 
-OPENAI_HINTS = remote.Hints(
-    key="check the image key (VIDPIPE_IMAGE_KEY)",
+OPENAI_HINTS = remote.Hints.named(
+    "VIDPIPE_IMAGE_BASE",
+    "VIDPIPE_IMAGE_KEY",
+    "VIDPIPE_IMAGE_MODEL",
     request="check the image model, size and prompt",
-    not_found="check VIDPIPE_IMAGE_BASE (it usually ends in /v1) and the image model",
     retries="check that the server is running and has a model loaded",
-    connect="check that the server runs and VIDPIPE_IMAGE_BASE is right",
 )
 """What the ``openai`` image generator's errors tell the user to do."""
 

@@ -48,12 +48,11 @@ TIMEOUT = 120.0
 #: Requests per minute when none is given (the ``vlm_rpm`` setting's default).
 DEFAULT_RPM = 20.0
 
-HINTS = remote.Hints(
-    key="check VIDPIPE_VLM_KEY",
-    request="check VIDPIPE_VLM_BASE, VIDPIPE_VLM_MODEL and VIDPIPE_VLM_KEY",
-    not_found="check VIDPIPE_VLM_BASE (it usually ends in /v1) and VIDPIPE_VLM_MODEL",
-    retries="the service is overloaded or rate-limited; lower vlm_rpm or retry later",
-    connect="check that the server runs and VIDPIPE_VLM_BASE is right",
+HINTS = remote.Hints.named(
+    "VIDPIPE_VLM_BASE",
+    "VIDPIPE_VLM_KEY",
+    "VIDPIPE_VLM_MODEL",
+    retries="the service is overloaded or rate-limited; lower VIDPIPE_VLM_RPM or retry later",
 )
 """What the vision model's errors tell the user to do."""
 
