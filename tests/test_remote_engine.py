@@ -327,10 +327,16 @@ def test_missing_key_401(asr_server: AsrServer, jfk: np.ndarray, monkeypatch) ->
 
 
 def test_key_from_environment(asr_server: AsrServer, jfk: np.ndarray, monkeypatch) -> None:
+    """The key in the environment reaches the server through the settings (the engine
+    itself reads no environment: front ends build it with from_settings)."""
+    from vidpipe.config import Settings
+
     _clean_env(monkeypatch)
     monkeypatch.setenv("VIDPIPE_API_KEY", "s3cret")
     mark = asr_server.mark()
-    engine = OpenAIEngine(asr_server.base("key/s3cret"), model=MODEL)
+    engine = OpenAIEngine.from_settings(
+        Settings(), api_base=asr_server.base("key/s3cret"), model=MODEL
+    )
     engine.transcribe(jfk[: 2 * SAMPLE_RATE], TranscribeOptions(language="en"))
     (req,) = asr_server.since(mark)
     assert req["status"] == 200 and req["authorization"] == "Bearer s3cret"

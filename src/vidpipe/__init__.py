@@ -55,10 +55,20 @@ _LAZY = {
 }
 
 
+# Building blocks that take the resolved settings: the public API passes the process
+# settings (VIDPIPE_*) for what the caller leaves open.
+_WITH_SETTINGS = frozenset({"transcribe", "transcribe_many"})
+
+
 def __getattr__(name: str) -> Any:
     # Lazy imports keep `import vidpipe` and `vidpipe --help` fast (no PyAV/CTranslate2 load).
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        if name in _WITH_SETTINGS:
+            from vidpipe.pipeline.transcribe import with_settings
+
+            value = globals()[name] = with_settings(value)
+        return value
     raise AttributeError(f"module 'vidpipe' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import AliasChoices, Field
@@ -27,7 +28,7 @@ class Settings(BaseSettings):
         description="Data folder: catalog, downloads, work folders.",
     )
     cache_dir: Path = Field(
-        default_factory=lambda: Path(user_cache_dir("vidpipe", appauthor=False)),
+        default_factory=lambda: default_cache_dir(),
         description="Cache folder: assembled models.",
     )
     model: str = Field("base", description="Default ASR model: 'base', 'tiny.en' or a path.")
@@ -97,7 +98,11 @@ class Settings(BaseSettings):
     image_base: str | None = Field(
         None, description="Base URL of an OpenAI-compatible images API for `--images openai`."
     )
-    image_key: str | None = Field(None, description="API key for the images endpoint.")
+    image_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VIDPIPE_IMAGE_KEY", "OPENAI_API_KEY"),
+        description="API key for the images endpoint.",
+    )
     image_model: str | None = Field(None, description="Image model name (default dall-e-3).")
     zh_script: str = Field(
         "simplified",
@@ -183,6 +188,61 @@ class Settings(BaseSettings):
         description="Slowest body upload kept going, bytes per second (after the first "
         "service_body_timeout seconds).",
     )
+
+    # ---- what the building blocks take as arguments (settings are resolved once, here,
+    # for the front ends, the library and the worker; the building blocks never read them)
+
+    def llm_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`vidpipe.text.llm.OpenAIBackend` from these settings
+        (``VIDPIPE_LLM_*``, the prompts folder below ``home``)."""
+        return {
+            "base_url": self.llm_base,
+            "api_key": self.llm_key,
+            "model": self.llm_model,
+            "rpm": self.llm_rpm or 0,
+            "tpm": self.llm_tpm or 0,
+            "concurrency": self.llm_concurrency,
+            "prompt_dir": Path(self.home).expanduser() / "prompts",
+        }
+
+    def vlm_options(self) -> dict[str, Any]:
+        """The ``vlm`` dict of :func:`vidpipe.vision.describe.describe` from these settings
+        (``VIDPIPE_VLM_*``; ``base_url`` and ``model`` may be None: not configured)."""
+        return {
+            "base_url": self.vlm_base,
+            "model": self.vlm_model,
+            "api_key": self.vlm_key,
+            "rpm": self.vlm_rpm,
+        }
+
+    def image_options(self, spec: str | None) -> dict[str, Any]:
+        """Keyword arguments for :func:`vidpipe.vision.imagegen.get_image_generator` with
+        ``spec`` from these settings: the endpoint of ``sdwebui`` (``sdwebui_base``) and
+        of ``openai`` (``image_base``, ``image_key``, ``image_model``); none for the others
+        and for a spec that names its own URL (``sdwebui:URL``)."""
+        kind, _sep, arg = (spec or "").strip().partition(":")
+        kind = kind.strip().lower()
+        if kind == "sdwebui" and not arg.strip():
+            return {"base_url": self.sdwebui_base}
+        if kind == "openai":
+            return {
+                "base_url": self.image_base,
+                "api_key": self.image_key,
+                "model": self.image_model,
+            }
+        return {}
+
+
+def merge_options(settings: dict[str, Any], **given: Any) -> dict[str, Any]:
+    """``settings`` (from one of the ``Settings.*_options`` methods) with the ``given``
+    values that are not None put over them: an explicit argument wins over a setting."""
+    return {**settings, **{k: v for k, v in given.items() if v is not None}}
+
+
+def default_cache_dir() -> Path:
+    """The platform's cache folder for vidpipe (``~/.cache/vidpipe`` on Linux): the
+    default of ``VIDPIPE_CACHE_DIR``, for callers given no cache folder."""
+    return Path(user_cache_dir("vidpipe", appauthor=False))
 
 
 @lru_cache(maxsize=1)

@@ -17,9 +17,8 @@ requests may start:
   asked for in ``Retry-After`` (:func:`retry_after`), capped at ``max_retry_after``.
 - :class:`RateLimiter`: sliding-window limits on request starts (``rpm``) and tokens
   (``tpm``) per window, and on requests in flight.
-- :data:`PLACEHOLDER_API_KEY`: the key sent when none is configured;
-  :func:`check_endpoint`: a remote backend given neither a base URL nor a key fails
-  at once, naming the settings to set.
+- :data:`PLACEHOLDER_API_KEY`: the key sent when none is configured (the check that
+  a backend has an endpoint at all is :func:`vidpipe.remote.check_endpoint`).
 
 Core module: standard library only, no settings read.
 """
@@ -44,7 +43,6 @@ __all__ = [
     "RETRY_STATUSES",
     "RateLimiter",
     "RetryPolicy",
-    "check_endpoint",
     "retry_after",
     "retry_after_value",
     "retryable_status",
@@ -53,45 +51,6 @@ __all__ = [
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent as the API key when none is configured: local servers (Ollama, llama.cpp,
 speaches...) do not check it, but the ``openai`` client refuses to run without one."""
-
-
-def check_endpoint(
-    base_url: str | None,
-    api_key: str | None,
-    what: str,
-    base_setting: str,
-    key_setting: str,
-    option: str | None = None,
-    client_base: str | None = None,
-) -> None:
-    """Refuse a remote OpenAI-compatible backend that has nowhere to send requests.
-
-    Without a base URL the ``openai`` client calls ``api.openai.com``, which needs a
-    key; with neither (only :data:`PLACEHOLDER_API_KEY`), every request would fail
-    after its retries as a name or connection error that does not say what to set.
-
-    Args:
-        base_url: the base URL given or configured (None/empty: none).
-        api_key: the key given or configured (None, empty or the placeholder: none).
-        what: the backend, for the message (``"the openai text backend"``).
-        base_setting: the environment variable of the base URL (``VIDPIPE_LLM_BASE``).
-        key_setting: the environment variable(s) of the key (``VIDPIPE_LLM_KEY or
-            OPENAI_API_KEY``).
-        option: the command-line option of the base URL, if any (``--llm-base``).
-        client_base: the ``openai`` client's own base URL (``OPENAI_BASE_URL``), which
-            counts as a base URL.
-
-    Raises:
-        UsageError: neither a base URL nor a key (exit 2), naming the settings.
-    """
-    if base_url or client_base or (api_key and api_key != PLACEHOLDER_API_KEY):
-        return
-    where = f"{base_setting} or {option}" if option else base_setting
-    raise UsageError(
-        f"{what} has no endpoint: neither a base URL nor an API key is set",
-        f"set {where} to an OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1, "
-        f"or {key_setting} for the OpenAI API",
-    )
 
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429})

@@ -157,12 +157,15 @@ class TextOptions:
 
         kw: dict[str, Any] = {}
         if self.backend != "extractive":
-            if catalog is not None:
-                kw["catalog"] = catalog  # the response cache lives in the same catalog
-            if self.llm_base:
-                kw["base_url"] = self.llm_base
-            if self.llm_model:
-                kw["model"] = self.llm_model
+            from vidpipe.config import get_settings, merge_options
+
+            # the settings (VIDPIPE_LLM_*) resolved here, the options given win over them
+            kw = merge_options(
+                get_settings().llm_options(),
+                base_url=self.llm_base or None,
+                model=self.llm_model or None,
+                catalog=catalog,  # the response cache lives in the same catalog
+            )
         return get_text_backend(self.backend, **kw)
 
 
@@ -220,7 +223,14 @@ def resolve_input(
 
     model = model or get_settings().model
     script = _settings_script()
-    tr = transcribe(path, model=model, language=language, progress=progress, zh_script=script)
+    tr = transcribe(
+        path,
+        model=model,
+        language=language,
+        progress=progress,
+        zh_script=script,
+        settings=get_settings(),
+    )
     tr.model = model
     if media is None:
         media, _ = cat.add_media(path.resolve(), digest, path.stat().st_size)
@@ -446,12 +456,14 @@ def describe_media(
         from vidpipe.vision.describe import describe
     except ImportError as exc:
         raise UsageError("video description is not available in this build") from exc
-    from vidpipe.vision.describe import vlm_from_settings
+    from vidpipe.config import get_settings, merge_options
 
-    if vlm_base or vlm_model:  # missing keys come from VIDPIPE_VLM_* settings
-        vlm = {k: v for k, v in (("base_url", vlm_base), ("model", vlm_model)) if v}
-    else:
-        vlm = vlm_from_settings()
+    # missing keys come from the VIDPIPE_VLM_* settings; no endpoint at all: no descriptions
+    vlm: dict | None = merge_options(
+        get_settings().vlm_options(), base_url=vlm_base or None, model=vlm_model or None
+    )
+    if not (vlm_base or vlm_model) and not (vlm["base_url"] and vlm["model"]):
+        vlm = None
     scenes = describe(
         path,
         out_dir,

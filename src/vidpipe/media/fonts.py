@@ -77,13 +77,24 @@ def load_font(font: str | os.PathLike[str] | None, size: int) -> ImageFont.FreeT
         ) from exc
 
 
-def font_folders() -> list[Path]:
+def font_folders(
+    data_home: str | os.PathLike[str] | None = None, data_dirs: str | None = None
+) -> list[Path]:
     """The system font folders Pillow searches for a font file name on Linux and macOS
-    (``$XDG_DATA_HOME/fonts``, each ``$XDG_DATA_DIRS/fonts``, ``/usr/share/fonts``,
-    ``~/Library/Fonts``...), in that order; only the ones that exist."""
-    home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    dirs = [home / "fonts"]
-    data_dirs = os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
+    (``<data_home>/fonts``, each ``<data_dirs>/fonts``, ``/usr/share/fonts``,
+    ``~/Library/Fonts``...), in that order; only the ones that exist.
+
+    Args:
+        data_home: the user's data folder; None: the XDG base-directory one
+            (``$XDG_DATA_HOME`` or ``~/.local/share``, as ``platformdirs`` resolves it).
+        data_dirs: the system data folders, ``:``-separated; None: the XDG ones
+            (``$XDG_DATA_DIRS`` or ``/usr/local/share:/usr/share``, likewise).
+    """
+    from platformdirs.unix import Unix
+
+    xdg = Unix(multipath=True)
+    dirs = [Path(data_home if data_home is not None else xdg.user_data_dir) / "fonts"]
+    data_dirs = xdg.site_data_dir if data_dirs is None else data_dirs
     dirs += [Path(d) / "fonts" for d in data_dirs.split(":") if d]
     dirs += [Path("/usr/share/fonts"), Path("/Library/Fonts"), Path.home() / "Library/Fonts"]
     seen: list[Path] = []

@@ -83,12 +83,15 @@ def asr_engine(model: str, threads: int | None = None):
     Raises:
         ModelError: the model cannot be found or loaded.
     """
+    from vidpipe.config import get_settings
     from vidpipe.speech.transcribe import get_engine
 
     key = (model, threads)
     with _lock:
         if key not in _engines:
-            _engines[key] = get_engine("faster-whisper", model=model, threads=threads)
+            _engines[key] = get_engine(
+                "faster-whisper", model=model, threads=threads, settings=get_settings()
+            )
         return _engines[key]
 
 
@@ -816,18 +819,28 @@ class ImagesStage(Stage):
             raise InputError("an images job needs a text or a transcript", "give a text")
         if not chunks:
             raise InputError("nothing to draw: the transcript has no text", "check the input")
-        kwargs: dict[str, Any] = {"width": options.width, "height": options.height}
+        from vidpipe.config import get_settings, merge_options
+
+        settings = get_settings()  # the endpoints' settings, resolved here for the generator
+        kwargs: dict[str, Any] = merge_options(
+            settings.image_options(options.generator),
+            base_url=options.image_base or None,
+            model=options.image_model or None,
+            width=options.width,
+            height=options.height,
+        )
         if inputs.given.path:
             kwargs["source_video"] = inputs.given.path
-        if options.image_base:
-            kwargs["base_url"] = options.image_base
-        if options.image_model:
-            kwargs["model"] = options.image_model
         if options.llm_base:  # prompts from the LLM, its responses cached in the catalog
             from vidpipe.text.llm import OpenAIBackend
 
             kwargs["llm"] = OpenAIBackend(
-                base_url=options.llm_base, model=options.llm_model, catalog=ctx.catalog
+                **merge_options(
+                    settings.llm_options(),
+                    base_url=options.llm_base,
+                    model=options.llm_model,
+                    catalog=ctx.catalog,
+                )
             )
         gen = get_image_generator(options.generator, **kwargs)
         made = gen.generate(

@@ -9,6 +9,7 @@ written by :func:`vidpipe.writers.write_transcript` (atomically).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -22,12 +23,36 @@ if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.media.subtitles import CueOptions
     from vidpipe.types import Transcript
 
-__all__ = ["FileOutcome", "TranscribeSettings", "export_transcripts", "transcribe_files"]
+__all__ = [
+    "FileOutcome",
+    "TranscribeSettings",
+    "export_transcripts",
+    "transcribe_files",
+    "with_settings",
+]
 
 
 #: files transcribed together by a local engine (their short clips share Whisper
 #: windows, see :mod:`vidpipe.speech.packing`); each group's audio is held in memory
 PACK_GROUP = 32
+
+
+def with_settings(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a function taking ``settings=``, e.g.
+    :func:`vidpipe.speech.transcribe.transcribe`) called with the process settings
+    (``VIDPIPE_*``, :func:`vidpipe.config.get_settings`) unless the caller gives some:
+    how the public ``vidpipe.transcribe`` / ``vidpipe.transcribe_many`` resolve settings
+    once, at the front, for the building blocks that read none."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("settings") is None:
+            from vidpipe.config import get_settings
+
+            kwargs["settings"] = get_settings()
+        return fn(*args, **kwargs)
+
+    return call
 
 
 def _noop(*_args: Any) -> None:
@@ -126,6 +151,7 @@ def transcribe_files(
     Raises:
         ModelError, UsageError: the engine cannot be built (before any input).
     """
+    from vidpipe.config import get_settings
     from vidpipe.files import numbered_stem
     from vidpipe.speech.transcribe import get_engine, transcribe_many
     from vidpipe.speech.transcribe import transcribe as transcribe_file
@@ -135,7 +161,12 @@ def transcribe_files(
     want_words = s.word_timestamps or any(f in SUBTITLE_FORMATS for f in formats)
     upload = int(s.max_upload_mb * 1024 * 1024) if s.max_upload_mb else None
     engine = get_engine(
-        s.engine, model=s.model, threads=s.threads, api_base=s.api_base, max_upload_bytes=upload
+        s.engine,
+        model=s.model,
+        threads=s.threads,
+        api_base=s.api_base,
+        max_upload_bytes=upload,
+        settings=get_settings(),  # what the options leave open (VIDPIPE_*), resolved here
     )
     on_ready()
     used_stems: dict[str, int] = {}

@@ -131,11 +131,12 @@ def subtitle_source(
         side = audio.with_suffix(suffix)
         if side.is_file():
             return load_subtitles(side)
+    from vidpipe.config import get_settings
     from vidpipe.speech.transcribe import transcribe as transcribe_file
 
     held = on_transcribe(audio) if on_transcribe is not None else None
     with held if held is not None else contextlib.nullcontext():
-        return transcribe_file(audio, model=model)
+        return transcribe_file(audio, model=model, settings=get_settings())
 
 
 def render_video(

@@ -443,8 +443,9 @@ class IflytekEngine:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> IflytekEngine:
-        """Build an engine from :class:`vidpipe.config.Settings` (``VIDPIPE_IFLYTEK_*``).
+    def from_settings(cls, settings: Settings, **overrides: Any) -> IflytekEngine:
+        """Build an engine from :class:`vidpipe.config.Settings` (``VIDPIPE_IFLYTEK_*``)
+        the caller resolved (a front end: :func:`vidpipe.config.get_settings`).
 
         ``overrides`` (``base_url``, ``timeout``, ``max_upload_bytes``...) that are not
         ``None`` win over the settings.
@@ -452,10 +453,6 @@ class IflytekEngine:
         Raises:
             UsageError: the app id or secret is not configured.
         """
-        if settings is None:
-            from vidpipe.config import get_settings
-
-            settings = get_settings()
         kwargs: dict[str, Any] = {
             "app_id": settings.iflytek_appid or "",
             "secret": settings.iflytek_secret or "",

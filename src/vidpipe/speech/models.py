@@ -143,9 +143,9 @@ def _verify(model_bin: Path, model: BundledModel, cache_dir: Path | None = None)
 
 
 def _default_cache_dir() -> Path:
-    from vidpipe.config import get_settings
+    from vidpipe.config import default_cache_dir
 
-    return get_settings().cache_dir
+    return default_cache_dir()
 
 
 def _assemble(model: BundledModel, cache_dir: Path) -> Path:
@@ -219,7 +219,9 @@ def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> Path:
     Args:
         name_or_path: a bundled name (``"base"``, ``"tiny.en"``), a folder path, or a
             Hugging Face repository id ``"org/name"`` (downloaded only in that case).
-        cache_dir: where split models are assembled; defaults to ``VIDPIPE_CACHE_DIR``.
+        cache_dir: where split models are assembled and checksums remembered (front
+            ends pass ``VIDPIPE_CACHE_DIR``); None: the platform's cache folder
+            (:func:`vidpipe.config.default_cache_dir`), no setting read.
 
     Returns:
         Path to a folder containing ``model.bin``, ``config.json`` and the tokenizer.

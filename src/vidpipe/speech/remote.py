@@ -21,7 +21,8 @@ How a transcription travels:
 Connection errors, timeouts and the statuses :func:`vidpipe.retry.retryable_status`
 names (408, 409, 429, 5xx...) are retried as :class:`vidpipe.retry.RetryPolicy` waits
 (``max_retries``; the ``openai`` client's own retries are off); every other failure is
-a :class:`~vidpipe.errors.RemoteError` with a one-line message.
+a :class:`~vidpipe.errors.RemoteError` with a one-line message. Client, retries and
+error mapping are the one OpenAI-compatible client helper's, :mod:`vidpipe.remote`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ import itertools
 import json
 import logging
 import math
-import os
-import time
 import warnings
 import wave
 from collections.abc import Mapping
@@ -40,9 +39,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from vidpipe import remote
 from vidpipe.errors import RemoteError, UsageError, excerpt
 from vidpipe.media.silence import find_silences, split_points
-from vidpipe.retry import PLACEHOLDER_API_KEY, RetryPolicy, retry_after, retryable_status
+from vidpipe.retry import PLACEHOLDER_API_KEY as PLACEHOLDER_API_KEY  # re-exported
+from vidpipe.retry import RetryPolicy
 from vidpipe.speech.engine import (
     SAMPLE_RATE,
     ProgressCallback,
@@ -346,9 +347,9 @@ class OpenAIEngine:
     Args:
         api_base: base URL including the version path, e.g.
             ``http://127.0.0.1:8000/v1`` or ``https://api.openai.com/v1``.
-        api_key: bearer token; ``None`` reads ``VIDPIPE_API_KEY`` then
-            ``OPENAI_API_KEY`` from the environment, else sends
-            :data:`PLACEHOLDER_API_KEY` (local servers do not check keys).
+        api_key: bearer token; ``None`` sends :data:`PLACEHOLDER_API_KEY` (local
+            servers do not check keys). Nothing is read from the environment here:
+            :meth:`from_settings` passes ``VIDPIPE_API_KEY`` / ``OPENAI_API_KEY``.
         model: model name sent as the form field ``model`` (OpenAI, speaches...)
             and also as ``model_name`` (faster-whisper-server 0.0.x reads that one).
         max_upload_bytes: largest request body in bytes; longer audio is split at
@@ -396,32 +397,25 @@ class OpenAIEngine:
             self.max_retries, RETRY_BACKOFF, RETRY_MAX_BACKOFF, RETRY_MAX_AFTER
         )
         self.audio_format: AudioFormat = audio_format
-        key = api_key or os.environ.get("VIDPIPE_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        self._has_key = bool(key)
-
-        import openai
-
-        self._client = openai.OpenAI(
-            base_url=base,
-            api_key=key or PLACEHOLDER_API_KEY,
-            max_retries=0,
-            timeout=self.timeout,
+        self._client = remote.make_client(base, api_key, self.timeout)
+        self._hints = remote.Hints(
+            key="check VIDPIPE_API_KEY" if api_key else "set VIDPIPE_API_KEY (or OPENAI_API_KEY)",
+            not_found="check --api-base: it usually ends in /v1, e.g. http://127.0.0.1:8000/v1",
+            retries="check that the server is not overloaded, or raise the timeout",
+            connect="check --api-base (VIDPIPE_API_BASE) and that the server is running",
         )
         self._warned_no_words = False
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> OpenAIEngine:
-        """Build an engine from :class:`vidpipe.config.Settings` (``VIDPIPE_API_*``).
+    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAIEngine:
+        """Build an engine from :class:`vidpipe.config.Settings` (``VIDPIPE_API_*``) the
+        caller resolved (a front end: :func:`vidpipe.config.get_settings`).
 
         ``overrides`` (``api_base``, ``model``, ``max_upload_bytes``...) win over settings.
 
         Raises:
             UsageError: no API base URL is configured.
         """
-        if settings is None:
-            from vidpipe.config import get_settings
-
-            settings = get_settings()
         kwargs: dict[str, Any] = {
             "api_base": settings.api_base,
             "api_key": settings.api_key,
@@ -585,8 +579,6 @@ class OpenAIEngine:
         self, data: bytes, options: TranscribeOptions, prompt: str | None, where: str
     ) -> object:
         """POST one encoded piece; return the decoded JSON body."""
-        import openai
-
         url = self._url(options)
         kwargs: dict[str, Any] = {
             "file": (f"audio.{self.audio_format}", data, _MIME[self.audio_format]),
@@ -599,32 +591,14 @@ class OpenAIEngine:
         temperature = _temperature(options.temperature)
         if temperature is not None:
             kwargs["temperature"] = temperature
-        for attempt in range(self.retry.attempts):
-            last = attempt == self.retry.max_retries
-            after = None
-            try:
-                body = self._send(kwargs, options)
-                break
-            except openai.APITimeoutError as exc:
-                if last:
-                    raise RemoteError(
-                        f"{url} did not answer within {self.timeout:g} s{where}, "
-                        f"after {self.max_retries} retries",
-                        "check that the server is not overloaded, or raise the timeout",
-                    ) from exc
-            except openai.APIConnectionError as exc:
-                if last:
-                    raise RemoteError(
-                        f"cannot connect to {url}: {_connection_reason(exc)}{where}",
-                        "check --api-base (VIDPIPE_API_BASE) and that the server is running",
-                    ) from exc
-            except openai.APIStatusError as exc:
-                if last or not retryable_status(exc.status_code):
-                    raise self._status_error(exc, url, len(data), where) from exc
-                after = retry_after(getattr(exc.response, "headers", None))
-            delay = self.retry.delay(attempt + 1, after)
-            log.info("%s failed%s; retry %d in %.1f s", url, where, attempt + 1, delay)
-            time.sleep(delay)
+        body = remote.call(
+            lambda: self._send(kwargs, options),
+            where=f"{url}{where}",
+            policy=self.retry,
+            timeout=self.timeout,
+            hints=self._hints,
+            on_status=lambda f: self._status_error(f, url, len(data), where),
+        )
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -650,38 +624,18 @@ class OpenAIEngine:
             raw = self._client.audio.transcriptions.with_raw_response.create(**kwargs)
         return raw.http_response.content
 
-    def _status_error(self, exc: Any, url: str, size: int, where: str) -> RemoteError:
-        status = exc.status_code
-        message = _server_message(exc)
-        said = f": {message}" if message else ""
-        if status == 401:
-            hint = "check VIDPIPE_API_KEY"
-            if not self._has_key:
-                hint = "set VIDPIPE_API_KEY (or OPENAI_API_KEY)"
-            return RemoteError(f"{url} rejected the API key (HTTP 401){said}", hint)
-        if status == 403:
-            return RemoteError(
-                f"{url} refused access (HTTP 403){said}",
-                "check VIDPIPE_API_KEY and its permissions",
-            )
-        if status == 404:
-            return RemoteError(
-                f"{url} not found (HTTP 404){said}",
-                "check --api-base: it usually ends in /v1, e.g. http://127.0.0.1:8000/v1",
-            )
-        if status == 413:
+    def _status_error(
+        self, failure: remote.Failure, url: str, size: int, where: str
+    ) -> RemoteError | None:
+        """The engine's own message for a final HTTP status (413: the upload limits)."""
+        if failure.status == 413:
+            said = f": {failure.said}" if failure.said else ""
             return RemoteError(
                 f"{url} rejected an upload of {size} bytes as too large (HTTP 413){where}; "
                 f"vidpipe's upload limit is {self.max_upload_bytes} bytes{said}",
                 "lower VIDPIPE_MAX_UPLOAD_BYTES below the server's limit",
             )
-        if status == 429:
-            return RemoteError(
-                f"{url} kept rate-limiting after {self.max_retries} retries (HTTP 429){said}",
-                "wait and try again, or check your quota",
-            )
-        retried = f" after {self.max_retries} retries" if status >= 500 else ""
-        return RemoteError(f"{url} answered HTTP {status}{retried}{where}{said}")
+        return None
 
     def _warn_no_words(self) -> None:
         if not self._warned_no_words:
@@ -761,55 +715,6 @@ def _space_words(segments: list[Segment], language: str | None) -> None:
         return
     for w in words:
         w.word = " " + w.word
-
-
-def _server_message(exc: Any) -> str:
-    """The error text a server put in its body, in any of the usual shapes."""
-    body = getattr(exc, "body", None)
-    candidates: list[object] = []
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        detail = body.get("detail")
-        if isinstance(err, Mapping):
-            candidates.append(err.get("message"))
-        candidates.append(err)
-        if isinstance(detail, Mapping):  # FastAPI HTTPException(detail={"error": {...}})
-            inner = detail.get("error")
-            if isinstance(inner, Mapping):
-                candidates.append(inner.get("message"))
-            candidates.append(detail.get("message"))
-        candidates.append(detail)
-        candidates.append(body.get("message"))
-    elif isinstance(body, str):
-        candidates.append(body)
-    for c in candidates:
-        if isinstance(c, str) and c.strip():
-            return _excerpt(c, 200)
-    if isinstance(body, list | Mapping):  # e.g. FastAPI's 422 validation list
-        return _excerpt(json.dumps(body), 200)
-    try:
-        return _excerpt(exc.response.text, 200)
-    except Exception:  # pragma: no cover - no response body at all
-        return ""
-
-
-def _connection_reason(exc: BaseException) -> str:
-    """'connection refused', 'name or service not known'... from the exception chain."""
-    seen = set()
-    current: BaseException | None = exc
-    reason = ""
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror.lower()
-        text = str(current)
-        if text and text != "Connection error.":
-            reason = text
-        current = current.__cause__ or current.__context__
-    reason = " ".join(reason.split())
-    if "refused" in reason.lower():
-        return "connection refused"
-    return reason or "connection failed"
 
 
 def _excerpt(value: object, limit: int = 120) -> str:

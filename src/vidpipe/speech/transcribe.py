@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import ValidationError
@@ -14,6 +14,9 @@ from vidpipe.errors import MediaError, UsageError, VidpipeError
 from vidpipe.files import check_readable_file
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, ProgressCallback, TranscribeOptions
 from vidpipe.types import Transcript
+
+if TYPE_CHECKING:
+    from vidpipe.config import Settings
 
 HOLD_SECONDS = 120.0
 """:func:`transcribe_many` keeps in memory, for packing, only the files of at most this
@@ -32,6 +35,7 @@ def get_engine(
     api_base: str | None = None,
     api_key: str | None = None,
     max_upload_bytes: int | None = None,
+    settings: Settings | None = None,
 ) -> ASREngine:
     """Build an ASR engine by name (the factory keyed by configuration).
 
@@ -45,22 +49,47 @@ def get_engine(
             for iflytek it overrides ``VIDPIPE_IFLYTEK_BASE``).
         api_key: key for the remote endpoint (``VIDPIPE_API_KEY``/``OPENAI_API_KEY``).
         max_upload_bytes: remote upload limit in bytes (``VIDPIPE_MAX_UPLOAD_BYTES``).
+        settings: the settings the caller resolved (front ends:
+            :func:`vidpipe.config.get_settings`) for what the arguments leave open;
+            None: each engine's own defaults (no settings or environment read here;
+            the iflytek engine needs them).
 
     Raises:
         UsageError: unknown engine, the openai engine without a base URL, or the
             iflytek engine without an app id and secret.
         ModelError: the local model cannot be loaded.
     """
-    from vidpipe.config import get_settings
-
-    settings = get_settings()
+    s = settings
     if name in ("faster-whisper", "local", "whisper"):
         from vidpipe.speech.whisper import FasterWhisperEngine
 
-        return FasterWhisperEngine(model=model, threads=threads)
+        if s is None:
+            return FasterWhisperEngine(model=model, threads=threads)
+        return FasterWhisperEngine(
+            model=model or s.model,
+            device=s.device,
+            compute_type=s.compute_type,
+            threads=threads,
+            cache_dir=s.cache_dir,
+        )
     if name == "openai":
         from vidpipe.speech.remote import OpenAIEngine
 
+        if s is None:
+            from vidpipe.speech.remote import OPENAI_MAX_UPLOAD_BYTES
+
+            if not api_base:
+                raise UsageError(
+                    "the openai engine needs an endpoint",
+                    "pass --api-base http://HOST:PORT/v1 or set VIDPIPE_API_BASE",
+                )
+            return OpenAIEngine(
+                api_base=api_base,
+                api_key=api_key,
+                model=model or "whisper-1",
+                max_upload_bytes=max_upload_bytes or OPENAI_MAX_UPLOAD_BYTES,
+            )
+        settings = s
         base = api_base or settings.api_base
         if not base:
             raise UsageError(
@@ -76,6 +105,11 @@ def get_engine(
     if name == "iflytek":
         from vidpipe.speech.iflytek import IflytekEngine
 
+        if settings is None:
+            raise UsageError(
+                "the iflytek engine needs an app id and a secret",
+                "set VIDPIPE_IFLYTEK_APPID and VIDPIPE_IFLYTEK_SECRET",
+            )
         return IflytekEngine.from_settings(
             settings, base_url=api_base, max_upload_bytes=max_upload_bytes
         )
@@ -101,6 +135,7 @@ def transcribe(
     progress: ProgressCallback | None = None,
     on_decoded: Callable[[float], None] | None = None,
     zh_script: str = "simplified",
+    settings: Settings | None = None,
 ) -> Transcript:
     """Transcribe the speech in a video or audio file.
 
@@ -131,6 +166,8 @@ def transcribe(
         zh_script: for Chinese (``zh``, given or detected), the script of segment and
             word text: ``"simplified"`` (default), ``"traditional"`` or ``"keep"``
             (Whisper's own mix); see :mod:`vidpipe.text.script`.
+        settings: the resolved settings for an engine given by name (see
+            :func:`get_engine`; front ends pass :func:`vidpipe.config.get_settings`).
 
     Returns:
         A :class:`~vidpipe.types.Transcript`; times in seconds from the start of the audio.
@@ -158,6 +195,7 @@ def transcribe(
         progress=(lambda _i, done, total: progress(done, total)) if progress else None,
         on_decoded=(lambda _i, seconds: on_decoded(seconds)) if on_decoded else None,
         zh_script=zh_script,
+        settings=settings,
     )
     if isinstance(result, VidpipeError):
         raise result
@@ -233,6 +271,7 @@ def transcribe_many(
     progress: Callable[[int, float, float], None] | None = None,
     on_decoded: Callable[[int, float], None] | None = None,
     zh_script: str = "simplified",
+    settings: Settings | None = None,
 ) -> list[Transcript | VidpipeError]:
     """Transcribe several files together: short ones share Whisper windows.
 
@@ -273,7 +312,7 @@ def transcribe_many(
         initial_prompt=initial_prompt,
     )
     eng = (
-        get_engine(engine, model=model, threads=threads, api_base=api_base)
+        get_engine(engine, model=model, threads=threads, api_base=api_base, settings=settings)
         if isinstance(engine, str)
         else engine
     )

@@ -323,8 +323,10 @@ _PIPER_CACHE: dict[tuple[str, int], object] = {}
 _PIPER_LOCK = threading.Lock()
 
 
-def _load_piper(model: Path, config: Path, threads: int):
-    """Load (once per path and thread count) a ``piper.PiperVoice`` on the CPU."""
+def _load_piper(model: Path, config: Path, threads: int, cache_dir: Path | None = None):
+    """Load (once per path and thread count) a ``piper.PiperVoice`` on the CPU; what piper
+    fetches for some languages (g2pW for Chinese) goes below ``cache_dir/piper`` (None:
+    :func:`vidpipe.config.default_cache_dir`)."""
     key = (str(model.resolve()), threads)
     with _PIPER_LOCK:
         if key in _PIPER_CACHE:
@@ -337,7 +339,7 @@ def _load_piper(model: Path, config: Path, threads: int):
             raise ModelError(
                 f"the piper package cannot be imported: {exc}", "pip install piper-tts"
             ) from exc
-        from vidpipe.config import get_settings
+        from vidpipe.config import default_cache_dir
 
         try:
             with open(config, encoding="utf-8") as fh:
@@ -366,7 +368,7 @@ def _load_piper(model: Path, config: Path, threads: int):
         voice = _Piper(
             session=session,
             config=cfg,
-            download_dir=get_settings().cache_dir / "piper",
+            download_dir=(cache_dir or default_cache_dir()) / "piper",
         )
         _PIPER_CACHE[key] = voice
         return voice
@@ -381,6 +383,8 @@ class PiperVoice(_SentenceVoice):
         name: the voice's name (default: the model path).
         threads: onnxruntime intra-op threads (default: the cores this process may use,
             :func:`vidpipe.config.default_threads`); idle threads do not spin.
+        cache_dir: the cache folder (front ends pass ``VIDPIPE_CACHE_DIR``; None: the
+            platform's, :func:`vidpipe.config.default_cache_dir`).
 
     The loaded model is cached per (path, threads), so building a second
     ``PiperVoice`` for the same file costs nothing. ``sample_rate`` and ``language``
@@ -400,6 +404,7 @@ class PiperVoice(_SentenceVoice):
         *,
         name: str | None = None,
         threads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         from vidpipe.config import default_threads
 
@@ -416,7 +421,7 @@ class PiperVoice(_SentenceVoice):
         self.config_path = config_path
         self.name = name or str(model_path)
         self.threads = threads or default_threads()
-        self._voice = _load_piper(model_path, config_path, self.threads)
+        self._voice = _load_piper(model_path, config_path, self.threads, cache_dir)
         from piper.config import SynthesisConfig
 
         self._config = SynthesisConfig(volume=PIPER_VOLUME)

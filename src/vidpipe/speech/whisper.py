@@ -13,10 +13,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from vidpipe.config import default_threads, get_settings
+from vidpipe.config import default_threads
 from vidpipe.errors import ModelError, UsageError, VidpipeError
 from vidpipe.speech.engine import (
     SAMPLE_RATE,
@@ -128,6 +129,11 @@ class FasterWhisperEngine:
         device: ``"cpu"`` or ``"cuda"``.
         compute_type: CTranslate2 compute type; ``int8`` is fastest on CPU.
         threads: CPU threads; defaults to the cores available to the process.
+        cache_dir: where split bundled models are assembled (front ends pass
+            ``VIDPIPE_CACHE_DIR``; see :func:`vidpipe.speech.models.resolve_model`).
+
+    Nothing is read from the settings here: the front ends pass ``VIDPIPE_MODEL``,
+    ``VIDPIPE_DEVICE`` and ``VIDPIPE_COMPUTE_TYPE`` (defaults ``base``, ``cpu``, ``int8``).
 
     Raises:
         ModelError: the model cannot be resolved or loaded.
@@ -141,12 +147,12 @@ class FasterWhisperEngine:
         device: str | None = None,
         compute_type: str | None = None,
         threads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
-        settings = get_settings()
-        self.model_name = model or settings.model
-        self.model_dir = resolve_model(self.model_name)
-        self.device = device or settings.device
-        self.compute_type = compute_type or settings.compute_type
+        self.model_name = model or "base"
+        self.model_dir = resolve_model(self.model_name, cache_dir)
+        self.device = device or "cpu"
+        self.compute_type = compute_type or "int8"
         self.threads = threads or default_threads()
         with _load_lock:
             self.model = _load(str(self.model_dir), self.device, self.compute_type, self.threads)

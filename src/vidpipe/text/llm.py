@@ -1,11 +1,12 @@
 """The ``openai`` text backend: any OpenAI-compatible chat endpoint.
 
 Works with OpenAI, Ollama, DeepSeek, vLLM, llama.cpp's server, DashScope's
-compatible mode: anything serving ``POST {base}/chat/completions``. Configuration
-(:class:`vidpipe.config.Settings`): ``VIDPIPE_LLM_BASE``, ``VIDPIPE_LLM_KEY`` (or
-``OPENAI_API_KEY``; a placeholder is sent when there is none, local servers do not
-check it), ``VIDPIPE_LLM_MODEL``, ``VIDPIPE_LLM_RPM``, ``VIDPIPE_LLM_TPM``,
-``VIDPIPE_LLM_CONCURRENCY``.
+compatible mode: anything serving ``POST {base}/chat/completions``. Every setting
+is an argument of :class:`OpenAIBackend`; the front ends fill them from
+:meth:`vidpipe.config.Settings.llm_options` (``VIDPIPE_LLM_BASE``, ``VIDPIPE_LLM_KEY`` or
+``OPENAI_API_KEY``, ``VIDPIPE_LLM_MODEL``, ``VIDPIPE_LLM_RPM``, ``VIDPIPE_LLM_TPM``,
+``VIDPIPE_LLM_CONCURRENCY``, the prompts folder below ``VIDPIPE_HOME``). Without a key a
+placeholder is sent (local servers do not check it).
 
 Every request goes through, in order:
 
@@ -15,13 +16,13 @@ Every request goes through, in order:
 2. **the limiter** (:class:`vidpipe.retry.RateLimiter`): at most ``rpm`` request starts and ``tpm``
    tokens in any sliding 60 s window, and at most ``concurrency`` requests in flight.
    Every attempt, retries included, passes through it.
-3. **the retry loop**: the ``openai`` client runs with ``max_retries=0``; vidpipe
-   retries what :func:`vidpipe.retry.retryable_status` names (429, 408, 409, 5xx...),
-   timeouts and connection errors, waiting as :class:`vidpipe.retry.RetryPolicy`
-   says (what ``Retry-After`` asks, up to :data:`MAX_RETRY_AFTER`, else exponential
-   backoff with full jitter from ``backoff`` up to ``max_backoff``). Other failures,
-   and the last retry, raise :class:`~vidpipe.errors.RemoteError` with a one-line
-   message.
+3. **the retry loop** (:func:`vidpipe.remote.call`): the ``openai`` client runs with
+   ``max_retries=0``; vidpipe retries what :func:`vidpipe.retry.retryable_status`
+   names (429, 408, 409, 5xx...), timeouts and connection errors, waiting as
+   :class:`vidpipe.retry.RetryPolicy` says (what ``Retry-After`` asks, up to
+   :data:`MAX_RETRY_AFTER`, else exponential backoff with full jitter from ``backoff``
+   up to ``max_backoff``). Other failures, and the last retry, raise
+   :class:`~vidpipe.errors.RemoteError` with a one-line message.
 
 Prompts are templates (:mod:`vidpipe.text.prompts`) users can override; answers are
 in the transcript's language unless ``output_language`` says otherwise.
@@ -34,24 +35,16 @@ import itertools
 import json
 import logging
 import math
-import os
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from vidpipe import remote
 from vidpipe.errors import RemoteError
 from vidpipe.errors import excerpt as _one_line
-from vidpipe.retry import (
-    PLACEHOLDER_API_KEY,
-    RateLimiter,
-    RetryPolicy,
-    check_endpoint,
-    retry_after,
-    retryable_status,
-)
+from vidpipe.retry import PLACEHOLDER_API_KEY, RateLimiter, RetryPolicy
 from vidpipe.text.extractive import (
     chapter_count,
     chapters_from_groups,
@@ -93,6 +86,20 @@ class ResponseCache(Protocol):
 
 CHARS_PER_TOKEN = 4.0
 """Token estimate before a response reports ``usage``: about 4 characters per token."""
+
+DEFAULT_MODEL = "gpt-4o-mini"
+"""Chat model asked for when none is given (the ``llm_model`` setting's default)."""
+
+DEFAULT_CONCURRENCY = 4
+"""Requests in flight at once when no limit is given (the ``llm_concurrency`` default)."""
+
+HINTS = remote.Hints.named(
+    "VIDPIPE_LLM_BASE",
+    "VIDPIPE_LLM_KEY",
+    "VIDPIPE_LLM_MODEL",
+    retries="check the server, or lower VIDPIPE_LLM_RPM / VIDPIPE_LLM_CONCURRENCY",
+)
+"""What the chat backend's errors tell the user to do."""
 
 MAX_RETRY_AFTER = 300.0
 """Longest ``Retry-After`` honoured, in seconds (longer waits are cut to this)."""
@@ -203,12 +210,17 @@ def parse_chapters_json(text: str, chunks: list[Chunk]) -> tuple[list[int], list
 class OpenAIBackend:
     """Summaries, keywords and chapters from an OpenAI-compatible chat model.
 
+    The caller passes every setting (front ends: :meth:`vidpipe.config.Settings.llm_options`);
+    nothing is read from the settings or the environment here.
+
     Args:
-        base_url: endpoint base, e.g. ``http://127.0.0.1:8080/v1`` (default: settings).
-        api_key: key (default: ``VIDPIPE_LLM_KEY`` / ``OPENAI_API_KEY``, else a placeholder).
-        model: model name (default: ``VIDPIPE_LLM_MODEL``).
-        rpm, tpm, concurrency: limits (``None``: the settings; ``0`` rpm/tpm: no limit;
-            see :class:`vidpipe.retry.RateLimiter`).
+        base_url: endpoint base, e.g. ``http://127.0.0.1:8080/v1`` (None: the ``openai``
+            client's own default).
+        api_key: key (None: a placeholder local servers accept).
+        model: model name (None: :data:`DEFAULT_MODEL`).
+        rpm, tpm: request starts and tokens per minute (``None`` or ``0``: no limit);
+            concurrency: requests in flight (``None``: :data:`DEFAULT_CONCURRENCY`; see
+            :class:`vidpipe.retry.RateLimiter`).
         limiter: a shared :class:`~vidpipe.retry.RateLimiter` (overrides
             rpm/tpm/concurrency).
         timeout: seconds per request attempt.
@@ -217,7 +229,8 @@ class OpenAIBackend:
         catalog: where responses are cached (a :class:`ResponseCache`, e.g. the catalog;
             ``None``: no cache); ``cache=False`` disables caching.
         output_language: answer in this language instead of the transcript's.
-        prompt_dir: folder of prompt overrides (default ``$VIDPIPE_HOME/prompts``).
+        prompt_dir: folder of prompt overrides (None: the packaged prompts only; the
+            front ends pass ``$VIDPIPE_HOME/prompts``).
         temperature, max_tokens: generation parameters (part of the cache key).
         chapter_seconds: a fixed target chapter length in seconds (None: the rule of
             :func:`vidpipe.text.extractive.chapter_count`).
@@ -249,27 +262,21 @@ class OpenAIBackend:
         chapter_seconds: float | None = None,
         keyword_count: int = 10,
     ) -> None:
-        from vidpipe.config import get_settings
-
-        settings = get_settings()
-        self.base_url = base_url or settings.llm_base
-        self.api_key = api_key or settings.llm_key or PLACEHOLDER_API_KEY
-        check_endpoint(
+        self.base_url = base_url or None
+        self.api_key = api_key or PLACEHOLDER_API_KEY
+        remote.check_endpoint(
             self.base_url,
             self.api_key,
             "the openai text backend",
             "VIDPIPE_LLM_BASE",
             "VIDPIPE_LLM_KEY or OPENAI_API_KEY",
             option="--llm-base",
-            client_base=os.environ.get("OPENAI_BASE_URL"),
         )
-        self.model = model or settings.llm_model
-        self.limiter = limiter or RateLimiter(
-            (rpm or None) if rpm is not None else settings.llm_rpm,
-            (tpm or None) if tpm is not None else settings.llm_tpm,
-            concurrency if concurrency is not None else settings.llm_concurrency,
-        )
-        self.concurrency = max(1, concurrency or settings.llm_concurrency or 1)
+        self.model = model or DEFAULT_MODEL
+        if concurrency is None:
+            concurrency = DEFAULT_CONCURRENCY
+        self.limiter = limiter or RateLimiter(rpm or None, tpm or None, concurrency)
+        self.concurrency = max(1, concurrency or 1)
         self.timeout = timeout
         self.retry = RetryPolicy(max_retries, backoff, max_backoff, MAX_RETRY_AFTER)
         self._catalog = catalog
@@ -296,14 +303,7 @@ class OpenAIBackend:
         """The ``openai.OpenAI`` client (created on first use, ``max_retries=0``)."""
         with self._client_lock:
             if self._client is None:
-                import openai
-
-                self._client = openai.OpenAI(
-                    base_url=self.base_url,
-                    api_key=self.api_key,
-                    max_retries=0,
-                    timeout=self.timeout,
-                )
+                self._client = remote.make_client(self.base_url, self.api_key, self.timeout)
             return self._client
 
     def catalog(self) -> ResponseCache | None:
@@ -335,57 +335,28 @@ class OpenAIBackend:
         return text
 
     def _request(self, messages: list[dict], params: dict) -> str:
-        import openai
-
         estimate = estimate_tokens(messages[-1]["content"]) + int(params["max_tokens"])
         client = self.client()
-        for attempt in range(self.retry.attempts):
+
+        def send() -> Any:
             with self.limiter.slot(estimate) as event:
                 self.requests += 1
-                try:
-                    resp = client.chat.completions.create(
-                        model=self.model, messages=messages, **params
-                    )
-                except openai.APIStatusError as exc:
-                    status = exc.status_code
-                    said = _one_line(getattr(exc, "message", "") or exc, 120)
-                    if not retryable_status(status):
-                        if status == 401:
-                            raise RemoteError(
-                                f"{self.where} rejected the API key (HTTP 401)",
-                                "set VIDPIPE_LLM_KEY",
-                            ) from exc
-                        raise RemoteError(
-                            f"{self.where} answered HTTP {status}: {said}",
-                            "check VIDPIPE_LLM_BASE and VIDPIPE_LLM_MODEL",
-                        ) from exc
-                    error: Exception = exc
-                    what = f"HTTP {status}: {said}"
-                except openai.APITimeoutError as exc:
-                    error, what = exc, f"no answer within {self.timeout:g} s"
-                except openai.APIConnectionError as exc:
-                    error, what = exc, f"connection failed: {_one_line(exc.__cause__ or exc, 100)}"
-                else:
-                    usage = getattr(resp, "usage", None)
-                    if usage is not None and getattr(usage, "total_tokens", None):
-                        self.limiter.update(event, int(usage.total_tokens))
-                    try:
-                        content = resp.choices[0].message.content
-                    except (AttributeError, IndexError, TypeError) as exc:
-                        raise RemoteError(
-                            f"{self.where} answered without a message: {_one_line(resp, 120)}"
-                        ) from exc
-                    return (content or "").strip()
-            if attempt >= self.retry.max_retries:
-                raise RemoteError(
-                    f"{self.where} failed after {attempt + 1} attempts: {what}",
-                    "check the server, or lower VIDPIPE_LLM_RPM / VIDPIPE_LLM_CONCURRENCY",
-                ) from error
-            headers = getattr(getattr(error, "response", None), "headers", None)
-            delay = self.retry.delay(attempt + 1, retry_after(headers))
-            log.info("LLM request failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                resp = client.chat.completions.create(model=self.model, messages=messages, **params)
+                usage = getattr(resp, "usage", None)
+                if usage is not None and getattr(usage, "total_tokens", None):
+                    self.limiter.update(event, int(usage.total_tokens))
+                return resp
+
+        resp = remote.call(
+            send, where=self.where, policy=self.retry, timeout=self.timeout, hints=HINTS
+        )
+        try:
+            content = resp.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise RemoteError(
+                f"{self.where} answered without a message: {_one_line(resp, 120)}"
+            ) from exc
+        return (content or "").strip()
 
     def _prompt(self, name: str, language: str | None, **values: object) -> str:
         return render_prompt(

@@ -1,7 +1,8 @@
 """Prompt templates for the ``openai`` text backend, with user overrides.
 
 Templates are text files ``text/prompts/NAME.txt`` inside the package; a file
-``$VIDPIPE_HOME/prompts/NAME.txt`` (or ``<override_dir>/NAME.txt``) replaces one.
+``<override_dir>/NAME.txt`` replaces one (the front ends pass
+``$VIDPIPE_HOME/prompts``: :func:`user_prompt_dir`).
 They use :class:`string.Template` placeholders (``$text``, ``$language_instruction``,
 ``$count``, ``$start``, ``$end``), so JSON braces need no escaping; an unknown
 placeholder is left as written.
@@ -28,20 +29,19 @@ LANGUAGE_NAMES = {
 }  # fmt: skip
 
 
-def user_prompt_dir() -> Path:
-    """``$VIDPIPE_HOME/prompts``: where user overrides live."""
-    from vidpipe.config import get_settings
-
-    return Path(get_settings().home).expanduser() / "prompts"
+def user_prompt_dir(home: str | Path) -> Path:
+    """``<home>/prompts``: where user overrides live below the data folder ``home``
+    (``VIDPIPE_HOME``)."""
+    return Path(home).expanduser() / "prompts"
 
 
 def load_prompt(name: str, override_dir: str | Path | None = None) -> str:
-    """The template text of ``name``: the user's override if present, else the packaged one."""
+    """The template text of ``name``: the override in ``override_dir`` if present, else
+    the packaged one (``override_dir`` None: the packaged one)."""
     if name not in PROMPT_NAMES:
         raise UsageError(f"unknown prompt '{name}'", f"use one of: {', '.join(PROMPT_NAMES)}")
-    folder = Path(override_dir) if override_dir is not None else user_prompt_dir()
-    user = folder / f"{name}.txt"
-    if user.is_file():
+    user = Path(override_dir) / f"{name}.txt" if override_dir is not None else None
+    if user is not None and user.is_file():
         return user.read_text(encoding="utf-8")
     return (PACKAGE_PROMPTS / f"{name}.txt").read_text(encoding="utf-8")
 

@@ -38,14 +38,13 @@ from vidpipe.types import Scene, Transcript
 from vidpipe.vision.keyframes import extract_keyframes
 from vidpipe.vision.ocr import ocr_image
 from vidpipe.vision.scenes import detect_scenes, require_video
-from vidpipe.vision.vlm import DEFAULT_PROMPT, describe_frames
+from vidpipe.vision.vlm import DEFAULT_PROMPT, DEFAULT_RPM, describe_frames
 
 __all__ = [
     "describe",
     "merge_lines",
     "scene_ocr",
     "scene_speech",
-    "vlm_from_settings",
     "write_scenes",
 ]
 
@@ -101,16 +100,13 @@ def scene_ocr(keyframe: str | os.PathLike[str]) -> list[str]:
     return merge_lines([ocr_image(keyframe)])
 
 
-def _vlm_settings(vlm: dict) -> dict:
-    """Fill a ``vlm`` dict from settings (``VIDPIPE_VLM_*``) where keys are missing."""
-    from vidpipe.config import get_settings
-
-    s = get_settings()
+def _vlm_conf(vlm: dict) -> dict:
+    """A ``vlm`` dict with its defaults (rpm 20, :data:`DEFAULT_PROMPT`), checked."""
     conf = {
-        "base_url": vlm.get("base_url") or s.vlm_base,
-        "model": vlm.get("model") or s.vlm_model,
-        "api_key": vlm.get("api_key") or s.vlm_key,
-        "rpm": vlm.get("rpm") or s.vlm_rpm,
+        "base_url": vlm.get("base_url"),
+        "model": vlm.get("model"),
+        "api_key": vlm.get("api_key"),
+        "rpm": vlm.get("rpm") or DEFAULT_RPM,
         "prompt": vlm.get("prompt") or DEFAULT_PROMPT,
     }
     if not conf["base_url"] or not conf["model"]:
@@ -138,9 +134,10 @@ def describe(
             silent video (or one not transcribed): no "said" column, ``speech`` None.
         vlm: vision endpoint settings, or ``None`` for no descriptions. Keys
             ``base_url``, ``model``, ``api_key``, ``rpm`` (requests per minute),
-            ``prompt``; missing keys come from ``VIDPIPE_VLM_BASE``,
-            ``VIDPIPE_VLM_MODEL``, ``VIDPIPE_VLM_KEY``, ``VIDPIPE_VLM_RPM``. An empty
-            dict means "use the settings".
+            ``prompt``; ``base_url`` and ``model`` are required, ``rpm`` defaults to
+            :data:`DEFAULT_RPM`. Nothing is read from the settings here: the front
+            ends fill the dict from ``VIDPIPE_VLM_*``
+            (:meth:`vidpipe.config.Settings.vlm_options`).
         frames_per_scene: frames sent to the vision model per scene (≥ 1). With 1
             the keyframe (scene midpoint) is sent; with more, frames at
             ``(j + 0.5) / n`` of the scene are saved to ``out_dir/frames/`` and sent.
@@ -160,7 +157,7 @@ def describe(
     """
     if frames_per_scene < 1:
         raise UsageError(f"frames_per_scene must be at least 1, got {frames_per_scene}")
-    conf = _vlm_settings(vlm) if vlm is not None else None
+    conf = _vlm_conf(vlm) if vlm is not None else None
     p = require_video(path)
     out = Path(out_dir)
     cuts = detect_scenes(p)
@@ -217,15 +214,6 @@ def describe(
     if vlm_error is not None:
         raise vlm_error
     return scenes
-
-
-def vlm_from_settings() -> dict | None:
-    """``{}`` (use the ``VIDPIPE_VLM_*`` settings) when a vision endpoint is configured,
-    else ``None``: the value to pass as ``describe(..., vlm=...)`` by default."""
-    from vidpipe.config import get_settings
-
-    s = get_settings()
-    return {} if s.vlm_base and s.vlm_model else None
 
 
 def _cell(text: str | None) -> str:

@@ -60,6 +60,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, PngImagePlugin
 from pydantic import BaseModel, Field
 
+from vidpipe import remote
 from vidpipe.errors import InputError, RemoteError, UsageError
 from vidpipe.errors import excerpt as _one_line
 from vidpipe.files import atomic_write, image_files, natural_key
@@ -68,7 +69,6 @@ from vidpipe.media.fonts import ELLIPSIS, load_font, wrap_text
 from vidpipe.retry import (
     PLACEHOLDER_API_KEY,
     RetryPolicy,
-    check_endpoint,
     retry_after,
     retryable_status,
 )
@@ -1297,6 +1297,10 @@ def _sd_error(response: Any) -> str:
     return _one_line(body, 160)
 
 
+SDWEBUI_DEFAULT_BASE = "http://127.0.0.1:7860"
+"""Where Stable Diffusion WebUI listens when started with ``--api`` and no ``--port``."""
+
+
 class SDWebUIGenerator(_Remote):
     """Pictures from Stable Diffusion WebUI's API (AUTOMATIC1111, Forge, SD.Next).
 
@@ -1307,8 +1311,8 @@ class SDWebUIGenerator(_Remote):
     must run with ``--api``.
 
     Args:
-        base_url: e.g. ``http://127.0.0.1:7860`` (default: the ``sdwebui_base``
-            setting when there is one, else that address).
+        base_url: e.g. ``http://127.0.0.1:7860`` (None: :data:`SDWEBUI_DEFAULT_BASE`;
+            the front ends pass the ``sdwebui_base`` setting).
         width, height: final picture size in pixels (the video's).
         gen_size: longer side of the generated picture in pixels (SD 1.5 likes 768,
             SDXL 1024).
@@ -1358,11 +1362,7 @@ class SDWebUIGenerator(_Remote):
             backoff=backoff,
             max_backoff=max_backoff,
         )
-        if not base_url:
-            from vidpipe.config import get_settings
-
-            base_url = get_settings().sdwebui_base or "http://127.0.0.1:7860"
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or SDWEBUI_DEFAULT_BASE).rstrip("/")
         self.gen_size = int(gen_size)
         self.steps = int(steps)
         self.cfg_scale = float(cfg_scale)
@@ -1482,6 +1482,16 @@ def _openai_size(width: int, height: int) -> str:
     return "1024x1024"
 
 
+OPENAI_HINTS = remote.Hints.named(
+    "VIDPIPE_IMAGE_BASE",
+    "VIDPIPE_IMAGE_KEY",
+    "VIDPIPE_IMAGE_MODEL",
+    request="check the image model, size and prompt",
+    retries="check that the server is running and has a model loaded",
+)
+"""What the ``openai`` image generator's errors tell the user to do."""
+
+
 class OpenAIImageGenerator(_Remote):
     """Pictures from an OpenAI-compatible images endpoint (``/v1/images/generations``).
 
@@ -1490,13 +1500,14 @@ class OpenAIImageGenerator(_Remote):
     ``width`` x ``height``. A response carrying a ``url`` instead of ``b64_json`` is
     downloaded.
 
+    Every setting is an argument (the front ends pass the ``image_base``, ``image_key``
+    and ``image_model`` settings: :meth:`vidpipe.config.Settings.image_options`).
+
     Args:
-        base_url: endpoint base, e.g. ``http://127.0.0.1:8000/v1`` (default: the
-            ``image_base`` setting if any, else the client's own: ``OPENAI_BASE_URL`` or
-            api.openai.com).
-        api_key: key (default: the ``image_key`` setting, ``OPENAI_API_KEY``, else a
-            placeholder local servers accept).
-        model: model name (default: the ``image_model`` setting, else ``dall-e-3``).
+        base_url: endpoint base, e.g. ``http://127.0.0.1:8000/v1`` (None: the client's
+            own: ``OPENAI_BASE_URL`` or api.openai.com).
+        api_key: key (None: a placeholder local servers accept).
+        model: model name (None: ``dall-e-3``).
         width, height: final picture size in pixels.
         size: size string sent (default ``1792x1024`` for landscape, ``1024x1792`` for
             portrait, ``1024x1024`` for square-ish videos).
@@ -1537,23 +1548,17 @@ class OpenAIImageGenerator(_Remote):
             backoff=backoff,
             max_backoff=max_backoff,
         )
-        from vidpipe.config import get_settings
-
-        settings = get_settings()
-        self.base_url = base_url or settings.image_base
-        self.api_key = (
-            api_key or settings.image_key or os.environ.get("OPENAI_API_KEY") or PLACEHOLDER_API_KEY
-        )
-        check_endpoint(
+        self.base_url = base_url or None
+        self.api_key = api_key or PLACEHOLDER_API_KEY
+        remote.check_endpoint(
             self.base_url,
             self.api_key,
             "--images openai",
             "VIDPIPE_IMAGE_BASE",
             "VIDPIPE_IMAGE_KEY or OPENAI_API_KEY",
             option="--image-base",
-            client_base=os.environ.get("OPENAI_BASE_URL"),
         )
-        self.model = model or settings.image_model or "dall-e-3"
+        self.model = model or "dall-e-3"
         self.size = size or _openai_size(self.width, self.height)
         self.quality = quality
         self.where = self.base_url or "the OpenAI API"
@@ -1571,20 +1576,12 @@ class OpenAIImageGenerator(_Remote):
     def client(self) -> Any:
         """The ``openai.OpenAI`` client (created on first use; retries are vidpipe's)."""
         if self._client is None:
-            import openai
-
-            self._client = openai.OpenAI(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                max_retries=0,
-                timeout=self.timeout,
-            )
+            self._client = remote.make_client(self.base_url, self.api_key, self.timeout)
         return self._client
 
     def _make(
         self, chunk: Chunk, language: str, position: int, total: int, prompt: str
     ) -> Image.Image:
-        import openai
 
         kwargs: dict[str, Any] = {
             "model": self.model,
@@ -1596,38 +1593,15 @@ class OpenAIImageGenerator(_Remote):
         if self.quality:
             kwargs["quality"] = self.quality
         client = self.client()
-        what, error = "", None
-        for attempt in range(self.retry.attempts):
-            after = None
+
+        def send() -> Any:
             self.requests += 1
-            try:
-                resp = client.images.generate(**kwargs)
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                said = _one_line(getattr(exc, "message", "") or exc, 160)
-                if not retryable_status(status):
-                    if status == 401:
-                        raise RemoteError(
-                            f"{self.where} rejected the API key (HTTP 401)", "check the image key"
-                        ) from exc
-                    raise RemoteError(
-                        f"{self.where} answered HTTP {status}: {said}",
-                        "check the image model, size and prompt",
-                    ) from exc
-                what, error = f"HTTP {status}: {said}", exc
-                after = retry_after(getattr(exc.response, "headers", None))
-            except openai.APITimeoutError as exc:
-                what, error = f"no answer within {self.timeout:g} s", exc
-            except openai.APIConnectionError as exc:
-                what, error = f"connection failed: {_one_line(exc.__cause__ or exc, 100)}", exc
-            else:
-                return _to_size(self._image_of(resp), self.width, self.height)
-            if attempt >= self.retry.max_retries:
-                raise self._give_up(attempt + 1, what, error)
-            delay = self.retry.delay(attempt + 1, after)
-            log.info("image request failed (%s); retry %d in %.1f s", what, attempt + 1, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return client.images.generate(**kwargs)
+
+        resp = remote.call(
+            send, where=self.where, policy=self.retry, timeout=self.timeout, hints=OPENAI_HINTS
+        )
+        return _to_size(self._image_of(resp), self.width, self.height)
 
     def _image_of(self, resp: Any) -> Image.Image:
         try:

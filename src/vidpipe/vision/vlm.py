@@ -8,7 +8,8 @@ OpenAI, Ollama, vLLM, llama.cpp server and DashScope's compatible mode accept.
 Requests are paced by a requests-per-minute limiter (:class:`vidpipe.retry.RateLimiter`)
 shared by every call to the same endpoint and model in this process, and retried as
 :mod:`vidpipe.retry` says (:func:`~vidpipe.retry.retryable_status`: 429, 5xx...;
-connection errors and timeouts; full-jitter exponential backoff or ``Retry-After``).
+connection errors and timeouts; full-jitter exponential backoff or ``Retry-After``)
+through the one OpenAI-compatible client helper, :mod:`vidpipe.remote`.
 """
 
 from __future__ import annotations
@@ -17,22 +18,17 @@ import base64
 import io
 import os
 import threading
-import time
 from pathlib import Path
 
 from PIL import Image
 
-from vidpipe.errors import InputError, RemoteError, UsageError, excerpt
-from vidpipe.retry import (
-    PLACEHOLDER_API_KEY,
-    RateLimiter,
-    RetryPolicy,
-    retry_after,
-    retryable_status,
-)
+from vidpipe import remote
+from vidpipe.errors import InputError, RemoteError, UsageError
+from vidpipe.retry import RateLimiter, RetryPolicy
 
 __all__ = [
     "DEFAULT_PROMPT",
+    "DEFAULT_RPM",
     "MAX_SIDE",
     "describe_frames",
     "frame_data_uri",
@@ -49,6 +45,16 @@ BACKOFF = 1.0
 MAX_BACKOFF = 30.0
 #: Seconds to wait for one response.
 TIMEOUT = 120.0
+#: Requests per minute when none is given (the ``vlm_rpm`` setting's default).
+DEFAULT_RPM = 20.0
+
+HINTS = remote.Hints.named(
+    "VIDPIPE_VLM_BASE",
+    "VIDPIPE_VLM_KEY",
+    "VIDPIPE_VLM_MODEL",
+    retries="the service is overloaded or rate-limited; lower VIDPIPE_VLM_RPM or retry later",
+)
+"""What the vision model's errors tell the user to do."""
 
 DEFAULT_PROMPT = (
     "These are frames sampled in time order from one shot of a video. "
@@ -96,7 +102,7 @@ def describe_frames(
     base_url: str | None = None,
     model: str | None = None,
     api_key: str | None = None,
-    rpm: float = 20.0,
+    rpm: float = DEFAULT_RPM,
 ) -> str:
     """Ask a vision model to describe a few frames; return its text.
 
@@ -124,53 +130,31 @@ def describe_frames(
         )
     if not frames:
         raise UsageError("no frames to describe")
-    import openai
-
     limiter = limiter_for(base_url, model, rpm)
     content: list[dict] = [{"type": "text", "text": prompt}]
     for frame in frames:
         content.append({"type": "image_url", "image_url": {"url": frame_data_uri(frame)}})
-    client = openai.OpenAI(
-        base_url=base_url, api_key=api_key or PLACEHOLDER_API_KEY, max_retries=0, timeout=TIMEOUT
-    )
-    policy = RetryPolicy(MAX_ATTEMPTS - 1, BACKOFF, MAX_BACKOFF, MAX_BACKOFF)
-    for attempt in range(1, policy.attempts + 1):
+    client = remote.make_client(base_url, api_key, TIMEOUT)
+    messages = [{"role": "user", "content": content}]
+
+    def send():
         limiter.acquire_start()
-        after = None
-        try:
-            reply = client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": content}]
-            )
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            retryable = retryable_status(status)
-            if not retryable or attempt == policy.attempts:
-                said = excerpt(exc.message, 300)
-                raise RemoteError(
-                    f"vision model at {base_url} answered HTTP {status}: {said}",
-                    "check VIDPIPE_VLM_BASE, VIDPIPE_VLM_MODEL and VIDPIPE_VLM_KEY"
-                    if not retryable
-                    else "the service is overloaded or rate-limited; lower vlm_rpm or retry later",
-                ) from exc
-            after = retry_after(getattr(exc.response, "headers", None))
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            if attempt == policy.attempts:
-                raise RemoteError(
-                    f"cannot reach vision model at {base_url}: {excerpt(exc, 300)}",
-                    "check that the server runs and VIDPIPE_VLM_BASE is right",
-                ) from exc
-        except openai.OpenAIError as exc:
-            raise RemoteError(f"vision model at {base_url} failed: {excerpt(exc, 300)}") from exc
-        else:
-            try:
-                text = reply.choices[0].message.content
-            except (AttributeError, IndexError, TypeError):
-                text = None
-            if not isinstance(text, str) or not text.strip():
-                raise RemoteError(
-                    f"vision model at {base_url} returned no text",
-                    "check that the model accepts images",
-                )
-            return text.strip()
-        time.sleep(policy.delay(attempt, after))
-    raise AssertionError("unreachable")  # pragma: no cover
+        return client.chat.completions.create(model=model, messages=messages)
+
+    reply = remote.call(
+        send,
+        where=f"vision model at {base_url}",
+        policy=RetryPolicy(MAX_ATTEMPTS - 1, BACKOFF, MAX_BACKOFF, MAX_BACKOFF),
+        timeout=TIMEOUT,
+        hints=HINTS,
+    )
+    try:
+        text = reply.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        text = None
+    if not isinstance(text, str) or not text.strip():
+        raise RemoteError(
+            f"vision model at {base_url} returned no text",
+            "check that the model accepts images",
+        )
+    return text.strip()
