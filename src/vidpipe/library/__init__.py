@@ -11,11 +11,9 @@ Modules: :mod:`~vidpipe.library.catalog` (SQLAlchemy + Alembic; SQLite or Postgr
 Example::
 
     from vidpipe.library import Catalog
-    from vidpipe.pipeline.runner import RunOptions, Runner
     from vidpipe.library.search import search
     cat = Catalog()                                   # $VIDPIPE_HOME/catalog.db
-    Runner(cat, RunOptions(model="tiny.en")).run(["links.txt", "videos/"])
-    for hit in search(cat, "fellow Americans"):
+    for hit in search(cat, "fellow Americans"):       # after `vidpipe run videos/`
         print(hit.path, hit.start, hit.snippet)
 """
 
