@@ -287,8 +287,11 @@ def test_near_duplicates_find_their_original(tiny, shared_data, tmp_path):
     originals = _speech_files(shared_data)
     variants = []
     for i, f in enumerate(originals):
-        for name, path in make_variants(f, tmp_path / str(i), seed=i).items():
-            variants.append((i, name, path))
+        made = make_variants(f, tmp_path / str(i), seed=i)
+        # half the kinds per recording, alternating (each kind over 8 or 9 of the 17):
+        # embedding is most of the time; all 102 variants gave recall 1.000 (every kind)
+        for name in VARIANTS[i % 2 :: 2]:
+            variants.append((i, name, made[name]))
     assert {n for _, n, _ in variants} == set(VARIANTS)
     x = embed_clips(tiny, [decode_audio(f, SR) for f in originals])
     v = embed_clips(tiny, [decode_audio(p, SR) for _, _, p in variants])

@@ -71,8 +71,20 @@ def test_queue_benchmark_quick_runs(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     r = subprocess.run(
         # SQLite only: the Redis + PostgreSQL paths of the queue have their own tests
-        # (test_queue.py, test_submit_batch.py); this keeps the suite's time down
-        [sys.executable, str(ROOT / "benchmarks" / "queue.py"), "--quick", "--backends", "sqlite"],
+        # (test_queue.py, test_submit_batch.py); this keeps the suite's time down, as do
+        # the counts below --quick's (20 probe jobs, 4 recordings): a run to the end is
+        # what is checked here, its numbers are not
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "queue.py"),
+            "--quick",
+            "--backends",
+            "sqlite",
+            "--probe-jobs",
+            "8",
+            "--recordings",
+            "2",
+        ],
         env=env,
         capture_output=True,
         text=True,

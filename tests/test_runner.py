@@ -4,6 +4,7 @@ retries, and a run killed with SIGKILL that resumes to the same catalog."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -357,3 +358,80 @@ def test_video_without_audio_is_not_a_failure(tmp_path):
     assert st["audio"] == st["transcribe"] == "skipped" and st["describe"] != "skipped"
     other.catalog.close()
     cat.close()
+
+
+# ``vidpipe run`` with packing groups of 2 (instead of 32), its groups written to a file,
+# and (with KILL_AFTER) a SIGKILL right after that many transcripts were recorded
+_PACKED_RUN = """
+import json, os, signal, sys
+import vidpipe.pipeline.transcribe as t
+from vidpipe.library.catalog import Catalog
+from vidpipe.pipeline.registry import TranscribeStage
+
+t.PACK_GROUP = 2
+real_ahead, real_finish, recorded = TranscribeStage.ahead, Catalog.finish_stage, []
+
+def ahead(paths, options, threads=None):
+    with open(os.environ["GROUPS_LOG"], "a") as f:
+        f.write(json.dumps([p.name for p in paths]) + "\\n")
+    return real_ahead(paths, options, threads)
+
+def finish(self, media_id, stage, *args, **kw):
+    real_finish(self, media_id, stage, *args, **kw)
+    if stage == "transcribe":
+        recorded.append(media_id)
+        if len(recorded) == int(os.environ.get("KILL_AFTER", 0)):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+TranscribeStage.ahead, Catalog.finish_stage = staticmethod(ahead), finish
+from vidpipe.cli import main
+sys.argv[0] = "vidpipe"
+main()
+"""
+
+
+def test_resumed_run_packs_the_same_groups_and_gets_the_same_transcripts(tmp_path):
+    """The packing guarantee (README, "Many short files"): a run's groups come from its
+    input list alone, so a run killed inside a group and resumed re-forms that group
+    (its already recorded file included) and every transcript equals an uninterrupted
+    run's. The old runner grouped the resumed run's remaining files: [2, 3] then [4, 5]."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(1, 6):  # 1..5.wav: groups [1, 2], [3, 4], [5] (5 is transcribed alone)
+        shutil.copy(DATA / "en_dev" / f"LJ001-000{i}.wav", folder / f"{i}.wav")
+
+    def run(home: Path, kill_after: int = 0) -> subprocess.CompletedProcess:
+        env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="")
+        env |= {"GROUPS_LOG": str(home.with_suffix(".groups")), "KILL_AFTER": str(kill_after)}
+        home.mkdir(exist_ok=True)
+        cmd = [sys.executable, "-c", _PACKED_RUN, "run", str(folder), "-m", "tiny.en", "-q"]
+        cmd += ["--steps", "ingest,probe,transcribe"]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+    def groups(home: Path) -> list[list[str]]:
+        lines = home.with_suffix(".groups").read_text().splitlines()
+        return [json.loads(x) for x in lines]
+
+    def transcripts(home: Path) -> dict[str, list]:
+        cat = Catalog(f"sqlite:///{home / 'catalog.db'}")
+        try:
+            return {
+                Path(m.path).name: [(s.start, s.end, s.text) for s in tr.segments]
+                for m in cat.all_media()
+                if (tr := cat.get_transcript(m.id)) is not None
+            }
+        finally:
+            cat.close()
+
+    killed, clean = tmp_path / "a", tmp_path / "b"
+    first = run(killed, kill_after=1)
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    assert groups(killed) == [["1.wav", "2.wav"]] and list(transcripts(killed)) == ["1.wav"]
+    resumed = run(killed)
+    assert resumed.returncode == 0, resumed.stderr
+    assert groups(killed) == [["1.wav", "2.wav"], ["1.wav", "2.wav"], ["3.wav", "4.wav"]]
+    assert run(clean).returncode == 0
+    assert groups(clean) == [["1.wav", "2.wav"], ["3.wav", "4.wav"]]
+    got, want = transcripts(killed), transcripts(clean)
+    assert sorted(want) == [f"{i}.wav" for i in range(1, 6)] and all(want.values())
+    assert got == want

@@ -152,8 +152,9 @@ def test_translate_russian_to_english(base):
 
 
 def test_sentence_segments_split_long_chunks(base):
+    # 21 s of running speech, one VAD chunk (3 clips: base made 2 sentences, 11.3 and 9.4 s)
     audio = np.concatenate(
-        [decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav") for i in range(1, 8)]
+        [decode_audio(DATA / "en_dev" / f"LJ001-00{i:02d}.wav") for i in range(1, 4)]
     )
     chunks = base.transcribe(audio, TranscribeOptions(language="en", sentence_segments=False))
     sentences = base.transcribe(audio, TranscribeOptions(language="en"))

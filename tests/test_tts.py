@@ -92,6 +92,9 @@ def test_round_trip_wer(spoken):
     tr = vidpipe.transcribe(out, model="tiny.en", language="en")
     wer = jiwer.wer(normalize(PARAGRAPH), normalize(tr.text))
     print(f"\nTTS round trip WER (joe -> tiny.en): {wer:.4f}; heard: {tr.text}")
+    # Piper samples its phoneme durations (14.43-14.58 s over 6 syntheses), so the audio
+    # differs from run to run; all 6 came back with WER 0.0: 0.10 (4 of its 42 words) is
+    # a margin for that, not a measured figure
     assert wer <= 0.10
     assert tr.duration == pytest.approx(result.duration, abs=0.01)
 

@@ -391,11 +391,12 @@ class Runner:
         self._since = None  # when this run started (UTC): --retry-failed retries older failures
         self._deferred: list[tuple[float, Source]] = []  # (monotonic due time, source)
         self._advanced: dict[int, set[str]] = {}  # source id -> stage bars advanced
-        # the run's local files in order, with their item when known, and the transcripts
-        # made ahead for them (short files packed, see _transcribe_ahead)
-        self._ahead: list[tuple[Path, int | None]] = []
+        # the run's local files in input order (whatever their state), whether each is
+        # short enough to pack, and the transcripts made ahead (see _transcribe_ahead)
+        self._local: list[Path] = []
+        self._short: dict[Path, bool] = {}
         self._transcripts: dict[str, Any] = {}
-        self._tried: set[str] = set()
+        self._tried: set[Path] = set()
 
     # ------------------------------------------------------------------ planning
 
@@ -411,6 +412,8 @@ class Runner:
         seen: set[int] = set()
         work: list[Source] = []
         self._ids = {s.id for s in sources}
+        local = (Path(s.uri).resolve() for s in sources if s.kind in ("file", "folder"))
+        self._local = list(dict.fromkeys(local))  # packing groups come from this list
         for src in sources:
             if src.id in seen:
                 continue
@@ -459,12 +462,6 @@ class Runner:
                 downloads.append((src.id, src.uri, self.dest / safe_filename(src.uri)))
             else:
                 ready.append((src, Path(src.uri)))
-        if "transcribe" in steps:
-            for src, path in ready:
-                if path is not None:
-                    self._ahead.append((Path(path), None))
-                elif (m := self.catalog.get_media(src.media_id)) is not None and m.path:
-                    self._ahead.append((Path(m.path), m.id))
         by_id = {s.id: s for s, _ in ready} | {d[0]: by_id[d[0]] for d in downloads}
         self.summary.total = len(by_id)
         self.display.start(len(by_id), len(downloads))
@@ -687,61 +684,64 @@ class Runner:
         run_stage(get_stage(stage), ctx, inputs, self._options[stage])
 
     def _transcribe_ahead(self, media_id: int) -> None:
-        """Before item ``media_id``'s transcribe stage: when its file is short, transcribe
-        it together with the next short local files of the run whose transcribe is not
-        done (up to :data:`~vidpipe.pipeline.transcribe.PACK_GROUP`, each at most
-        :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` long), so their clips share
-        Whisper windows. The transcripts wait in memory for each item's own stage,
-        which records it under its own claim; a file is tried once per run, and one
-        that fails is left to its stage."""
-        from vidpipe.media.probe import probe
+        """Before item ``media_id``'s transcribe stage: when its file is a short local
+        file, transcribe its whole packing group at once, so their clips share Whisper
+        windows. The transcripts wait in memory for each item's own stage, which records
+        it under its own claim; a group is transcribed once per run, and a file that
+        fails in it is left to its own stage.
+
+        The groups depend only on the run's input list: its local files (``file`` and
+        ``folder`` sources, whatever their state) in input order, those of at most
+        :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` (by :func:`~vidpipe.media.probe.
+        probe`) cut into consecutive groups of :data:`~vidpipe.pipeline.transcribe.
+        PACK_GROUP`. A resumed run re-forms the same groups, a group's items already
+        transcribed included, so every file gets the transcript an uninterrupted run
+        gives it. Downloads are transcribed alone (they arrive in any order).
+        """
         from vidpipe.pipeline.transcribe import PACK_GROUP
-        from vidpipe.speech.transcribe import HOLD_SECONDS
 
         media = self.catalog.get_media(media_id)
         if media is None or not media.path:
             return
-        key = str(Path(media.path).resolve())
-        if key in self._transcripts or key in self._tried:
+        key = Path(media.path).resolve()
+        if str(key) in self._transcripts or key in self._tried or key not in self._local:
             return
-        self._tried.add(key)
-
-        def short(path: Path, mid: int | None) -> bool:
-            m = self.catalog.get_media(mid) if mid is not None else None
-            seconds = m.duration if m is not None and m.duration else None
-            if seconds is None:
-                try:
-                    seconds = probe(path).duration
-                except VidpipeError:
-                    return False
-            return seconds is not None and 0 < seconds <= HOLD_SECONDS
-
-        if not short(Path(media.path), media_id):
+        if not self._is_short(key):
             return
-        batch = [Path(media.path)]
-        for path, mid in self._ahead:
-            if len(batch) >= PACK_GROUP:
-                break
-            k = str(path.resolve())
-            if k in self._tried:
-                continue
-            if mid is not None and self.catalog.stage_done(
-                mid, "transcribe", self._hashes["transcribe"]
-            ):
-                continue
-            if not short(path, mid):
-                continue
-            self._tried.add(k)
-            batch.append(path)
-        if len(batch) < 2:
+        group: list[Path] = []
+        for path in self._local:
+            if self._is_short(path):
+                group.append(path)
+            if len(group) == PACK_GROUP or path == self._local[-1]:
+                if key in group:
+                    break
+                group = []
+        self._tried.update(group)
+        if len(group) < 2:
             return
         try:
             made = get_stage("transcribe").ahead(
-                batch, self._options["transcribe"], self.options.threads
+                group, self._options["transcribe"], self.options.threads
             )
         except VidpipeError:  # the stage itself will say what is wrong
             return
         self._transcripts.update(made)
+
+    def _is_short(self, path: Path) -> bool:
+        """Whether the local file ``path`` may be packed: probed (once per run), and at
+        most :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` long. Always by probe, not
+        by the catalog's duration (the ``audio`` step records the decoded audio's), so
+        the answer is the same in every run."""
+        from vidpipe.media.probe import probe
+        from vidpipe.speech.transcribe import HOLD_SECONDS
+
+        if path not in self._short:
+            try:
+                seconds = probe(path).duration
+            except VidpipeError:
+                seconds = None
+            self._short[path] = seconds is not None and 0 < seconds <= HOLD_SECONDS
+        return self._short[path]
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,9 +1,10 @@
-"""Regenerate the cached transcripts used by tests/test_text.py.
+"""Regenerate the cached transcripts used by tests/test_text.py and tests/test_subtitles.py.
 
 Each JSON is a vidpipe Transcript made by ``vidpipe.transcribe`` from audio shipped in
 ``tests/data`` (see ``tests/data/SOURCES.md``); several clips of one language are
 concatenated end to end (times shifted by the previous clips' durations, segments
-renumbered) to make one longer transcript. Run::
+renumbered) to make one longer transcript. ``speech_bunny_tiny.en.json`` is the example
+video alone, with word timestamps (the subtitle tests' pinned model output). Run::
 
     python tests/data/transcripts/make_transcripts.py
 """
@@ -18,6 +19,7 @@ from vidpipe.types import Segment, Transcript
 
 DATA = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
+EXAMPLE = DATA.parents[1] / "examples" / "speech_bunny.mp4"
 
 SETS = {
     "en_dev_tiny.en.json": ("tiny.en", "en", sorted((DATA / "en_dev").glob("*.wav"))),
@@ -56,10 +58,18 @@ def concat(model: str, language: str, files: list[Path]) -> Transcript:
     )
 
 
+WITH_WORDS = {"speech_bunny_tiny.en.json": ("tiny.en", EXAMPLE)}
+
+
 if __name__ == "__main__":
-    wanted = sys.argv[1:] or list(SETS)
+    wanted = sys.argv[1:] or [*SETS, *WITH_WORDS]
     for name in wanted:
-        model, lang, files = SETS[name]
-        tr = concat(model, lang, files)
+        if name in WITH_WORDS:
+            model, path = WITH_WORDS[name]
+            tr = transcribe(path, model=model, word_timestamps=True)
+            tr.source = f"examples/{path.name}"
+        else:
+            model, lang, files = SETS[name]
+            tr = concat(model, lang, files)
         (OUT / name).write_text(tr.model_dump_json(indent=1), encoding="utf-8")
         print(name, len(tr.segments), "segments", tr.duration, "s")
