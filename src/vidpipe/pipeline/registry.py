@@ -484,7 +484,7 @@ class SpeakStage(Stage):
         elif inputs.given.path:
             from vidpipe.text.documents import read_document
 
-            text = read_document(inputs.given.path).text
+            text = read_document(inputs.file(inputs.given.path)).text
         else:
             raise InputError("no text to speak", "give a text or a .txt/.md/.pdf file")
         language = options.language
@@ -830,7 +830,7 @@ class ImagesStage(Stage):
             height=options.height,
         )
         if inputs.given.path:
-            kwargs["source_video"] = inputs.given.path
+            kwargs["source_video"] = inputs.file(inputs.given.path)
         if options.llm_base:  # prompts from the LLM, its responses cached in the catalog
             from vidpipe.text.llm import OpenAIBackend
 
@@ -1082,7 +1082,7 @@ class NarrateStage(Stage):
         from vidpipe.pipeline.narrate import NarrateOptions, narrate
 
         if inputs.given.path:
-            src = Path(inputs.given.path)
+            src = inputs.file(inputs.given.path)
         elif inputs.given.text and inputs.given.text.strip():
             src = ctx.path("work/text.txt")
             from vidpipe.files import atomic_write
@@ -1098,7 +1098,7 @@ class NarrateStage(Stage):
             images=options.images,
             model=options.model,
             max_chunk=options.max_chunk,
-            music=inputs.given.music,
+            music=inputs.file(inputs.given.music) if inputs.given.music else None,
             work_dir=ctx.path("work/x").parent,
             render=ropts.render_options(),
             image_base=options.image_base,

@@ -116,19 +116,9 @@ def _is_url(value: str) -> bool:
 
 
 def _download_params(request: Request, *, into_job: bool, images: bool) -> dict[str, Any]:
-    """The ``download`` stage's params under the service's limits and URL policy."""
-    from vidpipe.library.download import DownloadLimits
-    from vidpipe.library.urls import UrlPolicy
-    from vidpipe.pipeline.registry import get_stage
+    from vidpipe.service.jobs_api import download_params
 
-    cfg = _config(request)
-    limits = DownloadLimits(
-        max_bytes=int(cfg.max_file_bytes),
-        retries=2,
-        url_policy=UrlPolicy(allow_private=bool(cfg.allow_private_urls)),
-    )
-    params = get_stage("download").Options.from_limits(limits)
-    return params | {"into_job": into_job, "images": images}
+    return download_params(request, into_job=into_job, images=images)
 
 
 def _check_room(request: Request, new_jobs: int) -> None:

@@ -6,9 +6,12 @@ refuses them), ``input`` what it works on. File inputs (``input.path``, ``input.
 ``input.images``) may be:
 
 - an uploaded file id (``file-...`` from ``POST /v1/files``);
-- an http(s) URL, downloaded first by vidpipe's downloader into the uploads folder
-  (hosts resolving to private, loopback, link-local, multicast or reserved addresses
-  are refused unless ``VIDPIPE_ALLOW_PRIVATE_URLS=1``; checked again on each redirect);
+- an http(s) URL: checked in the handler (hosts resolving to private, loopback,
+  link-local, multicast or reserved addresses are refused unless
+  ``VIDPIPE_ALLOW_PRIVATE_URLS=1``), then fetched by a ``download`` job that the job
+  depends on (``job:<id>`` in its input; the policy is applied again on every
+  redirect), never inside the request handler; a failed download fails the job with
+  its reason;
 - a path on the server inside the media roots (``VIDPIPE_MEDIA_ROOTS``; 403 otherwise).
 
 ``POST /v1/jobs`` answers 202 at once: the job is queued for the workers (or waits for
@@ -35,9 +38,10 @@ from sse_starlette import EventSourceResponse
 from vidpipe.errors import (
     BusyError,
     ConflictError,
-    ForbiddenError,
     NotFoundError,
     RemoteError,
+    UsageError,
+    VidpipeError,
 )
 from vidpipe.library.models import JOB_FINAL
 from vidpipe.library.urls import redact_secrets
@@ -200,62 +204,33 @@ async def check_url(request: Request, url: str, what: str) -> None:
     await security.check_url(url, policy, what)
 
 
-async def _download(request: Request, url: str) -> str:
-    from vidpipe.files import ensure_dir
-    from vidpipe.library.download import DownloadLimits, download_all
-    from vidpipe.library.uploads import new_file_id, record_upload, safe_name, sniff_type
-    from vidpipe.library.urls import UrlPolicy, safe_filename
+def download_params(request: Request, *, into_job: bool, images: bool) -> dict[str, Any]:
+    """The ``download`` stage's params under the service's limits and URL policy: the
+    one way the service fetches a URL input (a ``download`` job run by a worker, never
+    the request handler). ``into_job``: into the job's own folder, not a library item;
+    ``images``: PNG/JPEG/WebP/GIF are taken too (slides)."""
+    from vidpipe.library.download import DownloadLimits
+    from vidpipe.library.urls import UrlPolicy
+    from vidpipe.pipeline.registry import get_stage
 
-    await check_url(request, url, "input URL")
-    config = request.app.state.config
-    file_id = new_file_id()
-    folder = ensure_dir(Path(config.uploads_dir) / file_id)
-    dest = folder / safe_filename(url)
-    policy = UrlPolicy(
-        allow_private=config.allow_private_urls,
-        resolver=getattr(request.app.state, "resolver", None),
+    cfg = request.app.state.config
+    limits = DownloadLimits(
+        max_bytes=int(cfg.max_file_bytes),
+        retries=2,
+        url_policy=UrlPolicy(allow_private=bool(cfg.allow_private_urls)),
     )
-    limits = DownloadLimits(max_bytes=config.max_file_bytes, retries=2, url_policy=policy)
-    (result,) = await download_all([(file_id, url, dest)], limits)
-    if result.status != "done" or result.path is None:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-        if result.error == "Blocked":
-            raise ForbiddenError(f"input URL refused: {result.reason}")
-        raise RemoteError(
-            f"cannot download {url[:200]}: {result.reason or result.error}",
-            "check the URL, or upload the file with POST /v1/files",
-        )
-    with open(result.path, "rb") as fh:
-        head = fh.read(4096)
-    ctype = sniff_type(head) or "application/octet-stream"
-    name = safe_name(result.path.name, ctype)
-    final = folder / name
-    if final != result.path:
-        result.path.rename(final)
-    await to_thread.run_sync(
-        lambda: record_upload(
-            request.app.state.catalog,
-            file_id,
-            name,
-            final,
-            result.size or 0,
-            result.sha256 or "",
-            ctype,
-        )
-    )
-    return str(final)
+    params = get_stage("download").Options.from_limits(limits)
+    return params | {"into_job": into_job, "images": images}
 
 
 async def resolve_file(request: Request, value: str, what: str) -> str:
-    """The server path of a file input: an upload id, a URL (downloaded), or a server
-    path inside the media roots.
+    """The server path of a file input: an upload id or a server path inside the media
+    roots. (URLs are not fetched here: callers turn them into ``download`` jobs.)
 
     Raises:
         NotFoundError: an unknown file id.
-        ForbiddenError: a path outside the media roots, a refused URL.
-        RemoteError: the URL cannot be downloaded.
+        ForbiddenError: a path outside the media roots.
+        UsageError: a URL (the caller should have made it a download job).
     """
     from vidpipe.library.uploads import FILE_ID, get_upload
     from vidpipe.service.security import check_server_path, check_text
@@ -265,7 +240,7 @@ async def resolve_file(request: Request, value: str, what: str) -> str:
         up = await to_thread.run_sync(get_upload, request.app.state.catalog, value)
         return str(up.path)
     if "://" in value:
-        return await _download(request, value)
+        raise UsageError(f"{what}: a URL is downloaded by a download job, not resolved here")
     roots = request.app.state.config.media_roots
     real = await to_thread.run_sync(lambda: check_server_path(value, roots, "file", what))
     return str(real)
@@ -297,19 +272,81 @@ async def check_params(request: Request, kind: str, params: dict[str, Any]) -> d
     return await security.check_options(stage.Options, params, visit)
 
 
-async def _input(request: Request, given: JobInput) -> dict[str, Any]:
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+async def _input(
+    request: Request, given: JobInput
+) -> tuple[dict[str, Any], dict[tuple[str, bool], None]]:
+    """The job's input with its file fields resolved (upload ids and server paths), and
+    the http(s) URLs among them, checked against the URL policy (DNS only, nothing
+    fetched): ``{(url, is_image): None}`` in order. A URL field is left as the URL;
+    :func:`_with_downloads` replaces it by ``job:<id>`` of its download job."""
     data = given.model_dump(exclude_none=True)
+    urls: dict[tuple[str, bool], None] = {}
+
+    async def one(value: str, what: str, is_image: bool) -> str:
+        if _is_url(value):
+            value = value.strip()
+            if (value, is_image) not in urls:
+                await check_url(request, value, what)
+                urls[(value, is_image)] = None
+            return value
+        return await resolve_file(request, value, what)
+
     if given.path:
-        data["path"] = await resolve_file(request, given.path, "input.path")
+        data["path"] = await one(given.path, "input.path", False)
     if given.audio:
-        data["audio"] = await resolve_file(request, given.audio, "input.audio")
+        data["audio"] = await one(given.audio, "input.audio", False)
     if given.images:
         data["images"] = [
-            await resolve_file(request, p, f"input.images[{i}]") for i, p in enumerate(given.images)
+            await one(p, f"input.images[{i}]", True) for i, p in enumerate(given.images)
         ]
     if not data.get("images"):
         data.pop("images", None)
-    return data
+    return data, urls
+
+
+def _with_downloads(
+    request: Request, data: dict[str, Any], urls: dict[tuple[str, bool], None], cap: int
+) -> tuple[dict[str, Any], list[Job]]:
+    """Create one ``download`` job per URL of ``data`` (:func:`download_params`, into the
+    job's own folder) and point the fields at them (``job:<id>``). ``cap``: the queue
+    cap, kept for the job that will depend on them (checked atomically per insert).
+
+    Raises:
+        BusyError: the queue cannot take them (the downloads made so far are canceled).
+    """
+    from vidpipe.pipeline.stages import JOB_REF
+
+    store = request.app.state.store
+    downloads: dict[tuple[str, bool], Job] = {}
+    still = len(urls) + 1  # this request's jobs not yet created
+    try:
+        for url, is_image in urls:
+            still -= 1
+            downloads[(url, is_image)] = store.create(
+                "download",
+                download_params(request, into_job=True, images=is_image),
+                input={"url": url},
+                max_backlog=cap - still,
+            )
+    except BusyError:
+        for d in downloads.values():
+            store.cancel(d.id)
+        raise
+
+    def ref(value: str, is_image: bool) -> str:
+        return JOB_REF + downloads[(value, is_image)].id if _is_url(value) else value
+
+    out = dict(data)
+    for key in ("path", "audio"):
+        if out.get(key):
+            out[key] = ref(out[key], False)
+    if out.get("images"):
+        out["images"] = [ref(p, True) for p in out["images"]]
+    return out, list(downloads.values())
 
 
 # --------------------------------------------------------------------------- routes
@@ -372,20 +409,28 @@ async def create_job(
             "retry later (see Retry-After)",
             retry_after=30,
         )
-    given = await _input(request, body.input)
+    given, urls = await _input(request, body.input)
 
     def create() -> Job:
-        job = store.create(
-            body.kind,
-            params,
-            input=given,
-            depends_on=body.depends_on,
-            max_attempts=body.max_attempts,
-            idempotency_key=idempotency_key,
-            max_backlog=config.max_queue,  # the cap, checked atomically with the insert
-        )
+        data, downloads = _with_downloads(request, given, urls, config.max_queue)
+        try:
+            job = store.create(
+                body.kind,
+                params,
+                input=data,
+                depends_on=[*(d.id for d in downloads), *body.depends_on],
+                max_attempts=body.max_attempts,
+                idempotency_key=idempotency_key,
+                max_backlog=config.max_queue,  # the cap, checked atomically with the insert
+            )
+        except VidpipeError:
+            for d in downloads:
+                store.cancel(d.id)
+            raise
         if body.callback_url:
             store.set_callback(job.id, body.callback_url)
+        for d in downloads:
+            _enqueue(request, d)
         if job.status == "queued":
             _enqueue(request, job)
         return job
