@@ -57,8 +57,13 @@ model ends a Mandarin chunk at its first pause: on five Mandarin clips joined fi
 times with 0.8 s pauses (2:21) ``base`` kept 185 of about 380 characters, 366 with
 them (the rest is recovered by the coverage check, see ``benchmarks/asr.py``)."""
 
-COVER_JOIN = 1.0
+COVER_JOIN = 0.3
 """Uncovered stretches of speech closer than this (seconds) are decoded again together."""
+COVER_PAD = 0.3
+"""Seconds of audio either side of an uncovered stretch decoded with it (VAD's speech
+already carries 0.4 s of padding)."""
+COVER_ROUNDS = 2
+"""Rounds of the coverage check and re-decoding."""
 
 _load_lock = threading.Lock()
 _log = logging.getLogger("vidpipe.speech")
@@ -571,19 +576,32 @@ class FasterWhisperEngine:
         s from every word (:func:`~vidpipe.speech.packing.uncovered_spans`). Stretches
         less than :data:`COVER_JOIN` s apart are joined, and those holding more than
         :data:`~vidpipe.speech.packing.UNCOVERED_SECONDS` s of speech are decoded by
-        the sequential decoder (with timestamp tokens, temperature fallback, across
-        30 s windows), each from the end of the word before it to the start of the
-        word after it. The new segments are merged in time order; a segment's text is
-        then its words'. Returns ``raw`` itself when nothing is uncovered.
+        the sequential decoder (with timestamp tokens and temperature fallback), each
+        as its own clip reaching :data:`COVER_PAD` s around it but not past the words
+        beside it. Up to :data:`COVER_ROUNDS` rounds: the sequential decoder, too, may
+        skip a sentence of a long clip (it did on one sentence read five times). The
+        new segments are merged in time order. Returns ``raw`` itself when nothing is
+        uncovered.
         """
         from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        from vidpipe.speech import packing
 
         if not audio.size:
             return raw
         vad = VadOptions(max_speech_duration_s=CHUNK_SECONDS, min_silence_duration_ms=160)
         speech = get_speech_timestamps(audio, vad)
+        for _ in range(COVER_ROUNDS):
+            clips = self._uncovered_clips(speech, raw, audio.shape[0] / SAMPLE_RATE)
+            if not clips:
+                break
+            _log.debug("decoding again %d stretches of uncovered speech", len(clips) // 2)
+            raw = self._redo(audio, raw, clips, options, language)
+        return raw
+
+    @staticmethod
+    def _uncovered_clips(speech: list[dict], raw: list, duration: float) -> list[float]:
+        """``clip_timestamps`` (seconds, start/end pairs) for the uncovered speech."""
+        from vidpipe.speech import packing
+
         times = sorted((float(w.start), float(w.end)) for s in raw for w in (s.words or []))
         regions: list[list[float]] = []
         for a, b in packing.uncovered_spans(speech, times):
@@ -591,19 +609,19 @@ class FasterWhisperEngine:
                 regions[-1][1], regions[-1][2] = b, regions[-1][2] + b - a
             else:
                 regions.append([a, b, b - a])
-        regions = [r for r in regions if r[2] > packing.UNCOVERED_SECONDS]
-        if not regions:
-            return raw
-        duration = audio.shape[0] / SAMPLE_RATE
         clips: list[float] = []
-        for a, b, _ in regions:
-            lo = max((e for _, e in times if e <= a), default=0.0)
-            hi = min((s for s, _ in times if s >= b), default=duration)
-            if clips and lo <= clips[-1]:
-                clips[-1] = hi
-            else:
-                clips += [lo, hi]
-        _log.debug("decoding again %d stretches of uncovered speech", len(clips) // 2)
+        for a, b, seconds in regions:
+            if seconds <= packing.UNCOVERED_SECONDS:
+                continue
+            lo = max([e for _, e in times if e <= a] + [a - COVER_PAD, 0.0])
+            hi = min([s for s, _ in times if s >= b] + [b + COVER_PAD, duration])
+            if clips:
+                lo = max(lo, clips[-1])
+            clips += [lo, hi]
+        return clips
+
+    def _redo(self, audio: np.ndarray, raw: list, clips: list[float], options, language):
+        """``raw`` with ``clips`` decoded sequentially and merged in."""
         kwargs = whisper_kwargs(options)
         kwargs.update(vad_filter=False, language=language, word_timestamps=True)
         redo, _ = self.model.transcribe(audio, clip_timestamps=clips, **kwargs)
@@ -622,4 +640,20 @@ class FasterWhisperEngine:
                 extra.append(
                     replace(r, words=words, text=text, start=words[0].start, end=words[-1].end)
                 )
-        return sorted([*raw, *extra], key=lambda s: float(s.start))
+        kept = []
+        for r in raw:  # a segment with words on both sides of a decoded stretch is cut there
+            parts: list[list] = [[]]
+            for w in r.words or []:
+                if parts[-1] and any(parts[-1][-1].end <= lo and w.start >= hi for lo, hi in spans):
+                    parts.append([])
+                parts[-1].append(w)
+            if len(parts) == 1:
+                kept.append(r)
+                continue
+            kept += [
+                replace(
+                    r, words=p, text="".join(w.word for w in p), start=p[0].start, end=p[-1].end
+                )
+                for p in parts
+            ]
+        return sorted([*kept, *extra], key=lambda s: float(s.start))
