@@ -64,11 +64,11 @@ PUNCTUATED_LANGUAGES = frozenset({"zh", "ja", "yue"})
 FULLWIDTH_MARKS = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；"}
 """ASCII marks and the full-width marks Chinese and Japanese text uses instead."""
 
-SENTENCE_PAUSE = 0.5
+SENTENCE_PAUSE = 0.7
 """A pause of at least this many seconds after unpunctuated Chinese or Japanese text
 ends a sentence (``。``). Measured on the AISHELL, FunASR, PaddleSpeech and CosyVoice
-clips joined with 0.8 s pauses: between clips Whisper's times leave 0.77-2.4 s, inside a
-read sentence at most 0.3 s (``能够做的，比我还好``)."""
+clips joined with 0.8 s pauses (Whisper ``base`` times): between two clips 0.77-2.4 s,
+inside a read sentence 0-0.57 s (``就是，给我带来了``) and once 1.56 s (``我想问，我在``)."""
 
 CLAUSE_PAUSE = 0.3
 """Inside a segment, a pause of at least this many seconds (and under
