@@ -33,6 +33,15 @@ reference's language.
 Whole-process long form: ``vidpipe transcribe en_long.wav`` (default formats) against a
 bare batched script (load, transcribe, write a TSV), median of ``--repeat`` runs.
 
+Long-form Chinese, Japanese and Korean (issue 18, ``--parts cjk``): the four Mandarin
+clips of ``zh`` with reference text joined five times with 0.8 s pauses (1:50), the
+five speech clips with the untranscribed FunASR example (2:21, characters counted, not
+scored), and the Japanese and the Korean clip of ``other_lang`` joined five times the
+same way, each written as mp3; vidpipe's default and ``--batch-size 1`` against bare
+faster-whisper batched and sequential (beam 5, VAD). Printed: characters kept (Han, Kana,
+Hangul; punctuation and spaces removed, Simplified), CER against the joined references,
+RTF, and whether ASCII commas stand in CJK text.
+
 Targets (2-core machine, ``base``, int8): long-form RTF <= 0.06; vidpipe / bare-batched
 <= 1.05; short-file sets at least 2.5x bare's best files/min at a WER no more than 0.5
 points worse; whole-process long form below the bare script.
@@ -184,6 +193,97 @@ def wer(refs: list[str], hyps: list[str]) -> float:
     return jiwer.wer([normalize(_plain(r)) for r in refs], [normalize(_plain(h)) for h in hyps])
 
 
+ZH_LONG = [
+    "aishell_BAC009S0724W0121.wav",
+    "funasr_sample.wav",
+    "paddlespeech_zh.wav",
+    "cosyvoice_zero_shot_prompt.wav",
+]
+ZH_FIVE = [*ZH_LONG[:2], "funasr_asr_example.wav", *ZH_LONG[2:]]
+
+
+def cjk_long_sets(data: Path, out: Path) -> dict[str, tuple[Path, str, str]]:
+    """``{name: (mp3 path, language, reference or "")}``: clips joined 5 times, 0.8 s apart."""
+    import numpy as np
+
+    from vidpipe.media.audio_writer import AudioWriter
+
+    refs: dict[str, str] = {}
+    for folder in ("zh", "other_lang"):
+        with open(data / folder / "transcripts.tsv", encoding="utf-8") as fh:
+            refs.update({r["file"]: r["transcript"] for r in csv.DictReader(fh, delimiter="\t")})
+    wanted = {
+        "zh4x5": ("zh", [data / "zh" / f for f in ZH_LONG]),
+        "zh5x5": ("zh", [data / "zh" / f for f in ZH_FIVE]),
+        "ja1x5": ("ja", [data / "other_lang" / "leopard_test_ja.wav"]),
+        "ko1x5": ("ko", [data / "other_lang" / "leopard_test_ko.wav"]),
+    }
+    pause = np.zeros(int(0.8 * 16000), np.float32)
+    sets = {}
+    for name, (lang, files) in wanted.items():
+        if not all(f.is_file() for f in files):
+            continue
+        parts, ref = [], []
+        for _ in range(5):
+            for f in files:
+                parts += [decode_audio(f), pause]
+                ref.append(refs.get(f.name, ""))
+        path = out / f"{name}.mp3"
+        with AudioWriter(path, sample_rate=16000) as w:
+            w.write(np.concatenate(parts[:-1]))
+        sets[name] = (path, lang, "" if not all(ref) else " ".join(ref))
+    return sets
+
+
+def cjk_chars(text: str) -> str:
+    """Han, Kana and Hangul of ``text`` in Simplified script (no marks, no spaces)."""
+    import re
+
+    from vidpipe.text.script import to_script
+
+    return to_script(
+        "".join(re.findall(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]", text)), "simplified"
+    )
+
+
+def cjk_part(args, engine, bare_model, bare_pipeline) -> None:
+    """Long-form zh/ja/ko: characters kept, CER, RTF, ASCII commas (see the module doc)."""
+    import re
+
+    ascii_comma = re.compile(r"[\u3040-\u30ff\u3400-\u9fff],|,[\u3040-\u30ff\u3400-\u9fff]")
+    runs = {
+        "vidpipe": lambda p: vidpipe.transcribe(p, engine=engine).text,
+        "vidpipe --batch-size 1": lambda p: vidpipe.transcribe(p, engine=engine, batch_size=1).text,
+        "bare-batched": lambda p: " ".join(
+            s.text for s in bare_pipeline.transcribe(str(p), batch_size=8, beam_size=5)[0]
+        ),
+        "bare-sequential": lambda p: " ".join(
+            s.text for s in bare_model.transcribe(str(p), beam_size=5, vad_filter=True)[0]
+        ),
+    }
+    print("\nlong-form Chinese, Japanese, Korean (clips joined 5 times, 0.8 s pauses, mp3):")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (path, _lang, ref) in cjk_long_sets(args.data, Path(tmp)).items():
+            seconds = decode_audio(path).shape[0] / 16000
+            kept: dict[str, int] = {}
+            for sys_name, fn in runs.items():
+                t0 = time.perf_counter()
+                text = fn(path)
+                wall = time.perf_counter() - t0
+                got = cjk_chars(text)
+                kept[sys_name] = len(got)
+                c = jiwer.cer(cjk_chars(ref), got) if ref else float("nan")
+                print(
+                    f"  {name:6s} {seconds:5.1f} s {sys_name:22s} chars {len(got):4d}"
+                    f"{f' / {len(cjk_chars(ref))}' if ref else ''}  CER {c * 100:6.2f} %  "
+                    f"RTF {wall / seconds:.4f}  ASCII commas in CJK: "
+                    f"{len(ascii_comma.findall(text))}",
+                    flush=True,
+                )
+                if args.verbose:
+                    print(f"      {text}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="base")
@@ -191,8 +291,11 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument(
-        "--parts", default="long,short", help="long (per file, as before), short (collections)"
+        "--parts",
+        default="long,short,cjk",
+        help="long (per file, as before), short (collections), cjk (long zh/ja/ko)",
     )
+    ap.add_argument("--verbose", action="store_true", help="print the cjk transcripts")
     args = ap.parse_args()
 
     sets = load_sets(args.data)
@@ -348,6 +451,8 @@ def main() -> int:
             f"{name}: {speed:.2f}x bare's best (target >= 2.5x at <= +0.5 WER points: "
             f"{'met' if speed >= 2.5 and w_ours - w_best <= 0.005 else 'NOT met'})"
         )
+    if "cjk" in parts:
+        cjk_part(args, engine, bare_model, bare_pipeline)
     print("\ntargets:")
     for t in targets:
         print(f"  {t}")

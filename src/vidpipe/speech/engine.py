@@ -12,7 +12,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, Field
 
-from vidpipe.text.sentences import ends_sentence
+from vidpipe.text.sentences import ends_sentence, word_ends
 from vidpipe.types import Segment, Transcript
 
 SAMPLE_RATE = 16000
@@ -120,8 +120,10 @@ def split_sentences(segment: Segment, keep_words: bool) -> list[Segment]:
     A new segment starts after a word that
     :func:`~vidpipe.text.sentences.ends_sentence` (closing quotes allowed), at a
     pause of at least :data:`PAUSE_SPLIT` s, or after a comma once the segment is
-    longer than :data:`MAX_SEGMENT_SECONDS`. Times come from the words; scores are
-    the parent's. Text is the words joined as Whisper spelled them (leading spaces
+    longer than :data:`MAX_SEGMENT_SECONDS`. A pause splits only where a word ends
+    (:func:`~vidpipe.text.sentences.word_ends`): Whisper's Mandarin "words" are
+    characters, and their times can put a pause inside ``认为``. Times come from the
+    words; scores are the parent's. Text is the words joined as Whisper spelled them (leading spaces
     included), so CJK text without spaces stays unspaced.
 
     Args:
@@ -135,7 +137,10 @@ def split_sentences(segment: Segment, keep_words: bool) -> list[Segment]:
     if not words:
         return [segment]
     groups: list[list] = [[]]
+    ends = word_ends("".join(w.word for w in words))
+    pos = 0
     for i, w in enumerate(words):
+        pos += len(w.word)
         groups[-1].append(w)
         token = w.word.strip()
         nxt = words[i + 1] if i + 1 < len(words) else None
@@ -144,7 +149,7 @@ def split_sentences(segment: Segment, keep_words: bool) -> list[Segment]:
         long_enough = w.end - groups[-1][0].start >= MAX_SEGMENT_SECONDS
         if (
             ends_sentence(token)
-            or nxt.start - w.end >= PAUSE_SPLIT
+            or (nxt.start - w.end >= PAUSE_SPLIT and pos in ends)
             or (long_enough and token.endswith((",", "，", "、", ";", ":")))
         ):
             groups.append([])

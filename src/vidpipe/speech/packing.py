@@ -45,6 +45,7 @@ __all__ = [
     "pack",
     "plan_windows",
     "trim_span",
+    "uncovered_spans",
     "uncovered_speech",
 ]
 
@@ -245,12 +246,50 @@ def assign_words(words: Sequence, clips: Sequence[Clip]) -> list[list[tuple[obje
     return out
 
 
+def uncovered_spans(
+    chunks: Sequence[dict[str, int]],
+    words: Sequence[tuple[float, float]],
+    slack: float = WORD_SLACK,
+) -> list[tuple[float, float]]:
+    """The stretches of VAD speech that no word covers.
+
+    Args:
+        chunks: Silero VAD speech ``{"start", "end"}`` in samples, in order.
+        words: the words' ``(start, end)`` in seconds (any order).
+        slack: seconds either side of each word counted as covered.
+
+    Returns:
+        ``(start, end)`` in seconds, in order: the parts of the speech chunks outside
+        every ``[start - slack, end + slack]``; all the speech when there is no word.
+    """
+    merged: list[list[float]] = []
+    for a, b in sorted((a - slack, b + slack) for a, b in words):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    out: list[tuple[float, float]] = []
+    for c in chunks:
+        s, e = c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE
+        for a, b in merged:
+            if b <= s or a >= e:
+                continue
+            if a > s:
+                out.append((s, a))
+            s = max(s, b)
+            if s >= e:
+                break
+        if s < e:
+            out.append((s, e))
+    return out
+
+
 def uncovered_speech(
     chunks: Sequence[dict[str, int]],
     words: Sequence[tuple[float, float]],
     slack: float = WORD_SLACK,
 ) -> float:
-    """Seconds of a clip's VAD speech that no word covers.
+    """Seconds of a clip's VAD speech that no word covers (:func:`uncovered_spans`).
 
     Args:
         chunks: the clip's Silero VAD speech ``{"start", "end"}`` in samples of its file.
@@ -261,16 +300,4 @@ def uncovered_speech(
         Speech seconds outside every ``[start - slack, end + slack]``; all the speech
         when there is no word.
     """
-    covered = [(a - slack, b + slack) for a, b in words]
-    merged: list[list[float]] = []
-    for a, b in sorted(covered):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    out = 0.0
-    for c in chunks:
-        s, e = c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE
-        inside = sum(max(0.0, min(e, b) - max(s, a)) for a, b in merged)
-        out += (e - s) - inside
-    return out
+    return sum(b - a for a, b in uncovered_spans(chunks, words, slack))

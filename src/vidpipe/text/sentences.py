@@ -28,6 +28,7 @@ __all__ = [
     "primary_language",
     "split_paragraphs",
     "split_sentences",
+    "word_ends",
 ]
 
 LATIN_SENTENCE_MARKS = ".!?…‽‼⁇"
@@ -202,3 +203,34 @@ def _ends_here(text: str, m: re.Match[str], ordinal_dot: bool = False, cased: bo
         return False
     # A single capital initial (J. R. Tolkien), unless the paragraph ends there.
     return not (len(word) == 1 and word.isalpha() and text[i - 1].isupper() and rest)
+
+
+def word_ends(text: str) -> set[int]:
+    """Offsets in ``text`` where a word ends and another may begin: after each jieba
+    word (Chinese and Japanese are written without spaces; jieba's default dictionary
+    segments ``我认为跑步`` as ``我 认为 跑步``, so no offset falls inside ``认为``), and
+    0 and ``len(text)``.
+
+    Text without CJK characters is not segmented: every offset of a space, and the
+    ends, are returned.
+
+    Args:
+        text: any text (a transcript segment, words joined).
+
+    Returns:
+        The set of character offsets ``i`` such that ``text[:i]`` ends a word.
+    """
+    if not _CJK.search(text):
+        return (
+            {0, len(text)}
+            | {i for i, ch in enumerate(text) if ch.isspace()}
+            | {i + 1 for i, ch in enumerate(text) if ch.isspace()}
+        )
+    import jieba
+
+    jieba.setLogLevel(60)
+    out, pos = {0}, 0
+    for token in jieba.cut(text):
+        pos += len(token)
+        out.add(pos)
+    return out
