@@ -607,3 +607,36 @@ def test_two_services_in_one_process_each_run_their_own_jobs(tmp_path, client):
         other.stop()
     mine = client.post("/v1/jobs", json={"kind": "speak", "input": {"text": "Mine."}}).json()
     assert _follow(client, mine["id"])[-1][1]["status"] == "succeeded"
+
+
+def test_url_inputs_become_download_jobs_not_handler_fetches(client, tmp_path):
+    """A URL in a job's input is fetched by a ``download`` job that the job depends on
+    (issue 18), not by the request handler; a 404 fails the job with the download's
+    reason."""
+    import shutil
+
+    from servers.http_media import MediaServer
+
+    root = tmp_path / "srv"
+    root.mkdir()
+    shutil.copy(DATA / "jfk.flac", root / "jfk.flac")
+    with MediaServer(root) as srv:
+        ok = client.post("/v1/jobs", json={"kind": "probe", "input": {"path": srv.url("jfk.flac")}})
+        bad = client.post(
+            "/v1/jobs",
+            json={"kind": "probe", "input": {"path": srv.url("jfk.flac", fault="404")}},
+        )
+        assert ok.status_code == bad.status_code == 202, (ok.text, bad.text)
+        for r in (ok, bad):
+            job = r.json()
+            assert len(job["depends_on"]) == 1 and job["input"]["path"].startswith("job:")
+            dep = client.get(f"/v1/jobs/{job['depends_on'][0]}").json()
+            assert dep["kind"] == "download"
+        ends = {}
+        for name, r in (("ok", ok), ("bad", bad)):
+            events = _follow(client, r.json()["id"])
+            ends[name] = events[-1][1]
+    assert ends["ok"]["status"] == "succeeded", ends["ok"]
+    assert ends["ok"]["result"]["duration"] > 10.0
+    assert ends["bad"]["status"] == "failed"
+    assert "404" in json.dumps(ends["bad"]["error"])
