@@ -251,7 +251,7 @@ def test_library_lists_items_with_durations_filter_and_sort(web: Web, page: Any)
     assert page.text_content("#totals [data-total=failed]") == "1"
     assert "not a recognised audio or video file" in page.text_content("#failures")
     assert "notsound.wav" in page.text_content("#failures")
-    page.wait_for_selector("#dur-plot svg .col")
+    page.wait_for_selector("#dur-plot .plot-total")
 
 
 def test_library_pages(web: Web, page: Any) -> None:
@@ -601,7 +601,7 @@ def test_narrate_renders_and_plays(web: Web, page: Any) -> None:
 
 def test_screenshots(web: Web, shelf: Shelf, browser: Any) -> None:
     shots = []
-    shots += screenshot(browser, web.url + "/", "library", "#dur-plot svg .col")
+    shots += screenshot(browser, web.url + "/", "library", "#dur-plot .plot-total")
     item = f"{web.url}/items/{web.ids['narrated.mp4']}?t=13"
     shots += screenshot(browser, item, "item", "#transcript .seg.current")
     audio = f"{web.url}/items/{web.ids['jfk.flac']}"
@@ -611,7 +611,7 @@ def test_screenshots(web: Web, shelf: Shelf, browser: Any) -> None:
     long = f"{shelf.url}/items/{shelf.ids[LONG_NAME]}"
     shots += screenshot(browser, long, "item-long-name", "#player")
     shots += screenshot(browser, f"{shelf.url}/items/999999", "item-missing", "[data-missing]")
-    shots += screenshot(browser, shelf.url + "/", "library-shelf", "#dur-plot svg .col")
+    shots += screenshot(browser, shelf.url + "/", "library-shelf", "#dur-plot .plot-total")
     shots += screenshot(browser, web.url + "/search?q=movable+types", "search", "#hits .hit")
     shots += screenshot(browser, web.url + "/new", "new", "#work-form")
     shots += screenshot(browser, web.url + "/no/such/page", "not-found", "#nf-title")
@@ -860,11 +860,19 @@ def test_library_sorts_by_file_name_and_filter_treats_underscores_as_spaces(
 
 def test_durations_plot_is_drawn_in_the_page_with_the_tables_total(shelf: Shelf, page: Any) -> None:
     page.goto(shelf.url + "/")
-    page.wait_for_selector("#dur-plot svg .col")
+    page.wait_for_selector("#dur-plot .plot-total")
     total = page.text_content("#totals [data-total=duration]")
     assert page.text_content("#dur-plot .plot-total") == total
     bars = page.eval_on_selector_all("#dur-plot .col", "bs => bs.map(b => +b.dataset.count)")
     assert sum(bars) == 5
+    # the bars' heights follow the counts (the tallest spans the plot's value range)
+    tallest = max(
+        b["height"]
+        for b in page.eval_on_selector_all(
+            "#dur-plot .col", "bs => bs.map(b => b.getBoundingClientRect())"
+        )
+    )
+    assert tallest > 60, tallest
     # themed: the plot's ground is the page's dark, not a white picture
     ground = page.eval_on_selector("#dur-plot", "n => getComputedStyle(n).backgroundColor")
     rgb = [int(x) for x in ground[ground.index("(") + 1 : ground.index(")")].split(",")[:3]]
