@@ -157,7 +157,14 @@ def screenshot(
         pg = ctx.new_page()
         pg.goto(url)
         pg.wait_for_selector(ready)
-        pg.wait_for_load_state("networkidle")
+        # pictures decoded, videos ready to play on (no spinner), fonts in (faster than
+        # waiting for the network to idle)
+        pg.wait_for_function(
+            "document.fonts.status === 'loaded' && [...document.images]"
+            ".every(i => i.complete && (i.naturalWidth > 0 || !i.getAttribute('src')))"
+            " && [...document.querySelectorAll('video')]"
+            ".every(v => v.error || (v.readyState >= 3 && !v.seeking))"
+        )
         path = ARTIFACTS / f"{name}-{label}-{w}x{h}.png"
         pg.screenshot(path=str(path))
         if full:  # the whole page, below the fold too
