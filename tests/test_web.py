@@ -6,9 +6,14 @@ speech (JFK and three LJ Speech sentences over two photos, so its transcript has
 several segments with word times), ``jfk.flac``, a Mandarin recording and a file that
 is not media. Media for URL jobs is served by a local HTTP server.
 
-Screenshots of the library, an item page and the jobs page at 1280x800 and 375x812 are
-written to ``tests/artifacts/web/`` (ignored by git; ``VIDPIPE_WEB_ARTIFACTS`` moves it)
-and their paths printed (plus a full-page shot of each, ``*-full.png``).
+A second, smaller service (``shelf``: no worker, items only probed) holds the cases of
+issue 22: an MPEG-4 Part 2 video (made here with PyAV from a real photo and speech),
+files of the same name in two folders, a long file name, an uploaded file.
+
+Screenshots of every page (library, item pages, search, jobs, new work, a missing item,
+an unknown route, the API docs) at 1366x768 and 390x844 are written to
+``tests/artifacts/web/`` (ignored by git; ``VIDPIPE_WEB_ARTIFACTS`` moves it) and their
+paths printed (plus a full-page shot of each, ``*-full.png``).
 
 Chromium is ``/usr/bin/chromium`` (``VIDPIPE_CHROMIUM`` overrides); without it, or
 without the ``playwright`` package, these tests skip with the reason.
@@ -36,7 +41,7 @@ from conftest import DATA, start_service
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("VIDPIPE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("VIDPIPE_WEB_ARTIFACTS", ROOT / "tests" / "artifacts" / "web"))
-SIZES = {"desktop": (1280, 800), "phone": (375, 812)}
+SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
 #: the narrated video's speech, in order, each followed by this much silence (s)
 SPEECH = ["jfk.flac", "en_dev/LJ001-0005.wav", "en_dev/LJ001-0009.wav", "en_dev/LJ001-0011.wav"]
 GAP = 0.8
@@ -139,25 +144,36 @@ def page(browser: Any) -> Iterator[Any]:
     assert not errors, f"script errors on the page: {errors}"
 
 
-def screenshot(browser: Any, url: str, name: str, ready: str) -> list[Path]:
-    """Screenshots of ``url`` at both sizes once ``ready`` (a selector) is visible."""
+def screenshot(
+    browser: Any, url: str, name: str, ready: str, fits: bool = True, full: bool = True
+) -> list[Path]:
+    """Screenshots of ``url`` at both sizes once ``ready`` (a selector) is visible;
+    ``fits``: assert that nothing scrolls sideways; ``full``: a full-page shot too."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     paths = []
     for label, (w, h) in SIZES.items():
+        t0 = time.monotonic()
         ctx = browser.new_context(viewport={"width": w, "height": h})
         pg = ctx.new_page()
         pg.goto(url)
         pg.wait_for_selector(ready)
-        pg.wait_for_load_state("networkidle")
+        # pictures decoded, videos ready to play on (no spinner), fonts in (faster than
+        # waiting for the network to idle)
+        pg.wait_for_function(
+            "document.fonts.status === 'loaded' && [...document.images]"
+            ".every(i => i.complete && (i.naturalWidth > 0 || !i.getAttribute('src')))"
+            " && [...document.querySelectorAll('video')]"
+            ".every(v => v.error || (v.readyState >= 3 && !v.seeking))"
+        )
         path = ARTIFACTS / f"{name}-{label}-{w}x{h}.png"
         pg.screenshot(path=str(path))
-        full = ARTIFACTS / f"{name}-{label}-{w}-full.png"  # the whole page, below the fold too
-        pg.screenshot(path=str(full), full_page=True)
+        if full:  # the whole page, below the fold too
+            pg.screenshot(path=str(ARTIFACTS / f"{name}-{label}-{w}-full.png"), full_page=True)
         # the page fits the width: nothing scrolls sideways at 375 px
         overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         ctx.close()
-        assert overflow <= 1, f"{name} at {w} px is {overflow} px too wide"
-        print(f"screenshot: {path}")
+        assert overflow <= 1 or not fits, f"{name} at {w} px is {overflow} px too wide"
+        print(f"screenshot: {path} ({time.monotonic() - t0:.1f} s)")
         paths.append(path)
     return paths
 
@@ -245,7 +261,7 @@ def test_library_lists_items_with_durations_filter_and_sort(web: Web, page: Any)
     assert page.text_content("#totals [data-total=failed]") == "1"
     assert "not a recognised audio or video file" in page.text_content("#failures")
     assert "notsound.wav" in page.text_content("#failures")
-    page.wait_for_function("document.querySelector('#dur-plot').naturalWidth > 0")
+    page.wait_for_selector("#dur-plot .plot-total")
 
 
 def test_library_pages(web: Web, page: Any) -> None:
@@ -593,11 +609,27 @@ def test_narrate_renders_and_plays(web: Web, page: Any) -> None:
 # --------------------------------------------------------------------------- screenshots
 
 
-def test_screenshots(web: Web, browser: Any) -> None:
+def test_screenshots(web: Web, shelf: Shelf, browser: Any) -> None:
     shots = []
-    shots += screenshot(browser, web.url + "/", "library", "#lib-rows tr[data-id]")
+    shots += screenshot(browser, web.url + "/", "library", "#dur-plot .plot-total")
     item = f"{web.url}/items/{web.ids['narrated.mp4']}?t=13"
     shots += screenshot(browser, item, "item", "#transcript .seg.current")
+    audio = f"{web.url}/items/{web.ids['jfk.flac']}"
+    shots += screenshot(browser, audio, "item-audio", "#transcript .seg")
+    mpeg4 = f"{shelf.url}/items/{shelf.ids['mpeg4.mp4']}"
+    shots += screenshot(browser, mpeg4, "item-mpeg4", ".cannot-play")
+    long = f"{shelf.url}/items/{shelf.ids[LONG_NAME]}"
+    shots += screenshot(browser, long, "item-long-name", "#player")
+    missing = f"{shelf.url}/items/999999"
+    shots += screenshot(browser, missing, "item-missing", "[data-missing]", full=False)
+    shots += screenshot(browser, shelf.url + "/", "library-shelf", "#dur-plot .plot-total")
+    shots += screenshot(browser, web.url + "/search?q=movable+types", "search", "#hits .hit")
+    shots += screenshot(browser, web.url + "/new", "new", "#work-form")
+    shots += screenshot(browser, web.url + "/no/such/page", "not-found", "#nf-title", full=False)
+    # third-party pages (Swagger UI, ReDoc): they may scroll sideways on a phone
+    shots += screenshot(browser, web.url + "/docs", "docs", ".opblock", fits=False, full=False)
+    redoc = web.url + "/redoc"
+    shots += screenshot(browser, redoc, "redoc", "[data-section-id]", fits=False, full=False)
     # some jobs of its own, so the jobs page has rows when this test runs alone
     probe = {"kind": "probe", "input": {"media_id": web.ids["jfk.flac"]}}
     first = web.http.post("/v1/jobs", json=probe).json()
@@ -610,6 +642,321 @@ def test_screenshots(web: Web, browser: Any) -> None:
     shots += screenshot(browser, web.url + "/jobs", "jobs", "#jobs .job")
     assert all(p.stat().st_size > 10_000 for p in shots)
     (ARTIFACTS / "index.json").write_text(json.dumps([str(p) for p in shots], indent=1))
+
+
+# --------------------------------------------------------------------------- issue 22
+
+
+def _mpeg4_video(out: Path, seconds: float = 3.0) -> Path:
+    """A 320x180 MP4 in MPEG-4 Part 2 (a codec browsers do not decode) with AAC sound:
+    a real photo and the start of ``jfk.flac``, encoded with PyAV."""
+    import av
+    from PIL import Image
+
+    from vidpipe.media.audio import decode_audio
+
+    rate, fps = 16000, 12
+    audio = decode_audio(DATA / "jfk.flac", rate)[: int(seconds * rate)]
+    img = Image.open(DATA / "photos" / "rocket.jpg").convert("RGB").resize((320, 180))
+    with av.open(str(out), "w", format="mp4") as c:
+        v = c.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = 320, 180, "yuv420p"
+        a = c.add_stream("aac", rate=rate)
+        a.layout = "mono"
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame.from_image(img)
+            frame.pts = i
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        sound = av.AudioFrame.from_ndarray(audio[None, :].astype(np.float32), "flt", "mono")
+        sound.sample_rate, sound.pts = rate, 0
+        for p in [*a.encode(sound), *a.encode()]:
+            c.mux(p)
+    return out
+
+
+#: a long file name with ``_`` between its words (the text filter's case)
+LONG_NAME = "bush_radio_address_2008-11-01_gb0_weekly_address_to_the_nation_on_the_economy.wav"
+UPLOAD_ID = "file-0123456789abcdef01234567"
+
+
+class Shelf:
+    """The second service: ``url``, item ids by file name (paths differ: ``ids_by_path``)."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+        self.url = svc.url
+        self.http = httpx.Client(base_url=svc.url, timeout=60)
+        items = self.http.get("/v1/items", params={"limit": 500}).json()["items"]
+        self.ids = {it["name"]: it["id"] for it in items}
+        self.paths = {it["path"]: it["id"] for it in items}
+
+
+@pytest.fixture(scope="module")
+def shelf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shelf]:
+    """A service without a worker whose items are only probed (fast): an MPEG-4 Part 2
+    video, ``Alpha.wav`` and ``zeta.wav`` in folders that sort the other way, a long
+    file name, and a file in the uploads folder as ``POST /v1/files`` stores it."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.runner import RunOptions, run
+
+    home = tmp_path_factory.mktemp("shelf_home")
+    media = home / "media"
+    (media / "aaa").mkdir(parents=True)
+    (media / "zzz").mkdir()
+    upload = home / "uploads" / UPLOAD_ID
+    upload.mkdir(parents=True)
+    _mpeg4_video(media / "mpeg4.mp4")
+    shutil.copy(DATA / "en_dev" / "LJ001-0013.wav", media / "aaa" / "zeta.wav")
+    shutil.copy(DATA / "en_dev" / "LJ001-0008.wav", media / "zzz" / "Alpha.wav")
+    shutil.copy(DATA / "en_dev" / "LJ001-0005.wav", media / LONG_NAME)
+    shutil.copy(DATA / "en_dev" / "LJ001-0009.wav", upload / "my_talk.wav")
+    inputs = [media / "mpeg4.mp4", media / "aaa" / "zeta.wav", media / "zzz" / "Alpha.wav"]
+    inputs += [media / LONG_NAME, upload / "my_talk.wav"]
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        run([str(p) for p in inputs], cat, RunOptions(steps=("ingest", "probe")))
+    svc = start_service(home, worker=False)
+    try:
+        yield Shelf(svc)
+    finally:
+        svc.stop()
+
+
+def _box(page: Any, selector: str) -> dict:
+    return page.eval_on_selector(
+        selector,
+        """n => { const r = n.getBoundingClientRect();
+                  return {top: r.top, bottom: r.bottom, height: r.height}; }""",
+    )
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_follow_keeps_the_current_line_inside_the_transcript_pane(
+    web: Web, browser: Any, size: str
+) -> None:
+    w, h = SIZES[size]
+    ctx = browser.new_context(viewport={"width": w, "height": h})
+    page = ctx.new_page()
+    try:
+        _open_item(page, web, "narrated.mp4")
+        pane = page.locator("#transcript")
+        # a long transcript: the pane holds fewer lines than there are (five segments
+        # here, so the pane is made short, as a talk's dozens of lines make it)
+        pane.evaluate("p => { p.style.maxHeight = '7rem'; }")
+        assert pane.evaluate("p => p.scrollHeight > p.clientHeight + 20"), "pane does not scroll"
+        page.evaluate("document.querySelector('#player').muted = true")
+        page.evaluate("document.querySelector('#player').currentTime = 30")
+        page.wait_for_function("document.querySelector('#transcript .seg.current')")
+        page.evaluate("document.querySelector('#player').play()")
+        page.wait_for_function("document.querySelector('#player').currentTime > 31")
+        page.evaluate("document.querySelector('#player').pause()")
+        cur, box = _box(page, "#transcript .seg.current"), _box(page, "#transcript")
+        assert cur["top"] >= box["top"] - 1 and cur["bottom"] <= box["bottom"] + 1, (cur, box)
+        # back to the start: the first line comes back into view
+        page.evaluate("document.querySelector('#player').currentTime = 0")
+        page.wait_for_function("document.querySelector('#transcript').dataset.current === '0'")
+        cur, box = _box(page, "#transcript .seg.current"), _box(page, "#transcript")
+        assert cur["top"] >= box["top"] - 1 and cur["bottom"] <= box["bottom"] + 1, (cur, box)
+    finally:
+        ctx.close()
+
+
+def test_docs_and_redoc_work_offline(web: Web, browser: Any) -> None:
+    ctx = browser.new_context()
+    outside: list[str] = []
+
+    def guard(route: Any) -> None:
+        host = route.request.url.split("/")[2] if "://" in route.request.url else ""
+        if host.split(":")[0] == "127.0.0.1":
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    ctx.route("**/*", guard)
+    page = ctx.new_page()
+    try:
+        page.goto(web.url + "/docs")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        assert page.locator(".opblock").count() >= 20  # the API's operations
+        path = '.opblock-summary-path[data-path="/v1/items/{item_id}/transcript"]'
+        assert page.locator(path).count() >= 1
+        page.goto(web.url + "/redoc")
+        page.wait_for_function(
+            "document.body.innerText.includes('List catalog items')", timeout=20_000
+        )
+        assert not outside, f"requests left 127.0.0.1: {outside}"
+    finally:
+        ctx.close()
+
+
+def test_a_video_the_browser_cannot_decode_says_so(shelf: Shelf, web: Web, page: Any) -> None:
+    page.goto(f"{shelf.url}/items/{shelf.ids['mpeg4.mp4']}")
+    page.wait_for_selector("#media-box .cannot-play")
+    text = page.text_content("#media-box .cannot-play")
+    assert "MPEG-4 Part 2" in text and "Download" in text
+    # the same message when only the decoding tells (no probe codec to go by)
+    page.evaluate(
+        """() => { document.querySelector('.cannot-play').remove();
+                   const v = document.querySelector('#player'); v.load(); }"""
+    )
+    page.wait_for_selector("#media-box .cannot-play")
+    # an H.264 video plays its pictures: no message
+    _open_item(page, web, "narrated.mp4")
+    page.wait_for_function("document.querySelector('#player').videoWidth > 0")
+    assert page.locator(".cannot-play").count() == 0
+
+
+def test_player_captions_speed_back_and_poster(web: Web, page: Any) -> None:
+    _open_item(page, web, "narrated.mp4")
+    iid = web.ids["narrated.mp4"]
+    track = page.locator("#player track")
+    assert track.get_attribute("src") == f"/v1/items/{iid}/transcript?format=vtt"
+    page.wait_for_function(
+        "(t => t && t.mode === 'showing' && t.cues && t.cues.length > 0)"
+        "(document.querySelector('#player').textTracks[0])"
+    )
+    cues = page.evaluate("document.querySelector('#player').textTracks[0].cues.length")
+    assert cues >= len(web.transcript("narrated.mp4")["segments"])  # long ones split
+    page.click("#captions")
+    assert page.evaluate("document.querySelector('#player').textTracks[0].mode") == "hidden"
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("c")
+    assert page.evaluate("document.querySelector('#player').textTracks[0].mode") == "showing"
+
+    rate = "document.querySelector('#player').playbackRate"
+    page.keyboard.press(">")
+    assert page.evaluate(rate) == 1.25 and page.input_value("#speed") == "1.25"
+    for _ in range(6):
+        page.keyboard.press(">")
+    assert page.evaluate(rate) == 2  # at most 2x
+    page.select_option("#speed", "0.5")
+    assert page.evaluate(rate) == 0.5
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("<")
+    assert page.evaluate(rate) == 0.5  # at least 0.5x
+    help_text = page.text_content("#keys-help")
+    assert "slower/faster" in help_text and "captions" in help_text
+
+    page.evaluate("document.querySelector('#player').currentTime = 20")
+    page.click("#back5")
+    t, _ = _current(page)
+    assert abs(t - 15) < 0.1
+
+    poster = page.get_attribute("#player", "poster")
+    assert poster.startswith(f"/v1/items/{iid}/thumbnail")
+    got = web.http.get(poster)
+    assert got.status_code == 200 and got.content[:2] == b"\xff\xd8"
+
+
+def test_library_sorts_by_file_name_and_filter_treats_underscores_as_spaces(
+    shelf: Shelf, page: Any
+) -> None:
+    page.goto(shelf.url + "/")
+    names = [r["name"] for r in _wait_rows(page, 5)]
+    # by file name, whatever the folder: Alpha (in zzz/) before zeta (in aaa/)
+    assert names == sorted(names, key=str.lower), names
+    assert names.index("Alpha.wav") < names.index("zeta.wav")
+    page.fill("#f-text", "radio address")
+    assert [r["name"] for r in _wait_rows(page, 1, text="radio address")] == [LONG_NAME]
+    page.fill("#f-text", "weekly-address")
+    assert [r["name"] for r in _wait_rows(page, 1, text="weekly-address")] == [LONG_NAME]
+    page.fill("#f-text", "")
+    _wait_rows(page, 5)
+    # the uploaded file shows its own name, not the server's upload folder
+    row = page.locator("#lib-rows tr", has_text="my_talk.wav")
+    assert "sent to the service" in row.text_content() and UPLOAD_ID not in row.text_content()
+    assert "/uploads/" not in page.text_content("#lib-rows")
+
+
+def test_durations_plot_is_drawn_in_the_page_with_the_tables_total(shelf: Shelf, page: Any) -> None:
+    page.goto(shelf.url + "/")
+    page.wait_for_selector("#dur-plot .plot-total")
+    total = page.text_content("#totals [data-total=duration]")
+    assert page.text_content("#dur-plot .plot-total") == total
+    bars = page.eval_on_selector_all("#dur-plot .col", "bs => bs.map(b => +b.dataset.count)")
+    assert sum(bars) == 5
+    # the bars' heights follow the counts (the tallest spans the plot's value range)
+    tallest = max(
+        b["height"]
+        for b in page.eval_on_selector_all(
+            "#dur-plot .col", "bs => bs.map(b => b.getBoundingClientRect())"
+        )
+    )
+    assert tallest > 60, tallest
+    # themed: the plot's ground is the page's dark, not a white picture
+    ground = page.eval_on_selector("#dur-plot", "n => getComputedStyle(n).backgroundColor")
+    rgb = [int(x) for x in ground[ground.index("(") + 1 : ground.index(")")].split(",")[:3]]
+    assert sum(rgb) < 200, ground
+
+
+def test_small_pages_fit_and_missing_things_say_so(shelf: Shelf, browser: Any) -> None:
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    try:
+        # a long file name wraps on a phone
+        page.goto(f"{shelf.url}/items/{shelf.ids[LONG_NAME]}")
+        page.wait_for_function(f"document.title.startsWith('{LONG_NAME}')")
+        over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert over <= 1, f"the item page is {over} px too wide"
+        # audio has no scenes section
+        assert page.is_hidden("#scenes-panel")
+        # a missing item says so, without the player's skeleton
+        page.goto(f"{shelf.url}/items/999999")
+        page.wait_for_function("document.body.dataset.missing === '1'")
+        assert page.text_content("#item-title") == "No such item"
+        assert page.is_hidden("#transcript") and page.is_hidden("#scenes-panel")
+        # an unknown route: an HTML page for a browser, JSON for an API client
+        resp = page.goto(f"{shelf.url}/no/such/page")
+        assert resp.status == 404 and "text/html" in resp.headers["content-type"]
+        assert page.text_content("#nf-title") == "Page not found"
+        api = shelf.http.get("/no/such/page", headers={"Accept": "application/json"})
+        assert api.status_code == 404 and api.json()["error"]["message"]
+        assert shelf.http.get("/v1/nothing", headers={"Accept": "text/html"}).json()["error"]
+    finally:
+        ctx.close()
+
+
+def test_a_line_that_is_not_a_link_is_refused_on_the_form(shelf: Shelf, page: Any) -> None:
+    before = shelf.http.get("/v1/jobs").json()
+    page.goto(shelf.url + "/new")
+    page.fill("#w-urls", "Not a url\n")
+    page.click("#w-submit")
+    page.wait_for_selector("#w-made li.error")
+    assert "not a link" in page.text_content("#w-made li.error")
+    assert shelf.http.get("/v1/jobs").json() == before  # nothing was started
+
+
+def test_item_page_words_by_keyboard_downloads_group_and_quiet_similar(
+    web: Web, shelf: Shelf, page: Any
+) -> None:
+    _open_item(page, web, "narrated.mp4")
+    # the downloads group may carry its label (no aria-prohibited-attr)
+    assert page.get_attribute("#downloads", "role") == "group"
+    # a word is reachable by keyboard, and Enter plays from it
+    word = web.transcript("narrated.mp4")["segments"][1]["words"][2]
+    target = page.locator("#transcript .seg").nth(1).locator(".w").nth(2)
+    target.focus()
+    assert target.evaluate("w => document.activeElement === w")
+    page.keyboard.press("Enter")
+    t, cur = _current(page)
+    assert abs(t - word["start"]) < 0.1 and cur == 1
+    # with an audio embedding, the items that sound alike
+    page.wait_for_selector("#similar a[href]")
+    assert "jfk.flac" in page.text_content("#similar")
+
+    # no audio embedding (only probed): no request that must fail, a plain note instead
+    asked: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: console.append(r.url) if r.status >= 400 else None)
+    page.goto(f"{shelf.url}/items/{shelf.ids['Alpha.wav']}")
+    page.wait_for_function("document.querySelector('#similar').textContent.includes('embedding')")
+    assert not [u for u in asked if u.endswith("/similar")]
+    assert not [c for c in console if "404" in c], console
 
 
 # --------------------------------------------------------------------------- keys
@@ -626,15 +973,31 @@ def test_with_keys_the_page_asks_once_and_keeps_it(browser: Any, tmp_path: Path)
         pg.fill("#signin-key", "wrong")
         pg.press("#signin-key", "Enter")
         pg.wait_for_selector("#signin-error:not([hidden])")
+        # a user-facing hint, not the name of the server's environment variable
+        wrong = pg.text_content("#signin-error")
+        assert "wrong API key" in wrong and "VIDPIPE_" not in wrong, wrong
         pg.fill("#signin-key", "s3cret")
         pg.press("#signin-key", "Enter")
-        pg.wait_for_selector("#lib-rows tr.placeholder td.muted")  # "No items match."
+        # an empty library says how to add items
+        pg.wait_for_selector("#lib-rows td.empty a[href='/new']")
+        assert "vidpipe run" in pg.text_content("#lib-rows td.empty")
         assert not pg.is_visible("#signin")
         pg.goto(svc.url + "/jobs")  # the session keeps the key: no second question
         pg.wait_for_selector("#jobs li")
         assert not pg.is_visible("#signin")
         cookie = next(c for c in ctx.cookies() if c["name"] == "vidpipe_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        ctx.close()
+
+        # Esc on the sign-in dialog: the page says a key is needed, no endless "Loading…"
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.goto(svc.url + "/")
+        pg.wait_for_selector("#signin[open]")
+        pg.keyboard.press("Escape")
+        pg.wait_for_selector("#lib-rows td.error", timeout=5000)
+        assert "Sign in" in pg.text_content("#lib-rows td.error")
+        assert "Loading" not in pg.text_content("#lib-rows")
         ctx.close()
     finally:
         svc.stop()

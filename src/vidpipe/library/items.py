@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from vidpipe.errors import NotFoundError, UsageError
 from vidpipe.library.catalog import Catalog
-from vidpipe.library.models import SOURCE_STATES, Media, Source, TranscriptRow
+from vidpipe.library.models import SOURCE_STATES, EmbeddingRow, Media, Source, TranscriptRow
 from vidpipe.library.urls import redact_url
 
 __all__ = ["ITEM_SORTS", "ItemPage", "item_detail", "item_row", "list_items"]
@@ -83,6 +83,25 @@ def item_row(media: Media, language: str | None, status: str | None) -> dict[str
     }
 
 
+#: characters a text filter treats as spaces (``radio address`` finds ``radio_address.wav``)
+WORD_JOINERS = "_-."
+
+
+def _spaced(expr):
+    """SQL ``lower(expr)`` with :data:`WORD_JOINERS` replaced by spaces."""
+    out = func.lower(expr)
+    for ch in WORD_JOINERS:
+        out = func.replace(out, ch, " ")
+    return out
+
+
+def _file_name(path):
+    """SQL: the last part of a ``/`` path, lower-cased (SQLite and PostgreSQL alike:
+    ``rtrim`` with every character but ``/`` strips the name, leaving its folder)."""
+    folder = func.rtrim(path, func.replace(path, "/", ""))
+    return func.lower(func.substr(path, func.length(folder) + 1))
+
+
 def _cursor_offset(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
@@ -114,10 +133,11 @@ def list_items(
         min_duration, max_duration: probed duration range in seconds (inclusive);
             items without a duration are left out when either is given.
         sort: one of :data:`ITEM_SORTS` (``position``: input order of the sources;
-            ``name``: by path).
+            ``name``: by file name, case-insensitive, then path).
         limit: items per page, 1..500.
         cursor: the previous page's ``cursor``.
-        text: only items whose file path or a source URI contains it (case-insensitive).
+        text: only items whose file path or a source URI contains it (case-insensitive;
+            ``_``, ``-`` and ``.`` match spaces and each other).
 
     Returns:
         An :class:`ItemPage`.
@@ -168,15 +188,14 @@ def list_items(
             | func.lower(TranscriptRow.language).like(code + "-%")
         )
     if text is not None and text.strip():
-        like = (
-            "%"
-            + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            + "%"
-        )
+        words = text.strip().lower()
+        for ch in WORD_JOINERS:
+            words = words.replace(ch, " ")
+        like = "%" + words.replace("\\", "\\\\").replace("%", "\\%") + "%"
         in_uri = select(Source.id).where(
-            Source.media_id == Media.id, func.lower(Source.uri).like(like, escape="\\")
+            Source.media_id == Media.id, _spaced(Source.uri).like(like, escape="\\")
         )
-        q = q.where(func.lower(Media.path).like(like, escape="\\") | in_uri.exists())
+        q = q.where(_spaced(Media.path).like(like, escape="\\") | in_uri.exists())
     if min_duration is not None:
         q = q.where(Media.duration >= float(min_duration))
     if max_duration is not None:
@@ -186,11 +205,14 @@ def list_items(
         "duration": Media.duration,
         "created": Media.created_at,
         "position": func.coalesce(first.c.pos, 2**31 - 1),
-        "name": Media.path,
+        "name": _file_name(Media.path),
         "language": func.coalesce(TranscriptRow.language, ""),
         "status": state,
     }[sort.lstrip("-")]
-    order = [key.desc() if sort.startswith("-") else key.asc(), Media.id.asc()]
+    order = [key.desc() if sort.startswith("-") else key.asc()]
+    if sort.lstrip("-") == "name":  # the same file name in two folders: by path
+        order.append(Media.path.desc() if sort.startswith("-") else Media.path.asc())
+    order.append(Media.id.asc())
     with catalog.session(write=False) as s:
         total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
         rows = s.execute(q.order_by(*order).offset(offset).limit(int(limit) + 1)).all()
@@ -209,7 +231,8 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
         (``id``, ``uri`` with passwords redacted, ``kind``, ``state``, ``reason``),
         ``transcript`` (``language``, ``duration`` s, ``segments``, ``model``; None
         without one), ``summary`` (:class:`~vidpipe.types.Summary` JSON or None),
-        ``chapters`` and ``scenes`` (lists or None).
+        ``chapters`` and ``scenes`` (lists or None), ``embedded`` (whether an audio
+        embedding is stored for it: ``/similar`` can answer).
 
     Raises:
         NotFoundError: no such item.
@@ -255,6 +278,9 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
             "segments": len(full.segments) if full else 0,
         }
     out["transcript"] = transcript
+    with catalog.session(write=False) as s:
+        hit = s.scalar(select(EmbeddingRow.id).where(EmbeddingRow.media_id == media_id).limit(1))
+    out["embedded"] = hit is not None
     summary = get_summary(catalog, media_id)
     out["summary"] = summary.model_dump(mode="json") if summary else None
     chapters = get_chapters(catalog, media_id)

@@ -28,7 +28,6 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -164,9 +163,17 @@ def create_app(config: ServiceConfig | None = None, *, catalog=None) -> FastAPI:
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
+    from vidpipe.service import web
+
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="vidpipe API")
+    async def docs() -> HTMLResponse:  # Swagger UI served here, no CDN (fastapi-offline)
+        return web.docs_page("/openapi.json", "vidpipe API")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return web.redoc_page("/openapi.json", "vidpipe API")
+
+    app.add_exception_handler(404, web.not_found)  # browsers get an HTML 404 page
 
     for router in _routers():
         app.include_router(router)

@@ -73,6 +73,7 @@ class ItemDetail(Item):
     summary: dict[str, Any] | None = None
     chapters: list[dict[str, Any]] | None = None
     scenes: list[dict[str, Any]] | None = None
+    embedded: bool = False
 
 
 class Hit(BaseModel):

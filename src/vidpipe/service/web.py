@@ -24,7 +24,12 @@ Routes (all ``GET`` return HTML unless noted):
 - ``/jobs``: live jobs, counts per status, cancel and retry;
 - ``/new``: new work (uploads, URLs, steps) and narration;
 - ``/static/{name}``: the page's own script, style sheet and icon;
+- ``/static/docs/{name}``: Swagger UI 5 and ReDoc 2 for ``/docs`` and ``/redoc``, from
+  the ``fastapi-offline`` package (no CDN: the docs work offline);
 - ``POST /session`` ``{"key": ...}`` / ``DELETE /session``: sign in and out (JSON).
+
+A browser asking for an unknown route (``Accept: text/html``, not under ``/v1/``) gets
+an HTML "page not found" (:func:`not_found`); API clients keep the JSON error.
 """
 
 from __future__ import annotations
@@ -33,15 +38,17 @@ import mimetypes
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vidpipe import __version__
 from vidpipe.errors import NotFoundError
 from vidpipe.service.auth import SESSION_COOKIE, key_ok
 
-__all__ = ["router"]
+__all__ = ["docs_page", "not_found", "redoc_page", "router"]
 
 WEB_DIR = Path(__file__).with_name("web")
 TEMPLATES = Jinja2Templates(directory=str(WEB_DIR / "templates"))
@@ -109,11 +116,34 @@ def new_page(request: Request) -> HTMLResponse:
     )
 
 
-def _static_files() -> dict[str, Path]:
-    return {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+def _static_files(folder: Path) -> dict[str, Path]:
+    return {p.name: p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
 
 
-_STATIC = _static_files()
+_STATIC = _static_files(STATIC_DIR)
+
+
+def _docs_dir() -> Path:
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).with_name("static")
+
+
+#: Swagger UI and ReDoc files of the fastapi-offline package (swagger-ui-bundle.js,
+#: swagger-ui.css, redoc.standalone.js, favicon.png)
+_DOCS = _static_files(_docs_dir())
+DOCS_STATIC = "/static/docs"
+
+
+def _file_response(path: Path) -> Response:
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if media_type.startswith("text/") or media_type.endswith("javascript"):
+        media_type += "; charset=utf-8"
+    return Response(
+        path.read_bytes(),
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 @router.get("/static/{name}")
@@ -123,14 +153,71 @@ def static_file(name: str) -> Response:
     path = _STATIC.get(name)
     if path is None:
         raise NotFoundError(f"no static file {name}", "the page's files are app.js and style.css")
-    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if media_type.startswith("text/") or media_type.endswith("javascript"):
-        media_type += "; charset=utf-8"
-    return Response(
-        path.read_bytes(),
-        media_type=media_type,
-        headers={"Cache-Control": "public, max-age=3600"},
+    return _file_response(path)
+
+
+@router.get(DOCS_STATIC + "/{name}")
+def docs_file(name: str) -> Response:
+    """One file of Swagger UI or ReDoc, as packaged by ``fastapi-offline`` (a fixed
+    set: no path from the client is opened)."""
+    path = _DOCS.get(name)
+    if path is None:
+        raise NotFoundError(f"no docs file {name}", "see /docs or /redoc")
+    return _file_response(path)
+
+
+#: the docs pages load pictures from this service only (ReDoc's footer would fetch its
+#: maker's logo from a CDN; Swagger UI could ask an online validator for a badge)
+DOCS_CSP = "img-src 'self' data: blob:"
+
+
+def docs_page(openapi_url: str, title: str) -> HTMLResponse:
+    """Swagger UI (5.x: renders OpenAPI 3.1) of ``openapi_url``, its script and style
+    served by this service (:func:`docs_file`), so it works with no internet."""
+    resp = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+        swagger_favicon_url="/static/icon.svg",
+        swagger_ui_parameters={"validatorUrl": None},
     )
+    resp.headers["Content-Security-Policy"] = DOCS_CSP
+    return resp
+
+
+def redoc_page(openapi_url: str, title: str) -> HTMLResponse:
+    """ReDoc (2.x) of ``openapi_url``, served by this service, no web fonts."""
+    resp = get_redoc_html(
+        openapi_url=openapi_url,
+        title=title,
+        redoc_js_url=f"{DOCS_STATIC}/redoc.standalone.js",
+        redoc_favicon_url="/static/icon.svg",
+        with_google_fonts=False,
+    )
+    resp.headers["Content-Security-Policy"] = DOCS_CSP
+    return resp
+
+
+def _wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and not request.url.path.startswith("/v1/")
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """404 for an unknown route: an HTML page for a browser (``Accept: text/html``,
+    outside ``/v1/``), else the service's JSON error (the app's handler of
+    ``HTTPException``). Install with ``app.add_exception_handler(404, not_found)``."""
+    if _wants_html(request):
+        resp = _page(request, "404.html", "missing", "Page not found", path=request.url.path)
+        resp.status_code = 404
+        return resp
+    handler = request.app.exception_handlers.get(StarletteHTTPException)
+    if handler is None or not isinstance(exc, StarletteHTTPException):
+        return JSONResponse(
+            {"error": {"type": "NotFound", "message": f"no route {request.url.path}"}}, 404
+        )
+    return await handler(request, exc)
 
 
 class SessionIn(BaseModel):
@@ -154,7 +241,8 @@ def sign_in(request: Request, body: SessionIn) -> JSONResponse:
     keys = _keys(request)
     if keys and not key_ok(body.key, keys):
         raise HTTPException(
-            401, detail={"message": "wrong API key", "hint": "one of VIDPIPE_SERVICE_KEYS"}
+            401,
+            detail={"message": "wrong API key", "hint": "ask whoever runs this service for a key"},
         )
     resp = JSONResponse({"ok": True, "auth": bool(keys)})
     if keys:

@@ -2,7 +2,7 @@
 
 - ``GET /v1/report``: ``vidpipe report``'s totals, the failures grouped by reason
   (each failed source with its own message), the languages present and the link of
-  the durations plot;
+  the durations plot and the durations themselves (the page draws its own plot);
 - ``GET /v1/report/durations.png``: ``vidpipe report``'s duration distribution plot
   (:func:`vidpipe.library.report.write_plot`);
 - ``GET /v1/items/{item_id}/thumbnail``: the item's preview JPEG, a keyframe or a
@@ -49,12 +49,14 @@ class FailureGroup(BaseModel):
 
 class ReportOut(BaseModel):
     """``vidpipe report`` for the page. ``totals``: counts per state, ``duration`` in
-    seconds, ``words``; ``plot``: the link of the durations plot, ``None`` without any
-    probed duration."""
+    seconds, ``words``; ``durations``: the probed duration of each media file in
+    seconds (the values of the durations plot, which the page draws itself);
+    ``plot``: the link of the PNG plot, ``None`` without any probed duration."""
 
     totals: dict[str, float | int]
     failures: list[FailureGroup]
     languages: list[str]
+    durations: list[float] = []
     plot: str | None = None
 
 
@@ -64,7 +66,8 @@ def _thumb_dir(request: Request) -> Path:
 
 @router.get("/v1/report", response_model=ReportOut)
 def report(request: Request) -> dict[str, Any]:
-    """Totals, failures by reason (each with its message), languages, the plot's link."""
+    """Totals, failures by reason (each with its message), languages, the durations
+    and the PNG plot's link."""
     from vidpipe.library.report import build_report, failure_group
 
     rep = build_report(request.app.state.catalog)
@@ -78,11 +81,13 @@ def report(request: Request) -> dict[str, Any]:
         {"reason": k, "items": v} for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1]))
     ]
     languages = sorted({r.language for r in rep.rows if r.language})
+    durations = rep.media_durations()
     return {
         "totals": rep.totals,
         "failures": failures,
         "languages": languages,
-        "plot": "/v1/report/durations.png" if rep.media_durations() else None,
+        "durations": durations,
+        "plot": "/v1/report/durations.png" if durations else None,
     }
 
 

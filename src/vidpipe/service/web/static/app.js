@@ -43,11 +43,29 @@ function flash(message, bad = false) {
   f.hidden = !message;
 }
 
+/** A name of an environment variable (VIDPIPE_LLM_URL, OPENAI_API_KEY). */
+const ENV_NAME = /\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b/;
+const ENV_NAMES = new RegExp(ENV_NAME.source, "g");
+/** What to tell a reader of the page instead of a hint that names server settings. */
+const ADMIN_HINT = "whoever runs this service can set it up";
+
+/** An error's message and hint for the page's reader: hints that name environment
+ * variables (settings of the server, not of the page) become a user-facing hint. */
+function readable(message, hint) {
+  let m = String(message || "");
+  let h = hint ? String(hint) : "";
+  const env = ENV_NAME.test(m) || ENV_NAME.test(h);
+  if (ENV_NAME.test(m)) m = m.replace(ENV_NAMES, "a server setting");
+  if (ENV_NAME.test(h)) h = "";
+  if (env && !h) h = ADMIN_HINT;
+  return h ? `${m} (${h})` : m;
+}
+
 /** The service's JSON error {"error": {type, message, hint}} as one line. */
 function errorLine(body, status) {
   const e = body && body.error;
-  if (e && e.message) return e.hint ? `${e.message} (${e.hint})` : e.message;
-  if (body && typeof body.detail === "string") return body.detail;
+  if (e && e.message) return readable(e.message, e.hint);
+  if (body && typeof body.detail === "string") return readable(body.detail);
   return `the service answered ${status}`;
 }
 
@@ -60,12 +78,24 @@ class ApiError extends Error {
 }
 
 let signingIn = null;
+/** The reader closed the sign-in dialog (Esc): requests that need a key fail at once. */
+let signInDeclined = false;
+const SIGN_IN_NEEDED = "Sign in with an API key to see this page (reload the page to sign in).";
 
-/** Ask for the API key once (a <dialog>); the service keeps it in a session cookie. */
+/** Ask for the API key once (a <dialog>); the service keeps it in a session cookie.
+ * Rejects with an ApiError (401) when the reader closes the dialog instead. */
 function signIn() {
   if (signingIn) return signingIn;
+  if (signInDeclined) return Promise.reject(new ApiError(SIGN_IN_NEEDED, 401, null));
   const dlg = $("#signin"), form = $("#signin-form"), input = $("#signin-key"), err = $("#signin-error");
-  signingIn = new Promise((resolve) => {
+  signingIn = new Promise((resolve, reject) => {
+    const cancel = () => {
+      // Esc (or the dialog closed another way): stop waiting, say what is missing
+      form.removeEventListener("submit", submit);
+      signingIn = null;
+      signInDeclined = true;
+      reject(new ApiError(SIGN_IN_NEEDED, 401, null));
+    };
     const submit = async (ev) => {
       ev.preventDefault();
       const r = await fetch("/session", {
@@ -76,6 +106,7 @@ function signIn() {
       });
       if (r.ok) {
         form.removeEventListener("submit", submit);
+        dlg.removeEventListener("cancel", cancel);
         dlg.close();
         input.value = "";
         err.hidden = true;
@@ -90,6 +121,7 @@ function signIn() {
       }
     };
     form.addEventListener("submit", submit);
+    dlg.addEventListener("cancel", cancel, { once: true });
     dlg.showModal();
     input.focus();
   });
@@ -147,16 +179,23 @@ function listen(url, onEvent, onEnd) {
 
 /* ------------------------------------------------------------------ items */
 
-/** One item of /v1/items or /v1/items/{id}, with the names this page uses. */
+/** A file in the service's uploads folder (``<uploads>/file-<24 hex>/name``): uploaded,
+ * or downloaded from a link by the service. */
+const UPLOAD_DIR = /[\\/]file-[0-9a-f]{24}[\\/][^\\/]+$/;
+
+/** One item of /v1/items or /v1/items/{id}, with the names this page uses. Uploaded
+ * files show their own name and "sent to the service", never the uploads folder. */
 function normItem(raw) {
   const m = raw.media || {};
   const src = raw.source || {};
   const path = raw.path || m.path || "";
   const name = path ? path.split(/[\\/]/).pop() : "";
+  const uploaded = UPLOAD_DIR.test(path);
   const item = {
     id: raw.id ?? raw.media_id ?? m.id,
     title: raw.title || raw.name || (typeof raw.source === "string" ? raw.source : src.label) || name || `item ${raw.id}`,
-    source: (typeof raw.source === "string" ? raw.source : (src.uri || raw.uri)) || path,
+    source: uploaded ? "sent to the service" : (typeof raw.source === "string" ? raw.source : (src.uri || raw.uri)) || path,
+    uploaded,
     duration: raw.duration ?? m.duration ?? null,
     language: raw.language ?? (raw.transcript && raw.transcript.language) ?? null,
     status: raw.status || raw.state || src.state || "",
@@ -244,8 +283,12 @@ function libraryPage() {
     const items = listOf(body, "items").map(normItem);
     state.total = body.total ?? null;
     state.cursors[state.page + 1] = body.next_cursor ?? null;
-    rows.replaceChildren(...(items.length ? items.map(row)
-      : [el("tr", { class: "placeholder" }, el("td", { colspan: 5, class: "muted" }, "No items match."))]));
+    const filtered = [...q.keys()].some((k) => k !== "sort" && k !== "limit" && k !== "cursor");
+    const none = filtered ? el("td", { colspan: 5, class: "muted" }, "No items match these filters.")
+      : el("td", { colspan: 5, class: "muted empty" },
+        "The library is empty. Add items on the ", el("a", { href: "/new" }, "New"),
+        " page (upload files or paste links), or on the server with ", el("code", {}, "vidpipe run FILES"), ".");
+    rows.replaceChildren(...(items.length ? items.map(row) : [el("tr", { class: "placeholder" }, none)]));
     const offset = state.page * size;
     const from = items.length ? offset + 1 : 0, to = offset + items.length;
     $("#pg-info").textContent = state.total !== null ? `${from}–${to} of ${state.total}` : `${from}–${to}`;
@@ -300,14 +343,65 @@ async function loadReport() {
     $("#failures").replaceChildren(...fails.map((g) => el("div", { class: "failure" },
       el("strong", {}, `${g.reason} `), el("span", { class: "muted" }, `(${(g.items || []).length})`),
       el("ul", {}, (g.items || []).map((i) => el("li", {},
-        typeof i === "string" ? i : [i.media_id ? el("a", { href: itemUrl(i.media_id) }, i.source) : i.source,
+        typeof i === "string" ? i : [i.media_id ? el("a", { href: itemUrl(i.media_id) }, sourceLabel(i.source)) : sourceLabel(i.source),
           i.message ? el("span", { class: "msg" }, ` — ${i.message}`) : null]))))));
   }
-  if (rep.plot) {
-    const img = $("#dur-plot");
-    img.src = rep.plot;
-    img.hidden = false;
-  }
+  const durations = (rep.durations || []).filter((d) => isFinite(d));
+  if (durations.length) durationPlot($("#dur-plot"), durations, t.duration);
+}
+
+/** A source line for the page: an uploaded file's own name, not the server's path. */
+function sourceLabel(source) {
+  const s = String(source || "");
+  return UPLOAD_DIR.test(s) ? `${s.split(/[\\/]/).pop()} (sent to the service)` : s;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+/** Round bin width (s) for a histogram of durations up to ``max`` s in about 12 bins. */
+function binWidth(max) {
+  const raw = Math.max(max, 1) / 12;
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+  return steps.find((w) => w >= raw) || Math.ceil(raw / 3600) * 3600;
+}
+
+/** The durations histogram, drawn in the page's colours from the report's numbers
+ * (the same durations as the totals, so its total is the totals' total length). */
+function durationPlot(box, durations, total) {
+  // drawn at the box's own width, so its 12 px text stays 12 px on a phone too
+  const w = Math.round(Math.min(720, Math.max(300, box.clientWidth || box.parentNode.clientWidth || 640)));
+  const h = Math.round(Math.max(200, Math.min(280, w * 0.42))), left = 34, right = 12, top = 30, bottom = 40;
+  const max = Math.max(...durations), bin = binWidth(max);
+  const n = Math.max(1, Math.ceil((max + 1e-9) / bin));
+  const counts = new Array(n).fill(0);
+  for (const d of durations) counts[Math.min(n - 1, Math.floor(d / bin))]++;
+  const top1 = Math.max(...counts);
+  const x = (i) => left + (i * (w - left - right)) / n;
+  const y = (c) => h - bottom - (c * (h - top - bottom)) / top1;
+  const sum = total ?? durations.reduce((a, b) => a + b, 0);
+  const label = (sec) => (bin >= 60 ? hms(sec, true) : `${Math.round(sec)} s`);
+  const bars = counts.map((c, i) => svg("rect", {
+    class: "col", x: x(i) + 1, y: y(c), width: Math.max(1, x(i + 1) - x(i) - 2), height: h - bottom - y(c),
+    "data-count": c,
+  }, svg("title", {}, `${label(i * bin)}–${label((i + 1) * bin)}: ${c} item${c === 1 ? "" : "s"}`)));
+  const ticks = [];
+  const every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(w / 110))));
+  for (let i = 0; i <= n; i += every) ticks.push(svg("text", { class: "tick", x: x(i), y: h - bottom + 16, "text-anchor": "middle" }, label(i * bin)));
+  const yTicks = [0, top1].map((c) => svg("text", { class: "tick", x: left - 6, y: y(c) + 4, "text-anchor": "end" }, String(c)));
+  box.replaceChildren(svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img", "aria-labelledby": "dur-plot-cap", class: "histogram" },
+    svg("text", { class: "plot-title", x: left, y: 18 },
+      `${durations.length} item${durations.length === 1 ? "" : "s"} · total `, svg("tspan", { class: "plot-total" }, hms(sum))),
+    svg("line", { class: "axis", x1: left, y1: h - bottom, x2: w - right, y2: h - bottom }),
+    ...bars, ...ticks, ...yTicks,
+    svg("text", { class: "tick", x: (left + w - right) / 2, y: h - 6, "text-anchor": "middle" }, "duration"),
+  ));
+  box.hidden = false;
 }
 
 /* ------------------------------------------------------------------ item page */
@@ -331,8 +425,14 @@ async function itemPage() {
   try {
     item = normItem(await api(`/v1/items/${id}`));
   } catch (e) {
-    flash(e.message, true);
-    $("#transcript").replaceChildren(el("p", { class: "muted" }, "No transcript."));
+    // no such item (or no access): say so instead of an empty player and transcript
+    const missing = e.status === 404;
+    $("#item-title").textContent = missing ? "No such item" : "This item cannot be shown";
+    $("#item-facts").replaceChildren(missing ? `There is no item ${id} in the library. ` : `${e.message} `,
+      el("a", { href: "/" }, "Back to the library"));
+    for (const node of $$(".item-body")) node.hidden = true;
+    document.title = `${missing ? "No such item" : "Item"} · vidpipe`;
+    document.body.dataset.missing = missing ? "1" : "0";
     return;
   }
   document.title = `${item.title} · vidpipe`;
@@ -346,15 +446,18 @@ async function itemPage() {
   if (item.kind === "video") {
     player = el("video", { controls: true, preload: "metadata", src: mediaUrl(id), poster: `${thumbUrl(id)}?width=960`, playsinline: true, "aria-label": `Video: ${item.title}` });
     box.replaceChildren(player);
+    watchDecoding(player, item);
   } else {
     player = el("audio", { controls: true, preload: "metadata", src: mediaUrl(id), "aria-label": `Audio: ${item.title}` });
     box.replaceChildren(el("img", { class: "waveform", alt: "Waveform", src: thumbUrl(id), width: 640, height: 160, onerror: (ev) => ev.target.remove() }), player);
   }
   player.id = "player";
+  if (item.kind !== "video") $("#scenes-panel").hidden = true; // audio has no scenes
+  playerControls(player, id, item);
 
   const name = (item.raw.path || item.title || `item-${id}`).split(/[\\/]/).pop().replace(/\.[^.]+$/, "");
   const dl = $("#downloads");
-  for (const f of ["srt", "vtt", "txt", "json"]) {
+  for (const f of item.raw.transcript ? ["srt", "vtt", "txt", "json"] : []) { // none without one
     dl.append(el("a", { href: `/v1/items/${id}/transcript?format=${f}`, download: `${name}.${f}` }, f.toUpperCase()));
   }
   dl.append(el("a", { href: mediaUrl(id), download: (item.raw.path || "").split(/[\\/]/).pop() || `${name}` }, "Media"));
@@ -365,11 +468,14 @@ async function itemPage() {
   let seekTo = (t) => { player.currentTime = Math.max(0, t); };
   showChapters(item.raw.chapters, (t) => seekTo(t));
   showScenes(item.raw.scenes, (t) => seekTo(t), id);
-  loadSimilar(id);
+  loadSimilar(id, item.raw);
 
   // transcript
   let tr = null;
-  try { tr = await api(`/v1/items/${id}/transcript?format=json`); } catch (e) { /* shown below */ }
+  // the item says whether it has one: no request that must fail (a 404 in the console)
+  if (item.raw.transcript !== null) {
+    try { tr = await api(`/v1/items/${id}/transcript?format=json`); } catch (e) { /* shown below */ }
+  }
   const segs = tr ? listOf(tr, "segments") : [];
   const pane = $("#transcript");
   if (!segs.length) {
@@ -381,7 +487,8 @@ async function itemPage() {
         ? words.flatMap((w, j) => {
           // the leading space stays outside the word, so its highlight hugs the letters
           const lead = w.word.match(/^\s*/)[0];
-          const span = el("span", { class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
+          // a button: Tab reaches each word, Enter or Space on it plays from there
+          const span = el("button", { type: "button", class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
           return lead ? [lead, span] : [span];
         })
         : [s.text];
@@ -407,11 +514,18 @@ async function itemPage() {
   });
 
   let curSeg = -1, curWord = null;
+  /** Scroll the transcript pane (only the pane, never the page) so that ``node`` is
+   * inside its visible box, a third of the way down. Positions are measured against the
+   * pane itself (bounding boxes), whatever the node's offsetParent. */
   function keepInView(node) {
     if (!$("#follow").checked) return;
-    const top = node.offsetTop, bottom = top + node.offsetHeight;
+    const p = pane.getBoundingClientRect(), n = node.getBoundingClientRect();
+    const top = n.top - p.top - pane.clientTop + pane.scrollTop, bottom = top + n.height;
     const vTop = pane.scrollTop, vBottom = vTop + pane.clientHeight;
-    if (top < vTop || bottom > vBottom) pane.scrollTop = Math.max(0, top - pane.clientHeight / 3);
+    if (top < vTop || bottom > vBottom) {
+      const want = Math.max(0, Math.min(top - pane.clientHeight / 3, pane.scrollHeight - pane.clientHeight));
+      pane.scrollTo({ top: want, behavior: "instant" });
+    }
   }
   function sync(force = false) {
     const t = player.currentTime;
@@ -458,14 +572,23 @@ async function itemPage() {
     if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, { once: true });
   }
 
-  // keyboard: space play/pause, left/right five seconds
+  $("#back5").addEventListener("click", () => seek(player.currentTime - 5));
+
+  // keyboard: space play/pause, left/right five seconds, < > speed, c captions
   document.addEventListener("keydown", (ev) => {
     const tag = (ev.target.tagName || "").toLowerCase();
     if (["input", "textarea", "select"].includes(tag) || ev.target.isContentEditable) return;
     if (ev.target === player || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.key === "Enter" && ev.target.matches(".w")) return; // the word's own click seeks
     if (ev.key === " " || ev.code === "Space") {
       ev.preventDefault();
       if (player.paused) player.play(); else player.pause();
+    } else if (ev.key === "<" || ev.key === ">") {
+      ev.preventDefault();
+      stepSpeed(player, ev.key === ">" ? 1 : -1);
+    } else if (ev.key === "c" || ev.key === "C") {
+      const cc = $("#captions");
+      if (!cc.disabled) { cc.checked = !cc.checked; cc.dispatchEvent(new Event("change")); }
     } else if (ev.key === "ArrowLeft") {
       ev.preventDefault();
       seek(player.currentTime - 5);
@@ -474,6 +597,71 @@ async function itemPage() {
       seek(Math.min(player.duration || Infinity, player.currentTime + 5));
     }
   });
+}
+
+/** Playback speeds offered (the menu and the < > keys). */
+const SPEEDS = [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+
+function stepSpeed(player, dir) {
+  const i = SPEEDS.findIndex((s) => Math.abs(s - player.playbackRate) < 1e-6);
+  const next = SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? SPEEDS.indexOf(1) : i) + dir))];
+  player.playbackRate = next;
+}
+
+/** Speed menu, captions toggle (a <track> of the item's WebVTT transcript) and the
+ * five-seconds-back button of the player. */
+function playerControls(player, id, item) {
+  const speed = $("#speed");
+  speed.replaceChildren(...SPEEDS.map((s) => el("option", { value: s, selected: s === 1 }, `${s}×`)));
+  speed.addEventListener("change", () => { player.playbackRate = Number(speed.value); });
+  player.addEventListener("ratechange", () => { speed.value = String(player.playbackRate); });
+  const cc = $("#captions");
+  const hasTranscript = Boolean(item.raw.transcript);
+  if (item.kind !== "video" || !hasTranscript) {
+    cc.disabled = true;
+    cc.closest("label").hidden = true;
+    return;
+  }
+  const track = el("track", {
+    kind: "captions", src: `/v1/items/${id}/transcript?format=vtt`, default: true,
+    srclang: item.language || "und", label: item.language ? `Transcript (${item.language})` : "Transcript",
+  });
+  player.append(track);
+  const show = () => { if (player.textTracks[0]) player.textTracks[0].mode = cc.checked ? "showing" : "hidden"; };
+  cc.addEventListener("change", show);
+  track.addEventListener("load", show);
+  show();
+}
+
+/** Codecs the item's probe names, as the MIME types a browser is asked about. */
+const CODEC_TYPES = {
+  h264: 'video/mp4; codecs="avc1.42E01E"',
+  hevc: 'video/mp4; codecs="hvc1.1.6.L93.B0"',
+  av1: 'video/mp4; codecs="av01.0.05M.08"',
+  vp8: 'video/webm; codecs="vp8"',
+  vp9: 'video/webm; codecs="vp9"',
+  theora: 'video/ogg; codecs="theora"',
+  mpeg4: 'video/mp4; codecs="mp4v.20.9"',
+  mpeg2video: 'video/mpeg',
+  mpeg1video: 'video/mpeg',
+};
+
+/** Tell the reader when the browser cannot show the video's pictures: the codec of the
+ * item's probe is refused by canPlayType, or the loaded video has no picture size
+ * (videoWidth 0: the sound plays over a frozen poster). */
+function watchDecoding(player, item) {
+  const codec = (item.video_codec || "").toLowerCase();
+  const say = () => {
+    if ($("#media-box .cannot-play")) return;
+    const name = { mpeg4: "MPEG-4 Part 2", hevc: "H.265/HEVC", mpeg2video: "MPEG-2", mpeg1video: "MPEG-1" }[codec] || codec || "its";
+    player.classList.add("undecodable");
+    $("#media-box").append(el("p", { class: "cannot-play", role: "alert" },
+      `This browser cannot show the pictures of this video (${name} video): only the sound plays. `,
+      "Download it (Media, below) and play it in a desktop player such as VLC or mpv."));
+  };
+  const type = CODEC_TYPES[codec];
+  if (type && player.canPlayType(type) === "") say();
+  player.addEventListener("loadedmetadata", () => { if (player.videoWidth === 0) say(); });
 }
 
 function showSummary(summary) {
@@ -506,14 +694,22 @@ function showScenes(scenes, seek, id) {
     s.speech ? el("p", { class: "muted" }, s.speech) : null)));
 }
 
-async function loadSimilar(id) {
+/** Items that sound alike. Asked only when the item has an audio embedding (the item's
+ * ``embedded``); otherwise the section says how to get one, with no failing request. */
+async function loadSimilar(id, raw) {
+  const list = $("#similar");
+  const none = (text) => list.replaceChildren(el("li", { class: "muted" }, text));
+  if (raw && raw.embedded === false) {
+    none("Items that sound alike are listed once this item has an audio embedding (vidpipe embed).");
+    return;
+  }
   let body;
   try { body = await api(`/v1/items/${id}/similar`); } catch (e) {
-    $("#similar").replaceChildren(el("li", { class: "muted" }, e.status === 404 || e.status === 409 ? "No audio embedding for this item yet." : e.message));
+    none(e.status === 404 || e.status === 409 || e.status === 503 ? "No similar items yet." : e.message);
     return;
   }
   const items = listOf(body, "items", "similar", "neighbours", "neighbors");
-  if (!items.length) return;
+  if (!items.length) { none("No similar items yet."); return; }
   $("#similar").replaceChildren(...items.map((raw) => {
     const it = normItem(raw);
     const score = raw.score ?? raw.similarity;
@@ -773,6 +969,14 @@ async function chain(input, steps) {
   return made;
 }
 
+/** Whether a line of the links box is a web link (http or https with a host). */
+function isLink(text) {
+  try {
+    const u = new URL(text);
+    return (u.protocol === "http:" || u.protocol === "https:") && Boolean(u.hostname);
+  } catch (_) { return false; }
+}
+
 function newPage() {
   const form = $("#work-form");
   const made = $("#w-made");
@@ -797,6 +1001,11 @@ function newPage() {
       } catch (e) { failed++; made.append(el("li", { class: "error" }, `${f.name}: ${e.message}`)); }
     }
     for (const u of urls) {
+      if (!isLink(u)) {
+        failed++;
+        made.append(el("li", { class: "error" }, `${u}: not a link (a link starts with http:// or https://; to add files, choose them above)`));
+        continue;
+      }
       try {
         const jobs = await chain({ path: u }, steps);
         ids.push(...jobs.map((j) => j.id));
