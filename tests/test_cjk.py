@@ -152,3 +152,11 @@ def test_long_mandarin_is_complete_and_punctuated(long_mandarin):
     for a, b in zip(tr.segments, tr.segments[1:], strict=False):
         joined = MARKS.sub("", a.text) + MARKS.sub("", b.text)
         assert len(MARKS.sub("", a.text)) in word_ends(joined), (a.text, b.text)
+
+
+def test_transcript_text_joins_chinese_segments_without_spaces():
+    from vidpipe.types import Segment, Transcript
+
+    segs = ["广州市房地产中介协会分析。", " 我想问，", "Hello world.", " Again."]
+    t = Transcript(segments=[Segment(id=i, start=i, end=i + 1, text=x) for i, x in enumerate(segs)])
+    assert t.text == "广州市房地产中介协会分析。我想问， Hello world. Again."

@@ -8,6 +8,7 @@ bits per second.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 StreamType = Literal["video", "audio", "subtitle", "data", "attachment", "unknown"]
+
+
+#: Han, Kana and CJK compatibility characters (the one definition; text.script uses it).
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\U00020000-\U0002ffff]")
+#: A CJK character or a full-width mark (，。？！、：；「」『』（）).
+CJK_OR_MARK = re.compile(CJK.pattern[:-1] + "\u3000-\u303f\uff00-\uffef]")
 
 
 class StreamInfo(BaseModel):
@@ -190,8 +197,18 @@ class Transcript(BaseModel):
 
     @property
     def text(self) -> str:
-        """The whole transcript as one string (segment texts joined, stripped)."""
-        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+        """The whole transcript as one string: segment texts stripped and joined by a
+        space, or by nothing between Chinese/Japanese text (``分析。我想问``), which
+        is written without spaces."""
+        out = ""
+        for s in self.segments:
+            piece = s.text.strip()
+            if not piece:
+                continue
+            if out and not (CJK_OR_MARK.match(out[-1]) and CJK_OR_MARK.match(piece[0])):
+                out += " "
+            out += piece
+        return out
 
     @property
     def words(self) -> list[Word]:

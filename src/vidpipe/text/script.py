@@ -24,13 +24,12 @@ Mandarin without any punctuation when it decodes in batches, and with ASCII comm
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from vidpipe.errors import UsageError
 from vidpipe.text.sentences import CLOSING_MARKS, primary_language, word_ends
-from vidpipe.types import Chapter, Segment, Summary, Transcript, Word
+from vidpipe.types import CJK, Chapter, Segment, Summary, Transcript, Word
 
 __all__ = [
     "CLAUSE_PAUSE",
@@ -55,7 +54,7 @@ SCRIPTS = ("simplified", "traditional", "keep")
 DEFAULT_SCRIPT = "simplified"
 _CONFIGS = {"simplified": "t2s", "traditional": "s2t"}
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\U00020000-\U0002ffff]")
+_CJK = CJK
 
 
 PUNCTUATED_LANGUAGES = frozenset({"zh", "ja", "yue"})
