@@ -202,15 +202,18 @@ class _PngGenerator(ABC):
     ) -> Image.Image:
         """Draw or fetch the picture of ``chunk``, at the generator's size."""
 
+    def _key_fields(self, chunk: Chunk, language: str, position: int, total: int) -> dict[str, Any]:
+        """What the picture of ``chunk`` depends on (hashed into its provenance key);
+        generators add their own fields."""
+        return {
+            "generator": self.name,
+            "params": self._identity(),
+            "text": chunk.text,
+            "language": language,
+        }
+
     def _chunk_key(self, chunk: Chunk, language: str, position: int, total: int) -> str:
-        return _key(
-            {
-                "generator": self.name,
-                "params": self._identity(),
-                "text": chunk.text,
-                "language": language,
-            }
-        )
+        return _key(self._key_fields(chunk, language, position, total))
 
     def generate(
         self,

@@ -28,7 +28,6 @@ from vidpipe.vision.images.base import (
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
     SAFE_BOTTOM,
-    _key,
     _PngGenerator,
 )
 
@@ -587,16 +586,9 @@ class CardGenerator(_PngGenerator):
             self._text[k] = card_text(chunk.text, language, self.max_phrases)
         return self._text[k]
 
-    def _chunk_key(self, chunk: Chunk, language: str, position: int, total: int) -> str:
-        return _key(
-            {
-                "generator": self.name,
-                "params": self._identity(),
-                "text": chunk.text,
-                "language": language,
-                "footer": [position, total, _footer_time(chunk.start, chunk.end)],
-            }
-        )
+    def _key_fields(self, chunk: Chunk, language: str, position: int, total: int) -> dict[str, Any]:
+        footer = [position, total, _footer_time(chunk.start, chunk.end)]
+        return {**super()._key_fields(chunk, language, position, total), "footer": footer}
 
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         headline, phrases = self._card_text(chunk, language)

@@ -18,7 +18,7 @@ from vidpipe.errors import RemoteError, UsageError
 from vidpipe.errors import excerpt as _one_line
 from vidpipe.retry import RetryPolicy
 from vidpipe.types import Chunk
-from vidpipe.vision.images.base import _key, _PngGenerator
+from vidpipe.vision.images.base import _PngGenerator
 from vidpipe.vision.images.prompts import _llm_identity, image_prompt
 
 __all__ = ["MAX_RETRY_AFTER"]
@@ -83,17 +83,9 @@ class _Remote(_PngGenerator):
         self.requests = 0
         """Request attempts sent to the image endpoint."""
 
-    def _chunk_key(self, chunk: Chunk, language: str, position: int, total: int) -> str:
-        return _key(
-            {
-                "generator": self.name,
-                "params": self._identity(),
-                "text": chunk.text,
-                "language": language,
-                "llm": _llm_identity(self.llm),
-                "style": self.style,
-            }
-        )
+    def _key_fields(self, chunk: Chunk, language: str, position: int, total: int) -> dict[str, Any]:
+        fields = super()._key_fields(chunk, language, position, total)
+        return {**fields, "llm": _llm_identity(self.llm), "style": self.style}
 
     def _prompt(self, chunk: Chunk, language: str, position: int, total: int) -> str:
         return image_prompt(chunk, language, self.llm, style=self.style)
