@@ -83,7 +83,7 @@ def test_item_stem_adds_the_item_id_on_a_clash():
 
 
 def test_natural_key_is_reexported_where_it_was():
-    from vidpipe.vision.imagegen import natural_key as old_home
+    from vidpipe.vision.images import natural_key as old_home
 
     assert old_home is natural_key
     assert sorted(["img10.png", "IMG2.png", "img1.png"], key=natural_key) == [

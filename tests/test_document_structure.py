@@ -11,7 +11,7 @@ from vidpipe.speech.tts import iter_sentences
 from vidpipe.text.chunking import chunk_transcript
 from vidpipe.text.documents import looks_like_heading, read_document
 from vidpipe.text.sentences import split_sentences
-from vidpipe.vision.imagegen import CardGenerator, card_text, render_card
+from vidpipe.vision.images import CardGenerator, card_text, render_card
 
 PAGE1 = [
     "Drip irrigation for small farms",

@@ -1,4 +1,4 @@
-"""Image generators for narrated videos (:mod:`vidpipe.vision.imagegen`), on real data.
+"""Image generators for narrated videos (:mod:`vidpipe.vision.images`), on real data.
 
 Chunk texts come from the cached transcripts in ``tests/data/transcripts`` (English LJ
 Speech, Chinese AISHELL/PaddleSpeech, Russian), photos from ``tests/data/photos``, the
@@ -31,7 +31,7 @@ from vidpipe.media.fonts import load_font, missing_glyphs, wrap_text
 from vidpipe.text.chunking import chunk_transcript
 from vidpipe.text.llm import OpenAIBackend
 from vidpipe.types import Chunk, Transcript
-from vidpipe.vision.imagegen import (
+from vidpipe.vision.images import (
     META_CHUNK,
     META_GENERATOR,
     META_PROMPT,

@@ -18,7 +18,7 @@ from vidpipe.errors import InputError, MediaError, ModelError, UsageError
 from vidpipe.media.audio import decode_audio
 from vidpipe.media.render import RenderOptions
 from vidpipe.pipeline.narrate import NarrateOptions, narrate
-from vidpipe.vision.imagegen import read_image_metadata
+from vidpipe.vision.images import read_image_metadata
 
 DATA = Path(__file__).parent / "data"
 EXAMPLE = Path(__file__).parents[1] / "examples" / "speech_bunny.mp4"

@@ -216,7 +216,7 @@ class Settings(BaseSettings):
         }
 
     def image_options(self, spec: str | None) -> dict[str, Any]:
-        """Keyword arguments for :func:`vidpipe.vision.imagegen.get_image_generator` with
+        """Keyword arguments for :func:`vidpipe.vision.images.get_image_generator` with
         ``spec`` from these settings: the endpoint of ``sdwebui`` (``sdwebui_base``) and
         of ``openai`` (``image_base``, ``image_key``, ``image_model``); none for the others
         and for a spec that names its own URL (``sdwebui:URL``)."""

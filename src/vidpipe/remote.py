@@ -2,7 +2,7 @@
 retry loop and the mapping of the client's errors to vidpipe's.
 
 The chat backend (:mod:`vidpipe.text.llm`), the vision model (:mod:`vidpipe.vision.vlm`),
-the ``openai`` image generator (:mod:`vidpipe.vision.imagegen`) and the remote ASR
+the ``openai`` image generator (:mod:`vidpipe.vision.images`) and the remote ASR
 engine (:mod:`vidpipe.speech.remote`) all go through it:
 
 - :func:`make_client`: the official ``openai`` client for a base URL, key and timeout,

@@ -1,7 +1,7 @@
 """Calls to remote services: the one retry policy and the one rate limiter.
 
 Every remote client in vidpipe (the LLM backend :mod:`vidpipe.text.llm`, the vision
-model :mod:`vidpipe.vision.vlm`, the image generators of :mod:`vidpipe.vision.imagegen`
+model :mod:`vidpipe.vision.vlm`, the image generators of :mod:`vidpipe.vision.images`
 and the media downloader :mod:`vidpipe.library.download`) decides with this module
 which failures to retry, how long to wait before the next attempt and how fast
 requests may start:

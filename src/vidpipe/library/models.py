@@ -183,7 +183,7 @@ class WordRow(Base):
 
 
 class ImageRow(Base):
-    """A picture made for one narration chunk (migration 0004; :mod:`vidpipe.vision.imagegen`).
+    """A picture made for one narration chunk (migration 0004; :mod:`vidpipe.vision.images`).
 
     ``work_dir`` is the absolute folder the pictures were made in and ``media_id`` the
     catalog item (either may be ``None``); ``prompt`` is ``None`` for folder images and

@@ -32,7 +32,7 @@ def waveform_image(
             ``(samples, channels)`` (averaged to mono).
         width, height: picture size in pixels (>= 8 each).
         background, colour: hex sRGB colours (default: the title cards' teal-blue and
-            amber, :data:`vidpipe.vision.imagegen.CARD_PALETTE`).
+            amber, :data:`vidpipe.vision.images.cards.CARD_PALETTE`).
 
     Returns:
         An RGB image. Peaks are scaled so the loudest column fills 90 % of the

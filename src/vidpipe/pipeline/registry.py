@@ -489,7 +489,7 @@ class SpeakStage(Stage):
             raise InputError("no text to speak", "give a text or a .txt/.md/.pdf file")
         language = options.language
         if language is None and options.voice is None:
-            from vidpipe.vision.imagegen import guess_language
+            from vidpipe.text.language import guess_language
 
             language = guess_language(text)  # Chinese, Russian...: an espeak-ng voice
         ctx.progress(0.0, "loading voice")
@@ -785,7 +785,7 @@ class ImagesStage(Stage):
         @field_validator("generator")
         @classmethod
         def _known(cls, v: str) -> str:
-            from vidpipe.vision.imagegen import GENERATOR_SPECS
+            from vidpipe.vision.images import GENERATOR_SPECS
 
             kind = v.strip().partition(":")[0].lower()
             if kind not in {s.partition(":")[0] for s in GENERATOR_SPECS}:
@@ -796,7 +796,7 @@ class ImagesStage(Stage):
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         from vidpipe.text.chunking import chunk_transcript
-        from vidpipe.vision.imagegen import get_image_generator
+        from vidpipe.vision.images import get_image_generator
 
         tr = inputs.transcript()
         if inputs.given.text and inputs.given.text.strip():

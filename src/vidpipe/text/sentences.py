@@ -2,7 +2,7 @@
 
 Everything in vidpipe that asks "where does a sentence end?" asks here: speech
 synthesis (:mod:`vidpipe.speech.tts` speaks one sentence at a time), the extractive
-summaries and titles (:mod:`vidpipe.text.extractive`, :mod:`vidpipe.vision.imagegen`),
+summaries and titles (:mod:`vidpipe.text.extractive`, :mod:`vidpipe.vision.images.cards`),
 transcript chunking (:func:`vidpipe.text.chunking.chunk_transcript` cuts only after a
 segment that :func:`ends_sentence`), the ASR engines' sentence-sized segments
 (:func:`vidpipe.speech.engine.split_sentences`) and subtitle cue breaks

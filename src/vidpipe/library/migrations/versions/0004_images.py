@@ -1,7 +1,7 @@
 """Pictures made for narrated videos: one row per chunk image.
 
 - ``images``: the picture shown while one narration chunk is spoken
-  (:mod:`vidpipe.vision.imagegen`): the work folder it was made in (``work_dir``,
+  (:mod:`vidpipe.vision.images`): the work folder it was made in (``work_dir``,
   absolute path) and/or the catalog item it belongs to (``media_id``, nullable), the
   chunk id, the image ``path``, the ``prompt`` it was made from (``NULL`` for
   folder images and video frames), the ``generator`` (``cards``, ``folder``,
