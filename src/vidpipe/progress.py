@@ -37,13 +37,15 @@ def run_polled(
     *,
     interval: float = POLL_SECONDS,
 ) -> T:
-    """Run ``work(report)`` in a daemon thread; call ``progress(done, total)`` every
+    """Run ``work(report)`` in a helper thread; call ``progress(done, total)`` every
     ``interval`` seconds meanwhile, ``done`` being the largest amount given to
     ``report(done)`` so far (0 before the first).
 
     If ``progress`` raises, that exception leaves this function at once; the helper
     thread's next ``report`` raises :class:`Stopped`, and until then it keeps working
-    in the background (its result is dropped; a native call in flight finishes).
+    in the background (its result is dropped; a native call in flight finishes). The
+    thread is not a daemon: a process exiting meanwhile waits for that call to end
+    rather than being aborted in it (CTranslate2 calls ``std::terminate`` then).
 
     Args:
         work: the work; calls ``report(done)`` whenever it knows more is done.
@@ -75,7 +77,7 @@ def run_polled(
         finally:
             finished.set()
 
-    helper = threading.Thread(target=target, daemon=True, name="vidpipe-polled-work")
+    helper = threading.Thread(target=target, daemon=False, name="vidpipe-polled-work")
     helper.start()
     last = None
     try:
