@@ -303,14 +303,18 @@ def test_cancel_waiting_queued_and_running_jobs(store):
     runner = threading.Thread(target=lambda: box.update(job=run_job(store, long.id)))
     runner.start()
     deadline = time.monotonic() + 60
-    while store.get(long.id).step != "rendering" and time.monotonic() < deadline:
+    seen: set[float] = set()  # progress per frame: values between 0 and 1 in the job row
+    while len(seen) < 2 and time.monotonic() < deadline:
+        row = store.get(long.id)
+        if row.step == "rendering" and 0.0 < row.progress < 1.0:
+            seen.add(row.progress)
         time.sleep(0.02)
     flagged = store.cancel(long.id)
     assert (flagged.status, flagged.cancel_requested) == ("running", True)
     runner.join(120)
     end = box["job"]
     assert (end.status, end.error.error_class, end.result) == ("canceled", "Canceled", None)
-    assert end.progress < 0.5  # it stopped, it did not render to the end
+    assert len(seen) == 2 and 0.0 < end.progress < 0.5  # it stopped, it did not render it all
     # no video, not even a half-written temporary one
     assert not any(store.job_dir(long.id).iterdir())
     with pytest.raises(UsageError, match="is queued") as refused:

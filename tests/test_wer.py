@@ -109,7 +109,10 @@ def test_packed_wer_is_within_half_a_point_of_bare(engine, bare_en_dev):
 def test_long_form_wer_is_within_half_a_point_of_bare(engine, bare):
     wav = EN_LONG / "bush_radio_address_2008-11-01_gb0.wav"
     ref = _long_reference()
-    ours = vidpipe.transcribe(wav, engine=engine).text  # the defaults, language detected
+    ticks: list[float] = []  # the progress path (CLI bars, job rows): per decoded window
+    ours = vidpipe.transcribe(wav, engine=engine, progress=lambda d, t: ticks.append(d / t)).text
+    middle = sorted({f for f in ticks if 0.0 < f < 1.0})
+    assert len(middle) >= 5 and ticks[-1] == 1.0, middle  # 2:07: five 30 s windows
     wer_ours, wer_bare = _wer([ref], [ours]), _wer([ref], [bare(wav)])
     print(f"\nen_long WER: vidpipe {wer_ours:.4f}, bare faster-whisper {wer_bare:.4f}")
     assert wer_ours < 0.06

@@ -100,9 +100,13 @@ class AudioEncoder(Protocol):
     name: str
     dim: int
 
-    def frames(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def frames(
+        self, clips: Sequence[np.ndarray], on_window: Callable[[float], None] | None = None
+    ) -> list[np.ndarray]:
         """Frame states of each clip: a list of ``(n_frames, dim)`` float32 arrays, one
-        per clip (16 kHz mono float32, already loudness-scaled), real audio only."""
+        per clip (16 kHz mono float32, already loudness-scaled), real audio only.
+        ``on_window(seconds)`` is called after each window is encoded with the seconds
+        of audio it held (it may raise to stop)."""
         ...
 
 
@@ -204,6 +208,7 @@ def embed_clips(
     names: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     group: int = 16,
+    audio_progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Embed several clips with one encoder.
 
@@ -214,6 +219,8 @@ def embed_clips(
         names: names of the clips for messages (default ``clip N``).
         progress: ``progress(clips_done, clips_total)`` after each group.
         group: clips handed to the encoder at once (its windows are batched together).
+        audio_progress: ``audio_progress(seconds_done, seconds_total)`` in audio
+            seconds after each encoded window (30 s); may raise to stop.
 
     Returns:
         ``(len(clips), dim or 2*dim)`` float32, raw (not normalised: see the module doc).
@@ -225,9 +232,17 @@ def embed_clips(
     width = encoder.dim * (2 if pool == "meanstd" else 1)
     out = np.zeros((len(clips), width), dtype=np.float32)
     ready = [prepare_clip(c, n) for c, n in zip(clips, names, strict=True)]
+    total = sum(c.shape[0] for c in ready) / SAMPLE_RATE
+    done = [0.0]
+
+    def window(seconds: float) -> None:
+        done[0] += seconds
+        audio_progress(min(done[0], total), total)  # type: ignore[misc]
+
+    on_window = window if audio_progress is not None else None
     for lo in range(0, len(ready), max(1, group)):
         part = ready[lo : lo + group]
-        for i, fr in enumerate(encoder.frames(part)):
+        for i, fr in enumerate(encoder.frames(part, on_window)):
             out[lo + i] = pool_frames(fr, pool)
         if progress is not None:
             progress(float(min(lo + group, len(ready))), float(len(ready)))
@@ -285,8 +300,11 @@ class WhisperEncoder:
         x = np.zeros((1, self.model.n_mels, self.window_frames), dtype=np.float32)
         return int(np.asarray(self.model.encode(self._ct2.StorageView.from_array(x))).shape[-1])
 
-    def frames(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Encoder states of real audio per clip (see the module doc); 50 per second."""
+    def frames(
+        self, clips: Sequence[np.ndarray], on_window: Callable[[float], None] | None = None
+    ) -> list[np.ndarray]:
+        """Encoder states of real audio per clip (see the module doc); 50 per second;
+        ``on_window(seconds of audio)`` after each encoded window."""
         windows: list[np.ndarray] = []
         owners: list[tuple[int, int]] = []  # (clip index, real encoder frames)
         per_window = WINDOW_SECONDS * SAMPLE_RATE
@@ -308,6 +326,8 @@ class WhisperEncoder:
                 enc = np.asarray(self.model.encode(self._ct2.StorageView.from_array(batch)))
             for j, (ci, real) in enumerate(owners[lo : lo + self.batch_size]):
                 states[ci].append(enc[j, :real])
+                if on_window is not None:
+                    on_window(real * SAMPLES_PER_FRAME / SAMPLE_RATE)
         return [np.concatenate(s).astype(np.float32, copy=False) for s in states]
 
 
@@ -373,8 +393,11 @@ class TransformersEncoder:
         self.normalize = _wants_normalised_input(path)
         self._lock = threading.Lock()
 
-    def frames(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Hidden states of each clip (about 50 frames per second for wav2vec2)."""
+    def frames(
+        self, clips: Sequence[np.ndarray], on_window: Callable[[float], None] | None = None
+    ) -> list[np.ndarray]:
+        """Hidden states of each clip (about 50 frames per second for wav2vec2);
+        ``on_window(seconds of audio)`` after each 30 s piece."""
         torch = self._torch
         out: list[np.ndarray] = []
         per_piece = WINDOW_SECONDS * SAMPLE_RATE
@@ -391,6 +414,8 @@ class TransformersEncoder:
                     res = self.model(x, output_hidden_states=self.layer is not None)
                 h = res.last_hidden_state if self.layer is None else res.hidden_states[self.layer]
                 states.append(h[0].float().numpy())
+                if on_window is not None:
+                    on_window(piece.shape[0] / SAMPLE_RATE)
             out.append(np.concatenate(states).astype(np.float32, copy=False))
         return out
 

@@ -179,8 +179,12 @@ def embed_one(
     threads: int | None = None,
     *,
     force: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> int:
     """Embed one catalog item (unless done with the same options); returns the row id.
+
+    ``progress(seconds_done, seconds_total)`` in audio seconds after each encoded 30 s
+    window; it may raise to stop (nothing is stored then).
 
     Raises:
         InputError: no such item.
@@ -201,7 +205,8 @@ def embed_one(
     encoder = _encoder(options, threads)
     clip = _load(media.path)
     t0 = time.perf_counter()
-    vec = embed_clips(encoder, [clip.audio], options.pool, names=[Path(media.path).name])[0]
+    name = Path(media.path).name
+    vec = embed_clips(encoder, [clip.audio], options.pool, [name], audio_progress=progress)[0]
     clip.seconds += time.perf_counter() - t0
     return _store(catalog, media_id, options, key, vec, clip, _latest_pca(catalog, key))
 
@@ -641,6 +646,7 @@ def embed_audio(
     sample_rate: int = 16000,
     layer: int | None = None,
     threads: int | None = None,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """One raw embedding vector of a recording.
 
@@ -653,6 +659,8 @@ def embed_audio(
         sample_rate: the array's rate in Hz (ignored for a file).
         layer: hidden layer of a transformers encoder.
         threads: CPU threads (default: every core).
+        progress: ``progress(seconds_done, seconds_total)`` in audio seconds after each
+            encoded 30 s window; may raise to stop.
 
     Returns:
         ``(dim,)`` float32: the mean (and standard deviation) of the encoder's frame
@@ -684,7 +692,8 @@ def embed_audio(
     else:
         audio = _load(path_or_array).audio
         name = Path(path_or_array).name
-    return embed_clips(_encoder(options, threads), [audio], options.pool, [name])[0]
+    encoder = _encoder(options, threads)
+    return embed_clips(encoder, [audio], options.pool, [name], audio_progress=progress)[0]
 
 
 # --------------------------------------------------------------------------- the command

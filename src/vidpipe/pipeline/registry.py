@@ -231,8 +231,7 @@ class DownloadStage(Stage):
         if options.into_job or is_direct_media_url(url):  # a job's inputs: file URLs
 
             def bytes_in(_key: Any, done: int, total: int | None) -> None:
-                if total:
-                    ctx.progress(done / total, None)
+                ctx.progress(done / total if total else 0.0, None)  # also sees a cancel
 
             (res,) = download_many([(0, url, dest)], limits, on_progress=bytes_in)
         else:
@@ -1008,9 +1007,10 @@ class EmbedStage(Stage):
 
         path, mid = inputs.source(ctx.catalog)
         ctx.progress(0.0, f"embedding {path.name}")
+        seconds = ctx.counter(f"embedding {path.name}")  # audio seconds per window
         if ctx.catalog is not None and mid is not None:
             try:
-                row_id = embed_one(ctx.catalog, mid, options, ctx.threads)
+                row_id = embed_one(ctx.catalog, mid, options, ctx.threads, progress=seconds)
             except VidpipeError as exc:
                 if inputs.given.source_id is None:
                     ctx.catalog.record_failure(
@@ -1021,7 +1021,9 @@ class EmbedStage(Stage):
             vec = np.frombuffer(row.vector, dtype="<f4")
             facts = {"duration": row.duration, "channels": row.channels, "row": row_id}
         else:
-            vec = embed_audio(path, options.model, options.pool, layer=options.layer)
+            vec = embed_audio(
+                path, options.model, options.pool, layer=options.layer, progress=seconds
+            )
             facts = {}
         result: dict[str, Any] = {"encoder": options.model, "pool": options.pool}
         result |= {"dim": int(vec.shape[0]), "options_hash": options.key()} | facts

@@ -140,6 +140,25 @@ def fixed_windows(duration: float, window: float = CHUNK_SECONDS) -> list[dict]:
     return out
 
 
+def _stepped_pipeline(model, report: Callable[[float], None]):
+    """A faster-whisper ``BatchedInferencePipeline`` over ``model`` that decodes its
+    batches one window at a time and calls ``report(end of the window, in seconds)``
+    after each, so that progress (and a cancel) is seen per 30 s window rather than
+    per batch of ``batch_size`` windows. The windows' results are the same: each is
+    decoded on its own features, padded to 30 s, in either case."""
+    from faster_whisper import BatchedInferencePipeline
+
+    class Stepped(BatchedInferencePipeline):
+        def forward(self, features, tokenizer, chunks_metadata, options):
+            out = []
+            for i, meta in enumerate(chunks_metadata):
+                out += super().forward(features[i : i + 1], tokenizer, [meta], options)
+                report(float(meta["offset"]) + float(meta["duration"]))
+            return out
+
+    return Stepped(model=model)
+
+
 class FasterWhisperEngine:
     """Local Whisper inference through faster-whisper.
 
@@ -503,13 +522,33 @@ class FasterWhisperEngine:
         self._check(options)
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         duration = audio.shape[0] / SAMPLE_RATE
+        if progress is None:
+            return self._transcribe(audio, options, None)
+        from vidpipe.progress import run_polled
+
+        # decoding runs in a helper thread; the callback is called from this one every
+        # POLL_SECONDS, so that a callback raising (a canceled job) stops at once
+        tr = run_polled(lambda report: self._transcribe(audio, options, report), progress, duration)
+        progress(duration, duration)
+        return tr
+
+    def _transcribe(
+        self, audio: np.ndarray, options: TranscribeOptions, report: Callable[[float], None] | None
+    ) -> Transcript:
+        """:meth:`transcribe`'s work; ``report(seconds done)`` after each decoded window
+        (batched pipeline) or segment (sequential decoder)."""
+        duration = audio.shape[0] / SAMPLE_RATE
         kwargs = whisper_kwargs(options)
         if options.vad:
             kwargs["word_timestamps"] = True  # the coverage check needs word times
         if options.batch_size > 1:
             from faster_whisper import BatchedInferencePipeline
 
-            pipeline = BatchedInferencePipeline(model=self.model)
+            pipeline = (
+                BatchedInferencePipeline(model=self.model)
+                if report is None
+                else _stepped_pipeline(self.model, report)
+            )
             if not options.vad:
                 kwargs["clip_timestamps"] = fixed_windows(duration)
             # The pipeline decodes without timestamp tokens (its default): with them the
@@ -534,8 +573,8 @@ class FasterWhisperEngine:
 
         raw = []
         for s in segments_iter:
-            if progress:
-                progress(min(float(s.end), duration), duration)
+            if report:
+                report(min(float(s.end), duration))
             if not is_hallucination(s.avg_logprob, s.no_speech_prob):
                 raw.append(s)
         if options.batch_size > 1:
@@ -567,8 +606,6 @@ class FasterWhisperEngine:
                 words=words or None,
             )
             segments.extend(shape_segment(seg, options))
-        if progress:
-            progress(duration, duration)
         return Transcript(
             language=info.language,
             language_probability=float(info.language_probability),
