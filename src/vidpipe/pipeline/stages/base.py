@@ -11,8 +11,8 @@ through ``ctx.progress(fraction, step)``.
 
 Stages are idempotent: their files have fixed names inside the job folder and are
 written to a temporary name and renamed (:mod:`vidpipe.files`), so a rerun after a
-kill gives the same files and the same result. The stages themselves are in
-:mod:`vidpipe.pipeline.registry`.
+kill gives the same files and the same result. The stages themselves are the other
+modules of :mod:`vidpipe.pipeline.stages`; :mod:`vidpipe.pipeline.registry` names them.
 """
 
 from __future__ import annotations
