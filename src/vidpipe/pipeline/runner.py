@@ -6,7 +6,7 @@ Every step is the registry's stage (:func:`vidpipe.pipeline.registry.get_stage`)
 through :func:`~vidpipe.pipeline.registry.run_stage` as a queue worker runs it, with
 the same parsed options and so the same cache hash (:meth:`Stage.options_hash
 <vidpipe.pipeline.stages.Stage.options_hash>`, stored on the catalog's stage rows and
-transcripts) and the same per-process models (:func:`~vidpipe.pipeline.registry.
+transcripts) and the same per-process models (:func:`~vidpipe.pipeline.models.
 asr_engine`). Here the results are the catalog rows: no job files are written
 (:attr:`StageContext.write_artifacts <vidpipe.pipeline.stages.StageContext>` False;
 describe's scenes go to ``VIDPIPE_HOME/understanding/<item>/``). Which steps exist,

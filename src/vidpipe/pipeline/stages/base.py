@@ -43,6 +43,7 @@ __all__ = [
     "StageContext",
     "StageInput",
     "StageInputs",
+    "StageOptions",
     "StageResult",
     "StageSkipped",
     "options_error",
@@ -235,6 +236,12 @@ class StageInputs:
         )
 
 
+class StageOptions(BaseModel):
+    """The base of every stage's ``Options``: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class StageResult(BaseModel):
     """What a stage returns: ``result`` (JSON) and ``artifacts``, paths of the files it
     wrote relative to the job folder."""
@@ -267,7 +274,7 @@ class StageContext:
             (:meth:`~vidpipe.library.catalog.Catalog.claim_stage`): results are only
             written while it is held (``StageLost`` otherwise).
         transcripts: transcripts made ahead for this run by resolved file path
-            (:meth:`~vidpipe.pipeline.registry.TranscribeStage.ahead`: short files
+            (:meth:`~vidpipe.pipeline.stages.transcribe.TranscribeStage.ahead`: short files
             packed together); the transcribe stage takes its file's from here.
     """
 
