@@ -49,7 +49,6 @@ __all__ = [
     "embed_audio",
     "embed_items",
     "embed_one",
-    "embed_sources",
     "export_embeddings",
     "fit_collection_pca",
     "similar",
@@ -252,8 +251,7 @@ def embed_items(
     """
     from vidpipe.embed.audio import embed_clips
     from vidpipe.errors import NoAudioError
-    from vidpipe.pipeline.registry import has_no_audio
-    from vidpipe.pipeline.stages import NO_AUDIO
+    from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 
     options = options or EmbedOptions()
     key = options.key()
@@ -685,86 +683,3 @@ def embed_audio(
         audio = _load(path_or_array).audio
         name = Path(path_or_array).name
     return embed_clips(_encoder(options, threads), [audio], options.pool, [name])[0]
-
-
-# --------------------------------------------------------------------------- the command
-
-
-@dataclass
-class EmbedRun:
-    """What :func:`embed_sources` did: the embedding summary, the PCA outcome (when
-    asked), the files written, and the inputs that have no media item (with why)."""
-
-    summary: EmbedSummary
-    pca: PcaOutcome | None = None
-    written: list[Path] = field(default_factory=list)
-    not_embedded: list[tuple[str, str]] = field(default_factory=list)
-
-
-def embed_sources(
-    catalog,
-    sources: Sequence[str] = (),
-    *,
-    all_items: bool = False,
-    options: EmbedOptions | None = None,
-    fit_pca: int | None = None,
-    output: str | os.PathLike[str] | None = None,
-    threads: int | None = None,
-    progress: ProgressCallback | None = None,
-) -> EmbedRun:
-    """``vidpipe embed``: embed items, then optionally fit the PCA and export.
-
-    Args:
-        catalog: an open catalog.
-        sources: item ids (digits), media files, folders, link or record lists, URLs
-            (files and URLs are ingested first, as ``vidpipe ingest`` does).
-        all_items: every media item of the catalog instead.
-        options: encoder and pooling.
-        fit_pca: fit a PCA to this many dimensions on every stored vector of the
-            options afterwards (fewer items: a note, raw vectors kept).
-        output: export every vector of the options to this file afterwards
-            (:func:`export_embeddings`).
-        threads: encoder CPU threads.
-        progress: ``progress(items_done, items_total)``.
-
-    Raises:
-        UsageError: no sources and no ``all_items``, or both; bad options.
-        InputError: an item id not in the catalog, a missing path.
-        ModelError: the encoder cannot be loaded.
-    """
-    from vidpipe.library.ingest import describe, register
-
-    options = options or EmbedOptions()
-    if bool(sources) == bool(all_items):
-        raise UsageError(
-            "give SOURCES or --all" if not sources else "give SOURCES or --all, not both",
-            "e.g. vidpipe embed --all, or vidpipe embed 3 7 talk.mp4",
-        )
-    if output is not None and Path(output).suffix.lower() not in EXPORT_SUFFIXES:
-        export_embeddings(catalog, output, options)  # raises the UsageError up front
-    run = EmbedRun(summary=EmbedSummary(key=options.key(), encoder=options.model))
-    if all_items:
-        ids = [m.id for m in catalog.all_media()]
-    else:
-        ids = []
-        for s in sources:
-            if str(s).isdigit():
-                if catalog.get_media(int(s)) is None:
-                    raise InputError(f"no item with id {s} in the catalog", "see vidpipe report")
-                ids.append(int(s))
-        paths = [str(s) for s in sources if not str(s).isdigit()]
-        if paths:
-            from vidpipe.pipeline.runner import Runner, RunOptions
-
-            Runner(catalog, RunOptions(steps=("ingest",))).run(paths)
-            for src in register(catalog, paths).sources:
-                if src.media_id is not None and src.state != "failed":
-                    ids.append(src.media_id)
-                else:
-                    run.not_embedded.append((describe(src), src.reason or src.state))
-    run.summary = embed_items(catalog, ids, options, threads=threads, progress=progress)
-    if fit_pca is not None:
-        run.pca = fit_collection_pca(catalog, options, fit_pca)
-    if output is not None:
-        run.written = export_embeddings(catalog, output, options)
-    return run

@@ -56,6 +56,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from vidpipe.config import storage_root
 from vidpipe.errors import BusyError, ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
 from vidpipe.library.models import (
@@ -68,7 +69,8 @@ from vidpipe.library.models import (
     WorkerRow,
     utcnow,
 )
-from vidpipe.pipeline.registry import get_stage
+from vidpipe.pipeline.chains import DEPENDENCY_FAILED, settle_source
+from vidpipe.pipeline.registry import get_stage, item_kinds
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
 from vidpipe.types import Job, JobError
 
@@ -89,8 +91,6 @@ __all__ = [
 DEFAULT_MAX_ATTEMPTS = 3
 #: shortest id prefix :meth:`JobStore.resolve` accepts (git-like short ids)
 MIN_ID_PREFIX = 4
-#: ``error_class`` of a job failed because a dependency failed or was canceled
-DEPENDENCY_FAILED = "DependencyFailed"
 #: ``error_class`` of a job canceled by :meth:`JobStore.cancel`
 CANCELED = "Canceled"
 #: ``error_class`` recorded when a worker's lease expired (:meth:`JobStore.reap`)
@@ -126,15 +126,6 @@ class WorkerSeen:
     running: int
     started_at: datetime
     seen_at: datetime
-
-
-def storage_root() -> Path:
-    """``VIDPIPE_STORAGE``, else the data folder ``VIDPIPE_HOME``: job ``<id>``'s files
-    are in ``<root>/jobs/<id>/``."""
-    from vidpipe.config import get_settings
-
-    settings = get_settings()
-    return Path(settings.storage or settings.home).expanduser()
 
 
 def redacted(job: Job) -> Job:
@@ -224,8 +215,6 @@ class JobStore:
         """The source row of ``job_id``'s chain follows the chain (see
         :mod:`vidpipe.pipeline.chains`); a catalog hiccup here never fails the job (the
         next end of a job of the chain settles it again)."""
-        from vidpipe.pipeline.chains import settle_source
-
         try:
             settle_source(self, job_id)
         except Exception as exc:  # the job's own state is already committed
@@ -511,7 +500,7 @@ class JobStore:
                     raise UsageError(
                         f"unknown job {missing[0]} in depends_on", "see vidpipe jobs list"
                     )
-                stage.check_input(given, [found[d] for d in deps])
+                stage.check_input(given, [found[d] for d in deps], item_kinds())
                 s.add(
                     JobRow(
                         id=job_id,

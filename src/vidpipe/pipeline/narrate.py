@@ -41,6 +41,10 @@ from vidpipe.files import atomic_write, check_readable_file, ensure_dir
 from vidpipe.media.render import RenderOptions, RenderResult, SlidePlan
 from vidpipe.pipeline.cache import StageCache, run_cached
 from vidpipe.pipeline.stages import DependencyOutput, StageContext, StageInput, StageInputs
+from vidpipe.pipeline.stages.images import ImagesStage
+from vidpipe.pipeline.stages.render import RenderStage
+from vidpipe.pipeline.stages.speak import SpeakStage
+from vidpipe.pipeline.stages.transcribe import TranscribeStage
 from vidpipe.text.documents import DOCUMENT_SUFFIXES, is_document, read_document
 from vidpipe.types import Chunk, Transcript
 
@@ -168,8 +172,6 @@ def narrate(
         RemoteError: an image endpoint failed.
         OutputError: the output or work folder cannot be written.
     """
-    from vidpipe.pipeline.registry import get_stage
-
     opts = options or NarrateOptions()
     opts.render.check()
     if opts.max_chunk <= 0:
@@ -183,7 +185,7 @@ def narrate(
             "--images frames needs a video input", "use cards, folder:DIR, sdwebui or openai"
         )
     out = Path(output)
-    render_stage, images_stage = get_stage("render"), get_stage("images")
+    render_stage, images_stage = RenderStage(), ImagesStage()
     render_opts = render_stage.parse_options(render_params(opts.render, out.name))
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".work")
     ensure_dir(work, out if not opts.work_dir else None)  # OutputError (exit 7) names it
@@ -199,12 +201,12 @@ def narrate(
 
     # 1. speech (text) or transcript (recording) -> transcript.json
     if is_text:
-        first = get_stage("speak")
+        first = SpeakStage()
         first_opts = first.parse_options({"voice": opts.voice, "language": opts.language})
         given = StageInput(path=os.fspath(src))
         step = "speech"
     else:
-        first = get_stage("transcribe")
+        first = TranscribeStage()
         first_opts = first.parse_options(
             {"model": opts.model or "base", "language": opts.language or "auto"}
         )

@@ -46,6 +46,7 @@ from vidpipe.pipeline.stages.base import (
     StageInputs,
     StageResult,
     StageSkipped,
+    has_no_audio,
 )
 from vidpipe.pipeline.stages.chapters import ChaptersStage
 from vidpipe.pipeline.stages.describe import DescribeStage
@@ -77,6 +78,7 @@ __all__ = [
     "TranscribeStage",
     "get_stage",
     "has_no_audio",
+    "item_kinds",
     "media_steps",
     "run_stage",
     "stage_names",
@@ -126,12 +128,10 @@ def media_steps() -> tuple[str, ...]:
     return tuple(n for n, st in STAGES.items() if st.media_step)
 
 
-def has_no_audio(media: Any) -> bool:
-    """True if the probe recorded for ``media`` (a catalog media item) found no audio
-    stream; False when it was not probed."""
-    if media is None or not media.probe:
-        return False
-    return not any(st.get("type") == "audio" for st in media.probe.get("streams") or [])
+def item_kinds() -> frozenset[str]:
+    """The stages whose result names a catalog media item: ``download`` and the media
+    steps (a dependency of one of them gives a job its item)."""
+    return frozenset(k for k, st in STAGES.items() if st.media_step or k == "download")
 
 
 def run_stage(stage: Stage, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:

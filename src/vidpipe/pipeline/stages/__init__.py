@@ -21,6 +21,7 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
     StageSkipped,
+    has_no_audio,
     options_error,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "StageOptions",
     "StageResult",
     "StageSkipped",
+    "has_no_audio",
     "options_error",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -46,6 +46,7 @@ __all__ = [
     "StageOptions",
     "StageResult",
     "StageSkipped",
+    "has_no_audio",
     "options_error",
 ]
 
@@ -331,6 +332,14 @@ def options_error(kind: str, exc: ValidationError, what: str = "params") -> Usag
     return UsageError(f"invalid {kind} {what}: {said}{tail}", f"see the {kind} stage's {what}")
 
 
+def has_no_audio(media: Any) -> bool:
+    """True if the probe recorded for ``media`` (a catalog media item) found no audio
+    stream; False when it was not probed."""
+    if media is None or not media.probe:
+        return False
+    return not any(st.get("type") == "audio" for st in media.probe.get("streams") or [])
+
+
 class StageSkipped(Exception):
     """Raised by a stage (or found by its runner) when there is nothing to do for good
     reason: ``no audio track``, ``duplicate content of ...``. The job succeeds with
@@ -409,8 +418,17 @@ class Stage(ABC):
         ups = {k: upstream[k] for k in self.builds_on if upstream and k in upstream}
         return options_hash({self.name: own, **ups}) if ups else own
 
-    def check_input(self, given: StageInput, dep_kinds: list[str]) -> None:
+    def check_input(
+        self, given: StageInput, dep_kinds: list[str], item_kinds: Collection[str] = ()
+    ) -> None:
         """Refuse a job with nothing to work on: one of :attr:`takes` must be there.
+
+        Args:
+            given: the job's own input.
+            dep_kinds: the kinds of the jobs it depends on.
+            item_kinds: the kinds whose result names a catalog media item (a download
+                or a media step: the chains of ``vidpipe submit``;
+                :func:`~vidpipe.pipeline.registry.item_kinds`).
 
         Raises:
             UsageError: none of what the stage takes is given or depended on.
@@ -424,12 +442,8 @@ class Stage(ABC):
             "url": bool(given.url and given.url.strip()),
         }
         if "media" in self.takes and dep_kinds:
-            from vidpipe.pipeline.registry import STAGES
-
             # a download or media step's result names the item (chains of vidpipe submit)
-            have["media"] = have["media"] or any(
-                k in STAGES and (STAGES[k].media_step or k == "download") for k in dep_kinds
-            )
+            have["media"] = have["media"] or any(k in item_kinds for k in dep_kinds)
         for want in self.takes:
             if want.startswith("dep:"):
                 if want[4:] in dep_kinds:

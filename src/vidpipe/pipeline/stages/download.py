@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from vidpipe.config import storage_root
 from vidpipe.errors import InputError, RemoteError
 from vidpipe.pipeline.stages.base import (
     Stage,
@@ -123,8 +124,6 @@ class DownloadStage(Stage):
         elif options.dest:
             folder = Path(options.dest)
         else:
-            from vidpipe.pipeline.jobs import storage_root
-
             folder = (ctx.storage_root or storage_root()) / "media"
         ensure_dir(folder)
         limits = options.limits()

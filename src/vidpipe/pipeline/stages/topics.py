@@ -58,7 +58,7 @@ class TopicsStage(Stage):
                 language=self.language,
             )
 
-    def check_input(self, given, dep_kinds) -> None:
+    def check_input(self, given, dep_kinds, item_kinds=()) -> None:
         """A topics job works on the catalog: it needs no input."""
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
