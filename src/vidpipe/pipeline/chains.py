@@ -28,6 +28,7 @@ from typing import Protocol
 
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.models import JOB_FINAL
+from vidpipe.library.urls import redact_url
 from vidpipe.pipeline.stages import NO_AUDIO
 from vidpipe.types import Job
 
@@ -81,8 +82,6 @@ def chain_of(store: JobStore, job: Job) -> list[Job]:
 
 
 def _reason(job: Job) -> str:
-    from vidpipe.library.urls import redact_url
-
     e = job.error
     text = (e.message if e else "") or job.status
     if e is not None and e.hint:

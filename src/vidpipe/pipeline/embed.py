@@ -25,19 +25,25 @@ poolings never mix.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from math import gcd
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from vidpipe.errors import InputError, UsageError, VidpipeError
+from vidpipe.config import default_threads, get_settings
+from vidpipe.errors import InputError, NoAudioError, UsageError, VidpipeError
+from vidpipe.files import atomic_path, check_readable_file, write_files_together
 from vidpipe.hashing import options_hash
+from vidpipe.library.catalog import Catalog
+from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 from vidpipe.types import Names
 
 __all__ = [
@@ -83,6 +89,7 @@ class EmbedOptions(BaseModel):
     @field_validator("model")
     @classmethod
     def _spec(cls, v: str) -> str:
+        # imported here for start-up time: NumPy
         from vidpipe.embed.audio import parse_encoder
 
         try:
@@ -98,13 +105,14 @@ class EmbedOptions(BaseModel):
 
 
 def _encoder(options: EmbedOptions, threads: int | None = None):
-    from vidpipe.config import default_threads, get_settings
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import get_encoder, parse_encoder
 
     settings = get_settings()
     spec = parse_encoder(options.model)
     model_dir = None
     if spec.kind == "whisper":
+        # imported here for start-up time: NumPy, ASR/TTS engines
         from vidpipe.speech.models import resolve_model
 
         model_dir = resolve_model(spec.model, settings.cache_dir)
@@ -129,6 +137,7 @@ class _Clip:
 
 def _load(path: str | os.PathLike[str]) -> _Clip:
     """Decode ``path`` to 16 kHz mono and read its audio stream's channels and rate."""
+    # imported here for start-up time: NumPy, PyAV
     from vidpipe.embed.audio import SAMPLE_RATE
     from vidpipe.media.audio import decode_audio
     from vidpipe.media.probe import probe
@@ -147,6 +156,7 @@ def _load(path: str | os.PathLike[str]) -> _Clip:
 
 
 def _latest_pca(catalog, key: str):
+    # imported here for start-up time: NumPy
     from vidpipe.embed.pca import PcaModel
 
     row = catalog.latest_pca(key)
@@ -186,6 +196,7 @@ def embed_one(
         MediaError, NoAudioError: the audio cannot be decoded, is silent or missing.
         ModelError: the encoder cannot be loaded.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import embed_clips
 
     options = options or EmbedOptions()
@@ -249,9 +260,8 @@ def embed_items(
     Raises:
         ModelError: the encoder cannot be loaded.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import embed_clips
-    from vidpipe.errors import NoAudioError
-    from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 
     options = options or EmbedOptions()
     key = options.key()
@@ -284,6 +294,7 @@ def embed_items(
             except VidpipeError as exc:
                 _failed(catalog, summary, mid, exc)
         ready = []
+        # imported here for start-up time: NumPy
         from vidpipe.embed.audio import prepare_clip
 
         for mid, name, clip in batch:
@@ -336,6 +347,7 @@ def fit_collection_pca(
     With fewer items than ``n_components`` nothing is fitted: the outcome's ``note``
     says so and every raw vector stays as it is.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.pca import fit_pca
 
     options = options or EmbedOptions()
@@ -401,6 +413,7 @@ class _Index:
 
 
 def _index(catalog, options: EmbedOptions) -> _Index:
+    # imported here for start-up time: NumPy
     from vidpipe.embed.similar import prepare
 
     key = options.key()
@@ -418,6 +431,7 @@ def _index(catalog, options: EmbedOptions) -> _Index:
     elif pca is not None:
         unit = prepare(raw, pca=pca)
     else:
+        # imported here for start-up time: NumPy
         from vidpipe.embed.pca import standard_scale
 
         mean, scale = standard_scale(raw)
@@ -463,12 +477,11 @@ def similar(
         InputError: no such item, no vectors stored, a missing file.
         MediaError, NoAudioError: the query file's audio cannot be used.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.similar import prepare, top_k
 
     own = catalog is None
     if own:
-        from vidpipe.library.catalog import Catalog
-
         catalog = Catalog()
     try:
         if isinstance(options, str):
@@ -487,8 +500,8 @@ def similar(
             q = idx.unit[idx.media_ids.index(mid)]
             exclude = mid
         else:
+            # imported here for start-up time: NumPy
             from vidpipe.embed.audio import embed_clips
-            from vidpipe.files import check_readable_file
 
             path = check_readable_file(query)
             clip = _load(path)
@@ -546,8 +559,6 @@ def export_embeddings(
         InputError: no vectors stored for ``options``.
         OutputError: the files cannot be written.
     """
-    from vidpipe.files import atomic_path, write_files_together
-
     dest = Path(path)
     suffix = dest.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
@@ -592,8 +603,6 @@ def export_embeddings(
     what = f"pca-v{pca_row.version}" if use_reduced else "raw"
     head = {"encoder": options.model, "pool": options.pool, "vectors": what, "dim": x.shape[1]}
     if suffix == ".npy":
-        import io
-
         buf = io.BytesIO()
         np.save(buf, x.astype("<f4"), allow_pickle=False)
         side = dest.with_name(dest.name + ".json")
@@ -606,6 +615,7 @@ def export_embeddings(
         ]
         return write_files_together({dest: "\n".join(lines) + "\n"})
     try:
+        # imported here for start-up time: pyarrow
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
@@ -663,6 +673,7 @@ def embed_audio(
             is empty, shorter than 20 ms, or silent.
         ModelError, UsageError: see :func:`vidpipe.embed.audio.get_encoder`.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import SAMPLE_RATE, embed_clips
 
     options = EmbedOptions(model=model, pool=pool, layer=layer)
@@ -671,8 +682,7 @@ def embed_audio(
         if audio.ndim == 2:
             audio = audio.mean(axis=1)
         if sample_rate != SAMPLE_RATE and audio.size:
-            from math import gcd
-
+            # imported here for start-up time: SciPy
             from scipy.signal import resample_poly  # scipy comes with scikit-learn
 
             g = gcd(int(sample_rate), SAMPLE_RATE)

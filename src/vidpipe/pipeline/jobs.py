@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -69,6 +69,7 @@ from vidpipe.library.models import (
     WorkerRow,
     utcnow,
 )
+from vidpipe.library.urls import redact_data, redact_secrets
 from vidpipe.pipeline.chains import DEPENDENCY_FAILED, settle_source
 from vidpipe.pipeline.registry import get_stage, item_kinds
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
@@ -133,8 +134,6 @@ def redacted(job: Job) -> Job:
     params, input, result, step and error replaced by ``***``
     (:func:`vidpipe.library.urls.redact_secrets`). The stored job keeps them (a worker
     needs the real URL)."""
-    from vidpipe.library.urls import redact_data, redact_secrets
-
     error = job.error
     if error is not None:
         error = error.model_copy(
@@ -366,8 +365,6 @@ class JobStore:
     def counts(self, kind: str | None = None) -> dict[str, int]:
         """Jobs per status (every status of ``JOB_STATUSES``, 0 when none), of ``kind``
         if given."""
-        from sqlalchemy import func
-
         with self.catalog.session(write=False) as s:
             q = select(JobRow.status, func.count()).group_by(JobRow.status)
             if kind is not None:
@@ -533,8 +530,6 @@ class JobStore:
         return self.get(job_id)
 
     def _check_backlog(self, s: Session, cap: int) -> None:
-        from sqlalchemy import func
-
         self.catalog.serialize(s, "job-backlog")
         q = select(func.count()).select_from(JobRow)
         backlog = s.scalar(q.where(JobRow.status.in_(("waiting", "queued")))) or 0
@@ -950,8 +945,6 @@ class JobStore:
 
     def forget_worker(self, owner: str) -> None:
         """Remove worker ``owner``'s record (it stopped)."""
-        from sqlalchemy import delete
-
         with self.catalog.session() as s:
             s.execute(delete(WorkerRow).where(WorkerRow.id == owner))
 

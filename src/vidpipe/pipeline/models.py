@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from vidpipe.config import get_settings
+
 __all__ = ["asr_engine", "voice"]
 
 _lock = threading.Lock()
@@ -20,7 +22,7 @@ def asr_engine(model: str, threads: int | None = None):
     Raises:
         ModelError: the model cannot be found or loaded.
     """
-    from vidpipe.config import get_settings
+    # imported here for start-up time: NumPy, ASR/TTS engines
     from vidpipe.speech.transcribe import get_engine
 
     key = (model, threads)
@@ -39,6 +41,7 @@ def voice(name: str | None, language: str | None, threads: int | None = None):
     Raises:
         ModelError, UsageError: see :func:`~vidpipe.speech.tts.get_voice`.
     """
+    # imported here for start-up time: NumPy, ASR/TTS engines
     from vidpipe.speech.tts import get_voice
 
     key = (name, language, threads)

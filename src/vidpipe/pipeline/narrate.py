@@ -32,10 +32,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.config import get_settings
 from vidpipe.errors import InputError, UsageError
 from vidpipe.files import atomic_write, check_readable_file, ensure_dir
 from vidpipe.media.render import RenderOptions, RenderResult, SlidePlan
@@ -113,8 +114,6 @@ def render_params(ropts: RenderOptions, output: str) -> dict[str, Any]:
     """The ``render`` stage's params for :class:`~vidpipe.media.render.RenderOptions`
     (every field but ``threads``, which does not change the picture) and an output
     file name."""
-    from dataclasses import asdict
-
     params = asdict(ropts)
     params.pop("threads", None)
     style = params.pop("style")
@@ -224,7 +223,6 @@ def narrate(
         raise InputError(f"{src}: no speech found to narrate", "give a recording with speech")
 
     # 2. chunks and images, one per chunk
-    from vidpipe.config import get_settings
 
     settings = get_settings()
     images_opts = images_stage.parse_options(

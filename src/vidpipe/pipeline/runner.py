@@ -50,11 +50,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.config import get_settings
 from vidpipe.errors import InputError, UsageError, VidpipeError
 from vidpipe.files import check_readable_file, ensure_dir, sha256_file
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, owner_id
 from vidpipe.library.ingest import describe, record_by_content, register
-from vidpipe.library.models import Source
+from vidpipe.library.models import Source, utcnow
+from vidpipe.library.select import select_sources
+from vidpipe.library.understanding import TextOptions
+from vidpipe.library.urls import is_direct_media_url, redact_url, safe_filename, validate_url
 from vidpipe.pipeline.embed import (
     EXPORT_SUFFIXES,
     EmbedOptions,
@@ -67,6 +71,7 @@ from vidpipe.pipeline.embed import (
 )
 from vidpipe.pipeline.registry import STAGES, get_stage, has_no_audio, media_steps, run_stage
 from vidpipe.pipeline.stages import NO_AUDIO, StageContext, StageInput, StageInputs, StageSkipped
+from vidpipe.pipeline.transcribe import PACK_GROUP
 
 #: the stages run on each item after ``ingest``, in pipeline order (from the registry)
 CPU_STAGES = media_steps()
@@ -127,8 +132,6 @@ class RunOptions:
     embed_pool: str = "mean"
 
     def text_options(self):
-        from vidpipe.library.understanding import TextOptions
-
         return TextOptions(
             backend=self.text_backend,
             llm_base=self.llm_base,
@@ -139,8 +142,6 @@ class RunOptions:
         )
 
     def transcribe_options(self) -> dict[str, Any]:
-        from vidpipe.config import get_settings
-
         return {
             "model": self.model or get_settings().model,
             "language": (self.language or "auto").lower(),
@@ -212,6 +213,7 @@ class RichDisplay(Display):
     """One Rich display: an overall bar and one bar per stage."""
 
     def __init__(self, console, steps: Sequence[str], disable: bool = False) -> None:
+        # imported here for start-up time: Rich
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -264,6 +266,7 @@ class RichDisplay(Display):
     def item_done(self, src: Source, state: str, reason: str | None) -> None:
         self.progress.advance(self.tasks["overall"])
         if state == "failed" and not self.progress.disable:
+            # imported here for start-up time: Rich
             from rich.text import Text
 
             # Text, not markup: a source or reason holding "[/x]" is printed as it is.
@@ -299,8 +302,8 @@ class _Downloader:
             self.out.put(("download-crash", exc))
 
     async def _run(self) -> None:
+        # imported here for start-up time: httpx
         from vidpipe.library.download import DownloadLimits, download_all, download_page
-        from vidpipe.library.urls import is_direct_media_url
 
         self.loop = asyncio.get_running_loop()
         self.task = asyncio.current_task()
@@ -375,8 +378,6 @@ class Runner:
     def __init__(
         self, catalog: Catalog, options: RunOptions | None = None, display: Display | None = None
     ) -> None:
-        from vidpipe.config import get_settings
-
         self.catalog = catalog
         self.options = options or RunOptions()
         if self.options.text_backend != "extractive" and {"summarize", "chapters"} & set(
@@ -417,8 +418,6 @@ class Runner:
             register(cat, list(inputs), self.options.records).sources if inputs else cat.sources()
         )
         if not inputs and self.options.selection is not None and self.options.selection.active:
-            from vidpipe.library.select import select_sources
-
             sources, _chosen = select_sources(cat, sources, self.options.selection)
         seen: set[int] = set()
         work: list[Source] = []
@@ -432,7 +431,6 @@ class Runner:
             if src.state == "failed" and self.options.retry_failed:
                 if src.reason and src.kind in ("url", "list-entry") and src.media_id is None:
                     # a malformed URL fails again at once; others are retried
-                    from vidpipe.library.urls import validate_url
 
                     try:
                         validate_url(src.uri)
@@ -451,8 +449,6 @@ class Runner:
 
         Returns the run's :class:`RunSummary` (states as recorded in the catalog at the end).
         """
-        from vidpipe.library.models import utcnow
-
         steps = self.options.steps
         self._since = utcnow()
         work = self._work(inputs)
@@ -466,8 +462,6 @@ class Runner:
             elif "ingest" not in steps:
                 continue  # nothing to do without ingesting it first
             elif src.kind in ("url", "list-entry"):
-                from vidpipe.library.urls import safe_filename
-
                 # a file already there (a killed run's, or a user's) is adopted only when
                 # the download verifies it against the server's length (download_all)
                 downloads.append((src.id, src.uri, self.dest / safe_filename(src.uri)))
@@ -709,8 +703,6 @@ class Runner:
         transcribed included, so every file gets the transcript an uninterrupted run
         gives it. Downloads are transcribed alone (they arrive in any order).
         """
-        from vidpipe.pipeline.transcribe import PACK_GROUP
-
         media = self.catalog.get_media(media_id)
         if media is None or not media.path:
             return
@@ -743,6 +735,7 @@ class Runner:
         most :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` long. Always by probe, not
         by the catalog's duration (the ``audio`` step records the decoded audio's), so
         the answer is the same in every run."""
+        # imported here for start-up time: PyAV, NumPy, ASR/TTS engines
         from vidpipe.media.probe import probe
         from vidpipe.speech.transcribe import HOLD_SECONDS
 
@@ -757,8 +750,6 @@ class Runner:
 
 def _one_line(exc: BaseException) -> str:
     """One line for a stage's error, with any password in a URL shown as ``***``."""
-    from vidpipe.library.urls import redact_url
-
     if isinstance(exc, VidpipeError):
         return redact_url(exc.one_line())
     text = " ".join(str(exc).split())

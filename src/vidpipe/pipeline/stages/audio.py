@@ -32,6 +32,7 @@ class AudioStage(Stage):
         stream: int | None = Field(None, ge=0, description="audio stream index (0-based)")
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        # imported here for start-up time: PyAV, NumPy
         from vidpipe.media.audio import audio_duration, extract_audio
 
         path, mid = inputs.source(ctx.catalog)

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidpipe.errors import InputError, UsageError
-from vidpipe.files import IMAGE_SUFFIXES
+from vidpipe.files import IMAGE_SUFFIXES, check_readable_file, ensure_dir, sha256_file
 from vidpipe.hashing import options_hash
+from vidpipe.types import Transcript
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
-    from vidpipe.types import Transcript
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -179,7 +179,6 @@ class StageInputs:
             path = self.file(self.given.path)
             if self.given.media_id is not None or catalog is None:
                 return path, self.given.media_id
-            from vidpipe.files import check_readable_file, sha256_file
 
             check_readable_file(path)
             digest = sha256_file(path)
@@ -209,8 +208,6 @@ class StageInputs:
 
     def transcript(self) -> Transcript | None:
         """The first dependency's ``transcript.json`` (a speak or transcribe job), or None."""
-        from vidpipe.types import Transcript
-
         for dep in self.deps:
             for a in dep.artifacts:
                 if a.name == TRANSCRIPT_ARTIFACT:
@@ -308,8 +305,6 @@ class StageContext:
         Raises:
             OutputError: the folder cannot be created.
         """
-        from vidpipe.files import ensure_dir
-
         p = self.work_dir / name
         ensure_dir(p.parent)
         return p

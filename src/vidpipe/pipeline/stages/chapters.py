@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vidpipe.library.understanding import chapters_media, write_chapters
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -24,8 +25,6 @@ class ChaptersStage(Stage):
     builds_on = ("transcribe",)
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        from vidpipe.library.understanding import chapters_media, write_chapters
-
         mid, cat = _media_item(ctx, inputs, self.name)
         ctx.progress(0.0, f"chapters of item {mid}")
         chapters, computed = chapters_media(cat, mid, options=options.text_options())

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from vidpipe.errors import InputError
+from vidpipe.library.understanding import describe_media, resolve_video
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -38,8 +39,6 @@ class DescribeStage(Stage):
         language: str | None = None
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        from vidpipe.library.understanding import describe_media, resolve_video
-
         if ctx.catalog is None:
             raise InputError("a describe job needs a catalog", "run it from a job store")
         path, mid = inputs.source(ctx.catalog)

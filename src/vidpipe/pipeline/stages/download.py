@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +11,9 @@ from pydantic import Field
 
 from vidpipe.config import storage_root
 from vidpipe.errors import InputError, RemoteError
+from vidpipe.files import ensure_dir, sha256_file
+from vidpipe.library.ingest import record_by_content
+from vidpipe.library.urls import UrlPolicy, is_direct_media_url, redact_url, safe_filename
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -38,6 +43,7 @@ class DownloadFailed(RemoteError):
 
 def _limit(name: str):
     def default():
+        # imported here for start-up time: httpx
         from vidpipe.library.download import DownloadLimits
 
         return getattr(DownloadLimits(), name)
@@ -97,8 +103,8 @@ class DownloadStage(Stage):
             return params
 
         def limits(self):
+            # imported here for start-up time: httpx
             from vidpipe.library.download import DownloadLimits
-            from vidpipe.library.urls import UrlPolicy
 
             fields = self.model_dump(exclude={"dest", "allow_private", "into_job"})
             return DownloadLimits(
@@ -109,12 +115,8 @@ class DownloadStage(Stage):
             )
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        import asyncio
-
-        from vidpipe.files import ensure_dir, sha256_file
+        # imported here for start-up time: httpx
         from vidpipe.library.download import download_many, download_page
-        from vidpipe.library.ingest import record_by_content
-        from vidpipe.library.urls import is_direct_media_url, redact_url, safe_filename
 
         url = (inputs.given.url or "").strip()
         if not url:
@@ -143,8 +145,7 @@ class DownloadStage(Stage):
             res = asyncio.run(download_page(url, folder, limits=limits))
         if res.status != "done" or res.path is None:
             if options.into_job:  # nothing of a failed download stays in the job folder
-                import contextlib
-
+                # imported here for start-up time: httpx
                 from vidpipe.library.download import part_path
 
                 part_path(dest).unlink(missing_ok=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from vidpipe.errors import VidpipeError
+from vidpipe.files import write_files_together
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -14,6 +16,7 @@ from vidpipe.pipeline.stages.base import (
 
 
 def _embed_options():
+    # imported here for start-up time: NumPy
     from vidpipe.pipeline.embed import EmbedOptions
 
     return EmbedOptions
@@ -44,11 +47,9 @@ class EmbedStage(Stage):
     Options = _embed_options()
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        import io
-
+        # imported here for start-up time: NumPy
         import numpy as np
 
-        from vidpipe.files import write_files_together
         from vidpipe.pipeline.embed import embed_audio, embed_one
 
         path, mid = inputs.source(ctx.catalog)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
+from vidpipe.config import get_settings, merge_options
 from vidpipe.errors import InputError
 from vidpipe.pipeline.stages.base import (
     Stage,
@@ -15,13 +16,13 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
+from vidpipe.text.chunking import chunk_transcript
+from vidpipe.text.documents import looks_like_heading
 from vidpipe.types import Chunk, Names
 
 
 def _settings_llm(name: str):
     def default() -> str | None:
-        from vidpipe.config import get_settings
-
         return getattr(get_settings(), name, None)
 
     return default
@@ -99,6 +100,7 @@ class ImagesStage(Stage):
         @field_validator("generator")
         @classmethod
         def _known(cls, v: str) -> str:
+            # imported here for start-up time: PyAV, NumPy
             from vidpipe.vision.imagegen import GENERATOR_SPECS
 
             kind = v.strip().partition(":")[0].lower()
@@ -109,7 +111,7 @@ class ImagesStage(Stage):
             return v.strip()
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        from vidpipe.text.chunking import chunk_transcript
+        # imported here for start-up time: PyAV, NumPy
         from vidpipe.vision.imagegen import get_image_generator
 
         tr = inputs.transcript()
@@ -117,8 +119,6 @@ class ImagesStage(Stage):
             chunks = [Chunk(id=0, start=0.0, end=0.0, text=inputs.given.text.strip())]
             language = options.language
         elif tr is not None:
-            from vidpipe.text.documents import looks_like_heading
-
             lang = options.language or tr.language
             chunks = chunk_transcript(  # a heading opens a slide
                 tr,
@@ -133,7 +133,6 @@ class ImagesStage(Stage):
             raise InputError("an images job needs a text or a transcript", "give a text")
         if not chunks:
             raise InputError("nothing to draw: the transcript has no text", "check the input")
-        from vidpipe.config import get_settings, merge_options
 
         settings = get_settings()  # the endpoints' settings, resolved here for the generator
         kwargs: dict[str, Any] = merge_options(
@@ -146,6 +145,7 @@ class ImagesStage(Stage):
         if inputs.given.path:
             kwargs["source_video"] = inputs.file(inputs.given.path)
         if options.llm_base:  # prompts from the LLM, its responses cached in the catalog
+            # imported here for start-up time: NumPy
             from vidpipe.text.llm import OpenAIBackend
 
             kwargs["llm"] = OpenAIBackend(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from vidpipe.errors import InputError, UsageError
+from vidpipe.files import atomic_write
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -62,13 +63,13 @@ class NarrateStage(Stage):
             return self
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        # imported here for start-up time: PyAV, NumPy
         from vidpipe.pipeline.narrate import NarrateOptions, narrate
 
         if inputs.given.path:
             src = inputs.file(inputs.given.path)
         elif inputs.given.text and inputs.given.text.strip():
             src = ctx.path("work/text.txt")
-            from vidpipe.files import atomic_write
 
             with atomic_write(src, encoding="utf-8") as fh:
                 fh.write(inputs.given.text)

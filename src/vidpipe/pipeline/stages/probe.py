@@ -25,6 +25,7 @@ class ProbeStage(Stage):
         pass
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        # imported here for start-up time: PyAV, NumPy
         from vidpipe.media.probe import probe
 
         path, mid = inputs.source(ctx.catalog)

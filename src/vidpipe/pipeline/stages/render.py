@@ -70,6 +70,7 @@ class RenderStage(Stage):
             return self
 
         def render_options(self):
+            # imported here for start-up time: PyAV, NumPy
             from vidpipe.media.render import RenderOptions
             from vidpipe.media.subtitles import SubtitleStyle
 
@@ -82,6 +83,7 @@ class RenderStage(Stage):
             return RenderOptions(**fields, style=look)
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        # imported here for start-up time: PyAV, NumPy
         from vidpipe.media.render import render_slideshow
 
         images = inputs.images()

@@ -16,6 +16,7 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
+from vidpipe.text.documents import read_document
 from vidpipe.types import Names
 
 
@@ -34,19 +35,19 @@ class SpeakStage(Stage):
         language: str | None = Field(None, description="ISO 639-1; None: guessed from text")
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        # imported here for start-up time: NumPy, ASR/TTS engines, pysubs2, PyAV
         from vidpipe.speech.tts import speak
         from vidpipe.writers import JsonWriter
 
         if inputs.given.text and inputs.given.text.strip():
             text = inputs.given.text
         elif inputs.given.path:
-            from vidpipe.text.documents import read_document
-
             text = read_document(inputs.file(inputs.given.path)).text
         else:
             raise InputError("no text to speak", "give a text or a .txt/.md/.pdf file")
         language = options.language
         if language is None and options.voice is None:
+            # imported here for start-up time: PyAV, NumPy
             from vidpipe.vision.imagegen import guess_language
 
             language = guess_language(text)  # Chinese, Russian...: an espeak-ng voice

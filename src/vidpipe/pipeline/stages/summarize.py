@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from vidpipe.errors import InputError
+from vidpipe.library.understanding import TextOptions, summarize_media, write_summary
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -27,8 +28,6 @@ class _TextOptions(StageOptions):
     zh_script: str | None = None
 
     def text_options(self):
-        from vidpipe.library.understanding import TextOptions
-
         return TextOptions(**self.model_dump())
 
 
@@ -43,8 +42,6 @@ class SummarizeStage(Stage):
     builds_on = ("transcribe",)
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        from vidpipe.library.understanding import summarize_media, write_summary
-
         mid, cat = _media_item(ctx, inputs, self.name)
         ctx.progress(0.0, f"summarizing item {mid}")
         summary, computed = summarize_media(cat, mid, options=options.text_options())

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from vidpipe.errors import InputError, UsageError
+from vidpipe.library.select import Selection
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -14,6 +15,7 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
+from vidpipe.pipeline.understand import catalog_topics
 from vidpipe.types import Names
 
 
@@ -48,8 +50,6 @@ class TopicsStage(Stage):
             return self
 
         def selection(self):
-            from vidpipe.library.select import Selection
-
             return Selection(
                 shortest=self.shortest,
                 longest=self.longest,
@@ -62,8 +62,6 @@ class TopicsStage(Stage):
         """A topics job works on the catalog: it needs no input."""
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
-        from vidpipe.pipeline.understand import catalog_topics
-
         if ctx.catalog is None:
             raise InputError("a topics job needs a catalog", "run it from a job store")
         ctx.progress(0.0, "topics")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from vidpipe.config import get_settings
 from vidpipe.errors import UsageError
 from vidpipe.pipeline.models import asr_engine
 from vidpipe.pipeline.stages.base import (
@@ -17,18 +18,15 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
+from vidpipe.text.script import check_script
 from vidpipe.types import Names
 
 
 def _settings_model() -> str:
-    from vidpipe.config import get_settings
-
     return get_settings().model
 
 
 def _settings_script() -> str:
-    from vidpipe.config import get_settings
-
     return get_settings().zh_script
 
 
@@ -63,8 +61,6 @@ class TranscribeStage(Stage):
         @field_validator("zh_script")
         @classmethod
         def _script(cls, v: str) -> str:
-            from vidpipe.text.script import check_script
-
             try:
                 return check_script(v)
             except UsageError as exc:
@@ -83,6 +79,7 @@ class TranscribeStage(Stage):
         Raises:
             ModelError: the model cannot be loaded.
         """
+        # imported here for start-up time: NumPy, ASR/TTS engines
         from vidpipe.speech.transcribe import transcribe_many
 
         got = transcribe_many(
@@ -101,6 +98,7 @@ class TranscribeStage(Stage):
         }
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        # imported here for start-up time: NumPy, ASR/TTS engines, pysubs2, PyAV
         from vidpipe.speech.transcribe import transcribe
         from vidpipe.writers import JsonWriter
 
