@@ -251,6 +251,13 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def storage_root() -> Path:
+    """``VIDPIPE_STORAGE``, else the data folder ``VIDPIPE_HOME``: job ``<id>``'s files
+    are in ``<root>/jobs/<id>/``."""
+    settings = get_settings()
+    return Path(settings.storage or settings.home).expanduser()
+
+
 def reset_settings() -> None:
     """Forget cached settings (tests change the environment)."""
     get_settings.cache_clear()

@@ -74,7 +74,7 @@ def embed(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from vidpipe.pipeline.embed import embed_sources
+    from vidpipe.pipeline.runner import embed_sources
 
     opts = _run(lambda: _options(model, pool, layer))
     cat = _catalog()

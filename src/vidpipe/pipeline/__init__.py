@@ -1,8 +1,10 @@
 """The pipeline layer: the stage contract, the one stage registry, jobs and their runner.
 
 - :mod:`vidpipe.pipeline.stages`: :class:`~vidpipe.pipeline.stages.Stage` (name,
-  version, ``Options`` model, inputs, ``run``), its context, inputs and result.
+  version, ``Options`` model, inputs, ``run``), its context, inputs and result
+  (:mod:`~vidpipe.pipeline.stages.base`), and one module per stage.
 - :mod:`vidpipe.pipeline.registry`: every stage by name (:func:`get_stage`).
+- :mod:`vidpipe.pipeline.models`: the ASR engine and voice, loaded once per process.
 - :mod:`vidpipe.pipeline.cache`: the one stage cache
   (:func:`~vidpipe.pipeline.cache.run_cached`; stage outputs by stage, version, options
   hash and input hash, in the catalog).

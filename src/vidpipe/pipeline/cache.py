@@ -33,6 +33,7 @@ from sqlalchemy import delete, select
 
 from vidpipe.files import atomic_path, check_readable_file, sha256_file
 from vidpipe.hashing import options_hash
+from vidpipe.library.models import StageCacheRow
 from vidpipe.pipeline.stages import Stage, StageContext, StageInputs, StageResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -123,8 +124,6 @@ class StageCache:
         Raises:
             OutputError: a file cannot be copied into ``work_dir``.
         """
-        from vidpipe.library.models import StageCacheRow
-
         here = os.fspath(Path(work_dir).resolve())
         with self.catalog.session(write=False) as s:
             rows = list(
@@ -164,8 +163,6 @@ class StageCache:
             CatalogError: the catalog cannot be written.
             OSError: an artifact is missing (the stage did not write what it said).
         """
-        from vidpipe.library.models import StageCacheRow
-
         folder = Path(work_dir).resolve()
         files = []
         for rel in out.artifacts:

@@ -23,16 +23,32 @@ a chain ends, fails its dependents, or is retried.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
+from vidpipe.library.catalog import Catalog
 from vidpipe.library.models import JOB_FINAL
+from vidpipe.library.urls import redact_url
 from vidpipe.pipeline.stages import NO_AUDIO
 from vidpipe.types import Job
 
-if TYPE_CHECKING:  # pragma: no cover
-    from vidpipe.pipeline.jobs import JobStore
+__all__ = ["DEPENDENCY_FAILED", "JobStore", "chain_of", "settle_source", "skip_reason"]
 
-__all__ = ["chain_of", "settle_source", "skip_reason"]
+#: ``error_class`` of a job failed because a dependency failed or was canceled
+DEPENDENCY_FAILED = "DependencyFailed"
+
+
+class JobStore(Protocol):
+    """What the chain functions read of a job store
+    (:class:`vidpipe.pipeline.jobs.JobStore`)."""
+
+    catalog: Catalog
+
+    def get(self, job_id: str) -> Job: ...
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job]: ...
+
+    def dependents(self, job_id: str) -> list[Job]: ...
 
 
 def _source_id(job: Job) -> int | None:
@@ -66,8 +82,6 @@ def chain_of(store: JobStore, job: Job) -> list[Job]:
 
 
 def _reason(job: Job) -> str:
-    from vidpipe.library.urls import redact_url
-
     e = job.error
     text = (e.message if e else "") or job.status
     if e is not None and e.hint:
@@ -82,8 +96,6 @@ def settle_source(store: JobStore, job_id: str) -> str | None:
     Returns:
         The source's state, or ``None`` when the job belongs to no source.
     """
-    from vidpipe.pipeline.jobs import DEPENDENCY_FAILED
-
     job = store.get(job_id)
     sid = _source_id(job)
     if sid is None:

@@ -25,19 +25,25 @@ poolings never mix.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from math import gcd
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from vidpipe.errors import InputError, UsageError, VidpipeError
+from vidpipe.config import default_threads, get_settings
+from vidpipe.errors import InputError, NoAudioError, UsageError, VidpipeError
+from vidpipe.files import atomic_path, check_readable_file, write_files_together
 from vidpipe.hashing import options_hash
+from vidpipe.library.catalog import Catalog
+from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 from vidpipe.types import Names
 
 __all__ = [
@@ -49,7 +55,6 @@ __all__ = [
     "embed_audio",
     "embed_items",
     "embed_one",
-    "embed_sources",
     "export_embeddings",
     "fit_collection_pca",
     "similar",
@@ -84,6 +89,7 @@ class EmbedOptions(BaseModel):
     @field_validator("model")
     @classmethod
     def _spec(cls, v: str) -> str:
+        # imported here for start-up time: NumPy
         from vidpipe.embed.audio import parse_encoder
 
         try:
@@ -99,13 +105,14 @@ class EmbedOptions(BaseModel):
 
 
 def _encoder(options: EmbedOptions, threads: int | None = None):
-    from vidpipe.config import default_threads, get_settings
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import get_encoder, parse_encoder
 
     settings = get_settings()
     spec = parse_encoder(options.model)
     model_dir = None
     if spec.kind == "whisper":
+        # imported here for start-up time: NumPy, ASR/TTS engines
         from vidpipe.speech.models import resolve_model
 
         model_dir = resolve_model(spec.model, settings.cache_dir)
@@ -130,6 +137,7 @@ class _Clip:
 
 def _load(path: str | os.PathLike[str]) -> _Clip:
     """Decode ``path`` to 16 kHz mono and read its audio stream's channels and rate."""
+    # imported here for start-up time: NumPy, PyAV
     from vidpipe.embed.audio import SAMPLE_RATE
     from vidpipe.media.audio import decode_audio
     from vidpipe.media.probe import probe
@@ -148,6 +156,7 @@ def _load(path: str | os.PathLike[str]) -> _Clip:
 
 
 def _latest_pca(catalog, key: str):
+    # imported here for start-up time: NumPy
     from vidpipe.embed.pca import PcaModel
 
     row = catalog.latest_pca(key)
@@ -191,6 +200,7 @@ def embed_one(
         MediaError, NoAudioError: the audio cannot be decoded, is silent or missing.
         ModelError: the encoder cannot be loaded.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import embed_clips
 
     options = options or EmbedOptions()
@@ -255,10 +265,8 @@ def embed_items(
     Raises:
         ModelError: the encoder cannot be loaded.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import embed_clips
-    from vidpipe.errors import NoAudioError
-    from vidpipe.pipeline.registry import has_no_audio
-    from vidpipe.pipeline.stages import NO_AUDIO
 
     options = options or EmbedOptions()
     key = options.key()
@@ -291,6 +299,7 @@ def embed_items(
             except VidpipeError as exc:
                 _failed(catalog, summary, mid, exc)
         ready = []
+        # imported here for start-up time: NumPy
         from vidpipe.embed.audio import prepare_clip
 
         for mid, name, clip in batch:
@@ -343,6 +352,7 @@ def fit_collection_pca(
     With fewer items than ``n_components`` nothing is fitted: the outcome's ``note``
     says so and every raw vector stays as it is.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.pca import fit_pca
 
     options = options or EmbedOptions()
@@ -408,6 +418,7 @@ class _Index:
 
 
 def _index(catalog, options: EmbedOptions) -> _Index:
+    # imported here for start-up time: NumPy
     from vidpipe.embed.similar import prepare
 
     key = options.key()
@@ -425,6 +436,7 @@ def _index(catalog, options: EmbedOptions) -> _Index:
     elif pca is not None:
         unit = prepare(raw, pca=pca)
     else:
+        # imported here for start-up time: NumPy
         from vidpipe.embed.pca import standard_scale
 
         mean, scale = standard_scale(raw)
@@ -470,12 +482,11 @@ def similar(
         InputError: no such item, no vectors stored, a missing file.
         MediaError, NoAudioError: the query file's audio cannot be used.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.similar import prepare, top_k
 
     own = catalog is None
     if own:
-        from vidpipe.library.catalog import Catalog
-
         catalog = Catalog()
     try:
         if isinstance(options, str):
@@ -494,8 +505,8 @@ def similar(
             q = idx.unit[idx.media_ids.index(mid)]
             exclude = mid
         else:
+            # imported here for start-up time: NumPy
             from vidpipe.embed.audio import embed_clips
-            from vidpipe.files import check_readable_file
 
             path = check_readable_file(query)
             clip = _load(path)
@@ -553,8 +564,6 @@ def export_embeddings(
         InputError: no vectors stored for ``options``.
         OutputError: the files cannot be written.
     """
-    from vidpipe.files import atomic_path, write_files_together
-
     dest = Path(path)
     suffix = dest.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
@@ -599,8 +608,6 @@ def export_embeddings(
     what = f"pca-v{pca_row.version}" if use_reduced else "raw"
     head = {"encoder": options.model, "pool": options.pool, "vectors": what, "dim": x.shape[1]}
     if suffix == ".npy":
-        import io
-
         buf = io.BytesIO()
         np.save(buf, x.astype("<f4"), allow_pickle=False)
         side = dest.with_name(dest.name + ".json")
@@ -613,6 +620,7 @@ def export_embeddings(
         ]
         return write_files_together({dest: "\n".join(lines) + "\n"})
     try:
+        # imported here for start-up time: pyarrow
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
@@ -673,6 +681,7 @@ def embed_audio(
             is empty, shorter than 20 ms, or silent.
         ModelError, UsageError: see :func:`vidpipe.embed.audio.get_encoder`.
     """
+    # imported here for start-up time: NumPy
     from vidpipe.embed.audio import SAMPLE_RATE, embed_clips
 
     options = EmbedOptions(model=model, pool=pool, layer=layer)
@@ -681,8 +690,7 @@ def embed_audio(
         if audio.ndim == 2:
             audio = audio.mean(axis=1)
         if sample_rate != SAMPLE_RATE and audio.size:
-            from math import gcd
-
+            # imported here for start-up time: SciPy
             from scipy.signal import resample_poly  # scipy comes with scikit-learn
 
             g = gcd(int(sample_rate), SAMPLE_RATE)
@@ -694,86 +702,3 @@ def embed_audio(
         name = Path(path_or_array).name
     encoder = _encoder(options, threads)
     return embed_clips(encoder, [audio], options.pool, [name], audio_progress=progress)[0]
-
-
-# --------------------------------------------------------------------------- the command
-
-
-@dataclass
-class EmbedRun:
-    """What :func:`embed_sources` did: the embedding summary, the PCA outcome (when
-    asked), the files written, and the inputs that have no media item (with why)."""
-
-    summary: EmbedSummary
-    pca: PcaOutcome | None = None
-    written: list[Path] = field(default_factory=list)
-    not_embedded: list[tuple[str, str]] = field(default_factory=list)
-
-
-def embed_sources(
-    catalog,
-    sources: Sequence[str] = (),
-    *,
-    all_items: bool = False,
-    options: EmbedOptions | None = None,
-    fit_pca: int | None = None,
-    output: str | os.PathLike[str] | None = None,
-    threads: int | None = None,
-    progress: ProgressCallback | None = None,
-) -> EmbedRun:
-    """``vidpipe embed``: embed items, then optionally fit the PCA and export.
-
-    Args:
-        catalog: an open catalog.
-        sources: item ids (digits), media files, folders, link or record lists, URLs
-            (files and URLs are ingested first, as ``vidpipe ingest`` does).
-        all_items: every media item of the catalog instead.
-        options: encoder and pooling.
-        fit_pca: fit a PCA to this many dimensions on every stored vector of the
-            options afterwards (fewer items: a note, raw vectors kept).
-        output: export every vector of the options to this file afterwards
-            (:func:`export_embeddings`).
-        threads: encoder CPU threads.
-        progress: ``progress(items_done, items_total)``.
-
-    Raises:
-        UsageError: no sources and no ``all_items``, or both; bad options.
-        InputError: an item id not in the catalog, a missing path.
-        ModelError: the encoder cannot be loaded.
-    """
-    from vidpipe.library.ingest import describe, register
-
-    options = options or EmbedOptions()
-    if bool(sources) == bool(all_items):
-        raise UsageError(
-            "give SOURCES or --all" if not sources else "give SOURCES or --all, not both",
-            "e.g. vidpipe embed --all, or vidpipe embed 3 7 talk.mp4",
-        )
-    if output is not None and Path(output).suffix.lower() not in EXPORT_SUFFIXES:
-        export_embeddings(catalog, output, options)  # raises the UsageError up front
-    run = EmbedRun(summary=EmbedSummary(key=options.key(), encoder=options.model))
-    if all_items:
-        ids = [m.id for m in catalog.all_media()]
-    else:
-        ids = []
-        for s in sources:
-            if str(s).isdigit():
-                if catalog.get_media(int(s)) is None:
-                    raise InputError(f"no item with id {s} in the catalog", "see vidpipe report")
-                ids.append(int(s))
-        paths = [str(s) for s in sources if not str(s).isdigit()]
-        if paths:
-            from vidpipe.pipeline.runner import Runner, RunOptions
-
-            Runner(catalog, RunOptions(steps=("ingest",))).run(paths)
-            for src in register(catalog, paths).sources:
-                if src.media_id is not None and src.state != "failed":
-                    ids.append(src.media_id)
-                else:
-                    run.not_embedded.append((describe(src), src.reason or src.state))
-    run.summary = embed_items(catalog, ids, options, threads=threads, progress=progress)
-    if fit_pca is not None:
-        run.pca = fit_collection_pca(catalog, options, fit_pca)
-    if output is not None:
-        run.written = export_embeddings(catalog, output, options)
-    return run

@@ -52,10 +52,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from vidpipe.config import storage_root
 from vidpipe.errors import BusyError, ConflictError, NotFoundError, UsageError
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog
 from vidpipe.library.models import (
@@ -68,7 +69,9 @@ from vidpipe.library.models import (
     WorkerRow,
     utcnow,
 )
-from vidpipe.pipeline.registry import get_stage
+from vidpipe.library.urls import redact_data, redact_secrets
+from vidpipe.pipeline.chains import DEPENDENCY_FAILED, settle_source
+from vidpipe.pipeline.registry import get_stage, item_kinds
 from vidpipe.pipeline.stages import DependencyOutput, StageInput, options_error
 from vidpipe.types import Job, JobError
 
@@ -89,8 +92,6 @@ __all__ = [
 DEFAULT_MAX_ATTEMPTS = 3
 #: shortest id prefix :meth:`JobStore.resolve` accepts (git-like short ids)
 MIN_ID_PREFIX = 4
-#: ``error_class`` of a job failed because a dependency failed or was canceled
-DEPENDENCY_FAILED = "DependencyFailed"
 #: ``error_class`` of a job canceled by :meth:`JobStore.cancel`
 CANCELED = "Canceled"
 #: ``error_class`` recorded when a worker's lease expired (:meth:`JobStore.reap`)
@@ -128,22 +129,11 @@ class WorkerSeen:
     seen_at: datetime
 
 
-def storage_root() -> Path:
-    """``VIDPIPE_STORAGE``, else the data folder ``VIDPIPE_HOME``: job ``<id>``'s files
-    are in ``<root>/jobs/<id>/``."""
-    from vidpipe.config import get_settings
-
-    settings = get_settings()
-    return Path(settings.storage or settings.home).expanduser()
-
-
 def redacted(job: Job) -> Job:
     """A copy of ``job`` to show to people: URL passwords and query values in its
     params, input, result, step and error replaced by ``***``
     (:func:`vidpipe.library.urls.redact_secrets`). The stored job keeps them (a worker
     needs the real URL)."""
-    from vidpipe.library.urls import redact_data, redact_secrets
-
     error = job.error
     if error is not None:
         error = error.model_copy(
@@ -224,8 +214,6 @@ class JobStore:
         """The source row of ``job_id``'s chain follows the chain (see
         :mod:`vidpipe.pipeline.chains`); a catalog hiccup here never fails the job (the
         next end of a job of the chain settles it again)."""
-        from vidpipe.pipeline.chains import settle_source
-
         try:
             settle_source(self, job_id)
         except Exception as exc:  # the job's own state is already committed
@@ -377,8 +365,6 @@ class JobStore:
     def counts(self, kind: str | None = None) -> dict[str, int]:
         """Jobs per status (every status of ``JOB_STATUSES``, 0 when none), of ``kind``
         if given."""
-        from sqlalchemy import func
-
         with self.catalog.session(write=False) as s:
             q = select(JobRow.status, func.count()).group_by(JobRow.status)
             if kind is not None:
@@ -511,7 +497,7 @@ class JobStore:
                     raise UsageError(
                         f"unknown job {missing[0]} in depends_on", "see vidpipe jobs list"
                     )
-                stage.check_input(given, [found[d] for d in deps])
+                stage.check_input(given, [found[d] for d in deps], item_kinds())
                 s.add(
                     JobRow(
                         id=job_id,
@@ -544,8 +530,6 @@ class JobStore:
         return self.get(job_id)
 
     def _check_backlog(self, s: Session, cap: int) -> None:
-        from sqlalchemy import func
-
         self.catalog.serialize(s, "job-backlog")
         q = select(func.count()).select_from(JobRow)
         backlog = s.scalar(q.where(JobRow.status.in_(("waiting", "queued")))) or 0
@@ -961,8 +945,6 @@ class JobStore:
 
     def forget_worker(self, owner: str) -> None:
         """Remove worker ``owner``'s record (it stopped)."""
-        from sqlalchemy import delete
-
         with self.catalog.session() as s:
             s.execute(delete(WorkerRow).where(WorkerRow.id == owner))
 

@@ -32,15 +32,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.config import get_settings
 from vidpipe.errors import InputError, UsageError
 from vidpipe.files import atomic_write, check_readable_file, ensure_dir
 from vidpipe.media.render import RenderOptions, RenderResult, SlidePlan
 from vidpipe.pipeline.cache import StageCache, run_cached
 from vidpipe.pipeline.stages import DependencyOutput, StageContext, StageInput, StageInputs
+from vidpipe.pipeline.stages.images import ImagesStage
+from vidpipe.pipeline.stages.render import RenderStage
+from vidpipe.pipeline.stages.speak import SpeakStage
+from vidpipe.pipeline.stages.transcribe import TranscribeStage
 from vidpipe.text.documents import DOCUMENT_SUFFIXES, is_document, read_document
 from vidpipe.types import Chunk, Transcript
 
@@ -109,8 +114,6 @@ def render_params(ropts: RenderOptions, output: str) -> dict[str, Any]:
     """The ``render`` stage's params for :class:`~vidpipe.media.render.RenderOptions`
     (every field but ``threads``, which does not change the picture) and an output
     file name."""
-    from dataclasses import asdict
-
     params = asdict(ropts)
     params.pop("threads", None)
     style = params.pop("style")
@@ -168,8 +171,6 @@ def narrate(
         RemoteError: an image endpoint failed.
         OutputError: the output or work folder cannot be written.
     """
-    from vidpipe.pipeline.registry import get_stage
-
     opts = options or NarrateOptions()
     opts.render.check()
     if opts.max_chunk <= 0:
@@ -183,7 +184,7 @@ def narrate(
             "--images frames needs a video input", "use cards, folder:DIR, sdwebui or openai"
         )
     out = Path(output)
-    render_stage, images_stage = get_stage("render"), get_stage("images")
+    render_stage, images_stage = RenderStage(), ImagesStage()
     render_opts = render_stage.parse_options(render_params(opts.render, out.name))
     work = Path(opts.work_dir) if opts.work_dir else out.with_name(out.name + ".work")
     ensure_dir(work, out if not opts.work_dir else None)  # OutputError (exit 7) names it
@@ -199,12 +200,12 @@ def narrate(
 
     # 1. speech (text) or transcript (recording) -> transcript.json
     if is_text:
-        first = get_stage("speak")
+        first = SpeakStage()
         first_opts = first.parse_options({"voice": opts.voice, "language": opts.language})
         given = StageInput(path=os.fspath(src))
         step = "speech"
     else:
-        first = get_stage("transcribe")
+        first = TranscribeStage()
         first_opts = first.parse_options(
             {"model": opts.model or "base", "language": opts.language or "auto"}
         )
@@ -222,7 +223,6 @@ def narrate(
         raise InputError(f"{src}: no speech found to narrate", "give a recording with speech")
 
     # 2. chunks and images, one per chunk
-    from vidpipe.config import get_settings
 
     settings = get_settings()
     images_opts = images_stage.parse_options(

@@ -43,12 +43,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from vidpipe.config import get_settings
 from vidpipe.errors import RemoteError, UsageError
+from vidpipe.files import ensure_dir
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
 from vidpipe.library.models import utcnow
+from vidpipe.library.urls import redact_url
 from vidpipe.pipeline.chains import settle_source
 from vidpipe.pipeline.execute import run_job
 from vidpipe.pipeline.jobs import JobLost, JobStore
+from vidpipe.pipeline.registry import STAGES
 from vidpipe.types import Job
 
 __all__ = [
@@ -102,8 +106,6 @@ def queue_url(url: str | None = None) -> str:
     Raises:
         UsageError: a scheme other than ``redis``, ``rediss``, ``unix`` or ``sqlite``.
     """
-    from vidpipe.config import get_settings
-
     settings = get_settings()
     url = (url or settings.queue_url or "").strip()
     if not url:
@@ -118,15 +120,11 @@ def queue_url(url: str | None = None) -> str:
 
 
 def _redact(url: str) -> str:
-    from vidpipe.library.urls import redact_url
-
     return redact_url(url)
 
 
 def _pool(kind: str | None) -> str:
     """``cpu`` or ``io``: the pool of job kind ``kind`` (``cpu`` when unknown)."""
-    from vidpipe.pipeline.registry import STAGES
-
     stage = STAGES.get(kind or "")
     return stage.resource if stage is not None and stage.resource in POOLS else "cpu"
 
@@ -144,9 +142,8 @@ def get_queue(url: str | None = None, pool: str = "cpu"):
         UsageError: a bad queue URL.
         OutputError: the SQLite queue file cannot be created.
     """
+    # imported here for start-up time: Huey
     from huey import PriorityRedisHuey, SqliteHuey
-
-    from vidpipe.files import ensure_dir
 
     url = queue_url(url)
     key = (url, pool)
@@ -584,6 +581,7 @@ class Worker:
             for sig in previous:
                 signal.signal(sig, on_signal)
             health = None
+            # imported here for start-up time: Huey
             from huey.consumer import ConsumerStopped
 
             while True:

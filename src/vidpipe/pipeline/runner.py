@@ -6,7 +6,7 @@ Every step is the registry's stage (:func:`vidpipe.pipeline.registry.get_stage`)
 through :func:`~vidpipe.pipeline.registry.run_stage` as a queue worker runs it, with
 the same parsed options and so the same cache hash (:meth:`Stage.options_hash
 <vidpipe.pipeline.stages.Stage.options_hash>`, stored on the catalog's stage rows and
-transcripts) and the same per-process models (:func:`~vidpipe.pipeline.registry.
+transcripts) and the same per-process models (:func:`~vidpipe.pipeline.models.
 asr_engine`). Here the results are the catalog rows: no job files are written
 (:attr:`StageContext.write_artifacts <vidpipe.pipeline.stages.StageContext>` False;
 describe's scenes go to ``VIDPIPE_HOME/understanding/<item>/``). Which steps exist,
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -49,13 +50,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.config import get_settings
 from vidpipe.errors import InputError, UsageError, VidpipeError
 from vidpipe.files import check_readable_file, ensure_dir, sha256_file
 from vidpipe.library.catalog import LEASE_SECONDS, Catalog, StageLost, owner_id
 from vidpipe.library.ingest import describe, record_by_content, register
-from vidpipe.library.models import Source
+from vidpipe.library.models import Source, utcnow
+from vidpipe.library.select import select_sources
+from vidpipe.library.understanding import TextOptions
+from vidpipe.library.urls import is_direct_media_url, redact_url, safe_filename, validate_url
+from vidpipe.pipeline.embed import (
+    EXPORT_SUFFIXES,
+    EmbedOptions,
+    EmbedSummary,
+    PcaOutcome,
+    ProgressCallback,
+    embed_items,
+    export_embeddings,
+    fit_collection_pca,
+)
 from vidpipe.pipeline.registry import STAGES, get_stage, has_no_audio, media_steps, run_stage
 from vidpipe.pipeline.stages import NO_AUDIO, StageContext, StageInput, StageInputs, StageSkipped
+from vidpipe.pipeline.transcribe import PACK_GROUP
 
 #: the stages run on each item after ``ingest``, in pipeline order (from the registry)
 CPU_STAGES = media_steps()
@@ -116,8 +132,6 @@ class RunOptions:
     embed_pool: str = "mean"
 
     def text_options(self):
-        from vidpipe.library.understanding import TextOptions
-
         return TextOptions(
             backend=self.text_backend,
             llm_base=self.llm_base,
@@ -128,8 +142,6 @@ class RunOptions:
         )
 
     def transcribe_options(self) -> dict[str, Any]:
-        from vidpipe.config import get_settings
-
         return {
             "model": self.model or get_settings().model,
             "language": (self.language or "auto").lower(),
@@ -201,6 +213,7 @@ class RichDisplay(Display):
     """One Rich display: an overall bar and one bar per stage."""
 
     def __init__(self, console, steps: Sequence[str], disable: bool = False) -> None:
+        # imported here for start-up time: Rich
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -253,6 +266,7 @@ class RichDisplay(Display):
     def item_done(self, src: Source, state: str, reason: str | None) -> None:
         self.progress.advance(self.tasks["overall"])
         if state == "failed" and not self.progress.disable:
+            # imported here for start-up time: Rich
             from rich.text import Text
 
             # Text, not markup: a source or reason holding "[/x]" is printed as it is.
@@ -288,8 +302,8 @@ class _Downloader:
             self.out.put(("download-crash", exc))
 
     async def _run(self) -> None:
+        # imported here for start-up time: httpx
         from vidpipe.library.download import DownloadLimits, download_all, download_page
-        from vidpipe.library.urls import is_direct_media_url
 
         self.loop = asyncio.get_running_loop()
         self.task = asyncio.current_task()
@@ -364,8 +378,6 @@ class Runner:
     def __init__(
         self, catalog: Catalog, options: RunOptions | None = None, display: Display | None = None
     ) -> None:
-        from vidpipe.config import get_settings
-
         self.catalog = catalog
         self.options = options or RunOptions()
         if self.options.text_backend != "extractive" and {"summarize", "chapters"} & set(
@@ -406,8 +418,6 @@ class Runner:
             register(cat, list(inputs), self.options.records).sources if inputs else cat.sources()
         )
         if not inputs and self.options.selection is not None and self.options.selection.active:
-            from vidpipe.library.select import select_sources
-
             sources, _chosen = select_sources(cat, sources, self.options.selection)
         seen: set[int] = set()
         work: list[Source] = []
@@ -421,7 +431,6 @@ class Runner:
             if src.state == "failed" and self.options.retry_failed:
                 if src.reason and src.kind in ("url", "list-entry") and src.media_id is None:
                     # a malformed URL fails again at once; others are retried
-                    from vidpipe.library.urls import validate_url
 
                     try:
                         validate_url(src.uri)
@@ -440,8 +449,6 @@ class Runner:
 
         Returns the run's :class:`RunSummary` (states as recorded in the catalog at the end).
         """
-        from vidpipe.library.models import utcnow
-
         steps = self.options.steps
         self._since = utcnow()
         work = self._work(inputs)
@@ -455,8 +462,6 @@ class Runner:
             elif "ingest" not in steps:
                 continue  # nothing to do without ingesting it first
             elif src.kind in ("url", "list-entry"):
-                from vidpipe.library.urls import safe_filename
-
                 # a file already there (a killed run's, or a user's) is adopted only when
                 # the download verifies it against the server's length (download_all)
                 downloads.append((src.id, src.uri, self.dest / safe_filename(src.uri)))
@@ -698,8 +703,6 @@ class Runner:
         transcribed included, so every file gets the transcript an uninterrupted run
         gives it. Downloads are transcribed alone (they arrive in any order).
         """
-        from vidpipe.pipeline.transcribe import PACK_GROUP
-
         media = self.catalog.get_media(media_id)
         if media is None or not media.path:
             return
@@ -732,6 +735,7 @@ class Runner:
         most :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` long. Always by probe, not
         by the catalog's duration (the ``audio`` step records the decoded audio's), so
         the answer is the same in every run."""
+        # imported here for start-up time: PyAV, NumPy, ASR/TTS engines
         from vidpipe.media.probe import probe
         from vidpipe.speech.transcribe import HOLD_SECONDS
 
@@ -746,8 +750,6 @@ class Runner:
 
 def _one_line(exc: BaseException) -> str:
     """One line for a stage's error, with any password in a URL shown as ``***``."""
-    from vidpipe.library.urls import redact_url
-
     if isinstance(exc, VidpipeError):
         return redact_url(exc.one_line())
     text = " ".join(str(exc).split())
@@ -773,10 +775,91 @@ def run(
 __all__ = [
     "STEPS",
     "Display",
+    "EmbedRun",
     "RichDisplay",
     "RunOptions",
     "RunSummary",
     "Runner",
+    "embed_sources",
     "parse_steps",
     "run",
 ]
+
+
+# --------------------------------------------------------------------------- vidpipe embed
+
+
+@dataclass
+class EmbedRun:
+    """What :func:`embed_sources` did: the embedding summary, the PCA outcome (when
+    asked), the files written, and the inputs that have no media item (with why)."""
+
+    summary: EmbedSummary
+    pca: PcaOutcome | None = None
+    written: list[Path] = field(default_factory=list)
+    not_embedded: list[tuple[str, str]] = field(default_factory=list)
+
+
+def embed_sources(
+    catalog,
+    sources: Sequence[str] = (),
+    *,
+    all_items: bool = False,
+    options: EmbedOptions | None = None,
+    fit_pca: int | None = None,
+    output: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> EmbedRun:
+    """``vidpipe embed``: embed items, then optionally fit the PCA and export.
+
+    Args:
+        catalog: an open catalog.
+        sources: item ids (digits), media files, folders, link or record lists, URLs
+            (files and URLs are ingested first, as ``vidpipe ingest`` does).
+        all_items: every media item of the catalog instead.
+        options: encoder and pooling.
+        fit_pca: fit a PCA to this many dimensions on every stored vector of the
+            options afterwards (fewer items: a note, raw vectors kept).
+        output: export every vector of the options to this file afterwards
+            (:func:`export_embeddings`).
+        threads: encoder CPU threads.
+        progress: ``progress(items_done, items_total)``.
+
+    Raises:
+        UsageError: no sources and no ``all_items``, or both; bad options.
+        InputError: an item id not in the catalog, a missing path.
+        ModelError: the encoder cannot be loaded.
+    """
+    options = options or EmbedOptions()
+    if bool(sources) == bool(all_items):
+        raise UsageError(
+            "give SOURCES or --all" if not sources else "give SOURCES or --all, not both",
+            "e.g. vidpipe embed --all, or vidpipe embed 3 7 talk.mp4",
+        )
+    if output is not None and Path(output).suffix.lower() not in EXPORT_SUFFIXES:
+        export_embeddings(catalog, output, options)  # raises the UsageError up front
+    run = EmbedRun(summary=EmbedSummary(key=options.key(), encoder=options.model))
+    if all_items:
+        ids = [m.id for m in catalog.all_media()]
+    else:
+        ids = []
+        for s in sources:
+            if str(s).isdigit():
+                if catalog.get_media(int(s)) is None:
+                    raise InputError(f"no item with id {s} in the catalog", "see vidpipe report")
+                ids.append(int(s))
+        paths = [str(s) for s in sources if not str(s).isdigit()]
+        if paths:
+            Runner(catalog, RunOptions(steps=("ingest",))).run(paths)
+            for src in register(catalog, paths).sources:
+                if src.media_id is not None and src.state != "failed":
+                    ids.append(src.media_id)
+                else:
+                    run.not_embedded.append((describe(src), src.reason or src.state))
+    run.summary = embed_items(catalog, ids, options, threads=threads, progress=progress)
+    if fit_pca is not None:
+        run.pca = fit_collection_pca(catalog, options, fit_pca)
+    if output is not None:
+        run.written = export_embeddings(catalog, output, options)
+    return run

@@ -28,11 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidpipe.errors import UsageError
-from vidpipe.library.ingest import describe, record_by_content, register
-from vidpipe.library.models import JOB_FINAL, Source
-from vidpipe.pipeline.jobs import JobStore
+from sqlalchemy import select
+
+from vidpipe.errors import UsageError, VidpipeError
+from vidpipe.files import check_readable_file, sha256_file
+from vidpipe.library.ingest import describe, looks_like_url, record_by_content, register
+from vidpipe.library.models import JOB_FINAL, JobRow, Source
+from vidpipe.library.urls import validate_url
+from vidpipe.pipeline.jobs import DEFAULT_MAX_ATTEMPTS, JobStore
 from vidpipe.pipeline.queue import check_queue, enqueue
+from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.runner import CPU_STAGES, RunOptions
 from vidpipe.types import Job
 
@@ -91,9 +96,6 @@ def _ingest(store: JobStore, src: Source) -> tuple[int | None, str | None, str |
     content (``media_id``, or ``skipped``/``failed`` with the reason); a URL not
     downloaded yet has no item (``(None, None, None)``: its chain starts with a
     ``download`` job)."""
-    from vidpipe.errors import VidpipeError
-    from vidpipe.files import check_readable_file, sha256_file
-
     cat = store.catalog
     if src.media_id is not None:
         return src.media_id, None, None
@@ -143,9 +145,6 @@ def submit(
         InputError: a missing path (nothing is recorded).
         RemoteError: the queue server does not answer (checked before any job is made).
     """
-    from vidpipe.pipeline.jobs import DEFAULT_MAX_ATTEMPTS
-    from vidpipe.pipeline.registry import get_stage
-
     if not inputs:
         raise UsageError("no sources given", "pass media files, folders or a links .txt file")
     steps = job_steps(options)
@@ -233,13 +232,6 @@ def submit_embed(
     Raises:
         UsageError: bad params, a malformed URL.
     """
-    from sqlalchemy import select
-
-    from vidpipe.library.ingest import looks_like_url
-    from vidpipe.library.models import JobRow
-    from vidpipe.library.urls import validate_url
-    from vidpipe.pipeline.jobs import DEFAULT_MAX_ATTEMPTS
-
     attempts = max_attempts or DEFAULT_MAX_ATTEMPTS
     if not looks_like_url(item):
         return None, store.create("embed", embed, input={"path": item}, max_attempts=attempts)

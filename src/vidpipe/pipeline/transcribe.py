@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vidpipe.config import get_settings
+from vidpipe.errors import InputError
+from vidpipe.files import item_stem, numbered_stem
+from vidpipe.pipeline.understand import select
+from vidpipe.text.script import transcript_to_script
+
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
     from vidpipe.library.select import Selection
@@ -47,8 +53,6 @@ def with_settings(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
         if kwargs.get("settings") is None:
-            from vidpipe.config import get_settings
-
             kwargs["settings"] = get_settings()
         return fn(*args, **kwargs)
 
@@ -151,8 +155,7 @@ def transcribe_files(
     Raises:
         ModelError, UsageError: the engine cannot be built (before any input).
     """
-    from vidpipe.config import get_settings
-    from vidpipe.files import numbered_stem
+    # imported here for start-up time: NumPy, ASR/TTS engines, pysubs2, PyAV
     from vidpipe.speech.transcribe import get_engine, transcribe_many
     from vidpipe.speech.transcribe import transcribe as transcribe_file
     from vidpipe.writers import SUBTITLE_FORMATS, write_transcript
@@ -271,10 +274,7 @@ def export_transcripts(
         InputError: no such item, or it (or every selected item) has no transcript.
         OutputError: a file cannot be written.
     """
-    from vidpipe.errors import InputError
-    from vidpipe.files import item_stem
-    from vidpipe.pipeline.understand import select
-    from vidpipe.text.script import transcript_to_script
+    # imported here for start-up time: pysubs2, PyAV
     from vidpipe.writers import write_transcript
 
     with_tr = {m.id for m in cat.all_media() if cat.transcript_row(m.id) is not None}

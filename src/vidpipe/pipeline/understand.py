@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vidpipe.errors import InputError
 from vidpipe.files import item_stem
+from vidpipe.library import understanding as u
+from vidpipe.library.select import select_items
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
@@ -87,8 +89,6 @@ def select(cat: Catalog, selection: Selection, candidates=None, report: Report |
     Raises:
         UsageError: a bad selection.
     """
-    from vidpipe.library.select import select_items
-
     chosen: Selected = select_items(cat, selection, candidates)
     if chosen.no_duration and report is not None:
         n = len(chosen.no_duration)
@@ -108,8 +108,6 @@ def _selected(cat: Catalog, selection: Selection, report: Report | None):
 
 
 def _write(kind: Kind, result: Any, dest: Path, stem: str) -> list[Path]:
-    from vidpipe.library import understanding as u
-
     if kind == "summarize":
         return u.write_summary(result, dest, stem)
     return u.write_chapters(result, dest, stem)
@@ -135,8 +133,6 @@ def understand_target(
         MediaError, ModelError, RemoteError, OutputError: transcribing, the text
             backend, or writing failed.
     """
-    from vidpipe.library import understanding as u
-
     media_id, tr, stem = u.resolve_input(cat, target, model, opts.language)
     fn = u.summarize_media if kind == "summarize" else u.chapters_media
     result, computed = fn(cat, media_id, tr, opts, force=force)
@@ -171,8 +167,6 @@ def understand_selected(
     Raises:
         InputError: the selection matches no item.
     """
-    from vidpipe.library import understanding as u
-
     items = _selected(cat, selection, report)
     dest = Path(out_dir) if out_dir else Path.cwd()
     fn = u.summarize_media if kind == "summarize" else u.chapters_media
@@ -246,8 +240,6 @@ def catalog_topics(
             with speech or on-screen text.
         OutputError: the files cannot be written.
     """
-    from vidpipe.library import understanding as u
-
     wanted: list[int] | None = None
     if items:
         known = {m.id for m in cat.all_media()}
@@ -296,8 +288,6 @@ def describe_target(
         RemoteError: the vision endpoint failed. OutputError: the folder cannot be
         written.
     """
-    from vidpipe.library import understanding as u
-
     media_id, tr, stem, path = u.resolve_video(cat, target, model, language)
     dest = Path(out_dir) if out_dir else Path.cwd() / f"{stem}.describe"
     scenes = u.describe_media(
@@ -331,8 +321,6 @@ def describe_selected(
     Raises:
         InputError: the selection matches no item.
     """
-    from vidpipe.library import understanding as u
-
     items = _selected(cat, selection, report)
     base = Path(out_dir) if out_dir else Path.cwd()
     used: set[str] = set()

@@ -4,6 +4,7 @@ reading the text, loading the voice, scanning an image folder, finding the subti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vidpipe.config import get_settings
 from vidpipe.errors import UsageError
+from vidpipe.files import image_files
+from vidpipe.text.documents import read_text_argument
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.media.render import RenderOptions, RenderResult
@@ -64,8 +68,8 @@ def speak_text(
         InputError: an empty or unreadable text. ModelError: no such voice.
         OutputError: a file cannot be written.
     """
+    # imported here for start-up time: NumPy, ASR/TTS engines
     from vidpipe.speech.tts import get_voice, speak, write_sentences
-    from vidpipe.text.documents import read_text_argument
 
     words = read_text_argument(text).text
     on_read()
@@ -88,8 +92,6 @@ def slide_images(
     Raises:
         UsageError: no image at all. InputError: ``image_dir`` is not a folder.
     """
-    from vidpipe.files import image_files
-
     paths = [Path(p) for p in images]
     if image_dir is not None:
         paths += image_files(image_dir, "check --image-dir")
@@ -118,8 +120,7 @@ def subtitle_source(
     Raises:
         InputError, MediaError: the file cannot be read. ModelError: no such model.
     """
-    import contextlib
-
+    # imported here for start-up time: PyAV, NumPy
     from vidpipe.media.subtitles import load_subtitles
 
     if spec != "auto":
@@ -131,7 +132,7 @@ def subtitle_source(
         side = audio.with_suffix(suffix)
         if side.is_file():
             return load_subtitles(side)
-    from vidpipe.config import get_settings
+    # imported here for start-up time: NumPy, ASR/TTS engines
     from vidpipe.speech.transcribe import transcribe as transcribe_file
 
     held = on_transcribe(audio) if on_transcribe is not None else None
@@ -171,6 +172,7 @@ def render_video(
         UsageError: no images, bad times. InputError, MediaError: unreadable inputs.
         OutputError: the video cannot be written.
     """
+    # imported here for start-up time: PyAV, NumPy
     from vidpipe.media.render import render_slideshow
 
     paths = slide_images(images, image_dir)

@@ -1,7 +1,7 @@
 """The endpoints of the services vidpipe replaces, with their request and response fields.
 
 ``POST /generateVideo`` (the video microservice): slides and a narration into an MP4,
-as a ``render`` job (:class:`vidpipe.pipeline.registry.RenderStage`)::
+as a ``render`` job (:class:`vidpipe.pipeline.stages.render.RenderStage`)::
 
     {"audio_path": "/srv/media/voice.wav",
      "image_paths": ["/srv/media/1.jpg", "/srv/media/2.jpg"],

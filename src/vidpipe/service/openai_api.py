@@ -22,7 +22,7 @@ reference), so the official ``openai`` client, pointed at the service with
 
 Decoding and synthesis run in worker threads (never on the event loop), at most
 :data:`MODEL_CONCURRENCY` at once per process; the models are loaded once
-(:func:`vidpipe.pipeline.registry.asr_engine`, :func:`~vidpipe.pipeline.registry.voice`).
+(:func:`vidpipe.pipeline.models.asr_engine`, :func:`~vidpipe.pipeline.models.voice`).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _finish(tr: Transcript, model: str) -> Transcript:
 
 
 def _transcribe(path: Path, model: str, options: TranscribeOptions) -> Transcript:
-    from vidpipe.pipeline.registry import asr_engine
+    from vidpipe.pipeline.models import asr_engine
 
     engine = asr_engine(model)
     audio = _decode(path)
@@ -266,7 +266,7 @@ async def _stream(
     """Server-sent events of one transcription; removes ``path`` at the end."""
     from starlette.concurrency import iterate_in_threadpool
 
-    from vidpipe.pipeline.registry import asr_engine
+    from vidpipe.pipeline.models import asr_engine
     from vidpipe.speech.stream import iter_transcript
 
     pieces: list[str] = []
@@ -453,7 +453,7 @@ def _voice_name(voice: str) -> str:
 
 def _speak(text: str, voice_name: str, speed: float, fmt: str) -> bytes:
     from vidpipe.media.encode import encode_samples
-    from vidpipe.pipeline.registry import voice
+    from vidpipe.pipeline.models import voice
     from vidpipe.speech.tts import PiperVoice, speak
 
     v = voice(voice_name, None)

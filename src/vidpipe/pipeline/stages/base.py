@@ -11,15 +11,15 @@ through ``ctx.progress(fraction, step)``.
 
 Stages are idempotent: their files have fixed names inside the job folder and are
 written to a temporary name and renamed (:mod:`vidpipe.files`), so a rerun after a
-kill gives the same files and the same result. The stages themselves are in
-:mod:`vidpipe.pipeline.registry`.
+kill gives the same files and the same result. The stages themselves are the other
+modules of :mod:`vidpipe.pipeline.stages`; :mod:`vidpipe.pipeline.registry` names them.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vidpipe.errors import InputError, UsageError
-from vidpipe.files import IMAGE_SUFFIXES
+from vidpipe.files import IMAGE_SUFFIXES, check_readable_file, ensure_dir, sha256_file
 from vidpipe.hashing import options_hash
+from vidpipe.types import Transcript
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
-    from vidpipe.types import Transcript
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -43,8 +43,10 @@ __all__ = [
     "StageContext",
     "StageInput",
     "StageInputs",
+    "StageOptions",
     "StageResult",
     "StageSkipped",
+    "has_no_audio",
     "options_error",
 ]
 
@@ -177,7 +179,6 @@ class StageInputs:
             path = self.file(self.given.path)
             if self.given.media_id is not None or catalog is None:
                 return path, self.given.media_id
-            from vidpipe.files import check_readable_file, sha256_file
 
             check_readable_file(path)
             digest = sha256_file(path)
@@ -207,8 +208,6 @@ class StageInputs:
 
     def transcript(self) -> Transcript | None:
         """The first dependency's ``transcript.json`` (a speak or transcribe job), or None."""
-        from vidpipe.types import Transcript
-
         for dep in self.deps:
             for a in dep.artifacts:
                 if a.name == TRANSCRIPT_ARTIFACT:
@@ -233,6 +232,12 @@ class StageInputs:
         return [self.file(p) for p in self.given.images] + self.artifacts(
             ("images",), IMAGE_ARTIFACT_SUFFIXES
         )
+
+
+class StageOptions(BaseModel):
+    """The base of every stage's ``Options``: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class StageResult(BaseModel):
@@ -267,7 +272,7 @@ class StageContext:
             (:meth:`~vidpipe.library.catalog.Catalog.claim_stage`): results are only
             written while it is held (``StageLost`` otherwise).
         transcripts: transcripts made ahead for this run by resolved file path
-            (:meth:`~vidpipe.pipeline.registry.TranscribeStage.ahead`: short files
+            (:meth:`~vidpipe.pipeline.stages.transcribe.TranscribeStage.ahead`: short files
             packed together); the transcribe stage takes its file's from here.
     """
 
@@ -300,8 +305,6 @@ class StageContext:
         Raises:
             OutputError: the folder cannot be created.
         """
-        from vidpipe.files import ensure_dir
-
         p = self.work_dir / name
         ensure_dir(p.parent)
         return p
@@ -322,6 +325,14 @@ def options_error(kind: str, exc: ValidationError, what: str = "params") -> Usag
     tail = f" (and {more} more)" if more else ""
     said = f"{where}: {msg}" if where else msg
     return UsageError(f"invalid {kind} {what}: {said}{tail}", f"see the {kind} stage's {what}")
+
+
+def has_no_audio(media: Any) -> bool:
+    """True if the probe recorded for ``media`` (a catalog media item) found no audio
+    stream; False when it was not probed."""
+    if media is None or not media.probe:
+        return False
+    return not any(st.get("type") == "audio" for st in media.probe.get("streams") or [])
 
 
 class StageSkipped(Exception):
@@ -402,8 +413,17 @@ class Stage(ABC):
         ups = {k: upstream[k] for k in self.builds_on if upstream and k in upstream}
         return options_hash({self.name: own, **ups}) if ups else own
 
-    def check_input(self, given: StageInput, dep_kinds: list[str]) -> None:
+    def check_input(
+        self, given: StageInput, dep_kinds: list[str], item_kinds: Collection[str] = ()
+    ) -> None:
         """Refuse a job with nothing to work on: one of :attr:`takes` must be there.
+
+        Args:
+            given: the job's own input.
+            dep_kinds: the kinds of the jobs it depends on.
+            item_kinds: the kinds whose result names a catalog media item (a download
+                or a media step: the chains of ``vidpipe submit``;
+                :func:`~vidpipe.pipeline.registry.item_kinds`).
 
         Raises:
             UsageError: none of what the stage takes is given or depended on.
@@ -417,12 +437,8 @@ class Stage(ABC):
             "url": bool(given.url and given.url.strip()),
         }
         if "media" in self.takes and dep_kinds:
-            from vidpipe.pipeline.registry import STAGES
-
             # a download or media step's result names the item (chains of vidpipe submit)
-            have["media"] = have["media"] or any(
-                k in STAGES and (STAGES[k].media_step or k == "download") for k in dep_kinds
-            )
+            have["media"] = have["media"] or any(k in item_kinds for k in dep_kinds)
         for want in self.takes:
             if want.startswith("dep:"):
                 if want[4:] in dep_kinds:

@@ -1,0 +1,60 @@
+"""The ``summarize`` stage: a summary of a media item's transcript (and the text
+options and item lookup it shares with ``chapters``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from vidpipe.errors import InputError
+from vidpipe.library.understanding import TextOptions, summarize_media, write_summary
+from vidpipe.pipeline.stages.base import (
+    Stage,
+    StageContext,
+    StageInputs,
+    StageOptions,
+    StageResult,
+)
+from vidpipe.types import Names
+
+
+class _TextOptions(StageOptions):
+    backend: Literal["extractive", "openai"] = "extractive"
+    llm_base: Annotated[str | None, Names("url")] = None
+    llm_model: str | None = None
+    max_chunk: float = Field(60.0, gt=0, description="seconds")
+    language: str | None = None
+    zh_script: str | None = None
+
+    def text_options(self):
+        return TextOptions(**self.model_dump())
+
+
+class SummarizeStage(Stage):
+    """Summary of a media item's transcript (stored in the catalog; cached by options)."""
+
+    name = "summarize"
+    takes = ("media", "dep:transcribe")
+    Options = _TextOptions
+    media_step = True
+    needs_audio = True
+    builds_on = ("transcribe",)
+
+    def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
+        mid, cat = _media_item(ctx, inputs, self.name)
+        ctx.progress(0.0, f"summarizing item {mid}")
+        summary, computed = summarize_media(cat, mid, options=options.text_options())
+        paths = write_summary(summary, ctx.work_dir, "summary") if ctx.write_artifacts else []
+        result = summary.model_dump(mode="json") | {"media_id": mid, "computed": computed}
+        return StageResult(result=result, artifacts=[ctx.relative(p) for p in paths])
+
+
+def _media_item(ctx: StageContext, inputs: StageInputs, kind: str):
+    mid = inputs.media_id()
+    if mid is None or ctx.catalog is None:
+        raise InputError(
+            f"a {kind} job needs a catalog item with a transcript",
+            "give a media item id, or depend on a transcribe job",
+        )
+    return mid, ctx.catalog
