@@ -525,9 +525,11 @@ def test_a_slow_body_is_408_in_the_json_shape(served):
 
 
 def test_url_secrets_reach_no_answer_log_or_cli(served, tmp_path):
+    import json
     import subprocess
     import sys
     import threading
+    import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class NotFound(BaseHTTPRequestHandler):
@@ -544,9 +546,19 @@ def test_url_secrets_reach_no_answer_log_or_cli(served, tmp_path):
     secret = f"http://dave:Hunter2xyz@127.0.0.1:{httpd.server_port}/a.mp4?token=SECRETTOK"
     try:
         with httpx.Client(base_url=served.url, timeout=30) as c:
+            # the URL is fetched by a download job (issue 18), whose 404 fails the probe
             r = c.post("/v1/jobs", json={"kind": "probe", "input": {"path": secret}})
-            assert r.status_code == 502
-            assert "dave:***@" in _error(r)["message"] and "token=***" in r.text
+            assert r.status_code == 202, r.text
+            assert "Hunter2xyz" not in r.text and "SECRETTOK" not in r.text
+            probe_id = r.json()["id"]
+            for _ in range(600):
+                probe = c.get(f"/v1/jobs/{probe_id}").json()
+                if probe["status"] in ("succeeded", "failed"):
+                    break
+                time.sleep(0.1)
+            assert probe["status"] == "failed", probe
+            down = c.get(f"/v1/jobs/{probe['depends_on'][0]}").text
+            assert "dave:***@" in down and "token=***" in down, down
             body = {"kind": "summarize", "params": {"llm_base": secret}, "input": {"media_id": 9}}
             r = c.post("/v1/jobs", json=body)
             assert r.status_code == 202, r.text
@@ -565,7 +577,7 @@ def test_url_secrets_reach_no_answer_log_or_cli(served, tmp_path):
     assert cli.returncode == 0 and "dave:***@" in cli.stdout
     log = served.log.read_text()
     assert "HTTP Request: GET http://dave:***@" in log  # httpx's own INFO line, redacted
-    leaks = [shown, cli.stdout + cli.stderr, log, r.text]
+    leaks = [shown, down, json.dumps(probe), cli.stdout + cli.stderr, log, r.text]
     leaks += [
         p.read_text(errors="replace")
         for p in served.home.rglob("*")
