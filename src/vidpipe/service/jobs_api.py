@@ -277,16 +277,31 @@ def _is_url(value: str) -> bool:
 
 
 async def _input(
-    request: Request, given: JobInput
+    request: Request, given: JobInput, depends_on: list[str]
 ) -> tuple[dict[str, Any], dict[tuple[str, bool], None]]:
     """The job's input with its file fields resolved (upload ids and server paths), and
     the http(s) URLs among them, checked against the URL policy (DNS only, nothing
     fetched): ``{(url, is_image): None}`` in order. A URL field is left as the URL;
-    :func:`_with_downloads` replaces it by ``job:<id>`` of its download job."""
+    :func:`_with_downloads` replaces it by ``job:<id>`` of its download job. A
+    ``job:<id>`` field (the file of a download job, as an earlier job's input shows it)
+    is kept when ``<id>`` is in ``depends_on``.
+
+    Raises:
+        UsageError: a ``job:<id>`` whose job is not a dependency.
+    """
+    from vidpipe.pipeline.stages import JOB_REF
+
     data = given.model_dump(exclude_none=True)
     urls: dict[tuple[str, bool], None] = {}
 
     async def one(value: str, what: str, is_image: bool) -> str:
+        if value.startswith(JOB_REF):
+            if value[len(JOB_REF) :] not in depends_on:
+                raise UsageError(
+                    f"{what} {value} names a job that is not in depends_on",
+                    "add that job's id to depends_on",
+                )
+            return value
         if _is_url(value):
             value = value.strip()
             if (value, is_image) not in urls:
@@ -409,7 +424,7 @@ async def create_job(
             "retry later (see Retry-After)",
             retry_after=30,
         )
-    given, urls = await _input(request, body.input)
+    given, urls = await _input(request, body.input, body.depends_on)
 
     def create() -> Job:
         data, downloads = _with_downloads(request, given, urls, config.max_queue)

@@ -56,11 +56,12 @@ def body_limit(path: str, config: ServiceConfig) -> int:
 
 def _needs_envelope(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
     """An error answer that is not the JSON error shape (Starlette's plain-text 400/416
-    of a bad ``Range``...)."""
+    of a bad ``Range``...). The web page's own HTML error pages (its 404 for a browser)
+    are left as they are."""
     if status < 400:
         return False
-    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-    return not ctype.lower().startswith(b"application/json")
+    ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"").lower()
+    return not (ctype.startswith(b"application/json") or ctype.startswith(b"text/html"))
 
 
 def _enveloped(

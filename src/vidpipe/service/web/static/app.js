@@ -606,6 +606,8 @@ function stepSpeed(player, dir) {
   const i = SPEEDS.findIndex((s) => Math.abs(s - player.playbackRate) < 1e-6);
   const next = SPEEDS[Math.max(0, Math.min(SPEEDS.length - 1, (i < 0 ? SPEEDS.indexOf(1) : i) + dir))];
   player.playbackRate = next;
+  const menu = $("#speed");
+  if (menu) menu.value = String(next); // at once: "ratechange" comes a task later
 }
 
 /** Speed menu, captions toggle (a <track> of the item's WebVTT transcript) and the
@@ -951,8 +953,9 @@ const TAKES_PREVIOUS = { transcribe: ["audio"], summarize: ["transcribe"], chapt
 
 /** One chain of jobs for one input, steps in pipeline order, each depending on the one
  * before (as vidpipe submit makes them). The first job gets the input (a file id or a
- * URL: the service downloads a URL once, when that job is made); the next ones get the
- * file it resolved to, or only the job before them when they take its output. */
+ * URL: the service makes a download job for a URL, and the first job's input then reads
+ * "job:<download id>"); the next ones get the file it resolved to (depending on that
+ * download too), or only the job before them when they take its output. */
 async function chain(input, steps) {
   const made = [];
   let prev = null, path = input.path;
@@ -961,6 +964,7 @@ async function chain(input, steps) {
     if (prev) body.depends_on = [prev.id];
     const usesPrevious = prev && (TAKES_PREVIOUS[kind] || []).includes(prev.kind);
     if (!usesPrevious) body.input = prev ? { path } : input;
+    if (prev && !usesPrevious && path && path.startsWith("job:")) body.depends_on.push(path.slice(4));
     const job = await api("/v1/jobs", { json: body });
     if (!prev && job.input && job.input.path) path = job.input.path;
     made.push(job);
