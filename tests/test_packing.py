@@ -230,7 +230,7 @@ def test_run_packs_the_short_files_of_a_folder(tmp_path, monkeypatch):
 
     from vidpipe.library.catalog import Catalog
     from vidpipe.pipeline.registry import TranscribeStage
-    from vidpipe.pipeline.runner import Runner, RunOptions
+    from vidpipe.pipeline.runner import RunOptions, run
 
     monkeypatch.setenv("VIDPIPE_HOME", str(tmp_path / "home"))
     folder = tmp_path / "in"
@@ -248,7 +248,7 @@ def test_run_packs_the_short_files_of_a_folder(tmp_path, monkeypatch):
     steps = ("ingest", "probe", "transcribe")
     cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     try:
-        summary = Runner(cat, RunOptions(model="base", steps=steps)).run([str(folder)])
+        summary = run([str(folder)], cat, RunOptions(model="base", steps=steps))
         assert (summary.done, summary.failed, summary.ran["transcribe"]) == (4, 0, 4)
         assert batches == [sorted(p.name for p in [*CLIPS[:3], CLIPS[8]])]  # one packed group
         by_name = {Path(m.path).name: m for m in cat.all_media()}
@@ -263,7 +263,7 @@ def test_run_packs_the_short_files_of_a_folder(tmp_path, monkeypatch):
         assert {trs[p.name].language for p in CLIPS[:3]} == {"en"}
         for name, tr in trs.items():
             assert all(0 <= s.start <= s.end <= by_name[name].duration + 0.05 for s in tr.segments)
-        again = Runner(cat, RunOptions(model="base", steps=steps)).run([str(folder)])
+        again = run([str(folder)], cat, RunOptions(model="base", steps=steps))
         assert again.ran["transcribe"] == 0 and len(batches) == 1  # nothing transcribed ahead
     finally:
         cat.close()

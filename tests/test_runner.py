@@ -20,8 +20,9 @@ from conftest import DATA
 from servers.http_media import MediaServer
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.download import DownloadLimits
+from vidpipe.library.models import JobRow
 from vidpipe.library.urls import safe_filename
-from vidpipe.pipeline.runner import Runner, RunOptions, parse_steps
+from vidpipe.pipeline.runner import RunOptions, parse_steps, run
 
 FAST = DownloadLimits(
     concurrency=4, per_host=4, retries=2, backoff_base=0.05, backoff_max=0.2, read_timeout=5
@@ -44,10 +45,46 @@ def folder(tmp_path) -> Path:
     return d
 
 
-def _runner(tmp_path, **kw) -> tuple[Catalog, Runner]:
+class _Run:
+    """``vidpipe run``'s function with one catalog and options."""
+
+    def __init__(self, catalog: Catalog, options: RunOptions) -> None:
+        self.catalog, self.options = catalog, options
+
+    def run(self, inputs):
+        return run(inputs, self.catalog, self.options)
+
+
+def _runner(tmp_path, **kw) -> tuple[Catalog, _Run]:
     cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     opts = RunOptions(model="tiny.en", dest=tmp_path / "media", limits=FAST, **kw)
-    return cat, Runner(cat, opts)
+    return cat, _Run(cat, opts)
+
+
+def _jobs(cat: Catalog) -> list[tuple]:
+    """Every job of the catalog: (kind, source, status, started, finished), oldest first."""
+    from sqlalchemy import select
+
+    with cat.session(write=False) as s:
+        rows = s.execute(
+            select(
+                JobRow.kind, JobRow.source_id, JobRow.status, JobRow.started_at, JobRow.finished_at
+            ).order_by(JobRow.created_at, JobRow.id)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def _chain(cat: Catalog, source_id: int) -> list[tuple]:
+    """The jobs of a source's chain: (kind, status, result), oldest first."""
+    from sqlalchemy import select
+
+    with cat.session(write=False) as s:
+        rows = s.execute(
+            select(JobRow.kind, JobRow.status, JobRow.result)
+            .where(JobRow.source_id == source_id)
+            .order_by(JobRow.created_at, JobRow.id)
+        ).all()
+    return [tuple(r) for r in rows]
 
 
 def test_parse_steps():
@@ -77,14 +114,18 @@ def test_folder_run_rerun_and_retry(tmp_path, folder):
     (f,) = cat.failures()
     assert f.stage == "probe" and f.error_class == "MediaError" and f.attempts == 1
 
-    before = [(s.media_id, s.stage, s.status, s.started_at, s.finished_at) for s in cat.stages()]
-    # a rerun does nothing: no stage runs, timestamps unchanged, failed items left alone
+    before = _jobs(cat)
+    # one job per step and item, like `vidpipe submit` makes (the broken one stops at probe)
+    steps = runner.options.steps[1:]  # every media step, in pipeline order
+    assert sorted((k, st) for k, _, st, *_ in before) == sorted(
+        [(k, "succeeded") for k in steps] * 3 + [(k, "failed") for k in steps]
+    )
+    # a rerun does nothing: no job is made or run, failed items left alone
     _, again = _runner(tmp_path)
     summary2 = again.run([str(folder)])
     assert sum(summary2.ran.values()) == 0
     assert (summary2.done, summary2.failed) == (3, 1)
-    after = [(s.media_id, s.stage, s.status, s.started_at, s.finished_at) for s in cat.stages()]
-    assert after == before
+    assert _jobs(cat) == before
     assert len(cat.sources()) == 4 and cat.failures()[0].attempts == 1
 
     # --retry-failed tries the broken file again (and only it)
@@ -335,11 +376,11 @@ def test_video_without_audio_is_not_a_failure(tmp_path):
     assert (speech.state, speech.reason) == ("done", None)
     assert (summary.done, summary.failed, summary.no_audio) == (2, 0, 1)
     assert summary.ran["transcribe"] == 1  # only the speech file
-    stages = {st.stage: (st.status, st.error) for st in cat.stages(silent.media_id)}
-    assert stages == {
-        "probe": ("done", None),
-        "audio": ("skipped", "no audio track"),
-        "transcribe": ("skipped", "no audio track"),
+    jobs = {k: (st, (r or {}).get("skipped")) for k, st, r in _chain(cat, silent.id)}
+    assert jobs == {
+        "probe": ("succeeded", None),
+        "audio": ("succeeded", "no audio track"),
+        "transcribe": ("succeeded", "no audio track"),
     }
     assert cat.get_media(silent.media_id).width and cat.get_transcript(silent.media_id) is None
     assert not cat.failures()
@@ -354,8 +395,8 @@ def test_video_without_audio_is_not_a_failure(tmp_path):
     s2 = other.run([str(d / "1_silent.mp4")])
     (src,) = other.catalog.sources()
     assert s2.ran["audio"] == 1 and s2.ran["transcribe"] == 0 and s2.ran["describe"] == 1
-    st = {x.stage: x.status for x in other.catalog.stages(src.media_id)}
-    assert st["audio"] == st["transcribe"] == "skipped" and st["describe"] != "skipped"
+    st = {k: (r or {}).get("skipped", "done") for k, _, r in _chain(other.catalog, src.id)}
+    assert st["audio"] == st["transcribe"] == "no audio track" and st["describe"] == "done"
     other.catalog.close()
     cat.close()
 
@@ -364,26 +405,26 @@ def test_video_without_audio_is_not_a_failure(tmp_path):
 # and (with KILL_AFTER) a SIGKILL right after that many transcripts were recorded
 _PACKED_RUN = """
 import json, os, signal, sys
-import vidpipe.pipeline.transcribe as t
+import importlib
+t = importlib.import_module('vidpipe.speech.transcribe')
 from vidpipe.library.catalog import Catalog
 from vidpipe.pipeline.registry import TranscribeStage
 
 t.PACK_GROUP = 2
-real_ahead, real_finish, recorded = TranscribeStage.ahead, Catalog.finish_stage, []
+real_ahead, real_save, recorded = TranscribeStage.ahead, Catalog.save_transcript, []
 
 def ahead(paths, options, threads=None):
     with open(os.environ["GROUPS_LOG"], "a") as f:
         f.write(json.dumps([p.name for p in paths]) + "\\n")
     return real_ahead(paths, options, threads)
 
-def finish(self, media_id, stage, *args, **kw):
-    real_finish(self, media_id, stage, *args, **kw)
-    if stage == "transcribe":
-        recorded.append(media_id)
-        if len(recorded) == int(os.environ.get("KILL_AFTER", 0)):
-            os.kill(os.getpid(), signal.SIGKILL)
+def save(self, media_id, *args, **kw):
+    real_save(self, media_id, *args, **kw)
+    recorded.append(media_id)
+    if len(recorded) == int(os.environ.get("KILL_AFTER", 0)):
+        os.kill(os.getpid(), signal.SIGKILL)
 
-TranscribeStage.ahead, Catalog.finish_stage = staticmethod(ahead), finish
+TranscribeStage.ahead, Catalog.save_transcript = staticmethod(ahead), save
 from vidpipe.cli import main
 sys.argv[0] = "vidpipe"
 main()

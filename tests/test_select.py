@@ -22,7 +22,7 @@ from conftest import DATA
 from vidpipe.errors import InputError, UsageError
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.select import Selection, catalog_order, parse_ids, select_items
-from vidpipe.pipeline.runner import Runner, RunOptions
+from vidpipe.pipeline.runner import RunOptions, run
 
 # Input order is deliberately not sorted by duration.
 CLIPS = [DATA / "en_dev" / f"LJ001-00{n:02d}.wav" for n in (5, 1, 3, 2, 6, 4)]
@@ -102,11 +102,9 @@ def probed(request, tmp_path_factory):
         else request.getfixturevalue("module_pg_url")
     )
     cat = Catalog(url)
-    summary = Runner(cat, RunOptions(steps=("ingest", "probe"))).run(
-        [*map(str, CLIPS), str(SILENT)]
-    )
+    summary = run([*map(str, CLIPS), str(SILENT)], cat, RunOptions(steps=("ingest", "probe")))
     assert summary.done == 7, summary
-    Runner(cat, RunOptions(steps=("ingest",))).run([str(DATA / "jfk.flac")])
+    run([str(DATA / "jfk.flac")], cat, RunOptions(steps=("ingest",)))
     yield cat
     cat.close()
 

@@ -138,7 +138,7 @@ def submit(
     With --wait, shows the jobs' progress and exits like vidpipe run: 0 if every job
     succeeded, 1 otherwise.
     """
-    from vidpipe.pipeline.runner import RunOptions, parse_steps
+    from vidpipe.pipeline.plan import RunOptions, parse_steps
     from vidpipe.pipeline.submit import submit as do_submit
 
     opts = RunOptions(

@@ -106,12 +106,12 @@ def _limits(
 
 
 def _run_library(sources: list[str], options, quiet: bool) -> None:
-    from vidpipe.pipeline.runner import RichDisplay, Runner
+    from vidpipe.pipeline.runner import RichDisplay, run
 
     cat = _catalog()
     try:
         display = RichDisplay(err, options.steps, disable=quiet)
-        summary = _run(lambda: Runner(cat, options, display).run(sources))
+        summary = _run(lambda: run(sources, cat, options, display))
     finally:
         cat.close()
     ran = ", ".join(f"{k} {v}" for k, v in summary.ran.items() if v)

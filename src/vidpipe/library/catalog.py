@@ -155,7 +155,7 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
-def _owner_gone(owner: str | None) -> bool:
+def owner_gone(owner: str | None) -> bool:
     """True if ``owner`` is a process on this host that no longer exists."""
     if not owner:
         return True
@@ -572,7 +572,7 @@ class Catalog:
             if st.status == "running":
                 if st.owner == owner:
                     return Claim("claimed", owner=owner)
-                if _owner_gone(st.owner):  # killed on this host: take it over now
+                if owner_gone(st.owner):  # killed on this host: take it over now
                     cas = (
                         update(Stage)
                         .where(

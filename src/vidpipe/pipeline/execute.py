@@ -31,9 +31,12 @@ Ctrl-C or a shutdown (``BaseException``) gives the job back to the queue.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
 
 from vidpipe.errors import InputError, MediaError, ModelError, UsageError, VidpipeError
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
@@ -123,7 +126,16 @@ def _error(exc: BaseException) -> JobError:
     return JobError(error_class=type(exc).__name__, message=f"{type(exc).__name__}: {text}")
 
 
-def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int | None) -> Job:
+def _execute(
+    store: JobStore,
+    job: Job,
+    owner: str,
+    lease: float,
+    threads: int | None,
+    *,
+    local: bool = False,
+    transcripts: dict[str, Any] | None = None,
+) -> Job:
     try:
         stage = get_stage(job.kind)
         options = stage.parse_options(job.params)
@@ -131,6 +143,9 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
     except VidpipeError as exc:  # stored before a change of the stage's options
         return _fail(store, job.id, owner, exc, retry=False)
     work = store.job_dir(job.id)
+    if local:  # vidpipe run: no job files; an item's own files go to its folder
+        mid = inputs.media_id()
+        work = store.root / "understanding" / str(mid) if mid is not None else work
     beat = _Heartbeat(store, job.id, owner, lease)
     ctx = StageContext(
         work_dir=work,
@@ -138,7 +153,9 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         job_id=job.id,
         threads=threads,
         on_progress=_Reporter(store, job.id, owner, lease, beat),
+        write_artifacts=not local,
         storage_root=store.root,
+        transcripts=transcripts,
     )
     try:
         with beat:  # the claim wrote the first step, "starting <kind>"
@@ -173,6 +190,150 @@ def _execute(store: JobStore, job: Job, owner: str, lease: float, threads: int |
         return store.get(job.id)
 
 
+# --------------------------------------------------------------------------- packing
+
+
+def _file_of(store: JobStore, job: Job) -> Path | None:
+    """The media file a ``transcribe`` job works on (resolved), or ``None`` when it
+    cannot be told before running it (its stage then says what is wrong)."""
+    try:
+        inputs = StageInputs(StageInput.model_validate(job.input), store.dependency_outputs(job))
+        if not inputs.given.path and inputs.given.media_id is None and inputs.audio() is not None:
+            return Path(inputs.audio()).resolve()
+        path, _mid = inputs.source(store.catalog)
+        return Path(path).resolve()
+    except Exception:
+        return None
+
+
+_SHORT: dict[tuple[str, int, int], bool] = {}
+
+
+def _is_short(path: Path) -> bool:
+    """Whether ``path`` is at most :data:`~vidpipe.speech.transcribe.HOLD_SECONDS`
+    long by probe (remembered per path, size and modification time)."""
+    # imported here for start-up time: PyAV, NumPy
+    from vidpipe.media.probe import probe
+    from vidpipe.speech.transcribe import HOLD_SECONDS
+
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHORT:
+        try:
+            seconds = probe(path).duration
+        except VidpipeError:
+            seconds = None
+        _SHORT[key] = seconds is not None and 0 < seconds <= HOLD_SECONDS
+    return _SHORT[key]
+
+
+def _claim_pack(
+    store: JobStore, job: Job, owner: str, lease: float, within: Collection[str] | None = None
+) -> tuple[list[Path], list[Job]]:
+    """For a claimed ``transcribe`` job: the files to transcribe together with its own
+    and the other queued jobs claimed for them (same options hash).
+
+    With a packing group (``input.pack``, made by :func:`vidpipe.pipeline.plan.
+    plan_chains`), the group's files, all of them (those already transcribed too, so
+    every file gets the transcript an uninterrupted run gives it), and the group's
+    queued jobs. Without one, the job's file when it is short and up to
+    :data:`~vidpipe.speech.transcribe.PACK_GROUP` - 1 other queued short files' jobs, oldest
+    first. Only jobs of ``within`` when given. ``([], [])`` when there is nothing to
+    pack.
+    """
+    # imported here for start-up time: NumPy, ASR engines
+    asr = importlib.import_module(
+        "vidpipe.speech.transcribe"
+    )  # the module, not vidpipe.speech.transcribe()
+
+    mine = _file_of(store, job)
+    if mine is None:
+        return [], []
+    group = [Path(p) for p in (job.input or {}).get("pack") or []]
+    if group:
+        wanted = {str(p) for p in group}
+        if str(mine) not in wanted:
+            return [], []
+        others = [
+            j
+            for j in store.queued_like(job.kind, job.params_hash)
+            if j.id != job.id
+            and (within is None or j.id in within)
+            and str(_file_of(store, j)) in wanted
+        ]
+        return group, store.claim_many([j.id for j in others], owner, lease=lease)
+    if not _is_short(mine):
+        return [], []
+    picked: list[Job] = []
+    paths = [mine]
+    for other in store.queued_like(job.kind, job.params_hash):
+        if len(picked) >= asr.PACK_GROUP - 1:
+            break
+        if other.id == job.id or (other.input or {}).get("pack"):
+            continue
+        if within is not None and other.id not in within:
+            continue
+        path = _file_of(store, other)
+        if path is not None and path not in paths and _is_short(path):
+            picked.append(other)
+            paths.append(path)
+    won = store.claim_many([j.id for j in picked], owner, lease=lease)
+    ids = {j.id for j in won}
+    paths = [mine, *(_file_of(store, j) for j in picked if j.id in ids)]
+    if len(paths) < 2:
+        return [], won
+    return [p for p in paths if p is not None], won
+
+
+def _run_packed(
+    store: JobStore,
+    job: Job,
+    owner: str,
+    lease: float,
+    threads: int | None,
+    local: bool,
+    within: Collection[str] | None = None,
+) -> Job:
+    """Run a claimed ``transcribe`` job with its packing group (:func:`_claim_pack`):
+    the group's files transcribed in one call while every claimed job's lease is
+    renewed, then each job recorded under its own claim. A file that failed in the
+    group is transcribed by its own job, which says why."""
+    paths, others = _claim_pack(store, job, owner, lease, within)
+    made: dict[str, Any] = {}
+    if len(paths) > 1:
+        stage = get_stage(job.kind)
+        beats = [_Heartbeat(store, j.id, owner, lease) for j in (job, *others)]
+        step = f"transcribing {len(paths)} files together"
+        try:
+            with contextlib.ExitStack() as stack:
+                for b in beats:
+                    stack.enter_context(b)
+                for j in (job, *others):
+                    with contextlib.suppress(JobCanceled, JobLost):
+                        store.progress(j.id, owner, 0.0, step, lease=lease)
+                made = stage.ahead(paths, stage.parse_options(job.params), threads)
+        except VidpipeError:  # each job's own run says what is wrong
+            made = {}
+        except BaseException:
+            for j in (job, *others):
+                with contextlib.suppress(Exception):
+                    store.release(j.id, owner)
+            raise
+    result = _execute(store, job, owner, lease, threads, local=local, transcripts=made)
+    for other in others:
+        try:
+            _execute(store, other, owner, lease, threads, local=local, transcripts=made)
+        except BaseException:
+            for j in others[others.index(other) + 1 :]:
+                with contextlib.suppress(Exception):
+                    store.release(j.id, owner)
+            raise
+    return result
+
+
 def _fail(store: JobStore, job_id: str, owner: str, exc: BaseException, *, retry: bool) -> Job:
     try:
         return store.fail(job_id, owner, _error(exc), retry=retry)
@@ -187,8 +348,18 @@ def run_job(
     *,
     lease: float = LEASE_SECONDS,
     threads: int | None = None,
+    pack: bool = True,
+    local: bool = False,
+    pack_within: Collection[str] | None = None,
 ) -> Job:
     """Claim job ``job_id`` and run it to its end.
+
+    A ``transcribe`` job packs (``pack``): the worker also claims the other queued
+    short-file ``transcribe`` jobs with the same options (its packing group when it has
+    one, else up to :data:`~vidpipe.speech.transcribe.PACK_GROUP` files of at most
+    :data:`~vidpipe.speech.transcribe.HOLD_SECONDS`), transcribes their files in one
+    call (short clips share Whisper windows) and records each job's result under its
+    own claim and lease.
 
     Args:
         store: the jobs' store (catalog and storage root).
@@ -196,6 +367,11 @@ def run_job(
         owner: the worker's id (default: a new :func:`~vidpipe.library.catalog.owner_id`).
         lease: seconds the lease lasts without renewal (renewed every quarter of it).
         threads: CPU threads the stage may use (default: every core).
+        pack: pack a ``transcribe`` job with others (see above).
+        local: ``vidpipe run``'s own worker: no job files (the results are the catalog
+            rows), an item's files (describe's scenes) under
+            ``<storage root>/understanding/<item>/``.
+        pack_within: pack only with jobs of these ids (``vidpipe run``: its own).
 
     Returns:
         The job as it is now: ``succeeded``, ``failed``, ``canceled``, ``queued`` again
@@ -209,7 +385,9 @@ def run_job(
     job = store.claim(job_id, owner, lease=lease)
     if job is None:
         return store.get(job_id)
-    return _execute(store, job, owner, lease, threads)
+    if pack and job.kind == "transcribe":
+        return _run_packed(store, job, owner, lease, threads, local, pack_within)
+    return _execute(store, job, owner, lease, threads, local=local)
 
 
 def run_next(
@@ -226,4 +404,6 @@ def run_next(
     job = store.claim_next(owner, kinds=kinds, lease=lease)
     if job is None:
         return None
+    if job.kind == "transcribe":
+        return _run_packed(store, job, owner, lease, threads, False)
     return _execute(store, job, owner, lease, threads)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from sqlalchemy.orm import Session, aliased
 
 from vidpipe.config import storage_root
 from vidpipe.errors import BusyError, ConflictError, NotFoundError, UsageError
-from vidpipe.library.catalog import LEASE_SECONDS, Catalog
+from vidpipe.library.catalog import LEASE_SECONDS, Catalog, owner_gone
 from vidpipe.library.models import (
     JOB_FINAL,
     JOB_STATUSES,
@@ -656,6 +657,38 @@ class JobStore:
             won = s.execute(stmt).rowcount == 1
         return self.get(job_id) if won else None
 
+    def claim_many(
+        self, job_ids: Sequence[str], owner: str, *, lease: float = LEASE_SECONDS
+    ) -> list[Job]:
+        """Take those of the queued jobs ``job_ids`` that are still queued, for ``owner``
+        (one conditional ``UPDATE``: a job another worker took meanwhile is left out).
+        Returns the jobs won, in ``job_ids`` order."""
+        ids = [str(j) for j in job_ids]
+        if not ids:
+            return []
+        with self.catalog.session() as s:
+            stmt = (
+                update(JobRow)
+                .where(JobRow.id.in_(ids), JobRow.status == "queued")
+                .values(**self._claim_values(owner, lease))
+                .returning(JobRow.id)
+            )
+            won = set(s.scalars(stmt))
+        return self.get_many([j for j in ids if j in won])
+
+    def queued_like(self, kind: str, params_hash: str, *, limit: int = 256) -> list[Job]:
+        """Queued jobs of ``kind`` with options hash ``params_hash``, oldest first (what a
+        worker may pack with a job it claimed)."""
+        with self.catalog.session(write=False) as s:
+            rows = s.scalars(
+                select(JobRow)
+                .where(JobRow.status == "queued", JobRow.kind == kind)
+                .where(JobRow.params_hash == params_hash)
+                .order_by(JobRow.created_at, JobRow.id)
+                .limit(limit)
+            ).all()
+            return self._jobs(s, rows)
+
     def _touch(self, job_id: str, owner: str, values: dict[str, Any]) -> None:
         values = values | {"updated_at": utcnow()}
         with self.catalog.session() as s:
@@ -880,18 +913,34 @@ class JobStore:
         self._chain_changed(job_id)
         return self.get(job_id)
 
-    def reap(self, now: datetime | None = None) -> list[Job]:
+    def reap(self, now: datetime | None = None, *, owners_gone: bool = False) -> list[Job]:
         """Running jobs whose lease expired before ``now`` (default: now, UTC): back to
         ``queued`` while ``attempts < max_attempts``, else ``failed`` (``LeaseExpired``).
-        Safe with several reapers (a compare-and-swap on owner and lease). Returns the
-        jobs changed, as they are now."""
+        With ``owners_gone``, also the running jobs of a process on this host that no
+        longer exists (a killed ``vidpipe run`` or worker: its jobs need not wait for
+        their leases). Safe with several reapers (a compare-and-swap on owner and
+        lease). Returns the jobs changed, as they are now."""
         now = now or utcnow()
         changed: list[str] = []
         with self.catalog.session() as s:
+            expired = JobRow.lease_until < now
+            if owners_gone:
+                mine = f"{socket.gethostname()}:%"
+                dead = [
+                    o
+                    for o in s.scalars(
+                        select(JobRow.owner)
+                        .where(JobRow.status == "running", JobRow.owner.like(mine))
+                        .distinct()
+                    )
+                    if owner_gone(o)
+                ]
+                if dead:
+                    expired = expired | JobRow.owner.in_(dead)
             rows = list(
                 s.scalars(
                     select(JobRow)
-                    .where(JobRow.status == "running", JobRow.lease_until < now)
+                    .where(JobRow.status == "running", expired)
                     .with_for_update(skip_locked=True)
                 )
             )

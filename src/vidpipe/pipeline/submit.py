@@ -1,121 +1,35 @@
 """``vidpipe submit``: the inputs and steps of ``vidpipe run`` turned into queued jobs.
 
-Each input line (a URL, a line of a link list, a media file, every media file of a
-folder) is registered as a source exactly as ``vidpipe run`` does
-(:func:`vidpipe.library.ingest.register`) and becomes one chain of dependent jobs in
-pipeline order, each carrying the source's id:
-
-- a URL not downloaded yet: ``download -> probe -> audio -> transcribe -> ...``; the
-  ``download`` job (an I/O stage, with run's download limits and URL policy) records
-  the file by content, and a file whose content an earlier line holds makes the
-  source ``skipped: duplicate content of ...`` (the rest of its chain is skipped);
-- a local file, or a URL downloaded before: recorded by content here (the ``ingest``
-  step) and ``probe -> audio -> ...`` on its media item.
-
-The steps' params are run's (:meth:`~vidpipe.pipeline.runner.RunOptions.stage_params`),
-so a job and ``vidpipe run`` have the same options and cache hashes. The first job of
-each chain is queued and a message sent (:func:`vidpipe.pipeline.queue.enqueue`); the
-workers queue the rest as their dependencies succeed. When a chain ends its source
-row becomes ``done``, ``failed`` (``<stage>: <reason>``) or ``skipped`` as run would
-leave it (:mod:`vidpipe.pipeline.chains`), so ``vidpipe report`` shows the batch.
+Each input line becomes one chain of dependent jobs in pipeline order, made exactly as
+``vidpipe run`` makes them (:func:`vidpipe.pipeline.plan.plan_chains`: the same
+sources, options, hashes and packing groups); ``run`` executes its chains with an
+in-process worker, ``submit`` queues them for the workers. The first job of each chain
+is queued and a message sent (:func:`vidpipe.pipeline.queue.enqueue`); the workers
+queue the rest as their dependencies succeed. When a chain ends its source row becomes
+``done``, ``failed`` (``<stage>: <reason>``) or ``skipped``
+(:mod:`vidpipe.pipeline.chains`), so ``vidpipe report`` shows the batch.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from vidpipe.errors import UsageError, VidpipeError
-from vidpipe.files import check_readable_file, sha256_file
-from vidpipe.library.ingest import describe, looks_like_url, record_by_content, register
-from vidpipe.library.models import JOB_FINAL, JobRow, Source
+from vidpipe.errors import UsageError
+from vidpipe.library.ingest import looks_like_url
+from vidpipe.library.models import JOB_FINAL, JobRow
 from vidpipe.library.urls import validate_url
 from vidpipe.pipeline.jobs import DEFAULT_MAX_ATTEMPTS, JobStore
+from vidpipe.pipeline.plan import Chain, RunOptions, Submission, job_steps, plan_chains
 from vidpipe.pipeline.queue import check_queue, enqueue
 from vidpipe.pipeline.registry import get_stage
-from vidpipe.pipeline.runner import CPU_STAGES, RunOptions
 from vidpipe.types import Job
 
 __all__ = ["Chain", "Submission", "job_steps", "submit", "submit_embed", "wait_for"]
-
-#: the ``vidpipe run`` steps that become jobs on a media item, in pipeline order (the
-#: ``ingest`` step is a ``download`` job for a URL, done at submit for a local file)
-JOB_STEPS = CPU_STAGES
-
-
-@dataclass
-class Chain:
-    """One input line's jobs, in pipeline order (empty when it was skipped or failed:
-    ``state`` and ``reason`` say why, or when ``ingest`` was its only step)."""
-
-    source: Source
-    name: str
-    media_id: int | None = None
-    jobs: list[Job] = field(default_factory=list)
-    state: str = "submitted"  # submitted | done | skipped | failed
-    reason: str | None = None
-
-
-@dataclass
-class Submission:
-    """What :func:`submit` did, chains in input order."""
-
-    chains: list[Chain]
-
-    @property
-    def job_ids(self) -> list[str]:
-        return [j.id for c in self.chains for j in c.jobs]
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for c in self.chains if c.state == "failed")
-
-
-def job_steps(options: RunOptions) -> dict[str, dict[str, Any]]:
-    """The stage params of each media step in ``options.steps``, in pipeline order (the
-    same options as ``run``: :meth:`RunOptions.stage_params`).
-
-    Raises:
-        UsageError: no step at all that runs as a job (neither ``ingest`` nor a media
-            step).
-    """
-    params = options.stage_params()
-    steps = {s: params[s] for s in JOB_STEPS if s in options.steps}
-    if not steps and "ingest" not in options.steps:
-        raise UsageError("no job step in --steps", f"add one of ingest,{','.join(JOB_STEPS)}")
-    return steps
-
-
-def _ingest(store: JobStore, src: Source) -> tuple[int | None, str | None, str | None]:
-    """``(media_id, state, reason)`` for ``src`` at submit: a local file is recorded by
-    content (``media_id``, or ``skipped``/``failed`` with the reason); a URL not
-    downloaded yet has no item (``(None, None, None)``: its chain starts with a
-    ``download`` job)."""
-    cat = store.catalog
-    if src.media_id is not None:
-        return src.media_id, None, None
-    if src.kind not in ("file", "folder"):
-        return None, None, None
-    path = Path(src.uri)
-    try:
-        check_readable_file(path)
-        digest = sha256_file(path)
-        size = path.stat().st_size
-    except (VidpipeError, OSError) as exc:
-        reason = exc.one_line() if isinstance(exc, VidpipeError) else str(exc)
-        reason = f"ingest: {' '.join(reason.split())}"
-        cat.record_failure("ingest", type(exc).__name__, reason[8:], source_id=src.id)
-        cat.set_source_state(src.id, "failed", reason)
-        return None, "failed", reason
-    media, duplicate = record_by_content(cat, src, path, digest, size)
-    if duplicate is not None:
-        return media.id, "skipped", duplicate
-    return media.id, None, None
 
 
 def submit(
@@ -126,13 +40,14 @@ def submit(
     url: str | None = None,
     max_attempts: int | None = None,
 ) -> Submission:
-    """Turn ``inputs`` into one chain of jobs per input line and enqueue the first ones.
+    """Turn ``inputs`` into one chain of jobs per input line
+    (:func:`~vidpipe.pipeline.plan.plan_chains`) and enqueue the first ones.
 
     Args:
         store: the jobs' store (its catalog holds the sources and media items).
         inputs: URLs, link lists, media files or folders (as ``vidpipe run`` takes them).
         options: the steps, stage options, download folder and limits
-            (:class:`~vidpipe.pipeline.runner.RunOptions`).
+            (:class:`~vidpipe.pipeline.plan.RunOptions`).
         url: the queue (default :func:`vidpipe.pipeline.queue.queue_url`).
         max_attempts: runs allowed per job (default
             :data:`~vidpipe.pipeline.jobs.DEFAULT_MAX_ATTEMPTS`).
@@ -147,55 +62,13 @@ def submit(
     """
     if not inputs:
         raise UsageError("no sources given", "pass media files, folders or a links .txt file")
-    steps = job_steps(options)
-    download = options.download_params()
-    get_stage("download").parse_options(download)  # refuse bad options before recording
-    for kind, params in steps.items():
+    for kind, params in job_steps(options).items():
         get_stage(kind).parse_options(params)
+    get_stage("download").parse_options(options.download_params())
     check_queue(url)
-    sources = register(store.catalog, list(inputs), options.records).sources
-    chains: list[Chain] = []
-    first: list[Job] = []
-    attempts = max_attempts or DEFAULT_MAX_ATTEMPTS
-    done: set[int] = set()
-    for src in sources:
-        chain = Chain(source=src, name=describe(src))
-        chains.append(chain)
-        if src.id in done or (src.state in ("failed", "skipped") and src.media_id is None):
-            chain.state, chain.reason = src.state, src.reason
-            continue
-        done.add(src.id)
-        mid, state, reason = _ingest(store, src)
-        chain.media_id = mid
-        if state is not None:
-            chain.state, chain.reason = state, reason
-            continue
-        plan: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        if mid is None:  # a URL: downloaded by a job, which records the item
-            plan.append(("download", download, {"url": src.uri, "source_id": src.id}))
-        for kind, params in steps.items():
-            given = {"source_id": src.id} | ({"media_id": mid} if mid is not None else {})
-            plan.append((kind, params, given))
-        if not plan:  # `--steps ingest` on a local file: recorded, nothing else to do
-            store.catalog.set_source_state(src.id, "done", None, media_id=mid)
-            chain.state = "done"
-            continue
-        if src.state != "pending":  # submitted again: its chain decides its state anew
-            store.catalog.set_source_state(src.id, "pending", None, media_id=mid)
-        prev: Job | None = None
-        for kind, params, given in plan:
-            job = store.create(
-                kind,
-                params,
-                input=given,
-                depends_on=[prev.id] if prev is not None else [],
-                max_attempts=attempts,
-            )
-            chain.jobs.append(job)
-            prev = job
-        first.append(chain.jobs[0])
-    enqueue(first, url=url)
-    return Submission(chains)
+    sub = plan_chains(store, inputs, options, max_attempts=max_attempts)
+    enqueue(sub.first_jobs(), url=url)
+    return sub
 
 
 def submit_embed(

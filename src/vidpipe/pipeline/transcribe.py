@@ -10,6 +10,7 @@ written by :func:`vidpipe.writers.write_transcript` (atomically).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,11 +37,6 @@ __all__ = [
     "transcribe_files",
     "with_settings",
 ]
-
-
-#: files transcribed together by a local engine (their short clips share Whisper
-#: windows, see :mod:`vidpipe.speech.packing`); each group's audio is held in memory
-PACK_GROUP = 32
 
 
 def with_settings(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -130,7 +126,7 @@ def transcribe_files(
     ``output_dir`` under the file's stem (numbered when two inputs share one).
 
     With the local engine and several files, they go in groups of
-    :data:`PACK_GROUP` through :func:`vidpipe.speech.transcribe.transcribe_many`
+    :data:`~vidpipe.speech.transcribe.PACK_GROUP` through :func:`vidpipe.speech.transcribe.transcribe_many`
     (short clips share Whisper windows; each file's text and times stay its own); a
     file's ``wall`` is then its share of the group's time by audio seconds.
 
@@ -156,6 +152,9 @@ def transcribe_files(
         ModelError, UsageError: the engine cannot be built (before any input).
     """
     # imported here for start-up time: NumPy, ASR/TTS engines, pysubs2, PyAV
+    asr = importlib.import_module(
+        "vidpipe.speech.transcribe"
+    )  # the module, not vidpipe.speech.transcribe()
     from vidpipe.speech.transcribe import get_engine, transcribe_many
     from vidpipe.speech.transcribe import transcribe as transcribe_file
     from vidpipe.writers import SUBTITLE_FORMATS, write_transcript
@@ -177,7 +176,7 @@ def transcribe_files(
     paths = [Path(raw) for raw in files]
     many = len(paths) > 1 and hasattr(engine, "transcribe_many")
     groups = (
-        [paths[i : i + PACK_GROUP] for i in range(0, len(paths), PACK_GROUP)]
+        [paths[i : i + asr.PACK_GROUP] for i in range(0, len(paths), asr.PACK_GROUP)]
         if many
         else [[p] for p in paths]
     )

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from vidpipe.config import Settings
 
 HOLD_SECONDS = 120.0
+#: files transcribed together in one call by a local engine (their short clips share
+#: Whisper windows, see :mod:`vidpipe.speech.packing`): ``vidpipe transcribe FILE...``,
+#: ``vidpipe run``'s packing groups and a worker's packed jobs. Each group's audio is held
+#: in memory (32 files of at most ``HOLD_SECONDS``: at most 246 MB of float32 at 16 kHz).
+PACK_GROUP = 32
 """:func:`transcribe_many` keeps in memory, for packing, only the files of at most this
 many seconds (7.7 MB of samples each); longer ones are transcribed as soon as they are
 decoded (a file needs under 20 s of speech to be packed, so little is lost)."""

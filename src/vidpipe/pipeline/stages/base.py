@@ -76,6 +76,9 @@ class StageInput(BaseModel):
             (``vidpipe submit``): its state follows the chain
             (:func:`vidpipe.pipeline.chains.settle_source`).
         music: a background music file (``render``, ``narrate``), absolute path.
+        pack: a ``transcribe`` job's packing group (:func:`vidpipe.pipeline.plan.
+            pack_groups`): the resolved paths of the short files transcribed together
+            with its own, whichever of them still has a job to run.
 
     A file field (``path``, ``images``, ``audio``, ``music``) may also be ``job:<id>``
     (:data:`JOB_REF`): the file of dependency ``<id>`` (a ``download`` job's ``path``),
@@ -92,6 +95,7 @@ class StageInput(BaseModel):
     images: list[str] = Field(default_factory=list)
     audio: str | None = None
     music: str | None = None
+    pack: list[str] = Field(default_factory=list)
 
     def absolute(self) -> StageInput:
         """A copy whose file paths are absolute (a worker's folder does not matter)."""
@@ -263,17 +267,15 @@ class StageContext:
         on_progress: receives ``(fraction 0..1, step)``; may raise to stop the stage
             (a canceled job).
         write_artifacts: write the job's files (``transcript.json``, ``audio.wav``,
-            summary files). ``vidpipe run`` sets False: its results are the catalog
-            rows, and ``work_dir`` is the item's folder for the files that are the
+            summary files). ``vidpipe run``'s own worker sets False: its results
+            are the catalog rows, and ``work_dir`` is the item's folder for the files that are the
             result itself (describe's keyframes and ``scenes.json``).
         storage_root: the storage root the job folders are under (``None``: the
             configured one); the download stage's default folder is its ``media/``.
-        stage_owner: the batch runner's claim of the catalog stage row
-            (:meth:`~vidpipe.library.catalog.Catalog.claim_stage`): results are only
-            written while it is held (``StageLost`` otherwise).
-        transcripts: transcripts made ahead for this run by resolved file path
-            (:meth:`~vidpipe.pipeline.stages.transcribe.TranscribeStage.ahead`: short files
-            packed together); the transcribe stage takes its file's from here.
+        transcripts: transcripts made ahead by resolved file path
+            (:meth:`~vidpipe.pipeline.stages.transcribe.TranscribeStage.ahead`: a packing
+            group's short files transcribed together, :func:`vidpipe.pipeline.execute.
+            run_job`); the transcribe stage takes its file's from here.
     """
 
     work_dir: Path
@@ -283,7 +285,6 @@ class StageContext:
     on_progress: ProgressHook | None = None
     write_artifacts: bool = True
     storage_root: Path | None = None
-    stage_owner: str | None = None
     transcripts: dict[str, Any] | None = None
 
     def progress(self, fraction: float, step: str | None = None) -> None:

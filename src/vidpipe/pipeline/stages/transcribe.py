@@ -110,7 +110,7 @@ class TranscribeStage(Stage):
         else:
             path, mid = inputs.source(ctx.catalog)
         made = (ctx.transcripts or {}).pop(str(Path(path).resolve()), None)
-        if made is not None:  # transcribed ahead, packed with other files of the run
+        if made is not None:  # transcribed ahead, packed with the other files of its group
             tr = made
             ctx.progress(1.0, f"transcribed {path.name}")
         else:
@@ -127,7 +127,7 @@ class TranscribeStage(Stage):
             )
         tr.model = options.model
         if ctx.catalog is not None and mid is not None:
-            ctx.catalog.save_transcript(mid, tr, self.options_hash(options), owner=ctx.stage_owner)
+            ctx.catalog.save_transcript(mid, tr, self.options_hash(options))
         result: dict[str, Any] = {
             "language": tr.language,
             "duration": tr.duration,
