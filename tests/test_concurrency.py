@@ -16,18 +16,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
 from conftest import DATA
-from vidpipe.library.catalog import Catalog, StageLost, options_hash, owner_id, sha256_file
-from vidpipe.library.models import Stage, TranscriptRow, utcnow
+from vidpipe.library.catalog import Catalog, owner_id
+from vidpipe.library.models import JobRow, TranscriptRow
 from vidpipe.library.search import search
-from vidpipe.types import Segment, Transcript
 
 #: short LJ Speech clips (1.8 to 4.5 s) and their known text
 CLIPS = {
@@ -37,7 +34,6 @@ CLIPS = {
     "LJ001-0011.wav": "it is of the first importance that the letter used should be fine in form;",
 }
 STEPS = ("probe", "audio", "transcribe")
-H = options_hash({"model": "tiny.en"})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -48,119 +44,37 @@ def url(request, tmp_path) -> str:
     return request.getfixturevalue("new_pg_url")()
 
 
-def _media(cat: Catalog):
-    path = DATA / "en_dev" / "LJ001-0008.wav"
-    return cat.add_media(path, sha256_file(path), path.stat().st_size)[0]
+# --------------------------------------------------------------------------- job claims
 
 
-# --------------------------------------------------------------------------- the claim
+def test_dead_owner_jobs_are_taken_back_at_once(url, tmp_path):
+    """A job held by a process of this host that no longer exists (a killed ``vidpipe
+    run``) is given back by ``reap(owners_gone=True)`` before its lease expires; a live
+    owner's and another host's are left alone."""
+    from vidpipe.pipeline.jobs import JobStore
 
-
-def test_claim_exactly_one_winner(url):
-    cats = [Catalog(url), Catalog(url)]
-    try:
-        media = _media(cats[0])
-        owners = [owner_id() for _ in range(6)]
-        results: dict[str, str] = {}
-        start = threading.Barrier(len(owners))
-
-        def claim(i: int) -> None:
-            start.wait()
-            c = cats[i % 2].claim_stage(media.id, "transcribe", H, owners[i])
-            results[owners[i]] = c.status
-
-        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(owners))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        assert sorted(results.values()) == ["busy"] * 5 + ["claimed"]
-        (winner,) = [o for o, st in results.items() if st == "claimed"]
-        loser = next(o for o in owners if o != winner)
-        assert cats[1].claim_stage(media.id, "transcribe", H, loser).owner == winner
-        # a loser can neither finish nor drop the winner's claim
-        assert not cats[1].finish_stage(media.id, "transcribe", owner=loser)
-        cats[1].forget_stage(media.id, "transcribe", owner=loser)
-        st = cats[0].stage(media.id, "transcribe")
-        assert (st.status, st.owner) == ("running", winner)
-        assert cats[0].finish_stage(media.id, "transcribe", owner=winner)
-        assert cats[1].claim_stage(media.id, "transcribe", H, loser).status == "done"
-        # a finished row is never dropped by someone else's interrupted run
-        cats[1].forget_stage(media.id, "transcribe", owner=loser)
-        assert cats[0].stage_done(media.id, "transcribe", H)
-        # other options: the stage is claimable again, once
-        other = options_hash({"model": "base"})
-        got = [
-            c.claim_stage(media.id, "transcribe", other, o).status
-            for c, o in zip(cats, owners[:2], strict=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    gone = f"{socket.gethostname()}:{int(dead.stdout)}:beef"
+    with Catalog(url) as cat:
+        store = JobStore(cat, root=tmp_path / "store")
+        path = str(DATA / "jfk.flac")
+        jobs = [store.create("probe", {}, input={"path": path}) for _ in range(3)]
+        owners = [gone, owner_id(), "elsewhere:1:cafe"]
+        for job, owner in zip(jobs, owners, strict=True):
+            assert store.claim(job.id, owner, lease=3600) is not None
+        assert store.reap() == []  # no lease expired
+        (back,) = store.reap(owners_gone=True)
+        assert back.id == jobs[0].id and back.status == "queued"
+        assert [j.status for j in store.get_many([j.id for j in jobs])] == [
+            "queued",
+            "running",
+            "running",
         ]
-        assert got == ["claimed", "busy"]
-        with cats[0].engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(Stage)).scalar() == 1
-    finally:
-        for c in cats:
-            c.close()
-
-
-def test_expired_lease_and_dead_owner_are_taken_over(url):
-    a, b = Catalog(url), Catalog(url)
-    try:
-        media = _media(a)
-        slow, fast = owner_id(), owner_id()
-        assert a.claim_stage(media.id, "transcribe", H, slow, lease=0.3).status == "claimed"
-        assert b.claim_stage(media.id, "transcribe", H, fast).status == "busy"
-        time.sleep(0.6)  # the slow owner missed its renewals
-        assert b.claim_stage(media.id, "transcribe", H, fast).status == "claimed"
-        assert not a.renew_stage(media.id, "transcribe", slow)
-        tr = Transcript(duration=1.8, segments=[Segment(id=0, start=0, end=1.8, text="surpassed")])
-        with pytest.raises(StageLost):  # the slow owner writes nothing any more
-            a.save_transcript(media.id, tr, H, owner=slow)
-        assert a.transcript_row(media.id) is None
-        b.save_transcript(media.id, tr, H, owner=fast)
-        assert b.finish_stage(media.id, "transcribe", owner=fast)
-
-        # a claim whose process is gone (same host, pid no longer running): taken at once
-        gone = subprocess.run(
-            [sys.executable, "-c", "import os; print(os.getpid())"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        dead = f"{socket.gethostname()}:{int(gone.stdout)}:0"
-        assert a.claim_stage(media.id, "probe", H, dead, lease=3600).status == "claimed"
-        assert b.claim_stage(media.id, "probe", H, fast).status == "claimed"
-        # another machine's claim: only its lease tells, and it is still valid
-        remote = "other-host.invalid:1:0"
-        assert a.claim_stage(media.id, "audio", H, remote, lease=3600).status == "claimed"
-        assert b.claim_stage(media.id, "audio", H, fast).status == "busy"
-    finally:
-        a.close()
-        b.close()
-
-
-def test_failed_stage_is_retried_only_when_asked(url):
-    cat = Catalog(url)
-    try:
-        media = _media(cat)
-        first, second = owner_id(), owner_id()
-        assert cat.claim_stage(media.id, "probe", H, first).status == "claimed"
-        cat.finish_stage(media.id, "probe", "probe: not media", owner=first)
-        after_failure = utcnow()
-        c = cat.claim_stage(media.id, "probe", H, second)
-        assert (c.status, c.error) == ("failed", "probe: not media")
-        # --retry-failed retries failures from before the run, not one from a parallel run
-        long_ago = after_failure.replace(year=2000)
-        assert (
-            cat.claim_stage(media.id, "probe", H, second, retry_failed_before=long_ago).status
-            == "failed"
-        )
-        c = cat.claim_stage(media.id, "probe", H, second, retry_failed_before=after_failure)
-        assert c.status == "claimed"
-    finally:
-        cat.close()
-
-
-# --------------------------------------------------------------------------- processes
 
 
 def _env(home: Path, url: str) -> dict[str, str]:
@@ -241,6 +155,13 @@ def test_runs_at_once_do_each_stage_once(url, tmp_path, processes, fresh):
         assert len(cat.all_media()) == len(CLIPS)
         rows = [(st.media_id, st.stage, st.status) for st in cat.stages()]
         assert sorted(rows) == sorted((m.id, s, "done") for m in cat.all_media() for s in STEPS)
+        with cat.engine.connect() as conn:  # one job per item and step, whoever ran it
+            per_step = conn.execute(
+                select(JobRow.source_id, JobRow.kind, func.count()).group_by(
+                    JobRow.source_id, JobRow.kind
+                )
+            ).all()
+        assert sorted(n for *_, n in per_step) == [1] * len(CLIPS) * len(STEPS), per_step
         with cat.engine.connect() as conn:
             per_media = conn.execute(
                 select(TranscriptRow.media_id, func.count()).group_by(TranscriptRow.media_id)

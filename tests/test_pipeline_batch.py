@@ -1,9 +1,9 @@
 """``vidpipe run`` and ``vidpipe submit`` on the one stage registry (in-process, SQLite).
 
 - the run steps, their order and which need audio come from the stage classes;
-- a stage row written by ``vidpipe run`` carries the hash a job of the same step has
-  (``Stage.options_hash`` of the same parsed options; a summary's includes the
-  transcript's);
+- ``vidpipe run`` makes the jobs ``vidpipe submit`` makes (same kinds, params and
+  hashes), runs them in-process, leaves them succeeded, writes no job files; a
+  summary's cache hash includes the transcript's;
 - a submitted file without an audio track: its audio and transcribe jobs succeed as
   ``skipped: no audio track``, describe-like stages still run, and its source ends
   ``done`` with run's reason; a failing probe fails the source with ``probe: ...``
@@ -23,7 +23,7 @@ from vidpipe.pipeline import queue as q
 from vidpipe.pipeline.execute import run_job
 from vidpipe.pipeline.jobs import JobStore
 from vidpipe.pipeline.registry import STAGES, get_stage
-from vidpipe.pipeline.runner import AUDIO_STAGES, DEFAULT_ALL, STEPS, Runner, RunOptions
+from vidpipe.pipeline.runner import AUDIO_STAGES, DEFAULT_ALL, STEPS, RunOptions, run
 from vidpipe.pipeline.submit import submit
 
 SILENT = DATA / "video" / "moviepy_example.mp4"  # a video without an audio track
@@ -51,24 +51,32 @@ def test_steps_come_from_the_stage_classes():
     assert [n for n, s in STAGES.items() if s.resource == "io"] == ["download"]
 
 
-def test_run_stage_rows_have_the_jobs_hashes(tmp_path, store):
+def test_run_leaves_the_jobs_submit_makes(tmp_path, store):
     opts = RunOptions(steps=("ingest", "probe", "audio"), model="tiny.en")
-    summary = Runner(store.catalog, opts).run([str(DATA / "jfk.flac")])
+    summary = run([str(DATA / "jfk.flac")], store.catalog, opts)
     assert (summary.done, summary.ran["probe"], summary.ran["audio"]) == (1, 1, 1)
+    ran = store.get_many(summary.job_ids)
+    assert [(j.kind, j.status) for j in ran] == [("probe", "succeeded"), ("audio", "succeeded")]
+    assert all(not j.artifacts for j in ran)  # run's results are the catalog rows
+    assert (
+        ran[1].depends_on == [ran[0].id] and ran[0].result["media_id"] == ran[1].result["media_id"]
+    )
+    # the same input submitted: the same kinds, params and hashes
+    sub = submit(store, [str(DATA / "jfk.flac")], opts, url=_queue(tmp_path))
+    made = sub.chains[0].jobs
+    assert [(j.kind, j.params, j.params_hash) for j in made] == [
+        (j.kind, j.params, j.params_hash) for j in ran
+    ]
     params = opts.stage_params()
-    rows = {st.stage: st.options_hash for st in store.catalog.stages()}
-    for step in ("probe", "audio"):
-        stage = get_stage(step)
-        job = store.create(step, params[step], input={"path": str(DATA / "jfk.flac")})
-        assert rows[step] == job.params_hash == stage.options_hash(stage.parse_options({}))
+    for job in ran:
+        stage = get_stage(job.kind)
+        assert job.params_hash == stage.options_hash(stage.parse_options(params[job.kind]))
     # a summary's cache hash includes the transcript's: other transcribe options, other hash
     tr, sm = get_stage("transcribe"), get_stage("summarize")
     hashes = {"transcribe": tr.options_hash(tr.parse_options(params["transcribe"]))}
     mine = sm.options_hash(sm.parse_options(params["summarize"]), upstream=hashes)
     other = sm.options_hash(sm.parse_options(params["summarize"]), upstream={"transcribe": "x"})
     assert mine != other != sm.options_hash(sm.parse_options(params["summarize"]))
-    # run wrote no job files: its results are the catalog rows
-    assert not (tmp_path / "store").exists()
 
 
 def test_submitted_silent_file_and_broken_file_settle_their_sources(tmp_path, store):

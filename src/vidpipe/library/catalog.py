@@ -1,4 +1,4 @@
-"""The catalog: one database of sources, media, stage status, failures and transcripts.
+"""The catalog: one database of sources, media, jobs, failures and transcripts.
 
 SQLite in the data folder by default (``$VIDPIPE_HOME/catalog.db``, WAL, foreign keys
 on, a busy timeout), PostgreSQL when ``VIDPIPE_DATABASE_URL`` (or ``url=``) says so;
@@ -13,10 +13,9 @@ Several processes (two ``vidpipe run`` at once, queue workers) may share one cat
   the migration transaction), so only one process creates or upgrades the tables;
 - SQLite transactions that write start with ``BEGIN IMMEDIATE`` and wait up to 30 s
   (busy timeout) for another writer instead of failing with "database is locked";
-- a stage is claimed atomically (:meth:`Catalog.claim_stage`: one
-  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``) with an owner and a lease, so each
-  stage of each item is done once; finishing or releasing a stage only touches the
-  caller's own claim;
+- work is done as jobs (``vidpipe.pipeline.jobs``: claimed atomically, with an
+  owner and a lease), so each step of each item is done once; the item's steps
+  (:meth:`Catalog.stages`) are a view of its jobs;
 - a transcript replaces the item's previous one in the same transaction (one
   transcript per item, a unique index).
 
@@ -35,12 +34,10 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, delete, event, func, or_, select, text, update
+from sqlalchemy import create_engine, delete, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +47,7 @@ from vidpipe.files import sha256_file  # noqa: F401  (re-exported for callers)
 from vidpipe.hashing import options_hash  # noqa: F401  (re-exported for callers)
 from vidpipe.library.models import (
     Failure,
+    JobRow,
     Media,
     SegmentRow,
     Source,
@@ -62,7 +60,7 @@ from vidpipe.text.tokens import index_text
 from vidpipe.types import MediaInfo, Segment, Transcript, Word
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: seconds a stage claim lasts without renewal (the runner renews it every quarter)
+#: seconds a job's lease lasts without renewal (renewed every quarter of it)
 LEASE_SECONDS = 120.0
 #: seconds SQLite waits for another process's write transaction before giving up
 BUSY_TIMEOUT = 30.0
@@ -173,25 +171,6 @@ def owner_gone(owner: str | None) -> bool:
     except PermissionError:
         return False
     return False
-
-
-class StageLost(Exception):
-    """The caller's stage claim was taken over (its lease expired); nothing was written."""
-
-
-@dataclass
-class Claim:
-    """The outcome of :meth:`Catalog.claim_stage`.
-
-    ``status``: ``claimed`` (the caller now holds the stage and must finish or release
-    it), ``done``/``skipped`` (finished with the same options), ``failed`` (failed with
-    the same options; ``error`` says why), ``busy`` (another live process holds it;
-    ``owner`` says who).
-    """
-
-    status: str
-    error: str | None = None
-    owner: str | None = None
 
 
 class Catalog:
@@ -482,173 +461,60 @@ class Catalog:
     # ------------------------------------------------------------------ stages
 
     def stage(self, media_id: int, stage: str) -> Stage | None:
-        with self.session(write=False) as s:
-            q = select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
-            return s.scalars(q).first()
+        """Step ``stage`` of item ``media_id`` as its latest job left it (:meth:`stages`),
+        or ``None`` when no job of that kind ran on it."""
+        return next((st for st in self.stages(media_id) if st.stage == stage), None)
 
     def stages(self, media_id: int | None = None) -> list[Stage]:
-        with self.session(write=False) as s:
-            q = select(Stage).order_by(Stage.media_id, Stage.id)
-            if media_id is not None:
-                q = q.where(Stage.media_id == media_id)
-            return list(s.scalars(q))
-
-    def stage_done(self, media_id: int, stage: str, opts_hash: str | None) -> bool:
-        """True if ``stage`` finished (``done`` or ``skipped``) with the same options.
-
-        A ``running`` row (held by another process, or left by a killed run) or a
-        ``failed`` one counts as not done.
-        """
-        st = self.stage(media_id, stage)
-        return st is not None and st.status in ("done", "skipped") and st.options_hash == opts_hash
-
-    def claim_stage(
-        self,
-        media_id: int,
-        stage: str,
-        opts_hash: str | None,
-        owner: str,
-        *,
-        lease: float = LEASE_SECONDS,
-        retry_failed_before: datetime | None = None,
-    ) -> Claim:
-        """Take ``stage`` of ``media_id`` for ``owner`` if nobody has it or did it.
-
-        One atomic statement (``INSERT ... ON CONFLICT (media_id, stage) DO UPDATE ...
-        WHERE``) takes the row when it is absent, finished with other options, failed
-        with other options (or, with ``retry_failed_before``, failed before that time),
-        or ``running`` with an expired lease; the row then says ``running``, ``owner``
-        and ``lease_until = now + lease`` (seconds). Otherwise a ``running`` row whose
-        owner is a dead process on this host is taken over with a compare-and-swap on
-        the owner. Of several processes claiming at once exactly one gets ``claimed``.
-
-        Args:
-            media_id, stage: the stage row (``stages.media_id``, ``stages.stage``).
-            opts_hash: :func:`options_hash` of the stage's options.
-            owner: the claimer, from :func:`owner_id`.
-            lease: seconds the claim lasts unless renewed (:meth:`renew_stage`).
-            retry_failed_before: also take a same-options ``failed`` row that finished
-                before this time (UTC; ``--retry-failed`` passes the run's start).
+        """The steps run on an item (or on every item), one per kind: a view of the
+        latest job of each kind in the chains of the item's sources (the jobs are the
+        one record of what ran; nothing else is written). ``status``: ``done``,
+        ``skipped`` (``error`` says why, e.g. ``no audio track``), ``failed`` (``error``:
+        the message; a canceled job too), ``running`` or ``pending`` (waiting or
+        queued); ``options_hash`` is the job's.
 
         Returns:
-            a :class:`Claim`.
+            Unsaved :class:`~vidpipe.library.models.Stage` rows, by item then pipeline
+            order of the first job.
         """
-        t = Stage.__table__
-        now = utcnow()
-        until = now + timedelta(seconds=lease)
-        fields = {
-            "status": "running",
-            "options_hash": opts_hash,
-            "owner": owner,
-            "lease_until": until,
-            "started_at": now,
-            "finished_at": None,
-            "error": None,
-        }
-        other_hash = t.c.options_hash.is_distinct_from(opts_hash)
-        failed = other_hash
-        if retry_failed_before is not None:
-            failed = or_(other_hash, t.c.finished_at < retry_failed_before)
-        takeable = or_(
-            and_(t.c.status.in_(("done", "skipped")), other_hash),
-            and_(t.c.status == "failed", failed),
-            and_(t.c.status == "running", or_(t.c.lease_until.is_(None), t.c.lease_until < now)),
-            t.c.status.not_in(("running", "done", "skipped", "failed")),
-        )
-        stmt = (
-            self._insert(t)
-            .values(media_id=media_id, stage=stage, **fields)
-            .on_conflict_do_update(
-                index_elements=["media_id", "stage"], set_=fields, where=takeable
+        with self.session(write=False) as s:
+            q = (
+                select(JobRow, Source.media_id)
+                .join(Source, Source.id == JobRow.source_id)
+                .where(Source.media_id.is_not(None), JobRow.kind != "download")
+                .order_by(Source.media_id, JobRow.created_at, JobRow.id)
             )
-            .returning(t.c.id)  # a row only when inserted or taken
-        )
-        with self.session() as s:
-            if s.execute(stmt).first() is not None:
-                return Claim("claimed", owner=owner)
-            st = s.scalars(
-                select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
-            ).one()
-            if st.status == "running":
-                if st.owner == owner:
-                    return Claim("claimed", owner=owner)
-                if owner_gone(st.owner):  # killed on this host: take it over now
-                    cas = (
-                        update(Stage)
-                        .where(
-                            Stage.id == st.id, Stage.status == "running", Stage.owner == st.owner
-                        )
-                        .values(**fields)
-                    )
-                    if s.execute(cas).rowcount == 1:
-                        return Claim("claimed", owner=owner)
-                return Claim("busy", owner=st.owner)
-            return Claim(st.status, error=st.error, owner=st.owner)
-
-    def renew_stage(
-        self, media_id: int, stage: str, owner: str, lease: float = LEASE_SECONDS
-    ) -> bool:
-        """Extend ``owner``'s claim by ``lease`` seconds from now; False if it is not held."""
-        with self.session() as s:
-            stmt = (
-                update(Stage)
-                .where(Stage.media_id == media_id, Stage.stage == stage)
-                .where(Stage.status == "running", Stage.owner == owner)
-                .values(lease_until=utcnow() + timedelta(seconds=lease))
+            if media_id is not None:
+                q = q.where(Source.media_id == media_id)
+            latest: dict[tuple[int, str], tuple[JobRow, int]] = {}
+            first: dict[tuple[int, str], int] = {}
+            for n, (row, mid) in enumerate(s.execute(q)):
+                first.setdefault((mid, row.kind), n)
+                latest[(mid, row.kind)] = (row, mid)
+        out = []
+        for key in sorted(latest, key=lambda k: (k[0], first[k])):
+            row, mid = latest[key]
+            skipped = (row.result or {}).get("skipped") if row.status == "succeeded" else None
+            status = {
+                "succeeded": "skipped" if skipped else "done",
+                "failed": "failed",
+                "canceled": "failed",
+                "running": "running",
+            }.get(row.status, "pending")
+            out.append(
+                Stage(
+                    media_id=mid,
+                    stage=row.kind,
+                    status=status,
+                    options_hash=row.params_hash,
+                    started_at=row.started_at,
+                    finished_at=row.finished_at,
+                    error=skipped or (row.error_message if status == "failed" else None),
+                    owner=row.owner,
+                    lease_until=row.lease_until,
+                )
             )
-            return s.execute(stmt).rowcount == 1
-
-    def start_stage(self, media_id: int, stage: str, opts_hash: str | None) -> None:
-        """Mark a stage ``running`` without a claim (single-process use; prefer
-        :meth:`claim_stage`)."""
-        with self.session() as s:
-            q = select(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
-            st = s.scalars(q).first()
-            if st is None:
-                st = Stage(media_id=media_id, stage=stage, status="running")
-                s.add(st)
-            st.status = "running"
-            st.options_hash = opts_hash
-            st.started_at = utcnow()
-            st.finished_at = None
-            st.error = None
-            st.owner = None
-            st.lease_until = None
-
-    def finish_stage(
-        self,
-        media_id: int,
-        stage: str,
-        error: str | None = None,
-        *,
-        owner: str | None = None,
-        status: str | None = None,
-    ) -> bool:
-        """Record the end of a stage: ``failed`` with ``error``, else ``done``
-        (``status="skipped"`` with ``error`` as the reason, e.g. ``no audio track``).
-
-        With ``owner``, only that owner's ``running`` claim is updated (a claim taken over
-        by another process is left alone). Returns True if the row was updated.
-        """
-        final = status or ("failed" if error else "done")
-        with self.session() as s:
-            stmt = update(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
-            if owner is not None:
-                stmt = stmt.where(Stage.status == "running", Stage.owner == owner)
-            stmt = stmt.values(status=final, error=error, finished_at=utcnow(), lease_until=None)
-            return s.execute(stmt).rowcount == 1
-
-    def forget_stage(self, media_id: int, stage: str, owner: str | None = None) -> None:
-        """Drop a stage row (an interrupted stage: neither done nor failed).
-
-        With ``owner``, only that owner's ``running`` claim is dropped: a row another
-        process finished or holds is never deleted.
-        """
-        with self.session() as s:
-            stmt = delete(Stage).where(Stage.media_id == media_id, Stage.stage == stage)
-            if owner is not None:
-                stmt = stmt.where(Stage.status == "running", Stage.owner == owner)
-            s.execute(stmt)
+        return out
 
     # ------------------------------------------------------------------ failures
 
@@ -698,8 +564,6 @@ class Catalog:
         media_id: int,
         transcript: Transcript,
         opts_hash: str | None = None,
-        *,
-        owner: str | None = None,
     ) -> int:
         """Store ``transcript`` as the media's transcript, replacing an older one in the
         same transaction (at most one transcript per item).
@@ -707,26 +571,12 @@ class Catalog:
         Segments get a tokenised copy of their text for full-text search (Chinese is
         split into words with jieba). Returns the transcript id.
 
-        Args:
-            owner: the claimer of the ``transcribe`` stage (:meth:`claim_stage`); when
-                given, nothing is written unless that claim is still held.
-
         Raises:
-            StageLost: ``owner`` no longer holds the ``transcribe`` claim.
             CatalogError: the database cannot be written.
         """
         with self.session() as s:
             # serialise writers of this item (PostgreSQL row lock; SQLite: BEGIN IMMEDIATE)
             s.execute(select(Media.id).where(Media.id == media_id).with_for_update())
-            if owner is not None:
-                held = s.scalar(
-                    select(Stage.id)
-                    .where(Stage.media_id == media_id, Stage.stage == "transcribe")
-                    .where(Stage.status == "running", Stage.owner == owner)
-                    .with_for_update()
-                )
-                if held is None:
-                    raise StageLost(f"transcribe of media {media_id} was taken over")
             old = list(
                 s.scalars(select(TranscriptRow.id).where(TranscriptRow.media_id == media_id))
             )

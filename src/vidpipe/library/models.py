@@ -8,12 +8,9 @@ Tables:
   found in a folder), in input order (``position``); ``state`` is ``pending``, ``done``,
   ``failed`` (``reason``) or ``skipped`` (duplicate or already present).
 - ``media``: one row per distinct file content (``sha256`` unique) with probe results.
-- ``stages``: one row per (media, stage) with ``status`` ``running``/``done``/``failed``/
-  ``skipped`` (``error`` says why, e.g. ``no audio track``) and the ``options_hash`` it
-  ran with. A ``running`` row is a claim (migration 0005): ``owner`` (``host:pid:token``
-  of the process doing it) holds it until ``lease_until`` (UTC), renewed while the stage
-  runs; an expired lease, or a dead process on the same host, lets another run take over
-  (:meth:`vidpipe.library.catalog.Catalog.claim_stage`).
+- ``stages``: no longer written (the batch runner's stage claims, before ``vidpipe
+  run`` made jobs); the class is the shape of :meth:`vidpipe.library.catalog.Catalog.
+  stages`, a view of the jobs. Old rows stay in old catalogs, unread.
 - ``failures``: what went wrong, per source or media and stage, with attempts.
 - ``transcripts``, ``segments``, ``words``: the latest transcript of each media item
   (at most one: ``transcripts.media_id`` is unique since migration 0005).

@@ -5,8 +5,8 @@ plan.plan_chains`) and, instead of sending messages to queue workers, runs them 
 through the same :func:`~vidpipe.pipeline.execute.run_job` a queue worker calls (same
 claims, leases, progress, cancel, packing, retries). CPU stages run one at a time in
 the calling thread (transcription already uses every core), breadth first (every
-item's probe before any transcription: a packing group's jobs are then all ready); I/O stages (downloads)
-run in daemon threads beside them, at most ``io_concurrency`` at once and
+item's probe before any transcription: a packing group's jobs are then all ready);
+I/O stages (downloads) run in daemon threads beside them, at most ``io_concurrency`` at once and
 ``per_host`` per host, so downloads overlap the CPU work.
 
 Jobs of the set that another process runs (a second ``vidpipe run`` on the same

@@ -28,8 +28,9 @@ jobs and creates them.
 
 **Packing**: the local files of one input list that are at most
 :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` long (by probe) are cut, in input
-order, into consecutive groups of :data:`~vidpipe.speech.transcribe.PACK_GROUP`; each ``transcribe`` job of such
-a file carries its group (``input.pack``, resolved paths). The worker that claims one
+order, into consecutive groups of :data:`~vidpipe.speech.transcribe.PACK_GROUP`;
+each ``transcribe`` job of such a file carries its group (``input.pack``, resolved
+paths). The worker that claims one
 claims the group's other queued jobs with the same options and transcribes the whole
 group in one call (:func:`vidpipe.pipeline.execute.run_job`), so a resumed run
 re-forms the same groups and gets the same transcripts as an uninterrupted one.

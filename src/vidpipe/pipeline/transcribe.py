@@ -126,7 +126,8 @@ def transcribe_files(
     ``output_dir`` under the file's stem (numbered when two inputs share one).
 
     With the local engine and several files, they go in groups of
-    :data:`~vidpipe.speech.transcribe.PACK_GROUP` through :func:`vidpipe.speech.transcribe.transcribe_many`
+    :data:`~vidpipe.speech.transcribe.PACK_GROUP` through
+    :func:`vidpipe.speech.transcribe.transcribe_many`
     (short clips share Whisper windows; each file's text and times stay its own); a
     file's ``wall`` is then its share of the group's time by audio seconds.
 
