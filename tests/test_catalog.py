@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from conftest import DATA
-from vidpipe.library.catalog import Catalog, options_hash, sha256_file
+from vidpipe.library.catalog import Catalog, sha256_file
 from vidpipe.library.search import index_text, query_terms, search, snippet
 from vidpipe.types import Segment, Transcript, Word
 
@@ -115,19 +115,44 @@ def test_media_duplicate_sha256_collapses(catalog, tmp_path):
     assert m1.sha256 == sha256_file(DATA / "jfk.flac")
 
 
-def test_stage_status_and_options_hash(catalog, tmp_path):
+def test_item_steps_are_a_view_of_its_jobs(catalog, tmp_path):
+    """``Catalog.stages``: the latest job of each kind in the chains of the item's
+    sources, with the job's options hash; a skipped job says why."""
+    from vidpipe.library.catalog import owner_id
+    from vidpipe.pipeline.jobs import JobStore
+    from vidpipe.types import JobError
+
     m, _ = _media(catalog, DATA / "jfk.flac")
-    h = options_hash({"model": "tiny.en"})
-    assert not catalog.stage_done(m.id, "transcribe", h)
-    catalog.start_stage(m.id, "transcribe", h)
-    assert not catalog.stage_done(m.id, "transcribe", h)  # 'running' is not done
-    catalog.finish_stage(m.id, "transcribe")
-    assert catalog.stage_done(m.id, "transcribe", h)
-    assert not catalog.stage_done(m.id, "transcribe", options_hash({"model": "base"}))
-    catalog.start_stage(m.id, "probe", "x")
-    catalog.finish_stage(m.id, "probe", error="broken")
+    src = catalog.add_source(str(DATA / "jfk.flac"), "file")
+    catalog.set_source_state(src.id, "pending", None, media_id=m.id)
+    store = JobStore(catalog, root=tmp_path / "store")
+    given = {"media_id": m.id, "source_id": src.id}
+    assert catalog.stages(m.id) == [] and catalog.stage(m.id, "probe") is None
+    probe = store.create("probe", {}, input=given)
+    tr = store.create("transcribe", {"model": "tiny.en"}, input=given, depends_on=[probe.id])
+    assert [(st.stage, st.status) for st in catalog.stages(m.id)] == [
+        ("probe", "pending"),
+        ("transcribe", "pending"),
+    ]
+    me = owner_id()
+    store.claim(probe.id, me)
+    assert catalog.stage(m.id, "probe").status == "running"
+    store.fail(probe.id, me, JobError(error_class="MediaError", message="broken"), retry=False)
     st = catalog.stage(m.id, "probe")
-    assert st.status == "failed" and st.error == "broken"
+    assert (st.status, st.error, st.options_hash) == ("failed", "broken", probe.params_hash)
+    again = store.create("probe", {}, input=given)  # the latest job of a kind counts
+    store.claim(again.id, me)
+    store.succeed(again.id, me, {"media_id": m.id})
+    assert catalog.stage(m.id, "probe").status == "done"
+    audio = store.create("audio", {}, input=given, depends_on=[again.id])
+    store.claim(audio.id, me)
+    store.succeed(audio.id, me, {"skipped": "no audio track", "media_id": m.id})
+    assert (catalog.stage(m.id, "audio").status, catalog.stage(m.id, "audio").error) == (
+        "skipped",
+        "no audio track",
+    )
+    assert catalog.stage(m.id, "transcribe").status == "failed"  # its probe failed
+    assert catalog.stage(m.id, "transcribe").options_hash == tr.params_hash
 
 
 def test_probe_recorded(catalog):
