@@ -1,0 +1,115 @@
+"""A worker packs short queued transcribe jobs (issue 19, point 5).
+
+A worker that claims a short-file ``transcribe`` job also claims the other queued
+short-file ``transcribe`` jobs with the same options and transcribes their files in
+one call (their clips share Whisper windows); each job records its own result under
+its own claim. A worker killed mid-pack loses nothing: the claimed jobs come back by
+lease (or at once, their owner being a dead process on this host) and run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from test_packing import english_words
+from vidpipe.library.catalog import Catalog, owner_id
+from vidpipe.library.models import utcnow
+from vidpipe.pipeline.execute import run_job
+from vidpipe.pipeline.jobs import JobStore
+from vidpipe.pipeline.registry import TranscribeStage
+
+CLIPS = sorted((DATA / "en_dev").glob("LJ001-00*.wav"))[:12]
+OPTS = {"model": "tiny.en", "language": "en"}
+
+
+@pytest.fixture
+def store(tmp_path):
+    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    yield JobStore(cat, root=tmp_path / "store")
+    cat.close()
+
+
+def _queue_twelve(store: JobStore) -> list[str]:
+    return [store.create("transcribe", OPTS, input={"path": str(p)}).id for p in CLIPS]
+
+
+def test_a_worker_packs_twelve_short_jobs(store, monkeypatch):
+    ids = _queue_twelve(store)
+    calls: list[list[str]] = []
+    real = TranscribeStage.ahead
+
+    def spy(paths, options, threads=None):
+        calls.append([Path(p).name for p in paths])
+        return real(paths, options, threads)
+
+    monkeypatch.setattr(TranscribeStage, "ahead", staticmethod(spy))
+    me = owner_id()
+    first = run_job(store, ids[0], me)
+    assert first.status == "succeeded"
+    assert calls == [[p.name for p in CLIPS]]  # one model call for the twelve
+    jobs = store.get_many(ids)
+    assert [j.status for j in jobs] == ["succeeded"] * 12
+    assert {j.owner for j in jobs} == {me} and all(j.attempts == 1 for j in jobs)
+    # each job has its own result and transcript file, of its own clip
+    texts = []
+    for job in jobs:
+        (art,) = store.artifact_paths(job)
+        tr = json.loads(art.read_text())
+        assert job.result["segments"] >= 1 and tr["duration"] == pytest.approx(
+            job.result["duration"]
+        )
+        texts.append(" ".join(s["text"] for s in tr["segments"]))
+    assert english_words(texts[1]) == ["in", "being", "comparatively", "modern"]  # LJ001-0002
+    assert len(set(texts)) == 12
+    # a job's message arriving later finds it done: nothing runs twice
+    assert run_job(store, ids[5], me).status == "succeeded" and len(calls) == 1
+
+
+_KILLED_WORKER = """
+import os, signal, sys
+from vidpipe.library.catalog import Catalog
+from vidpipe.pipeline.execute import run_job
+from vidpipe.pipeline.jobs import JobStore
+from vidpipe.pipeline.registry import TranscribeStage
+
+def ahead(paths, options, threads=None):  # claimed the pack: die in the middle of it
+    print(len(paths), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+TranscribeStage.ahead = staticmethod(ahead)
+cat = Catalog(sys.argv[1])
+run_job(JobStore(cat, root=sys.argv[2]), sys.argv[3], lease=3600)
+"""
+
+
+def test_a_worker_killed_mid_pack_loses_nothing(store, tmp_path):
+    ids = _queue_twelve(store)
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    r = subprocess.run(
+        [sys.executable, "-c", _KILLED_WORKER, url, str(store.root), ids[0]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert r.stdout.split() == ["12"]
+    held = store.get_many(ids)
+    assert [j.status for j in held] == ["running"] * 12 and len({j.owner for j in held}) == 1
+    # the leases run out: every job is queued again, none failed or lost
+    back = store.reap(utcnow() + timedelta(seconds=3601))
+    assert sorted(j.id for j in back) == sorted(ids)
+    assert all(j.status == "queued" for j in back)
+    run_job(store, ids[3], owner_id())
+    jobs = store.get_many(ids)
+    assert [j.status for j in jobs] == ["succeeded"] * 12
+    assert all(j.attempts == 2 for j in jobs)
