@@ -148,10 +148,36 @@ def test_rerun_is_answered_by_the_stage_cache(text_run, monkeypatch):
     ]
 
 
+def test_text_narration_is_searchable_in_the_catalog(text_run):
+    """The narrated video is a catalog item with the narration's transcript, listed with
+    where it came from; its words are found by search."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.search import search
+
+    src, out, _opts, result, url = text_run
+    with Catalog(url) as cat:
+        (vid,) = [m for m in cat.all_media() if Path(m.path) == out.resolve()]
+        assert result.items == {"video": vid.id}
+        (row,) = cat.sources_of_media(vid.id)
+        assert (row.kind, row.state, row.reason) == ("narration", "done", f"narrated from {src}")
+        word = next(w for w in result.transcript.text.split() if len(w) > 6).strip(".,;")
+        assert vid.id in {h.media_id for h in search(cat, word)}
+
+
 def test_recording_with_keyframes_becomes_a_video(tmp_path):
+    """A recording's narration: the recording and the video are catalog items, the
+    recording's words searchable without transcribing it again."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.search import search
+
     out = tmp_path / "bunny.mp4"
     opts = NarrateOptions(images="frames", model="tiny.en", max_chunk=8.0, render=_small())
-    result = narrate(EXAMPLE, out, opts)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.db'}") as cat:
+        result = narrate(EXAMPLE, out, opts, catalog=cat)
+        assert set(result.items) == {"recording", "video"}
+        hits = {h.media_id for h in search(cat, "americans")}
+        assert hits == {result.items["recording"], result.items["video"]}
+        assert cat.get_media(result.items["recording"]).path == str(EXAMPLE.resolve())
     assert len(result.chunks) >= 2
     frames, fps = _thumbs(out)
     seconds = decode_audio(EXAMPLE, 16000).size / 16000

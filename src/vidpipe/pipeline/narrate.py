@@ -108,6 +108,9 @@ class NarrateResult:
     images: list[Path]
     render: RenderResult
     reused: list[str] = field(default_factory=list)  # stages taken from the stage cache
+    #: catalog items recorded: ``{"recording": id, "video": id}`` (the recording only
+    #: for a media input; empty without a catalog)
+    items: dict[str, int] = field(default_factory=dict)
 
 
 def render_params(ropts: RenderOptions, output: str) -> dict[str, Any]:
@@ -211,7 +214,8 @@ def narrate(
         )
         given = StageInput(path=os.fspath(src))
         step = "transcript"
-    # the recording is not recorded as a catalog item: narrate only makes a video
+    # the recording and the video are recorded as catalog items at the end
+    # (record_narration), with this transcript
     made, hit = run_cached(first, ctx(step, cat=None), StageInputs(given), first_opts, cache)
     if hit:
         reused.append(first.name)
@@ -290,6 +294,13 @@ def narrate(
         seconds=0.0 if hit else r["seconds"],
         audio_duration=r.get("audio_duration"),
     )
+    items = (
+        record_narration(
+            catalog, src, out, transcript, first.options_hash(first_opts), is_text=is_text
+        )
+        if catalog is not None
+        else {}
+    )
     return NarrateResult(
         output=out,
         work_dir=work,
@@ -298,4 +309,59 @@ def narrate(
         images=[work / g["path"] for g in pictures.result["images"]],
         render=rendered,
         reused=reused,
+        items=items,
     )
+
+
+def record_narration(
+    catalog: Any,
+    input_path: Path,
+    output: Path,
+    transcript: Transcript,
+    transcript_hash: str,
+    *,
+    is_text: bool,
+) -> dict[str, int]:
+    """Record what ``narrate`` made in the catalog, so its words are searchable and the
+    library lists it: the narrated video as an item with the narration's transcript
+    (its audio is the narration: the times match), source ``narration`` with reason
+    ``narrated from <input>``; and for a recording input, the recording itself as an
+    item with its transcript (``vidpipe search`` finds it without transcribing it again).
+    An item whose content is already in the catalog is reused (its transcript replaced
+    by this one only when it had none).
+
+    Args:
+        catalog: the :class:`~vidpipe.library.catalog.Catalog`.
+        input_path: the text or recording narrated.
+        output: the video written.
+        transcript: the narration's transcript (synthesized sentences, or the
+            recording's transcript).
+        transcript_hash: the options hash of the stage that made it.
+        is_text: whether the input was a text.
+
+    Returns:
+        ``{"video": media id}`` and, for a recording, ``"recording": media id``.
+
+    Raises:
+        CatalogError: the catalog cannot be written.
+    """
+    # imported here: the catalog's ingest helpers are only needed with a catalog
+    from vidpipe.files import sha256_file
+    from vidpipe.library.ingest import record_by_content
+
+    items: dict[str, int] = {}
+    wanted = [("video", output, "narration", f"narrated from {input_path}")]
+    if not is_text:
+        wanted.insert(0, ("recording", input_path, "file", None))
+    for role, path, kind, note in wanted:
+        path = Path(path).resolve()
+        src = catalog.find_source(str(path)) or catalog.add_source(str(path), kind)
+        media, duplicate = record_by_content(
+            catalog, src, path, sha256_file(path), path.stat().st_size
+        )
+        if duplicate is None:
+            catalog.set_source_state(src.id, "done", note, media_id=media.id)
+        if role == "video" or catalog.get_transcript(media.id) is None:
+            catalog.save_transcript(media.id, transcript, transcript_hash)
+        items[role] = media.id
+    return items
