@@ -631,9 +631,10 @@ class JobStore:
                 update(JobRow)
                 .where(JobRow.id == str(job_id), JobRow.status == "queued")
                 .values(**self._claim_values(owner, lease))
+                .returning(JobRow)  # the claimed row itself: no second read
             )
-            won = s.execute(stmt).rowcount == 1
-        return self.get(job_id) if won else None
+            row = s.scalars(stmt).first()
+            return self._jobs(s, [row])[0] if row is not None else None
 
     def claim_next(
         self, owner: str, *, kinds: Sequence[str] | None = None, lease: float = LEASE_SECONDS
@@ -653,9 +654,10 @@ class JobStore:
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == "queued")
                 .values(**self._claim_values(owner, lease))
+                .returning(JobRow)
             )
-            won = s.execute(stmt).rowcount == 1
-        return self.get(job_id) if won else None
+            row = s.scalars(stmt).first()
+            return self._jobs(s, [row])[0] if row is not None else None
 
     def claim_many(
         self, job_ids: Sequence[str], owner: str, *, lease: float = LEASE_SECONDS
