@@ -60,7 +60,10 @@ class Producer:
         self.rds = rds
         self.uid = uuid.uuid4().hex[:10]
         self.list = f"test-video-tasks-{tag}-{self.uid}"
-        rds.own += [self.list, *(f"{self.list}:{s}" for s in ("processing", "dead", "waiting", "active"))]
+        rds.own += [
+            self.list,
+            *(f"{self.list}:{s}" for s in ("processing", "dead", "waiting", "active")),
+        ]
 
     def tid(self, name: str) -> str:
         task_id = f"{name}-{self.uid}"
@@ -94,8 +97,17 @@ def _env(home: Path) -> dict[str, str]:
 
 def start_worker(env, name: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "vidpipe", "worker", *FAST, "--video-service-queue", name,
-         "--video-service-redis", REDIS_URL],
+        [
+            sys.executable,
+            "-m",
+            "vidpipe",
+            "worker",
+            *FAST,
+            "--video-service-queue",
+            name,
+            "--video-service-redis",
+            REDIS_URL,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -150,11 +162,23 @@ def _group(p: Producer, name: str, text: str):
     voice, s1, s2, video = (p.tid(f"{name}-{k}") for k in ("voice", "s1", "s2", "video"))
     tasks = {
         "voice": {"task_id": voice, "type": "CreateVoiceTrack", "params": {"text": text}},
-        "s1": {"task_id": s1, "type": "CreateSlide",
-               "params": {"title": "Part one", "text": "first slide", "size": [320, 180]}},
-        "s2": {"task_id": s2, "type": "CreateSlide", "params": {"text": "Second", "size": "320x180"}},
-        "video": {"task_id": video, "type": "CreateVideo", "voice_track_id": voice,
-                  "slide_ids": [s1, s2], "params": SMALL},
+        "s1": {
+            "task_id": s1,
+            "type": "CreateSlide",
+            "params": {"title": "Part one", "text": "first slide", "size": [320, 180]},
+        },
+        "s2": {
+            "task_id": s2,
+            "type": "CreateSlide",
+            "params": {"text": "Second", "size": "320x180"},
+        },
+        "video": {
+            "task_id": video,
+            "type": "CreateVideo",
+            "voice_track_id": voice,
+            "slide_ids": [s1, s2],
+            "params": SMALL,
+        },
     }
     return tasks
 
@@ -191,7 +215,8 @@ def test_voice_slides_video_in_either_order(rds, tmp_path):
         assert abs(float(voice["duration"]) - audio) < 0.05
         assert abs(video.duration - audio) < 0.25, (video.duration, audio)
         assert abs(float(v["duration"]) - video.duration) < 0.25
-        assert events.statuses(g["video"]["task_id"]) == ["queued", "running", "succeeded"]
+        seen = events.statuses(g["video"]["task_id"])  # "running" may fall between two polls
+        assert seen in (["queued", "running", "succeeded"], ["queued", "succeeded"]), seen
         assert events.statuses(g["voice"]["task_id"])[-1] == "succeeded"
     assert rds.llen(p.list) == 0 and rds.llen(f"{p.list}:processing") == 0
     assert rds.hlen(f"{p.list}:waiting") == 0 and rds.scard(f"{p.list}:active") == 0
@@ -208,7 +233,9 @@ def test_sigkill_after_taking_a_task_loses_nothing(rds, tmp_path):
     worker = start_worker(env, p.list)
     lock = None
     try:
-        p.push({"task_id": first, "type": "CreateSlide", "params": {"text": "one", "size": [320, 180]}})
+        p.push(
+            {"task_id": first, "type": "CreateSlide", "params": {"text": "one", "size": [320, 180]}}
+        )
         deadline = time.monotonic() + 90
         while not p.state(first).get("job_id"):
             assert worker.poll() is None, worker.communicate()[1]
@@ -253,12 +280,23 @@ def test_malformed_tasks_are_reported(rds, tmp_path):
         p.push("{not json")
         p.push({"type": "CreateVideo", "params": {}})
         p.push({"task_id": unknown, "type": "MakeCoffee", "params": {}})
-        p.push({"task_id": badparams, "type": "CreateVideo",
-                "params": {"fps": "fast", "image_paths": ["/x.png"]}})
+        p.push(
+            {
+                "task_id": badparams,
+                "type": "CreateVideo",
+                "params": {"fps": "fast", "image_paths": ["/x.png"]},
+            }
+        )
         p.push({"task_id": noslides, "type": "GenerateVideo", "params": {"audio_path": "/a.wav"}})
         p.push({"task_id": voice, "type": "CreateVoiceTrack", "params": {"text": ""}})
-        p.push({"task_id": video, "type": "CreateVideo", "voice_track_id": voice,
-                "params": {"image_paths": ["/x.png"]}})
+        p.push(
+            {
+                "task_id": video,
+                "type": "CreateVideo",
+                "voice_track_id": voice,
+                "params": {"image_paths": ["/x.png"]},
+            }
+        )
         states = p.wait([unknown, badparams, noslides, voice, video], worker, timeout=60)
         deadline = time.monotonic() + 30
         while rds.llen(f"{p.list}:dead") < 2:

@@ -356,9 +356,7 @@ def _video_tasks(store, queue: str | None, name: str, redis_url: str | None, qui
         redis_url = url if url.lower().startswith(("redis", "unix")) else DEFAULT_REDIS_URL
     tasks = _run(lambda: VideoTasks(store, redis_url, name, job_queue=queue).start())
     if not quiet:
-        err.print(
-            f"video service tasks: {name} on {redact_url(redis_url)}", highlight=False
-        )
+        err.print(f"video service tasks: {name} on {redact_url(redis_url)}", highlight=False)
     return tasks
 
 

@@ -255,7 +255,9 @@ class VideoTasks:
         publish the whole new state (the fields set before, updated)."""
         fields = {k: ("" if v is None else v) for k, v in fields.items()}
         fields["updated"] = _now()
-        fields = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in fields.items()}
+        fields = {
+            k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in fields.items()
+        }
         old = self.redis.hgetall(self._key(task_id))
         pipe.hset(self._key(task_id), mapping={k: str(v) for k, v in fields.items()})
         pipe.publish(self.events, json.dumps({**old, **{k: str(v) for k, v in fields.items()}}))
@@ -310,7 +312,9 @@ class VideoTasks:
         pipe = self.redis.pipeline(transaction=True)
         pipe.lpush(self.dead, entry)
         pipe.lrem(self.processing, 1, raw)
-        pipe.publish(self.events, json.dumps({"task_id": None, "status": "failed", "error": reason}))
+        pipe.publish(
+            self.events, json.dumps({"task_id": None, "status": "failed", "error": reason})
+        )
         pipe.execute()
         _log.warning("video task without a task_id to %s: %s", self.dead, reason)
         return "dead"
@@ -320,8 +324,12 @@ class VideoTasks:
         self._publish(
             pipe,
             task_id,
-            {"task_id": task_id, "type": str(task.get("type", "")), "status": "failed",
-             "error": reason},
+            {
+                "task_id": task_id,
+                "type": str(task.get("type", "")),
+                "status": "failed",
+                "error": reason,
+            },
         )
         pipe.hdel(self.waiting, task_id)
         pipe.srem(self.active, task_id)
@@ -423,8 +431,12 @@ class VideoTasks:
             self._publish(
                 pipe,
                 task_id,
-                {"task_id": task_id, "type": str(task.get("type", "")), "status": "queued",
-                 "error": None},
+                {
+                    "task_id": task_id,
+                    "type": str(task.get("type", "")),
+                    "status": "queued",
+                    "error": None,
+                },
             )
         pipe.lrem(self.processing, 1, raw)
         pipe.execute()
@@ -436,8 +448,13 @@ class VideoTasks:
             self._publish(
                 pipe,
                 task_id,
-                {"task_id": task_id, "type": str(task.get("type", "")),
-                 "status": task_status(job.status), "job_id": job.id, "error": None},
+                {
+                    "task_id": task_id,
+                    "type": str(task.get("type", "")),
+                    "status": task_status(job.status),
+                    "job_id": job.id,
+                    "error": None,
+                },
             )
             pipe.sadd(self.active, task_id)
         pipe.hdel(self.waiting, task_id)
