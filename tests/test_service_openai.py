@@ -168,11 +168,12 @@ def test_unknown_model_is_404(client):
         _transcribe(client, model="large-v9")
 
 
-def test_not_media_is_415(client):
-    with pytest.raises(openai.APIStatusError) as err:
+def test_not_media_is_400_as_openai_answers(client):
+    with pytest.raises(openai.BadRequestError) as err:
         _transcribe(client, path=DATA / "broken" / "pisets_notsound.wav")
-    assert err.value.status_code == 415
+    assert err.value.status_code == 400
     assert err.value.body["type"] == "MediaError"
+    assert err.value.param == "file" and err.value.code == "invalid_value"
 
 
 def test_upload_over_the_limit_is_413_and_nothing_stays(tmp_path):
