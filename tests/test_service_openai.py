@@ -249,5 +249,6 @@ def test_speech_bad_voice_and_model(client):
         client.audio.speech.create(model="tts-1", voice="/etc/passwd", input="hi")
     with pytest.raises(openai.NotFoundError, match="unknown speech model"):
         client.audio.speech.create(model="nope", voice="alloy", input="hi")
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError) as err:  # OpenAI's status for a bad parameter
         client.audio.speech.create(model="tts-1", voice="alloy", input="hi", speed=9)
+    assert err.value.param == "speed"

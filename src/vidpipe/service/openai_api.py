@@ -558,7 +558,8 @@ async def _speech_events(request: Request, chunks: Iterator[bytes], first: bytes
     summary="Text to speech (OpenAI-compatible)",
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {},
-                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {}}},
+                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {},
+                                 "text/event-stream": {}}},
                **error_responses(400, 404, 422, 503)},
 )  # fmt: skip
 async def create_speech(request: Request, body: SpeechRequest) -> Response:
