@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from conftest import DATA
-from vidpipe.speech.models import ALIASES, BUNDLED, canonical_model
+from vidpipe.speech.models import ALIASES, BUNDLED, canonical_model, resolve_model
 
 JFK = DATA / "jfk.flac"
 NOT_SOUND = DATA / "broken" / "pisets_notsound.wav"
@@ -66,6 +66,8 @@ def test_every_bundled_model_has_its_hub_id_as_alias():
     assert set(ALIASES.values()) == set(BUNDLED)
     assert canonical_model("systran/Faster-Whisper-BASE") == "base"
     assert canonical_model("Systran/faster-whisper-small") == "Systran/faster-whisper-small"
+    for alias, name in ALIASES.items():  # the bundled folder: nothing downloaded
+        assert resolve_model(alias) == resolve_model(name)
 
 
 def test_hub_ids_are_listed_retrievable_and_transcribe_as_the_bundled_model(client, service_url):
