@@ -318,3 +318,33 @@ def test_malformed_tasks_are_reported(rds, tmp_path):
     assert reasons[0] == "no task_id" and reasons[1].startswith("not JSON")
     assert {d["task"] for d in dead} >= {"{not json"}
     assert rds.llen(f"{p.list}:processing") == 0
+
+
+def test_a_running_consumer_recovers_a_dead_workers_task(rds, tmp_path):
+    """In process: an entry left in the processing list by a dead worker (moved there by
+    this test) is handled by a running consumer at its second look, not its first (an
+    entry seen once may be in the hands of a live worker)."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.jobs import JobStore
+    from vidpipe.pipeline.video_tasks import VideoTasks
+
+    p = Producer(rds, "stale")
+    tid = p.tid("slide")
+    store = JobStore(Catalog(f"sqlite:///{tmp_path / 'catalog.db'}"), root=tmp_path / "store")
+    tasks = VideoTasks(store, REDIS_URL, p.list, job_queue=f"sqlite:///{tmp_path / 'q.db'}")
+    try:
+        p.push({"task_id": tid, "type": "CreateSlide", "params": {"title": "Left over"}})
+        assert rds.lmove(p.list, f"{p.list}:processing", "RIGHT", "LEFT")  # then it died
+        assert tasks.recover_stale() == 0  # first look: maybe being handled
+        assert tasks.recover_stale() == 1
+        st = p.state(tid)
+        assert st["status"] == "queued" and st["job_id"], st
+        assert store.get(st["job_id"]).kind == "images"
+        assert rds.llen(f"{p.list}:processing") == 0
+        p.push({"task_id": tid, "type": "CreateSlide", "params": {"title": "Left over"}})
+        assert tasks.take_once(1.0) == "created"  # the same task again: the same job
+        assert p.state(tid)["job_id"] == st["job_id"]
+        assert len(store.list(limit=10).jobs) == 1
+    finally:
+        tasks.stop()
+        store.close()

@@ -32,8 +32,9 @@ the tasks of the set ``<list>:active``.
 Never lost: a task is moved atomically (``BLMOVE``) from the list to ``<list>:processing``
 and removed from there (``LREM``) only once its job exists (or it is stored as waiting,
 or reported malformed), in one ``MULTI`` with its state. A consumer that starts handles
-what is left in the processing list first (a worker killed after taking a task);
-idempotency keys make a second look harmless.
+what is left in the processing list first (a worker killed after taking a task), and a
+running one handles entries it sees there at two looks :data:`RECOVER_SECONDS` apart
+(a worker died while this one ran); idempotency keys make a second look harmless.
 
 Malformed tasks: ``status=failed`` with the reason in ``error``; a task without a
 ``task_id`` (or not a JSON object) goes to ``<list>:dead`` as
@@ -88,6 +89,9 @@ TASK_KEY = "task:{task_id}"
 EVENTS_CHANNEL = "task-events"
 #: the video a render job writes
 VIDEO_NAME = "video.mp4"
+#: seconds between two looks for stale entries of the processing list (a task taken by a
+#: worker that died while others kept running: seen at two looks in a row, it is handled)
+RECOVER_SECONDS = 30.0
 #: the Redis database producers used when none is configured
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: task status by job status
@@ -242,6 +246,8 @@ class VideoTasks:
         self.active = f"{name}:active"
         self.poll, self.events = float(poll), events
         self.taken = 0  # tasks acknowledged by this consumer
+        self.recover_every = RECOVER_SECONDS
+        self._previous: set[str] = set()  # the processing list at the last look
         self._halt = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -486,6 +492,21 @@ class VideoTasks:
                 _log.warning("video task not recovered yet: %s", " ".join(str(exc).split()))
         return n
 
+    def recover_stale(self) -> int:
+        """Handle the entries of the processing list that were already there at the
+        previous call (a worker died holding them while this one kept running; an entry
+        being handled right now is gone by the next look). Returns how many."""
+        now = set(self.redis.lrange(self.processing, 0, -1))
+        stale, self._previous = now & self._previous, now
+        n = 0
+        for raw in stale:
+            try:
+                self.handle(raw)
+                n += 1
+            except Exception as exc:
+                _log.warning("video task not recovered yet: %s", " ".join(str(exc).split()))
+        return n
+
     def retry_waiting(self) -> int:
         """Look again at the tasks waiting for the tasks they name; returns how many
         got their job (or failed)."""
@@ -558,13 +579,16 @@ class VideoTasks:
         return fields
 
     def _take_loop(self) -> None:
-        last_retry = 0.0
+        last_retry = last_recover = time.monotonic()
         while not self._halt.is_set():
             try:
                 got = self.take_once()
                 if got == "created" or time.monotonic() - last_retry > 5 * self.poll:
                     self.retry_waiting()
                     last_retry = time.monotonic()
+                if time.monotonic() - last_recover > self.recover_every:
+                    self.recover_stale()
+                    last_recover = time.monotonic()
             except Exception as exc:  # Redis or the catalog is away: look again later
                 _log.warning("video task queue: %s", " ".join(str(exc).split()))
                 self._halt.wait(self.poll)
