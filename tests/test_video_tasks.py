@@ -115,7 +115,32 @@ def start_worker(env, name: str) -> subprocess.Popen:
     )
 
 
-def stop_worker(proc: subprocess.Popen) -> tuple[int, str]:
+def wait_running(home: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Until the worker recorded itself in the catalog (its signal handlers follow at
+    once): a SIGTERM before that would end it with the default action."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.jobs import JobStore
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the worker did not start"
+        if (home / "catalog.db").is_file():
+            store = JobStore(Catalog(f"sqlite:///{home / 'catalog.db'}"))
+            try:
+                if store.workers():
+                    break
+            except Exception:  # the catalog is being created
+                pass
+            finally:
+                store.close()
+        time.sleep(0.2)
+    time.sleep(0.5)
+
+
+def stop_worker(proc: subprocess.Popen, home: Path | None = None) -> tuple[int, str]:
+    if home is not None and proc.poll() is None:
+        wait_running(home, proc)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
@@ -197,7 +222,7 @@ def test_voice_slides_video_in_either_order(rds, tmp_path):
             p.push(after[k])
         states = p.wait(ids, worker)
     finally:
-        code, stderr = stop_worker(worker)
+        code, stderr = stop_worker(worker, tmp_path / "home")
         events.close()
     assert code == 0, stderr
     assert "Traceback" not in stderr
@@ -263,7 +288,7 @@ def test_sigkill_after_taking_a_task_loses_nothing(rds, tmp_path):
     try:
         states = p.wait([second], again)
     finally:
-        code, stderr = stop_worker(again)
+        code, stderr = stop_worker(again, tmp_path / "home")
     assert code == 0, stderr
     assert states[second]["status"] == "succeeded", states
     assert Path(states[second]["audio_path"]).is_file()
@@ -304,7 +329,7 @@ def test_malformed_tasks_are_reported(rds, tmp_path):
             time.sleep(0.1)
         assert worker.poll() is None  # still consuming
     finally:
-        code, stderr = stop_worker(worker)
+        code, stderr = stop_worker(worker, tmp_path / "home")
     assert code == 0, stderr
     assert "Traceback" not in stderr
     assert all(s["status"] == "failed" for s in states.values()), states
