@@ -168,11 +168,12 @@ def test_unknown_model_is_404(client):
         _transcribe(client, model="large-v9")
 
 
-def test_not_media_is_415(client):
-    with pytest.raises(openai.APIStatusError) as err:
+def test_not_media_is_400_as_openai_answers(client):
+    with pytest.raises(openai.BadRequestError) as err:
         _transcribe(client, path=DATA / "broken" / "pisets_notsound.wav")
-    assert err.value.status_code == 415
+    assert err.value.status_code == 400
     assert err.value.body["type"] == "MediaError"
+    assert err.value.param == "file" and err.value.code == "invalid_value"
 
 
 def test_upload_over_the_limit_is_413_and_nothing_stays(tmp_path):
@@ -248,5 +249,6 @@ def test_speech_bad_voice_and_model(client):
         client.audio.speech.create(model="tts-1", voice="/etc/passwd", input="hi")
     with pytest.raises(openai.NotFoundError, match="unknown speech model"):
         client.audio.speech.create(model="nope", voice="alloy", input="hi")
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError) as err:  # OpenAI's status for a bad parameter
         client.audio.speech.create(model="tts-1", voice="alloy", input="hi", speed=9)
+    assert err.value.param == "speed"

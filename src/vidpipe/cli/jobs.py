@@ -275,6 +275,22 @@ def worker(
         float,
         typer.Option("--stop-timeout", min=0.0, help="Seconds SIGTERM waits for running jobs."),
     ] = 10.0,
+    video_service_queue: Annotated[
+        str | None,
+        typer.Option(
+            "--video-service-queue",
+            help="Also take the replaced video service's JSON tasks from this Redis list "
+            "(e.g. queue:video-service; see README).",
+        ),
+    ] = None,
+    video_service_redis: Annotated[
+        str | None,
+        typer.Option(
+            "--video-service-redis",
+            help="Redis of that list (default: the queue URL when redis://, else "
+            "redis://127.0.0.1:6379/0).",
+        ),
+    ] = None,
     quiet: _QuietOpt = False,
 ) -> None:
     """Run queued jobs until SIGTERM or Ctrl-C (Huey consumers plus a reaper).
@@ -289,7 +305,10 @@ def worker(
     from vidpipe.pipeline.queue import Worker, queue_url
 
     store = _store()
+    tasks = None
     try:
+        if video_service_queue:
+            tasks = _video_tasks(store, queue, video_service_queue, video_service_redis, quiet)
         w = _run(
             lambda: Worker(
                 store,
@@ -313,6 +332,8 @@ def worker(
             )
         _run(w.run)
     finally:
+        if tasks is not None:
+            tasks.stop()
         store.close()
     if not quiet:
         err.print(f"worker stopped: {w.done} jobs run", highlight=False)
@@ -321,6 +342,22 @@ def worker(
         sys.stderr.flush()
         os._exit(EXIT_OK)
     raise typer.Exit(EXIT_OK)
+
+
+def _video_tasks(store, queue: str | None, name: str, redis_url: str | None, quiet: bool):
+    """Start the consumer of the video service's Redis tasks (see
+    :mod:`vidpipe.pipeline.video_tasks`) on list ``name``."""
+    from vidpipe.library.urls import redact_url
+    from vidpipe.pipeline.queue import queue_url
+    from vidpipe.pipeline.video_tasks import DEFAULT_REDIS_URL, VideoTasks
+
+    if not redis_url:
+        url = _run(lambda: queue_url(queue))
+        redis_url = url if url.lower().startswith(("redis", "unix")) else DEFAULT_REDIS_URL
+    tasks = _run(lambda: VideoTasks(store, redis_url, name, job_queue=queue).start())
+    if not quiet:
+        err.print(f"video service tasks: {name} on {redact_url(redis_url)}", highlight=False)
+    return tasks
 
 
 # --------------------------------------------------------------------------- jobs

