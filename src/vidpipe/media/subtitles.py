@@ -205,6 +205,8 @@ def _balanced(units: list[_Unit], width: int) -> list[str]:
     if len(lines) < 2:
         return lines
     lo, hi = 1, width
+    if units and units[0].lead:  # never narrower than the label and its first word
+        lo = min(width, display_width(_wrap(units[:2], 10**6)[0]))
     while lo < hi:  # the narrowest width that keeps the line count
         mid = (lo + hi) // 2
         if len(_wrap(units, mid)) <= len(lines):
