@@ -397,18 +397,10 @@ def diarize(
     NAME.json per input into the output folder. Exit status is 0 only if every input
     succeeded.
     """
-    from vidpipe.pipeline.stages.diarize import DiarizeStage, diarize_files, parse_turn_formats
+    from vidpipe.pipeline.stages.diarize import diarize_files, parse_turn_formats, speaker_options
 
     fmts = _run(lambda: parse_turn_formats(formats))
-    options = _run(
-        lambda: DiarizeStage().parse_options(
-            {
-                "num_speakers": num_speakers,
-                "min_speakers": min_speakers,
-                "max_speakers": max_speakers,
-            }
-        )
-    )
+    options = _run(lambda: speaker_options(num_speakers, min_speakers, max_speakers))
     codes: list[int] = []
     tasks: dict[Path, list[int]] = {}
     progress = Progress(

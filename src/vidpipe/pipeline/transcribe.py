@@ -282,16 +282,10 @@ def _speaker_labeller(
     Raises:
         UsageError: bad speaker counts. ModelError: the ``diarize`` extra is missing.
     """
-    from vidpipe.pipeline.stages.diarize import DiarizeStage, diarize_file, load_models
+    from vidpipe.pipeline.stages.diarize import diarize_file, load_models, speaker_options
     from vidpipe.speakers import assign_speakers
 
-    options = DiarizeStage().parse_options(
-        {
-            "num_speakers": s.num_speakers,
-            "min_speakers": s.min_speakers,
-            "max_speakers": s.max_speakers,
-        }
-    )
+    options = speaker_options(s.num_speakers, s.min_speakers, s.max_speakers)
     load_models()
 
     def label(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from vidpipe.errors import UsageError
 from vidpipe.files import numbered_stem, write_files_together
@@ -44,6 +44,7 @@ __all__ = [
     "parse_turn_formats",
     "render_turns",
     "rttm_file_id",
+    "speaker_options",
     "write_turns",
 ]
 
@@ -81,6 +82,32 @@ class DiarizeOptions(StageOptions):
                 f"num_speakers ({self.num_speakers}) is outside min_speakers..max_speakers"
             )
         return self
+
+
+def speaker_options(
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+) -> DiarizeOptions:
+    """:class:`DiarizeOptions` from the command line's ``--num-speakers``,
+    ``--min-speakers``, ``--max-speakers``.
+
+    Raises:
+        UsageError: a count below 1 or above 100, or bounds that exclude each other
+            (the first problem, one line).
+    """
+    try:
+        return DiarizeOptions(
+            num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        msg = first["msg"].removeprefix("Value error, ")
+        raise UsageError(
+            f"{where}: {msg}" if where else msg,
+            "check --num-speakers, --min-speakers and --max-speakers",
+        ) from None
 
 
 def load_models() -> None:
