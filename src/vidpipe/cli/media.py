@@ -240,7 +240,7 @@ def transcribe(
         typer.Option(
             "--diarize",
             help="Label speakers (SPEAKER_00...) in every format; "
-            'needs pip install "vidpipe[diarize]".',
+            'needs pip install "vidpipe\\[diarize]".',
         ),
     ] = False,
     num_speakers: _NumSpeakersOpt = None,
@@ -393,7 +393,7 @@ def diarize(
 ) -> None:
     """Who speaks when: speaker turns (RTTM, JSON), offline, overlapping speech included.
 
-    Needs the diarize extra (pip install "vidpipe[diarize]"). Writes NAME.rttm and
+    Needs the diarize extra (pip install "vidpipe\\[diarize]"). Writes NAME.rttm and
     NAME.json per input into the output folder. Exit status is 0 only if every input
     succeeded.
     """
