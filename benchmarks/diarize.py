@@ -17,7 +17,13 @@ average are printed too, since this machine is shared.
 
 Targets (2-core machine): DER <= 20 %, RTF <= 0.1. Prints; asserts nothing.
 
-Usage: ``python benchmarks/diarize.py [--data tests/data/diarization] [--threshold T]``
+With ``--transcribe MODEL`` (e.g. ``tiny.en``, ``base``) it also times transcription of
+the same files with word timestamps (``vidpipe.transcribe``, model loaded before timing)
+and the speaker assignment (:func:`vidpipe.speakers.assign_speakers`): what
+``vidpipe transcribe --diarize`` costs beside diarization.
+
+Usage: ``python benchmarks/diarize.py [--data tests/data/diarization] [--threshold T]
+[--transcribe MODEL]``
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "diarization")
     ap.add_argument("--threshold", type=float, default=THRESHOLD)
+    ap.add_argument("--transcribe", metavar="MODEL", help="also time transcription with MODEL")
     args = ap.parse_args()
     files = sorted(args.data.glob("*.wav"))
     if not files:
@@ -102,6 +109,32 @@ def main() -> None:
     print(f"vidpipe RTF {wall / seconds:.3f} ({wall:.1f} s for {seconds:.1f} s of audio)")
     print(f"vidpipe CPU seconds per audio second {cpu / seconds:.3f} (all threads)")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.transcribe:
+        _transcription(files, args.transcribe, seconds, wall)
+
+
+def _transcription(files: list[Path], model: str, seconds: float, diarize_wall: float) -> None:
+    """Time transcription (word timestamps) and speaker assignment on ``files``."""
+    from vidpipe import transcribe
+    from vidpipe.speakers import assign_speakers
+
+    transcribe(files[0], model=model, word_timestamps=True)  # load and warm up
+    asr = assign = 0.0
+    for f in files:
+        t0 = time.perf_counter()
+        tr = transcribe(f, model=model, word_timestamps=True)
+        t1 = time.perf_counter()
+        assign_speakers(tr, diarize(decode_audio(f)).turns)
+        t2 = time.perf_counter()
+        asr += t1 - t0
+        assign += t2 - t1  # diarization again plus the assignment
+    both = asr + diarize_wall
+    print(
+        f"transcription ({model}, word times) RTF {asr / seconds:.3f} ({asr:.1f} s); "
+        f"with diarization, transcribe --diarize is about RTF {both / seconds:.3f} "
+        f"(diarization {diarize_wall / both:.0%} of it); diarize + assign_speakers "
+        f"measured again: {assign:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ COMMANDS = [
     "probe",
     "extract-audio",
     "transcribe",
+    "diarize",
     "ingest",
     "run",
     "report",
@@ -51,6 +52,7 @@ def test_every_command_registered_in_help_order():
     assert list(group.list_commands(None)) == COMMANDS
     assert group.commands["run"].callback.__module__ == "vidpipe.cli.library"
     assert group.commands["transcribe"].callback.__module__ == "vidpipe.cli.media"
+    assert group.commands["diarize"].callback.__module__ == "vidpipe.cli.media"
     assert group.commands["describe"].callback.__module__ == "vidpipe.cli.understanding"
     assert group.commands["narrate"].callback.__module__ == "vidpipe.cli.video"
     assert group.commands["similar"].callback.__module__ == "vidpipe.cli.embed"

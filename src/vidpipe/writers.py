@@ -31,6 +31,22 @@ JSON output (``format = "json"``) is the Transcript model itself::
 
 TSV output has a header ``start\\tend\\ttext`` with integer milliseconds, as
 openai-whisper writes it.
+
+Speakers (a transcript through :func:`vidpipe.speakers.assign_speakers`, e.g.
+``vidpipe transcribe --diarize``) show in every format; a transcript without them is
+written exactly as before:
+
+* JSON: ``speaker`` on segments and words, ``speakers`` (labels by first speech);
+* TXT: ``SPEAKER_00: `` before the line where the speaker changes;
+* SRT and ASS: ``[SPEAKER_00] `` before the first line of the cue where the speaker
+  changes (the cue's first line is kept short enough for it); ASS events also carry
+  the speaker in their ``Name`` field;
+* VTT: a voice tag on every cue with a speaker (``<v SPEAKER_00>text``, WebVTT's
+  voice span);
+* TSV: a ``speaker`` column after ``end``.
+
+A change is a segment (cue) whose speaker differs from the last speaker before it;
+segments without a speaker get no label and do not count as a change.
 """
 
 from __future__ import annotations
@@ -74,6 +90,35 @@ def cue_times_ms(transcript: Transcript) -> list[tuple[int, int]]:
     return out
 
 
+def has_speakers(transcript: Transcript) -> bool:
+    """Whether ``transcript`` was diarized (a ``speakers`` list, or a segment with a
+    speaker)."""
+    return transcript.speakers is not None or any(
+        s.speaker is not None for s in transcript.segments
+    )
+
+
+def speaker_changes(segments: Iterable[Segment]) -> list[str | None]:
+    """Per segment, its speaker where the speaker changes, else ``None``.
+
+    Segments with blank text are skipped (they are written nowhere) and so are
+    segments without a speaker: ``A, -, A`` labels only the first ``A``.
+    """
+    out: list[str | None] = []
+    last: str | None = None
+    for seg in segments:
+        who = seg.speaker if seg.text.strip() else None
+        out.append(who if who is not None and who != last else None)
+        if who is not None:
+            last = who
+    return out
+
+
+def _label(speaker: str) -> str:
+    """A speaker label on one line."""
+    return " ".join(speaker.split())
+
+
 class ResultWriter(ABC):
     """Base class: turns a Transcript into the text of one file format.
 
@@ -108,7 +153,12 @@ class TxtWriter(ResultWriter):
     extension = "txt"
 
     def render(self, transcript: Transcript) -> str:
-        return "".join(f"{s.text.strip()}\n" for s in transcript.segments if s.text.strip())
+        labels = speaker_changes(transcript.segments)
+        return "".join(
+            (f"{_label(who)}: " if who else "") + f"{s.text.strip()}\n"
+            for s, who in zip(transcript.segments, labels, strict=True)
+            if s.text.strip()
+        )
 
 
 class SubtitleWriter(ResultWriter):
@@ -117,19 +167,36 @@ class SubtitleWriter(ResultWriter):
     rounded to the millisecond and monotonic (:func:`cue_times_ms`)."""
 
     format: ClassVar[str]
+    #: speaker changes shown as a ``[SPEAKER_00] `` prefix (SRT, ASS); VTT uses voice tags
+    prefix_changes: ClassVar[bool] = True
 
     def cue_text(self, cue: Segment, start_ms: int, end_ms: int) -> str:
         """One cue's text in the file's markup, lines joined by ``\\N`` (pysubs2's break)."""
         return cue.text.replace("\n", "\\N")
 
+    def with_speaker(self, text: str, cue: Segment, change: str | None) -> str:
+        """``text`` (in the file's markup) with the speaker shown: ``[change] `` before
+        it at a change of speaker (``change`` is the new speaker, else None)."""
+        return f"[{_label(change)}] {text}" if change else text
+
     def render(self, transcript: Transcript) -> str:
-        cues = split_cues(transcript, self.cues)
+        leads = None
+        if self.prefix_changes and has_speakers(transcript):
+            leads = [
+                f"[{_label(who)}]" if who else "" for who in speaker_changes(transcript.segments)
+            ]
+        cues = split_cues(transcript, self.cues, leads)
+        changes = speaker_changes(cues.segments)
         subs = pysubs2.SSAFile()
-        for cue, (start, end) in zip(cues.segments, cue_times_ms(cues), strict=True):
+        for cue, (start, end), change in zip(
+            cues.segments, cue_times_ms(cues), changes, strict=True
+        ):
             if cue.text.strip():
-                subs.append(
-                    pysubs2.SSAEvent(start=start, end=end, text=self.cue_text(cue, start, end))
-                )
+                text = self.with_speaker(self.cue_text(cue, start, end), cue, change)
+                event = pysubs2.SSAEvent(start=start, end=end, text=text)
+                if cue.speaker is not None:  # ASS fields are comma separated
+                    event.name = _label(cue.speaker.replace(",", " "))
+                subs.append(event)
         return self.to_string(subs)
 
     def to_string(self, subs: pysubs2.SSAFile) -> str:
@@ -160,6 +227,14 @@ class VttWriter(SubtitleWriter):
 
     extension = "vtt"
     format = "vtt"
+    prefix_changes = False
+
+    def with_speaker(self, text: str, cue: Segment, change: str | None) -> str:
+        """A voice span on every cue with a speaker: ``<v SPEAKER_00>text`` (WebVTT
+        section 4.2.2; the end tag may be left out at the end of the cue)."""
+        if cue.speaker is None:
+            return text
+        return f"<v {_vtt_escape(_label(cue.speaker))}>{text}"
 
     def cue_text(self, cue: Segment, start_ms: int, end_ms: int) -> str:
         spans = cue_word_spans(cue) if self.cues.highlight_words else None
@@ -213,6 +288,11 @@ class AssWriter(SubtitleWriter):
         out.append(text[pos:])
         return "".join(out).replace("\n", "\\N")
 
+    def with_speaker(self, text: str, cue: Segment, change: str | None) -> str:
+        if not change:
+            return text
+        return f"[{_label(change).replace('{', '(').replace('}', ')')}] {text}"
+
     def to_string(self, subs: pysubs2.SSAFile) -> str:
         return subs.to_string("ass")
 
@@ -227,15 +307,20 @@ class JsonWriter(ResultWriter):
 
 
 class TsvWriter(ResultWriter):
-    """Tab-separated ``start``, ``end`` (integer milliseconds), ``text``."""
+    """Tab-separated ``start``, ``end`` (integer milliseconds), ``text``; a diarized
+    transcript has a ``speaker`` column after ``end`` (empty for a segment without)."""
 
     extension = "tsv"
 
     def render(self, transcript: Transcript) -> str:
-        lines = ["start\tend\ttext"]
+        speakers = has_speakers(transcript)
+        lines = ["start\tend\tspeaker\ttext" if speakers else "start\tend\ttext"]
         for seg, (start, end) in zip(transcript.segments, cue_times_ms(transcript), strict=True):
             text = " ".join(seg.text.split()).replace("\t", " ")
-            lines.append(f"{start}\t{end}\t{text}")
+            if speakers:
+                lines.append(f"{start}\t{end}\t{_label(seg.speaker or '')}\t{text}")
+            else:
+                lines.append(f"{start}\t{end}\t{text}")
         return "\n".join(lines) + "\n"
 
 

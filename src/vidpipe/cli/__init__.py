@@ -4,7 +4,7 @@ A private package, one module per command group (the PySceneDetect pattern):
 
 - :mod:`._common`: the consoles, the error boundary (``_fail``, ``_run``, ``_stop``),
   the usage-error group, shared option types and helpers;
-- :mod:`.media`: ``probe``, ``extract-audio``, ``transcribe``;
+- :mod:`.media`: ``probe``, ``extract-audio``, ``transcribe``, ``diarize``;
 - :mod:`.library`: ``ingest``, ``run``, ``report``, ``search``, ``show``, ``export``;
 - :mod:`.understanding`: ``summarize``, ``chapters``, ``topics``, ``describe``;
 - :mod:`.video`: ``speak``, ``render``, ``narrate``;
@@ -68,6 +68,7 @@ _COMMANDS = (
     (None, media.probe),
     ("extract-audio", media.extract_audio),
     (None, media.transcribe),
+    (None, media.diarize),
     (None, library.ingest),
     ("run", library.run_cmd),
     (None, library.report),

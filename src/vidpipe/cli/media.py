@@ -1,4 +1,4 @@
-"""Commands on media files: ``probe``, ``extract-audio``, ``transcribe``."""
+"""Commands on media files: ``probe``, ``extract-audio``, ``transcribe``, ``diarize``."""
 
 from __future__ import annotations
 
@@ -30,11 +30,13 @@ from vidpipe.cli._common import (
     _MaxLineCountOpt,
     _MaxLineWidthOpt,
     _run,
+    _stop,
     _zh_script,
     _ZhScriptOpt,
     err,
     out,
 )
+from vidpipe.errors import UsageError
 from vidpipe.timecode import hms_ms as _hms
 from vidpipe.timecode import mmss_ms as _ts
 
@@ -133,6 +135,19 @@ def extract_audio(
         err.print(f"{file} -> {path} in {time.perf_counter() - t0:.1f} s", highlight=False)
 
 
+# --------------------------------------------------------------------------- speaker options
+
+_NumSpeakersOpt = Annotated[
+    int | None,
+    typer.Option("--num-speakers", min=1, max=100, help="The number of speakers, when known."),
+]
+_MinSpeakersOpt = Annotated[
+    int | None, typer.Option("--min-speakers", min=1, max=100, help="At least this many speakers.")
+]
+_MaxSpeakersOpt = Annotated[
+    int | None, typer.Option("--max-speakers", min=1, max=100, help="At most this many speakers.")
+]
+
 # --------------------------------------------------------------------------- transcribe
 
 
@@ -220,6 +235,17 @@ def transcribe(
     max_cue_duration: _MaxCueDurationOpt = 7.0,
     highlight_words: _HighlightOpt = False,
     zh_script: _ZhScriptOpt = None,
+    diarize: Annotated[
+        bool,
+        typer.Option(
+            "--diarize",
+            help="Label speakers (SPEAKER_00...) in every format; "
+            'needs pip install "vidpipe\\[diarize]".',
+        ),
+    ] = False,
+    num_speakers: _NumSpeakersOpt = None,
+    min_speakers: _MinSpeakersOpt = None,
+    max_speakers: _MaxSpeakersOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Quiet.")] = False,
 ) -> None:
     """Transcribe speech to text with segment (and word) timestamps, offline by default.
@@ -248,7 +274,13 @@ def transcribe(
         api_base=api_base,
         max_upload_mb=max_upload_mb,
         zh_script=_zh_script(zh_script),
+        diarize=diarize,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
     )
+    if not diarize and (num_speakers or min_speakers or max_speakers):
+        _stop(UsageError("--num-speakers, --min-speakers and --max-speakers need --diarize"))
 
     codes: list[int] = []
     # a path given twice is transcribed twice (files go in groups: both can be open)
@@ -288,8 +320,11 @@ def transcribe(
         progress.stop()
         result = o.transcript
         for seg in result.segments:
+            who = f" {seg.speaker}:" if seg.speaker else ""
             out.print(
-                f"[{_ts(seg.start)} --> {_ts(seg.end)}] {seg.text}", highlight=False, markup=False
+                f"[{_ts(seg.start)} --> {_ts(seg.end)}]{who} {seg.text}",
+                highlight=False,
+                markup=False,
             )
         rtf = o.wall / result.duration if result.duration else 0.0
         lang = result.language or "?"
@@ -333,5 +368,110 @@ def transcribe(
         )
     finally:
         if started:  # stopping an unstarted display prints a blank line
+            progress.stop()
+    raise typer.Exit(_exit_code(codes, len(files)))
+
+
+# --------------------------------------------------------------------------- diarize
+
+
+def diarize(
+    files: Annotated[list[Path], typer.Argument(help="Video or audio files.", readable=False)],
+    output_dir: Annotated[
+        Path, typer.Option("-o", "--output-dir", help="Folder for the output files.")
+    ] = Path("."),
+    formats: Annotated[
+        str, typer.Option("-f", "--format", help="Comma list of rttm,json or all.")
+    ] = "rttm,json",
+    num_speakers: _NumSpeakersOpt = None,
+    min_speakers: _MinSpeakersOpt = None,
+    max_speakers: _MaxSpeakersOpt = None,
+    audio_stream: Annotated[
+        int | None, typer.Option("--audio-stream", min=0, help="Audio stream index (0-based).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Quiet.")] = False,
+) -> None:
+    """Who speaks when: speaker turns (RTTM, JSON), offline, overlapping speech included.
+
+    Needs the diarize extra (pip install "vidpipe\\[diarize]"). Writes NAME.rttm and
+    NAME.json per input into the output folder. Exit status is 0 only if every input
+    succeeded.
+    """
+    from vidpipe.pipeline.stages.diarize import diarize_files, parse_turn_formats, speaker_options
+
+    fmts = _run(lambda: parse_turn_formats(formats))
+    options = _run(lambda: speaker_options(num_speakers, min_speakers, max_speakers))
+    codes: list[int] = []
+    tasks: dict[Path, list[int]] = {}
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    )
+
+    def start(f: Path) -> None:
+        tasks.setdefault(f, []).append(progress.add_task(f"{f.name}: decoding", total=1.0))
+
+    def advance(f: Path, fraction: float, step: str) -> None:
+        progress.update(tasks[f][-1], completed=fraction, description=f"{f.name}: {step}")
+
+    def finished(o) -> None:
+        progress.remove_task(tasks[o.path].pop())
+        if not tasks[o.path]:
+            del tasks[o.path]
+        progress.stop()
+        try:
+            if o.error is not None:
+                codes.append(_fail(o.error))
+                return
+            if quiet:
+                return
+            r = o.result
+            for t in r.turns:
+                out.print(
+                    f"[{_ts(t.start)} --> {_ts(t.end)}] {t.speaker}", highlight=False, markup=False
+                )
+            rtf = o.wall / r.duration if r.duration else 0.0
+            n = len(r.speakers)
+            found = f"{n} speaker{'s' * (n != 1)}, {len(r.turns)} turns" if r.turns else "no speech"
+            written = ", ".join(str(p) for p in o.paths)
+            err.print(
+                Text.assemble(
+                    (o.path.name, "green"),
+                    f": {_hms(r.duration)} audio in {o.wall:.1f} s (RTF {rtf:.3f}), "
+                    f"{found} -> {written}",
+                ),
+                highlight=False,
+            )
+        finally:
+            progress.start()
+
+    started: list[bool] = []
+
+    def ready() -> None:  # the models are loaded: show the display from here on
+        progress.start()
+        started.append(True)
+
+    try:
+        _run(
+            lambda: diarize_files(
+                files,
+                options,
+                output_dir,
+                fmts,
+                audio_stream=audio_stream,
+                on_ready=ready,
+                on_start=start,
+                progress=advance,
+                on_item=finished,
+            )
+        )
+    finally:
+        if started:
             progress.stop()
     raise typer.Exit(_exit_code(codes, len(files)))

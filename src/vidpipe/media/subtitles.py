@@ -16,7 +16,8 @@ import json
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pysubs2
@@ -113,6 +114,7 @@ class _Unit:
     start: float
     end: float
     word: Word | None = None
+    lead: bool = False  # a speaker label before the cue: takes room, is not cue text
 
 
 def _norm(text: str) -> str:
@@ -152,6 +154,8 @@ def _breakable(units: list[_Unit], i: int) -> bool:
     opening punctuation (``，。」)`` / ``「(``), except where there is a space."""
     if i <= 0 or i >= len(units):
         return True
+    if units[i - 1].lead:
+        return False
     if units[i].space:
         return True
     return units[i].text[0] not in NO_LINE_START and units[i - 1].text[-1] not in NO_LINE_END
@@ -201,6 +205,8 @@ def _balanced(units: list[_Unit], width: int) -> list[str]:
     if len(lines) < 2:
         return lines
     lo, hi = 1, width
+    if units and units[0].lead:  # never narrower than the label and its first word
+        lo = min(width, display_width(_wrap(units[:2], 10**6)[0]))
     while lo < hi:  # the narrowest width that keeps the line count
         mid = (lo + hi) // 2
         if len(_wrap(units, mid)) <= len(lines):
@@ -224,15 +230,29 @@ def _break_cost(units: list[_Unit], j: int) -> float:
     return max(0.4, 1.5 - 2.0 * (units[j].start - units[j - 1].end))
 
 
-def _split_segment(seg: Segment, opts: CueOptions) -> list[Segment]:
+def _strip_lead(text: str, lead: str) -> str:
+    """``text`` without the characters of ``lead`` at its start (whatever line breaks
+    the wrapping put among them), and without the whitespace after them."""
+    pos = 0
+    for ch in lead:
+        while pos < len(text) and text[pos].isspace() and not ch.isspace():
+            pos += 1
+        if pos < len(text) and text[pos] == ch:
+            pos += 1
+    return text[pos:].lstrip()
+
+
+def _split_segment(seg: Segment, opts: CueOptions, lead: str = "") -> list[Segment]:
     """One segment's cues (see :func:`split_cues`)."""
     width, count, longest = opts.max_line_width, opts.max_line_count, opts.max_cue_duration
+    lead = " ".join(lead.split())
     span = seg.end - seg.start
     authored = [ln.strip() for ln in seg.text.strip().split("\n")]
     if (
         len(authored) > 1
         and len(authored) <= count
         and all(ln and display_width(ln) <= width for ln in authored)
+        and display_width(f"{lead} {authored[0]}" if lead else authored[0]) <= width
         and span <= longest + 1e-9
     ):  # already a readable cue (e.g. split before): keep its line breaks
         return [seg.model_copy(update={"text": "\n".join(authored)})]
@@ -240,6 +260,12 @@ def _split_segment(seg: Segment, opts: CueOptions) -> list[Segment]:
     if not text:
         return []
     units = _word_units(seg) or _char_units(seg, text)
+    if lead:  # room for the label on the first line, never alone in a cue
+        units = [
+            _Unit(lead, False, seg.start, seg.start, lead=True),
+            replace(units[0], space=True),
+            *units[1:],
+        ]
     n = len(units)
 
     def t0(i: int) -> float:
@@ -282,12 +308,20 @@ def _split_segment(seg: Segment, opts: CueOptions) -> list[Segment]:
         end = min(max(t1(j), start), seg.end)
         words = [u.word for u in piece if u.word is not None] or None
         text = "\n".join(_balanced(piece, width))
-        cues.append(Segment(id=0, start=start, end=end, text=text, words=words))
+        if piece[0].lead:
+            text = _strip_lead(text, lead)
+        cues.append(
+            Segment(id=0, start=start, end=end, text=text, words=words, speaker=seg.speaker)
+        )
         prev = end
     return cues
 
 
-def split_cues(transcript: Transcript, options: CueOptions | None = None) -> Transcript:
+def split_cues(
+    transcript: Transcript,
+    options: CueOptions | None = None,
+    leads: Sequence[str] | None = None,
+) -> Transcript:
     """Split segments into readable subtitle cues: the one cue splitter of vidpipe.
 
     Each cue has at most ``max_line_count`` lines of at most ``max_line_width``
@@ -305,21 +339,26 @@ def split_cues(transcript: Transcript, options: CueOptions | None = None) -> Tra
     Args:
         transcript: any transcript (segments in seconds, words optional).
         options: the limits (default :class:`CueOptions`).
+        leads: per segment, a label the writer puts before its first cue's first line
+            (``"[SPEAKER_00]"``; ``""`` for none): the first line is made short enough
+            for it plus a space, and the label never ends up in a cue of its own. The
+            label is not part of the cue text.
 
     Returns:
         A new Transcript (same language, duration and metadata) whose segments are
         the cues: text lines joined by ``"\\n"``; ``words`` the cue's words (None
-        without word timestamps); times monotonic and inside their segment.
-        Joining a segment's cues (lines with spaces where the text had them) gives
-        its text, in order.
+        without word timestamps); ``speaker`` its segment's; times monotonic and
+        inside their segment. Joining a segment's cues (lines with spaces where the
+        text had them) gives its text, in order.
 
     Raises:
         UsageError: invalid options.
     """
     opts = (options or CueOptions()).check()
     cues: list[Segment] = []
-    for seg in transcript.segments:
-        for cue in _split_segment(seg, opts):
+    for k, seg in enumerate(transcript.segments):
+        lead = leads[k] if leads is not None and k < len(leads) else ""
+        for cue in _split_segment(seg, opts, lead):
             cues.append(cue.model_copy(update={"id": len(cues)}))
     return transcript.model_copy(update={"segments": cues})
 

@@ -18,6 +18,7 @@ kind           wraps                                         artifacts (in the j
 ``render``     :func:`vidpipe.media.render.render_slideshow` ``video.mp4`` (``.srt``)
 ``narrate``    :func:`vidpipe.pipeline.narrate.narrate`: the  ``narrated.mp4`` (``.srt``),
                chain speak or transcribe, images, render      ``work/...``
+``diarize``    :func:`vidpipe.speakers.diarize`              ``turns.rttm``, ``turns.json``
 =============  ============================================  ===============================
 
 ``topics`` is a run over the catalog's items (or a selection of them); ``narrate``
@@ -50,6 +51,7 @@ from vidpipe.pipeline.stages.base import (
 )
 from vidpipe.pipeline.stages.chapters import ChaptersStage
 from vidpipe.pipeline.stages.describe import DescribeStage
+from vidpipe.pipeline.stages.diarize import DiarizeStage
 from vidpipe.pipeline.stages.download import DownloadStage
 from vidpipe.pipeline.stages.embed import EmbedStage
 from vidpipe.pipeline.stages.images import ImagesStage
@@ -66,6 +68,7 @@ __all__ = [
     "AudioStage",
     "ChaptersStage",
     "DescribeStage",
+    "DiarizeStage",
     "DownloadStage",
     "EmbedStage",
     "ImagesStage",
@@ -100,6 +103,7 @@ STAGES: dict[str, Stage] = {
         ImagesStage(),
         RenderStage(),
         NarrateStage(),
+        DiarizeStage(),
     )
 }
 

@@ -78,6 +78,11 @@ class TranscribeSettings:
         api_base: the OpenAI-compatible endpoint of the ``openai`` engine.
         max_upload_mb: remote upload limit in MB (``None``: 25).
         zh_script: Chinese script of the output (``simplified``, ``traditional``, ``keep``).
+        diarize: label speakers (:func:`vidpipe.speakers.diarize` on the file's audio,
+            then :func:`vidpipe.speakers.assign_speakers`: each word takes the speaker
+            covering it most, segments split where the speaker changes); needs the
+            ``diarize`` extra. Word times are then kept in the JSON.
+        num_speakers, min_speakers, max_speakers: the speaker count, or bounds on it.
     """
 
     engine: str = "faster-whisper"
@@ -95,6 +100,10 @@ class TranscribeSettings:
     api_base: str | None = None
     max_upload_mb: float | None = None
     zh_script: str = "simplified"
+    diarize: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 @dataclass
@@ -132,7 +141,14 @@ def transcribe_files(
     file's ``wall`` is then its share of the group's time by audio seconds.
 
     Word times are asked for whenever a subtitle format is written (cues are cut at
-    them); they are kept in the JSON only with ``settings.word_timestamps``.
+    them) or speakers are labelled; they are kept in the JSON only with
+    ``settings.word_timestamps`` or ``settings.diarize``.
+
+    With ``settings.diarize`` each transcript gets speakers
+    (:func:`vidpipe.pipeline.stages.diarize.diarize_file` on the same audio stream,
+    then :func:`vidpipe.speakers.assign_speakers`) before it is written; the
+    diarization models are loaded before the engine, so a missing ``diarize`` extra
+    fails before any input. ``progress`` then reports the diarization's share too.
 
     Args:
         files: media files, in order.
@@ -150,7 +166,8 @@ def transcribe_files(
         The outcomes, in input order; a Ctrl-C ends the loop after its outcome.
 
     Raises:
-        ModelError, UsageError: the engine cannot be built (before any input).
+        ModelError, UsageError: the engine (or, with ``diarize``, the diarization
+            models or speaker counts) cannot be used (before any input).
     """
     # imported here for start-up time: NumPy, ASR/TTS engines, pysubs2, PyAV
     asr = importlib.import_module(
@@ -161,7 +178,8 @@ def transcribe_files(
     from vidpipe.writers import SUBTITLE_FORMATS, write_transcript
 
     s = settings
-    want_words = s.word_timestamps or any(f in SUBTITLE_FORMATS for f in formats)
+    label = _speaker_labeller(s) if s.diarize else None
+    want_words = s.word_timestamps or s.diarize or any(f in SUBTITLE_FORMATS for f in formats)
     upload = int(s.max_upload_mb * 1024 * 1024) if s.max_upload_mb else None
     engine = get_engine(
         s.engine,
@@ -233,9 +251,18 @@ def transcribe_files(
             else:
                 share = wall * (result.duration or 0.0) / audio if audio else wall / len(group)
                 try:
+                    if label is not None:
+                        t1 = time.perf_counter()
+                        result = label(f, result, progress)
+                        share += time.perf_counter() - t1
                     stem = numbered_stem(f.stem, used_stems)
                     written = write_transcript(
-                        result, output_dir, stem, formats, cue_options, keep_words=s.word_timestamps
+                        result,
+                        output_dir,
+                        stem,
+                        formats,
+                        cue_options,
+                        keep_words=s.word_timestamps or s.diarize,
                     )
                 except Exception as exc:
                     outcome = FileOutcome(f, error=exc, wall=share)
@@ -244,6 +271,36 @@ def transcribe_files(
             outcomes.append(outcome)
             on_item(outcome)
     return outcomes
+
+
+def _speaker_labeller(
+    s: TranscribeSettings,
+) -> Callable[[Path, Transcript, Callable[[Path, float, float], None]], Transcript]:
+    """``label(path, transcript, progress) -> transcript with speakers`` for
+    :func:`transcribe_files`, after checking the counts and loading the models.
+
+    Raises:
+        UsageError: bad speaker counts. ModelError: the ``diarize`` extra is missing.
+    """
+    from vidpipe.pipeline.stages.diarize import diarize_file, load_models, speaker_options
+    from vidpipe.speakers import assign_speakers
+
+    options = speaker_options(s.num_speakers, s.min_speakers, s.max_speakers)
+    load_models()
+
+    def label(
+        path: Path, transcript: Transcript, progress: Callable[[Path, float, float], None]
+    ) -> Transcript:
+        total = transcript.duration or 0.0
+        turns = diarize_file(
+            path,
+            options,
+            audio_stream=s.audio_stream,
+            progress=lambda frac, _step: progress(path, frac * total, total),
+        )
+        return assign_speakers(transcript, turns.turns)
+
+    return label
 
 
 def export_transcripts(

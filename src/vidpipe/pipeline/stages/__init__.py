@@ -2,7 +2,7 @@
 :class:`Stage`, :class:`StageContext`, :class:`StageInput`, :class:`StageInputs`,
 :class:`StageResult`...) and one module per stage (``download``, ``probe``,
 ``audio``, ``transcribe``, ``summarize``, ``chapters``, ``topics``, ``describe``,
-``embed``, ``speak``, ``images``, ``render``, ``narrate``), each with its
+``embed``, ``speak``, ``images``, ``render``, ``narrate``, ``diarize``), each with its
 ``Options`` and ``run``. :mod:`vidpipe.pipeline.registry` is the name -> stage table.
 """
 
