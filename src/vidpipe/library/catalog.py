@@ -823,12 +823,14 @@ class Catalog:
                     words.setdefault(w.segment_id, []).append(w)
             media = s.get(Media, media_id)
             names: dict[str, str] = {}
+            shown: list[str] = []
             if any(g.speaker for g in segs) or any(
                 w.speaker for ws in words.values() for w in ws
             ):
-                from vidpipe.library.speakers import speaker_names
+                from vidpipe.library.speakers import item_labels, speaker_names
 
                 names = speaker_names(s, media_id)
+                shown = list(dict.fromkeys(names.get(x, x) for x in item_labels(s, media_id)))
 
         def who(label: str | None) -> str | None:
             return None if label is None else names.get(label, label)
@@ -855,7 +857,6 @@ class Catalog:
             )
             for g in segs
         ]
-        shown: list[str] = []
         for g in segments:
             for name in [g.speaker, *(w.speaker for w in g.words or [])]:
                 if name is not None and name not in shown:

@@ -53,6 +53,7 @@ __all__ = [
     "StoredVoice",
     "add_voiceprint",
     "check_name",
+    "item_labels",
     "item_speakers",
     "item_turns",
     "remove_voiceprint",
@@ -132,6 +133,16 @@ def sync_item_speakers(s: Session, media_id: int, labels: Sequence[str]) -> None
         elif row.position != i:
             row.position = i
     s.flush()
+
+
+def item_labels(s: Session, media_id: int) -> list[str]:
+    """The speaker labels of ``media_id`` in order of first speech."""
+    q = (
+        select(ItemSpeakerRow.label)
+        .where(ItemSpeakerRow.media_id == media_id)
+        .order_by(ItemSpeakerRow.position, ItemSpeakerRow.id)
+    )
+    return list(s.scalars(q))
 
 
 def speaker_names(s: Session, media_id: int) -> dict[str, str]:

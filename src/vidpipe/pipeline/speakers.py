@@ -72,16 +72,37 @@ def require_diarization() -> None:
         raise
 
 
-def speech_only(audio: np.ndarray) -> np.ndarray:
-    """The speech of 16 kHz mono ``audio`` (Silero VAD's spans joined), pauses dropped."""
-    from vidpipe.speakers import speech_spans
+KEEP_GAP = 2.0
+"""Seconds: pauses shorter than this inside a voice clip are kept (Silero VAD misses
+quiet syllables of meeting audio: cutting at every span dropped a third of a clip's
+speech on the dev set); longer ones are cut to :data:`PAD` on each side."""
+PAD = 0.25
+"""Seconds of audio kept around each run of speech in a voice clip."""
 
-    spans = speech_spans(audio)
+
+def speech_only(audio: np.ndarray) -> np.ndarray:
+    """The speech of 16 kHz mono ``audio``: Silero VAD's spans (on the clip raised to
+    -30 dBFS) closer than :data:`KEEP_GAP` joined, each run padded by :data:`PAD`,
+    silence before, after and between runs dropped. Empty when there is no speech."""
+    from vidpipe.speakers import speech_spans
+    from vidpipe.speakers.embedding import normalize_volume
+
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    spans = speech_spans(normalize_volume(audio))
     if not spans:
         return np.zeros(0, np.float32)
-    return np.concatenate(
-        [audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in spans]
-    ).astype(np.float32)
+    runs = [list(spans[0])]
+    for a, b in spans[1:]:
+        if a - runs[-1][1] < KEEP_GAP:
+            runs[-1][1] = b
+        else:
+            runs.append([a, b])
+    n = audio.size
+    pieces = [
+        audio[max(0, int((a - PAD) * SAMPLE_RATE)) : min(n, int((b + PAD) * SAMPLE_RATE))]
+        for a, b in runs
+    ]
+    return np.concatenate(pieces).astype(np.float32)
 
 
 def voice_from_audio(
