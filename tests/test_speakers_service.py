@@ -95,9 +95,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(served) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=served.url + "/v1", api_key="unused", max_retries=0, timeout=600
-    )
+    return openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0, timeout=600)
 
 
 def _turns(stem: str):

@@ -782,7 +782,7 @@ class Catalog:
                     )
             labels = _speaker_labels(transcript)
             if labels:
-                from vidpipe.library.speakers import sync_item_speakers
+                from vidpipe.library.speaker_rows import sync_item_speakers
 
                 sync_item_speakers(s, media_id, labels)
             m = s.get(Media, media_id)
@@ -824,10 +824,8 @@ class Catalog:
             media = s.get(Media, media_id)
             names: dict[str, str] = {}
             shown: list[str] = []
-            if any(g.speaker for g in segs) or any(
-                w.speaker for ws in words.values() for w in ws
-            ):
-                from vidpipe.library.speakers import item_labels, speaker_names
+            if any(g.speaker for g in segs) or any(w.speaker for ws in words.values() for w in ws):
+                from vidpipe.library.speaker_rows import item_labels, speaker_names
 
                 names = speaker_names(s, media_id)
                 shown = list(dict.fromkeys(names.get(x, x) for x in item_labels(s, media_id)))

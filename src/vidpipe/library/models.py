@@ -393,9 +393,7 @@ class ItemSpeakerRow(Base):
     """
 
     __tablename__ = "item_speakers"
-    __table_args__ = (
-        UniqueConstraint("media_id", "label", name="uq_item_speakers_media_label"),
-    )
+    __table_args__ = (UniqueConstraint("media_id", "label", name="uq_item_speakers_media_label"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))

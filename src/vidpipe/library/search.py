@@ -108,9 +108,7 @@ def search(
     if not terms or limit <= 0:
         return []
     who = "COALESCE(sp.name, s.speaker)"
-    join_sp = (
-        " LEFT JOIN item_speakers sp ON sp.media_id = m.id AND sp.label = s.speaker "
-    )
+    join_sp = " LEFT JOIN item_speakers sp ON sp.media_id = m.id AND sp.label = s.speaker "
     only = f" AND lower({who}) = :speaker" if speaker else ""
     if catalog.dialect == "sqlite":
         match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)

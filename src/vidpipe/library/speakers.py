@@ -21,7 +21,7 @@ caller's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from vidpipe.library.models import (
     WordRow,
     utcnow,
 )
+from vidpipe.library.speaker_rows import item_labels, speaker_names, sync_item_speakers
 from vidpipe.types import SpeakerTurn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,43 +115,6 @@ class ItemSpeaker:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def sync_item_speakers(s: Session, media_id: int, labels: Sequence[str]) -> None:
-    """Make ``item_speakers`` of ``media_id`` hold exactly ``labels`` (in this order of
-    first speech), inside the caller's write session ``s``. A label already there keeps
-    its name and vector; rows of labels no longer present go."""
-    labels = list(dict.fromkeys(labels))
-    rows = {r.label: r for r in s.scalars(select(ItemSpeakerRow).where(
-        ItemSpeakerRow.media_id == media_id))}  # fmt: skip
-    for label, row in rows.items():
-        if label not in labels:
-            s.delete(row)
-    for i, label in enumerate(labels):
-        row = rows.get(label)
-        if row is None:
-            s.add(ItemSpeakerRow(media_id=media_id, label=label, position=i, updated_at=utcnow()))
-        elif row.position != i:
-            row.position = i
-    s.flush()
-
-
-def item_labels(s: Session, media_id: int) -> list[str]:
-    """The speaker labels of ``media_id`` in order of first speech."""
-    q = (
-        select(ItemSpeakerRow.label)
-        .where(ItemSpeakerRow.media_id == media_id)
-        .order_by(ItemSpeakerRow.position, ItemSpeakerRow.id)
-    )
-    return list(s.scalars(q))
-
-
-def speaker_names(s: Session, media_id: int) -> dict[str, str]:
-    """``label -> name`` of the speakers of ``media_id`` that were given a name."""
-    q = select(ItemSpeakerRow.label, ItemSpeakerRow.name).where(
-        ItemSpeakerRow.media_id == media_id, ItemSpeakerRow.name.is_not(None)
-    )
-    return {label: name for label, name in s.execute(q)}
 
 
 def save_item_diarization(

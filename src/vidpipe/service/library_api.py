@@ -265,9 +265,7 @@ async def search(
     speaker when the item was diarized."""
     from vidpipe.library.search import search as run
 
-    hits = await anyio.to_thread.run_sync(
-        lambda: run(_catalog(request), q, limit, speaker=speaker)
-    )
+    hits = await anyio.to_thread.run_sync(lambda: run(_catalog(request), q, limit, speaker=speaker))
     return SearchOut(
         query=q,
         hits=[

@@ -412,7 +412,7 @@ async def _audio_route(
             f"use model={DIARIZE_ALIAS} or response_format=diarized_json",
         )
     if diarize:
-        from vidpipe.service.speakers_api import require_diarization
+        from vidpipe.service.voices import require_diarization
 
         await require_diarization()
     name = _asr_model(model)
@@ -440,7 +440,7 @@ async def _audio_route(
         raise UsageError(f"invalid options: {exc}", "see the OpenAI audio API") from None
     path = await _save_upload(request, file)
     if diarize:
-        from vidpipe.service.speakers_api import known_voices
+        from vidpipe.service.voices import known_voices
 
         cfg = _config(request)
         catalog = getattr(request.app.state, "catalog", None)
