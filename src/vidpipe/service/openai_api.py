@@ -266,7 +266,8 @@ def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) 
 
     Times in seconds; ``seek`` is the segment start in 10 ms frames (Whisper's unit);
     ``tokens`` is empty (CTranslate2 does not hand them on); ``words`` carry the word
-    without its leading space.
+    without its leading space. A diarized transcript's segments carry ``speaker`` too (a
+    field OpenAI's shape does not have; clients ignore it).
     """
     out: dict[str, Any] = {
         "task": tr.task,
@@ -288,6 +289,7 @@ def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) 
                 "avg_logprob": s.avg_logprob or 0.0,
                 "compression_ratio": s.compression_ratio or 0.0,
                 "no_speech_prob": s.no_speech_prob or 0.0,
+                **({"speaker": s.speaker} if s.speaker else {}),
             }
             for s in tr.segments
         ]

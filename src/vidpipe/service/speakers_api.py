@@ -24,9 +24,9 @@ Known speakers: each reference clip becomes a voiceprint (its speech only); a di
 speaker whose centroid has a cosine similarity of at least 0.88
 (:data:`vidpipe.speakers.MATCH_THRESHOLD`) with one takes its name, one speaker per name.
 The voices stored in the catalog (``vidpipe speakers add``) take part too; a reference
-of the same name replaces the stored voice for that request. A reference is at most
-:data:`MAX_REFERENCE_SECONDS` of audio and the service's upload limit in bytes (and, as
-every multipart text field, at most 1 MiB encoded); at most :data:`MAX_REFERENCES`.
+of the same name replaces the stored voice for that request. Limits are
+:mod:`vidpipe.service.voices`' (at most 4 references of at most 30 s; the whole request,
+upload and references, within the upload limit).
 
 Without the ``diarize`` extra these routes (and ``diarized_json`` transcriptions)
 answer 501 ``NotInstalledError`` naming ``pip install "vidpipe[diarize]"``.

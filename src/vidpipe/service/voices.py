@@ -6,7 +6,9 @@
 A reference is at most :data:`MAX_REFERENCE_SECONDS` of audio and the service's upload
 limit (``max_audio_bytes``) in bytes once decoded; as every multipart text field it is
 also at most 1 MiB encoded (Starlette's ``max_part_size``: over it, 400); at most
-:data:`MAX_REFERENCES` per request.
+:data:`MAX_REFERENCES` per request. The whole request body of ``/v1/audio/*``, upload and
+references together, stays within the upload limit plus 1 MiB (the service middleware's
+:func:`~vidpipe.service.middleware.body_limit`: 413 beyond).
 """
 
 from __future__ import annotations
