@@ -11,7 +11,8 @@ ES2003b and must name nobody (the threshold 0.88 of
 The item is made in-process as ``transcribe --diarize`` will store it (the bundled
 tiny.en with word times, :func:`vidpipe.pipeline.speakers.diarize_transcript`,
 :meth:`Catalog.save_transcript`, :func:`save_item_diarization`): ``vidpipe run`` has no
-``--diarize`` yet. Skipped without the ``diarize`` extra.
+``--diarize`` yet. The tests that run the models are skipped without the ``diarize``
+extra; the catalog ones (migration, PostgreSQL) are not.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ try:
     from vidpipe.pipeline.speakers import require_diarization
 
     require_diarization()
+    _MISSING = None
 except ModelError as exc:
-    pytest.skip(f"diarization models unavailable: {exc.one_line()}", allow_module_level=True)
+    _MISSING = f"diarization models unavailable: {exc.one_line()}"
+#: the tests that run the models; the catalog-only ones run without the extra
+needs_models = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 
 def vp(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -105,6 +109,7 @@ def home(tmp_path_factory, clips) -> Path:
     return home
 
 
+@needs_models
 def test_add_list_remove_voices(home, clips):
     r = vp(home, "speakers", "list", "--json")
     assert r.returncode == 0, r.stderr
@@ -128,6 +133,7 @@ def test_add_list_remove_voices(home, clips):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@needs_models
 def test_bad_clips_are_one_line(home, tmp_path):
     silence = write_wav(tmp_path / "silence.wav", np.zeros(3 * SR, np.float32))
     r = vp(home, "speakers", "add", "Nobody", str(silence))
@@ -181,6 +187,7 @@ def _overlap(turns, label, ref, person) -> float:
     )
 
 
+@needs_models
 def test_known_voice_named_and_stranger_left_unnamed(item):
     from vidpipe.speakers import MATCH_THRESHOLD, read_rttm
 
@@ -201,6 +208,7 @@ def test_known_voice_named_and_stranger_left_unnamed(item):
     assert all(w.speaker for s in done.transcript.segments for w in s.words or [])
 
 
+@needs_models
 def test_rename_follows_in_show_search_and_export(home, item, tmp_path):
     media_id, done, _ = item
     labels = list(done.diarization.speakers)
@@ -286,3 +294,83 @@ def test_postgresql_rename_and_search(new_pg_url):
         tr = cat.get_transcript(m.id)
         assert tr.speakers == ["SPEAKER_00", "Bob"]
         assert tr.segments[0].words[0].speaker == "SPEAKER_00"
+
+
+def test_migration_0011_keeps_full_text_search(tmp_path):
+    """A catalog made before speakers (revision 0010) with a transcript upgrades: its
+    segments are still found, new segments too, and their speakers show."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from vidpipe.library.catalog import MIGRATIONS, Catalog
+    from vidpipe.library.search import search
+    from vidpipe.types import Segment, Transcript
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0010")
+        conn.execute(
+            text(
+                "INSERT INTO media (id, path, sha256, size, created_at) "
+                "VALUES (1, '/x/old.wav', :h, 1, CURRENT_TIMESTAMP)"
+            ),
+            {"h": "d" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transcripts (id, media_id, duration, created_at) "
+                "VALUES (1, 1, 2.0, CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                'INSERT INTO segments (transcript_id, idx, start, "end", text, search_text) '
+                "VALUES (1, 0, 0.0, 2.0, ' an old budget', 'an old budget')"
+            )
+        )
+    engine.dispose()
+    with Catalog(url) as cat:  # upgrades to the newest revision
+        assert [h.text for h in search(cat, "budget")] == [" an old budget"]
+        assert search(cat, "budget")[0].speaker is None
+        m, _ = cat.add_media("/x/new.wav", "e" * 64, 1)
+        seg = Segment(id=0, start=0, end=1, text=" a new budget", speaker="SPEAKER_00")
+        cat.save_transcript(m.id, Transcript(duration=1, segments=[seg]))
+        assert {h.speaker for h in search(cat, "budget")} == {None, "SPEAKER_00"}
+        assert cat.get_transcript(1).speakers is None  # the old transcript is unchanged
+
+
+def test_add_without_the_extra_is_one_line_naming_it(tmp_path):
+    # a torch that cannot be imported stands for an install without vidpipe[diarize]
+    shadow = tmp_path / "shadow"
+    (shadow / "torch").mkdir(parents=True)
+    (shadow / "torch" / "__init__.py").write_text("raise ImportError('no torch here')\n")
+    env = dict(
+        os.environ,
+        VIDPIPE_HOME=str(tmp_path / "home"),
+        VIDPIPE_DATABASE_URL="",
+        PYTHONPATH=os.pathsep.join([str(shadow), *sys.path]),
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "vidpipe", "speakers", "add", "Ann", str(DATA / "jfk.flac")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 5, r.stderr
+    assert r.stderr.strip().count("\n") == 0
+    assert 'pip install "vidpipe[diarize]"' in r.stderr and "Traceback" not in r.stderr
+    # listing needs no model
+    r = subprocess.run(
+        [sys.executable, "-m", "vidpipe", "speakers", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "[]"
