@@ -40,6 +40,7 @@ COMMANDS = [
     "worker",
     "serve",
     "jobs",
+    "speakers",
 ]
 
 
@@ -59,6 +60,12 @@ def test_every_command_registered_in_help_order():
     assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
     assert group.commands["serve"].callback.__module__ == "vidpipe.cli.serve"
     assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]
+    assert list(group.commands["speakers"].list_commands(None)) == [
+        "add",
+        "list",
+        "remove",
+        "rename",
+    ]
 
 
 def test_python_m_and_version():

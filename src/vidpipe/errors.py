@@ -86,6 +86,11 @@ class ModelError(VidpipeError):
     exit_code = EXIT_MODEL
 
 
+class NotInstalledError(ModelError):
+    """An optional part of vidpipe (an extra, e.g. ``diarize``) is not installed; the hint
+    names the ``pip install`` that adds it. The service answers 501."""
+
+
 class RemoteError(VidpipeError):
     """A remote engine failed: connection, HTTP status, or a malformed response."""
 

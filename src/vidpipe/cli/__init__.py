@@ -10,7 +10,8 @@ A private package, one module per command group (the PySceneDetect pattern):
 - :mod:`.video`: ``speak``, ``render``, ``narrate``;
 - :mod:`.embed`: ``embed``, ``similar``;
 - :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry);
-- :mod:`.serve`: ``serve``, the HTTP service.
+- :mod:`.serve`: ``serve``, the HTTP service;
+- :mod:`.speakers`: the ``speakers`` group (add, list, remove, rename).
 
 This module builds the Typer ``app`` (commands listed in help in the order registered
 below) and ``main()``, the console-script entry point (``vidpipe = "vidpipe.cli:main"``,
@@ -26,7 +27,7 @@ import typer
 from rich.text import Text
 
 from vidpipe import __version__
-from vidpipe.cli import embed, jobs, library, media, serve, understanding, video
+from vidpipe.cli import embed, jobs, library, media, serve, speakers, understanding, video
 from vidpipe.cli._common import _fail, _Group, _run, _State, _stop, err, out
 from vidpipe.errors import EXIT_INTERRUPTED
 
@@ -91,7 +92,7 @@ _COMMANDS = (
 for _name, _fn in _COMMANDS:
     app.command(_name)(_fn)
 # (name, Typer sub-app): command groups, after the commands in help
-_GROUPS = (("jobs", jobs.jobs_app),)
+_GROUPS = (("jobs", jobs.jobs_app), ("speakers", speakers.speakers_app))
 for _name, _sub in _GROUPS:
     app.add_typer(_sub, name=_name)
 

@@ -422,13 +422,18 @@ def search(
     query: Annotated[str, typer.Argument(help="Words or a phrase (any language).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Most hits.")] = 20,
+    speaker: Annotated[
+        str | None,
+        typer.Option("--speaker", help="Only what this speaker said (name or SPEAKER_nn)."),
+    ] = None,
 ) -> None:
-    """Full-text search of transcripts: media, start time and a snippet per hit, best first."""
+    """Full-text search of transcripts: media, start time, speaker (when diarized) and a
+    snippet per hit, best first."""
     from vidpipe.library.search import search as do_search
 
     cat = _catalog()
     try:
-        hits = _run(lambda: do_search(cat, query, limit=limit))
+        hits = _run(lambda: do_search(cat, query, limit=limit, speaker=speaker))
     finally:
         cat.close()
     if as_json:
@@ -441,7 +446,8 @@ def search(
             Text.assemble((_hms(h.start), "cyan"), " ", (f"#{h.media_id}", "bold"), f" {h.path}"),
             highlight=False,
         )
-        out.print(f"    {h.snippet}", highlight=False, markup=False)
+        who = f"{h.speaker}: " if h.speaker else ""
+        out.print(f"    {who}{h.snippet}", highlight=False, markup=False)
 
 
 def _media_or_fail(cat, media_id: int):
@@ -496,9 +502,12 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         f"{len(tr.segments)} segments",
         highlight=False,
     )
+    if tr.speakers:
+        out.print(f"  speakers: {', '.join(tr.speakers)}", highlight=False, markup=False)
     for seg in tr.segments:
+        who = f"{seg.speaker}: " if seg.speaker else ""
         out.print(
-            f"[{_hms(seg.start)} --> {_hms(seg.end)}] {seg.text.strip()}",
+            f"[{_hms(seg.start)} --> {_hms(seg.end)}] {who}{seg.text.strip()}",
             highlight=False,
             markup=False,
         )

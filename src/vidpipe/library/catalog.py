@@ -148,6 +148,17 @@ def upgrade_schema(engine: Engine, lock_path: str | os.PathLike[str] | None = No
             command.upgrade(cfg, "head")
 
 
+def _speaker_labels(transcript: Transcript) -> list[str]:
+    """The speaker labels of ``transcript`` in order of first speech (its ``speakers``
+    list first, then any other label on a segment or word)."""
+    labels: list[str] = list(transcript.speakers or [])
+    for seg in transcript.segments:
+        for label in [seg.speaker, *(w.speaker for w in seg.words or [])]:
+            if label is not None and label not in labels:
+                labels.append(label)
+    return labels
+
+
 def owner_id() -> str:
     """``host:pid:token``: who holds a stage claim (a new random token per call)."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
@@ -603,6 +614,7 @@ class Catalog:
                     end=seg.end,
                     text=seg.text,
                     search_text=index_text(seg.text),
+                    speaker=seg.speaker,
                 )
                 s.add(row)
                 s.flush()
@@ -615,8 +627,14 @@ class Catalog:
                             end=w.end,
                             word=w.word,
                             probability=w.probability,
+                            speaker=w.speaker,
                         )
                     )
+            labels = _speaker_labels(transcript)
+            if labels:
+                from vidpipe.library.speaker_rows import sync_item_speakers
+
+                sync_item_speakers(s, media_id, labels)
             m = s.get(Media, media_id)
             if m is not None and m.duration is None and transcript.duration:
                 m.duration = transcript.duration
@@ -654,27 +672,51 @@ class Catalog:
                 for w in s.scalars(q):
                     words.setdefault(w.segment_id, []).append(w)
             media = s.get(Media, media_id)
+            names: dict[str, str] = {}
+            shown: list[str] = []
+            if any(g.speaker for g in segs) or any(w.speaker for ws in words.values() for w in ws):
+                from vidpipe.library.speaker_rows import item_labels, speaker_names
+
+                names = speaker_names(s, media_id)
+                shown = list(dict.fromkeys(names.get(x, x) for x in item_labels(s, media_id)))
+
+        def who(label: str | None) -> str | None:
+            return None if label is None else names.get(label, label)
+
+        segments = [
+            Segment(
+                id=g.idx,
+                start=g.start,
+                end=g.end,
+                text=g.text,
+                speaker=who(g.speaker),
+                words=[
+                    Word(
+                        start=w.start,
+                        end=w.end,
+                        word=w.word,
+                        probability=w.probability or 0,
+                        speaker=who(w.speaker),
+                    )
+                    for w in words[g.id]
+                ]
+                if g.id in words
+                else None,
+            )
+            for g in segs
+        ]
+        for g in segments:
+            for name in [g.speaker, *(w.speaker for w in g.words or [])]:
+                if name is not None and name not in shown:
+                    shown.append(name)
         return Transcript(
             language=row.language,
             language_probability=row.language_probability,
             duration=row.duration,
             model=row.model,
             source=media.path if media else None,
-            segments=[
-                Segment(
-                    id=g.idx,
-                    start=g.start,
-                    end=g.end,
-                    text=g.text,
-                    words=[
-                        Word(start=w.start, end=w.end, word=w.word, probability=w.probability or 0)
-                        for w in words[g.id]
-                    ]
-                    if g.id in words
-                    else None,
-                )
-                for g in segs
-            ],
+            segments=segments,
+            speakers=shown or None,
         )
 
     def word_counts(self) -> dict[int, int]:

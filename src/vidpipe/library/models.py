@@ -26,6 +26,10 @@ Tables:
 - ``embeddings``, ``pca_models``: audio embedding vectors (float32 bytes, raw and
   PCA-reduced) and the PCAs fitted on them (migration 0009; :class:`EmbeddingRow`).
   ``sources.record_id``/``sources.meta`` keep a JSON/CSV record's id and other fields.
+- ``item_speakers``, ``speaker_turns``, ``voiceprints``: each item's diarized speakers
+  (label, name given later, centroid embedding) and turns, and the known voices
+  (migration 0011; :mod:`vidpipe.library.speakers`). ``segments.speaker`` and
+  ``words.speaker`` hold the diarized label.
 """
 
 from __future__ import annotations
@@ -164,6 +168,8 @@ class SegmentRow(Base):
     end: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    #: the diarized speaker label (migration 0011); its name is in ``item_speakers``
+    speaker: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class WordRow(Base):
@@ -177,6 +183,8 @@ class WordRow(Base):
     end: Mapped[float] = mapped_column(Float)
     word: Mapped[str] = mapped_column(Text)
     probability: Mapped[float | None] = mapped_column(Float, default=None)
+    #: the diarized speaker label (migration 0011)
+    speaker: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class ImageRow(Base):
@@ -371,3 +379,58 @@ class PcaRow(Base):
     whiten: Mapped[bool] = mapped_column(Boolean)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ItemSpeakerRow(Base):
+    """A speaker of one item (migration 0011; :mod:`vidpipe.library.speakers`).
+
+    ``label`` is what diarization called it (``SPEAKER_00`` or a known voice's name),
+    ``name`` what a user renamed it to (``None``: shown as ``label``), ``position`` its
+    order of first speech, ``vector`` its 256-d centroid embedding (float32 bytes) or None.
+    """
+
+    __tablename__ = "item_speakers"
+    __table_args__ = (UniqueConstraint("media_id", "label", name="uq_item_speakers_media_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    position: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class SpeakerTurnRow(Base):
+    """One diarization turn of an item (migration 0011): seconds, the speaker's label."""
+
+    __tablename__ = "speaker_turns"
+    __table_args__ = (Index("ix_speaker_turns_media_start", "media_id", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(200))
+
+
+class VoiceprintRow(Base):
+    """A known voice (migration 0011; ``vidpipe speakers add``): ``vector`` is the
+    L2-normalised embedding (``dim`` float32 values, little-endian bytes) made from
+    ``clips`` clips of ``seconds`` in total by ``encoder``."""
+
+    __tablename__ = "voiceprints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    clips: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    encoder: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

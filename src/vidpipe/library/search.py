@@ -9,6 +9,10 @@ characters are folded to Simplified with OpenCC (``t2s``, the converter of
 Traditional characters ("廣州市房地產"), and users type either. Other text is indexed as is.
 Matching is word-based and case-insensitive, without stemming; all query words must
 occur in a segment. Snippets mark the matching words with ``[brackets]``.
+
+A hit carries the segment's speaker when the item was diarized: the name given to it
+(:func:`vidpipe.library.speakers.rename_speakers`) or else its label; ``speaker=``
+keeps the hits of one speaker (by name or label).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class SearchHit:
     text: str
     snippet: str
     score: float
+    speaker: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,13 +89,17 @@ def snippet(text: str, terms: list[str], width: int = 160) -> str:
     return prefix + marked + suffix
 
 
-def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
+def search(
+    catalog: Catalog, query: str, limit: int = 20, *, speaker: str | None = None
+) -> list[SearchHit]:
     """Segments matching every word of ``query``, best first.
 
     Args:
         catalog: an open :class:`~vidpipe.library.catalog.Catalog`.
         query: words or a phrase (Chinese is segmented with jieba).
         limit: at most this many hits.
+        speaker: only segments of this speaker (its name, or its label when it has no
+            name; case-insensitive).
 
     Returns:
         :class:`SearchHit` list; ties are ordered by media id and start time.
@@ -98,35 +107,47 @@ def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
     terms = query_terms(query)
     if not terms or limit <= 0:
         return []
+    who = "COALESCE(sp.name, s.speaker)"
+    join_sp = " LEFT JOIN item_speakers sp ON sp.media_id = m.id AND sp.label = s.speaker "
+    only = f" AND lower({who}) = :speaker" if speaker else ""
     if catalog.dialect == "sqlite":
         match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
         stmt = sql(
-            'SELECT m.id, m.path, s.start, s."end", s.text, -bm25(segments_fts) AS score '
+            f'SELECT m.id, m.path, s.start, s."end", s.text, -bm25(segments_fts) AS score, {who} '
             "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
-            "JOIN transcripts t ON t.id = s.transcript_id JOIN media m ON m.id = t.media_id "
-            "WHERE segments_fts MATCH :q "
-            "ORDER BY bm25(segments_fts), m.id, s.start LIMIT :limit"
+            "JOIN transcripts t ON t.id = s.transcript_id JOIN media m ON m.id = t.media_id"
+            + join_sp
+            + "WHERE segments_fts MATCH :q"
+            + only
+            + " ORDER BY bm25(segments_fts), m.id, s.start LIMIT :limit"
         )
         params = {"q": match, "limit": limit}
     elif catalog.dialect == "postgresql":
         stmt = sql(
             'SELECT m.id, m.path, s.start, s."end", s.text, '
-            "ts_rank(s.search_tsv, plainto_tsquery('simple', :q)) AS score "
+            f"ts_rank(s.search_tsv, plainto_tsquery('simple', :q)) AS score, {who} "
             "FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-            "JOIN media m ON m.id = t.media_id "
-            "WHERE s.search_tsv @@ plainto_tsquery('simple', :q) "
-            "ORDER BY score DESC, m.id, s.start LIMIT :limit"
+            "JOIN media m ON m.id = t.media_id"
+            + join_sp
+            + "WHERE s.search_tsv @@ plainto_tsquery('simple', :q)"
+            + only
+            + " ORDER BY score DESC, m.id, s.start LIMIT :limit"
         )
         params = {"q": " ".join(terms), "limit": limit}
     else:  # pragma: no cover - other databases: plain substring match
         stmt = sql(
-            'SELECT m.id, m.path, s.start, s."end", s.text, 1.0 AS score '
+            f'SELECT m.id, m.path, s.start, s."end", s.text, 1.0 AS score, {who} '
             "FROM segments s JOIN transcripts t ON t.id = s.transcript_id "
-            "JOIN media m ON m.id = t.media_id WHERE lower(s.search_text) LIKE :q "
-            "ORDER BY m.id, s.start LIMIT :limit"
+            "JOIN media m ON m.id = t.media_id"
+            + join_sp
+            + "WHERE lower(s.search_text) LIKE :q"
+            + only
+            + " ORDER BY m.id, s.start LIMIT :limit"
         )
         params = {"q": f"%{terms[0]}%", "limit": limit}
-    with catalog.session() as s:
+    if speaker:
+        params["speaker"] = speaker.strip().lower()
+    with catalog.session(write=False) as s:
         rows = s.execute(stmt, params).all()
     return [
         SearchHit(
@@ -137,6 +158,7 @@ def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
             text=text,
             snippet=snippet(text, terms),
             score=float(score),
+            speaker=who_,
         )
-        for mid, path, start, end, text, score in rows
+        for mid, path, start, end, text, score, who_ in rows
     ]

@@ -65,6 +65,7 @@ STATUS: dict[type[e.VidpipeError], int] = {
     e.RemoteError: 502,
     e.UnavailableError: 503,
     e.ModelError: 503,
+    e.NotInstalledError: 501,
     e.OutputError: 500,
     e.CatalogError: 503,
 }

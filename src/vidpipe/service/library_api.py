@@ -8,10 +8,12 @@ route                                  answers
                                        ``max_duration``, ``sort``, ``limit``, ``cursor``)
 ``GET /v1/items/{id}``                 probe facts, stages, sources, transcript facts,
                                        summary, chapters, scenes
-                                       (:func:`~vidpipe.library.items.item_detail`)
+                                       (:func:`~vidpipe.library.items.item_detail`), speakers
+                                       (:func:`~vidpipe.library.speakers.item_speakers`)
 ``GET /v1/items/{id}/transcript``      ``?format=json|srt|vtt|txt`` (:mod:`vidpipe.writers`)
 ``GET /v1/items/{id}/media``           the media file, with HTTP ``Range`` (seeking)
-``GET /v1/search?q=``                  full-text search (:func:`vidpipe.library.search.search`)
+``GET /v1/search?q=``                  full-text search (:func:`vidpipe.library.search.search`;
+                                       hits carry the speaker, ``&speaker=`` filters)
 ``GET /v1/items/{id}/similar``         nearest items by audio embedding (``?k=``)
 =====================================  =================================================
 
@@ -74,6 +76,7 @@ class ItemDetail(Item):
     chapters: list[dict[str, Any]] | None = None
     scenes: list[dict[str, Any]] | None = None
     embedded: bool = False
+    speakers: list[dict[str, Any]] = []
 
 
 class Hit(BaseModel):
@@ -84,6 +87,7 @@ class Hit(BaseModel):
     text: str
     snippet: str
     score: float
+    speaker: str | None = None
 
 
 class SearchOut(BaseModel):
@@ -152,14 +156,22 @@ async def list_items(
     responses=error_responses(404, 422),
 )
 async def get_item(request: Request, item_id: int = ItemId) -> ItemDetail:
-    """Probe facts, stages, sources, transcript facts, summary, chapters and scenes.
+    """Probe facts, stages, sources, transcript facts, summary, chapters, scenes and
+    speakers (``label``, ``name``, ``speaker`` as shown, ``seconds``, ``segments``; empty
+    if never diarized).
 
     Raises:
         NotFoundError: no such item (404).
     """
     from vidpipe.library.items import item_detail
+    from vidpipe.library.speakers import item_speakers
 
-    return ItemDetail(**await anyio.to_thread.run_sync(item_detail, _catalog(request), item_id))
+    def load() -> dict[str, Any]:
+        detail = item_detail(_catalog(request), item_id)
+        detail["speakers"] = [s.to_dict() for s in item_speakers(_catalog(request), item_id)]
+        return detail
+
+    return ItemDetail(**await anyio.to_thread.run_sync(load))
 
 
 def _media(request: Request, item_id: int):
@@ -244,12 +256,16 @@ async def search(
     request: Request,
     q: str = Query(..., min_length=1, max_length=500, description="words (Chinese too)"),
     limit: int = Query(20, ge=1, le=200),
+    speaker: str | None = Query(
+        None, max_length=200, description="only this speaker's segments (name or label)"
+    ),
 ) -> SearchOut:
     """Transcript segments holding every word of ``q``, best first (SQLite FTS5 or
-    PostgreSQL full-text search; Chinese segmented with jieba)."""
+    PostgreSQL full-text search; Chinese segmented with jieba); each hit names its
+    speaker when the item was diarized."""
     from vidpipe.library.search import search as run
 
-    hits = await anyio.to_thread.run_sync(lambda: run(_catalog(request), q, limit))
+    hits = await anyio.to_thread.run_sync(lambda: run(_catalog(request), q, limit, speaker=speaker))
     return SearchOut(
         query=q,
         hits=[
@@ -261,6 +277,7 @@ async def search(
                 text=h.text,
                 snippet=h.snippet,
                 score=h.score,
+                speaker=h.speaker,
             )
             for h in hits
         ],

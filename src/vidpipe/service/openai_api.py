@@ -13,6 +13,18 @@ reference), so the official ``openai`` client, pointed at the service with
   ``transcript.text.delta`` as each window of speech is decoded, then
   ``transcript.text.done``; :func:`vidpipe.speech.stream.iter_transcript`).
   Uploads over ``ServiceConfig.max_audio_bytes`` (25 MB, as OpenAI documents) are 413.
+  Speakers: ``model=gpt-4o-transcribe-diarize`` (the default model plus diarization) or
+  ``response_format=diarized_json`` with any model answer OpenAI's
+  ``TranscriptionDiarized`` (``task``, ``text``, ``duration``, ``segments[]`` of
+  ``{type: "transcript.text.segment", id, start, end, text, speaker}``, ``usage``;
+  streamed, one ``transcript.text.segment`` event per segment then
+  ``transcript.text.done``); ``known_speaker_names[]`` + ``known_speaker_references[]``
+  (data-URL clips) name the speakers that sound like them
+  (:mod:`vidpipe.service.speakers_api`). Speakers are ``SPEAKER_00``... (vidpipe's
+  labels, not OpenAI's ``A``, ``B``) unless named; a segment no turn covers takes the
+  nearest turn's speaker (``unknown`` when there are no turns). With the diarize model,
+  ``srt``, ``vtt``, ``text``, ``json`` and ``verbose_json`` are the transcript with
+  speakers as :mod:`vidpipe.writers` shows them. Without the ``diarize`` extra: 501.
 - ``POST /v1/audio/speech`` (JSON): ``input``, ``model``, ``voice`` (OpenAI's voice
   names are the bundled ``joe``; ``joe`` and ``espeak:LANG`` by name),
   ``response_format`` (``wav``, ``mp3``, ``flac``, ``aac``, ``opus``, ``pcm``;
@@ -53,12 +65,21 @@ from vidpipe.service.errors import error_responses, with_param
 from vidpipe.speech.engine import SAMPLE_RATE, TranscribeOptions
 from vidpipe.types import Transcript
 
-__all__ = ["MODEL_CONCURRENCY", "TRANSCRIPTION_ALIAS", "asr_models", "router"]
+__all__ = [
+    "DIARIZE_ALIAS",
+    "MODEL_CONCURRENCY",
+    "TRANSCRIPTION_ALIAS",
+    "asr_models",
+    "diarized_json",
+    "router",
+]
 
 router = APIRouter(tags=["openai"])
 
 #: The model name OpenAI clients send; it means vidpipe's default model (``settings.model``).
 TRANSCRIPTION_ALIAS = "whisper-1"
+#: OpenAI's diarizing model: vidpipe's default model plus speaker diarization.
+DIARIZE_ALIAS = "gpt-4o-transcribe-diarize"
 #: Speech model names accepted by ``/v1/audio/speech`` (all are the bundled Piper voice).
 SPEECH_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper")
 #: OpenAI's voice names; each speaks with the bundled voice ``joe``.
@@ -74,7 +95,7 @@ MODEL_CONCURRENCY = 1
 #: Temperatures tried in turn from the one asked for (Whisper's fallback steps).
 _TEMPERATURE_STEP = 0.2
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -117,14 +138,15 @@ def _asr_model(name: str | None) -> str:
     from vidpipe.speech.models import canonical_model
 
     name = (name or "").strip()
-    if not name or name == TRANSCRIPTION_ALIAS:
+    if not name or name in (TRANSCRIPTION_ALIAS, DIARIZE_ALIAS):
         return get_settings().model
     if name in asr_models() or canonical_model(name) in asr_models():
         return canonical_model(name)
     raise with_param(
         NotFoundError(
             f"unknown model '{name}'",
-            f"use {TRANSCRIPTION_ALIAS} or one of {', '.join(asr_models())} (GET /v1/models)",
+            f"use {TRANSCRIPTION_ALIAS}, {DIARIZE_ALIAS} or one of {', '.join(asr_models())} "
+            "(GET /v1/models)",
         ),
         "model",
         "model_not_found",
@@ -205,6 +227,48 @@ def _transcribe(path: Path, model: str, options: TranscribeOptions) -> Transcrip
     return _finish(engine.transcribe(audio, options), model)
 
 
+def _transcribe_diarized(
+    path: Path, model: str, options: TranscribeOptions, known: Any, counts: dict
+) -> Transcript:
+    """Transcribe and diarize ``path``; ``known()`` gives the known voices (decoded in
+    this worker thread). Every segment gets a speaker: a segment no turn covers within
+    a second takes the nearest turn's."""
+    from vidpipe.pipeline.models import asr_engine
+    from vidpipe.pipeline.speakers import diarize_transcript
+
+    voices = known()
+    engine = asr_engine(model)
+    audio = _decode(path)
+    tr = _finish(engine.transcribe(audio, options), model)
+    done = diarize_transcript(audio, tr, voices, **counts)
+    return _fill_speakers(done.transcript, done.diarization.turns)
+
+
+def _fill_speakers(tr: Transcript, turns: list) -> Transcript:
+    if not turns:
+        return tr
+    segments = []
+    for seg in tr.segments:
+        if seg.speaker is None:
+            mid = (seg.start + seg.end) / 2
+            near = min(turns, key=lambda t: max(t.start - mid, mid - t.end, 0.0))
+            seg = seg.model_copy(update={"speaker": near.speaker})
+        segments.append(seg)
+    return tr.model_copy(update={"segments": segments})
+
+
+def _sse_diarized(tr: Transcript) -> AsyncIterator[bytes]:
+    """A diarized transcript as OpenAI's stream: one ``transcript.text.segment`` event
+    per segment, then ``transcript.text.done``."""
+
+    async def events() -> AsyncIterator[bytes]:
+        for i, seg in enumerate(tr.segments):
+            yield _sse(_diarized_segment(i, seg))
+        yield _sse({"type": "transcript.text.done", "text": tr.text})
+
+    return events()
+
+
 def _language_name(code: str | None) -> str:
     """OpenAI's ``verbose_json`` names the language (``english``); unknown codes as given."""
     from vidpipe.speech.remote import _LANGUAGE_CODES_BY_NAME
@@ -220,7 +284,8 @@ def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) 
 
     Times in seconds; ``seek`` is the segment start in 10 ms frames (Whisper's unit);
     ``tokens`` is empty (CTranslate2 does not hand them on); ``words`` carry the word
-    without its leading space.
+    without its leading space. A diarized transcript's segments carry ``speaker`` too (a
+    field OpenAI's shape does not have; clients ignore it).
     """
     out: dict[str, Any] = {
         "task": tr.task,
@@ -242,6 +307,7 @@ def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) 
                 "avg_logprob": s.avg_logprob or 0.0,
                 "compression_ratio": s.compression_ratio or 0.0,
                 "no_speech_prob": s.no_speech_prob or 0.0,
+                **({"speaker": s.speaker} if s.speaker else {}),
             }
             for s in tr.segments
         ]
@@ -253,9 +319,37 @@ def verbose_json(tr: Transcript, *, segments: bool = True, words: bool = False) 
     return out
 
 
+def diarized_json(tr: Transcript) -> dict:
+    """A Transcript with speakers as OpenAI's ``diarized_json`` (``TranscriptionDiarized``).
+
+    Segment ids are ``seg_0``, ``seg_1``...; times in seconds; ``text`` of each segment
+    without its leading space; a segment without a speaker is ``unknown``.
+    """
+    return {
+        "task": "transcribe",
+        "duration": round(tr.duration, 3),
+        "text": tr.text,
+        "segments": [_diarized_segment(i, s) for i, s in enumerate(tr.segments)],
+        "usage": {"type": "duration", "seconds": round(tr.duration, 3)},
+    }
+
+
+def _diarized_segment(i: int, s) -> dict:
+    return {
+        "type": "transcript.text.segment",
+        "id": f"seg_{i}",
+        "start": round(s.start, 3),
+        "end": round(s.end, 3),
+        "text": s.text.strip(),
+        "speaker": s.speaker or "unknown",
+    }
+
+
 def _render(tr: Transcript, fmt: str, granularities: list[str]) -> Response:
     from vidpipe.writers import SrtWriter, VttWriter
 
+    if fmt == "diarized_json":
+        return JSONResponse(diarized_json(tr))
     if fmt == "json":
         return JSONResponse({"text": tr.text})
     if fmt == "text":
@@ -323,7 +417,24 @@ async def _audio_route(
     granularities: list[str] | None,
     stream: bool,
     task: Literal["transcribe", "translate"],
+    known_names: list[str] | None = None,
+    known_references: list[str] | None = None,
+    counts: dict | None = None,
 ) -> Response:
+    diarize = task == "transcribe" and (
+        (model or "").strip() == DIARIZE_ALIAS or response_format == "diarized_json"
+    )
+    if response_format == "diarized_json" and task != "transcribe":
+        raise UsageError("diarized_json is for transcriptions", "use json, text, srt or vtt")
+    if not diarize and (known_names or known_references):
+        raise UsageError(
+            "known speakers need diarization",
+            f"use model={DIARIZE_ALIAS} or response_format=diarized_json",
+        )
+    if diarize:
+        from vidpipe.service.voices import require_diarization
+
+        await require_diarization()
     name = _asr_model(model)
     granularities = [g.strip() for g in granularities or [] if g.strip()]
     bad = [g for g in granularities if g not in ("word", "segment")]
@@ -340,16 +451,48 @@ async def _audio_route(
         options = TranscribeOptions(
             language=lang,
             task=task,
-            word_timestamps="word" in granularities,
+            # diarization gives each word its speaker: words need their times
+            word_timestamps="word" in granularities or diarize,
             # sentence-sized segments only matter when segments are shown; json and
             # text answers skip the word alignment (about 9 % of the decoding time)
-            sentence_segments=not stream and response_format in ("srt", "vtt", "verbose_json"),
+            sentence_segments=diarize
+            or (not stream and response_format in ("srt", "vtt", "verbose_json")),
             initial_prompt=prompt or None,
             temperature=_temperatures(temperature),
         )
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise UsageError(f"invalid options: {exc}", "see the OpenAI audio API") from None
     path = await _save_upload(request, file)
+    if diarize:
+        from vidpipe.service.voices import known_voices
+
+        cfg = _config(request)
+        catalog = getattr(request.app.state, "catalog", None)
+
+        def known():
+            return known_voices(
+                catalog,
+                known_names,
+                known_references,
+                Path(cfg.home) / "tmp",
+                int(cfg.max_audio_bytes),
+            )
+
+        try:
+            async with model_limiter(request):
+                tr = await anyio.to_thread.run_sync(
+                    _transcribe_diarized, path, name, options, known, dict(counts or {})
+                )
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if stream:
+            return StreamingResponse(
+                _sse_diarized(tr),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return _render(tr, response_format, granularities)
     if stream:
         return StreamingResponse(
             _stream(request, path, name, options),
@@ -365,7 +508,7 @@ async def _audio_route(
     return _render(tr, response_format, granularities)
 
 
-_FORMAT_DOC = "json, text, srt, verbose_json or vtt"
+_FORMAT_DOC = "json, text, srt, verbose_json, vtt or diarized_json (speakers)"
 
 
 @router.post(
@@ -380,13 +523,15 @@ _FORMAT_DOC = "json, text, srt, verbose_json or vtt"
                 "text/event-stream": {},
             }
         },
-        **error_responses(400, 404, 413, 415, 422, 503),
+        **error_responses(400, 404, 413, 415, 422, 501, 503),
     },
 )
 async def create_transcription(
     request: Request,
     file: UploadFile = File(..., description="audio or video file"),
-    model: str = Form(TRANSCRIPTION_ALIAS, description="whisper-1, base, tiny.en"),
+    model: str = Form(
+        TRANSCRIPTION_ALIAS, description="whisper-1, gpt-4o-transcribe-diarize, base, tiny.en"
+    ),
     language: str | None = Form(None, description="ISO 639-1 code; empty: detected"),
     prompt: str | None = Form(None, description="text to prime the decoder"),
     temperature: float | None = Form(None, ge=0.0, le=1.0),
@@ -395,8 +540,24 @@ async def create_transcription(
         None, alias="timestamp_granularities[]", description="word and/or segment"
     ),
     stream: bool = Form(False, description="server-sent events as text is decoded"),
+    known_speaker_names: list[str] | None = Form(
+        None, alias="known_speaker_names[]", description="names of the reference clips"
+    ),
+    known_speaker_references: list[str] | None = Form(
+        None,
+        alias="known_speaker_references[]",
+        description="data:audio/...;base64,... clips of each known speaker alone",
+    ),
+    chunking_strategy: str | None = Form(
+        None, description="accepted and ignored (voice activity detection always chunks)"
+    ),
+    num_speakers: int | None = Form(None, ge=1, le=100, description="diarization: exactly"),
+    min_speakers: int | None = Form(None, ge=1, le=100, description="diarization: at least"),
+    max_speakers: int | None = Form(None, ge=1, le=100, description="diarization: at most"),
 ) -> Response:
-    """Speech to text in the language spoken (OpenAI ``audio.transcriptions.create``)."""
+    """Speech to text in the language spoken (OpenAI ``audio.transcriptions.create``);
+    with ``model=gpt-4o-transcribe-diarize`` or ``response_format=diarized_json``, who
+    said each segment too."""
     return await _audio_route(
         request,
         file=file,
@@ -408,6 +569,13 @@ async def create_transcription(
         granularities=timestamp_granularities,
         stream=stream,
         task="transcribe",
+        known_names=known_speaker_names,
+        known_references=known_speaker_references,
+        counts={
+            "num_speakers": num_speakers,
+            "min_speakers": min_speakers,
+            "max_speakers": max_speakers,
+        },
     )
 
 
@@ -610,9 +778,10 @@ class ModelList(BaseModel):
 
 @router.get("/v1/models", response_model=ModelList, summary="Models (OpenAI-compatible)")
 async def list_models() -> ModelList:
-    """The ASR models (``whisper-1`` = the default; the bundled and configured ones) and
-    the speech models (all the bundled Piper voice)."""
-    ids = [TRANSCRIPTION_ALIAS, *asr_models(), *SPEECH_MODELS]
+    """The ASR models (``whisper-1`` = the default; ``gpt-4o-transcribe-diarize`` = the
+    default with speakers; the bundled and configured ones) and the speech models (all
+    the bundled Piper voice)."""
+    ids = [TRANSCRIPTION_ALIAS, DIARIZE_ALIAS, *asr_models(), *SPEECH_MODELS]
     return ModelList(data=[ModelCard(id=i, created=_STARTED, owned_by="vidpipe") for i in ids])
 
 
@@ -629,7 +798,7 @@ async def get_model(model_id: str) -> ModelCard:
     Raises:
         NotFoundError: no such model (404, ``model_not_found``).
     """
-    if model_id not in (TRANSCRIPTION_ALIAS, *asr_models(), *SPEECH_MODELS):
+    if model_id not in (TRANSCRIPTION_ALIAS, DIARIZE_ALIAS, *asr_models(), *SPEECH_MODELS):
         raise with_param(
             NotFoundError(f"unknown model '{model_id}'", "see GET /v1/models"),
             "model",
