@@ -369,7 +369,13 @@ def report(
     if embedded:  # the embed step's facts: audio seconds and channels, processing seconds
         for col in ("audio s", "ch", "embed s"):
             t.add_column(col, justify="right")
-    colors = {"done": "green", "failed": "red", "skipped": "yellow", "pending": "cyan"}
+    colors = {
+        "done": "green",
+        "failed": "red",
+        "skipped": "yellow",
+        "pending": "cyan",
+        "running": "blue",
+    }
     for i, row in enumerate(r.rows, 1):
         codecs = "/".join(c for c in (row.video_codec, row.audio_codec) if c) or "-"
         extra = []
@@ -396,7 +402,9 @@ def report(
     silent = f" ({tot['no_audio']} without audio)" if tot.get("no_audio") else ""
     out.print(
         f"total: {tot['items']} items, {tot['done']} done, {tot['failed']} failed, "
-        f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files"
+        f"{tot['skipped']} skipped, {tot['pending']} pending"
+        f"{', ' + str(tot['running']) + ' running' if tot.get('running') else ''}; "
+        f"{tot['media']} media files"
         f"{silent}, "
         f"duration {hms_colon(tot['duration'])} (h:mm:ss), {tot['words']} words",
         highlight=False,
