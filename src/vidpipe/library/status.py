@@ -38,6 +38,7 @@ items, the items of the jobs' file paths, the dependencies of the jobs naming no
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -242,10 +243,8 @@ def _load(s: Session) -> JobStatuses:
         p = (r.input or {}).get("path") if isinstance(r.input, dict) else None
         if isinstance(p, str) and p and not p.startswith("job:"):
             wanted[p] = p
-            try:
-                wanted[os.path.realpath(p)] = p
-            except (OSError, ValueError):
-                pass
+            with contextlib.suppress(OSError, ValueError):
+                wanted.setdefault(os.path.realpath(p), p)
     path_media: dict[str, int] = {}
     keys = list(wanted)
     for part in _chunks(keys):

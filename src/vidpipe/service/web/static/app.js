@@ -262,8 +262,7 @@ function libraryPage() {
         it.source && it.source !== it.title ? el("span", { class: "src" }, it.source) : null),
       el("td", { class: "num meta dur", dataset: { seconds: it.duration ?? "" } }, hms(it.duration)),
       el("td", { class: "meta lang" }, it.language || "–"),
-      el("td", { class: "meta stat" }, el("span", { class: `badge ${it.status}`, title: it.reason || "" }, it.status || "–"),
-        it.status === "failed" && it.reason ? el("span", { class: "src reason" }, it.reason) : null));
+      el("td", { class: "meta stat" }, el("span", { class: `badge ${it.status}`, title: it.reason || "" }, it.status || "–")));
   }
 
   async function load() {
