@@ -1,0 +1,189 @@
+"""One truth for an item's status (issue 19, point 3): derived from its jobs.
+
+Files are uploaded to a real service (uvicorn on 127.0.0.1, its embedded worker) and
+chained as the web page chains them (probe, then audio on the same file, then
+transcribe on the audio); ``/v1/items``, ``/v1/items/{id}``, ``/v1/report`` and
+``vidpipe report --json -`` must then agree: a failed step makes the item ``failed``
+with ``"<step>: <message>"``, a chain that succeeded makes it ``done``. ``vidpipe run``
+of a text file named ``.wav`` ends ``failed`` with probe's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import DATA, start_service
+
+FINAL = ("succeeded", "failed", "canceled")
+SUBTITLES = "1\n00:00:01,000 --> 00:00:02,500\nAnd so, my fellow Americans\n"
+
+
+def vp(home: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="", COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "vidpipe", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def _wait(client: httpx.Client, job_ids: list[str]) -> dict[str, dict]:
+    deadline = time.monotonic() + 240
+    while True:
+        jobs = {j: client.get(f"/v1/jobs/{j}").json() for j in job_ids}
+        if all(j["status"] in FINAL for j in jobs.values()):
+            return jobs
+        if time.monotonic() > deadline:
+            pytest.fail(f"jobs did not end: {[(j['kind'], j['status']) for j in jobs.values()]}")
+        time.sleep(0.2)
+
+
+def _chain(client: httpx.Client, name: str, data: bytes, steps: list[str]) -> list[dict]:
+    """Upload ``data`` as ``name`` and chain ``steps`` on it as the web page does."""
+    up = client.post("/v1/files", files={"file": (name, data)})
+    assert up.status_code == 201, up.text
+    made: list[dict] = []
+    path = None
+    for kind in steps:
+        body: dict = {"kind": kind, "params": {}}
+        if made:
+            body["depends_on"] = [made[-1]["id"]]
+        if not made:
+            body["input"] = {"path": up.json()["id"]}
+        elif not (kind == "transcribe" and made[-1]["kind"] == "audio"):
+            body["input"] = {"path": path}
+        r = client.post("/v1/jobs", json=body)
+        assert r.status_code == 202, r.text
+        job = r.json()
+        if not made:
+            path = job["input"]["path"]
+        made.append(job)
+    return made
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    home = tmp_path_factory.mktemp("status_home")
+    s = start_service(home)
+    try:
+        with httpx.Client(base_url=s.url, timeout=60) as client:
+            steps = ["probe", "audio", "transcribe"]
+            chains = {
+                "subs.txt": _chain(client, "subs.txt", SUBTITLES.encode(), steps),
+                "notsound.wav": _chain(
+                    client, "notsound.wav", (DATA / "broken" / "pisets_notsound.wav").read_bytes(), steps
+                ),
+                "jfk.flac": _chain(client, "jfk.flac", (DATA / "jfk.flac").read_bytes(), ["probe", "audio"]),
+            }
+            ends = _wait(client, [j["id"] for c in chains.values() for j in c])
+        s.home = home
+        s.chains = {n: [ends[j["id"]] for j in c] for n, c in chains.items()}
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="module")
+def client(svc):
+    with httpx.Client(base_url=svc.url, timeout=60) as c:
+        yield c
+
+
+def _items(client: httpx.Client, **params) -> dict[str, dict]:
+    r = client.get("/v1/items", params=params)
+    assert r.status_code == 200, r.text
+    return {it["name"]: it for it in r.json()["items"]}
+
+
+def test_the_jobs_ended_as_expected(svc):
+    for name in ("subs.txt", "notsound.wav"):
+        probe, audio, transcribe = svc.chains[name]
+        assert probe["status"] == "failed", probe
+        assert audio["status"] == transcribe["status"] == "failed"
+        assert audio["error"]["message"].startswith("dependency "), audio["error"]
+    assert [j["status"] for j in svc.chains["jfk.flac"]] == ["succeeded", "succeeded"]
+
+
+@pytest.mark.parametrize("name", ["subs.txt", "notsound.wav"])
+def test_a_failed_upload_is_failed_with_the_steps_reason(client, svc, name):
+    probe = svc.chains[name][0]
+    it = _items(client)[name]
+    assert it["status"] == "failed"
+    assert it["step"] == "probe"
+    assert it["status_basis"] == "jobs"
+    assert it["reason"].startswith("probe: ")
+    assert probe["error"]["message"] in it["reason"]
+    detail = client.get(f"/v1/items/{it['id']}").json()
+    assert detail["status"] == "failed" and detail["reason"] == it["reason"]
+    kinds = {j["kind"]: j for j in detail["jobs"]}
+    assert set(kinds) == {"probe", "audio", "transcribe"}
+    assert kinds["probe"]["job_id"] == probe["id"] and kinds["probe"]["status"] == "failed"
+
+
+def test_a_succeeded_chain_is_done(client, svc):
+    it = _items(client)["jfk.flac"]
+    assert it["status"] == "done", it
+    assert it["reason"] is None and it["status_basis"] == "jobs"
+
+
+def test_status_filter_and_sort_use_the_derived_status(client):
+    assert set(_items(client, status="failed")) == {"subs.txt", "notsound.wav"}
+    assert set(_items(client, status="done")) == {"jfk.flac"}
+    page = client.get("/v1/items", params={"status": "failed", "limit": 1}).json()
+    assert page["total"] == 2 and len(page["items"]) == 1 and page["next_cursor"] == "1"
+    rest = client.get("/v1/items", params={"status": "failed", "limit": 1, "cursor": "1"}).json()
+    assert {page["items"][0]["name"], rest["items"][0]["name"]} == {"subs.txt", "notsound.wav"}
+    statuses = [it["status"] for it in client.get("/v1/items", params={"sort": "status"}).json()["items"]]
+    assert statuses == sorted(statuses) == ["done", "failed", "failed"]
+    statuses = [it["status"] for it in client.get("/v1/items", params={"sort": "-status"}).json()["items"]]
+    assert statuses == ["failed", "failed", "done"]
+    assert client.get("/v1/items", params={"status": "running"}).json()["items"] == []
+    assert client.get("/v1/items", params={"status": "finished"}).status_code == 422
+
+
+def test_report_json_says_the_same(client, svc):
+    items = _items(client)
+    r = vp(svc.home, "report", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    rows = {Path(row["path"]).name: row for row in rep["items"]}
+    for name, it in items.items():
+        assert rows[name]["state"] == it["status"], (name, rows[name])
+        assert rows[name]["reason"] == it["reason"]
+        assert rows[name]["media_id"] == it["id"]
+    assert rows["subs.txt"]["step"] == "probe"
+    assert rep["totals"]["failed"] == 2 and rep["totals"]["done"] == 1
+    groups = {g["reason"]: g["items"] for g in rep["failures"]}
+    assert all(reason.startswith("probe: ") for reason in groups)
+    assert sorted(n for v in groups.values() for n in v) == ["notsound.wav", "subs.txt"]
+    # the web page's report: the failures name the failing step
+    page = client.get("/v1/report").json()
+    failed = [i for g in page["failures"] for i in g["items"]]
+    assert {i["step"] for i in failed} == {"probe"}
+    assert {i["media_id"] for i in failed} == {items["subs.txt"]["id"], items["notsound.wav"]["id"]}
+    assert page["totals"]["failed"] == 2
+
+
+def test_run_of_a_text_file_named_wav_fails_with_probes_reason(tmp_path):
+    home = tmp_path / "home"
+    subs = tmp_path / "subs.wav"
+    subs.write_text(SUBTITLES)
+    r = vp(home, "run", str(subs))
+    assert r.returncode != 0
+    assert "failed" in r.stdout + r.stderr
+    rep = json.loads(vp(home, "report", "--json", "-").stdout)
+    (row,) = rep["items"]
+    assert row["state"] == "failed"
+    assert row["reason"].startswith("probe: ")
+    assert "not media" in row["reason"]
