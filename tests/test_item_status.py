@@ -82,9 +82,21 @@ def svc(tmp_path_factory):
             chains = {
                 "subs.txt": _chain(client, "subs.txt", SUBTITLES.encode(), steps),
                 "notsound.wav": _chain(
-                    client, "notsound.wav", (DATA / "broken" / "pisets_notsound.wav").read_bytes(), steps
+                    client,
+                    "notsound.wav",
+                    (DATA / "broken" / "pisets_notsound.wav").read_bytes(),
+                    steps,
                 ),
-                "jfk.flac": _chain(client, "jfk.flac", (DATA / "jfk.flac").read_bytes(), ["probe", "audio"]),
+                "jfk.flac": _chain(
+                    client, "jfk.flac", (DATA / "jfk.flac").read_bytes(), ["probe", "audio"]
+                ),
+                # no audio track: audio and transcribe succeed with nothing to do
+                "silent.mp4": _chain(
+                    client,
+                    "silent.mp4",
+                    (DATA / "video" / "moviepy_example.mp4").read_bytes(),
+                    steps,
+                ),
             }
             ends = _wait(client, [j["id"] for c in chains.values() for j in c])
         s.home = home
@@ -113,6 +125,7 @@ def test_the_jobs_ended_as_expected(svc):
         assert audio["status"] == transcribe["status"] == "failed"
         assert audio["error"]["message"].startswith("dependency "), audio["error"]
     assert [j["status"] for j in svc.chains["jfk.flac"]] == ["succeeded", "succeeded"]
+    assert [j["status"] for j in svc.chains["silent.mp4"]] == ["succeeded"] * 3
 
 
 @pytest.mark.parametrize("name", ["subs.txt", "notsound.wav"])
@@ -137,17 +150,31 @@ def test_a_succeeded_chain_is_done(client, svc):
     assert it["reason"] is None and it["status_basis"] == "jobs"
 
 
+def test_a_skipped_step_says_why(client, svc):
+    it = _items(client)["silent.mp4"]
+    assert it["status"] == "done", it
+    assert it["reason"] == "audio, transcribe: skipped: no audio track"
+    assert it["step"] == "audio"
+    jobs = {j["kind"]: j for j in client.get(f"/v1/items/{it['id']}").json()["jobs"]}
+    assert jobs["probe"]["skipped"] is False
+    assert jobs["audio"]["skipped"] and jobs["audio"]["reason"] == "no audio track"
+
+
 def test_status_filter_and_sort_use_the_derived_status(client):
     assert set(_items(client, status="failed")) == {"subs.txt", "notsound.wav"}
-    assert set(_items(client, status="done")) == {"jfk.flac"}
+    assert set(_items(client, status="done")) == {"jfk.flac", "silent.mp4"}
     page = client.get("/v1/items", params={"status": "failed", "limit": 1}).json()
     assert page["total"] == 2 and len(page["items"]) == 1 and page["next_cursor"] == "1"
     rest = client.get("/v1/items", params={"status": "failed", "limit": 1, "cursor": "1"}).json()
     assert {page["items"][0]["name"], rest["items"][0]["name"]} == {"subs.txt", "notsound.wav"}
-    statuses = [it["status"] for it in client.get("/v1/items", params={"sort": "status"}).json()["items"]]
-    assert statuses == sorted(statuses) == ["done", "failed", "failed"]
-    statuses = [it["status"] for it in client.get("/v1/items", params={"sort": "-status"}).json()["items"]]
-    assert statuses == ["failed", "failed", "done"]
+    statuses = [
+        it["status"] for it in client.get("/v1/items", params={"sort": "status"}).json()["items"]
+    ]
+    assert statuses == sorted(statuses) == ["done", "done", "failed", "failed"]
+    statuses = [
+        it["status"] for it in client.get("/v1/items", params={"sort": "-status"}).json()["items"]
+    ]
+    assert statuses == ["failed", "failed", "done", "done"]
     assert client.get("/v1/items", params={"status": "running"}).json()["items"] == []
     assert client.get("/v1/items", params={"status": "finished"}).status_code == 422
 
@@ -163,7 +190,8 @@ def test_report_json_says_the_same(client, svc):
         assert rows[name]["reason"] == it["reason"]
         assert rows[name]["media_id"] == it["id"]
     assert rows["subs.txt"]["step"] == "probe"
-    assert rep["totals"]["failed"] == 2 and rep["totals"]["done"] == 1
+    assert rep["totals"]["failed"] == 2 and rep["totals"]["done"] == 2
+    assert rep["totals"]["no_audio"] == 1
     groups = {g["reason"]: g["items"] for g in rep["failures"]}
     assert all(reason.startswith("probe: ") for reason in groups)
     assert sorted(n for v in groups.values() for n in v) == ["notsound.wav", "subs.txt"]
@@ -187,3 +215,49 @@ def test_run_of_a_text_file_named_wav_fails_with_probes_reason(tmp_path):
     assert row["state"] == "failed"
     assert row["reason"].startswith("probe: ")
     assert "not media" in row["reason"]
+
+
+# --------------------------------------------------------------------------- derive
+
+
+def _fact(kind, status, *, reason=None, skipped=False, error_class=None, at=0):
+    from datetime import datetime, timedelta
+
+    from vidpipe.library.status import JobFact
+
+    t = datetime(2026, 1, 1) + timedelta(seconds=at)
+    return JobFact(kind, f"{kind}-{at}", status, reason, skipped, error_class, t)
+
+
+def test_derive_rules():
+    from vidpipe.library.status import derive
+
+    assert derive([]).status == "ingested"
+    ok = [_fact("probe", "succeeded"), _fact("audio", "succeeded")]
+    assert derive(ok).status == "done"
+    assert derive([*ok, _fact("transcribe", "running")]).status == "running"
+    assert derive([*ok, _fact("transcribe", "queued")]).status == "pending"
+    assert derive([*ok, _fact("transcribe", "waiting")]).status == "pending"
+    canceled = derive([*ok, _fact("transcribe", "canceled", reason="canceled")])
+    assert (canceled.status, canceled.reason, canceled.step) == (
+        "failed",
+        "transcribe: canceled",
+        "transcribe",
+    )
+    # the step that failed, not the dependents that failed because of it
+    dep = _fact(
+        "transcribe", "failed", reason="dependency x failed: boom", error_class="DependencyFailed"
+    )
+    st = derive([dep, _fact("probe", "succeeded"), _fact("audio", "failed", reason="boom")])
+    assert (st.status, st.reason, st.step) == ("failed", "audio: boom", "audio")
+    assert derive([*ok, dep]).reason == "transcribe: dependency x failed: boom"
+    # the latest job of a step counts; a retry that succeeded clears the failure
+    assert derive([*ok, _fact("probe", "failed", reason="x", at=5)]).status == "failed"
+    assert (
+        derive([_fact("probe", "failed", reason="x"), _fact("probe", "succeeded", at=5)]).status
+        == "done"
+    )
+    # a later skipped job (a duplicate's chain) does not hide the work done
+    dup = _fact("probe", "succeeded", reason="duplicate content of a", skipped=True, at=9)
+    assert derive([*ok, dup]).status == "done" and derive([*ok, dup]).reason is None
+    assert derive([dup]).status == "skipped"
