@@ -22,7 +22,8 @@ status        when
               ``"<step>: <message>"`` of the first such step, ``step`` that step
 ``running``   else a job is running
 ``pending``   else a job is ``waiting`` or ``queued``
-``skipped``   else every job succeeded with nothing to do (``result.skipped``)
+``skipped``   else every job succeeded with nothing to do (``result.skipped``); ``reason``
+              is the first step's (``duplicate content of ...``)
 ``done``      else; a step skipped on the way says why in ``reason``
               (``"audio, transcribe: skipped: no audio track"``)
 ============  ===========================================================================
@@ -153,12 +154,13 @@ def derive(facts: Iterable[JobFact]) -> ItemStatus:
     skipped = [f for f in jobs if f.skipped]
     if not skipped:
         return ItemStatus("done", None, None, "jobs", jobs)
+    if len(skipped) == len(jobs):  # nothing ran: the first step's reason says why
+        return ItemStatus("skipped", skipped[0].reason, skipped[0].kind, "jobs", jobs)
     by_reason: dict[str, list[str]] = {}
     for f in skipped:
         by_reason.setdefault(f.reason or "nothing to do", []).append(f.kind)
     reason = "; ".join(f"{', '.join(k)}: skipped: {r}" for r, k in by_reason.items())
-    status = "skipped" if len(skipped) == len(jobs) else "done"
-    return ItemStatus(status, reason, skipped[0].kind, "jobs", jobs)
+    return ItemStatus("done", reason, skipped[0].kind, "jobs", jobs)
 
 
 @dataclass
