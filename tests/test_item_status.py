@@ -261,3 +261,23 @@ def test_derive_rules():
     dup = _fact("probe", "succeeded", reason="duplicate content of a", skipped=True, at=9)
     assert derive([*ok, dup]).status == "done" and derive([*ok, dup]).reason is None
     assert (derive([dup]).status, derive([dup]).reason) == ("skipped", "duplicate content of a")
+
+
+def test_with_source_rules():
+    from vidpipe.library.status import derive, with_source
+
+    assert with_source(None, None, None).status == "ingested"
+    st = with_source(None, "failed", "probe: /a/x.wav: not media")
+    assert (st.status, st.step, st.basis) == (
+        "failed",
+        "probe",
+        "source",
+    )
+    assert with_source(None, "done", None).status == "done"
+    # a later job on another step does not hide the step `vidpipe run` failed at
+    later = derive([_fact("summarize", "succeeded")])
+    st = with_source(later, "failed", "transcribe: model error")
+    assert (st.status, st.reason, st.step) == ("failed", "transcribe: model error", "transcribe")
+    # a job of that step decides (a retry through the jobs)
+    again = derive([_fact("transcribe", "succeeded")])
+    assert with_source(again, "failed", "transcribe: model error").status == "done"

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from vidpipe.errors import NotFoundError, UsageError
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.models import EmbeddingRow, Media, Source, TranscriptRow
-from vidpipe.library.status import ITEM_STATUSES, ItemStatus, job_statuses
+from vidpipe.library.status import ITEM_STATUSES, ItemStatus, job_statuses, with_source
 from vidpipe.library.urls import redact_url
 
 __all__ = ["ITEM_SORTS", "ItemPage", "item_detail", "item_row", "list_items"]
@@ -90,15 +90,6 @@ def item_row(media: Media, language: str | None, status: ItemStatus) -> dict[str
         "status_basis": status.basis,
         "created_at": _iso(media.created_at),
     }
-
-
-def _status(jobs: ItemStatus | None, state: str | None, reason: str | None = None) -> ItemStatus:
-    """The jobs' status, else the first source's ``state``, else ``ingested``."""
-    if jobs is not None:
-        return jobs
-    if state is not None:
-        return ItemStatus(state, redact_url(reason) if reason else None, None, "source")
-    return ItemStatus("ingested")
 
 
 #: characters a text filter treats as spaces (``radio address`` finds ``radio_address.wav``)
@@ -239,7 +230,7 @@ def list_items(
     order.append(Media.id.asc())
 
     def status_of(mid: int, state: str | None, reason: str | None) -> ItemStatus:
-        return _status(derived.of_media(mid), state, reason)
+        return with_source(derived.of_media(mid), state, reason)
 
     if status is None and not by_status:  # one page straight from SQL
         with catalog.session(write=False) as s:
@@ -299,7 +290,7 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
     sources = catalog.sources_of_media(media_id)
     tr = catalog.transcript_row(media_id)
     first = min(sources, key=lambda x: x.position) if sources else None
-    status = _status(
+    status = with_source(
         job_statuses(catalog).of_media(media_id),
         first.state if first else None,
         first.reason if first else None,

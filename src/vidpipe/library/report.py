@@ -21,7 +21,7 @@ from pathlib import Path
 from vidpipe.files import atomic_path, atomic_write
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.ingest import list_number
-from vidpipe.library.status import ItemStatus, job_statuses
+from vidpipe.library.status import job_statuses, with_source
 from vidpipe.library.urls import redact_url
 from vidpipe.timecode import hms_colon
 
@@ -153,11 +153,10 @@ def build_report(catalog: Catalog) -> Report:
         if m is not None:
             named.add(m.id)
         emb = facts.get(m.id) if m else None
-        st = derived.of_source(src.id, src.media_id)
-        if st is not None and src.state == "skipped" and src.id not in derived.by_source:
-            st = None  # a duplicate line: its item's jobs are the first line's
-        if st is None:
-            st = ItemStatus(src.state, src.reason, None, "source")
+        jobs = derived.of_source(src.id, src.media_id)
+        if jobs is not None and src.state == "skipped" and src.id not in derived.by_source:
+            jobs = None  # a duplicate line: its item's jobs are the first line's
+        st = with_source(jobs, src.state, src.reason)
         rows.append(
             ReportRow(
                 position=src.position,

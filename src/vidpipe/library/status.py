@@ -31,7 +31,9 @@ status        when
 Without any such job the state of the item's first input line (``sources.state``, set
 by ``vidpipe run``: ``done``/``failed``/``skipped``/``pending``) is the status, with its
 reason; with neither, the status is ``ingested``: the item is recorded in the catalog
-(by content, e.g. ``vidpipe summarize FILE``) and nothing says what ran on it.
+(by content, e.g. ``vidpipe summarize FILE``) and nothing says what ran on it. An input
+line ``vidpipe run`` left ``failed`` at a step no job ran keeps the item ``failed``
+(:func:`with_source`).
 
 Cost: four queries whatever the number of items (the per-item steps' jobs, the sources'
 items, the items of the jobs' file paths, the dependencies of the jobs naming nothing).
@@ -62,6 +64,8 @@ __all__ = [
     "JobStatuses",
     "derive",
     "job_statuses",
+    "step_of",
+    "with_source",
 ]
 
 #: the steps whose jobs make an item's status, in pipeline order (download, then the
@@ -185,6 +189,34 @@ class JobStatuses:
         if media_id is not None:
             facts += self.sourceless.get(media_id, [])
         return derive(facts) if facts else None
+
+
+def step_of(reason: str | None) -> str | None:
+    """The step a ``"<step>: <message>"`` reason names (one of :data:`ITEM_STEPS`), else
+    None."""
+    head = (reason or "").split(":", 1)[0].strip()
+    return head if head in ITEM_STEPS else None
+
+
+def with_source(jobs: ItemStatus | None, state: str | None, reason: str | None) -> ItemStatus:
+    """An item's status from its jobs' (``jobs``, None without any) and its first input
+    line's ``state`` and ``reason`` (None without one).
+
+    The jobs decide, except that an input line ``vidpipe run`` left ``failed`` at a step
+    no job ran stays ``failed`` (a job run later on another step does not make the item
+    ``done``). Without jobs the line's state is the status; with neither ``ingested``.
+    """
+    if jobs is None:
+        if state is None:
+            return ItemStatus("ingested")
+        why = redact_url(reason) if reason else None
+        return ItemStatus(state, why, step_of(reason) if state == "failed" else None, "source")
+    if state == "failed" and jobs.status in ("done", "skipped"):
+        step = step_of(reason)
+        if step is not None and step not in {f.kind for f in jobs.jobs}:
+            why = redact_url(reason) if reason else None
+            return ItemStatus("failed", why, step, "source", jobs.jobs)
+    return jobs
 
 
 def _int(value: Any) -> int | None:
