@@ -278,3 +278,85 @@ def test_with_source_rules():
     # a job of that step decides (a retry through the jobs)
     again = derive([_fact("transcribe", "succeeded")])
     assert with_source(again, "failed", "transcribe: model error").status == "done"
+
+
+# --------------------------------------------------------------------------- both backends
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.jobs import JobStore
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'home' / 'catalog.db'}"
+    else:
+        url = request.getfixturevalue("new_pg_url")()
+    s = JobStore(Catalog(url), root=tmp_path / "storage")
+    yield s
+    s.catalog.close()
+
+
+def _end(store, job, *, result=None, error=None):
+    from vidpipe.types import JobError
+
+    got = store.claim(job.id, "test-owner")
+    assert got is not None, job
+    if error is not None:
+        return store.fail(
+            job.id, "test-owner", JobError(error_class="MediaError", message=error), retry=False
+        )
+    return store.succeed(job.id, "test-owner", result or {})
+
+
+def test_jobs_name_their_item_every_way_on_both_backends(store, tmp_path):
+    """By media id, by file path, by source id, and through a dependency; the latest
+    job of a step counts; one call reads them all."""
+    from vidpipe.files import sha256_file
+    from vidpipe.library.items import item_detail, list_items
+    from vidpipe.library.report import build_report
+    from vidpipe.library.status import job_statuses
+
+    cat = store.catalog
+    files = {}
+    for name in ("a.wav", "b.wav", "c.wav", "d.wav"):
+        p = tmp_path / name
+        p.write_bytes(name.encode() * 100)
+        files[name] = cat.add_media(p.resolve(), sha256_file(p), p.stat().st_size)[0].id
+    # a: by media id; a failed probe, then a retry that succeeded (the latest counts)
+    _end(store, store.create("probe", input={"media_id": files["a.wav"]}), error="broken")
+    _end(
+        store,
+        store.create("probe", input={"media_id": files["a.wav"]}),
+        result={"media_id": files["a.wav"]},
+    )
+    # b: by its file; probe fails, audio after it fails because of it (names nothing)
+    probe = store.create("probe", input={"path": str(tmp_path / "b.wav")})
+    audio = store.create("audio", depends_on=[probe.id])
+    _end(store, probe, error="not media: no decodable audio or video stream")
+    assert store.get(audio.id).status == "failed"
+    # c: an input line (source) whose item it is; a queued job
+    src = cat.add_source(str(tmp_path / "c.wav"), "file")
+    cat.set_source_state(src.id, "pending", None, media_id=files["c.wav"])
+    store.create("transcribe", input={"source_id": src.id, "media_id": files["c.wav"]})
+    # d: no job at all, no source: ingested
+
+    derived = job_statuses(cat)
+    assert derived.of_media(files["a.wav"]).status == "done"
+    b = derived.of_media(files["b.wav"])
+    assert (b.status, b.step) == ("failed", "probe")
+    assert b.reason == "probe: not media: no decodable audio or video stream"
+    assert {f.kind for f in b.jobs} == {"probe", "audio"}
+    assert derived.of_source(src.id, files["c.wav"]).status == "pending"
+    assert derived.of_media(files["d.wav"]) is None
+
+    page = {it["name"]: it for it in list_items(cat).items}
+    assert [page[n]["status"] for n in ("a.wav", "b.wav", "c.wav", "d.wav")] == [
+        "done", "failed", "pending", "ingested",
+    ]  # fmt: skip
+    assert {it["name"] for it in list_items(cat, status="ingested").items} == {"d.wav"}
+    assert item_detail(cat, files["b.wav"])["reason"] == b.reason
+    rows = {Path(r.path).name: r for r in build_report(cat).rows}
+    assert rows["c.wav"].state == "pending" and rows["c.wav"].source_id == src.id
+    assert rows["b.wav"].state == "failed" and rows["b.wav"].source_id is None
+    assert "d.wav" not in rows  # no input line, no job: not a report row
