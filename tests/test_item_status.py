@@ -201,6 +201,11 @@ def test_report_json_says_the_same(client, svc):
     assert {i["step"] for i in failed} == {"probe"}
     assert {i["media_id"] for i in failed} == {items["subs.txt"]["id"], items["notsound.wav"]["id"]}
     assert page["totals"]["failed"] == 2
+    # vidpipe show says it too, with the jobs
+    shown = vp(svc.home, "show", str(items["subs.txt"]["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert f"status failed ({items['subs.txt']['reason']})" in " ".join(shown.stdout.split())
+    assert "job probe " in shown.stdout and "job transcribe " in shown.stdout
 
 
 def test_run_of_a_text_file_named_wav_fails_with_probes_reason(tmp_path):

@@ -462,7 +462,8 @@ def _media_or_fail(cat, media_id: int):
 
 
 def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
-    """Details of one item: file, probe summary, sources, stages, transcript lines."""
+    """Details of one item: file, probe summary, status, sources, stages, transcript lines."""
+    from vidpipe.library.status import job_statuses, with_source
     from vidpipe.library.urls import redact_url
     from vidpipe.timecode import hms_colon as hms
 
@@ -472,6 +473,12 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         srcs = cat.sources_of_media(m.id)
         stages = cat.stages(m.id)
         tr = cat.get_transcript(m.id)
+        first = min(srcs, key=lambda x: x.position) if srcs else None
+        status = with_source(
+            job_statuses(cat).of_media(m.id),
+            first.state if first else None,
+            first.reason if first else None,
+        )
     finally:
         cat.close()
     res = f"{m.width}x{m.height}" if m.width and m.height else "-"
@@ -483,6 +490,13 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         f"resolution {res}, codecs {codecs}",
         highlight=False,
     )
+    why = f" ({status.reason})" if status.reason else ""
+    out.print(redact_url(f"  status {status.status}{why}"), highlight=False, markup=False)
+    for job in status.jobs:
+        detail = f" ({job.reason})" if job.reason else ""
+        out.print(
+            f"  job {job.kind} {job.job_id}: {job.status}{detail}", highlight=False, markup=False
+        )
     for s in srcs:
         out.print(
             redact_url(f"  source {s.uri}: {s.state}{' (' + s.reason + ')' if s.reason else ''}"),
