@@ -365,3 +365,40 @@ def test_jobs_name_their_item_every_way_on_both_backends(store, tmp_path):
     assert rows["c.wav"].state == "pending" and rows["c.wav"].source_id == src.id
     assert rows["b.wav"].state == "failed" and rows["b.wav"].source_id is None
     assert "d.wav" not in rows  # no input line, no job: not a report row
+
+
+# --------------------------------------------------------------------------- the web page
+
+
+def test_the_library_page_shows_the_failed_uploads_and_their_step(svc, client):
+    """The page reads the API: the uploads' badges say failed, the failures name probe
+    (no "None."), the item page says why."""
+    chromium = Path(os.environ.get("VIDPIPE_CHROMIUM", "/usr/bin/chromium"))
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not chromium.is_file():
+        pytest.skip(f"no Chromium at {chromium} (set VIDPIPE_CHROMIUM)")
+    items = _items(client)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page()
+            page.goto(svc.url + "/")
+            page.wait_for_selector("#lib-rows tr[data-id]")
+            page.wait_for_selector("#failures .failure")
+            badges = page.eval_on_selector_all(
+                "#lib-rows tr[data-id]",
+                "rows => rows.map(r => [r.querySelector('.title-cell a').textContent,"
+                " r.querySelector('.stat').textContent])",
+            )
+            assert dict(badges) == {n: it["status"] for n, it in items.items()}
+            failures = page.text_content("#failures")
+            assert "None." not in failures and "probe: " in failures
+            assert "subs.txt" in failures and "notsound.wav" in failures
+            assert page.text_content("#totals [data-total=failed]") == "2"
+            page.goto(f"{svc.url}/items/{items['notsound.wav']['id']}")
+            page.wait_for_selector("#item-facts .reason")
+            assert items["notsound.wav"]["reason"] in page.text_content("#item-facts")
+        finally:
+            browser.close()
