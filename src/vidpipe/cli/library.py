@@ -475,7 +475,7 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         tr = cat.get_transcript(m.id)
         first = min(srcs, key=lambda x: x.position) if srcs else None
         status = with_source(
-            job_statuses(cat).of_media(m.id),
+            job_statuses(cat, [m.id]).of_media(m.id),
             first.state if first else None,
             first.reason if first else None,
         )

@@ -23,7 +23,13 @@ from sqlalchemy import func, select
 from vidpipe.errors import NotFoundError, UsageError
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.models import EmbeddingRow, Media, Source, TranscriptRow
-from vidpipe.library.status import ITEM_STATUSES, ItemStatus, job_statuses, with_source
+from vidpipe.library.status import (
+    ITEM_STATUSES,
+    ItemStatus,
+    JobStatuses,
+    job_statuses,
+    with_source,
+)
 from vidpipe.library.urls import redact_url
 
 __all__ = ["ITEM_SORTS", "ItemPage", "item_detail", "item_row", "list_items"]
@@ -171,7 +177,6 @@ def list_items(
             f"min_duration {min_duration:g} is above max_duration {max_duration:g}", "swap them"
         )
     offset = _cursor_offset(cursor)
-    derived = job_statuses(catalog)  # every item's jobs: a few queries, not one per item
 
     first = (
         select(Source.media_id.label("mid"), func.min(Source.position).label("pos"))
@@ -229,6 +234,8 @@ def list_items(
         order.append(Media.path.desc() if sort.startswith("-") else Media.path.asc())
     order.append(Media.id.asc())
 
+    derived = JobStatuses()
+
     def status_of(mid: int, state: str | None, reason: str | None) -> ItemStatus:
         return with_source(derived.of_media(mid), state, reason)
 
@@ -237,10 +244,13 @@ def list_items(
             total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
             rows = s.execute(q.order_by(*order).offset(offset).limit(int(limit) + 1)).all()
         more = len(rows) > limit
+        # the jobs of this page's items only: a few queries, not one per item
+        derived = job_statuses(catalog, [m.id for m, *_ in rows[:limit]])
         items = [item_row(m, lang, status_of(m.id, st, why)) for m, lang, st, why in rows[:limit]]
         return ItemPage(items, int(total), str(offset + limit) if more else None)
 
     # the status is derived in Python: filter and sort every match's id, then load a page
+    derived = job_statuses(catalog)  # every item's jobs: a few queries, not one per item
     with catalog.session(write=False) as s:
         keyed = s.execute(
             q.with_only_columns(Media.id, first_src.c.state, first_src.c.reason).order_by(*order)
@@ -291,7 +301,7 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
     tr = catalog.transcript_row(media_id)
     first = min(sources, key=lambda x: x.position) if sources else None
     status = with_source(
-        job_statuses(catalog).of_media(media_id),
+        job_statuses(catalog, [media_id]).of_media(media_id),
         first.state if first else None,
         first.reason if first else None,
     )

@@ -45,11 +45,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vidpipe.library.catalog import Catalog
@@ -241,7 +241,43 @@ def _fact(row: Any, order: int) -> JobFact:
     return JobFact(kind, jid, status, reason, False, error_class, order)
 
 
-def _load(s: Session) -> JobStatuses:
+def _scope(s: Session, media_ids: Collection[int]) -> set[str] | None:
+    """The ids of the per-item steps' jobs that may name the items ``media_ids``: those
+    naming them (id, input line, file) and, step by step, their dependents (a dependent
+    naming nothing inherits its dependency's item). None when that is more than one
+    ``IN`` list holds (then every job is read). A file input is matched as given
+    (items' paths are stored resolved; a job naming its file through a symbolic link
+    is found by the full read only)."""
+    ids = sorted(set(media_ids))
+    if not ids or len(ids) > _CHUNK:
+        return None
+    sources = list(s.scalars(select(Source.id).where(Source.media_id.in_(ids))))
+    paths = list(s.scalars(select(Media.path).where(Media.id.in_(ids))))
+    names = [
+        JobRow.input["media_id"].as_integer().in_(ids),
+        JobRow.result["media_id"].as_integer().in_(ids),
+        JobRow.input["path"].as_string().in_(paths),
+    ]
+    if sources:
+        names += [
+            JobRow.source_id.in_(sources),
+            JobRow.input["source_id"].as_integer().in_(sources),
+        ]
+    found = set(s.scalars(select(JobRow.id).where(JobRow.kind.in_(ITEM_STEPS), or_(*names))))
+    frontier = set(found)
+    while frontier and len(found) <= _CHUNK:
+        q = select(JobDepRow.job_id).where(JobDepRow.depends_on.in_(sorted(frontier)))
+        frontier = set(s.scalars(q)) - found
+        found |= frontier
+    return found if len(found) <= _CHUNK else None
+
+
+def _load(s: Session, scope: set[str] | None = None) -> JobStatuses:
+    if scope is not None and not scope:
+        return JobStatuses()
+    where = [JobRow.kind.in_(ITEM_STEPS)]
+    if scope is not None:
+        where.append(JobRow.id.in_(sorted(scope)))
     # the few JSON fields needed, extracted by the database (a result may be large)
     found = s.execute(
         select(
@@ -257,7 +293,7 @@ def _load(s: Session) -> JobStatuses:
             JobRow.error_class,
             JobRow.error_message,
         )
-        .where(JobRow.kind.in_(ITEM_STEPS))
+        .where(*where)
         .order_by(JobRow.created_at, JobRow.id)  # creation order: no dates to parse
     )
     rows = [tuple(r) for r in found]  # plain tuples: named access costs ~2 us a field
@@ -303,7 +339,7 @@ def _load(s: Session) -> JobStatuses:
         q = (
             select(JobDepRow.job_id, JobDepRow.depends_on)
             .join(JobRow, JobRow.id == JobDepRow.job_id)
-            .where(JobRow.kind.in_(ITEM_STEPS))
+            .where(*where)
             .order_by(JobDepRow.job_id, JobDepRow.position)
         )
         for jid, dep in s.execute(q):
@@ -343,16 +379,21 @@ def _load(s: Session) -> JobStatuses:
     return out
 
 
-def job_statuses(catalog: Catalog) -> JobStatuses:
-    """Every per-item step's job, grouped by the item and the input line it names (see
-    the module doc); four queries whatever the catalog's size.
+def job_statuses(catalog: Catalog, media_ids: Collection[int] | None = None) -> JobStatuses:
+    """The per-item steps' jobs, grouped by the item and the input line they name (see
+    the module doc); a few queries whatever the catalog's size.
 
     Args:
         catalog: an open catalog.
+        media_ids: only these items are asked about (a page of them): the jobs read
+            are those that may name them, so the answer for other items may be
+            incomplete. None (or more than 500 ids): every job is read.
 
     Returns:
         A :class:`JobStatuses`; its :meth:`~JobStatuses.of_media` and
         :meth:`~JobStatuses.of_source` give :class:`ItemStatus` values.
     """
+    if media_ids is not None and not media_ids:
+        return JobStatuses()
     with catalog.session(write=False) as s:
-        return _load(s)
+        return _load(s, _scope(s, media_ids) if media_ids is not None else None)
