@@ -360,7 +360,11 @@ def test_jobs_name_their_item_every_way_on_both_backends(store, tmp_path):
         "done", "failed", "pending", "ingested",
     ]  # fmt: skip
     assert {it["name"] for it in list_items(cat, status="ingested").items} == {"d.wav"}
-    assert item_detail(cat, files["b.wav"])["reason"] == b.reason
+    detail = item_detail(cat, files["b.wav"])  # reads only the jobs that may name it
+    assert detail["reason"] == b.reason
+    assert {j["kind"] for j in detail["jobs"]} == {"probe", "audio"}  # audio through its dependency
+    assert job_statuses(cat, [files["c.wav"]]).of_media(files["c.wav"]).status == "pending"
+    assert job_statuses(cat, []).by_media == {}
     rows = {Path(r.path).name: r for r in build_report(cat).rows}
     assert rows["c.wav"].state == "pending" and rows["c.wav"].source_id == src.id
     assert rows["b.wav"].state == "failed" and rows["b.wav"].source_id is None
