@@ -369,7 +369,13 @@ def report(
     if embedded:  # the embed step's facts: audio seconds and channels, processing seconds
         for col in ("audio s", "ch", "embed s"):
             t.add_column(col, justify="right")
-    colors = {"done": "green", "failed": "red", "skipped": "yellow", "pending": "cyan"}
+    colors = {
+        "done": "green",
+        "failed": "red",
+        "skipped": "yellow",
+        "pending": "cyan",
+        "running": "blue",
+    }
     for i, row in enumerate(r.rows, 1):
         codecs = "/".join(c for c in (row.video_codec, row.audio_codec) if c) or "-"
         extra = []
@@ -396,7 +402,9 @@ def report(
     silent = f" ({tot['no_audio']} without audio)" if tot.get("no_audio") else ""
     out.print(
         f"total: {tot['items']} items, {tot['done']} done, {tot['failed']} failed, "
-        f"{tot['skipped']} skipped, {tot['pending']} pending; {tot['media']} media files"
+        f"{tot['skipped']} skipped, {tot['pending']} pending"
+        f"{', ' + str(tot['running']) + ' running' if tot.get('running') else ''}; "
+        f"{tot['media']} media files"
         f"{silent}, "
         f"duration {hms_colon(tot['duration'])} (h:mm:ss), {tot['words']} words",
         highlight=False,
@@ -460,7 +468,8 @@ def _media_or_fail(cat, media_id: int):
 
 
 def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of the report).")]):
-    """Details of one item: file, probe summary, sources, stages, transcript lines."""
+    """Details of one item: file, probe summary, status, sources, stages, transcript lines."""
+    from vidpipe.library.status import job_statuses, with_source
     from vidpipe.library.urls import redact_url
     from vidpipe.timecode import hms_colon as hms
 
@@ -470,6 +479,12 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         srcs = cat.sources_of_media(m.id)
         stages = cat.stages(m.id)
         tr = cat.get_transcript(m.id)
+        first = min(srcs, key=lambda x: x.position) if srcs else None
+        status = with_source(
+            job_statuses(cat, [m.id]).of_media(m.id),
+            first.state if first else None,
+            first.reason if first else None,
+        )
     finally:
         cat.close()
     res = f"{m.width}x{m.height}" if m.width and m.height else "-"
@@ -481,6 +496,13 @@ def show(item_id: Annotated[int, typer.Argument(help="Item id (the id column of 
         f"resolution {res}, codecs {codecs}",
         highlight=False,
     )
+    why = f" ({status.reason})" if status.reason else ""
+    out.print(redact_url(f"  status {status.status}{why}"), highlight=False, markup=False)
+    for job in status.jobs:
+        detail = f" ({job.reason})" if job.reason else ""
+        out.print(
+            f"  job {job.kind} {job.job_id}: {job.status}{detail}", highlight=False, markup=False
+        )
     for s in srcs:
         out.print(
             redact_url(f"  source {s.uri}: {s.state}{' (' + s.reason + ')' if s.reason else ''}"),

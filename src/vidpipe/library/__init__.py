@@ -6,6 +6,7 @@ Modules: :mod:`~vidpipe.library.catalog` (SQLAlchemy + Alembic; SQLite or Postgr
 :mod:`~vidpipe.library.search` (FTS5 / PostgreSQL full text, Chinese via jieba),
 :mod:`~vidpipe.library.ingest` (sources from URLs, link lists, files, folders),
 :mod:`~vidpipe.library.report` (tables, CSV, JSON, duration plot),
+:mod:`~vidpipe.library.status` (an item's status, derived from its jobs),
 :mod:`~vidpipe.library.download` and :mod:`~vidpipe.library.urls` (downloads).
 
 Example::

@@ -5,9 +5,10 @@ filters (status, language, duration range) and a sort order in one SQL query (SQ
 and PostgreSQL alike); :func:`item_detail` gathers what is known about one item:
 probe facts, stages, sources, transcript facts, summary, chapters and scenes.
 
-An item's ``status`` is the state of the source line that first produced it
-(``pending``, ``done``, ``failed``, ``skipped``); an item recorded by content without
-a source (a file given to a job) is ``done``.
+An item's ``status`` is derived from its jobs (:mod:`vidpipe.library.status`:
+``failed`` with the failing step's ``reason``, ``running``, ``pending``, ``skipped``,
+``done``); without jobs it is the state of the source line that first produced it, and
+with neither ``ingested`` (recorded, nothing known to have run on it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from sqlalchemy import func, select
 
 from vidpipe.errors import NotFoundError, UsageError
 from vidpipe.library.catalog import Catalog
-from vidpipe.library.models import SOURCE_STATES, EmbeddingRow, Media, Source, TranscriptRow
+from vidpipe.library.models import EmbeddingRow, Media, Source, TranscriptRow
+from vidpipe.library.status import (
+    ITEM_STATUSES,
+    ItemStatus,
+    JobStatuses,
+    job_statuses,
+    with_source,
+)
 from vidpipe.library.urls import redact_url
 
 __all__ = ["ITEM_SORTS", "ItemPage", "item_detail", "item_row", "list_items"]
@@ -60,11 +68,15 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def item_row(media: Media, language: str | None, status: str | None) -> dict[str, Any]:
+def item_row(media: Media, language: str | None, status: ItemStatus) -> dict[str, Any]:
     """The summary fields of one item: ``id``, ``name`` (file name), ``path``, ``size``
     (bytes), ``sha256``, ``duration`` (seconds or None), ``format``, ``width``,
     ``height`` (pixels), ``video_codec``, ``audio_codec``, ``language`` (of its
-    transcript, None without one), ``status`` and ``created_at`` (ISO 8601, UTC)."""
+    transcript, None without one), ``status`` (one of
+    :data:`~vidpipe.library.status.ITEM_STATUSES`), ``reason`` (``"<step>: <message>"``
+    of a failed item, what was skipped, or the source's reason; None), ``step`` (the step
+    that failed or was skipped), ``status_basis`` (``jobs``, ``source`` or ``none``) and
+    ``created_at`` (ISO 8601, UTC)."""
     return {
         "id": media.id,
         "name": Path(media.path).name,
@@ -78,7 +90,10 @@ def item_row(media: Media, language: str | None, status: str | None) -> dict[str
         "video_codec": media.video_codec,
         "audio_codec": media.audio_codec,
         "language": language,
-        "status": status or "done",
+        "status": status.status,
+        "reason": status.reason,
+        "step": status.step,
+        "status_basis": status.basis,
         "created_at": _iso(media.created_at),
     }
 
@@ -128,7 +143,10 @@ def list_items(
 
     Args:
         catalog: an open catalog.
-        status: ``pending``, ``done``, ``failed`` or ``skipped`` (see the module doc).
+        status: one of :data:`~vidpipe.library.status.ITEM_STATUSES` (``pending``,
+            ``running``, ``done``, ``failed``, ``skipped``, ``ingested``; see the module
+            doc). Filtering or sorting by status reads every match's id (the status
+            is derived from the jobs, not stored).
         language: transcript language, ISO 639-1 (``en`` also matches ``en-US``).
         min_duration, max_duration: probed duration range in seconds (inclusive);
             items without a duration are left out when either is given.
@@ -145,8 +163,8 @@ def list_items(
     Raises:
         UsageError: an unknown status or sort, a bad limit, duration range or cursor.
     """
-    if status is not None and status not in SOURCE_STATES:
-        raise UsageError(f"unknown item status '{status}'", f"use {', '.join(SOURCE_STATES)}")
+    if status is not None and status not in ITEM_STATUSES:
+        raise UsageError(f"unknown item status '{status}'", f"use {', '.join(ITEM_STATUSES)}")
     if sort not in ITEM_SORTS:
         raise UsageError(f"unknown sort '{sort}'", f"use {', '.join(ITEM_SORTS)}")
     if not 1 <= int(limit) <= MAX_LIMIT:
@@ -167,20 +185,21 @@ def list_items(
         .subquery()
     )
     first_src = (
-        select(Source.media_id.label("mid"), func.min(Source.state).label("state"))
+        select(
+            Source.media_id.label("mid"),
+            func.min(Source.state).label("state"),
+            func.min(Source.reason).label("reason"),
+        )
         .join(first, (first.c.mid == Source.media_id) & (first.c.pos == Source.position))
         .group_by(Source.media_id)
         .subquery()
     )
-    state = func.coalesce(first_src.c.state, "done")
     q = (
-        select(Media, TranscriptRow.language, state.label("state"))
+        select(Media, TranscriptRow.language, first_src.c.state, first_src.c.reason)
         .outerjoin(TranscriptRow, TranscriptRow.media_id == Media.id)
         .outerjoin(first_src, first_src.c.mid == Media.id)
         .outerjoin(first, first.c.mid == Media.id)
     )
-    if status is not None:
-        q = q.where(state == status)
     if language is not None:
         code = language.strip().lower()
         q = q.where(
@@ -200,6 +219,7 @@ def list_items(
         q = q.where(Media.duration >= float(min_duration))
     if max_duration is not None:
         q = q.where(Media.duration <= float(max_duration))
+    by_status = sort.lstrip("-") == "status"
     key = {
         "id": Media.id,
         "duration": Media.duration,
@@ -207,18 +227,51 @@ def list_items(
         "position": func.coalesce(first.c.pos, 2**31 - 1),
         "name": _file_name(Media.path),
         "language": func.coalesce(TranscriptRow.language, ""),
-        "status": state,
+        "status": Media.id,  # sorted below, by the derived status
     }[sort.lstrip("-")]
-    order = [key.desc() if sort.startswith("-") else key.asc()]
+    order = [key.desc() if sort.startswith("-") and not by_status else key.asc()]
     if sort.lstrip("-") == "name":  # the same file name in two folders: by path
         order.append(Media.path.desc() if sort.startswith("-") else Media.path.asc())
     order.append(Media.id.asc())
+
+    derived = JobStatuses()
+
+    def status_of(mid: int, state: str | None, reason: str | None) -> ItemStatus:
+        return with_source(derived.of_media(mid), state, reason)
+
+    if status is None and not by_status:  # one page straight from SQL
+        with catalog.session(write=False) as s:
+            total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
+            rows = s.execute(q.order_by(*order).offset(offset).limit(int(limit) + 1)).all()
+        more = len(rows) > limit
+        # the jobs of this page's items only: a few queries, not one per item
+        derived = job_statuses(catalog, [m.id for m, *_ in rows[:limit]])
+        items = [item_row(m, lang, status_of(m.id, st, why)) for m, lang, st, why in rows[:limit]]
+        return ItemPage(items, int(total), str(offset + limit) if more else None)
+
+    # the status is derived in Python: filter and sort every match's id, then load a page
+    derived = job_statuses(catalog)  # every item's jobs: a few queries, not one per item
     with catalog.session(write=False) as s:
-        total = s.scalar(select(func.count()).select_from(q.order_by(None).subquery())) or 0
-        rows = s.execute(q.order_by(*order).offset(offset).limit(int(limit) + 1)).all()
-    more = len(rows) > limit
-    items = [item_row(m, lang, st) for m, lang, st in rows[:limit]]
-    return ItemPage(items, int(total), str(offset + limit) if more else None)
+        keyed = s.execute(
+            q.with_only_columns(Media.id, first_src.c.state, first_src.c.reason).order_by(*order)
+        ).all()
+    found = [(mid, status_of(mid, st, why).status) for mid, st, why in keyed]
+    if status is not None:
+        found = [(mid, st) for mid, st in found if st == status]
+    if by_status:  # stable (also reversed): ties stay by id, ascending
+        found.sort(key=lambda f: f[1], reverse=sort.startswith("-"))
+    page_ids = [mid for mid, _ in found[offset : offset + int(limit)]]
+    loaded: dict[int, Any] = {}
+    if page_ids:
+        with catalog.session(write=False) as s:
+            for m, lang, st, why in s.execute(q.where(Media.id.in_(page_ids))).all():
+                loaded[m.id] = (m, lang, st, why)
+    items = [
+        item_row(m, lang, status_of(m.id, st, why))
+        for m, lang, st, why in (loaded[i] for i in page_ids if i in loaded)
+    ]
+    more = len(found) > offset + int(limit)
+    return ItemPage(items, len(found), str(offset + limit) if more else None)
 
 
 def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
@@ -232,7 +285,9 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
         ``transcript`` (``language``, ``duration`` s, ``segments``, ``model``; None
         without one), ``summary`` (:class:`~vidpipe.types.Summary` JSON or None),
         ``chapters`` and ``scenes`` (lists or None), ``embedded`` (whether an audio
-        embedding is stored for it: ``/similar`` can answer).
+        embedding is stored for it: ``/similar`` can answer), ``jobs`` (the latest job
+        of each step its status comes from: ``kind``, ``job_id``, ``status``,
+        ``reason``, ``skipped``; empty when the status comes from its source).
 
     Raises:
         NotFoundError: no such item.
@@ -244,8 +299,14 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
         raise NotFoundError(f"no item with id {media_id} in the catalog", "see GET /v1/items")
     sources = catalog.sources_of_media(media_id)
     tr = catalog.transcript_row(media_id)
-    status = min(sources, key=lambda x: x.position).state if sources else None
+    first = min(sources, key=lambda x: x.position) if sources else None
+    status = with_source(
+        job_statuses(catalog, [media_id]).of_media(media_id),
+        first.state if first else None,
+        first.reason if first else None,
+    )
     out = item_row(media, tr.language if tr else None, status)
+    out["jobs"] = [f.to_dict() for f in status.jobs]
     out["probe"] = media.probe
     out["stages"] = [
         {

@@ -21,6 +21,7 @@ from pathlib import Path
 from vidpipe.files import atomic_path, atomic_write
 from vidpipe.library.catalog import Catalog
 from vidpipe.library.ingest import list_number
+from vidpipe.library.status import job_statuses, with_source
 from vidpipe.library.urls import redact_url
 from vidpipe.timecode import hms_colon
 
@@ -32,8 +33,8 @@ class ReportRow:
     ``source``, ``uri`` and ``reason`` are for display: URL passwords are ``***``.
     """
 
-    position: int
-    source_id: int
+    position: int | None
+    source_id: int | None
     source: str
     uri: str
     state: str
@@ -52,6 +53,8 @@ class ReportRow:
     audio_duration: float | None = None  # seconds of decoded audio (embed step)
     channels: int | None = None  # of the audio stream (embed step)
     embed_seconds: float | None = None  # decode + encode wall time (embed step)
+    step: str | None = None  # the step that failed (or was skipped), from the jobs
+    status_basis: str = "source"  # what ``state`` comes from: jobs, source or none
 
     @property
     def no_audio(self) -> bool:
@@ -128,22 +131,40 @@ def source_label(src) -> str:
 
 
 def build_report(catalog: Catalog) -> Report:
+    """The report over the catalog: one row per input line in input order, then one per
+    item no input line names that has jobs (a file sent to the service; ``position`` and
+    ``source_id`` None, ``source`` its file name).
+
+    A row's ``state`` and ``reason`` come from its jobs (:mod:`vidpipe.library.status`:
+    ``failed`` with ``"<step>: <message>"``, ``running``, ``pending``, ``skipped``,
+    ``done``): the jobs of its input line and those of its item that name no input line.
+    Without jobs (or for a skipped duplicate line without its own) they are the input
+    line's as ``vidpipe run`` left them.
+    """
     media = {m.id: m for m in catalog.all_media()}
     words = catalog.word_counts()
     langs = catalog.languages()
     facts = catalog.embedding_facts()
+    derived = job_statuses(catalog)
     rows: list[ReportRow] = []
+    named: set[int] = set()
     for src in catalog.sources():
         m = media.get(src.media_id) if src.media_id is not None else None
+        if m is not None:
+            named.add(m.id)
         emb = facts.get(m.id) if m else None
+        jobs = derived.of_source(src.id, src.media_id)
+        if jobs is not None and src.state == "skipped" and src.id not in derived.by_source:
+            jobs = None  # a duplicate line: its item's jobs are the first line's
+        st = with_source(jobs, src.state, src.reason)
         rows.append(
             ReportRow(
                 position=src.position,
                 source_id=src.id,
                 source=source_label(src),
                 uri=redact_url(src.uri),
-                state=src.state,
-                reason=redact_url(src.reason) if src.reason else src.reason,
+                state=st.status,
+                reason=redact_url(st.reason) if st.reason else st.reason,
                 media_id=m.id if m else None,
                 path=m.path if m else None,
                 duration=m.duration if m else None,
@@ -158,6 +179,38 @@ def build_report(catalog: Catalog) -> Report:
                 audio_duration=emb[0] if emb else None,
                 channels=emb[1] if emb else None,
                 embed_seconds=round(emb[2], 4) if emb and emb[2] is not None else None,
+                step=st.step,
+                status_basis=st.basis,
+            )
+        )
+    for mid in sorted(set(derived.by_media) - named):  # items sent to jobs, no input line
+        m = media.get(mid)
+        st = derived.of_media(mid)
+        if m is None or st is None:
+            continue
+        emb = facts.get(mid)
+        rows.append(
+            ReportRow(
+                position=None,
+                source_id=None,
+                source=Path(m.path).name,
+                uri=m.path,
+                state=st.status,
+                reason=st.reason,
+                media_id=mid,
+                path=m.path,
+                duration=m.duration,
+                width=m.width,
+                height=m.height,
+                video_codec=m.video_codec,
+                audio_codec=m.audio_codec,
+                language=langs.get(mid),
+                words=words.get(mid),
+                audio_duration=emb[0] if emb else None,
+                channels=emb[1] if emb else None,
+                embed_seconds=round(emb[2], 4) if emb and emb[2] is not None else None,
+                step=st.step,
+                status_basis=st.basis,
             )
         )
     counted: set[int] = set()
@@ -171,6 +224,7 @@ def build_report(catalog: Catalog) -> Report:
     totals: dict[str, float | int] = {"items": len(rows)}
     for state in ("done", "failed", "skipped", "pending"):
         totals[state] = sum(1 for r in rows if r.state == state)
+    totals["running"] = sum(1 for r in rows if r.state == "running")
     totals["media"] = len(counted)
     # done items without an audio track (runner: "audio, transcribe: skipped: no audio track")
     totals["no_audio"] = sum(1 for r in rows if r.no_audio)
@@ -202,6 +256,7 @@ CSV_FIELDS = [
     "audio_duration",
     "channels",
     "embed_seconds",
+    "step",
     "meta",
 ]
 

@@ -29,10 +29,11 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from vidpipe.errors import InputError, NotFoundError, UnavailableError
 from vidpipe.library.items import ITEM_SORTS
+from vidpipe.library.status import ITEM_STATUSES
 from vidpipe.service.errors import error_responses
 
 __all__ = ["router"]
@@ -57,7 +58,17 @@ class Item(BaseModel):
     video_codec: str | None = None
     audio_codec: str | None = None
     language: str | None = None
-    status: str
+    status: str = Field(
+        description="derived from the item's jobs: pending, running, done, failed, skipped; "
+        "without jobs its source's state; with neither, ingested"
+    )
+    reason: str | None = Field(
+        None, description="'<step>: <message>' of a failed item, or what was skipped"
+    )
+    step: str | None = Field(None, description="the step that failed (or was skipped)")
+    status_basis: str = Field(
+        "none", description="what the status comes from: jobs, source or none"
+    )
     created_at: str | None = None
 
 
@@ -77,6 +88,7 @@ class ItemDetail(Item):
     scenes: list[dict[str, Any]] | None = None
     embedded: bool = False
     speakers: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
 
 
 class Hit(BaseModel):
@@ -118,7 +130,7 @@ def _catalog(request: Request):
 )
 async def list_items(
     request: Request,
-    status: Literal["pending", "done", "failed", "skipped"] | None = Query(None),
+    status: Literal[ITEM_STATUSES] | None = Query(None),  # type: ignore[valid-type]
     language: str | None = Query(None, max_length=16, description="ISO 639-1, e.g. en"),
     min_duration: float | None = Query(None, ge=0, description="seconds"),
     max_duration: float | None = Query(None, ge=0, description="seconds"),

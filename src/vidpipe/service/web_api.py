@@ -33,11 +33,14 @@ router = APIRouter(tags=["library"])
 
 
 class FailedSource(BaseModel):
-    """One failed input line: its label, its media item (if any) and its own message."""
+    """One failed input line (or item sent to jobs): its label, its media item (if
+    any), its own message and the step that failed (from its jobs; None when the
+    status comes from its input line)."""
 
     source: str
     media_id: int | None = None
     message: str | None = None
+    step: str | None = None
 
 
 class FailureGroup(BaseModel):
@@ -75,7 +78,12 @@ def report(request: Request) -> dict[str, Any]:
     for row in rep.rows:
         if row.state == "failed":
             groups.setdefault(failure_group(row.reason), []).append(
-                {"source": row.source, "media_id": row.media_id, "message": row.reason}
+                {
+                    "source": row.source,
+                    "media_id": row.media_id,
+                    "message": row.reason,
+                    "step": row.step,
+                }
             )
     failures = [
         {"reason": k, "items": v} for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1]))

@@ -262,7 +262,7 @@ function libraryPage() {
         it.source && it.source !== it.title ? el("span", { class: "src" }, it.source) : null),
       el("td", { class: "num meta dur", dataset: { seconds: it.duration ?? "" } }, hms(it.duration)),
       el("td", { class: "meta lang" }, it.language || "–"),
-      el("td", { class: "meta stat" }, el("span", { class: `badge ${it.status}` }, it.status || "–")));
+      el("td", { class: "meta stat" }, el("span", { class: `badge ${it.status}`, title: it.reason || "" }, it.status || "–")));
   }
 
   async function load() {
@@ -329,7 +329,7 @@ async function loadReport() {
   let rep;
   try { rep = await api("/v1/report"); } catch (e) { $("#totals").replaceChildren(el("p", { class: "muted" }, e.message)); return; }
   const t = rep.totals || {};
-  const labels = [["items", "items"], ["done", "done"], ["failed", "failed"], ["pending", "pending"],
+  const labels = [["items", "items"], ["done", "done"], ["failed", "failed"], ["running", "running"], ["pending", "pending"],
     ["skipped", "skipped"], ["no_audio", "no audio"], ["duration", "total length"], ["words", "words"]];
   $("#totals").replaceChildren(...labels.filter(([k]) => t[k] !== undefined).map(([k, label]) =>
     el("div", {}, el("dt", {}, label), el("dd", { dataset: { total: k } }, k === "duration" ? hms(t[k]) : String(t[k])))));
@@ -440,6 +440,7 @@ async function itemPage() {
   const facts = [hms(item.duration), item.language, item.width && item.height ? `${item.width}×${item.height}` : null,
     item.video_codec, item.audio_codec, item.status].filter(Boolean);
   $("#item-facts").textContent = facts.join(" · ");
+  if (item.reason) $("#item-facts").append(el("span", { class: "reason" }, ` — ${item.reason}`));
 
   const box = $("#media-box");
   let player;
