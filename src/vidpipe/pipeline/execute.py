@@ -34,7 +34,7 @@ import contextlib
 import importlib
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +296,7 @@ def _run_packed(
     threads: int | None,
     local: bool,
     within: Collection[str] | None = None,
+    on_finish: Callable[[Job], None] | None = None,
 ) -> Job:
     """Run a claimed ``transcribe`` job with its packing group (:func:`_claim_pack`):
     the group's files transcribed in one call while every claimed job's lease is
@@ -325,7 +326,9 @@ def _run_packed(
     result = _execute(store, job, owner, lease, threads, local=local, transcripts=made)
     for other in others:
         try:
-            _execute(store, other, owner, lease, threads, local=local, transcripts=made)
+            ended = _execute(store, other, owner, lease, threads, local=local, transcripts=made)
+            if on_finish is not None:
+                on_finish(ended)
         except BaseException:
             for j in others[others.index(other) + 1 :]:
                 with contextlib.suppress(Exception):
@@ -351,6 +354,7 @@ def run_job(
     pack: bool = True,
     local: bool = False,
     pack_within: Collection[str] | None = None,
+    on_packed: Callable[[Job], None] | None = None,
 ) -> Job:
     """Claim job ``job_id`` and run it to its end.
 
@@ -372,6 +376,8 @@ def run_job(
             rows), an item's files (describe's scenes) under
             ``<storage root>/understanding/<item>/``.
         pack_within: pack only with jobs of these ids (``vidpipe run``: its own).
+        on_packed: called with each other job run in the pack, as it ends (a queue
+            worker counts it and enqueues what follows).
 
     Returns:
         The job as it is now: ``succeeded``, ``failed``, ``canceled``, ``queued`` again
@@ -386,7 +392,7 @@ def run_job(
     if job is None:
         return store.get(job_id)
     if pack and job.kind == "transcribe":
-        return _run_packed(store, job, owner, lease, threads, local, pack_within)
+        return _run_packed(store, job, owner, lease, threads, local, pack_within, on_packed)
     return _execute(store, job, owner, lease, threads, local=local)
 
 

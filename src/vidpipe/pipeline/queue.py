@@ -395,22 +395,36 @@ class Worker:
             self._running.add(job_id)
         before = utcnow()
         try:
-            job = run_job(self.store, job_id, self.owner, lease=self.lease, threads=self.threads)
+            job = run_job(
+                self.store,
+                job_id,
+                self.owner,
+                lease=self.lease,
+                threads=self.threads,
+                on_packed=lambda other: self._ended(other, before),
+            )
         finally:
             with self._running_lock:
                 self._running.discard(job_id)
+        self._ended(job, before)
+        return job
+
+    def _ended(self, job: Job, before) -> None:
+        """After a job this worker ran (or a job packed with it): count it, enqueue its
+        retry (after a back-off of 2**attempts s up to 60 s) or the dependents it made
+        ready."""
         if job.owner is None and job.status == "queued" and job.attempts:
             enqueue(job, url=self.url, delay=min(60.0, 2.0**job.attempts))
         ran_here = (
             job.owner == self.owner and job.started_at is not None and job.started_at >= before
         )  # not a duplicate message that found the job already done
         if job.status in ("succeeded", "failed", "canceled") and ran_here:
-            self.done += 1
+            with self._running_lock:
+                self.done += 1
             if job.status == "succeeded":
                 enqueue(
                     [d for d in self.store.dependents(job.id) if d.status == "queued"], url=self.url
                 )
-        return job
 
     @property
     def busy(self) -> bool:
