@@ -87,8 +87,8 @@ def test_bad_jobs_are_refused_and_never_stored(store):
     with pytest.raises(UsageError, match="unknown job kind"):
         get_stage("cluster")
     assert stage_names() == [
-        "download", "probe", "audio", "transcribe", "summarize", "chapters", "topics", "describe",
-        "embed", "speak", "images", "render", "narrate", "diarize",
+        "download", "probe", "audio", "transcribe", "diarize", "summarize", "chapters", "topics",
+        "describe", "embed", "speak", "images", "render", "narrate",
     ]  # fmt: skip
     with pytest.raises(UsageError, match=r"a narrate job needs an input"):
         store.create("narrate", {})

@@ -43,11 +43,12 @@ def _queue(tmp_path) -> str:
 
 def test_steps_come_from_the_stage_classes():
     assert STEPS == (
-        "ingest", "probe", "audio", "transcribe", "summarize", "chapters", "describe", "embed",
+        "ingest", "probe", "audio", "transcribe", "diarize", "summarize", "chapters", "describe",
+        "embed",
     )  # fmt: skip
     # embed is a media step that `--steps all` does not choose (it is named)
     assert DEFAULT_ALL == ("ingest", "probe", "audio", "transcribe")
-    assert AUDIO_STAGES == ("audio", "transcribe", "summarize", "chapters", "embed")
+    assert AUDIO_STAGES == ("audio", "transcribe", "diarize", "summarize", "chapters", "embed")
     assert [n for n, s in STAGES.items() if s.resource == "io"] == ["download"]
 
 

@@ -374,3 +374,43 @@ def test_add_without_the_extra_is_one_line_naming_it(tmp_path):
         timeout=120,
     )
     assert r.returncode == 0 and r.stdout.strip() == "[]"
+
+
+@needs_models
+def test_run_diarize_records_speakers_and_names_known_voices(clips, tmp_path):
+    """``vidpipe run --diarize``: the diarize step runs as a job after transcribe on the
+    catalog item; its turns and speakers are stored, a known voice names its speaker,
+    the transcript carries the speakers (search hits too), and a rerun does nothing."""
+    import shutil
+
+    from sqlalchemy import select
+
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.models import JobRow
+    from vidpipe.library.search import search
+    from vidpipe.library.speakers import item_speakers, item_turns
+
+    home = tmp_path / "home"
+    assert vp(home, "speakers", "add", "MEE009", str(clips["MEE009"])).returncode == 0
+    meeting = tmp_path / "meeting.wav"
+    shutil.copy(DEV / "ami_ES2003b_0-30s.wav", meeting)
+    args = ["run", str(meeting), "--steps", "ingest,probe,audio,transcribe", "--diarize"]
+    r = vp(home, *args, "-m", "tiny.en")
+    assert r.returncode == 0, r.stderr
+    assert "1 done" in r.stderr and "diarize 1" in r.stderr
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        (media,) = cat.all_media()
+        with cat.session(write=False) as s:
+            kinds = s.execute(select(JobRow.kind, JobRow.status).order_by(JobRow.created_at))
+            assert [tuple(k) for k in kinds] == [
+                (k, "succeeded") for k in ("probe", "audio", "transcribe", "diarize")
+            ]
+        speakers = item_speakers(cat, media.id)
+        assert len(speakers) >= 2 and item_turns(cat, media.id)
+        assert "MEE009" in {sp.speaker for sp in speakers}  # the known voice
+        tr = cat.get_transcript(media.id)
+        assert tr.segments and all(seg.speaker for seg in tr.segments)
+        word = max((w for s in tr.segments for w in s.text.split()), key=len).strip(".,?!")
+        assert all(h.speaker for h in search(cat, word))
+    again = vp(home, *args, "-m", "tiny.en")
+    assert again.returncode == 0 and "nothing to do" in again.stderr, again.stderr

@@ -439,3 +439,24 @@ def _frames_progress(quiet: bool) -> Progress:
         transient=True,
         disable=quiet,
     )
+
+
+# --------------------------------------------------------------------------- speaker options
+
+DiarizeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--diarize",
+        help='Label speakers (SPEAKER_00...); needs pip install "vidpipe\\[diarize]".',
+    ),
+]
+NumSpeakersOpt = Annotated[
+    int | None,
+    typer.Option("--num-speakers", min=1, max=100, help="The number of speakers, when known."),
+]
+MinSpeakersOpt = Annotated[
+    int | None, typer.Option("--min-speakers", min=1, max=100, help="At least this many speakers.")
+]
+MaxSpeakersOpt = Annotated[
+    int | None, typer.Option("--max-speakers", min=1, max=100, help="At most this many speakers.")
+]

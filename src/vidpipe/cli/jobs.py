@@ -15,6 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from vidpipe.cli._common import (
+    DiarizeOpt,
+    MaxSpeakersOpt,
+    MinSpeakersOpt,
+    NumSpeakersOpt,
     _BackendOpt,
     _EmbedModelOpt,
     _EndOpt,
@@ -116,6 +120,10 @@ def submit(
     no_private_urls: _NoPrivateOpt = False,
     embed_model: _EmbedModelOpt = "whisper",
     pool: _PoolOpt = "mean",
+    diarize: DiarizeOpt = False,
+    num_speakers: NumSpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
     url_field: _UrlFieldOpt = None,
     id_field: _IdFieldOpt = None,
     start: _StartOpt = None,
@@ -142,7 +150,7 @@ def submit(
     from vidpipe.pipeline.submit import submit as do_submit
 
     opts = RunOptions(
-        steps=_run(lambda: parse_steps(steps)),
+        steps=_run(lambda: parse_steps(steps, diarize=diarize)),
         model=model,
         language=None if language in (None, "auto") else language,
         text_backend=backend,
@@ -157,6 +165,9 @@ def submit(
         ),
         embed_model=embed_model,
         embed_pool=pool,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
         records=_records(url_field, id_field, start, end),
     )
     store = _store()

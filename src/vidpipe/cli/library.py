@@ -12,6 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from vidpipe.cli._common import (
+    DiarizeOpt,
+    MaxSpeakersOpt,
+    MinSpeakersOpt,
+    NumSpeakersOpt,
     _BackendOpt,
     _catalog,
     _cue_options,
@@ -288,6 +292,10 @@ def run_cmd(
     end: _EndOpt = None,
     embed_model: _EmbedModelOpt = "whisper",
     pool: _PoolOpt = "mean",
+    diarize: DiarizeOpt = False,
+    num_speakers: NumSpeakersOpt = None,
+    min_speakers: MinSpeakersOpt = None,
+    max_speakers: MaxSpeakersOpt = None,
     quiet: _QuietOpt = False,
 ) -> None:
     """Batch pipeline over the catalog: download, probe, check audio, transcribe, embed.
@@ -301,7 +309,7 @@ def run_cmd(
     """
     from vidpipe.pipeline.runner import RunOptions, parse_steps
 
-    steps_t = _run(lambda: parse_steps(steps))
+    steps_t = _run(lambda: parse_steps(steps, diarize=diarize))
     sel_lang = None if sources else language  # over the catalog, -l selects items
     selection = _selection(shortest, longest, min_duration, max_duration, sel_lang, ids)
     if sources and selection.active:
@@ -334,6 +342,9 @@ def run_cmd(
         records=_records(url_field, id_field, start, end),
         embed_model=embed_model,
         embed_pool=pool,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
     )
     _run(lambda: opts.text_options().check())  # a bad --backend is a usage error up front
     _run_library(sources or [], opts, quiet)

@@ -22,6 +22,18 @@ from rich.table import Table
 from rich.text import Text
 
 from vidpipe.cli._common import (
+    DiarizeOpt as _DiarizeOpt,
+)
+from vidpipe.cli._common import (
+    MaxSpeakersOpt as _MaxSpeakersOpt,
+)
+from vidpipe.cli._common import (
+    MinSpeakersOpt as _MinSpeakersOpt,
+)
+from vidpipe.cli._common import (
+    NumSpeakersOpt as _NumSpeakersOpt,
+)
+from vidpipe.cli._common import (
     _cue_options,
     _exit_code,
     _fail,
@@ -135,19 +147,6 @@ def extract_audio(
         err.print(f"{file} -> {path} in {time.perf_counter() - t0:.1f} s", highlight=False)
 
 
-# --------------------------------------------------------------------------- speaker options
-
-_NumSpeakersOpt = Annotated[
-    int | None,
-    typer.Option("--num-speakers", min=1, max=100, help="The number of speakers, when known."),
-]
-_MinSpeakersOpt = Annotated[
-    int | None, typer.Option("--min-speakers", min=1, max=100, help="At least this many speakers.")
-]
-_MaxSpeakersOpt = Annotated[
-    int | None, typer.Option("--max-speakers", min=1, max=100, help="At most this many speakers.")
-]
-
 # --------------------------------------------------------------------------- transcribe
 
 
@@ -235,14 +234,7 @@ def transcribe(
     max_cue_duration: _MaxCueDurationOpt = 7.0,
     highlight_words: _HighlightOpt = False,
     zh_script: _ZhScriptOpt = None,
-    diarize: Annotated[
-        bool,
-        typer.Option(
-            "--diarize",
-            help="Label speakers (SPEAKER_00...) in every format; "
-            'needs pip install "vidpipe\\[diarize]".',
-        ),
-    ] = False,
+    diarize: _DiarizeOpt = False,
     num_speakers: _NumSpeakersOpt = None,
     min_speakers: _MinSpeakersOpt = None,
     max_speakers: _MaxSpeakersOpt = None,

@@ -82,13 +82,16 @@ DEFAULT_ALL = ("ingest", *(s for s in CPU_STAGES if STAGES[s].in_all))
 AUDIO_STAGES = tuple(s for s in CPU_STAGES if STAGES[s].needs_audio)
 
 
-def parse_steps(spec: str | Sequence[str]) -> tuple[str, ...]:
-    """``"ingest,probe"`` → ``("ingest", "probe")`` in pipeline order.
+def parse_steps(spec: str | Sequence[str], *, diarize: bool = False) -> tuple[str, ...]:
+    """``"ingest,probe"`` → ``("ingest", "probe")`` in pipeline order; ``diarize``
+    (``--diarize``) adds the ``diarize`` step.
 
     Raises:
         UsageError: an unknown step name.
     """
     items = spec.split(",") if isinstance(spec, str) else list(spec)
+    if diarize:
+        items.append("diarize")
     names = {i.strip().lower() for i in items if i.strip()}
     if "all" in names:
         names = (names - {"all"}) | set(DEFAULT_ALL)
@@ -106,7 +109,8 @@ class RunOptions:
     """What to run and how (``vidpipe run``, ``ingest`` and ``submit``).
     ``model``/``language`` default to the settings."""
 
-    steps: tuple[str, ...] = STEPS
+    #: default: the command line's ``ingest,probe,audio,transcribe`` (``all``)
+    steps: tuple[str, ...] = DEFAULT_ALL
     model: str | None = None
     language: str | None = None
     word_timestamps: bool = True
@@ -131,6 +135,10 @@ class RunOptions:
     #: the embed step's encoder and pooling (vidpipe.pipeline.embed.EmbedOptions fields)
     embed_model: str = "whisper"
     embed_pool: str = "mean"
+    #: the diarize step's speaker count or bounds (``None``: estimated)
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     def text_options(self) -> TextOptions:
         """The summarize/chapters text options of these options."""
@@ -173,6 +181,15 @@ class RunOptions:
             "chapters": text,
             "describe": {"model": self.model, "language": self.language},
             "embed": {"model": self.embed_model, "pool": self.embed_pool},
+            "diarize": {
+                k: v
+                for k, v in (
+                    ("num_speakers", self.num_speakers),
+                    ("min_speakers", self.min_speakers),
+                    ("max_speakers", self.max_speakers),
+                )
+                if v is not None
+            },
         }
         return {s: params.get(s, {}) for s in CPU_STAGES}
 

@@ -8,6 +8,7 @@ kind           wraps                                         artifacts (in the j
 ``probe``      :func:`vidpipe.media.probe.probe`             none (the result is MediaInfo)
 ``audio``      :func:`vidpipe.media.audio.extract_audio`     ``audio.<format>``
 ``transcribe`` :func:`vidpipe.speech.transcribe.transcribe`  ``transcript.json``
+``diarize``    :func:`vidpipe.speakers.diarize` (speaker turns) ``turns.rttm``, ``turns.json``
 ``summarize``  :func:`~vidpipe.library.understanding.summarize_media`  ``summary.summary.md/json``
 ``chapters``   :func:`~vidpipe.library.understanding.chapters_media`   ``chapters.chapters.*``
 ``describe``   :func:`~vidpipe.library.understanding.describe_media`   ``scenes.json``...
@@ -25,7 +26,7 @@ kind           wraps                                         artifacts (in the j
 runs its chain in-process through the stage cache (:mod:`vidpipe.pipeline.cache`).
 
 The media steps (``download`` then the stages with ``media_step``: probe, audio,
-transcribe, summarize, chapters, describe, embed) are what ``vidpipe run`` and ``vidpipe
+transcribe, diarize, summarize, chapters, describe, embed) are what ``vidpipe run`` and ``vidpipe
 submit`` chain per input line, in this order (:func:`media_steps`);
 :func:`run_stage` runs one of them the same way for both, skipping the stages that
 need an audio track on a file without one (:data:`~vidpipe.pipeline.stages.NO_AUDIO`).
@@ -94,6 +95,7 @@ STAGES: dict[str, Stage] = {
         ProbeStage(),
         AudioStage(),
         TranscribeStage(),
+        DiarizeStage(),
         SummarizeStage(),
         ChaptersStage(),
         TopicsStage(),
@@ -103,7 +105,6 @@ STAGES: dict[str, Stage] = {
         ImagesStage(),
         RenderStage(),
         NarrateStage(),
-        DiarizeStage(),
     )
 }
 
@@ -127,8 +128,8 @@ def get_stage(kind: str) -> Stage:
 
 def media_steps() -> tuple[str, ...]:
     """The stages ``vidpipe run`` and ``vidpipe submit`` run on each catalog item
-    (``media_step``), in pipeline order: probe, audio, transcribe, summarize,
-    chapters, describe, embed."""
+    (``media_step``), in pipeline order: probe, audio, transcribe, diarize,
+    summarize, chapters, describe, embed."""
     return tuple(n for n, st in STAGES.items() if st.media_step)
 
 

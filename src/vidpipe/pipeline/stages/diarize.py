@@ -328,13 +328,22 @@ class DiarizeStage(Stage):
     and ``turns.json`` in the job folder; the result lists the speakers, the number
     of turns and the seconds of speech and of overlapped speech.
 
-    Not a media step of ``vidpipe run``/``submit`` (yet); a file without an audio
-    track ends ``skipped: no audio track``, one without speech succeeds with no turns.
+    A media step of ``vidpipe run``/``submit`` (``--diarize`` or ``--steps
+    ...,diarize``; not in ``all``), after ``transcribe``. On a catalog item it also
+    stores the turns and speakers (:func:`vidpipe.library.speakers.
+    save_item_diarization`), names the speakers whose voice matches a known voice
+    (``vidpipe speakers add``; :func:`vidpipe.speakers.name_speakers`), and gives the
+    item's transcript, when it has one, its speakers
+    (:func:`vidpipe.speakers.assign_speakers`): search hits and exports carry them.
+    A file without an audio track ends ``skipped: no audio track``, one without
+    speech succeeds with no turns.
     """
 
     name = "diarize"
     takes = ("media", "file", "dep:audio")
+    media_step = True
     needs_audio = True
+    builds_on = ("transcribe",)
     Options = DiarizeOptions
 
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
@@ -359,12 +368,37 @@ class DiarizeStage(Stage):
         }
         if mid is not None:
             result["media_id"] = mid
+            if ctx.catalog is not None:
+                result["named"] = _record(ctx.catalog, mid, res)
         ctx.progress(1.0, f"diarized {path.name}")
         if not ctx.write_artifacts:
             return StageResult(result=result)
         folder = ctx.path(f"{ARTIFACT_STEM}.rttm").parent  # the job folder, created
         written = write_turns(res, folder, ARTIFACT_STEM, TURN_FORMATS, file_id=path.stem)
         return StageResult(result=result, artifacts=[ctx.relative(p) for p in written])
+
+
+def _record(catalog: Any, media_id: int, res: Diarization) -> dict[str, str]:
+    """Store item ``media_id``'s diarization ``res`` in the catalog: turns, speakers,
+    the transcript's speakers, and names of known voices that match.
+
+    Returns:
+        ``{label: name}`` of the speakers a known voice named.
+    """
+    # imported here for start-up time: NumPy
+    from vidpipe.library.speakers import rename_speakers, save_item_diarization, voiceprints
+    from vidpipe.speakers import assign_speakers, name_speakers
+
+    save_item_diarization(catalog, media_id, res.turns, res.embeddings)
+    row = catalog.transcript_row(media_id)
+    transcript = catalog.get_transcript(media_id) if row is not None else None
+    if transcript is not None and transcript.segments:
+        catalog.save_transcript(media_id, assign_speakers(transcript, res.turns), row.options_hash)
+    known = voiceprints(catalog)
+    names = name_speakers(res.embeddings, known) if known and res.embeddings else {}
+    if names:
+        rename_speakers(catalog, media_id, names)
+    return dict(names)
 
 
 def _covered(res: Diarization, least: int) -> float:
