@@ -9,7 +9,7 @@ ES2003b and must name nobody (the threshold 0.88 of
 :data:`vidpipe.speakers.MATCH_THRESHOLD`).
 
 The item is made in-process as ``transcribe --diarize`` will store it (the bundled
-tiny.en with word times, :func:`vidpipe.pipeline.speakers.diarize_transcript`,
+tiny.en with word times, :func:`vidpipe.pipeline.stages.diarize.diarize_transcript`,
 :meth:`Catalog.save_transcript`, :func:`save_item_diarization`): ``vidpipe run`` has no
 ``--diarize`` yet. The tests that run the models are skipped without the ``diarize``
 extra; the catalog ones (migration, PostgreSQL) are not.
@@ -156,7 +156,7 @@ def item(home):
     from vidpipe.library.speakers import save_item_diarization, voiceprints
     from vidpipe.media.audio import decode_audio
     from vidpipe.pipeline.models import asr_engine
-    from vidpipe.pipeline.speakers import diarize_transcript
+    from vidpipe.pipeline.stages.diarize import diarize_transcript
     from vidpipe.speech.engine import TranscribeOptions
 
     path = home / "media" / "es2003b.wav"

@@ -1,21 +1,19 @@
-"""Known voices and diarized transcripts: the work behind ``vidpipe speakers add`` and
-the service's ``diarized_json`` and ``/v1/audio/diarization``.
+"""Known voices: the work behind ``vidpipe speakers add`` (and the known voices a
+service request brings).
 
 - :func:`require_diarization`: fail early, with the extra's name, when the models are
   missing.
 - :func:`voice_from_audio` / :func:`add_voice`: a voiceprint from clips of one person
   (their speech only: Silero VAD drops the pauses), stored in the catalog.
-- :func:`diarize_audio`: speaker turns of a recording, speakers matching a known voice
-  taking its name (:data:`vidpipe.speakers.MATCH_THRESHOLD`).
-- :func:`diarize_transcript`: the same, then every word and segment of a transcript
-  given its speaker (:func:`vidpipe.speakers.assign_speakers`).
+
+Diarizing itself (a file, an item, a recording in memory, a transcript) is the
+``diarize`` stage's: :mod:`vidpipe.pipeline.stages.diarize`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,15 +23,11 @@ from vidpipe.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
     from vidpipe.library.speakers import StoredVoice
-    from vidpipe.speakers import Diarization, Voiceprint
-    from vidpipe.types import Transcript
+    from vidpipe.speakers import Voiceprint
 
 __all__ = [
     "MIN_CLIP_SPEECH",
-    "DiarizedTranscript",
     "add_voice",
-    "diarize_audio",
-    "diarize_transcript",
     "require_diarization",
     "speech_only",
     "voice_from_audio",
@@ -175,70 +169,3 @@ def add_voice(
     clips = [decode_audio(check_readable_file(p), sample_rate=SAMPLE_RATE) for p in paths]
     voice, seconds = voice_from_audio(name, clips, [os.fspath(p) for p in paths])
     return add_voiceprint(catalog, voice, seconds=seconds, replace=replace)
-
-
-@dataclass
-class DiarizedTranscript:
-    """What :func:`diarize_transcript` gives: the transcript with speakers, the
-    diarization (turns and speakers named where a known voice matched) and which labels
-    took which known name."""
-
-    transcript: Transcript
-    diarization: Diarization
-    named: dict[str, str] = field(default_factory=dict)
-
-
-def diarize_audio(
-    audio: np.ndarray,
-    known: Sequence[Voiceprint] = (),
-    *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-) -> tuple[Diarization, dict[str, str]]:
-    """Speaker turns of ``audio``; speakers like a known voice take its name.
-
-    Args:
-        audio: 16 kHz mono float32.
-        known: known voices (from the catalog or the request); each names at most one
-            speaker, and only from a cosine similarity of
-            :data:`vidpipe.speakers.MATCH_THRESHOLD`.
-        num_speakers, min_speakers, max_speakers: see :func:`vidpipe.speakers.diarize`.
-
-    Returns:
-        ``(diarization with names applied, {label: name} of the speakers named)``.
-
-    Raises:
-        UsageError: bad speaker counts.
-        ModelError: the ``diarize`` extra is missing.
-    """
-    from vidpipe.speakers import diarize, name_speakers
-
-    result = diarize(
-        audio, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
-    )
-    names = name_speakers(result.embeddings, list(known)) if known else {}
-    return (result.renamed(names) if names else result), names
-
-
-def diarize_transcript(
-    audio: np.ndarray,
-    transcript: Transcript,
-    known: Sequence[Voiceprint] = (),
-    **counts: int | None,
-) -> DiarizedTranscript:
-    """:func:`diarize_audio`, then each word of ``transcript`` takes the speaker whose
-    turns cover it most and segments split where the speaker changes
-    (:func:`vidpipe.speakers.assign_speakers`; words need times for that: transcribe
-    with word timestamps).
-
-    Args:
-        audio: the 16 kHz mono samples ``transcript`` was made from.
-        transcript: its transcript.
-        known: known voices.
-        counts: ``num_speakers``, ``min_speakers``, ``max_speakers``.
-    """
-    from vidpipe.speakers import assign_speakers
-
-    result, names = diarize_audio(audio, known, **counts)
-    return DiarizedTranscript(assign_speakers(transcript, result.turns), result, names)

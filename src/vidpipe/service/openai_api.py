@@ -234,7 +234,7 @@ def _transcribe_diarized(
     this worker thread). Every segment gets a speaker: a segment no turn covers within
     a second takes the nearest turn's."""
     from vidpipe.pipeline.models import asr_engine
-    from vidpipe.pipeline.speakers import diarize_transcript
+    from vidpipe.pipeline.stages.diarize import diarize_transcript
 
     voices = known()
     engine = asr_engine(model)

@@ -109,7 +109,7 @@ async def create_diarization(
     Raises:
         NotInstalledError: the ``diarize`` extra is missing (501).
     """
-    from vidpipe.pipeline.speakers import diarize_audio
+    from vidpipe.pipeline.stages.diarize import diarize_audio
     from vidpipe.service.openai_api import _config, _decode, _save_upload, model_limiter
     from vidpipe.service.voices import known_voices, require_diarization
 

@@ -31,15 +31,21 @@ from vidpipe.pipeline.stages.base import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vidpipe.speakers import Diarization
+    import numpy as np
+
+    from vidpipe.speakers import Diarization, Voiceprint
+    from vidpipe.types import Transcript
 
 __all__ = [
     "TURN_FORMATS",
     "DiarizeOptions",
     "DiarizeOutcome",
     "DiarizeStage",
+    "DiarizedTranscript",
+    "diarize_audio",
     "diarize_file",
     "diarize_files",
+    "diarize_transcript",
     "load_models",
     "parse_turn_formats",
     "render_turns",
@@ -414,3 +420,73 @@ def _covered(res: Diarization, least: int) -> float:
         active += step
         last = at
     return total
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+@dataclass
+class DiarizedTranscript:
+    """What :func:`diarize_transcript` gives: the transcript with speakers, the
+    diarization (turns and speakers named where a known voice matched) and which labels
+    took which known name."""
+
+    transcript: Transcript
+    diarization: Diarization
+    named: dict[str, str] = field(default_factory=dict)
+
+
+def diarize_audio(
+    audio: np.ndarray,
+    known: Sequence[Voiceprint] = (),
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+) -> tuple[Diarization, dict[str, str]]:
+    """Speaker turns of ``audio``; speakers like a known voice take its name.
+
+    Args:
+        audio: 16 kHz mono float32.
+        known: known voices (from the catalog or the request); each names at most one
+            speaker, and only from a cosine similarity of
+            :data:`vidpipe.speakers.MATCH_THRESHOLD`.
+        num_speakers, min_speakers, max_speakers: see :func:`vidpipe.speakers.diarize`.
+
+    Returns:
+        ``(diarization with names applied, {label: name} of the speakers named)``.
+
+    Raises:
+        UsageError: bad speaker counts.
+        ModelError: the ``diarize`` extra is missing.
+    """
+    from vidpipe.speakers import diarize, name_speakers
+
+    result = diarize(
+        audio, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
+    )
+    names = name_speakers(result.embeddings, list(known)) if known else {}
+    return (result.renamed(names) if names else result), names
+
+
+def diarize_transcript(
+    audio: np.ndarray,
+    transcript: Transcript,
+    known: Sequence[Voiceprint] = (),
+    **counts: int | None,
+) -> DiarizedTranscript:
+    """:func:`diarize_audio`, then each word of ``transcript`` takes the speaker whose
+    turns cover it most and segments split where the speaker changes
+    (:func:`vidpipe.speakers.assign_speakers`; words need times for that: transcribe
+    with word timestamps).
+
+    Args:
+        audio: the 16 kHz mono samples ``transcript`` was made from.
+        transcript: its transcript.
+        known: known voices.
+        counts: ``num_speakers``, ``min_speakers``, ``max_speakers``.
+    """
+    from vidpipe.speakers import assign_speakers
+
+    result, names = diarize_audio(audio, known, **counts)
+    return DiarizedTranscript(assign_speakers(transcript, result.turns), result, names)
