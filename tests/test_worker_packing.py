@@ -113,3 +113,64 @@ def test_a_worker_killed_mid_pack_loses_nothing(store, tmp_path):
     jobs = store.get_many(ids)
     assert [j.status for j in jobs] == ["succeeded"] * 12
     assert all(j.attempts == 2 for j in jobs)
+
+
+def test_the_services_transcribe_jobs_pack_too(tmp_path):
+    """Transcribe jobs created through the service's ``POST /v1/jobs`` and queued
+    together are packed by the worker that takes the first: one claim for all of them
+    (the same owner and start time), each its own succeeded job and transcript."""
+    import shutil
+    import time
+
+    import httpx
+
+    from conftest import start_service
+
+    home = tmp_path / "home"
+    svc = start_service(home, worker=False)
+    try:
+        clips = []
+        for p in CLIPS[:6]:
+            shutil.copy(p, home / "media" / p.name)
+            clips.append(home / "media" / p.name)
+        with httpx.Client(base_url=svc.url, timeout=30) as client:
+            ids = []
+            for clip in clips:
+                r = client.post(
+                    "/v1/jobs",
+                    json={"kind": "transcribe", "params": OPTS, "input": {"path": str(clip)}},
+                )
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["id"])
+            env = dict(
+                os.environ,
+                VIDPIPE_HOME=str(home),
+                VIDPIPE_DATABASE_URL=f"sqlite:///{home / 'catalog.db'}",
+                VIDPIPE_QUEUE_URL=f"sqlite:///{home / 'queue.db'}",
+                VIDPIPE_STORAGE=str(home),
+            )
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "vidpipe", "worker", "--reap-every", "0.5"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    jobs = [client.get(f"/v1/jobs/{i}").json() for i in ids]
+                    if all(j["status"] in ("succeeded", "failed", "canceled") for j in jobs):
+                        break
+                    time.sleep(0.5)
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                _, err = worker.communicate(timeout=60)
+        assert [j["status"] for j in jobs] == ["succeeded"] * 6, err
+        assert "worker stopped: 6 jobs run" in err
+        assert all(j["result"]["segments"] >= 1 for j in jobs)
+        with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+            held = JobStore(cat, root=home).get_many(ids)
+        assert len({j.owner for j in held}) == 1
+        # the first claimed, then the other five together, in one statement: one pack
+        first = min(held, key=lambda j: j.started_at)
+        assert len({j.started_at for j in held if j.id != first.id}) == 1
+    finally:
+        svc.stop()
