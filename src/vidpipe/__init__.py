@@ -67,7 +67,7 @@ def __getattr__(name: str) -> Any:
 
         value = getattr(importlib.import_module(_LAZY[name]), name)
         if name in _WITH_SETTINGS:
-            from vidpipe.pipeline.transcribe import with_settings
+            from vidpipe.pipeline.stages.transcribe import with_settings
 
             value = globals()[name] = with_settings(value)
         return value

@@ -591,7 +591,7 @@ def export(
         _export_embeddings(embeddings, embed_model, pool, raw)
         return
     from vidpipe.errors import UsageError
-    from vidpipe.pipeline.transcribe import export_transcripts
+    from vidpipe.pipeline.stages.transcribe import export_transcripts
     from vidpipe.writers import parse_formats
 
     fmts = _run(lambda: parse_formats(formats))

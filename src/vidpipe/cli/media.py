@@ -245,7 +245,7 @@ def transcribe(
     Writes one file per format per input (atomically) into the output folder. Exit
     status is 0 only if every input succeeded.
     """
-    from vidpipe.pipeline.transcribe import TranscribeSettings, transcribe_files
+    from vidpipe.pipeline.stages.transcribe import TranscribeSettings, transcribe_files
     from vidpipe.writers import parse_formats
 
     fmts = _run(lambda: parse_formats(formats))

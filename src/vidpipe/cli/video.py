@@ -55,7 +55,7 @@ def speak(
     Sentences are timed from the synthesized samples; --timings writes those times.
     The audio is written sentence by sentence, so any length of text fits in memory.
     """
-    from vidpipe.pipeline.video import speak_text
+    from vidpipe.pipeline.stages.speak import speak_text
 
     progress = _frames_progress(quiet)
     task: list[int] = []
@@ -244,7 +244,7 @@ def render(
 ) -> None:
     """Render images (and narration) into an MP4 slideshow: Ken Burns motion,
     transitions, subtitles, optional ducked music. H.264 + AAC, faststart."""
-    from vidpipe.pipeline.video import render_video
+    from vidpipe.pipeline.stages.render import render_video
 
     opts = _render_options(size, fps, transition, transition_duration, ken_burns, zoom, motion,
                            fit, subtitle_mode, font, crf, preset, slide_duration)  # fmt: skip

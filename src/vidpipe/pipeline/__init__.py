@@ -10,17 +10,21 @@
   hash and input hash, in the catalog).
 - :mod:`vidpipe.pipeline.narrate`: a text or recording to a narrated video, the chain
   speak or transcribe, images, render through the stage cache.
-- :mod:`vidpipe.pipeline.transcribe`, :mod:`vidpipe.pipeline.understand`,
-  :mod:`vidpipe.pipeline.video`: the work behind the commands (``transcribe``,
-  ``export``; ``summarize``, ``chapters``, ``topics``, ``describe``; ``speak``,
-  ``render``), with progress through callbacks.
+- the work behind the commands is in the stage modules (``stages/transcribe.py``:
+  ``transcribe_files``, ``export_transcripts``; ``stages/speak.py``: ``speak_text``;
+  ``stages/render.py``: ``render_video``; ``stages/diarize.py``: ``diarize_files``),
+  and :mod:`vidpipe.pipeline.understand` (``summarize``, ``chapters``, ``topics``,
+  ``describe`` of targets and selections), with progress through callbacks.
+- :mod:`vidpipe.pipeline.plan`: input lines to chains of jobs (``run``, ``submit``,
+  ``ingest``); :mod:`vidpipe.pipeline.engine`: ``vidpipe run``'s in-process worker;
+  :mod:`vidpipe.pipeline.runner`: ``vidpipe run`` itself (plan, run, summary).
 - :mod:`vidpipe.pipeline.jobs`: :class:`~vidpipe.pipeline.jobs.JobStore`, jobs with
   dependencies, leases and retries in the catalog.
 - :mod:`vidpipe.pipeline.execute`: :func:`~vidpipe.pipeline.execute.run_job`.
 - :mod:`vidpipe.pipeline.queue`: the Huey queue ("run job X" messages; SQLite embedded
   or Redis), :class:`~vidpipe.pipeline.queue.Worker` and its
   :class:`~vidpipe.pipeline.queue.Reaper`.
-- :mod:`vidpipe.pipeline.submit`: ``vidpipe run``'s inputs and steps as chains of jobs
+- :mod:`vidpipe.pipeline.submit`: the planned chains queued for the workers
   (:func:`~vidpipe.pipeline.submit.submit`) and waiting for them.
 
 This layer may import :mod:`vidpipe.library` and the building blocks, never the

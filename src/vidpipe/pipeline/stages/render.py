@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
+from vidpipe.config import get_settings
 from vidpipe.errors import InputError, UsageError
+from vidpipe.files import image_files
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -16,6 +21,9 @@ from vidpipe.pipeline.stages.base import (
     StageResult,
 )
 from vidpipe.types import Names
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.media.render import RenderOptions, RenderResult
 
 
 def _video_name(v: str) -> str:
@@ -120,3 +128,121 @@ class RenderStage(Stage):
             },
             artifacts=artifacts,
         )
+
+
+# --------------------------------------------------------------------------- the command's work
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+def slide_images(
+    images: Sequence[str | os.PathLike[str]] = (), image_dir: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """The slides of ``render``: the given image files, then the images of
+    ``image_dir`` (:func:`vidpipe.files.image_files`, natural name order).
+
+    Raises:
+        UsageError: no image at all. InputError: ``image_dir`` is not a folder.
+    """
+    paths = [Path(p) for p in images]
+    if image_dir is not None:
+        paths += image_files(image_dir, "check --image-dir")
+    if not paths:
+        raise UsageError("no images given", "list image files, or use --image-dir DIR")
+    return paths
+
+
+def subtitle_source(
+    spec: str,
+    audio: str | os.PathLike[str] | None,
+    model: str = "base",
+    on_transcribe: Callable[[Path], Any] | None = None,
+):
+    """Cues for ``render --subtitles``: ``spec`` is a subtitle file (.srt/.vtt/.ass/.json),
+    or ``auto``: a .srt/.vtt/.ass beside ``audio``, else ``audio`` transcribed with
+    ``model``. ``None`` without audio (auto).
+
+    Args:
+        on_transcribe(audio): called before transcribing; may return a context manager
+            that is held while it runs (a spinner).
+
+    Returns:
+        A :class:`~vidpipe.types.Transcript` or the loaded cues, or ``None``.
+
+    Raises:
+        InputError, MediaError: the file cannot be read. ModelError: no such model.
+    """
+    # imported here for start-up time: PyAV, NumPy
+    from vidpipe.media.subtitles import load_subtitles
+
+    if spec != "auto":
+        return load_subtitles(spec)
+    if audio is None:
+        return None
+    audio = Path(audio)
+    for suffix in (".srt", ".vtt", ".ass"):
+        side = audio.with_suffix(suffix)
+        if side.is_file():
+            return load_subtitles(side)
+    # imported here for start-up time: NumPy, ASR/TTS engines
+    from vidpipe.speech.transcribe import transcribe as transcribe_file
+
+    held = on_transcribe(audio) if on_transcribe is not None else None
+    with held if held is not None else contextlib.nullcontext():
+        return transcribe_file(audio, model=model, settings=get_settings())
+
+
+def render_video(
+    output: str | os.PathLike[str],
+    options: RenderOptions,
+    *,
+    images: Sequence[str | os.PathLike[str]] = (),
+    image_dir: str | os.PathLike[str] | None = None,
+    audio: str | os.PathLike[str] | None = None,
+    subtitles: str = "auto",
+    model: str = "base",
+    durations: Sequence[float] | None = None,
+    starts: Sequence[float] | None = None,
+    music: str | os.PathLike[str] | None = None,
+    on_transcribe: Callable[[Path], Any] | None = None,
+    on_start: Callable[[], None] = _noop,
+    progress: Callable[[float, float], None] | None = None,
+) -> tuple[RenderResult, int]:
+    """``render``: slides (:func:`slide_images`) and a narration into a video with
+    :func:`vidpipe.media.render.render_slideshow`; subtitles from :func:`subtitle_source`
+    (none when ``subtitles`` or ``options.subtitles`` is ``none``).
+
+    Args:
+        on_transcribe: see :func:`subtitle_source`.
+        on_start(): the slides and subtitles are ready; rendering starts.
+        progress(done, total): frames encoded.
+
+    Returns:
+        ``(result, number of slides)``.
+
+    Raises:
+        UsageError: no images, bad times. InputError, MediaError: unreadable inputs.
+        OutputError: the video cannot be written.
+    """
+    # imported here for start-up time: PyAV, NumPy
+    from vidpipe.media.render import render_slideshow
+
+    paths = slide_images(images, image_dir)
+    cues = None
+    if subtitles != "none" and options.subtitles != "none":
+        cues = subtitle_source(subtitles, audio, model, on_transcribe)
+    on_start()
+    result = render_slideshow(
+        paths,
+        output,
+        audio=audio,
+        durations=durations,
+        starts=starts,
+        subtitles=cues,
+        music=music,
+        options=options,
+        progress=progress,
+    )
+    return result, len(paths)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
@@ -16,8 +21,11 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
-from vidpipe.text.documents import read_document
+from vidpipe.text.documents import read_document, read_text_argument
 from vidpipe.types import Names
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.speech.tts import SpeechResult
 
 
 class SpeakStage(Stage):
@@ -65,3 +73,65 @@ class SpeakStage(Stage):
             },
             artifacts=["speech.wav", ctx.relative(tr_path)],
         )
+
+
+# --------------------------------------------------------------------------- the command's work
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class SpokenText:
+    """What :func:`speak_text` made: the speech (sentences with times), the voice's
+    name, the wall time in seconds, and the timings file (if asked for)."""
+
+    result: SpeechResult
+    voice: str
+    wall: float
+    timings: Path | None = None
+
+
+def speak_text(
+    text: str,
+    output: str | os.PathLike[str],
+    *,
+    voice: str | None = None,
+    language: str | None = None,
+    threads: int | None = None,
+    timings: str | os.PathLike[str] | None = None,
+    on_read: Callable[[], None] = _noop,
+    on_voice: Callable[[str], None] = _noop,
+    progress: Callable[[float, float], None] | None = None,
+) -> SpokenText:
+    """Speak ``text`` (the text itself, a .txt/.md/.pdf file, or ``-`` for standard
+    input: :func:`vidpipe.text.documents.read_text_argument`) into ``output`` (.wav,
+    .flac, .mp3, .m4a) with :func:`vidpipe.speech.tts.speak`.
+
+    Args:
+        voice, language: :func:`vidpipe.speech.tts.get_voice` (default ``joe``; not
+            English without a voice: espeak-ng).
+        threads: CPU threads for the voice.
+        timings: also write the sentence times there (.json, .srt, .vtt or .tsv).
+        on_read(): the text is read (a bad one raises before); the voice loads next.
+        on_voice(name): the voice is loaded.
+        progress(done, total): sentences spoken.
+
+    Raises:
+        InputError: an empty or unreadable text. ModelError: no such voice.
+        OutputError: a file cannot be written.
+    """
+    # imported here for start-up time: NumPy, ASR/TTS engines
+    from vidpipe.speech.tts import get_voice, speak, write_sentences
+
+    words = read_text_argument(text).text
+    on_read()
+    v = get_voice(voice, language, threads=threads)
+    on_voice(v.name)
+    t0 = time.perf_counter()
+    result = speak(words, output, voice=v, progress=progress)
+    wall = time.perf_counter() - t0
+    if timings is not None:
+        write_sentences(result, timings)
+    return SpokenText(result, v.name, wall, Path(timings) if timings is not None else None)
