@@ -65,23 +65,34 @@ def _band(audio: np.ndarray, rate: int, low: float, high: float) -> np.ndarray:
     return np.fft.irfft(spec, n=audio.shape[0]).astype(np.float32)
 
 
-def make_variants(src: Path, out_dir: Path, seed: int = 0) -> dict[str, Path]:
+def make_variants(
+    src: Path, out_dir: Path, seed: int = 0, kinds: tuple[str, ...] = VARIANTS
+) -> dict[str, Path]:
     """Write the five re-encodings (six files: loud and quiet are the two gains) of
-    ``src`` into ``out_dir``; returns ``{variant name: path}``."""
+    ``src`` into ``out_dir``, or only those named in ``kinds`` (each made the same way
+    whichever others are made); returns ``{variant name: path}``."""
+    unknown = set(kinds) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     audio = decode_audio(src, SR)
     stem = src.stem
-    made = {"mp3": write_mp3(out_dir / f"{stem}.mp3", audio)}
-    phone = decode_audio(
-        write_wav(out_dir / f".{stem}.band.wav", _band(audio, SR, 300, 3400)), 8000
-    )
-    made["phone"] = write_wav(out_dir / f"{stem}.phone.wav", phone, 8000)
-    (out_dir / f".{stem}.band.wav").unlink()
-    made["loud"] = write_wav(out_dir / f"{stem}.loud.wav", audio * 2.0)
-    made["quiet"] = write_wav(out_dir / f"{stem}.quiet.wav", audio * 0.5)
-    made["cut"] = write_wav(out_dir / f"{stem}.cut.wav", audio[SR // 2 :])
-    rng = np.random.default_rng(seed)
-    power = float(np.mean(audio.astype(np.float64) ** 2))
-    noise = rng.standard_normal(audio.shape[0]) * np.sqrt(power / 10 ** (20 / 10))
-    made["noise"] = write_wav(out_dir / f"{stem}.noise.wav", audio + noise.astype(np.float32))
+    made = {}
+    if "mp3" in kinds:
+        made["mp3"] = write_mp3(out_dir / f"{stem}.mp3", audio)
+    if "phone" in kinds:
+        band = write_wav(out_dir / f".{stem}.band.wav", _band(audio, SR, 300, 3400))
+        made["phone"] = write_wav(out_dir / f"{stem}.phone.wav", decode_audio(band, 8000), 8000)
+        band.unlink()
+    if "loud" in kinds:
+        made["loud"] = write_wav(out_dir / f"{stem}.loud.wav", audio * 2.0)
+    if "quiet" in kinds:
+        made["quiet"] = write_wav(out_dir / f"{stem}.quiet.wav", audio * 0.5)
+    if "cut" in kinds:
+        made["cut"] = write_wav(out_dir / f"{stem}.cut.wav", audio[SR // 2 :])
+    if "noise" in kinds:
+        rng = np.random.default_rng(seed)
+        power = float(np.mean(audio.astype(np.float64) ** 2))
+        noise = rng.standard_normal(audio.shape[0]) * np.sqrt(power / 10 ** (20 / 10))
+        made["noise"] = write_wav(out_dir / f"{stem}.noise.wav", audio + noise.astype(np.float32))
     return made

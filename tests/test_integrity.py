@@ -44,9 +44,15 @@ def vp(home: Path, *args: str, cwd: Path | None = None, prefix: tuple[str, ...] 
 
 
 def report(home: Path) -> list[dict]:
-    r = vp(home, "report", "--json", "-")
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["items"]
+    """The items ``vidpipe report --json -`` prints for ``home``, built in this process
+    from the catalog the commands wrote (the same ``build_report``; the command itself
+    is run in test_embed, test_download_guard and test_submit_batch): one process less
+    per look."""
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.report import build_report
+
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        return json.loads(json.dumps(build_report(cat).to_dict(), ensure_ascii=False))["items"]
 
 
 @pytest.fixture(scope="module")

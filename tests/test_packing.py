@@ -146,9 +146,14 @@ def engine():
     return FasterWhisperEngine("base")
 
 
+@pytest.fixture(scope="module")
+def alone(engine) -> list:
+    """Each clip transcribed on its own, with word times (the reference for packing)."""
+    return [vidpipe.transcribe(p, engine=engine, word_timestamps=True) for p in CLIPS]
+
+
 @pytest.mark.slow
-def test_packed_clips_keep_their_own_text_times_and_language(engine, monkeypatch):
-    alone = [vidpipe.transcribe(p, engine=engine, word_timestamps=True) for p in CLIPS]
+def test_packed_clips_keep_their_own_text_times_and_language(engine, alone, monkeypatch):
     calls = []
     single = engine.transcribe
     monkeypatch.setattr(engine, "transcribe", lambda *a, **k: calls.append(1) or single(*a, **k))
@@ -176,10 +181,11 @@ def test_packed_clips_keep_their_own_text_times_and_language(engine, monkeypatch
                 assert seg.start <= word.start <= word.end <= seg.end, (path.name, word)
 
 
-def test_one_file_or_sequential_decoding_is_exactly_transcribe(engine):
+def test_one_file_or_sequential_decoding_is_exactly_transcribe(engine, alone):
     one = CLIPS[1]  # 1.9 s (CLIPS[0] is 9.7 s): the same code path, less decoding
-    (many,) = vidpipe.transcribe_many([one], engine=engine)
-    assert many.model_dump() == vidpipe.transcribe(one, engine=engine).model_dump()
+    (many,) = vidpipe.transcribe_many([one], engine=engine, word_timestamps=True)
+    # transcribe() of the same file with the same options, words and their times too
+    assert many.model_dump() == alone[1].model_dump()
 
 
 def test_bad_files_fail_alone_and_the_others_still_come_back(engine, tmp_path):
