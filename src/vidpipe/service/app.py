@@ -48,6 +48,7 @@ ROUTERS = (
     "files_api",
     "library_api",
     "openai_api",
+    "realtime",
     "compat_api",
     "web_api",
     "web",
