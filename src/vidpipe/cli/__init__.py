@@ -10,7 +10,7 @@ A private package, one module per command group (the PySceneDetect pattern):
 - :mod:`.video`: ``speak``, ``render``, ``narrate``;
 - :mod:`.embed`: ``embed``, ``similar``;
 - :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry);
-- :mod:`.serve`: ``serve``, the HTTP service.
+- :mod:`.serve`: ``serve``, the HTTP service; ``listen``, its realtime sessions in-process.
 
 This module builds the Typer ``app`` (commands listed in help in the order registered
 below) and ``main()``, the console-script entry point (``vidpipe = "vidpipe.cli:main"``,
@@ -86,6 +86,7 @@ _COMMANDS = (
     (None, jobs.submit),
     (None, jobs.worker),
     (None, serve.serve),
+    (None, serve.listen),
 )
 for _name, _fn in _COMMANDS:
     app.command(_name)(_fn)
