@@ -473,24 +473,24 @@ class RealtimeSession:
             turn = self.tr.next_final()
             job = None if turn is not None else self.tr.partial_job(PARTIAL_STEP)
             model = self.model
-            options = self.tr.partial_options(job[0]) if job else None
         if turn is not None:
             await self._final(turn, model)
             return True
         if job is None:
             return False
-        jturn, audio, offset = job
+        if job.turn.audio is not None:
+            return True  # committed meanwhile: its final text comes next
 
         def decode():
-            return StreamTranscriber.decode_partial(self._get_engine(model), audio, options)
+            return self.tr.decode_partial(self._get_engine(model), job)
 
         try:
-            words, language = await self._run_model(decode)
+            hyp = await self._run_model(decode)
         except VidpipeError as exc:
             _log.warning("realtime partial failed: %s", exc.message)
             return True
         async with self._lock:
-            delta = self.tr.agree(jturn, words, offset, language)
+            delta = self.tr.agree(job, hyp)
         if delta is not None and delta.text:
             await self._send(
                 {"type": "conversation.item.input_audio_transcription.delta",

@@ -11,18 +11,19 @@
   (:meth:`StreamTranscriber.commit`). A committed turn is decoded whole
   (:meth:`StreamTranscriber.final`), with the options of an offline transcription, so
   its text is the offline text of that stretch of audio.
-- **Partials.** While a turn is open, :meth:`StreamTranscriber.partial` decodes the
-  turn's audio so far (at most :data:`PARTIAL_WINDOW` s of it, greedy, no VAD) and
-  confirms only the words on which two consecutive hypotheses agree, as
-  whisper_streaming's ``HypothesisBuffer`` (LocalAgreement-2) does: text once sent is
-  rarely revised. The words are compared by their letters and digits, lower-cased;
-  the new hypothesis's words that start before the last confirmed word's end (less
-  0.1 s) and repeat the last confirmed words (up to 5) are dropped first.
+- **Partials.** While a turn is open, :meth:`StreamTranscriber.decode_partial`
+  decodes the turn's audio so far (its *window*: at most :data:`PARTIAL_WINDOW` s,
+  greedy, Whisper's encoder on the audio plus 2 s rather than a 30 s window,
+  :func:`short_decode`) and :meth:`StreamTranscriber.agree` confirms only the words on
+  which two consecutive hypotheses agree, as whisper_streaming's LocalAgreement-2
+  does: text once sent is rarely revised. Words are compared by their letters and
+  digits, lower-cased. A window grown too long moves on past its confirmed words
+  (one hypothesis with word times finds where they end).
 
 Nothing here blocks on I/O or reads settings. The object is not thread-safe: callers
-serialise calls on one object; the decoding calls (:meth:`partial`, :meth:`final`)
-only read a snapshot taken by :meth:`partial_job`/:meth:`next_final`, so they may run
-in another thread while audio is appended.
+serialise calls on one object; the decoding calls (:meth:`decode_partial`,
+:meth:`decode_final`) only read a snapshot taken by :meth:`partial_job` /
+:meth:`next_final`, so they may run in another thread while audio is appended.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ __all__ = [
     "PARTIAL_STEP",
     "PARTIAL_WINDOW",
     "Delta",
+    "Hypothesis",
+    "PartialJob",
     "PcmResampler",
     "SpeechEvent",
     "StreamTranscriber",
@@ -56,7 +59,7 @@ __all__ = [
 PARTIAL_STEP = 0.5
 #: Longest stretch of a turn (seconds) decoded for a partial hypothesis; older audio
 #: is left behind at the end of the last confirmed word.
-PARTIAL_WINDOW = 20.0
+PARTIAL_WINDOW = 24.0
 #: Least audio a commit takes (OpenAI answers ``input_audio_buffer_commit_empty``).
 MIN_COMMIT_SECONDS = 0.1
 #: Silero VAD's window in samples at 16 kHz, and the context it is given.
@@ -164,14 +167,6 @@ class Delta:
 
 
 @dataclass
-class _W:
-    word: str  # as Whisper spelled it (leading space)
-    start: float  # seconds from the turn's start
-    end: float
-    key: str  # letters and digits, lower-cased
-
-
-@dataclass
 class Turn:
     """One turn (OpenAI's input audio item): its audio, and its partial state."""
 
@@ -180,11 +175,11 @@ class Turn:
     chunks: list[np.ndarray] = field(default_factory=list)
     samples: int = 0
     speech_seen: bool = False
-    # partial state (LocalAgreement)
-    committed: list[_W] = field(default_factory=list)
-    committed_end: float = 0.0
-    buffer: list[_W] = field(default_factory=list)
-    window_start: float = 0.0
+    # partial state (LocalAgreement): keys of the words confirmed in the window, and of
+    # the window's previous hypothesis
+    window_keys: list[str] = field(default_factory=list)
+    previous: list[str] = field(default_factory=list)
+    window_start: float = 0.0  # seconds into the turn
     hypothesis_at: int = 0  # turn samples decoded by the last hypothesis
     language: str | None = None
     sent: str = ""
@@ -200,6 +195,102 @@ class Turn:
         if len(self.chunks) > 1:
             self.chunks = [np.concatenate(self.chunks)]
         return self.chunks[0] if self.chunks else np.zeros(0, np.float32)
+
+
+@dataclass
+class PartialJob:
+    """A hypothesis to decode: the turn's ``audio`` from ``window_start`` (seconds into
+    the turn) on; ``timed``: decode with word times (the window moves on);
+    ``prompt``: Whisper's initial prompt."""
+
+    turn: Turn
+    audio: np.ndarray
+    window_start: float
+    timed: bool
+    prompt: str | None
+
+
+@dataclass
+class Hypothesis:
+    """A decoded hypothesis: ``words`` as ``(word, start, end)`` (times in seconds from
+    the window start, ``None`` when not ``timed``), the ``language``."""
+
+    words: list[tuple[str, float | None, float | None]]
+    language: str | None
+    timed: bool
+
+
+#: Seconds of silence added after a short window's audio before Whisper's encoder
+#: (without any, the decoder tends to loop at the end of the audio).
+SHORT_PAD = 2.0
+#: Tokens a short decode may produce per second of audio (and 8 more).
+TOKENS_PER_SECOND = 5
+
+
+def short_decode(
+    engine: Any, audio: np.ndarray, language: str | None, prompt: str | None
+) -> tuple[str, str | None]:
+    """Greedy Whisper decoding of up to 28 s of 16 kHz audio with the encoder run on the
+    audio plus :data:`SHORT_PAD` s of silence instead of a 30 s window (whisper.cpp's
+    ``audio_ctx`` idea): on 2 cores about a tenth of the time of a padded window
+    (``tiny.en``, 1-8 s clips), the same words but at the very end. Output is bounded to
+    :data:`TOKENS_PER_SECOND` tokens a second (no runaway loops).
+
+    Args:
+        engine: a :class:`~vidpipe.speech.whisper.FasterWhisperEngine` (its ``model``).
+        audio: 16 kHz mono float32, at most 28 s (longer is cut).
+        language: ISO 639-1 code; ``None`` detects it (multilingual models).
+        prompt: text before the audio (Whisper's previous-text prompt).
+
+    Returns:
+        ``(text, language)``.
+    """
+    import ctranslate2
+    from faster_whisper.tokenizer import Tokenizer
+
+    model = engine.model
+    audio = np.ascontiguousarray(audio[: 28 * SAMPLE_RATE], np.float32)
+    multilingual = bool(model.model.is_multilingual)
+    if not multilingual:
+        language = "en"
+    elif language is None:
+        language = engine.detect_language(audio)[0]
+    padded = np.concatenate([audio, np.zeros(int(SHORT_PAD * SAMPLE_RATE), np.float32)])
+    feats = model.feature_extractor(padded)[..., :-1]
+    frames = min(feats.shape[-1] // 2 * 2, 3000)
+    view = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None, :, :frames]))
+    encoded = model.model.encode(view)
+    tok = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe", language=language)
+    tokens: list[int] = []
+    if prompt:
+        tokens = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-111:]]
+    tokens += [*tok.sot_sequence, tok.no_timestamps]
+    seconds = audio.shape[0] / SAMPLE_RATE
+    result = model.model.generate(
+        encoded,
+        [tokens],
+        beam_size=1,
+        max_length=min(448 - len(tokens), int(8 + TOKENS_PER_SECOND * seconds)),
+        suppress_blank=True,
+        suppress_tokens=[-1],
+    )
+    ids = [t for t in result[0].sequences_ids[0] if t < tok.eot]
+    return tok.decode(ids).strip(), language
+
+
+def _confirmed_end(confirmed: list[str], keys: list[str]) -> int:
+    """How many words of a new hypothesis (``keys``) cover the ``confirmed`` words:
+    where the last (up to) three confirmed words occur in it, searched from the place
+    they are expected; without a match, as many words as were confirmed."""
+    if not confirmed or not keys:
+        return 0
+    k = min(3, len(confirmed))
+    tail = confirmed[-k:]
+    expected = len(confirmed)
+    ends = [j for j in range(k, len(keys) + 1) if keys[j - k : j] == tail]
+    if ends:
+        return min(ends, key=lambda j: abs(j - expected))
+    return min(expected, len(keys))
 
 
 def _key(word: str) -> str:
@@ -369,42 +460,52 @@ class StreamTranscriber:
 
     # ------------------------------------------------------------------ decoding
 
-    def partial_job(self, step: float = PARTIAL_STEP) -> tuple[Turn, np.ndarray, float] | None:
-        """The open turn's audio to decode next, as ``(turn, audio, window start in
-        seconds)``, when it has speech and ``step`` s of audio came since its last
-        hypothesis; else ``None``."""
+    def partial_job(self, step: float = PARTIAL_STEP) -> PartialJob | None:
+        """The open turn's next hypothesis to decode, when it has speech and ``step`` s
+        of audio came since its last hypothesis; else ``None``. The audio is the turn's
+        from its window start on; a window grown over :data:`PARTIAL_WINDOW` s is
+        decoded with word times (``timed``) so that it can move on past the confirmed
+        words."""
         turn = self.turn
         if turn is None or not turn.speech_seen:
             return None
         if (turn.samples - turn.hypothesis_at) < step * SAMPLE_RATE:
             return None
         audio = turn.data()
-        seconds = turn.seconds
-        if seconds - turn.window_start > PARTIAL_WINDOW:
-            if turn.committed_end > turn.window_start and seconds - turn.committed_end <= PARTIAL_WINDOW:
-                turn.window_start = turn.committed_end
-            else:
-                turn.window_start = seconds - PARTIAL_WINDOW * 0.75
         turn.hypothesis_at = turn.samples
         start = int(turn.window_start * SAMPLE_RATE)
-        return turn, audio[start:].copy(), turn.window_start
+        timed = turn.seconds - turn.window_start > PARTIAL_WINDOW
+        return PartialJob(turn, audio[start:].copy(), turn.window_start, timed, self._prompt(turn))
 
-    def partial_options(self, turn: Turn) -> TranscribeOptions:
-        """Options of a partial hypothesis: greedy, no VAD, word times, the committed
-        text as the prompt when the window starts inside the turn."""
-        prompt = self.prompt or ""
-        if turn.window_start > 0 and turn.committed:
-            prompt = (prompt + " " + "".join(w.word for w in turn.committed)[-200:]).strip()
-        return TranscribeOptions(
-            language=self.language or turn.language,
+    def _prompt(self, turn: Turn) -> str | None:
+        # the client's prompt only: the text already sent as the prompt of a moved
+        # window made short_decode answer nothing (tiny.en, LJ001 clips)
+        return self.prompt or None
+
+    def decode_partial(self, engine: ASREngine, job: PartialJob) -> Hypothesis:
+        """Decode one hypothesis of ``job`` (runs the model: call it off the event loop).
+
+        Short windows go through :func:`short_decode` (Whisper's encoder on the audio
+        plus 2 s rather than a whole 30 s window: a tenth of the time; greedy, no word
+        times) when the engine is faster-whisper; timed jobs, and other engines, through
+        ``engine.transcribe`` (greedy, no VAD, word times)."""
+        language = self.language or job.turn.language
+        if not job.timed and hasattr(engine, "model") and hasattr(engine.model, "feature_extractor"):
+            text, language = short_decode(engine, job.audio, language, job.prompt)
+            return Hypothesis([(w, None, None) for w in text.split()], language, False)
+        options = TranscribeOptions(
+            language=language,
             word_timestamps=True,
             sentence_segments=False,
             vad=False,
             beam_size=1,
             batch_size=1,  # one window: the sequential decoder (less overhead)
             temperature=(0.0,),
-            initial_prompt=prompt or None,
+            initial_prompt=job.prompt,
         )
+        tr = engine.transcribe(job.audio, options)
+        words = [(w.word.strip(), float(w.start), float(w.end)) for w in tr.words]
+        return Hypothesis(words, tr.language, True)
 
     def final_options(self) -> TranscribeOptions:
         """Options of a turn's final transcript: those of an offline transcription
@@ -413,46 +514,48 @@ class StreamTranscriber:
             language=self.language, sentence_segments=False, initial_prompt=self.prompt or None
         )
 
-    @staticmethod
-    def decode_partial(
-        engine: ASREngine, audio: np.ndarray, options: TranscribeOptions
-    ) -> tuple[list[tuple[str, float, float]], str | None]:
-        """Decode one hypothesis: ``([(word, start, end), ...], language)``, times in
-        seconds from the start of ``audio``. Runs the model: call it off the event loop."""
-        tr = engine.transcribe(audio, options)
-        words = [(w.word, float(w.start), float(w.end)) for w in tr.words]
-        return words, tr.language
+    def agree(self, job: PartialJob, hyp: Hypothesis) -> Delta | None:
+        """Fold one hypothesis into its turn's LocalAgreement state; returns the newly
+        confirmed text (``None`` when nothing new is agreed on).
 
-    def agree(
-        self, turn: Turn, words: list[tuple[str, float, float]], offset: float,
-        language: str | None = None,
-    ) -> Delta | None:  # fmt: skip
-        """Fold one hypothesis of ``turn`` (``words`` with times from ``offset`` s into
-        the turn) into its LocalAgreement state; returns the newly confirmed text."""
-        if language and turn.language is None:
-            turn.language = language
-        new = [_W(w, s + offset, e + offset, _key(w)) for w, s, e in words]
-        new = [w for w in new if w.key and w.start > turn.committed_end - 0.1]
-        if new and turn.committed:  # drop words repeating the last confirmed ones
-            for n in range(min(len(turn.committed), len(new), 5), 0, -1):
-                tail = [w.key for w in turn.committed[-n:]]
-                if [w.key for w in new[:n]] == tail:
-                    new = new[n:]
-                    break
-        confirmed: list[_W] = []
-        while new and turn.buffer and new[0].key == turn.buffer[0].key:
-            confirmed.append(new.pop(0))
-            turn.buffer.pop(0)
-        turn.buffer = new
-        if not confirmed:
+        Every hypothesis of a window decodes the window from its start, so the words two
+        consecutive ones agree on are their common prefix; what is past the words
+        already confirmed in the window is sent. A timed hypothesis (a window grown too
+        long) moves the window's start to the end of its last confirmed word (or, when
+        nothing was confirmed, confirms all but its last two words and moves past them),
+        and the next window starts afresh."""
+        turn = job.turn
+        if job.window_start != turn.window_start:
+            return None  # the window moved since this job was taken
+        if hyp.language and turn.language is None:
+            turn.language = hyp.language
+        keys = [_key(w) for w, _, _ in hyp.words]
+        words = [(w, s, e, k) for (w, s, e), k in zip(hyp.words, keys, strict=True) if k]
+        keys = [k for *_, k in words]
+        done = len(turn.window_keys)
+        new: list[str] = []
+        if hyp.timed:
+            cut = _confirmed_end(turn.window_keys, keys)
+            if not turn.window_keys and len(words) > 2:  # nothing agreed on in a window
+                new = [w for w, *_ in words[:-2]]
+                cut = len(words) - 2
+            if cut:
+                turn.window_start = job.window_start + float(words[cut - 1][2])
+                turn.window_keys, turn.previous = [], []
+        else:
+            prev = turn.previous
+            n = 0
+            while n < min(len(prev), len(keys)) and prev[n] == keys[n]:
+                n += 1
+            if n > done:
+                new = [w for w, *_ in words[done:n]]
+                turn.window_keys = keys[:n]
+            turn.previous = keys
+        if not new:
             return None
-        turn.committed += confirmed
-        turn.committed_end = confirmed[-1].end
-        text = "".join(w.word for w in confirmed)
-        if not turn.sent:
-            text = text.lstrip()
-        elif not text.startswith(" ") and not turn.sent.endswith(" "):
-            text = " " + text if (turn.language or "") not in _UNSPACED else text
+        text = (" " if (turn.language or "") not in _UNSPACED else "").join(new)
+        if turn.sent and (turn.language or "") not in _UNSPACED:
+            text = " " + text
         turn.sent += text
         if turn.first_delta_at is None:
             turn.first_delta_at = turn.samples
