@@ -79,6 +79,8 @@ OPENAI_TRANSCRIPTION_MODELS = (
     "gpt-4o-mini-transcribe-2025-12-15",
 )  # fmt: skip
 _SUBPROTOCOL_KEY = "openai-insecure-api-key."
+#: Seconds after which an open turn's partial hypothesis goes before waiting finals.
+PARTIAL_EVERY = 1.0
 
 RunModel = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -170,6 +172,7 @@ class RealtimeSession:
         self._task: asyncio.Task | None = None
         self.closed = False
         self.turns = 0
+        self._partial_at = 0.0  # monotonic time of the last partial hypothesis taken
 
     # ------------------------------------------------------------------ events out
 
@@ -469,10 +472,19 @@ class RealtimeSession:
                 self._idle.set()
 
     async def _step(self) -> bool:
+        """One model call: a committed turn's final text; or a partial hypothesis of
+        the open turn when none is waiting, or when the last one is over
+        :data:`PARTIAL_EVERY` s old (partials go on while turns queue up)."""
         async with self._lock:
-            turn = self.tr.next_final()
-            job = None if turn is not None else self.tr.partial_job(PARTIAL_STEP)
             model = self.model
+            turn = job = None
+            now = time.monotonic()
+            if not self.tr.finals or now - self._partial_at >= PARTIAL_EVERY:
+                job = self.tr.partial_job(PARTIAL_STEP)
+            if job is None:
+                turn = self.tr.next_final()
+            else:
+                self._partial_at = now
         if turn is not None:
             await self._final(turn, model)
             return True
