@@ -202,7 +202,12 @@ def test_beta_client_with_client_commits(service_url):
         pieces += _pieces(_pcm(clip, 24000)) + ["commit"]
 
     async def main() -> Run:
-        client = openai.AsyncOpenAI(base_url=service_url + "/v1", api_key="unused")
+        # the beta connection always dials wss:// unless websocket_base_url is given
+        client = openai.AsyncOpenAI(
+            base_url=service_url + "/v1",
+            websocket_base_url=service_url.replace("http://", "ws://") + "/v1",
+            api_key="unused",
+        )
         async with client.beta.realtime.connect(
             model="whisper-1", extra_query={"intent": "transcription"}
         ) as conn:
@@ -386,7 +391,7 @@ def _listen(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
 def test_listen_a_file_and_stdin_through_the_same_session():
     """``vidpipe listen FILE`` (no pacing) and ``vidpipe listen -`` (24 kHz PCM on stdin)
     print the turns as lines; bad input is one line with its exit code."""
-    res = _listen(str(JFK), "-m", MODEL, "--speed", "0", "--silence-ms", "800")
+    res = _listen(str(JFK), "-m", MODEL, "--speed", "0", "--silence-ms", "1500")
     assert res.returncode == 0, res.stderr.decode()
     lines = res.stdout.decode().splitlines()
     assert lines and _wer([JFK_TEXT], [" ".join(lines)]) <= 0.15, lines
