@@ -473,13 +473,16 @@ class RealtimeSession:
 
     async def _step(self) -> bool:
         """One model call: a committed turn's final text; or a partial hypothesis of
-        the open turn when none is waiting, or when the last one is over
+        the open turn when no final is waiting, when the open turn has shown no text
+        yet (its first words first), or when the last partial is over
         :data:`PARTIAL_EVERY` s old (partials go on while turns queue up)."""
         async with self._lock:
             model = self.model
             turn = job = None
             now = time.monotonic()
-            if not self.tr.finals or now - self._partial_at >= PARTIAL_EVERY:
+            open_turn = self.tr.turn
+            fresh = open_turn is not None and not open_turn.sent  # no text shown yet
+            if not self.tr.finals or fresh or now - self._partial_at >= PARTIAL_EVERY:
                 job = self.tr.partial_job(PARTIAL_STEP)
             if job is None:
                 turn = self.tr.next_final()

@@ -56,7 +56,10 @@ __all__ = [
 ]
 
 #: Seconds of new audio a turn needs before its next partial hypothesis.
-PARTIAL_STEP = 0.5
+PARTIAL_STEP = 0.4
+#: Seconds of audio a turn needs (its prefix padding included) before its first one:
+#: less holds no whole word, and two hypotheses must agree before text is sent.
+PARTIAL_FIRST = 0.8
 #: Longest stretch of a turn (seconds) decoded for a partial hypothesis; older audio
 #: is left behind at the end of the last confirmed word.
 PARTIAL_WINDOW = 24.0
@@ -470,6 +473,8 @@ class StreamTranscriber:
         if turn is None or not turn.speech_seen:
             return None
         if (turn.samples - turn.hypothesis_at) < step * SAMPLE_RATE:
+            return None
+        if turn.samples < PARTIAL_FIRST * SAMPLE_RATE:
             return None
         audio = turn.data()
         turn.hypothesis_at = turn.samples
