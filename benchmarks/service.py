@@ -288,9 +288,12 @@ async def _realtime_session(url: str, model: str, pcm: bytes, rate: int) -> dict
     texts: list[str] = []
     async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
         await conn.recv()  # session.created
-        await conn.send({"type": "session.update", "session": {"type": "transcription",
-                         "audio": {"input": {"transcription": {"model": model, "language": "en"},
-                                             "turn_detection": {"type": "server_vad"}}}}})  # fmt: skip
+        transcription = {"model": model, "language": "en"}
+        audio_input = {"transcription": transcription, "turn_detection": {"type": "server_vad"}}
+        await conn.send(
+            {"type": "session.update",
+             "session": {"type": "transcription", "audio": {"input": audio_input}}}
+        )  # fmt: skip
         await conn.recv()  # session.updated
         t0 = time.monotonic()
 
@@ -359,7 +362,7 @@ def bench_realtime(args, sets: dict) -> None:
         if not values:
             return float("nan")
         values = sorted(values)
-        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+        return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
     head = (f"{'sessions':>8} {'turns':>6} {'1st partial p50':>15} {'p95':>6} "
             f"{'final p50':>9} {'p95':>6} {'RTF max':>7} {'WER':>6}")  # fmt: skip
@@ -381,8 +384,10 @@ def bench_realtime(args, sets: dict) -> None:
                 rtf = max(r["rtf"] for r in res)
                 w = wer([reference] * n, [r["text"] for r in res]) if whole else float("nan")
                 turns = sum(r["turns"] for r in res)
-                rows.append(f"{n:>8} {turns:>6} {pct(first, 0.5):>13.2f} s {pct(first, 0.95):>6.2f} "
-                            f"{pct(final, 0.5):>7.2f} s {pct(final, 0.95):>6.2f} {rtf:>7.2f} {w:>6.3f}")  # fmt: skip
+                rows.append(
+                    f"{n:>8} {turns:>6} {pct(first, 0.5):>13.2f} s {pct(first, 0.95):>6.2f} "
+                    f"{pct(final, 0.5):>7.2f} s {pct(final, 0.95):>6.2f} {rtf:>7.2f} {w:>6.3f}"
+                )
                 print(rows[-1], flush=True)
         finally:
             proc.terminate()

@@ -178,7 +178,9 @@ def test_official_client_streams_a_recording_with_server_vad(service_url, servic
     assert len(started) == len(stopped) == len(committed) >= 5
     assert [e["item_id"] for e in committed] == [e["item_id"] for e in run.completed]
     assert committed[1]["previous_item_id"] == committed[0]["item_id"]
-    assert all(a["audio_start_ms"] < b["audio_end_ms"] for a, b in zip(started, stopped))
+    assert all(
+        a["audio_start_ms"] < b["audio_end_ms"] for a, b in zip(started, stopped, strict=True)
+    )
     # partials: deltas of a turn that arrive before that turn's speech stopped
     stop_at = {e["item_id"]: t for t, e in run.events if e["type"].endswith("speech_stopped")}
     early = [
@@ -199,7 +201,7 @@ def test_beta_client_with_client_commits(service_url):
     clips = [DATA / "en_dev" / name for name in DEV_CLIPS]
     pieces: list[bytes | str] = []
     for clip in clips:
-        pieces += _pieces(_pcm(clip, 24000)) + ["commit"]
+        pieces += [*_pieces(_pcm(clip, 24000)), "commit"]
 
     async def main() -> Run:
         # the beta connection always dials wss:// unless websocket_base_url is given
@@ -287,13 +289,25 @@ def test_raw_websocket_16khz_commit_clear_and_error_events(service_url):
             assert updated["session"]["audio"]["input"]["turn_detection"] is None
             # audio then clear: nothing is left to commit
             pcm = _pcm(JFK, 16000)
-            await ws.send(json.dumps({"type": "input_audio_buffer.append",
-                                      "audio": base64.b64encode(pcm[:32000]).decode()}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "input_audio_buffer.append",
+                        "audio": base64.b64encode(pcm[:32000]).decode(),
+                    }
+                )
+            )
             await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
             assert (await _recv(ws))["type"] == "input_audio_buffer.cleared"
             for piece in _pieces(pcm, rate=16000):
-                await ws.send(json.dumps({"type": "input_audio_buffer.append",
-                                          "audio": base64.b64encode(piece).decode()}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "input_audio_buffer.append",
+                            "audio": base64.b64encode(piece).decode(),
+                        }
+                    )
+                )
             await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
             while True:
                 event = await _recv(ws)
@@ -331,8 +345,11 @@ def test_a_dropped_connection_frees_its_session(service_url, service):
         ws = await ws_connect(_ws_url(service_url))
         await _recv(ws)
         for piece in _pieces(pcm)[:50]:  # 5 s: a turn is open, decoding under way
-            await ws.send(json.dumps({"type": "input_audio_buffer.append",
-                                      "audio": base64.b64encode(piece).decode()}))
+            await ws.send(
+                json.dumps(
+                    {"type": "input_audio_buffer.append", "audio": base64.b64encode(piece).decode()}
+                )
+            )
         await _recv(ws)  # speech_started
         open_now = await asyncio.to_thread(_open_sessions, service_url)
         ws.transport.abort()  # no close frame
@@ -367,8 +384,10 @@ def test_keys_by_bearer_header_or_subprotocol(tmp_path):
             async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
                 assert (await conn.recv()).type == "session.created"
             with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-                await ws_connect(url.replace("transcription", "conversation"),
-                                 additional_headers={"Authorization": "Bearer k-realtime"})
+                await ws_connect(
+                    url.replace("transcription", "conversation"),
+                    additional_headers={"Authorization": "Bearer k-realtime"},
+                )
             assert info.value.response.status_code == 400
 
         asyncio.run(main())

@@ -118,9 +118,7 @@ def listen(
     if rate not in (16000, 24000):
         _stop(UsageError(f"sample rate {rate} is not supported", "use --rate 16000 or 24000"))
     code = _run(
-        lambda: asyncio.run(
-            _listen(source, model, language, prompt, rate, speed, vad, silence_ms)
-        )
+        lambda: asyncio.run(_listen(source, model, language, prompt, rate, speed, vad, silence_ms))
     )
     raise typer.Exit(code)
 
@@ -223,9 +221,7 @@ async def _listen(
             from vidpipe.media.audio import decode_audio
 
             path = check_readable_file(Path(source))
-            audio = await anyio.to_thread.run_sync(
-                lambda: decode_audio(path, sample_rate=16000)
-            )
+            audio = await anyio.to_thread.run_sync(lambda: decode_audio(path, sample_rate=16000))
             pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
             start = asyncio.get_running_loop().time()
             for i in range(0, len(pcm), step * 2):

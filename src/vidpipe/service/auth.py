@@ -16,8 +16,8 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Depends, HTTPException
-from starlette.requests import HTTPConnection
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 __all__ = [
     "PUBLIC_PATHS",

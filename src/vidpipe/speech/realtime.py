@@ -495,7 +495,11 @@ class StreamTranscriber:
         times) when the engine is faster-whisper; timed jobs, and other engines, through
         ``engine.transcribe`` (greedy, no VAD, word times)."""
         language = self.language or job.turn.language
-        if not job.timed and hasattr(engine, "model") and hasattr(engine.model, "feature_extractor"):
+        if (
+            not job.timed
+            and hasattr(engine, "model")
+            and hasattr(engine.model, "feature_extractor")
+        ):
             text, language = short_decode(engine, job.audio, language, job.prompt)
             return Hypothesis([(w, None, None) for w in text.split()], language, False)
         options = TranscribeOptions(
