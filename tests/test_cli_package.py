@@ -38,6 +38,7 @@ COMMANDS = [
     "submit",
     "worker",
     "serve",
+    "listen",
     "jobs",
 ]
 
@@ -56,6 +57,7 @@ def test_every_command_registered_in_help_order():
     assert group.commands["similar"].callback.__module__ == "vidpipe.cli.embed"
     assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
     assert group.commands["serve"].callback.__module__ == "vidpipe.cli.serve"
+    assert group.commands["listen"].callback.__module__ == "vidpipe.cli.serve"
     assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]
 
 

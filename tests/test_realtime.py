@@ -27,7 +27,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
-from conftest import DATA, start_service
+from conftest import DATA
 from test_wer import _long_reference, _references, _wer
 
 MODEL = "tiny.en"  # the smallest bundled model: the test's CPU time
@@ -362,37 +362,86 @@ def test_a_dropped_connection_frees_its_session(service_url, service):
         time.sleep(0.2)
 
 
-def test_keys_by_bearer_header_or_subprotocol(tmp_path):
-    """With keys: the bearer key (official client) or ``openai-insecure-api-key.KEY``
-    subprotocol opens a session; none or a wrong one is refused with 401."""
-    svc = start_service(tmp_path, keys=["k-realtime"], worker=False)
+@pytest.fixture
+def served(tmp_path):
+    """A real ``vidpipe serve`` process on 127.0.0.1 with a key, a 1 s header deadline
+    (a websocket outlives it) and ``tiny.en`` as the default model."""
+    import os
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "VIDPIPE_HOME": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "VIDPIPE_SERVICE_KEYS": "k-realtime",
+        "VIDPIPE_SERVICE_HEADER_TIMEOUT": "1",
+        "VIDPIPE_MODEL": MODEL,
+    }
+    log = tmp_path / "server.log"
+    with open(log, "w") as fh:
+        cmd = [sys.executable, "-m", "vidpipe", "serve", "--port", str(port), "--no-worker"]
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=2)
+            break
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(log.read_text()) from None
+            time.sleep(0.1)
     try:
-
-        async def main() -> None:
-            url = _ws_url(svc.url)
-            for headers in ({}, {"Authorization": "Bearer wrong"}):
-                with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-                    await ws_connect(url, additional_headers=headers)
-                assert info.value.response.status_code == 401
-                assert json.loads(info.value.response.body)["error"]["message"]
-            async with ws_connect(
-                url, subprotocols=["realtime", "openai-insecure-api-key.k-realtime"]
-            ) as ws:
-                assert ws.subprotocol == "realtime"
-                assert (await _recv(ws))["type"] == "session.created"
-            client = openai.AsyncOpenAI(base_url=svc.url + "/v1", api_key="k-realtime")
-            async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
-                assert (await conn.recv()).type == "session.created"
-            with pytest.raises(websockets.exceptions.InvalidStatus) as info:
-                await ws_connect(
-                    url.replace("transcription", "conversation"),
-                    additional_headers={"Authorization": "Bearer k-realtime"},
-                )
-            assert info.value.response.status_code == 400
-
-        asyncio.run(main())
+        yield url
     finally:
-        svc.stop()
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_keys_by_bearer_header_or_subprotocol_on_vidpipe_serve(served):
+    """``vidpipe serve`` with a key: the bearer key (official client) or the
+    ``openai-insecure-api-key.KEY`` subprotocol opens a session that lives past the
+    server's 1 s header deadline and transcribes; none or a wrong key is refused with
+    401, another intent with 400."""
+    url = _ws_url(served)
+    pieces = [*_pieces(_pcm(JFK, 24000)), "commit"]
+
+    async def main() -> Run:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+                await ws_connect(url, additional_headers=headers)
+            assert info.value.response.status_code == 401
+            assert json.loads(info.value.response.body)["error"]["message"]
+        with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+            await ws_connect(
+                url.replace("transcription", "conversation"),
+                additional_headers={"Authorization": "Bearer k-realtime"},
+            )
+        assert info.value.response.status_code == 400
+        async with ws_connect(
+            url, subprotocols=["realtime", "openai-insecure-api-key.k-realtime"]
+        ) as ws:
+            assert ws.subprotocol == "realtime"
+            assert (await _recv(ws))["type"] == "session.created"
+            await asyncio.sleep(1.5)  # past the header deadline
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            assert (await _recv(ws))["type"] == "input_audio_buffer.cleared"
+        client = openai.AsyncOpenAI(base_url=served + "/v1", api_key="k-realtime")
+        async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            assert (await conn.recv()).type == "session.created"
+            await conn.send(
+                {"type": "session.update", "session": {"type": "transcription", "audio": {
+                    "input": {"turn_detection": None}}}}
+            )  # fmt: skip
+            assert (await conn.recv()).type == "session.updated"
+            return await _stream(_Official(conn), pieces, speed=SPEED_COMMIT)
+
+    run = asyncio.run(main())
+    assert _wer([JFK_TEXT], [run.text]) <= 0.1, run.text
 
 
 # --------------------------------------------------------------------------- vidpipe listen
