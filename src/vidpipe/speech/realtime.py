@@ -501,7 +501,9 @@ class StreamTranscriber:
             and hasattr(engine.model, "feature_extractor")
         ):
             text, language = short_decode(engine, job.audio, language, job.prompt)
-            return Hypothesis([(w, None, None) for w in text.split()], language, False)
+            # unspaced scripts (Chinese, Japanese...) agree character by character
+            pieces = list(text.replace(" ", "")) if language in _UNSPACED else text.split()
+            return Hypothesis([(w, None, None) for w in pieces], language, False)
         options = TranscribeOptions(
             language=language,
             word_timestamps=True,
