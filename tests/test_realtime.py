@@ -328,6 +328,54 @@ def test_raw_websocket_16khz_commit_clear_and_error_events(service_url):
     assert _wer([JFK_TEXT], [done["transcript"]]) <= 0.1, done["transcript"]
 
 
+def test_turns_of_concurrent_sessions_are_decoded_together(service_url, service):
+    """Three raw websocket sessions commit a clip each at the same moment: the turns
+    waiting for the model are decoded in one packed call (a group of 2 or more), and
+    each text is as right as the clip's offline transcript."""
+    clips = [DATA / "en_dev" / name for name in DEV_CLIPS]
+
+    async def one(ws, clip: Path) -> None:
+        await _recv(ws)  # session.created
+        await ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "transcription", "audio": {"input": {
+                "format": {"type": "audio/pcm", "rate": 16000},
+                "transcription": {"model": MODEL, "language": "en"},
+                "turn_detection": None}}}}))  # fmt: skip
+        assert (await _recv(ws))["type"] == "session.updated"
+        audio = base64.b64encode(_pcm(clip, 16000)).decode()
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+
+    async def main() -> list[str]:
+        socks = [await ws_connect(_ws_url(service_url)) for _ in clips]
+        try:
+            await asyncio.gather(*[one(ws, clip) for ws, clip in zip(socks, clips, strict=True)])
+            await asyncio.sleep(0.5)  # the appends are in
+            for ws in socks:
+                await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            texts = []
+            for ws in socks:
+                while True:
+                    event = await _recv(ws)
+                    assert event["type"] != "error", event
+                    if event["type"].endswith("transcription.completed"):
+                        texts.append(event["transcript"])
+                        break
+            return texts
+        finally:
+            for ws in socks:
+                await ws.close()
+
+    before = len(getattr(service.app.state, "realtime_packer", None).groups) if getattr(
+        service.app.state, "realtime_packer", None) else 0  # fmt: skip
+    texts = asyncio.run(main())
+    groups = service.app.state.realtime_packer.groups[before:]
+    assert sum(groups) == len(clips) and max(groups) >= 2, groups
+    refs = _references()
+    truth = [refs[name] for name in DEV_CLIPS]
+    offline = [_offline(service_url, clip) for clip in clips]
+    assert _wer(truth, texts) <= _wer(truth, offline) + 0.02, (texts, offline)
+
+
 def _open_sessions(url: str) -> float:
     body = httpx.get(url + "/metrics").text
     for line in body.splitlines():

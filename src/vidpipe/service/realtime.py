@@ -28,7 +28,9 @@ Models: ``whisper-1`` and OpenAI's transcription model names mean vidpipe's defa
 model (``VIDPIPE_MODEL``); the bundled ``base``, ``tiny.en`` by name. The model is the
 process's shared one (:func:`vidpipe.pipeline.models.asr_engine`); its calls run in
 worker threads, one at a time with the other audio routes
-(:func:`vidpipe.service.openai_api.model_limiter`). Keys: with ``VIDPIPE_SERVICE_KEYS``
+(:func:`vidpipe.service.openai_api.model_limiter`); the finished turns of all sessions
+waiting for the model are decoded together, short ones packed into shared windows
+(:class:`TurnPacker`). Keys: with ``VIDPIPE_SERVICE_KEYS``
 set, ``Authorization: Bearer KEY`` or the subprotocol ``openai-insecure-api-key.KEY``
 (as OpenAI's browser clients send it; the ``realtime`` subprotocol is echoed); without,
 the service listens on loopback only. A session ends with its connection: its decoding
@@ -46,6 +48,7 @@ import binascii
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -56,6 +59,7 @@ from fastapi.responses import JSONResponse
 
 from vidpipe.errors import VidpipeError
 from vidpipe.speech.realtime import (
+    MIN_COMMIT_SECONDS,
     PARTIAL_STEP,
     PcmResampler,
     StreamTranscriber,
@@ -65,7 +69,7 @@ from vidpipe.speech.realtime import (
     pcm16_to_float,
 )
 
-__all__ = ["OPENAI_TRANSCRIPTION_MODELS", "RATES", "RealtimeSession", "router"]
+__all__ = ["OPENAI_TRANSCRIPTION_MODELS", "RATES", "RealtimeSession", "TurnPacker", "router"]
 
 router = APIRouter(tags=["realtime"])
 _log = logging.getLogger("vidpipe.service")
@@ -132,6 +136,83 @@ def _language(value: Any, param: str) -> str | None:
     return code
 
 
+class TurnPacker:
+    """Final transcripts of finished turns, from every session of a process, decoded
+    together: the turns waiting when the model comes free (same model and options)
+    go through one ``engine.transcribe_many`` call, which packs short ones into shared
+    30 s Whisper windows (:mod:`vidpipe.speech.packing`, as ``vidpipe transcribe
+    FILE…`` does); a longer turn, or a lone one, is decoded alone, as
+    ``engine.transcribe`` would.
+
+    Args:
+        run_model: coroutine function running a blocking callable off the event loop
+            (holding the process's model slot).
+        get_engine: ASR engine for a model name (blocking).
+    """
+
+    def __init__(self, run_model: RunModel, get_engine: Callable[[str], Any]) -> None:
+        self._run_model = run_model
+        self._get_engine = get_engine
+        self._pending: list[tuple[tuple[str, str], Any, Any, asyncio.Future]] = []
+        self._guard = threading.Lock()  # _pending, read in the model's thread
+        self._task: asyncio.Task | None = None
+        self.groups: list[int] = []  # sizes of the groups decoded (the last 1000)
+
+    async def transcribe(self, model: str, options: Any, audio: Any) -> str:
+        """The text of one turn's audio (16 kHz float32) decoded with ``options``.
+
+        Raises:
+            VidpipeError: the decoding failed (this turn only).
+        """
+        future = asyncio.get_running_loop().create_future()
+        key = (model, options.model_dump_json())
+        with self._guard:
+            self._pending.append((key, options, audio, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    def _take(self) -> tuple[str, Any, list]:
+        with self._guard:
+            key, options = self._pending[0][0], self._pending[0][1]
+            group = [p for p in self._pending if p[0] == key]
+            self._pending = [p for p in self._pending if p[0] != key]
+        return key[0], options, group
+
+    async def _drain(self) -> None:
+        while self._pending:
+            taken: list = []
+
+            def decode(taken: list = taken) -> list:
+                model, options, group = self._take()  # the turns waiting now
+                taken.extend(group)
+                engine = self._get_engine(model)
+                audios = [a for _, _, a, _ in group]
+                many = getattr(engine, "transcribe_many", None)
+                if many is None or len(audios) == 1:
+                    out: list = []
+                    for a in audios:
+                        try:
+                            out.append(engine.transcribe(a, options))
+                        except VidpipeError as exc:
+                            out.append(exc)
+                    return out
+                return many(audios, options)
+
+            try:
+                results = await self._run_model(decode)
+            except Exception as exc:  # the whole call failed: each turn gets the error
+                results = [exc] * len(taken)
+            self.groups = [*self.groups[-999:], len(taken)]
+            for (_, _, _, future), res in zip(taken, results, strict=False):
+                if future.done():
+                    continue
+                if isinstance(res, BaseException):
+                    future.set_exception(res)
+                else:
+                    future.set_result(res.text)
+
+
 class RealtimeSession:
     """One transcription session of the Realtime protocol (see the module doc).
 
@@ -141,6 +222,8 @@ class RealtimeSession:
             the event loop and returns its result.
         get_engine: ASR engine for a model name (blocking; called inside ``run_model``).
         beta: speak the beta form first (``transcription_session.created``).
+        packer: the :class:`TurnPacker` shared by the process's sessions (default: one
+            of its own).
 
     Use: ``await start()``; ``await handle(message)`` per client message (JSON text);
     ``await drain()`` to wait for pending turns; ``await close()`` at the end.
@@ -153,8 +236,10 @@ class RealtimeSession:
         run_model: RunModel,
         get_engine: Callable[[str], Any],
         beta: bool = False,
+        packer: TurnPacker | None = None,
     ) -> None:
         self.id = new_id("sess")
+        self._packer = packer or TurnPacker(run_model, get_engine)
         self._send_raw = send
         self._run_model = run_model
         self._get_engine = get_engine
@@ -514,11 +599,12 @@ class RealtimeSession:
         return True
 
     async def _final(self, turn: Turn, model: str) -> None:
-        def decode():
-            return self.tr.decode_final(self._get_engine(model), turn)
-
+        audio = turn.audio if turn.audio is not None else turn.data()
         try:
-            text = await self._run_model(decode)
+            if audio.size < int(MIN_COMMIT_SECONDS * 16000):
+                text = ""
+            else:
+                text = await self._packer.transcribe(model, self.tr.final_options(), audio)
         except VidpipeError as exc:
             await self._send(
                 {"type": "conversation.item.input_audio_transcription.failed",
@@ -619,8 +705,14 @@ async def realtime(websocket: WebSocket) -> None:
     async def send(event: dict) -> None:
         await websocket.send_text(json.dumps(event, ensure_ascii=False))
 
+    state = websocket.app.state
+    packer = getattr(state, "realtime_packer", None)
+    if packer is None:
+        packer = state.realtime_packer = TurnPacker(run_model, asr_engine)
     beta = "realtime=v1" in websocket.headers.get("openai-beta", "")
-    session = RealtimeSession(send, run_model=run_model, get_engine=asr_engine, beta=beta)
+    session = RealtimeSession(
+        send, run_model=run_model, get_engine=asr_engine, beta=beta, packer=packer
+    )
     sessions = _sessions(websocket.app)
     sessions.add(session)
     started = time.monotonic()
