@@ -25,8 +25,20 @@ vidpipe-sequential / in-process (overhead).
 Targets: vidpipe's throughput >= faster-whisper-server's at equal or better WER; HTTP
 overhead over in-process <= 5 %.
 
-Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--data ../shared/data]``
-Prints; asserts nothing.
+``--parts realtime`` (issue 21): realtime transcription sessions
+(``GET /v1/realtime?intent=transcription``) on ``vidpipe serve --no-worker``: 1, 2 and 4
+sessions at once (``--sessions``), each the official ``openai`` client streaming the
+radio address (``--realtime-seconds`` of it, default all 2:07) in 100 ms pieces at real
+time, server VAD. Reported per run: first-partial latency per turn (first delta of a
+turn minus the moment its speech onset, ``audio_start_ms`` + the 300 ms prefix
+padding, was sent; p50/p95), final latency per turn (its ``completed`` minus the moment
+its end, ``audio_end_ms``, was sent), the real-time factor (last ``completed`` of a
+session minus its start, over the audio's length: 1.0 + the final lag when decoding
+keeps up) and the WER of the completed turns (whole recording only). Targets: first
+partial <= 2 s after speech starts; 4 sessions keep up with real time with ``base``.
+
+Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--data ../shared/data]
+[--parts service,realtime]``. Prints; asserts nothing.
 """
 
 from __future__ import annotations
@@ -189,9 +201,17 @@ def main() -> int:
         type=Path,
         default=Path(os.environ.get("VIDPIPE_SHARED_DATA") or ROOT.parent / "shared" / "data"),
     )
+    ap.add_argument("--parts", default="service", help="service, realtime (comma list)")
+    ap.add_argument("--sessions", default="1,2,4", help="realtime sessions at once per run")
+    ap.add_argument("--realtime-seconds", type=float, default=0.0, help="0: the whole file")
     args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
 
     sets = load_sets(args.data)
+    if "realtime" in parts:
+        bench_realtime(args, sets)
+    if "service" not in parts:
+        return 0
     threads = default_threads()
     print(f"model {args.model}, {threads} threads, batch {args.batch_size}, "
           f"sets: {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
@@ -247,6 +267,136 @@ def main() -> int:
               f"sequentially {served['wall']:7.2f} s: HTTP overhead {100 * overhead:+.1f} % "
               "(target <= 5 %)")  # fmt: skip
     return 0
+
+
+# --------------------------------------------------------------------------- realtime
+
+
+async def _realtime_session(url: str, model: str, pcm: bytes, rate: int) -> dict:
+    """One realtime session streaming ``pcm`` (24 kHz) at real time; its figures."""
+    import asyncio
+    import base64
+
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused")
+    step = rate // 10 * 2  # 100 ms
+    first_delta: dict[str, float] = {}
+    onset: dict[str, float] = {}
+    end: dict[str, float] = {}
+    done: dict[str, float] = {}
+    texts: list[str] = []
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        await conn.recv()  # session.created
+        transcription = {"model": model, "language": "en"}
+        audio_input = {"transcription": transcription, "turn_detection": {"type": "server_vad"}}
+        await conn.send(
+            {"type": "session.update",
+             "session": {"type": "transcription", "audio": {"input": audio_input}}}
+        )  # fmt: skip
+        await conn.recv()  # session.updated
+        t0 = time.monotonic()
+
+        async def sender() -> None:
+            for k, i in enumerate(range(0, len(pcm), step)):
+                await conn.input_audio_buffer.append(
+                    audio=base64.b64encode(pcm[i : i + step]).decode()
+                )
+                await asyncio.sleep(max(0.0, t0 + (k + 1) * 0.1 - time.monotonic()))
+
+        task = asyncio.create_task(sender())
+        committed: set[str] = set()
+        while True:
+            try:
+                ev = await asyncio.wait_for(conn.recv(), 1.0)
+            except TimeoutError:
+                if task.done() and committed and committed <= set(done) and len(onset) == len(end):
+                    break
+                continue
+            now = time.monotonic() - t0
+            kind = ev.type
+            if kind == "input_audio_buffer.speech_started":
+                onset[ev.item_id] = (ev.audio_start_ms + 300) / 1000
+            elif kind == "input_audio_buffer.speech_stopped":
+                end[ev.item_id] = ev.audio_end_ms / 1000
+            elif kind == "input_audio_buffer.committed":
+                committed.add(ev.item_id)
+            elif kind == "conversation.item.input_audio_transcription.delta":
+                first_delta.setdefault(ev.item_id, now)
+            elif kind == "conversation.item.input_audio_transcription.completed":
+                done[ev.item_id] = now
+                texts.append(ev.transcript)
+            elif kind == "error":
+                raise RuntimeError(str(ev.error))
+        await task
+    return {
+        "first": [first_delta[i] - onset[i] for i in first_delta if i in onset],
+        "final": [done[i] - end[i] for i in done if i in end],
+        "rtf": max(done.values()) / (len(pcm) / 2 / rate),
+        "text": " ".join(t.strip() for t in texts),
+        "turns": len(done),
+    }
+
+
+def bench_realtime(args, sets: dict) -> None:
+    """First-partial and final latency, real-time factor and WER of 1, 2 and 4
+    realtime sessions at once (see the module doc)."""
+    import asyncio
+
+    from vidpipe.media.audio import decode_audio
+
+    if "en_long" not in sets:
+        print("realtime: en_long not found (--data)")
+        return
+    path, reference = sets["en_long"][0]
+    audio = decode_audio(path, sample_rate=24000)
+    if args.realtime_seconds > 0:
+        audio = audio[: int(args.realtime_seconds * 24000)]
+    whole = args.realtime_seconds <= 0
+    pcm = (audio.clip(-1, 1) * 32767).astype("<i2").tobytes() + bytes(48000)
+    counts = [int(n) for n in args.sessions.split(",") if n.strip()]
+    print(f"realtime: model {args.model}, {len(audio) / 24000:.1f} s of en_long per session "
+          f"at real time, server VAD, sessions {counts}", flush=True)  # fmt: skip
+
+    def pct(values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        values = sorted(values)
+        return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+    head = (f"{'sessions':>8} {'turns':>6} {'1st partial p50':>15} {'p95':>6} "
+            f"{'final p50':>9} {'p95':>6} {'RTF max':>7} {'WER':>6}")  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-realtime-") as tmp:
+        proc, url = start_vidpipe(args.model, Path(tmp))
+        try:
+            asyncio.run(_realtime_session(url, args.model, pcm[: 24000 * 2 * 3], 24000))  # warm
+            for n in counts:
+
+                async def run(n: int = n) -> list[dict]:
+                    return await asyncio.gather(
+                        *[_realtime_session(url, args.model, pcm, 24000) for _ in range(n)]
+                    )
+
+                res = asyncio.run(run())
+                first = [x for r in res for x in r["first"]]
+                final = [x for r in res for x in r["final"]]
+                rtf = max(r["rtf"] for r in res)
+                w = wer([reference] * n, [r["text"] for r in res]) if whole else float("nan")
+                turns = sum(r["turns"] for r in res)
+                rows.append(
+                    f"{n:>8} {turns:>6} {pct(first, 0.5):>13.2f} s {pct(first, 0.95):>6.2f} "
+                    f"{pct(final, 0.5):>7.2f} s {pct(final, 0.95):>6.2f} {rtf:>7.2f} {w:>6.3f}"
+                )
+                print(rows[-1], flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        print(row)
+    print("targets: first partial <= 2 s; RTF close to 1 (decoding keeps up) with 4 sessions")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ COMMANDS = [
     "submit",
     "worker",
     "serve",
+    "listen",
     "jobs",
     "speakers",
 ]
@@ -59,6 +60,7 @@ def test_every_command_registered_in_help_order():
     assert group.commands["similar"].callback.__module__ == "vidpipe.cli.embed"
     assert group.commands["worker"].callback.__module__ == "vidpipe.cli.jobs"
     assert group.commands["serve"].callback.__module__ == "vidpipe.cli.serve"
+    assert group.commands["listen"].callback.__module__ == "vidpipe.cli.serve"
     assert list(group.commands["jobs"].list_commands(None)) == ["list", "show", "cancel", "retry"]
     assert list(group.commands["speakers"].list_commands(None)) == [
         "add",

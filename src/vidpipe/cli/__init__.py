@@ -10,7 +10,7 @@ A private package, one module per command group (the PySceneDetect pattern):
 - :mod:`.video`: ``speak``, ``render``, ``narrate``;
 - :mod:`.embed`: ``embed``, ``similar``;
 - :mod:`.jobs`: ``submit``, ``worker`` and the ``jobs`` group (list, show, cancel, retry);
-- :mod:`.serve`: ``serve``, the HTTP service;
+- :mod:`.serve`: ``serve``, the HTTP service; ``listen``, its realtime sessions in-process;
 - :mod:`.speakers`: the ``speakers`` group (add, list, remove, rename).
 
 This module builds the Typer ``app`` (commands listed in help in the order registered
@@ -88,6 +88,7 @@ _COMMANDS = (
     (None, jobs.submit),
     (None, jobs.worker),
     (None, serve.serve),
+    (None, serve.listen),
 )
 for _name, _fn in _COMMANDS:
     app.command(_name)(_fn)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vidpipe.cli._common import _run, err
+from vidpipe.cli._common import _run, _stop, err
 from vidpipe.cli.jobs import _QueueOpt
 
 
@@ -72,3 +72,170 @@ def serve(
         timeout_graceful_shutdown=30,
         **uvicorn_options(config.header_timeout),  # slow request headers: closed
     )
+
+
+def listen(
+    source: Annotated[
+        str, typer.Argument(help="An audio or video file, or - for raw 16-bit PCM on stdin.")
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="whisper-1 (the default model), base, tiny.en."),
+    ] = None,
+    language: Annotated[
+        str, typer.Option("--language", "-l", help="auto, or an ISO 639-1 code (en, zh...).")
+    ] = "auto",
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Text that primes names and style.")
+    ] = None,
+    rate: Annotated[
+        int, typer.Option("--rate", help="Sample rate of stdin's PCM: 16000 or 24000.")
+    ] = 16000,
+    speed: Annotated[
+        float,
+        typer.Option(
+            "--speed", min=0.0, help="Pace of a file: 1 = real time, 2 = twice, 0 = no pacing."
+        ),
+    ] = 1.0,
+    vad: Annotated[
+        bool,
+        typer.Option(
+            "--vad/--no-vad",
+            help="Turns end at pauses (server VAD); --no-vad: one turn, committed at the end.",
+        ),
+    ] = True,
+    silence_ms: Annotated[
+        int, typer.Option("--silence-ms", min=0, help="Pause that ends a turn (ms).")
+    ] = 500,
+) -> None:
+    """Transcribe a stream live, as the service's realtime sessions do
+    (GET /v1/realtime), in this process: partial text shows while a turn goes on
+    (on a terminal); each finished turn is printed as a line."""
+    import asyncio
+
+    from vidpipe.errors import UsageError
+
+    if rate not in (16000, 24000):
+        _stop(UsageError(f"sample rate {rate} is not supported", "use --rate 16000 or 24000"))
+    code = _run(
+        lambda: asyncio.run(_listen(source, model, language, prompt, rate, speed, vad, silence_ms))
+    )
+    raise typer.Exit(code)
+
+
+async def _listen(
+    source: str, model: str | None, language: str, prompt: str | None, rate: int,
+    speed: float, vad: bool, silence_ms: int,
+) -> int:  # fmt: skip
+    """``vidpipe listen``: the audio through a :class:`RealtimeSession` in-process."""
+    import asyncio
+    import base64
+    import sys
+    from pathlib import Path
+
+    import anyio
+    import numpy as np
+    from rich.live import Live
+    from rich.text import Text
+
+    from vidpipe.cli._common import out
+    from vidpipe.errors import UsageError
+    from vidpipe.pipeline.models import asr_engine
+    from vidpipe.service.realtime import RealtimeSession
+
+    limiter = anyio.CapacityLimiter(1)
+    partial: dict[str, str] = {}
+    problems: list[str] = []
+    live: Live | None = None
+    turns = -1  # -1 while the session is set up
+
+    def show() -> None:
+        if live is not None:
+            live.update(Text(" ".join(partial.values()), style="dim"))
+
+    async def on_event(event: dict) -> None:
+        nonlocal turns
+        kind = event["type"]
+        if kind == "error":
+            problems.append(event["error"]["message"])
+            if turns >= 0:  # during the set-up, the error ends the command instead
+                err.print(f"error: {event['error']['message']}", highlight=False)
+        elif kind == "conversation.item.input_audio_transcription.delta":
+            partial[event["item_id"]] = partial.get(event["item_id"], "") + event["delta"]
+            show()
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            partial.pop(event["item_id"], None)
+            text = event["transcript"].strip()
+            if text:
+                turns += 1
+                (live.console if live is not None else out).print(text, highlight=False)
+            show()
+        elif kind == "conversation.item.input_audio_transcription.failed":
+            err.print(f"error: {event['error']['message']}", highlight=False)
+
+    async def run_model(fn):
+        async with limiter:
+            return await anyio.to_thread.run_sync(fn)
+
+    session = RealtimeSession(on_event, run_model=run_model, get_engine=asr_engine)
+    await session.start()
+    stdin = source == "-"
+    in_rate = rate if stdin else 16000
+    transcription: dict = {"language": None if language == "auto" else language}
+    if model:
+        transcription["model"] = model
+    if prompt:
+        transcription["prompt"] = prompt
+    await session.handle(
+        {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": in_rate},
+            "transcription": transcription,
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": silence_ms}
+            if vad else None,
+        }}}}
+    )  # fmt: skip
+    if problems:
+        await session.close()
+        raise UsageError(problems[0], "see vidpipe listen --help")
+    turns = 0
+
+    async def send(pcm: bytes) -> None:
+        await session.handle(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+        )
+
+    if out.is_terminal:
+        live = Live(Text(""), console=out, refresh_per_second=8, transient=True)
+        live.start()
+    try:
+        step = in_rate // 10  # 100 ms pieces
+        if stdin:
+            reader = sys.stdin.buffer
+            while True:
+                data = await anyio.to_thread.run_sync(reader.read, step * 2)
+                if not data:
+                    break
+                await send(data)
+        else:
+            from vidpipe.files import check_readable_file
+            from vidpipe.media.audio import decode_audio
+
+            path = check_readable_file(Path(source))
+            audio = await anyio.to_thread.run_sync(lambda: decode_audio(path, sample_rate=16000))
+            pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+            start = asyncio.get_running_loop().time()
+            for i in range(0, len(pcm), step * 2):
+                await send(pcm[i : i + step * 2])
+                if speed > 0:
+                    due = start + (i // 2 + step) / in_rate / speed
+                    await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+        if vad:  # a pause, so that the last turn ends as a turn
+            await send(bytes(2 * in_rate * (silence_ms + 300) // 1000))
+        if session.tr.turn is not None and session.tr.turn.speech_seen:
+            await session.handle({"type": "input_audio_buffer.commit"})
+        await session.drain()
+    finally:
+        if live is not None:
+            live.stop()
+        await session.close()
+    return 0

@@ -49,6 +49,7 @@ ROUTERS = (
     "library_api",
     "openai_api",
     "speakers_api",
+    "realtime",
     "compat_api",
     "web_api",
     "web",

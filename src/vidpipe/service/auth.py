@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 __all__ = [
     "PUBLIC_PATHS",
@@ -58,10 +59,11 @@ def key_ok(given: str, keys: list[str]) -> bool:
 
 
 async def require_key(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
+    request: HTTPConnection, creds: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> None:
     """Refuse the request with 401 unless it carries one of the configured keys (in the
-    ``Authorization`` header, else in the web page's session cookie).
+    ``Authorization`` header, else in the web page's session cookie). Websocket routes
+    (:mod:`vidpipe.service.realtime`) check keys themselves.
 
     Raises:
         HTTPException: 401 with ``WWW-Authenticate: Bearer``.
@@ -69,6 +71,8 @@ async def require_key(
     keys = request.app.state.config.keys
     if not keys or is_public(request.url.path):
         return
+    if request.scope.get("type") == "websocket":
+        return  # websocket routes check keys themselves (also in a subprotocol)
     given = creds.credentials if creds is not None else request.cookies.get(SESSION_COOKIE)
     if not given:
         message = "missing API key"

@@ -6,7 +6,8 @@ the headers of a request: a client that opens hundreds of connections and sends 
 byte now and then (slow loris) holds them all. :func:`protocol_class` adds that
 deadline: a connection whose request headers are not complete ``header_timeout``
 seconds after it opened, or after its previous response ended, is closed. Slow
-request bodies are the middleware's (:mod:`vidpipe.service.middleware`: 408).
+request bodies are the middleware's (:mod:`vidpipe.service.middleware`: 408). A
+connection upgraded to a websocket (``/v1/realtime``) has no such deadline.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def protocol_class(header_timeout: float) -> type[asyncio.Protocol]:
         """Closes a connection that does not finish a request's headers in time."""
 
         _header_task: asyncio.TimerHandle | None = None
+        _upgraded = False
 
         def _arm_header_deadline(self) -> None:
             if self._header_task is not None:
@@ -42,6 +44,8 @@ def protocol_class(header_timeout: float) -> type[asyncio.Protocol]:
 
         def _headers_too_slow(self) -> None:
             self._header_task = None
+            if self._upgraded:
+                return
             waiting = self.cycle is None or self.cycle.response_complete
             if waiting and not self.transport.is_closing():
                 self.transport.close()  # no answer: the client never asked anything
@@ -49,6 +53,14 @@ def protocol_class(header_timeout: float) -> type[asyncio.Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm_header_deadline()
+
+        def handle_websocket_upgrade(self, *args: Any) -> None:
+            # the connection is a websocket's now (GET /v1/realtime): no more deadline
+            if self._header_task is not None:
+                self._header_task.cancel()
+                self._header_task = None
+            self._upgraded = True
+            super().handle_websocket_upgrade(*args)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
