@@ -104,18 +104,20 @@ def default_model() -> str:
 
 def resolve_model(name: str | None) -> str:
     """The ASR model for a session's ``transcription.model``: OpenAI's names (and none)
-    mean :func:`default_model`; the bundled and configured models by name.
+    mean :func:`default_model`; the bundled and configured models by name or by their
+    Hugging Face ids (``Systran/faster-whisper-base``).
 
     Raises:
         _Invalid: an unknown model.
     """
     from vidpipe.service.openai_api import asr_models
+    from vidpipe.speech.models import canonical_model
 
     name = (name or "").strip()
     if not name or name in OPENAI_TRANSCRIPTION_MODELS:
         return default_model()
-    if name in asr_models():
-        return name
+    if canonical_model(name) in asr_models():  # Hugging Face ids of the bundled models too
+        return canonical_model(name)
     raise _Invalid(
         f"unknown model '{name}': use whisper-1 or one of {', '.join(asr_models())}",
         "session.audio.input.transcription.model",
