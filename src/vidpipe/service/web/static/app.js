@@ -471,37 +471,221 @@ async function itemPage() {
   showScenes(item.raw.scenes, (t) => seekTo(t), id);
   loadSimilar(id, item.raw);
 
-  // transcript
+  // transcript: the latest revision; "Edit transcript" stores a new one (the machine's kept)
   let tr = null;
   // the item says whether it has one: no request that must fail (a 404 in the console)
   if (item.raw.transcript !== null) {
     try { tr = await api(`/v1/items/${id}/transcript?format=json`); } catch (e) { /* shown below */ }
   }
-  const segs = tr ? listOf(tr, "segments") : [];
+  let segs = tr ? listOf(tr, "segments") : [];
+  let speakers = Array.isArray(item.raw.speakers) ? item.raw.speakers : [];
   const pane = $("#transcript");
-  if (!segs.length) {
-    pane.replaceChildren(el("p", { class: "muted" }, tr ? "The transcript is empty." : "No transcript yet."));
-  } else {
-    pane.replaceChildren(...segs.map((s, i) => {
-      const words = Array.isArray(s.words) ? s.words : [];
-      const text = words.length
-        ? words.flatMap((w, j) => {
-          // the leading space stays outside the word, so its highlight hugs the letters
-          const lead = w.word.match(/^\s*/)[0];
-          // a button: Tab reaches each word, Enter or Space on it plays from there
-          const span = el("button", { type: "button", class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
-          return lead ? [lead, span] : [span];
-        })
-        : [s.text];
-      return el("div", { class: "seg", dataset: { i, s: s.start, e: s.end } },
-        el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
-        el("span", { class: "txt", lang: tr.language || null }, text));
+  let segEls = [], segStarts = [], wordEls = [], wordStarts = [];
+  let curSeg = -1, curWord = null;
+  let editing = false;
+  /** Colour number (0..7) of a speaker as shown (its name, else its label), or -1. */
+  const colourOf = (shown) => {
+    const k = speakers.findIndex((s) => s.speaker === shown || s.label === shown);
+    return k < 0 ? -1 : k % SPEAKER_COLOURS;
+  };
+
+  function draw() {
+    curSeg = -1; curWord = null;
+    if (!segs.length) {
+      pane.replaceChildren(el("p", { class: "muted" }, tr ? "The transcript is empty." : "No transcript yet."));
+    } else {
+      pane.replaceChildren(...segs.map((s, i) => {
+        const words = Array.isArray(s.words) ? s.words : [];
+        const text = words.length && !editing
+          ? words.flatMap((w, j) => {
+            // the leading space stays outside the word, so its highlight hugs the letters
+            const lead = w.word.match(/^\s*/)[0];
+            // a button: Tab reaches each word, Enter or Space on it plays from there
+            const span = el("button", { type: "button", class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
+            return lead ? [lead, span] : [span];
+          })
+          : [editing ? s.text.trim() : s.text];
+        const k = s.speaker ? colourOf(s.speaker) : -1;
+        const txt = editing
+          ? el("div", { class: "txt", lang: tr.language || null, contenteditable: "plaintext-only", spellcheck: "true",
+            role: "textbox", "aria-label": `Line at ${hms(s.start, true)}`, dataset: { id: s.id } }, text)
+          : el("span", { class: "txt", lang: tr.language || null }, text);
+        return el("div", { class: `seg${k >= 0 ? ` spk-${k}` : ""}`, dataset: { i, s: s.start, e: s.end, id: s.id, speaker: s.speaker || "" } },
+          el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
+          el("div", { class: "body" }, s.speaker ? el("span", { class: "who" }, s.speaker) : null, txt));
+      }));
+    }
+    segEls = $$(".seg", pane);
+    segStarts = segs.map((s) => s.start);
+    wordEls = segEls.map((e) => $$(".w", e));
+    wordStarts = wordEls.map((ws) => ws.map((w) => Number(w.dataset.s)));
+    pane.classList.toggle("editing", editing);
+    applyFilter();
+  }
+
+  /* speakers: a colour and a name each, renamed in place; the transcript filtered by one */
+  const spkBox = $("#speakers"), spkList = $("#spk-list"), spkFilter = $("#spk-filter");
+  function applyFilter() {
+    const only = spkFilter.value;
+    for (const e of segEls) e.hidden = Boolean(only) && e.dataset.speaker !== only;
+  }
+  function drawSpeakers() {
+    spkBox.hidden = !speakers.length;
+    if (!speakers.length) return;
+    const chosen = spkFilter.value;
+    spkFilter.replaceChildren(el("option", { value: "" }, "All speakers"),
+      ...speakers.map((s) => el("option", { value: s.speaker }, s.speaker)));
+    spkFilter.value = speakers.some((s) => s.speaker === chosen) ? chosen : "";
+    spkList.replaceChildren(...speakers.map((s, k) => {
+      const li = el("li", { class: `spk spk-${k % SPEAKER_COLOURS}`, dataset: { label: s.label } });
+      const show = () => li.replaceChildren(
+        el("span", { class: "sw", "aria-hidden": "true" }),
+        el("button", { type: "button", class: "name", title: `Rename ${s.speaker}`, "aria-label": `Rename ${s.speaker}`,
+          onclick: () => rename() }, s.speaker, el("span", { class: "pen", "aria-hidden": "true" }, " ✎")),
+        s.seconds != null ? el("span", { class: "muted secs" }, hms(s.seconds, true)) : null);
+      const rename = () => {
+        const input = el("input", { type: "text", value: s.name || "", placeholder: s.label, maxlength: 100,
+          "aria-label": `New name for ${s.speaker}`, class: "rename" });
+        let done = false;
+        const finish = async (save) => {
+          if (done) return;
+          done = true;
+          const value = input.value.trim();
+          if (!save || value === (s.name || "")) { show(); return; }
+          try {
+            const out = await api(`/v1/items/${id}/speakers`, { method: "PATCH", json: { [s.label]: value || null } });
+            speakers = listOf(out, "speakers");
+            await reloadTranscript();
+            drawSpeakers();
+            flash(value ? `${s.label} is now “${value}”.` : `${s.label} has no name now.`);
+          } catch (e) { flash(e.message, true); show(); }
+        };
+        input.addEventListener("keydown", (ev) => {
+          if (ev.key === "Enter") { ev.preventDefault(); finish(true); }
+          else if (ev.key === "Escape") { ev.preventDefault(); finish(false); }
+        });
+        input.addEventListener("blur", () => finish(true));
+        li.replaceChildren(el("span", { class: "sw", "aria-hidden": "true" }), input);
+        input.focus();
+        input.select();
+      };
+      show();
+      return li;
     }));
   }
-  const segEls = $$(".seg", pane);
-  const segStarts = segs.map((s) => s.start);
-  const wordEls = segEls.map((e) => $$(".w", e));
-  const wordStarts = wordEls.map((ws) => ws.map((w) => Number(w.dataset.s)));
+  spkFilter.addEventListener("change", () => { applyFilter(); sync(true); });
+
+  async function reloadTranscript() {
+    tr = await api(`/v1/items/${id}/transcript?format=json`);
+    segs = listOf(tr, "segments");
+    draw();
+    reloadCaptions(player, id);
+  }
+
+  /* editing: segments editable in place, save (a new revision), undo, find and replace */
+  const editBtn = $("#edit"), saveBtn = $("#save"), undoBtn = $("#undo"), cancelBtn = $("#cancel-edit");
+  const undoStack = []; // texts (segment id -> text) before each change of this session
+  let saved = new Map(segs.map((s) => [s.id, s.text.trim()])); // the latest revision's texts
+  const texts = () => new Map(editing
+    ? $$(".txt[contenteditable]", pane).map((t) => [Number(t.dataset.id), t.textContent.trim()])
+    : segs.map((s) => [s.id, s.text.trim()]));
+  const same = (a, b) => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+  function showEditState() {
+    $("#edit-tools").hidden = !editing;
+    editBtn.hidden = editing || !segs.length;
+    undoBtn.disabled = !undoStack.length;
+    saveBtn.disabled = !editing;
+    $("#follow").disabled = editing;
+  }
+  function setEditing(on) {
+    editing = on;
+    draw();
+    showEditState();
+    if (on) { const first = $(".txt[contenteditable]", pane); if (first) first.focus(); }
+  }
+  function applyTexts(map) {
+    if (!editing) setEditing(true);
+    for (const t of $$(".txt[contenteditable]", pane)) {
+      const v = map.get(Number(t.dataset.id));
+      if (v !== undefined) t.textContent = v;
+    }
+  }
+  let before = null;
+  pane.addEventListener("focusin", (ev) => { if (ev.target.matches(".txt[contenteditable]")) before = texts(); });
+  pane.addEventListener("focusout", (ev) => {
+    if (!ev.target.matches(".txt[contenteditable]") || !before) return;
+    if (!same(before, texts())) { undoStack.push(before); showEditState(); }
+    before = null;
+  });
+  pane.addEventListener("keydown", (ev) => {
+    // Enter in a line ends the edit of that line (a segment is one line)
+    if (ev.target.matches(".txt[contenteditable]") && ev.key === "Enter") { ev.preventDefault(); ev.target.blur(); }
+  });
+  editBtn.addEventListener("click", () => setEditing(true));
+  cancelBtn.addEventListener("click", () => {
+    const now = texts();
+    if (!same(now, saved)) undoStack.push(now);
+    setEditing(false);
+    flash("Edits not saved (Undo brings them back).");
+  });
+  undoBtn.addEventListener("click", () => {
+    const prev = undoStack.pop();
+    if (prev) applyTexts(prev);
+    showEditState();
+    flash(prev ? "Undone: save to keep it." : "");
+  });
+  saveBtn.addEventListener("click", async () => {
+    if (document.activeElement && pane.contains(document.activeElement)) document.activeElement.blur();
+    const now = texts();
+    const changed = [...now].filter(([k, v]) => saved.get(k) !== v).map(([k, v]) => ({ id: k, text: v }));
+    if (!changed.length) { setEditing(false); flash("Nothing changed."); return; }
+    saveBtn.disabled = true;
+    try {
+      const out = await api(`/v1/items/${id}/transcript`, { method: "PATCH", json: { segments: changed } });
+      tr = out.transcript;
+      segs = listOf(tr, "segments");
+      saved = new Map(segs.map((s) => [s.id, s.text.trim()]));
+      if (out.removed && out.removed.length) undoStack.length = 0; // ids moved: old texts no longer fit
+      setEditing(false);
+      reloadCaptions(player, id);
+      showRevision(out.revision);
+      flash(`Saved as revision ${out.revision} (${out.changed.length} line${out.changed.length === 1 ? "" : "s"} changed).`);
+    } catch (e) {
+      saveBtn.disabled = false;
+      flash(e.message, true);
+    }
+  });
+  $("#replace-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const find = $("#find").value, repl = $("#replace").value;
+    if (!find) return;
+    const prev = texts();
+    if (!editing) setEditing(true);
+    let n = 0, lines = 0;
+    for (const t of $$(".txt[contenteditable]", pane)) {
+      const parts = t.textContent.split(find);
+      if (parts.length > 1) { n += parts.length - 1; lines++; t.textContent = parts.join(repl); }
+    }
+    if (n) { undoStack.push(prev); showEditState(); }
+    flash(n ? `Replaced ${n} time${n === 1 ? "" : "s"} in ${lines} line${lines === 1 ? "" : "s"}: save to keep it.` : `“${find}” is not in the transcript.`);
+  });
+  function showRevision(number) {
+    const note = $("#tr-rev");
+    if (!number || number < 2) { note.hidden = true; return; }
+    note.hidden = false;
+    note.replaceChildren(`Corrected by hand (revision ${number}). The machine's version: `,
+      el("a", { href: `/v1/items/${id}/transcript?format=srt&revision=original`, download: `${name}.original.srt` }, "SRT"), " · ",
+      el("a", { href: `/v1/items/${id}/transcript?format=json&revision=original`, download: `${name}.original.json` }, "JSON"));
+  }
+  if (tr) {
+    api(`/v1/items/${id}/transcript/revisions`).then((b) => {
+      const revs = listOf(b, "revisions");
+      if (revs.length) showRevision(revs[revs.length - 1].number);
+    }).catch(() => { /* an older service: no revisions */ });
+  }
+  drawSpeakers();
+  draw();
+  showEditState();
 
   const seek = (t) => {
     player.currentTime = Math.max(0, t);
@@ -510,16 +694,16 @@ async function itemPage() {
   seekTo = seek;
   pane.addEventListener("click", (ev) => {
     const w = ev.target.closest(".w"), s = ev.target.closest(".seg");
+    if (editing && !ev.target.closest(".ts")) return; // clicks place the caret while editing
     if (w) seek(Number(w.dataset.s));
     else if (s) seek(Number(s.dataset.s));
   });
 
-  let curSeg = -1, curWord = null;
   /** Scroll the transcript pane (only the pane, never the page) so that ``node`` is
    * inside its visible box, a third of the way down. Positions are measured against the
    * pane itself (bounding boxes), whatever the node's offsetParent. */
   function keepInView(node) {
-    if (!$("#follow").checked) return;
+    if (!$("#follow").checked || editing || node.hidden) return;
     const p = pane.getBoundingClientRect(), n = node.getBoundingClientRect();
     const top = n.top - p.top - pane.clientTop + pane.scrollTop, bottom = top + n.height;
     const vTop = pane.scrollTop, vBottom = vTop + pane.clientHeight;
@@ -534,13 +718,13 @@ async function itemPage() {
     if (i !== curSeg || force) {
       if (curSeg >= 0 && segEls[curSeg]) segEls[curSeg].classList.remove("current");
       curSeg = i;
-      if (i >= 0) {
+      if (i >= 0 && segEls[i]) {
         segEls[i].classList.add("current");
         keepInView(segEls[i]);
       }
     }
     let w = null;
-    if (i >= 0 && wordEls[i].length) {
+    if (i >= 0 && wordEls[i] && wordEls[i].length) {
       const j = lastStartAtOrBefore(wordStarts[i], t);
       if (j >= 0 && t < Number(wordEls[i][j].dataset.e) + 0.05) w = wordEls[i][j];
     }
@@ -598,6 +782,20 @@ async function itemPage() {
       seek(Math.min(player.duration || Infinity, player.currentTime + 5));
     }
   });
+}
+
+/** How many speaker colours the style sheet has (.spk-0 ... .spk-7). */
+const SPEAKER_COLOURS = 8;
+
+/** Load the captions <track> again (after an edit or a rename: the current revision). */
+function reloadCaptions(player, id) {
+  const old = player.querySelector("track");
+  if (!old) return;
+  const track = old.cloneNode();
+  track.src = `/v1/items/${id}/transcript?format=vtt&v=${Date.now()}`;
+  track.addEventListener("load", () => $("#captions").dispatchEvent(new Event("change")));
+  old.replaceWith(track);
+  $("#captions").dispatchEvent(new Event("change"));
 }
 
 /** Playback speeds offered (the menu and the < > keys). */
@@ -751,7 +949,8 @@ async function searchPage() {
     const href = `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`;
     return el("li", { class: "hit" },
       el("a", { href, class: "hit-link" }, marked(h.snippet || h.text || "")),
-      el("div", { class: "where" }, `${title} · ${hms(h.start, true)}`));
+      el("div", { class: "where" }, `${title} · ${hms(h.start, true)}`,
+        h.speaker ? el("span", { class: "hit-speaker" }, ` · ${h.speaker}`) : null));
   }));
 }
 
