@@ -17,9 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
+import test_web
 from conftest import start_service
 from edit_items import store_jfk
-from test_web import ARTIFACTS, SIZES, browser, page, screenshot  # noqa: F401  (fixtures)
+from test_web import ARTIFACTS, SIZES, screenshot
+
+browser = test_web.browser  # the module's fixtures, shared
+page = test_web.page
 
 
 class Item:
@@ -125,8 +129,10 @@ def test_rename_a_speaker_in_place_and_filter(item: Item, page: Any, browser: An
         "[...document.querySelectorAll('#transcript .seg .who')]"
         ".some(w => w.textContent === 'John F. Kennedy')"
     )
-    assert page.locator("#spk-list .spk >> nth=1 >> button.name").text_content().startswith(
-        "John F. Kennedy"
+    assert (
+        page.locator("#spk-list .spk >> nth=1 >> button.name")
+        .text_content()
+        .startswith("John F. Kennedy")
     )
     names = item.http.get(f"/v1/items/{item.id}/speakers").json()["speakers"]
     assert [s["speaker"] for s in names] == ["SPEAKER_00", "John F. Kennedy"]
@@ -142,8 +148,10 @@ def test_rename_a_speaker_in_place_and_filter(item: Item, page: Any, browser: An
     page.click("#spk-list .spk >> nth=0 >> button.name")
     page.locator("#spk-list input.rename").fill("Nobody")
     page.locator("#spk-list input.rename").press("Escape")
-    assert page.locator("#spk-list .spk >> nth=0 >> button.name").text_content().startswith(
-        "SPEAKER_00"
+    assert (
+        page.locator("#spk-list .spk >> nth=0 >> button.name")
+        .text_content()
+        .startswith("SPEAKER_00")
     )
     page.reload()
     page.wait_for_selector("#speakers .spk")

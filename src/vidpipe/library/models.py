@@ -33,6 +33,8 @@ Tables:
 - ``transcript_revisions``: the revisions of an item's transcript (migration 0012;
   :mod:`vidpipe.library.revisions`): number 1 the machine's, then each edit; the
   ``segments``/``words`` rows hold the latest.
+- ``queue_flags``: the queue's flags (migration 0013; :mod:`vidpipe.library.queue_flags`):
+  ``paused``, looked at by queue workers before they take a message.
 """
 
 from __future__ import annotations
@@ -459,3 +461,13 @@ class TranscriptRevisionRow(Base):
     changed: Mapped[list[int] | None] = mapped_column(JSON, default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueueFlagRow(Base):
+    """A flag of the job queue (migration 0013; :mod:`vidpipe.library.queue_flags`)."""
+
+    __tablename__ = "queue_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

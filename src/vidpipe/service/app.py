@@ -45,6 +45,7 @@ _log = logging.getLogger("vidpipe.service")
 ROUTERS = (
     "ops",
     "jobs_api",
+    "queue_api",
     "files_api",
     "library_api",
     "openai_api",
