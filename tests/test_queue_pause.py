@@ -36,6 +36,8 @@ def test_pause_stops_new_claims_and_resume_runs_them(tmp_path: Path) -> None:
             assert paused["paused"] is True and paused["paused_since"]
             again = http.post("/v1/queue/pause").json()
             assert again["paused_since"] == paused["paused_since"]  # the first time is kept
+            # workers read the flag at most once a second (documented): let them see it
+            time.sleep(1.5)
             job = http.post(
                 "/v1/jobs", json={"kind": "probe", "input": {"media_id": item}, "params": {}}
             ).json()

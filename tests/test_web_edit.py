@@ -165,3 +165,22 @@ def test_rename_a_speaker_in_place_and_filter(item: Item, page: Any, browser: An
     shots = screenshot(browser, item.page_url, "item-speakers", "#speakers .spk")
     shots += screenshot(browser, f"{item.url}/search?q=country", "search-speaker", "#hits .hit")
     print("\n".join(f"screenshot: {p}" for p in shots))
+
+
+def test_jobs_page_pauses_and_resumes_the_queue(item: Item, page: Any, browser: Any) -> None:
+    item.http.post("/v1/jobs", json={"kind": "probe", "input": {"media_id": item.id}})
+    page.goto(f"{item.url}/jobs")
+    page.wait_for_selector("#q-pause:not([hidden])")
+    assert page.text_content("#q-pause") == "Pause queue"
+    page.click("#q-pause")
+    page.wait_for_function("document.querySelector('#q-pause').textContent === 'Resume queue'")
+    assert item.http.get("/v1/queue").json()["paused"] is True
+    assert "workers take no new jobs" in page.text_content("#q-state")
+    page.reload()  # the state comes from the server
+    page.wait_for_function("document.querySelector('#q-pause').textContent === 'Resume queue'")
+    shots = screenshot(browser, f"{item.url}/jobs", "jobs-paused", "#q-state.paused")
+    page.click("#q-pause")
+    page.wait_for_function("document.querySelector('#q-pause').textContent === 'Pause queue'")
+    assert item.http.get("/v1/queue").json()["paused"] is False
+    assert page.text_content("#q-state") == ""
+    print("\n".join(f"screenshot: {p}" for p in shots))

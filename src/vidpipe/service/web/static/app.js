@@ -1114,16 +1114,58 @@ class JobBoard {
   }
 }
 
-function showCounts(board) {
-  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
-  for (const j of board.jobs.values()) counts[j.status] = (counts[j.status] || 0) + 1;
+/** Counts per status: those of the jobs loaded when every job is loaded (exact, and at
+ * once on a live change), else the server's (every job, GET /v1/queue). */
+function showCounts(board, server = null) {
+  let counts = board.cursor ? server : null;
+  if (!counts) {
+    counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+    for (const j of board.jobs.values()) counts[j.status] = (counts[j.status] || 0) + 1;
+  }
   $("#counts").replaceChildren(...STATUSES.map((s) => el("li", { dataset: { status: s } },
-    el("span", { class: "n" }, String(counts[s])), el("span", { class: `s badge ${s}` }, s))));
+    el("span", { class: "n" }, String(counts[s] || 0)), el("span", { class: `s badge ${s}` }, s))));
+}
+
+/** The queue's state (paused or not, counts from the server) and the pause button. */
+function queueControls(board) {
+  const btn = $("#q-pause"), note = $("#q-state");
+  let paused = false, timer = 0, known = false;
+  const show = (q) => {
+    known = true;
+    paused = q.paused;
+    btn.hidden = false;
+    btn.textContent = paused ? "Resume queue" : "Pause queue";
+    btn.classList.toggle("primary", paused);
+    note.textContent = paused
+      ? `Paused since ${new Date(q.paused_since).toLocaleTimeString()}: workers take no new jobs (running ones go on).`
+      : "";
+    note.classList.toggle("paused", paused);
+    showCounts(board, q.counts);
+  };
+  const refresh = async () => {
+    try { show(await api("/v1/queue")); } catch (_) { if (!known) showCounts(board); }
+  };
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try { show(await api(`/v1/queue/${paused ? "resume" : "pause"}`, { method: "POST" })); }
+    catch (e) { flash(e.message, true); }
+    btn.disabled = false;
+  });
+  // live jobs change the counts: ask again, at most once a second
+  const soon = () => {
+    if (!board.cursor) showCounts(board);
+    if (!timer) timer = setTimeout(() => { timer = 0; refresh(); }, 1000);
+  };
+  setInterval(refresh, 10000);
+  refresh();
+  return soon;
 }
 
 async function jobsPage() {
   const sel = $("#j-status");
-  const board = new JobBoard($("#jobs"), { onChange: showCounts });
+  let changed = () => {};
+  const board = new JobBoard($("#jobs"), { onChange: () => changed() });
+  changed = queueControls(board);
   sel.value = new URLSearchParams(location.search).get("status") || "";
   board.status = sel.value;
   sel.addEventListener("change", () => {
