@@ -8,6 +8,14 @@ route                                  answers
 ``POST /v1/queue/pause``               pause: queue workers take no new job (running
                                        jobs go on; queued ones stay queued)
 ``POST /v1/queue/resume``              resume: workers take jobs again
+``GET /v1/queue/groups``               jobs grouped by input (one per source or upload or
+                                       chain: file name, steps, state, one readable
+                                       error line, times;
+                                       :mod:`vidpipe.library.job_groups`), ``?state=``,
+                                       ``limit``, ``offset``, ``all=true`` (with cleared)
+``POST /v1/queue/retry-failed``        retry every job that failed on its own: each
+                                       chain goes on from its failed step
+``POST /v1/queue/clear-finished``      hide the groups that have ended (nothing deleted)
 =====================================  =================================================
 
 The flag lives in the catalog (:mod:`vidpipe.library.queue_flags`), so every worker of
@@ -17,8 +25,10 @@ about a second.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from vidpipe.service.errors import error_responses
@@ -72,3 +82,94 @@ async def pause_queue(request: Request) -> QueueOut:
 async def resume_queue(request: Request) -> QueueOut:
     """Workers take jobs again."""
     return await to_thread.run_sync(_state, request, False)
+
+
+class GroupsOut(BaseModel):
+    groups: list[dict[str, Any]] = Field(description="JobGroup.to_dict() of each group")
+    counts: dict[str, int] = Field(description="groups per state (running, queued, ...)")
+    total: int = Field(description="groups matching state=, over every page")
+    paused: bool
+
+
+@router.get(
+    "/v1/queue/groups",
+    response_model=GroupsOut,
+    summary="Jobs grouped by input",
+    responses=error_responses(422),
+)
+async def job_groups(
+    request: Request,
+    state: Literal["running", "queued", "failed", "succeeded"] | None = Query(None),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+    all: bool = Query(False, description="also the groups cleared by clear-finished"),
+) -> GroupsOut:
+    """One row per input (a submitted source, an upload, a URL, a chain of jobs) with
+    its steps in order, the most recently changed first; counts per state over all."""
+    from vidpipe.library.job_groups import job_groups as groups_of
+    from vidpipe.library.queue_flags import paused_since
+
+    def load() -> GroupsOut:
+        cat = request.app.state.store.catalog
+        page, counts, total = groups_of(
+            cat, state=state, limit=limit, offset=offset, include_cleared=all
+        )
+        return GroupsOut(
+            groups=[g.to_dict() for g in page],
+            counts=counts,
+            total=total,
+            paused=paused_since(cat) is not None,
+        )
+
+    return await to_thread.run_sync(load)
+
+
+class RetriedOut(BaseModel):
+    retried: list[str] = Field(description="ids of the jobs queued again")
+
+
+@router.post(
+    "/v1/queue/retry-failed",
+    response_model=RetriedOut,
+    summary="Retry every failed job from its failed step",
+)
+async def retry_failed(request: Request) -> RetriedOut:
+    """Every job that failed on its own is queued again with fresh attempts; the steps
+    after it that failed because of it wait again (each chain goes on from its failed
+    step)."""
+    from vidpipe.errors import ConflictError, NotFoundError
+    from vidpipe.library.job_groups import failed_roots
+    from vidpipe.service.jobs_api import _enqueue
+
+    def run() -> list[str]:
+        store = request.app.state.store
+        done = []
+        for job_id in failed_roots(store.catalog):
+            try:
+                job = store.retry(job_id)
+            except (ConflictError, NotFoundError):  # retried or gone meanwhile
+                continue
+            if job.status == "queued":
+                _enqueue(request, job)
+            done.append(job_id)
+        return done
+
+    return RetriedOut(retried=await to_thread.run_sync(run))
+
+
+class ClearedOut(BaseModel):
+    cleared_at: str
+
+
+@router.post(
+    "/v1/queue/clear-finished",
+    response_model=ClearedOut,
+    summary="Hide the groups that have ended",
+)
+async def clear_finished(request: Request) -> ClearedOut:
+    """Groups whose steps had all ended by now leave the grouped list (``all=true``
+    still shows them); nothing is deleted (items' statuses come from their jobs)."""
+    from vidpipe.library.job_groups import clear_finished as clear
+
+    when = await to_thread.run_sync(clear, request.app.state.store.catalog)
+    return ClearedOut(cleared_at=when.isoformat())
