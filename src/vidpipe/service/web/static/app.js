@@ -1140,10 +1140,10 @@ function queueControls(board) {
       ? `Paused since ${new Date(q.paused_since).toLocaleTimeString()}: workers take no new jobs (running ones go on).`
       : "";
     note.classList.toggle("paused", paused);
-    showCounts(board, q.counts);
+    if (board) showCounts(board, q.counts);
   };
   const refresh = async () => {
-    try { show(await api("/v1/queue")); } catch (_) { if (!known) showCounts(board); }
+    try { show(await api("/v1/queue")); } catch (_) { if (!known && board) showCounts(board); }
   };
   btn.addEventListener("click", async () => {
     btn.disabled = true;
@@ -1153,7 +1153,7 @@ function queueControls(board) {
   });
   // live jobs change the counts: ask again, at most once a second
   const soon = () => {
-    if (!board.cursor) showCounts(board);
+    if (board && !board.cursor) showCounts(board);
     if (!timer) timer = setTimeout(() => { timer = 0; refresh(); }, 1000);
   };
   setInterval(refresh, 10000);
@@ -1161,7 +1161,122 @@ function queueControls(board) {
   return soon;
 }
 
+/** Group states of GET /v1/queue/groups, in the order the counts show them. */
+const GROUP_STATES = ["running", "queued", "failed", "succeeded"];
+
+/** A time of day (today) or a date and time, for created/finished. */
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+/** One group (an input and its chain of steps): file name, state, the steps as a compact
+ * strip, created/finished, the error in one line; expands to each step. */
+function groupRow(g, open) {
+  const strip = el("ol", { class: "strip", "aria-label": `Steps of ${g.name}` }, ...g.jobs.map((j) => {
+    const pct = Math.round(Math.max(0, Math.min(1, j.progress || 0)) * 100);
+    const shown = j.blocked ? "not run" : j.status;
+    return el("li", { class: `stp ${j.blocked ? "blocked" : j.status}`, title: `${j.kind}: ${shown}${j.error ? ` (${j.error})` : ""}`, dataset: { kind: j.kind, status: j.status } },
+      el("span", { class: "k" }, j.kind),
+      el("span", { class: "sr" }, ` ${shown}`),
+      j.status === "running" ? el("span", { class: "pct" }, ` ${pct}%`) : null,
+      el("span", { class: "fill", style: `width:${j.status === "succeeded" ? 100 : pct}%`, "aria-hidden": "true" }));
+  }));
+  const times = [`created ${when(g.created_at)}`, g.finished_at ? `finished ${when(g.finished_at)}` : null].filter(Boolean).join(" · ");
+  const toggle = el("button", { type: "button", class: "more", "aria-expanded": open ? "true" : "false", "aria-label": `Steps of ${g.name}` }, open ? "Hide steps" : "Steps");
+  const details = el("ol", { class: "steps-detail", hidden: !open }, ...g.jobs.map((j) => {
+    const t = j.started_at ? ((j.finished_at ? Date.parse(j.finished_at) : Date.now()) - Date.parse(j.started_at)) / 1000 : null;
+    return el("li", { dataset: { id: j.id, status: j.status } },
+      el("span", { class: "kind" }, j.kind), " ",
+      el("span", { class: `badge ${j.blocked ? "canceled" : j.status}` }, j.blocked ? "not run: an earlier step failed" : j.status),
+      j.step && j.status === "running" ? el("span", { class: "muted" }, ` ${j.step}`) : null,
+      t !== null ? el("span", { class: "muted mono" }, ` ${hms(t, true)}`) : null,
+      j.attempts > 1 ? el("span", { class: "muted" }, ` · ${j.attempts} attempts`) : null,
+      j.error ? el("p", { class: "err" }, j.error) : null);
+  }));
+  toggle.addEventListener("click", () => {
+    const on = details.hidden;
+    details.hidden = !on;
+    toggle.setAttribute("aria-expanded", on ? "true" : "false");
+    toggle.textContent = on ? "Hide steps" : "Steps";
+  });
+  const name = g.media_id ? el("a", { href: itemUrl(g.media_id) }, g.name) : g.name;
+  return el("li", { class: `group ${g.state}`, dataset: { key: g.key, state: g.state } },
+    el("div", { class: "g-head" },
+      el("span", { class: "g-name" }, name),
+      el("span", { class: `badge ${g.state}` }, g.state),
+      toggle),
+    strip,
+    el("div", { class: "g-times muted" }, times),
+    g.error ? el("p", { class: "err" }, g.error) : null,
+    details);
+}
+
+/** The jobs page by input: one row per source or upload (GET /v1/queue/groups), asked
+ * again every two seconds; counts per state from the server; bulk actions. */
+async function groupsPage() {
+  const list = $("#groups"), sel = $("#j-status"), more = $("#j-more");
+  list.hidden = false;
+  $("#jobs").hidden = true;
+  $("#v-groups").setAttribute("aria-current", "page");
+  sel.replaceChildren(el("option", { value: "" }, "all"), ...GROUP_STATES.map((s) => el("option", { value: s }, s)));
+  sel.value = new URLSearchParams(location.search).get("state") || "";
+  $("#counts").setAttribute("aria-label", "Inputs per state (all inputs)");
+  let limit = 50, busy = false;
+  const open = new Set();
+  const load = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const q = new URLSearchParams({ limit: String(limit) });
+      if (sel.value) q.set("state", sel.value);
+      const body = await api(`/v1/queue/groups?${q}`);
+      for (const li of $$(".group", list)) {
+        if ($(".more", li).getAttribute("aria-expanded") === "true") open.add(li.dataset.key);
+        else open.delete(li.dataset.key);
+      }
+      const groups = body.groups || [];
+      list.replaceChildren(...(groups.length ? groups.map((g) => groupRow(g, open.has(g.key)))
+        : [el("li", { class: "muted" }, sel.value ? `No ${sel.value} inputs.` : "No jobs yet: add work on the New page.")]));
+      $("#counts").replaceChildren(...GROUP_STATES.map((s) => el("li", { dataset: { state: s } },
+        el("span", { class: "n" }, String(body.counts[s] || 0)), el("span", { class: `s badge ${s}` }, s))));
+      more.hidden = body.total <= groups.length;
+      $("#g-retry").hidden = !(body.counts.failed > 0);
+      $("#g-clear").hidden = !(body.counts.succeeded + body.counts.failed > 0);
+      $("#j-live").textContent = `${body.total} input${body.total === 1 ? "" : "s"} · updated ${when(new Date().toISOString())}`;
+      list.dataset.loaded = q.toString();
+    } catch (e) { flash(e.message, true); }
+    busy = false;
+  };
+  sel.addEventListener("change", () => {
+    history.replaceState(null, "", sel.value ? `?state=${sel.value}` : location.pathname);
+    load();
+  });
+  more.textContent = "More inputs";
+  more.addEventListener("click", () => { limit += 50; load(); });
+  $("#g-retry").addEventListener("click", async () => {
+    try {
+      const out = await api("/v1/queue/retry-failed", { method: "POST" });
+      flash(`${out.retried.length} failed step${out.retried.length === 1 ? "" : "s"} queued again; the steps after them wait.`);
+    } catch (e) { flash(e.message, true); }
+    load();
+  });
+  $("#g-clear").addEventListener("click", async () => {
+    try { await api("/v1/queue/clear-finished", { method: "POST" }); flash("Finished inputs cleared from the list (nothing deleted)."); }
+    catch (e) { flash(e.message, true); }
+    load();
+  });
+  queueControls(null);
+  await load();
+  setInterval(() => { if (!document.hidden) load(); }, 2000);
+}
+
 async function jobsPage() {
+  if (new URLSearchParams(location.search).get("view") !== "steps") return groupsPage();
+  $("#v-steps").setAttribute("aria-current", "page");
   const sel = $("#j-status");
   let changed = () => {};
   const board = new JobBoard($("#jobs"), { onChange: () => changed() });
