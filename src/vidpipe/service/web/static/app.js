@@ -1208,9 +1208,9 @@ function groupRow(g, open) {
     el("div", { class: "g-head" },
       el("span", { class: "g-name" }, name),
       el("span", { class: `badge ${g.state}` }, g.state),
+      strip,
+      el("span", { class: "g-times muted" }, times),
       toggle),
-    strip,
-    el("div", { class: "g-times muted" }, times),
     g.error ? el("p", { class: "err" }, g.error) : null,
     details);
 }
@@ -1225,6 +1225,7 @@ async function groupsPage() {
   sel.replaceChildren(el("option", { value: "" }, "all"), ...GROUP_STATES.map((s) => el("option", { value: s }, s)));
   sel.value = new URLSearchParams(location.search).get("state") || "";
   $("#counts").setAttribute("aria-label", "Inputs per state (all inputs)");
+  $("#counts").classList.add("four");
   let limit = 50, busy = false;
   const open = new Set();
   const load = async () => {
