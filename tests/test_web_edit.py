@@ -184,3 +184,54 @@ def test_jobs_page_pauses_and_resumes_the_queue(item: Item, page: Any, browser: 
     assert item.http.get("/v1/queue").json()["paused"] is False
     assert page.text_content("#q-state") == ""
     print("\n".join(f"screenshot: {p}" for p in shots))
+
+
+def test_search_groups_hits_by_item_with_picture_and_time(item: Item, page: Any) -> None:
+    page.goto(f"{item.url}/search?q=country")
+    page.wait_for_selector("#hits .hit-item")
+    groups = page.locator("#hits .hit-item")
+    assert groups.count() == 1
+    g = groups.first
+    assert g.locator(".hit-title a").text_content() == "jfk.flac"
+    assert g.locator(".hit-title a").get_attribute("href") == f"/items/{item.id}"
+    assert g.locator("img.hit-thumb").count() == 1
+    hit = g.locator(".hit").first
+    assert "0:02" in hit.locator(".where").text_content()
+    assert "t=2.57" in hit.locator("a").get_attribute("href")
+    assert "in 1 item" in page.text_content("#s-count")
+
+
+def test_drop_several_files_on_the_new_page(item: Item, page: Any) -> None:
+    import base64
+
+    from edit_items import DATA
+
+    files = [("jfk.flac", DATA / "jfk.flac"), ("lj.wav", DATA / "en_dev" / "LJ001-0005.wav")]
+    payload = [
+        {"name": n, "b64": base64.b64encode(p.read_bytes()).decode(), "type": "audio/x-flac"}
+        for n, p in files
+    ]
+    page.goto(f"{item.url}/new")
+    page.wait_for_selector("#work-form")
+    page.evaluate(
+        """files => {
+            const dt = new DataTransfer();
+            for (const f of files) {
+                const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+                dt.items.add(new File([bytes], f.name, { type: f.type }));
+            }
+            const form = document.querySelector('#work-form');
+            form.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+            form.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        }""",
+        payload,
+    )
+    assert page.eval_on_selector("#w-files", "i => i.files.length") == 2
+    assert page.locator("#w-chosen li").count() == 2
+    for box in page.locator("input[name=steps]").all():
+        box.set_checked(box.get_attribute("value") == "probe")
+    page.click("#w-submit")
+    page.wait_for_function("document.querySelector('#w-status').textContent.includes('started')")
+    assert "2 jobs started" in page.text_content("#w-status")
+    names = {g["name"] for g in item.http.get("/v1/queue/groups").json()["groups"]}
+    assert names == {"jfk.flac", "lj.wav"}

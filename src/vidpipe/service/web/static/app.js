@@ -750,7 +750,14 @@ async function itemPage() {
     if (terms.length && i >= 0) {
       const norm = (x) => x.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
       const first = norm(terms[0]);
-      const hit = wordEls[i].find((w) => first && norm(w.textContent).startsWith(first));
+      // the words from this one on, joined, start with the term: a Chinese term spread
+      // over several word tokens (one character each) lands on its first character
+      const ws = wordEls[i];
+      const hit = ws.find((w, j) => {
+        let acc = "";
+        for (let k = j; k < ws.length && acc.length < first.length; k++) acc += norm(ws[k].textContent);
+        return first && norm(w.textContent) && acc.startsWith(first);
+      });
       if (hit) target = Number(hit.dataset.s);
     }
     const go = () => seek(target);
@@ -935,6 +942,8 @@ function marked(snippet) {
   return out;
 }
 
+/** Search results grouped by item: the item's picture and name, then its hits (time,
+ * speaker, the words found), each opening the player at the hit. */
 async function searchPage() {
   const q = new URLSearchParams(location.search).get("q") || "";
   const list = $("#hits");
@@ -942,15 +951,25 @@ async function searchPage() {
   let body;
   try { body = await api(`/v1/search?q=${encodeURIComponent(q)}&limit=100`); } catch (e) { flash(e.message, true); return; }
   const hits = listOf(body, "hits");
-  $("#s-count").textContent = `${hits.length} hit${hits.length === 1 ? "" : "s"} for “${q}”`;
-  list.replaceChildren(...hits.map((h) => {
+  const groups = new Map();
+  for (const h of hits) {
     const id = h.media_id ?? h.item_id ?? h.id;
-    const title = h.title || h.name || (h.path || "").split(/[\\/]/).pop() || `item ${id}`;
-    const href = `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`;
-    return el("li", { class: "hit" },
-      el("a", { href, class: "hit-link" }, marked(h.snippet || h.text || "")),
-      el("div", { class: "where" }, `${title} · ${hms(h.start, true)}`,
-        h.speaker ? el("span", { class: "hit-speaker" }, ` · ${h.speaker}`) : null));
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id).push(h);
+  }
+  $("#s-count").textContent = `${hits.length} hit${hits.length === 1 ? "" : "s"} in ${groups.size} item${groups.size === 1 ? "" : "s"} for “${q}”`;
+  list.replaceChildren(...[...groups].map(([id, hs]) => {
+    const first = hs[0];
+    const title = first.title || first.name || (first.path || "").split(/[\\/]/).pop() || `item ${id}`;
+    return el("li", { class: "hit-item", dataset: { id } },
+      el("img", { class: "hit-thumb", src: `${thumbUrl(id)}?width=240`, alt: "", width: 120, height: 68, loading: "lazy", onerror: (ev) => ev.target.remove() }),
+      el("div", { class: "hit-body" },
+        el("h3", { class: "hit-title" }, el("a", { href: itemUrl(id) }, title),
+          el("span", { class: "muted" }, ` · ${hs.length} hit${hs.length === 1 ? "" : "s"}`)),
+        el("ol", { class: "hit-list" }, ...hs.map((h) => el("li", { class: "hit" },
+          el("a", { href: `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`, class: "hit-link" }, marked(h.snippet || h.text || "")),
+          el("div", { class: "where" }, el("span", { class: "sr" }, `${title} · `), hms(h.start, true),
+            h.speaker ? el("span", { class: "hit-speaker" }, ` · ${h.speaker}`) : null))))));
   }));
 }
 
@@ -1339,10 +1358,41 @@ function isLink(text) {
   } catch (_) { return false; }
 }
 
+/** Files dropped on the form join those chosen (a DataTransfer keeps the input's list);
+ * the chosen files are listed with their sizes. */
+function dropFiles(form, input, list) {
+  const show = () => list.replaceChildren(...Array.from(input.files || []).map((f) =>
+    el("li", {}, f.name, el("span", { class: "muted" }, ` ${(f.size / 1e6).toFixed(1)} MB`))));
+  const zone = $("#w-drop");
+  const over = (ev) => {
+    if (!ev.dataTransfer || !Array.from(ev.dataTransfer.types || []).includes("Files")) return;
+    ev.preventDefault();
+    zone.classList.add("over");
+  };
+  form.addEventListener("dragenter", over);
+  form.addEventListener("dragover", over);
+  form.addEventListener("dragleave", (ev) => { if (!form.contains(ev.relatedTarget)) zone.classList.remove("over"); });
+  form.addEventListener("drop", (ev) => {
+    if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    zone.classList.remove("over");
+    const dt = new DataTransfer();
+    const seen = new Set();
+    for (const f of [...Array.from(input.files || []), ...Array.from(ev.dataTransfer.files)]) {
+      const k = `${f.name}:${f.size}`;
+      if (!seen.has(k)) { seen.add(k); dt.items.add(f); }
+    }
+    input.files = dt.files;
+    show();
+  });
+  input.addEventListener("change", show);
+}
+
 function newPage() {
   const form = $("#work-form");
   const made = $("#w-made");
   let board = null;
+  dropFiles(form, form.elements.files, $("#w-chosen"));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const steps = $$("input[name=steps]:checked", form).map((c) => c.value);
