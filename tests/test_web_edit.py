@@ -221,8 +221,9 @@ def test_drop_several_files_on_the_new_page(item: Item, page: Any) -> None:
                 dt.items.add(new File([bytes], f.name, { type: f.type }));
             }
             const form = document.querySelector('#work-form');
-            form.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-            form.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+            const opts = { dataTransfer: dt, bubbles: true, cancelable: true };
+            form.dispatchEvent(new DragEvent('dragover', opts));
+            form.dispatchEvent(new DragEvent('drop', opts));
         }""",
         payload,
     )
