@@ -236,3 +236,24 @@ def test_drop_several_files_on_the_new_page(item: Item, page: Any) -> None:
     assert "2 jobs started" in page.text_content("#w-status")
     names = {g["name"] for g in item.http.get("/v1/queue/groups").json()["groups"]}
     assert names == {"jfk.flac", "lj.wav"}
+
+
+def test_similar_items_compute_now(tmp_path: Path, page: Any) -> None:
+    """ "Compute now" runs an embed job for the item (the service's own worker) and then
+    asks for its neighbours: no request that must fail before."""
+    media_id = store_jfk(tmp_path)
+    svc = start_service(tmp_path)  # with its worker
+    try:
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url))
+        page.goto(f"{svc.url}/items/{media_id}")
+        page.wait_for_selector("#sim-compute")
+        assert not [u for u in asked if u.endswith("/similar")]
+        page.click("#sim-compute")
+        page.wait_for_function("!document.querySelector('#sim-compute')", timeout=180_000)
+        with httpx.Client(base_url=svc.url, timeout=30) as http:
+            assert http.get(f"/v1/items/{media_id}").json()["embedded"] is True
+        assert [u for u in asked if u.endswith("/similar")]
+        assert "No similar items yet" in page.text_content("#similar")
+    finally:
+        svc.stop()

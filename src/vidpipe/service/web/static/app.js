@@ -908,7 +908,24 @@ async function loadSimilar(id, raw) {
   const list = $("#similar");
   const none = (text) => list.replaceChildren(el("li", { class: "muted" }, text));
   if (raw && raw.embedded === false) {
-    none("Items that sound alike are listed once this item has an audio embedding (vidpipe embed).");
+    // "Compute now": an embed job for this item, followed until it ends
+    const btn = el("button", { type: "button", id: "sim-compute" }, "Compute now");
+    const note = el("span", { class: "muted", role: "status" }, "");
+    list.replaceChildren(el("li", { class: "muted" }, "Items that sound alike are listed once this item has an audio embedding. "),
+      el("li", {}, btn, " ", note));
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        let job = await api("/v1/jobs", { json: { kind: "embed", input: { media_id: Number(id) } } });
+        while (!FINAL.has(job.status)) {
+          note.textContent = `${job.status}${job.status === "running" ? ` ${Math.round((job.progress || 0) * 100)}%` : ""}…`;
+          await new Promise((r) => setTimeout(r, 1000));
+          job = await api(`/v1/jobs/${job.id}`);
+        }
+        if (job.status !== "succeeded") { note.textContent = `Not computed: ${jobError(job) || job.status}`; btn.disabled = false; return; }
+        await loadSimilar(id, { ...raw, embedded: true });
+      } catch (e) { note.textContent = e.message; btn.disabled = false; }
+    });
     return;
   }
   let body;
