@@ -27,8 +27,8 @@ page = test_web.page
 
 
 class Item:
-    def __init__(self, url: str, item: int) -> None:
-        self.url, self.id = url, item
+    def __init__(self, url: str, item: int, home: Path) -> None:
+        self.url, self.id, self.home = url, item, home
         self.http = httpx.Client(base_url=url, timeout=30)
         self.page_url = f"{url}/items/{item}"
 
@@ -38,7 +38,7 @@ def item(tmp_path: Path) -> Iterator[Item]:
     media_id = store_jfk(tmp_path)
     svc = start_service(tmp_path, worker=False)
     try:
-        yield Item(svc.url, media_id)
+        yield Item(svc.url, media_id, tmp_path)
     finally:
         svc.stop()
 
@@ -257,3 +257,32 @@ def test_similar_items_compute_now(tmp_path: Path, page: Any) -> None:
         assert "No similar items yet" in page.text_content("#similar")
     finally:
         svc.stop()
+
+
+def test_topics_page_links_items_to_their_moments(item: Item, page: Any, browser: Any) -> None:
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.understanding import store_topics
+    from vidpipe.types import Topic
+
+    page.goto(f"{item.url}/topics")
+    page.wait_for_selector("#topics li.muted >> text=No topics yet")
+    topic = Topic(id=0, name="country", keywords=["nation", "country"], media_ids=[item.id])
+    with Catalog(f"sqlite:///{item.home / 'catalog.db'}") as cat:
+        store_topics(cat, [topic], 1, {"n_topics": 1})
+    body = item.http.get("/v1/topics").json()
+    moment = body["topics"][0]["items"][0]["moment"]
+    assert moment == {"start": 2.57, "keyword": "country"}  # the second segment says it
+    page.reload()
+    page.wait_for_selector("#topics .topic")
+    assert page.text_content("#topics .topic h3").startswith("country")
+    link = page.locator("#topics .topic a.moment")
+    assert "at 0:02" in link.text_content()
+    link.click()
+    page.wait_for_url("**/items/**")
+    page.wait_for_function(
+        "document.querySelector('#player') && document.querySelector('#player').readyState >= 1"
+        " && document.querySelector('#transcript .seg.current')"
+    )
+    assert page.evaluate("document.querySelector('#transcript').dataset.current") == "1"
+    shots = screenshot(browser, f"{item.url}/topics", "topics", "#topics .topic")
+    print("\n".join(f"screenshot: {p}" for p in shots))

@@ -22,6 +22,9 @@ route                                  answers
 ``GET /v1/search?q=``                  full-text search (:func:`vidpipe.library.search.search`;
                                        hits carry the speaker, ``&speaker=`` filters)
 ``GET /v1/items/{id}/similar``         nearest items by audio embedding (``?k=``)
+``GET /v1/topics``                     the latest topics run: each topic's items and the
+                                       first moment each says a keyword
+                                       (:func:`vidpipe.library.topic_view.topics_view`)
 =====================================  =================================================
 
 Catalog reads run in worker threads (the database driver blocks).
@@ -459,3 +462,33 @@ async def similar(
             for h in hits
         ],
     )
+
+
+class TopicItem(BaseModel):
+    media_id: int
+    name: str
+    moment: dict[str, Any] | None = Field(
+        None, description="{start (s), keyword}: where the item first says a keyword"
+    )
+
+
+class TopicOut(BaseModel):
+    id: int
+    name: str
+    keywords: list[str]
+    items: list[TopicItem]
+
+
+class TopicsOut(BaseModel):
+    topics: list[TopicOut]
+
+
+@router.get("/v1/topics", response_model=TopicsOut, summary="Topics and their items")
+async def topics(request: Request) -> TopicsOut:
+    """The latest topics run (``vidpipe topics``): each topic's name, keywords and items,
+    each item with the first moment its transcript says one of the keywords (empty when
+    topics were never computed)."""
+    from vidpipe.library.topic_view import topics_view
+
+    found = await anyio.to_thread.run_sync(topics_view, _catalog(request))
+    return TopicsOut(topics=[TopicOut(**t) for t in found])

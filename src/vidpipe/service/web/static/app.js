@@ -1501,7 +1501,29 @@ function newPage() {
 
 /* ------------------------------------------------------------------ start */
 
-const PAGES = { library: libraryPage, item: itemPage, search: searchPage, jobs: jobsPage, new: newPage };
+/** The latest topics (GET /v1/topics): name, keywords, items; each item links to the
+ * moment it first says a keyword. */
+async function topicsPage() {
+  const list = $("#topics");
+  let body;
+  try { body = await api("/v1/topics"); } catch (e) { list.replaceChildren(el("li", { class: "error" }, e.message)); return; }
+  const topics = listOf(body, "topics");
+  $("#t-count").textContent = topics.length ? `${topics.length} topic${topics.length === 1 ? "" : "s"}` : "";
+  if (!topics.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "No topics yet. They are found across the library by ",
+      el("code", {}, "vidpipe topics"), " once several items have transcripts."));
+    return;
+  }
+  list.replaceChildren(...topics.map((t) => el("li", { class: "topic", dataset: { id: t.id } },
+    el("h3", {}, t.name, el("span", { class: "muted" }, ` · ${t.items.length} item${t.items.length === 1 ? "" : "s"}`)),
+    t.keywords.length ? el("p", { class: "kw" }, ...t.keywords.map((k) => el("span", { class: "badge" }, k))) : null,
+    el("ul", { class: "topic-items" }, ...t.items.map((it) => el("li", {},
+      el("a", { href: itemUrl(it.media_id) }, it.name),
+      it.moment ? [" · ", el("a", { class: "moment", href: `${itemUrl(it.media_id, it.moment.start)}&q=${encodeURIComponent(it.moment.keyword)}` },
+        `“${it.moment.keyword}” at ${hms(it.moment.start, true)}`)] : null))))));
+}
+
+const PAGES = { library: libraryPage, item: itemPage, search: searchPage, jobs: jobsPage, new: newPage, topics: topicsPage };
 document.addEventListener("DOMContentLoaded", () => {
   const page = PAGES[document.body.dataset.page];
   if (page) Promise.resolve(page()).catch((e) => flash(e.message, true));
