@@ -48,7 +48,7 @@ def topics_view(catalog: Catalog) -> list[dict[str, Any]]:
                 {
                     "media_id": mid,
                     "name": PurePath(media.path).name,
-                    "moment": _moment(catalog, mid, list(t.keywords) + [t.name]),
+                    "moment": _moment(catalog, mid, [*t.keywords, t.name]),
                 }
             )
         out.append({"id": t.id, "name": t.name, "keywords": list(t.keywords), "items": items})
