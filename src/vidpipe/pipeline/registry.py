@@ -57,6 +57,7 @@ from vidpipe.pipeline.stages.embed import EmbedStage
 from vidpipe.pipeline.stages.images import ImagesStage
 from vidpipe.pipeline.stages.narrate import NarrateStage
 from vidpipe.pipeline.stages.probe import ProbeStage
+from vidpipe.pipeline.stages.proxy import ProxyStage
 from vidpipe.pipeline.stages.render import RenderStage
 from vidpipe.pipeline.stages.speak import SpeakStage
 from vidpipe.pipeline.stages.summarize import SummarizeStage
@@ -74,6 +75,7 @@ __all__ = [
     "ImagesStage",
     "NarrateStage",
     "ProbeStage",
+    "ProxyStage",
     "RenderStage",
     "SpeakStage",
     "SummarizeStage",
@@ -104,6 +106,7 @@ STAGES: dict[str, Stage] = {
         RenderStage(),
         NarrateStage(),
         DiarizeStage(),
+        ProxyStage(),
     )
 }
 

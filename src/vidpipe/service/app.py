@@ -48,6 +48,7 @@ ROUTERS = (
     "queue_api",
     "files_api",
     "library_api",
+    "proxy_api",
     "openai_api",
     "speakers_api",
     "compat_api",

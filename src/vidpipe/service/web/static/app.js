@@ -863,13 +863,55 @@ function watchDecoding(player, item) {
     if ($("#media-box .cannot-play")) return;
     const name = { mpeg4: "MPEG-4 Part 2", hevc: "H.265/HEVC", mpeg2video: "MPEG-2", mpeg1video: "MPEG-1" }[codec] || codec || "its";
     player.classList.add("undecodable");
+    const state = el("span", { class: "proxy-state" }, "Making a copy this browser can play…");
     $("#media-box").append(el("p", { class: "cannot-play", role: "alert" },
-      `This browser cannot show the pictures of this video (${name} video): only the sound plays. `,
-      "Download it (Media, below) and play it in a desktop player such as VLC or mpv."));
+      `This browser cannot show the pictures of this video (${name} video): only the sound plays. `, state,
+      " Or download it (Media, below) and play it in a desktop player such as VLC or mpv."));
+    makeProxy(player, item, state);
   };
   const type = CODEC_TYPES[codec];
-  if (type && player.canPlayType(type) === "") say();
-  player.addEventListener("loadedmetadata", () => { if (player.videoWidth === 0) say(); });
+  if (type && player.canPlayType(type) === "" && !player.dataset.proxy) say();
+  player.addEventListener("loadedmetadata", () => { if (player.videoWidth === 0 && !player.dataset.proxy) say(); });
+}
+
+let proxyWatch = null;
+
+/** Ask for the item's playable copy (a proxy job, POST /v1/items/{id}/proxy), follow
+ * it, then play the copy in place (same time, its poster) and say so. */
+function makeProxy(player, item, state) {
+  if (proxyWatch) return proxyWatch;
+  proxyWatch = (async () => {
+    try {
+      let job = await api(`/v1/items/${item.id}/proxy`, { method: "POST" });
+      while (!FINAL.has(job.status)) {
+        const pct = Math.round((job.progress || 0) * 100);
+        const stateText = job.status === "running" ? `Making a copy this browser can play: ${pct}%…`
+          : "A copy this browser can play is waiting for a worker…";
+        for (const s of $$(".proxy-state")) s.textContent = stateText;
+        await new Promise((r) => setTimeout(r, 1000));
+        job = await api(`/v1/jobs/${job.id}`);
+      }
+      if (job.status !== "succeeded") {
+        for (const s of $$(".proxy-state")) s.textContent = `No playable copy: ${jobError(job) || job.status}.`;
+        return;
+      }
+      const t = player.currentTime, wasPlaying = !player.paused;
+      player.poster = `/v1/items/${item.id}/proxy/poster`;
+      player.src = `/v1/items/${item.id}/proxy`;
+      player.dataset.proxy = "1";
+      player.addEventListener("loadedmetadata", () => {
+        if (t) player.currentTime = t;
+        if (wasPlaying) player.play().catch(() => {});
+      }, { once: true });
+      player.classList.remove("undecodable");
+      for (const p of $$("#media-box .cannot-play")) p.remove();
+      $("#media-box").append(el("p", { class: "proxy-note muted", role: "status" },
+        "Playing a copy made for this browser (H.264); Media, below, is the original."));
+    } catch (e) {
+      for (const s of $$(".proxy-state")) s.textContent = e.message;
+    }
+  })();
+  return proxyWatch;
 }
 
 function showSummary(summary) {
