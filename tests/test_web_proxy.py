@@ -13,7 +13,7 @@ import httpx
 
 import test_web
 from conftest import start_service
-from test_web import _mpeg4_video, screenshot
+from test_web import ARTIFACTS, SIZES, _mpeg4_video
 
 browser = test_web.browser  # the module's fixtures, shared
 page = test_web.page
@@ -31,6 +31,29 @@ def _store(home: Path) -> tuple[int, Path]:
         row, _ = cat.add_media(path, sha256_file(path), path.stat().st_size)
         cat.record_probe(row.id, probe(path))
         return row.id, path
+
+
+def _shots(browser: Any, url: str) -> list[Path]:
+    """The item page at both sizes once its copy has played a second (then paused)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = []
+    for label, (w, h) in SIZES.items():
+        ctx = browser.new_context(viewport={"width": w, "height": h})
+        pg = ctx.new_page()
+        pg.goto(url)
+        pg.wait_for_selector(".proxy-note")
+        pg.evaluate(
+            "(() => { const v = document.querySelector('#player'); v.muted = true; v.play(); })()"
+        )
+        pg.wait_for_function("document.querySelector('#player').currentTime > 1")
+        pg.evaluate("document.querySelector('#player').pause()")
+        path = ARTIFACTS / f"item-proxy-{label}-{w}x{h}.png"
+        pg.screenshot(path=str(path))
+        overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        ctx.close()
+        assert overflow <= 1, f"the item page at {w} px is {overflow} px too wide"
+        out.append(path)
+    return out
 
 
 def test_undecodable_video_gets_a_proxy_that_plays(tmp_path: Path, page: Any, browser: Any):
@@ -65,7 +88,7 @@ def test_undecodable_video_gets_a_proxy_that_plays(tmp_path: Path, page: Any, br
         poster = http.get(f"/v1/items/{item}/proxy/poster")
         assert poster.headers["content-type"] == "image/jpeg" and poster.content[:2] == b"\xff\xd8"
         assert http.post("/v1/items/999/proxy").status_code == 404
-        shots = screenshot(browser, f"{svc.url}/items/{item}", "item-proxy", ".proxy-note")
+        shots = _shots(browser, f"{svc.url}/items/{item}")
         print("\n".join(f"screenshot: {p}" for p in shots))
     finally:
         svc.stop()

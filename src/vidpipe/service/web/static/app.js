@@ -904,9 +904,12 @@ function makeProxy(player, item, state) {
         if (wasPlaying) player.play().catch(() => {});
       }, { once: true });
       player.classList.remove("undecodable");
-      for (const p of $$("#media-box .cannot-play")) p.remove();
-      $("#media-box").append(el("p", { class: "proxy-note muted", role: "status" },
-        "Playing a copy made for this browser (H.264); Media, below, is the original."));
+      for (const p of $$(".proxy-state")) p.textContent = "Loading the copy made for this browser…";
+      player.addEventListener("loadeddata", () => {
+        for (const p of $$("#media-box .cannot-play")) p.remove();
+        $("#media-box").append(el("p", { class: "proxy-note muted", role: "status" },
+          "Playing a copy made for this browser (H.264); Media, below, is the original."));
+      }, { once: true });
     } catch (e) {
       for (const s of $$(".proxy-state")) s.textContent = e.message;
     }
