@@ -866,7 +866,7 @@ function watchDecoding(player, item) {
     const state = el("span", { class: "proxy-state" }, "Making a copy this browser can play…");
     $("#media-box").append(el("p", { class: "cannot-play", role: "alert" },
       `This browser cannot show the pictures of this video (${name} video): only the sound plays. `, state,
-      " Or download it (Media, below) and play it in a desktop player such as VLC or mpv."));
+      " Download it (Media, below) to play it now in a desktop player such as VLC or mpv."));
     makeProxy(player, item, state);
   };
   const type = CODEC_TYPES[codec];
