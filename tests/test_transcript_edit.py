@@ -183,3 +183,34 @@ def test_retime_words_chinese_and_insertions():
     assert 0.5 <= out[1].start < out[1].end <= out[2].start < out[2].end <= 0.6
     out = retime_words(en, "goodbye", 0, 1.2)
     assert [(w.word, w.start, w.end) for w in out] == [(" goodbye", 0, 1.2)]
+
+
+def test_postgresql_edit_search_groups_and_pause(new_pg_url, tmp_path: Path) -> None:
+    """Migrations 0012/0013 and the edit, search, job groups and pause flag on
+    PostgreSQL (skips without a server)."""
+    import shutil
+
+    from edit_items import DATA
+    from vidpipe.files import sha256_file
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.job_groups import job_groups
+    from vidpipe.library.queue_flags import paused_since, set_paused
+    from vidpipe.library.revisions import edit_transcript, transcript_revision
+    from vidpipe.library.search import search
+    from vidpipe.pipeline.jobs import JobStore
+
+    path = tmp_path / "jfk.flac"
+    shutil.copy(DATA / "jfk.flac", path)
+    with Catalog(new_pg_url()) as cat:
+        m, _ = cat.add_media(path, sha256_file(path), path.stat().st_size)
+        cat.save_transcript(m.id, jfk_transcript())
+        done = edit_transcript(cat, m.id, [{"id": 1, "text": "ask not what your nation can do"}])
+        assert done.revision == 2
+        assert [h.media_id for h in search(cat, "nation")] == [m.id]
+        assert "country" in transcript_revision(cat, m.id, "original").segments[1].text
+        assert set_paused(cat, True) is not None and paused_since(cat) is not None
+        assert set_paused(cat, False) is None
+        store = JobStore(cat, tmp_path / "store")
+        store.create("probe", {}, input={"media_id": m.id})
+        groups, counts, total = job_groups(cat)
+        assert total == 1 and groups[0].name == "jfk.flac" and counts["queued"] == 1
