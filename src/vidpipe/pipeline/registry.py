@@ -19,6 +19,7 @@ kind           wraps                                         artifacts (in the j
 ``narrate``    :func:`vidpipe.pipeline.narrate.narrate`: the  ``narrated.mp4`` (``.srt``),
                chain speak or transcribe, images, render      ``work/...``
 ``diarize``    :func:`vidpipe.speakers.diarize`              ``turns.rttm``, ``turns.json``
+``proxy``      :func:`vidpipe.media.proxy.make_proxy`        ``proxy.mp4``, ``poster.jpg``
 =============  ============================================  ===============================
 
 ``topics`` is a run over the catalog's items (or a selection of them); ``narrate``
