@@ -88,7 +88,7 @@ def test_bad_jobs_are_refused_and_never_stored(store):
         get_stage("cluster")
     assert stage_names() == [
         "download", "probe", "audio", "transcribe", "diarize", "summarize", "chapters", "topics",
-        "describe", "embed", "speak", "images", "render", "narrate",
+        "describe", "embed", "speak", "images", "render", "narrate", "proxy",
     ]  # fmt: skip
     with pytest.raises(UsageError, match=r"a narrate job needs an input"):
         store.create("narrate", {})

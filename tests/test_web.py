@@ -546,7 +546,7 @@ def test_jobs_page_is_live_with_counts_cancel_retry_and_chain(idle: Any, page: A
             "depends_on": [probe["id"]],
         },
     ).json()
-    page.goto(idle.url + "/jobs")
+    page.goto(idle.url + "/jobs?view=steps")  # every step (the default is by input)
     page.wait_for_selector(f"#job-{tr['id']}[data-status=waiting]")
     page.wait_for_function("document.querySelector('#j-live').textContent.includes('live')")
     assert _counts(page) == {
@@ -638,7 +638,8 @@ def test_screenshots(web: Web, shelf: Shelf, browser: Any) -> None:
         "depends_on": [first["id"]],
     }
     web.http.post("/v1/jobs", json=audio).raise_for_status()
-    shots += screenshot(browser, web.url + "/jobs", "jobs", "#jobs .job")
+    shots += screenshot(browser, web.url + "/jobs?view=steps", "jobs-steps", "#jobs .job")
+    shots += screenshot(browser, web.url + "/jobs", "jobs", "#groups .group")
     assert all(p.stat().st_size > 10_000 for p in shots)
     (ARTIFACTS / "index.json").write_text(json.dumps([str(p) for p in shots], indent=1))
 
@@ -982,7 +983,7 @@ def test_with_keys_the_page_asks_once_and_keeps_it(browser: Any, tmp_path: Path)
         assert "vidpipe run" in pg.text_content("#lib-rows td.empty")
         assert not pg.is_visible("#signin")
         pg.goto(svc.url + "/jobs")  # the session keeps the key: no second question
-        pg.wait_for_selector("#jobs li")
+        pg.wait_for_selector("#groups li")
         assert not pg.is_visible("#signin")
         cookie = next(c for c in ctx.cookies() if c["name"] == "vidpipe_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"

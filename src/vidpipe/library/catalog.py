@@ -52,6 +52,7 @@ from vidpipe.library.models import (
     SegmentRow,
     Source,
     Stage,
+    TranscriptRevisionRow,
     TranscriptRow,
     WordRow,
     utcnow,
@@ -577,7 +578,8 @@ class Catalog:
         opts_hash: str | None = None,
     ) -> int:
         """Store ``transcript`` as the media's transcript, replacing an older one in the
-        same transaction (at most one transcript per item).
+        same transaction (at most one transcript per item) and deleting the revisions
+        people made of it (:mod:`vidpipe.library.revisions`).
 
         Segments get a tokenised copy of their text for full-text search (Chinese is
         split into words with jieba). Returns the transcript id.
@@ -596,6 +598,10 @@ class Catalog:
                 s.execute(delete(WordRow).where(WordRow.segment_id.in_(seg_ids)))
                 s.execute(delete(SegmentRow).where(SegmentRow.transcript_id.in_(old)))
                 s.execute(delete(TranscriptRow).where(TranscriptRow.id.in_(old)))
+            # a new machine transcript: people's edits of the old one no longer apply
+            s.execute(
+                delete(TranscriptRevisionRow).where(TranscriptRevisionRow.media_id == media_id)
+            )
             tr = TranscriptRow(
                 media_id=media_id,
                 language=transcript.language,

@@ -30,6 +30,11 @@ Tables:
   (label, name given later, centroid embedding) and turns, and the known voices
   (migration 0011; :mod:`vidpipe.library.speakers`). ``segments.speaker`` and
   ``words.speaker`` hold the diarized label.
+- ``transcript_revisions``: the revisions of an item's transcript (migration 0012;
+  :mod:`vidpipe.library.revisions`): number 1 the machine's, then each edit; the
+  ``segments``/``words`` rows hold the latest.
+- ``queue_flags``: the queue's flags (migration 0013; :mod:`vidpipe.library.queue_flags`):
+  ``paused``, looked at by queue workers before they take a message.
 """
 
 from __future__ import annotations
@@ -434,3 +439,35 @@ class VoiceprintRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class TranscriptRevisionRow(Base):
+    """A revision of an item's transcript (migration 0012; :mod:`vidpipe.library.revisions`).
+
+    ``number`` 1 is the machine's transcript (``kind`` ``machine``), then one per edit
+    (``kind`` ``edit``, ``changed``: the segment ids it changed); ``data`` the whole
+    :class:`vidpipe.types.Transcript` of that revision as JSON (speaker labels, not names).
+    """
+
+    __tablename__ = "transcript_revisions"
+    __table_args__ = (
+        UniqueConstraint("media_id", "number", name="uq_transcript_revisions_media_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    media_id: Mapped[int] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    changed: Mapped[list[int] | None] = mapped_column(JSON, default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueueFlagRow(Base):
+    """A flag of the job queue (migration 0013; :mod:`vidpipe.library.queue_flags`)."""
+
+    __tablename__ = "queue_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

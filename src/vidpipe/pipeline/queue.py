@@ -48,6 +48,7 @@ from vidpipe.errors import RemoteError, UsageError
 from vidpipe.files import ensure_dir
 from vidpipe.library.catalog import LEASE_SECONDS, owner_id
 from vidpipe.library.models import utcnow
+from vidpipe.library.queue_flags import PauseFlag
 from vidpipe.library.urls import redact_url
 from vidpipe.pipeline.chains import settle_source
 from vidpipe.pipeline.execute import run_job
@@ -385,6 +386,8 @@ class Worker:
         self._running_lock = threading.Lock()
         self.done = 0  # jobs this worker ran to their end (any final status)
         self._halt = threading.Event()
+        # the queue paused by a user (POST /v1/queue/pause): read at most once a second
+        self._paused = PauseFlag(store.catalog)
         self._threads: list[threading.Thread] = []
         self._beat: threading.Thread | None = None
 
@@ -482,6 +485,9 @@ class Worker:
     def _consume(self, huey) -> None:
         pause = 0.05
         while not self._halt.is_set():
+            if self._paused():  # paused: take no message (running jobs go on)
+                self._halt.wait(self.poll)
+                continue
             try:
                 for task in huey.read_schedule():  # retries whose back-off is over
                     huey.enqueue(task)

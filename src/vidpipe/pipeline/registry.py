@@ -20,6 +20,7 @@ kind           wraps                                         artifacts (in the j
 ``narrate``    :func:`vidpipe.pipeline.narrate.narrate`: the  ``narrated.mp4`` (``.srt``),
                chain speak or transcribe, images, render      ``work/...``
 ``diarize``    :func:`vidpipe.speakers.diarize`              ``turns.rttm``, ``turns.json``
+``proxy``      :func:`vidpipe.media.proxy.make_proxy`        ``proxy.mp4``, ``poster.jpg``
 =============  ============================================  ===============================
 
 ``topics`` is a run over the catalog's items (or a selection of them); ``narrate``
@@ -58,6 +59,7 @@ from vidpipe.pipeline.stages.embed import EmbedStage
 from vidpipe.pipeline.stages.images import ImagesStage
 from vidpipe.pipeline.stages.narrate import NarrateStage
 from vidpipe.pipeline.stages.probe import ProbeStage
+from vidpipe.pipeline.stages.proxy import ProxyStage
 from vidpipe.pipeline.stages.render import RenderStage
 from vidpipe.pipeline.stages.speak import SpeakStage
 from vidpipe.pipeline.stages.summarize import SummarizeStage
@@ -75,6 +77,7 @@ __all__ = [
     "ImagesStage",
     "NarrateStage",
     "ProbeStage",
+    "ProxyStage",
     "RenderStage",
     "SpeakStage",
     "SummarizeStage",
@@ -105,6 +108,7 @@ STAGES: dict[str, Stage] = {
         ImagesStage(),
         RenderStage(),
         NarrateStage(),
+        ProxyStage(),
     )
 }
 

@@ -45,8 +45,10 @@ _log = logging.getLogger("vidpipe.service")
 ROUTERS = (
     "ops",
     "jobs_api",
+    "queue_api",
     "files_api",
     "library_api",
+    "proxy_api",
     "openai_api",
     "speakers_api",
     "realtime",

@@ -10,11 +10,21 @@ route                                  answers
                                        summary, chapters, scenes
                                        (:func:`~vidpipe.library.items.item_detail`), speakers
                                        (:func:`~vidpipe.library.speakers.item_speakers`)
-``GET /v1/items/{id}/transcript``      ``?format=json|srt|vtt|txt`` (:mod:`vidpipe.writers`)
+``GET /v1/items/{id}/transcript``      ``?format=json|srt|vtt|txt`` (:mod:`vidpipe.writers`),
+                                       the latest revision; ``?revision=original`` the
+                                       machine's, ``?revision=N`` any
+``PATCH /v1/items/{id}/transcript``    ``{"segments": [{"id", "text", "speaker"?}]}``: an
+                                       edit stored as a new revision
+                                       (:func:`vidpipe.library.revisions.edit_transcript`)
+``GET /v1/items/{id}/transcript/``     the transcript's revisions (number, kind,
+``revisions``                          changed segment ids, time)
 ``GET /v1/items/{id}/media``           the media file, with HTTP ``Range`` (seeking)
 ``GET /v1/search?q=``                  full-text search (:func:`vidpipe.library.search.search`;
                                        hits carry the speaker, ``&speaker=`` filters)
 ``GET /v1/items/{id}/similar``         nearest items by audio embedding (``?k=``)
+``GET /v1/topics``                     the latest topics run: each topic's items and the
+                                       first moment each says a keyword
+                                       (:func:`vidpipe.library.topic_view.topics_view`)
 =====================================  =================================================
 
 Catalog reads run in worker threads (the database driver blocks).
@@ -26,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -199,33 +209,148 @@ def _media(request: Request, item_id: int):
     response_class=Response,
     responses={
         200: {"content": {"application/json": {}, "text/plain": {}, "text/vtt": {}}},
-        **error_responses(404, 422),
+        **error_responses(400, 404, 422),
     },
 )
 async def get_transcript(
     request: Request,
     item_id: int = ItemId,
     format: Literal["json", "srt", "vtt", "txt"] = Query("json"),
+    revision: str = Query(
+        "latest",
+        max_length=12,
+        pattern=r"^(latest|original|[0-9]+)$",
+        description="latest (people's edits), original (the machine's) or a number",
+    ),
 ) -> Response:
-    """The stored transcript as JSON (the Transcript model), SRT, WebVTT or plain text.
+    """The stored transcript as JSON (the Transcript model), SRT, WebVTT or plain text:
+    the latest revision (with people's edits), the machine's (``revision=original``) or
+    revision ``N``. The revision's number is in the ``X-Transcript-Revision`` header.
 
     Raises:
-        NotFoundError: no such item, or it has no transcript yet (404).
+        NotFoundError: no such item or revision, or it has no transcript yet (404).
     """
+    from vidpipe.library.revisions import transcript_revision, transcript_revisions
     from vidpipe.writers import WRITERS
 
     def load():
         _media(request, item_id)
-        return _catalog(request).get_transcript(item_id)
+        tr = transcript_revision(_catalog(request), item_id, revision)
+        revs = transcript_revisions(_catalog(request), item_id)
+        latest = revs[-1].number if revs else 1
+        number = 1 if revision == "original" else latest if revision == "latest" else revision
+        return tr, str(number)
 
-    tr = await anyio.to_thread.run_sync(load)
+    tr, number = await anyio.to_thread.run_sync(load)
     if tr is None:
         raise NotFoundError(f"item {item_id} has no transcript", "transcribe it first")
+    headers = {"X-Transcript-Revision": number}
     if format == "json":
-        return JSONResponse(tr.model_dump(mode="json"))
+        return JSONResponse(tr.model_dump(mode="json"), headers=headers)
     text = WRITERS[format]().render(tr)
     media_type = "text/vtt" if format == "vtt" else "text/plain"
-    return PlainTextResponse(text, media_type=media_type)
+    return PlainTextResponse(text, media_type=media_type, headers=headers)
+
+
+class SegmentEdit(BaseModel):
+    """New text (and/or speaker) for one segment of the latest revision."""
+
+    id: int = Field(..., ge=0, le=10**6, description="the segment's id (Segment.id)")
+    text: str | None = Field(
+        None, max_length=5000, description="its new text; empty removes the segment"
+    )
+    speaker: str | None = Field(
+        None, max_length=200, description="a speaker's name or label; null: no speaker"
+    )
+
+
+class TranscriptEdit(BaseModel):
+    segments: list[SegmentEdit] = Field(..., min_length=1, max_length=10_000)
+
+
+class EditOut(BaseModel):
+    media_id: int
+    revision: int = Field(description="the revision now latest")
+    changed: list[int] = Field(description="ids (as given) of the segments changed")
+    removed: list[int] = Field(description="ids of the segments removed (emptied)")
+    transcript: dict[str, Any] = Field(description="the latest revision (Transcript)")
+
+
+class RevisionOut(BaseModel):
+    number: int
+    kind: Literal["machine", "edit"]
+    changed: list[int]
+    created_at: str
+
+
+class RevisionsOut(BaseModel):
+    media_id: int
+    revisions: list[RevisionOut]
+
+
+@router.patch(
+    "/v1/items/{item_id}/transcript",
+    response_model=EditOut,
+    summary="Correct an item's transcript (a new revision)",
+    responses=error_responses(400, 404, 422),
+)
+async def edit_transcript(
+    request: Request,
+    item_id: int = ItemId,
+    body: TranscriptEdit = Body(
+        ...,
+        examples=[{"segments": [{"id": 0, "text": "And so, my fellow Americans"}]}],
+    ),
+) -> EditOut:
+    """Store new text (and speakers) for some segments as the transcript's next
+    revision; the machine's stays (``?revision=original``). Unchanged words keep their
+    times; new or changed words share the time between the kept words around them.
+    Search, exports, subtitles and summaries use the latest revision. A ``speaker``
+    names a speaker of the item (name or label; a new name adds one); give it only to
+    change it.
+
+    Raises:
+        NotFoundError: no such item, or it has no transcript (404).
+        InputError: a segment id the latest revision does not have, a segment edited
+            twice, a bad speaker name (400).
+    """
+    from vidpipe.library.revisions import edit_transcript as edit
+    from vidpipe.library.revisions import transcript_revision
+
+    edits = [e.model_dump(exclude_unset=True) for e in body.segments]
+
+    def run():
+        _media(request, item_id)
+        done = edit(_catalog(request), item_id, edits)
+        return done, transcript_revision(_catalog(request), item_id)
+
+    done, tr = await anyio.to_thread.run_sync(run)
+    return EditOut(
+        media_id=item_id,
+        revision=done.revision,
+        changed=done.changed,
+        removed=done.removed,
+        transcript=tr.model_dump(mode="json") if tr is not None else {},
+    )
+
+
+@router.get(
+    "/v1/items/{item_id}/transcript/revisions",
+    response_model=RevisionsOut,
+    summary="The revisions of an item's transcript",
+    responses=error_responses(404, 422),
+)
+async def list_revisions(request: Request, item_id: int = ItemId) -> RevisionsOut:
+    """Oldest first: 1 the machine's transcript, then each edit with the segment ids it
+    changed (empty when the item has no transcript).
+
+    Raises:
+        NotFoundError: no such item (404).
+    """
+    from vidpipe.library.revisions import transcript_revisions
+
+    revs = await anyio.to_thread.run_sync(transcript_revisions, _catalog(request), item_id)
+    return RevisionsOut(media_id=item_id, revisions=[RevisionOut(**r.to_dict()) for r in revs])
 
 
 @router.get(
@@ -337,3 +462,33 @@ async def similar(
             for h in hits
         ],
     )
+
+
+class TopicItem(BaseModel):
+    media_id: int
+    name: str
+    moment: dict[str, Any] | None = Field(
+        None, description="{start (s), keyword}: where the item first says a keyword"
+    )
+
+
+class TopicOut(BaseModel):
+    id: int
+    name: str
+    keywords: list[str]
+    items: list[TopicItem]
+
+
+class TopicsOut(BaseModel):
+    topics: list[TopicOut]
+
+
+@router.get("/v1/topics", response_model=TopicsOut, summary="Topics and their items")
+async def topics(request: Request) -> TopicsOut:
+    """The latest topics run (``vidpipe topics``): each topic's name, keywords and items,
+    each item with the first moment its transcript says one of the keywords (empty when
+    topics were never computed)."""
+    from vidpipe.library.topic_view import topics_view
+
+    found = await anyio.to_thread.run_sync(topics_view, _catalog(request))
+    return TopicsOut(topics=[TopicOut(**t) for t in found])

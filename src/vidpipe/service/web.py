@@ -21,7 +21,8 @@ Routes (all ``GET`` return HTML unless noted):
 - ``/items/{item_id}``: the player with the synchronised transcript (``?t=SECONDS``
   starts there);
 - ``/search?q=``: search hits, each opening the player at its time;
-- ``/jobs``: live jobs, counts per status, cancel and retry;
+- ``/jobs``: jobs by input (or every step), counts, bulk retry, clear, pause;
+- ``/topics``: the latest topics with their items, each linking to its moment;
 - ``/new``: new work (uploads, URLs, steps) and narration;
 - ``/static/{name}``: the page's own script, style sheet and icon;
 - ``/static/docs/{name}``: Swagger UI 5 and ReDoc 2 for ``/docs`` and ``/redoc``, from
@@ -100,6 +101,12 @@ def search_page(request: Request) -> HTMLResponse:
 def jobs_page(request: Request) -> HTMLResponse:
     """Live jobs with counts per status, progress, cancel and retry."""
     return _page(request, "jobs.html", "jobs", "Jobs")
+
+
+@router.get("/topics", response_class=HTMLResponse)
+def topics_page(request: Request) -> HTMLResponse:
+    """The latest topics, each with its items and the moment each says a keyword."""
+    return _page(request, "topics.html", "topics", "Topics")
 
 
 @router.get("/new", response_class=HTMLResponse)

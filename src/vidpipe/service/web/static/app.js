@@ -471,37 +471,221 @@ async function itemPage() {
   showScenes(item.raw.scenes, (t) => seekTo(t), id);
   loadSimilar(id, item.raw);
 
-  // transcript
+  // transcript: the latest revision; "Edit transcript" stores a new one (the machine's kept)
   let tr = null;
   // the item says whether it has one: no request that must fail (a 404 in the console)
   if (item.raw.transcript !== null) {
     try { tr = await api(`/v1/items/${id}/transcript?format=json`); } catch (e) { /* shown below */ }
   }
-  const segs = tr ? listOf(tr, "segments") : [];
+  let segs = tr ? listOf(tr, "segments") : [];
+  let speakers = Array.isArray(item.raw.speakers) ? item.raw.speakers : [];
   const pane = $("#transcript");
-  if (!segs.length) {
-    pane.replaceChildren(el("p", { class: "muted" }, tr ? "The transcript is empty." : "No transcript yet."));
-  } else {
-    pane.replaceChildren(...segs.map((s, i) => {
-      const words = Array.isArray(s.words) ? s.words : [];
-      const text = words.length
-        ? words.flatMap((w, j) => {
-          // the leading space stays outside the word, so its highlight hugs the letters
-          const lead = w.word.match(/^\s*/)[0];
-          // a button: Tab reaches each word, Enter or Space on it plays from there
-          const span = el("button", { type: "button", class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
-          return lead ? [lead, span] : [span];
-        })
-        : [s.text];
-      return el("div", { class: "seg", dataset: { i, s: s.start, e: s.end } },
-        el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
-        el("span", { class: "txt", lang: tr.language || null }, text));
+  let segEls = [], segStarts = [], wordEls = [], wordStarts = [];
+  let curSeg = -1, curWord = null;
+  let editing = false;
+  /** Colour number (0..7) of a speaker as shown (its name, else its label), or -1. */
+  const colourOf = (shown) => {
+    const k = speakers.findIndex((s) => s.speaker === shown || s.label === shown);
+    return k < 0 ? -1 : k % SPEAKER_COLOURS;
+  };
+
+  function draw() {
+    curSeg = -1; curWord = null;
+    if (!segs.length) {
+      pane.replaceChildren(el("p", { class: "muted" }, tr ? "The transcript is empty." : "No transcript yet."));
+    } else {
+      pane.replaceChildren(...segs.map((s, i) => {
+        const words = Array.isArray(s.words) ? s.words : [];
+        const text = words.length && !editing
+          ? words.flatMap((w, j) => {
+            // the leading space stays outside the word, so its highlight hugs the letters
+            const lead = w.word.match(/^\s*/)[0];
+            // a button: Tab reaches each word, Enter or Space on it plays from there
+            const span = el("button", { type: "button", class: "w", dataset: { s: w.start, e: w.end, j } }, w.word.slice(lead.length));
+            return lead ? [lead, span] : [span];
+          })
+          : [editing ? s.text.trim() : s.text];
+        const k = s.speaker ? colourOf(s.speaker) : -1;
+        const txt = editing
+          ? el("div", { class: "txt", lang: tr.language || null, contenteditable: "plaintext-only", spellcheck: "true",
+            role: "textbox", "aria-label": `Line at ${hms(s.start, true)}`, dataset: { id: s.id } }, text)
+          : el("span", { class: "txt", lang: tr.language || null }, text);
+        return el("div", { class: `seg${k >= 0 ? ` spk-${k}` : ""}`, dataset: { i, s: s.start, e: s.end, id: s.id, speaker: s.speaker || "" } },
+          el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
+          el("div", { class: "body" }, s.speaker ? el("span", { class: "who" }, s.speaker) : null, txt));
+      }));
+    }
+    segEls = $$(".seg", pane);
+    segStarts = segs.map((s) => s.start);
+    wordEls = segEls.map((e) => $$(".w", e));
+    wordStarts = wordEls.map((ws) => ws.map((w) => Number(w.dataset.s)));
+    pane.classList.toggle("editing", editing);
+    applyFilter();
+  }
+
+  /* speakers: a colour and a name each, renamed in place; the transcript filtered by one */
+  const spkBox = $("#speakers"), spkList = $("#spk-list"), spkFilter = $("#spk-filter");
+  function applyFilter() {
+    const only = spkFilter.value;
+    for (const e of segEls) e.hidden = Boolean(only) && e.dataset.speaker !== only;
+  }
+  function drawSpeakers() {
+    spkBox.hidden = !speakers.length;
+    if (!speakers.length) return;
+    const chosen = spkFilter.value;
+    spkFilter.replaceChildren(el("option", { value: "" }, "All speakers"),
+      ...speakers.map((s) => el("option", { value: s.speaker }, s.speaker)));
+    spkFilter.value = speakers.some((s) => s.speaker === chosen) ? chosen : "";
+    spkList.replaceChildren(...speakers.map((s, k) => {
+      const li = el("li", { class: `spk spk-${k % SPEAKER_COLOURS}`, dataset: { label: s.label } });
+      const show = () => li.replaceChildren(
+        el("span", { class: "sw", "aria-hidden": "true" }),
+        el("button", { type: "button", class: "name", title: `Rename ${s.speaker}`, "aria-label": `Rename ${s.speaker}`,
+          onclick: () => rename() }, s.speaker, el("span", { class: "pen", "aria-hidden": "true" }, " ✎")),
+        s.seconds != null ? el("span", { class: "muted secs" }, hms(s.seconds, true)) : null);
+      const rename = () => {
+        const input = el("input", { type: "text", value: s.name || "", placeholder: s.label, maxlength: 100,
+          "aria-label": `New name for ${s.speaker}`, class: "rename" });
+        let done = false;
+        const finish = async (save) => {
+          if (done) return;
+          done = true;
+          const value = input.value.trim();
+          if (!save || value === (s.name || "")) { show(); return; }
+          try {
+            const out = await api(`/v1/items/${id}/speakers`, { method: "PATCH", json: { [s.label]: value || null } });
+            speakers = listOf(out, "speakers");
+            await reloadTranscript();
+            drawSpeakers();
+            flash(value ? `${s.label} is now “${value}”.` : `${s.label} has no name now.`);
+          } catch (e) { flash(e.message, true); show(); }
+        };
+        input.addEventListener("keydown", (ev) => {
+          if (ev.key === "Enter") { ev.preventDefault(); finish(true); }
+          else if (ev.key === "Escape") { ev.preventDefault(); finish(false); }
+        });
+        input.addEventListener("blur", () => finish(true));
+        li.replaceChildren(el("span", { class: "sw", "aria-hidden": "true" }), input);
+        input.focus();
+        input.select();
+      };
+      show();
+      return li;
     }));
   }
-  const segEls = $$(".seg", pane);
-  const segStarts = segs.map((s) => s.start);
-  const wordEls = segEls.map((e) => $$(".w", e));
-  const wordStarts = wordEls.map((ws) => ws.map((w) => Number(w.dataset.s)));
+  spkFilter.addEventListener("change", () => { applyFilter(); sync(true); });
+
+  async function reloadTranscript() {
+    tr = await api(`/v1/items/${id}/transcript?format=json`);
+    segs = listOf(tr, "segments");
+    draw();
+    reloadCaptions(player, id);
+  }
+
+  /* editing: segments editable in place, save (a new revision), undo, find and replace */
+  const editBtn = $("#edit"), saveBtn = $("#save"), undoBtn = $("#undo"), cancelBtn = $("#cancel-edit");
+  const undoStack = []; // texts (segment id -> text) before each change of this session
+  let saved = new Map(segs.map((s) => [s.id, s.text.trim()])); // the latest revision's texts
+  const texts = () => new Map(editing
+    ? $$(".txt[contenteditable]", pane).map((t) => [Number(t.dataset.id), t.textContent.trim()])
+    : segs.map((s) => [s.id, s.text.trim()]));
+  const same = (a, b) => a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+  function showEditState() {
+    $("#edit-tools").hidden = !editing;
+    editBtn.hidden = editing || !segs.length;
+    undoBtn.disabled = !undoStack.length;
+    saveBtn.disabled = !editing;
+    $("#follow").disabled = editing;
+  }
+  function setEditing(on) {
+    editing = on;
+    draw();
+    showEditState();
+    if (on) { const first = $(".txt[contenteditable]", pane); if (first) first.focus(); }
+  }
+  function applyTexts(map) {
+    if (!editing) setEditing(true);
+    for (const t of $$(".txt[contenteditable]", pane)) {
+      const v = map.get(Number(t.dataset.id));
+      if (v !== undefined) t.textContent = v;
+    }
+  }
+  let before = null;
+  pane.addEventListener("focusin", (ev) => { if (ev.target.matches(".txt[contenteditable]")) before = texts(); });
+  pane.addEventListener("focusout", (ev) => {
+    if (!ev.target.matches(".txt[contenteditable]") || !before) return;
+    if (!same(before, texts())) { undoStack.push(before); showEditState(); }
+    before = null;
+  });
+  pane.addEventListener("keydown", (ev) => {
+    // Enter in a line ends the edit of that line (a segment is one line)
+    if (ev.target.matches(".txt[contenteditable]") && ev.key === "Enter") { ev.preventDefault(); ev.target.blur(); }
+  });
+  editBtn.addEventListener("click", () => setEditing(true));
+  cancelBtn.addEventListener("click", () => {
+    const now = texts();
+    if (!same(now, saved)) undoStack.push(now);
+    setEditing(false);
+    flash("Edits not saved (Undo brings them back).");
+  });
+  undoBtn.addEventListener("click", () => {
+    const prev = undoStack.pop();
+    if (prev) applyTexts(prev);
+    showEditState();
+    flash(prev ? "Undone: save to keep it." : "");
+  });
+  saveBtn.addEventListener("click", async () => {
+    if (document.activeElement && pane.contains(document.activeElement)) document.activeElement.blur();
+    const now = texts();
+    const changed = [...now].filter(([k, v]) => saved.get(k) !== v).map(([k, v]) => ({ id: k, text: v }));
+    if (!changed.length) { setEditing(false); flash("Nothing changed."); return; }
+    saveBtn.disabled = true;
+    try {
+      const out = await api(`/v1/items/${id}/transcript`, { method: "PATCH", json: { segments: changed } });
+      tr = out.transcript;
+      segs = listOf(tr, "segments");
+      saved = new Map(segs.map((s) => [s.id, s.text.trim()]));
+      if (out.removed && out.removed.length) undoStack.length = 0; // ids moved: old texts no longer fit
+      setEditing(false);
+      reloadCaptions(player, id);
+      showRevision(out.revision);
+      flash(`Saved as revision ${out.revision} (${out.changed.length} line${out.changed.length === 1 ? "" : "s"} changed).`);
+    } catch (e) {
+      saveBtn.disabled = false;
+      flash(e.message, true);
+    }
+  });
+  $("#replace-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const find = $("#find").value, repl = $("#replace").value;
+    if (!find) return;
+    const prev = texts();
+    if (!editing) setEditing(true);
+    let n = 0, lines = 0;
+    for (const t of $$(".txt[contenteditable]", pane)) {
+      const parts = t.textContent.split(find);
+      if (parts.length > 1) { n += parts.length - 1; lines++; t.textContent = parts.join(repl); }
+    }
+    if (n) { undoStack.push(prev); showEditState(); }
+    flash(n ? `Replaced ${n} time${n === 1 ? "" : "s"} in ${lines} line${lines === 1 ? "" : "s"}: save to keep it.` : `“${find}” is not in the transcript.`);
+  });
+  function showRevision(number) {
+    const note = $("#tr-rev");
+    if (!number || number < 2) { note.hidden = true; return; }
+    note.hidden = false;
+    note.replaceChildren(`Corrected by hand (revision ${number}). The machine's version: `,
+      el("a", { href: `/v1/items/${id}/transcript?format=srt&revision=original`, download: `${name}.original.srt` }, "SRT"), " · ",
+      el("a", { href: `/v1/items/${id}/transcript?format=json&revision=original`, download: `${name}.original.json` }, "JSON"));
+  }
+  if (tr) {
+    api(`/v1/items/${id}/transcript/revisions`).then((b) => {
+      const revs = listOf(b, "revisions");
+      if (revs.length) showRevision(revs[revs.length - 1].number);
+    }).catch(() => { /* an older service: no revisions */ });
+  }
+  drawSpeakers();
+  draw();
+  showEditState();
 
   const seek = (t) => {
     player.currentTime = Math.max(0, t);
@@ -510,16 +694,16 @@ async function itemPage() {
   seekTo = seek;
   pane.addEventListener("click", (ev) => {
     const w = ev.target.closest(".w"), s = ev.target.closest(".seg");
+    if (editing && !ev.target.closest(".ts")) return; // clicks place the caret while editing
     if (w) seek(Number(w.dataset.s));
     else if (s) seek(Number(s.dataset.s));
   });
 
-  let curSeg = -1, curWord = null;
   /** Scroll the transcript pane (only the pane, never the page) so that ``node`` is
    * inside its visible box, a third of the way down. Positions are measured against the
    * pane itself (bounding boxes), whatever the node's offsetParent. */
   function keepInView(node) {
-    if (!$("#follow").checked) return;
+    if (!$("#follow").checked || editing || node.hidden) return;
     const p = pane.getBoundingClientRect(), n = node.getBoundingClientRect();
     const top = n.top - p.top - pane.clientTop + pane.scrollTop, bottom = top + n.height;
     const vTop = pane.scrollTop, vBottom = vTop + pane.clientHeight;
@@ -534,13 +718,13 @@ async function itemPage() {
     if (i !== curSeg || force) {
       if (curSeg >= 0 && segEls[curSeg]) segEls[curSeg].classList.remove("current");
       curSeg = i;
-      if (i >= 0) {
+      if (i >= 0 && segEls[i]) {
         segEls[i].classList.add("current");
         keepInView(segEls[i]);
       }
     }
     let w = null;
-    if (i >= 0 && wordEls[i].length) {
+    if (i >= 0 && wordEls[i] && wordEls[i].length) {
       const j = lastStartAtOrBefore(wordStarts[i], t);
       if (j >= 0 && t < Number(wordEls[i][j].dataset.e) + 0.05) w = wordEls[i][j];
     }
@@ -566,7 +750,14 @@ async function itemPage() {
     if (terms.length && i >= 0) {
       const norm = (x) => x.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
       const first = norm(terms[0]);
-      const hit = wordEls[i].find((w) => first && norm(w.textContent).startsWith(first));
+      // the words from this one on, joined, start with the term: a Chinese term spread
+      // over several word tokens (one character each) lands on its first character
+      const ws = wordEls[i];
+      const hit = ws.find((w, j) => {
+        let acc = "";
+        for (let k = j; k < ws.length && acc.length < first.length; k++) acc += norm(ws[k].textContent);
+        return first && norm(w.textContent) && acc.startsWith(first);
+      });
       if (hit) target = Number(hit.dataset.s);
     }
     const go = () => seek(target);
@@ -598,6 +789,20 @@ async function itemPage() {
       seek(Math.min(player.duration || Infinity, player.currentTime + 5));
     }
   });
+}
+
+/** How many speaker colours the style sheet has (.spk-0 ... .spk-7). */
+const SPEAKER_COLOURS = 8;
+
+/** Load the captions <track> again (after an edit or a rename: the current revision). */
+function reloadCaptions(player, id) {
+  const old = player.querySelector("track");
+  if (!old) return;
+  const track = old.cloneNode();
+  track.src = `/v1/items/${id}/transcript?format=vtt&v=${Date.now()}`;
+  track.addEventListener("load", () => $("#captions").dispatchEvent(new Event("change")));
+  old.replaceWith(track);
+  $("#captions").dispatchEvent(new Event("change"));
 }
 
 /** Playback speeds offered (the menu and the < > keys). */
@@ -658,13 +863,58 @@ function watchDecoding(player, item) {
     if ($("#media-box .cannot-play")) return;
     const name = { mpeg4: "MPEG-4 Part 2", hevc: "H.265/HEVC", mpeg2video: "MPEG-2", mpeg1video: "MPEG-1" }[codec] || codec || "its";
     player.classList.add("undecodable");
+    const state = el("span", { class: "proxy-state" }, "Making a copy this browser can play…");
     $("#media-box").append(el("p", { class: "cannot-play", role: "alert" },
-      `This browser cannot show the pictures of this video (${name} video): only the sound plays. `,
-      "Download it (Media, below) and play it in a desktop player such as VLC or mpv."));
+      `This browser cannot show the pictures of this video (${name} video): only the sound plays. `, state,
+      " Download it (Media, below) to play it now in a desktop player such as VLC or mpv."));
+    makeProxy(player, item, state);
   };
   const type = CODEC_TYPES[codec];
-  if (type && player.canPlayType(type) === "") say();
-  player.addEventListener("loadedmetadata", () => { if (player.videoWidth === 0) say(); });
+  if (type && player.canPlayType(type) === "" && !player.dataset.proxy) say();
+  player.addEventListener("loadedmetadata", () => { if (player.videoWidth === 0 && !player.dataset.proxy) say(); });
+}
+
+let proxyWatch = null;
+
+/** Ask for the item's playable copy (a proxy job, POST /v1/items/{id}/proxy), follow
+ * it, then play the copy in place (same time, its poster) and say so. */
+function makeProxy(player, item, state) {
+  if (proxyWatch) return proxyWatch;
+  proxyWatch = (async () => {
+    try {
+      let job = await api(`/v1/items/${item.id}/proxy`, { method: "POST" });
+      while (!FINAL.has(job.status)) {
+        const pct = Math.round((job.progress || 0) * 100);
+        const stateText = job.status === "running" ? `Making a copy this browser can play: ${pct}%…`
+          : "A copy this browser can play is waiting for a worker…";
+        for (const s of $$(".proxy-state")) s.textContent = stateText;
+        await new Promise((r) => setTimeout(r, 1000));
+        job = await api(`/v1/jobs/${job.id}`);
+      }
+      if (job.status !== "succeeded") {
+        for (const s of $$(".proxy-state")) s.textContent = `No playable copy: ${jobError(job) || job.status}.`;
+        return;
+      }
+      const t = player.currentTime, wasPlaying = !player.paused;
+      player.poster = `/v1/items/${item.id}/proxy/poster`;
+      player.src = `/v1/items/${item.id}/proxy`;
+      player.dataset.proxy = "1";
+      player.addEventListener("loadedmetadata", () => {
+        if (t) player.currentTime = t;
+        if (wasPlaying) player.play().catch(() => {});
+      }, { once: true });
+      player.classList.remove("undecodable");
+      for (const p of $$(".proxy-state")) p.textContent = "Loading the copy made for this browser…";
+      player.addEventListener("loadeddata", () => {
+        for (const p of $$("#media-box .cannot-play")) p.remove();
+        $("#media-box").append(el("p", { class: "proxy-note muted", role: "status" },
+          "Playing a copy made for this browser (H.264); Media, below, is the original."));
+      }, { once: true });
+    } catch (e) {
+      for (const s of $$(".proxy-state")) s.textContent = e.message;
+    }
+  })();
+  return proxyWatch;
 }
 
 function showSummary(summary) {
@@ -703,7 +953,24 @@ async function loadSimilar(id, raw) {
   const list = $("#similar");
   const none = (text) => list.replaceChildren(el("li", { class: "muted" }, text));
   if (raw && raw.embedded === false) {
-    none("Items that sound alike are listed once this item has an audio embedding (vidpipe embed).");
+    // "Compute now": an embed job for this item, followed until it ends
+    const btn = el("button", { type: "button", id: "sim-compute" }, "Compute now");
+    const note = el("span", { class: "muted", role: "status" }, "");
+    list.replaceChildren(el("li", { class: "muted" }, "Items that sound alike are listed once this item has an audio embedding. "),
+      el("li", {}, btn, " ", note));
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        let job = await api("/v1/jobs", { json: { kind: "embed", input: { media_id: Number(id) } } });
+        while (!FINAL.has(job.status)) {
+          note.textContent = `${job.status}${job.status === "running" ? ` ${Math.round((job.progress || 0) * 100)}%` : ""}…`;
+          await new Promise((r) => setTimeout(r, 1000));
+          job = await api(`/v1/jobs/${job.id}`);
+        }
+        if (job.status !== "succeeded") { note.textContent = `Not computed: ${jobError(job) || job.status}`; btn.disabled = false; return; }
+        await loadSimilar(id, { ...raw, embedded: true });
+      } catch (e) { note.textContent = e.message; btn.disabled = false; }
+    });
     return;
   }
   let body;
@@ -737,6 +1004,8 @@ function marked(snippet) {
   return out;
 }
 
+/** Search results grouped by item: the item's picture and name, then its hits (time,
+ * speaker, the words found), each opening the player at the hit. */
 async function searchPage() {
   const q = new URLSearchParams(location.search).get("q") || "";
   const list = $("#hits");
@@ -744,14 +1013,25 @@ async function searchPage() {
   let body;
   try { body = await api(`/v1/search?q=${encodeURIComponent(q)}&limit=100`); } catch (e) { flash(e.message, true); return; }
   const hits = listOf(body, "hits");
-  $("#s-count").textContent = `${hits.length} hit${hits.length === 1 ? "" : "s"} for “${q}”`;
-  list.replaceChildren(...hits.map((h) => {
+  const groups = new Map();
+  for (const h of hits) {
     const id = h.media_id ?? h.item_id ?? h.id;
-    const title = h.title || h.name || (h.path || "").split(/[\\/]/).pop() || `item ${id}`;
-    const href = `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`;
-    return el("li", { class: "hit" },
-      el("a", { href, class: "hit-link" }, marked(h.snippet || h.text || "")),
-      el("div", { class: "where" }, `${title} · ${hms(h.start, true)}`));
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id).push(h);
+  }
+  $("#s-count").textContent = `${hits.length} hit${hits.length === 1 ? "" : "s"} in ${groups.size} item${groups.size === 1 ? "" : "s"} for “${q}”`;
+  list.replaceChildren(...[...groups].map(([id, hs]) => {
+    const first = hs[0];
+    const title = first.title || first.name || (first.path || "").split(/[\\/]/).pop() || `item ${id}`;
+    return el("li", { class: "hit-item", dataset: { id } },
+      el("img", { class: "hit-thumb", src: `${thumbUrl(id)}?width=240`, alt: "", width: 120, height: 68, loading: "lazy", onerror: (ev) => ev.target.remove() }),
+      el("div", { class: "hit-body" },
+        el("h3", { class: "hit-title" }, el("a", { href: itemUrl(id) }, title),
+          el("span", { class: "muted" }, ` · ${hs.length} hit${hs.length === 1 ? "" : "s"}`)),
+        el("ol", { class: "hit-list" }, ...hs.map((h) => el("li", { class: "hit" },
+          el("a", { href: `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`, class: "hit-link" }, marked(h.snippet || h.text || "")),
+          el("div", { class: "where" }, el("span", { class: "sr" }, `${title} · `), hms(h.start, true),
+            h.speaker ? el("span", { class: "hit-speaker" }, ` · ${h.speaker}`) : null))))));
   }));
 }
 
@@ -915,16 +1195,174 @@ class JobBoard {
   }
 }
 
-function showCounts(board) {
-  const counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
-  for (const j of board.jobs.values()) counts[j.status] = (counts[j.status] || 0) + 1;
+/** Counts per status: those of the jobs loaded when every job is loaded (exact, and at
+ * once on a live change), else the server's (every job, GET /v1/queue). */
+function showCounts(board, server = null) {
+  let counts = board.cursor ? server : null;
+  if (!counts) {
+    counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+    for (const j of board.jobs.values()) counts[j.status] = (counts[j.status] || 0) + 1;
+  }
   $("#counts").replaceChildren(...STATUSES.map((s) => el("li", { dataset: { status: s } },
-    el("span", { class: "n" }, String(counts[s])), el("span", { class: `s badge ${s}` }, s))));
+    el("span", { class: "n" }, String(counts[s] || 0)), el("span", { class: `s badge ${s}` }, s))));
+}
+
+/** The queue's state (paused or not, counts from the server) and the pause button. */
+function queueControls(board) {
+  const btn = $("#q-pause"), note = $("#q-state");
+  let paused = false, timer = 0, known = false;
+  const show = (q) => {
+    known = true;
+    paused = q.paused;
+    btn.hidden = false;
+    btn.textContent = paused ? "Resume queue" : "Pause queue";
+    btn.classList.toggle("primary", paused);
+    note.textContent = paused
+      ? `Paused since ${new Date(q.paused_since).toLocaleTimeString()}: workers take no new jobs (running ones go on).`
+      : "";
+    note.classList.toggle("paused", paused);
+    if (board) showCounts(board, q.counts);
+  };
+  const refresh = async () => {
+    try { show(await api("/v1/queue")); } catch (_) { if (!known && board) showCounts(board); }
+  };
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try { show(await api(`/v1/queue/${paused ? "resume" : "pause"}`, { method: "POST" })); }
+    catch (e) { flash(e.message, true); }
+    btn.disabled = false;
+  });
+  // live jobs change the counts: ask again, at most once a second
+  const soon = () => {
+    if (board && !board.cursor) showCounts(board);
+    if (!timer) timer = setTimeout(() => { timer = 0; refresh(); }, 1000);
+  };
+  setInterval(refresh, 10000);
+  refresh();
+  return soon;
+}
+
+/** Group states of GET /v1/queue/groups, in the order the counts show them. */
+const GROUP_STATES = ["running", "queued", "failed", "succeeded"];
+
+/** A time of day (today) or a date and time, for created/finished. */
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+    : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+/** One group (an input and its chain of steps): file name, state, the steps as a compact
+ * strip, created/finished, the error in one line; expands to each step. */
+function groupRow(g, open) {
+  const strip = el("ol", { class: "strip", "aria-label": `Steps of ${g.name}` }, ...g.jobs.map((j) => {
+    const pct = Math.round(Math.max(0, Math.min(1, j.progress || 0)) * 100);
+    const shown = j.blocked ? "not run" : j.status;
+    return el("li", { class: `stp ${j.blocked ? "blocked" : j.status}`, title: `${j.kind}: ${shown}${j.error ? ` (${j.error})` : ""}`, dataset: { kind: j.kind, status: j.status } },
+      el("span", { class: "k" }, j.kind),
+      el("span", { class: "sr" }, ` ${shown}`),
+      j.status === "running" ? el("span", { class: "pct" }, ` ${pct}%`) : null,
+      el("span", { class: "fill", style: `width:${j.status === "succeeded" ? 100 : pct}%`, "aria-hidden": "true" }));
+  }));
+  const times = [`created ${when(g.created_at)}`, g.finished_at ? `finished ${when(g.finished_at)}` : null].filter(Boolean).join(" · ");
+  const toggle = el("button", { type: "button", class: "more", "aria-expanded": open ? "true" : "false", "aria-label": `Steps of ${g.name}` }, open ? "Hide steps" : "Steps");
+  const details = el("ol", { class: "steps-detail", hidden: !open }, ...g.jobs.map((j) => {
+    const t = j.started_at ? ((j.finished_at ? Date.parse(j.finished_at) : Date.now()) - Date.parse(j.started_at)) / 1000 : null;
+    return el("li", { dataset: { id: j.id, status: j.status } },
+      el("span", { class: "kind" }, j.kind), " ",
+      el("span", { class: `badge ${j.blocked ? "canceled" : j.status}` }, j.blocked ? "not run: an earlier step failed" : j.status),
+      j.step && j.status === "running" ? el("span", { class: "muted" }, ` ${j.step}`) : null,
+      t !== null ? el("span", { class: "muted mono" }, ` ${hms(t, true)}`) : null,
+      j.attempts > 1 ? el("span", { class: "muted" }, ` · ${j.attempts} attempts`) : null,
+      j.error ? el("p", { class: "err" }, j.error) : null);
+  }));
+  toggle.addEventListener("click", () => {
+    const on = details.hidden;
+    details.hidden = !on;
+    toggle.setAttribute("aria-expanded", on ? "true" : "false");
+    toggle.textContent = on ? "Hide steps" : "Steps";
+  });
+  const name = g.media_id ? el("a", { href: itemUrl(g.media_id) }, g.name) : g.name;
+  return el("li", { class: `group ${g.state}`, dataset: { key: g.key, state: g.state } },
+    el("div", { class: "g-head" },
+      el("span", { class: "g-name" }, name),
+      el("span", { class: `badge ${g.state}` }, g.state),
+      strip,
+      el("span", { class: "g-times muted" }, times),
+      toggle),
+    g.error ? el("p", { class: "err" }, g.error) : null,
+    details);
+}
+
+/** The jobs page by input: one row per source or upload (GET /v1/queue/groups), asked
+ * again every two seconds; counts per state from the server; bulk actions. */
+async function groupsPage() {
+  const list = $("#groups"), sel = $("#j-status"), more = $("#j-more");
+  list.hidden = false;
+  $("#jobs").hidden = true;
+  $("#v-groups").setAttribute("aria-current", "page");
+  sel.replaceChildren(el("option", { value: "" }, "all"), ...GROUP_STATES.map((s) => el("option", { value: s }, s)));
+  sel.value = new URLSearchParams(location.search).get("state") || "";
+  $("#counts").setAttribute("aria-label", "Inputs per state (all inputs)");
+  $("#counts").classList.add("four");
+  let limit = 50, busy = false;
+  const open = new Set();
+  const load = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const q = new URLSearchParams({ limit: String(limit) });
+      if (sel.value) q.set("state", sel.value);
+      const body = await api(`/v1/queue/groups?${q}`);
+      for (const li of $$(".group", list)) {
+        if ($(".more", li).getAttribute("aria-expanded") === "true") open.add(li.dataset.key);
+        else open.delete(li.dataset.key);
+      }
+      const groups = body.groups || [];
+      list.replaceChildren(...(groups.length ? groups.map((g) => groupRow(g, open.has(g.key)))
+        : [el("li", { class: "muted" }, sel.value ? `No ${sel.value} inputs.` : "No jobs yet: add work on the New page.")]));
+      $("#counts").replaceChildren(...GROUP_STATES.map((s) => el("li", { dataset: { state: s } },
+        el("span", { class: "n" }, String(body.counts[s] || 0)), el("span", { class: `s badge ${s}` }, s))));
+      more.hidden = body.total <= groups.length;
+      $("#g-retry").hidden = !(body.counts.failed > 0);
+      $("#g-clear").hidden = !(body.counts.succeeded + body.counts.failed > 0);
+      $("#j-live").textContent = `${body.total} input${body.total === 1 ? "" : "s"} · updated ${when(new Date().toISOString())}`;
+      list.dataset.loaded = q.toString();
+    } catch (e) { flash(e.message, true); }
+    busy = false;
+  };
+  sel.addEventListener("change", () => {
+    history.replaceState(null, "", sel.value ? `?state=${sel.value}` : location.pathname);
+    load();
+  });
+  more.textContent = "More inputs";
+  more.addEventListener("click", () => { limit += 50; load(); });
+  $("#g-retry").addEventListener("click", async () => {
+    try {
+      const out = await api("/v1/queue/retry-failed", { method: "POST" });
+      flash(`${out.retried.length} failed step${out.retried.length === 1 ? "" : "s"} queued again; the steps after them wait.`);
+    } catch (e) { flash(e.message, true); }
+    load();
+  });
+  $("#g-clear").addEventListener("click", async () => {
+    try { await api("/v1/queue/clear-finished", { method: "POST" }); flash("Finished inputs cleared from the list (nothing deleted)."); }
+    catch (e) { flash(e.message, true); }
+    load();
+  });
+  queueControls(null);
+  await load();
+  setInterval(() => { if (!document.hidden) load(); }, 2000);
 }
 
 async function jobsPage() {
+  if (new URLSearchParams(location.search).get("view") !== "steps") return groupsPage();
+  $("#v-steps").setAttribute("aria-current", "page");
   const sel = $("#j-status");
-  const board = new JobBoard($("#jobs"), { onChange: showCounts });
+  let changed = () => {};
+  const board = new JobBoard($("#jobs"), { onChange: () => changed() });
+  changed = queueControls(board);
   sel.value = new URLSearchParams(location.search).get("status") || "";
   board.status = sel.value;
   sel.addEventListener("change", () => {
@@ -982,10 +1420,41 @@ function isLink(text) {
   } catch (_) { return false; }
 }
 
+/** Files dropped on the form join those chosen (a DataTransfer keeps the input's list);
+ * the chosen files are listed with their sizes. */
+function dropFiles(form, input, list) {
+  const show = () => list.replaceChildren(...Array.from(input.files || []).map((f) =>
+    el("li", {}, f.name, el("span", { class: "muted" }, ` ${(f.size / 1e6).toFixed(1)} MB`))));
+  const zone = $("#w-drop");
+  const over = (ev) => {
+    if (!ev.dataTransfer || !Array.from(ev.dataTransfer.types || []).includes("Files")) return;
+    ev.preventDefault();
+    zone.classList.add("over");
+  };
+  form.addEventListener("dragenter", over);
+  form.addEventListener("dragover", over);
+  form.addEventListener("dragleave", (ev) => { if (!form.contains(ev.relatedTarget)) zone.classList.remove("over"); });
+  form.addEventListener("drop", (ev) => {
+    if (!ev.dataTransfer || !ev.dataTransfer.files.length) return;
+    ev.preventDefault();
+    zone.classList.remove("over");
+    const dt = new DataTransfer();
+    const seen = new Set();
+    for (const f of [...Array.from(input.files || []), ...Array.from(ev.dataTransfer.files)]) {
+      const k = `${f.name}:${f.size}`;
+      if (!seen.has(k)) { seen.add(k); dt.items.add(f); }
+    }
+    input.files = dt.files;
+    show();
+  });
+  input.addEventListener("change", show);
+}
+
 function newPage() {
   const form = $("#work-form");
   const made = $("#w-made");
   let board = null;
+  dropFiles(form, form.elements.files, $("#w-chosen"));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const steps = $$("input[name=steps]:checked", form).map((c) => c.value);
@@ -1077,7 +1546,29 @@ function newPage() {
 
 /* ------------------------------------------------------------------ start */
 
-const PAGES = { library: libraryPage, item: itemPage, search: searchPage, jobs: jobsPage, new: newPage };
+/** The latest topics (GET /v1/topics): name, keywords, items; each item links to the
+ * moment it first says a keyword. */
+async function topicsPage() {
+  const list = $("#topics");
+  let body;
+  try { body = await api("/v1/topics"); } catch (e) { list.replaceChildren(el("li", { class: "error" }, e.message)); return; }
+  const topics = listOf(body, "topics");
+  $("#t-count").textContent = topics.length ? `${topics.length} topic${topics.length === 1 ? "" : "s"}` : "";
+  if (!topics.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "No topics yet. They are found across the library by ",
+      el("code", {}, "vidpipe topics"), " once several items have transcripts."));
+    return;
+  }
+  list.replaceChildren(...topics.map((t) => el("li", { class: "topic", dataset: { id: t.id } },
+    el("h3", {}, t.name, el("span", { class: "muted" }, ` · ${t.items.length} item${t.items.length === 1 ? "" : "s"}`)),
+    t.keywords.length ? el("p", { class: "kw" }, ...t.keywords.map((k) => el("span", { class: "badge" }, k))) : null,
+    el("ul", { class: "topic-items" }, ...t.items.map((it) => el("li", {},
+      el("a", { href: itemUrl(it.media_id) }, it.name),
+      it.moment ? [" · ", el("a", { class: "moment", href: `${itemUrl(it.media_id, it.moment.start)}&q=${encodeURIComponent(it.moment.keyword)}` },
+        `“${it.moment.keyword}” at ${hms(it.moment.start, true)}`)] : null))))));
+}
+
+const PAGES = { library: libraryPage, item: itemPage, search: searchPage, jobs: jobsPage, new: newPage, topics: topicsPage };
 document.addEventListener("DOMContentLoaded", () => {
   const page = PAGES[document.body.dataset.page];
   if (page) Promise.resolve(page()).catch((e) => flash(e.message, true));
