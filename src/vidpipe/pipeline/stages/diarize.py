@@ -340,7 +340,8 @@ class DiarizeStage(Stage):
     save_item_diarization`), names the speakers whose voice matches a known voice
     (``vidpipe speakers add``; :func:`vidpipe.speakers.name_speakers`), and gives the
     item's transcript, when it has one, its speakers
-    (:func:`vidpipe.speakers.assign_speakers`): search hits and exports carry them.
+    (:func:`vidpipe.speakers.assign_speakers`): search hits and exports carry them. A
+    transcript corrected by hand (it has revisions) is left as it is.
     A file without an audio track ends ``skipped: no audio track``, one without
     speech succeeds with no turns.
     """
@@ -395,10 +396,15 @@ def _record(catalog: Any, media_id: int, res: Diarization) -> dict[str, str]:
     from vidpipe.library.speakers import rename_speakers, save_item_diarization, voiceprints
     from vidpipe.speakers import assign_speakers, name_speakers
 
+    from vidpipe.library.revisions import transcript_revisions
+
     save_item_diarization(catalog, media_id, res.turns, res.embeddings)
     row = catalog.transcript_row(media_id)
     transcript = catalog.get_transcript(media_id) if row is not None else None
-    if transcript is not None and transcript.segments:
+    # a transcript people corrected (revisions) is never rewritten: its edits would go
+    if transcript is not None and transcript.segments and not transcript_revisions(
+        catalog, media_id
+    ):
         catalog.save_transcript(media_id, assign_speakers(transcript, res.turns), row.options_hash)
     known = voiceprints(catalog)
     names = name_speakers(res.embeddings, known) if known and res.embeddings else {}
