@@ -393,10 +393,9 @@ def _record(catalog: Any, media_id: int, res: Diarization) -> dict[str, str]:
         ``{label: name}`` of the speakers a known voice named.
     """
     # imported here for start-up time: NumPy
+    from vidpipe.library.revisions import transcript_revisions
     from vidpipe.library.speakers import rename_speakers, save_item_diarization, voiceprints
     from vidpipe.speakers import assign_speakers, name_speakers
-
-    from vidpipe.library.revisions import transcript_revisions
 
     save_item_diarization(catalog, media_id, res.turns, res.embeddings)
     row = catalog.transcript_row(media_id)
