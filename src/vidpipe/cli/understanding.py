@@ -65,9 +65,10 @@ def _text_options(backend, llm_base, llm_model, max_chunk, language):
 
 
 def _understand(kind: str, target: str, opts, model, out_dir, force):
-    """Summary or chapters of one target (:func:`~vidpipe.pipeline.understand.understand_target`),
-    under a spinner; on failure one line and its exit code."""
-    from vidpipe.pipeline.understand import understand_target
+    """Summary or chapters of one target (:func:`~vidpipe.pipeline.catalog_jobs.understand_target`:
+    a catalog item as a job, a file directly), under a spinner; on failure one line and
+    its exit code."""
+    from vidpipe.pipeline.catalog_jobs import understand_target
 
     cat = _catalog()
     try:
@@ -84,10 +85,10 @@ def _understand(kind: str, target: str, opts, model, out_dir, force):
 
 
 def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) -> None:
-    """``summarize``/``chapters`` over the selected catalog items
-    (:func:`~vidpipe.pipeline.understand.understand_selected`): each item's result is
+    """``summarize``/``chapters`` over the selected catalog items, one job each
+    (:func:`~vidpipe.pipeline.catalog_jobs.understand_selected`): each item's result is
     printed (or its error, one line); exit 1 if any failed."""
-    from vidpipe.pipeline.understand import understand_selected
+    from vidpipe.pipeline.catalog_jobs import understand_selected
 
     docs: list[dict] = []
 

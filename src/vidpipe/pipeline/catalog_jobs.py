@@ -1,0 +1,404 @@
+"""Catalog commands as jobs: ``summarize``, ``chapters``, ``topics`` and ``embed`` on
+catalog items create jobs of the registry's stage and run them in this process with
+:class:`~vidpipe.pipeline.engine.LocalWorker` (as ``vidpipe run`` does), so the catalog
+holds a job for every piece of work it holds a result of.
+
+**Reuse**: a rerun with the same options makes no new job. An item's newest succeeded
+job of the same kind and options hash (``params_hash``) is taken as done when the
+caller's ``accept(job)`` says its result still holds (a summary job: the stored
+summary for the item's current transcript is the one it made).
+
+Jobs made here have one attempt (``max_attempts=1``): the commands retried nothing
+before either (remote calls retry inside their client); a failed job's error is
+given back as the :class:`~vidpipe.errors.VidpipeError` it was
+(:func:`job_error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from vidpipe.errors import InputError, VidpipeError
+from vidpipe.files import item_stem
+from vidpipe.library import understanding as u
+from vidpipe.library.models import JobRow
+from vidpipe.pipeline import understand
+from vidpipe.pipeline.engine import LocalWorker, WorkerEvents
+from vidpipe.pipeline.jobs import JobStore
+from vidpipe.pipeline.registry import get_stage
+from vidpipe.pipeline.understand import ItemOutcome, Kind, UnderstandOutcome
+from vidpipe.types import Chapter, Job, Summary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.select import Selection
+    from vidpipe.library.understanding import TextOptions
+
+__all__ = [
+    "ItemJob",
+    "job_error",
+    "latest_succeeded",
+    "run_item_jobs",
+    "run_jobs",
+    "understand_selected",
+    "understand_target",
+]
+
+
+def _error_classes(cls: type[VidpipeError]) -> dict[str, type[VidpipeError]]:
+    found = {cls.__name__: cls}
+    for sub in cls.__subclasses__():
+        found |= _error_classes(sub)
+    return found
+
+
+def job_error(job: Job) -> VidpipeError:
+    """The error a failed (or canceled) job ended with, as the vidpipe error class it
+    was stored under (so the command line gives its one line and exit code); an
+    unexpected error is a plain :class:`~vidpipe.errors.VidpipeError` (exit 1)."""
+    if job.error is None:
+        return VidpipeError(f"{job.kind} job {job.id} ended {job.status}")
+    cls = _error_classes(VidpipeError).get(job.error.error_class, VidpipeError)
+    try:
+        return cls(job.error.message, job.error.hint)
+    except TypeError:  # an error class with other arguments
+        return VidpipeError(job.error.message, job.error.hint)
+
+
+def latest_succeeded(
+    store: JobStore, kind: str, params_hash: str, media_ids: Sequence[int]
+) -> dict[int, Job]:
+    """The newest succeeded job of ``kind`` with ``params_hash`` per item of
+    ``media_ids`` (by the job's ``input.media_id``, else its result's ``media_id``);
+    items without one are absent."""
+    wanted = set(media_ids)
+    if not wanted:
+        return {}
+    with store.catalog.session(write=False) as s:
+        rows = s.execute(
+            select(JobRow.id, JobRow.input, JobRow.result)
+            .where(JobRow.kind == kind, JobRow.params_hash == params_hash)
+            .where(JobRow.status == "succeeded")
+            .order_by(JobRow.finished_at.desc(), JobRow.created_at.desc())
+        ).all()
+    found: dict[int, str] = {}
+    for job_id, given, result in rows:
+        mid = (given or {}).get("media_id")
+        if mid is None:
+            mid = (result or {}).get("media_id")
+        if isinstance(mid, int) and mid in wanted and mid not in found:
+            found[mid] = job_id
+    jobs = {j.id: j for j in store.get_many(list(found.values()))}
+    return {mid: jobs[jid] for mid, jid in found.items() if jid in jobs}
+
+
+@dataclass
+class ItemJob:
+    """One item's job: the job as it ended and whether it was reused (made by an
+    earlier command or run, no new job)."""
+
+    media_id: int
+    job: Job
+    reused: bool = False
+
+
+def run_jobs(
+    store: JobStore,
+    job_ids: Sequence[str],
+    *,
+    threads: int | None = None,
+    started: Callable[[Job], None] | None = None,
+    finished: Callable[[Job], None] | None = None,
+) -> list[Job]:
+    """Run jobs ``job_ids`` in this process (:class:`~vidpipe.pipeline.engine.
+    LocalWorker`, no job files: results are catalog rows and job results) and
+    return them as they ended, in the given order.
+
+    ``started(job)`` / ``finished(job)`` are the worker's events (the progress display).
+
+    Raises:
+        KeyboardInterrupt: as given; the running job goes back to the queue first.
+    """
+    events = WorkerEvents(
+        started=started or (lambda job: None),
+        finished=(lambda job, ran: finished(job)) if finished else (lambda job, ran: None),
+    )
+    LocalWorker(store, threads=threads, events=events).run(list(job_ids))
+    return store.get_many(list(job_ids))
+
+
+def run_item_jobs(
+    store: JobStore,
+    kind: str,
+    params: dict[str, Any],
+    media_ids: Sequence[int],
+    *,
+    accept: Callable[[int, Job], bool] | None = None,
+    reuse: bool = True,
+    threads: int | None = None,
+    started: Callable[[int, int], None] | None = None,
+    done: Callable[[ItemJob], None] | None = None,
+) -> list[ItemJob]:
+    """One ``kind`` job per catalog item (``input={"media_id": id}``, ``params`` the
+    stage's options), run here; items with a reusable job get none (module doc).
+
+    Args:
+        store: the jobs' store (its catalog holds the items).
+        kind: a stage name (``summarize``, ``chapters``, ``embed``...).
+        params: the stage's options (validated by its ``Options``).
+        media_ids: the items, in order (repeats dropped).
+        accept: ``accept(media_id, job)``: whether an earlier succeeded job's result
+            still holds (default: always).
+        reuse: False (``--force``): a new job for every item.
+        threads: CPU threads a stage may use (``None``: every core).
+        started: ``started(media_id, n_done)`` when an item's job starts running.
+        done: ``done(item)`` for each item, in ``media_ids`` order, as soon as it and
+            every item before it are done.
+
+    Returns:
+        One :class:`ItemJob` per item, in order.
+
+    Raises:
+        UsageError: ``params`` the stage refuses.
+    """
+    stage = get_stage(kind)
+    options = stage.parse_options(params)
+    digest = stage.options_hash(options)
+    ids = list(dict.fromkeys(media_ids))
+    old = latest_succeeded(store, kind, digest, ids) if reuse else {}
+    items: dict[int, ItemJob] = {}
+    new: dict[str, int] = {}
+    for mid in ids:
+        prev = old.get(mid)
+        if prev is not None and (accept is None or accept(mid, prev)):
+            items[mid] = ItemJob(mid, prev, reused=True)
+            continue
+        job = store.create(kind, options.model_dump(mode="json"), input={"media_id": mid},
+                           max_attempts=1)  # fmt: skip
+        new[job.id] = mid
+    flushed = 0
+
+    def flush() -> None:
+        nonlocal flushed
+        while flushed < len(ids) and ids[flushed] in items:
+            if done is not None:
+                done(items[ids[flushed]])
+            flushed += 1
+
+    def on_start(job: Job) -> None:
+        if started is not None and job.id in new:
+            started(new[job.id], sum(1 for m in ids if m in items))
+
+    def on_end(job: Job) -> None:
+        if job.id in new:
+            items[new[job.id]] = ItemJob(new[job.id], job)
+            flush()
+
+    flush()
+    if new:
+        for job in run_jobs(store, list(new), threads=threads, started=on_start, finished=on_end):
+            items.setdefault(new[job.id], ItemJob(new[job.id], job))
+        flush()
+    return [items[m] for m in ids]
+
+
+# --------------------------------------------------------------------------- summarize, chapters
+
+
+def _is_item(target: str) -> bool:
+    """Whether ``target`` names a catalog item (digits that are not a file), as
+    :func:`vidpipe.library.understanding.resolve_input` tells them apart."""
+    return target.isdigit() and not Path(target).exists()
+
+
+def _text_jobs(
+    store: JobStore,
+    kind: Kind,
+    media_ids: Sequence[int],
+    opts: TextOptions,
+    *,
+    force: bool,
+    started: Callable[[int, int], None] | None = None,
+    done: Callable[[int, Any, bool, VidpipeError | None], None],
+) -> None:
+    """``kind`` jobs on items that have a transcript; ``done(media_id, result,
+    computed, error)`` per item in order (``result`` a Summary or a list of Chapter)."""
+    cat = store.catalog
+    hashes = {mid: u.stored_hash(cat, kind, mid, opts) for mid in media_ids}
+    if force:
+        for mid, h in hashes.items():
+            u.forget_stored(cat, kind, mid, h)
+
+    def accept(mid: int, job: Job) -> bool:
+        return (job.result or {}).get("stored_hash") == hashes[mid] and (
+            u.get_stored(cat, kind, mid, hashes[mid]) is not None
+        )
+
+    def end(item: ItemJob) -> None:
+        job, mid = item.job, item.media_id
+        if job.status != "succeeded":
+            done(mid, None, False, job_error(job))
+            return
+        result = u.get_stored(cat, kind, mid, hashes[mid])
+        if result is None:  # stored under another key meanwhile: the job's own result
+            data = job.result or {}
+            result = (
+                Summary.model_validate({k: v for k, v in data.items() if k in Summary.model_fields})
+                if kind == "summarize"
+                else [Chapter.model_validate(c) for c in data.get("chapters") or []]
+            )
+        done(mid, result, not item.reused and bool((job.result or {}).get("computed")), None)
+
+    run_item_jobs(
+        store,
+        kind,
+        asdict(opts),
+        media_ids,
+        accept=accept,
+        reuse=not force,
+        started=started,
+        done=end,
+    )
+
+
+def understand_target(
+    cat: Catalog,
+    kind: Kind,
+    target: str,
+    opts: TextOptions,
+    *,
+    model: str | None = None,
+    out_dir: str | Path | None = None,
+    force: bool = False,
+    store: JobStore | None = None,
+) -> UnderstandOutcome:
+    """``vidpipe summarize|chapters TARGET``: a catalog item as a job of the stage
+    (reused on a rerun with the same options, see the module doc), a file as
+    :func:`vidpipe.pipeline.understand.understand_target` computes it (no job);
+    written to ``out_dir`` (default: the current folder) as ``<stem>.summary.*`` /
+    ``<stem>.chapters.*``.
+
+    Args:
+        store: the jobs' store (default: one on ``cat`` under the configured storage root).
+
+    Raises:
+        InputError: no such item or file, or an item without a transcript.
+        MediaError, ModelError, RemoteError, OutputError: transcribing, the text
+            backend, or writing failed.
+    """
+    if not _is_item(target):
+        return understand.understand_target(
+            cat, kind, target, opts, model=model, out_dir=out_dir, force=force
+        )
+    media = cat.get_media(int(target))
+    if media is None:
+        raise InputError(f"no item with id {target} in the catalog", "see vidpipe report")
+    if cat.transcript_row(media.id) is None:
+        raise InputError(
+            f"item {media.id} has no transcript yet",
+            f"run: vidpipe run --steps probe,audio,transcribe (or pass {media.path})",
+        )
+    got: dict[str, Any] = {}
+
+    def done(_mid: int, result: Any, computed: bool, error: VidpipeError | None) -> None:
+        got.update(result=result, computed=computed, error=error)
+
+    _text_jobs(store or JobStore(cat), kind, [media.id], opts, force=force, done=done)
+    if got["error"] is not None:
+        raise got["error"]
+    stem = Path(media.path).stem
+    dest = Path(out_dir) if out_dir else Path.cwd()
+    paths = understand._write(kind, got["result"], dest, stem)
+    return UnderstandOutcome(got["result"], stem, got["computed"], paths)
+
+
+def understand_selected(
+    cat: Catalog,
+    kind: Kind,
+    selection: Selection,
+    opts: TextOptions,
+    *,
+    out_dir: str | Path | None = None,
+    force: bool = False,
+    on_item: Callable[[ItemOutcome], None] = lambda o: None,
+    progress: Callable[[float, float | None, str], None] = lambda d, t, w: None,
+    report: Callable[[str], None] = lambda line: None,
+    store: JobStore | None = None,
+) -> int:
+    """``vidpipe summarize|chapters`` over the selected catalog items: one job each
+    (reused on a rerun, see the module doc), each result written to ``out_dir``
+    (default: the current folder) under its own stem; items without an audio track
+    are skipped (reported), items without a transcript fail with that reason.
+    ``on_item`` gets the outcomes in selection order.
+
+    Returns:
+        The number of items that failed.
+
+    Raises:
+        InputError: the selection matches no item.
+    """
+    items = understand._selected(cat, selection, report)
+    dest = Path(out_dir) if out_dir else Path.cwd()
+    total = len(items)
+    names = {m.id: Path(m.path).name for m in items}
+    stems: dict[int, str] = {}
+    used: set[str] = set()
+    ready: dict[int, ItemOutcome | None] = {}  # None: skipped
+    todo: list[int] = []
+    for m in items:
+        if understand._is_silent(m):
+            ready[m.id] = None
+        elif cat.transcript_row(m.id) is None:
+            err = InputError(
+                f"item {m.id} has no transcript yet",
+                "run: vidpipe run --steps probe,audio,transcribe",
+            )
+            ready[m.id] = ItemOutcome(m.id, names[m.id], error=err)
+        else:
+            todo.append(m.id)
+            stems[m.id] = item_stem(Path(m.path).stem, m.id, used)
+    failed = 0
+    shown = 0
+
+    def flush() -> None:
+        nonlocal shown, failed
+        while shown < total and items[shown].id in ready:
+            m = items[shown]
+            o = ready[m.id]
+            shown += 1
+            if o is None:
+                report(f"skipped #{m.id} {names[m.id]}: no audio track")
+                continue
+            failed += o.error is not None
+            on_item(o)
+
+    def done(mid: int, result: Any, computed: bool, error: VidpipeError | None) -> None:
+        if error is None:
+            try:
+                paths = understand._write(kind, result, dest, stems[mid])
+            except Exception as exc:  # an output folder that cannot be written
+                ready[mid] = ItemOutcome(mid, names[mid], error=exc)
+            else:
+                ready[mid] = ItemOutcome(mid, names[mid], result, computed, paths)
+        else:
+            ready[mid] = ItemOutcome(mid, names[mid], error=error)
+        flush()
+
+    def started(mid: int, _n: int) -> None:
+        at = next(n for n, m in enumerate(items) if m.id == mid)
+        progress(at, total, f"{kind} #{mid} {names[mid]}")
+
+    progress(0, total, kind)
+    flush()
+    if todo:
+        _text_jobs(
+            store or JobStore(cat), kind, todo, opts, force=force, started=started, done=done
+        )
+    flush()
+    progress(total, total, kind)
+    return failed
