@@ -16,6 +16,8 @@ given back as the :class:`~vidpipe.errors.VidpipeError` it was
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,14 +25,26 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from vidpipe.errors import InputError, VidpipeError
+from vidpipe.errors import InputError, NoAudioError, UsageError, VidpipeError
 from vidpipe.files import item_stem
 from vidpipe.library import understanding as u
+from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import JobRow
 from vidpipe.pipeline import understand
+from vidpipe.pipeline.embed import (
+    EXPORT_SUFFIXES,
+    EmbedOptions,
+    EmbedSummary,
+    export_embeddings,
+    fit_collection_pca,
+)
 from vidpipe.pipeline.engine import LocalWorker, WorkerEvents
 from vidpipe.pipeline.jobs import JobStore
+from vidpipe.pipeline.plan import RunOptions
 from vidpipe.pipeline.registry import get_stage
+from vidpipe.pipeline.runner import EmbedRun
+from vidpipe.pipeline.runner import run as ingest
+from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 from vidpipe.pipeline.understand import ItemOutcome, Kind, UnderstandOutcome
 from vidpipe.types import Chapter, Job, Summary
 
@@ -41,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ItemJob",
+    "embed_sources",
     "job_error",
     "latest_succeeded",
     "run_item_jobs",
@@ -402,3 +417,129 @@ def understand_selected(
     flush()
     progress(total, total, kind)
     return failed
+
+
+# --------------------------------------------------------------------------- embed
+
+
+def embed_sources(
+    catalog: Catalog,
+    sources: Sequence[str] = (),
+    *,
+    all_items: bool = False,
+    options: EmbedOptions | None = None,
+    fit_pca: int | None = None,
+    output: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    progress: Callable[[float, float], None] | None = None,
+    store: JobStore | None = None,
+) -> EmbedRun:
+    """``vidpipe embed``: one ``embed`` job per item, run here, then optionally fit the
+    PCA and export.
+
+    An item already embedded with the same options counts as ``already`` (a new job is
+    made only when no succeeded ``embed`` job of these options holds it: a quick one
+    that finds the stored vector); an item whose recorded probe found no audio track is
+    ``skipped`` without a job, and so is one whose job finds none when decoding.
+
+    Args:
+        catalog: an open catalog.
+        sources: item ids (digits), media files, folders, link or record lists, URLs
+            (files and URLs are ingested first, as ``vidpipe ingest`` does).
+        all_items: every media item of the catalog instead.
+        options: encoder and pooling.
+        fit_pca: fit a PCA to this many dimensions on every stored vector of the
+            options afterwards (fewer items: a note, raw vectors kept).
+        output: export every vector of the options to this file afterwards
+            (:func:`~vidpipe.pipeline.embed.export_embeddings`).
+        threads: encoder CPU threads.
+        progress: ``progress(items_done, items_total)``.
+        store: the jobs' store (default: one on ``catalog``).
+
+    Raises:
+        UsageError: no sources and no ``all_items``, or both; bad options.
+        InputError: an item id not in the catalog, a missing path.
+    """
+    options = options or EmbedOptions()
+    if bool(sources) == bool(all_items):
+        raise UsageError(
+            "give SOURCES or --all" if not sources else "give SOURCES or --all, not both",
+            "e.g. vidpipe embed --all, or vidpipe embed 3 7 talk.mp4",
+        )
+    if output is not None and Path(output).suffix.lower() not in EXPORT_SUFFIXES:
+        export_embeddings(catalog, output, options)  # raises the UsageError up front
+    key = options.key()
+    summary = EmbedSummary(key=key, encoder=options.model)
+    res = EmbedRun(summary=summary)
+    if all_items:
+        ids = [m.id for m in catalog.all_media()]
+    else:
+        ids = []
+        for s in sources:
+            if str(s).isdigit():
+                if catalog.get_media(int(s)) is None:
+                    raise InputError(f"no item with id {s} in the catalog", "see vidpipe report")
+                ids.append(int(s))
+        paths = [str(s) for s in sources if not str(s).isdigit()]
+        if paths:
+            ingest(paths, catalog, RunOptions(steps=("ingest",)))
+            for src in register(catalog, paths).sources:
+                if src.media_id is not None and src.state != "failed":
+                    ids.append(src.media_id)
+                else:
+                    res.not_embedded.append((describe(src), src.reason or src.state))
+    ids = list(dict.fromkeys(ids))
+    todo: list[int] = []
+    stored: set[int] = set()
+    for mid in ids:
+        if catalog.embedding(mid, key) is not None:
+            stored.add(mid)
+            todo.append(mid)
+        elif has_no_audio(catalog.get_media(mid)):
+            summary.skipped.append((mid, NO_AUDIO))
+        else:
+            todo.append(mid)
+    if todo:
+        new = len([m for m in todo if m not in stored])
+
+        def accept(mid: int, _job: Job) -> bool:
+            return mid in stored
+
+        n_done = 0
+
+        def done(item: ItemJob) -> None:
+            nonlocal n_done
+            job, mid = item.job, item.media_id
+            if mid in stored:
+                summary.already += 1
+            elif job.status == "succeeded":
+                summary.embedded += 1
+                summary.audio_seconds += float((job.result or {}).get("duration") or 0.0)
+                n_done += 1
+            else:
+                error = job_error(job)
+                if isinstance(error, NoAudioError):
+                    summary.skipped.append((mid, NO_AUDIO))
+                else:
+                    summary.failures.append((mid, error.one_line()))
+                n_done += 1
+            if progress is not None and mid not in stored:
+                progress(float(n_done), float(new))
+
+        t0 = time.perf_counter()
+        run_item_jobs(
+            store or JobStore(catalog),
+            "embed",
+            options.model_dump(mode="json"),
+            todo,
+            accept=accept,
+            threads=threads,
+            done=done,
+        )
+        if summary.embedded:
+            summary.seconds = time.perf_counter() - t0
+    if fit_pca is not None:
+        res.pca = fit_collection_pca(catalog, options, fit_pca)
+    if output is not None:
+        res.written = export_embeddings(catalog, output, options)
+    return res
