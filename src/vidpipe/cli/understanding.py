@@ -284,7 +284,7 @@ def topics(
     the LLM when one is configured (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json
     and topics.md.
     """
-    from vidpipe.pipeline.understand import catalog_topics
+    from vidpipe.pipeline.catalog_jobs import catalog_topics
 
     selection = _selection(shortest, longest, min_duration, max_duration, language, ids)
     cat = _catalog()

@@ -45,8 +45,8 @@ from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.runner import EmbedRun
 from vidpipe.pipeline.runner import run as ingest
 from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
-from vidpipe.pipeline.understand import ItemOutcome, Kind, UnderstandOutcome
-from vidpipe.types import Chapter, Job, Summary
+from vidpipe.pipeline.understand import ItemOutcome, Kind, TopicsOutcome, UnderstandOutcome
+from vidpipe.types import Chapter, Job, Summary, Topic
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ItemJob",
+    "catalog_topics",
     "embed_sources",
     "job_error",
     "latest_succeeded",
@@ -543,3 +544,74 @@ def embed_sources(
     if output is not None:
         res.written = export_embeddings(catalog, output, options)
     return res
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def catalog_topics(
+    cat: Catalog,
+    *,
+    items: Sequence[int] | None = None,
+    selection: Selection | None = None,
+    n_topics: int | None = None,
+    llm_base: str | None = None,
+    llm_model: str | None = None,
+    out_dir: str | Path | None = None,
+    report: Callable[[str], None] = lambda line: None,
+    store: JobStore | None = None,
+) -> TopicsOutcome:
+    """``vidpipe topics``: a ``topics`` job over the catalog (the given items, narrowed
+    by ``selection``), run here; ``topics.json`` and ``topics.md`` written to
+    ``out_dir`` (default ``$VIDPIPE_HOME/understanding``), as
+    :func:`vidpipe.pipeline.understand.catalog_topics` writes them.
+
+    Every call makes a new job: its input is the whole catalog (or a selection of it),
+    which changes between runs, so an earlier job's topics may no longer hold.
+
+    Args:
+        items: item ids to group (``None``: every item with a transcript or scenes).
+        selection: narrows ``items`` (or the whole catalog) when active.
+        n_topics, llm_base, llm_model: see the ``topics`` stage's options.
+        report: one line per item left out (and the selection's note on items without
+            a probed duration).
+        store: the jobs' store (default: one on ``cat``).
+
+    Raises:
+        InputError: an unknown item id, a selection that matches nothing, or no item
+            with speech or on-screen text.
+        RemoteError: the LLM that names topics failed.
+        OutputError: the files cannot be written.
+    """
+    sel = selection
+    params: dict[str, Any] = {
+        "ids": list(items) if items else None,
+        "n_topics": n_topics,
+        "llm_base": llm_base,
+        "llm_model": llm_model,
+    }
+    if sel is not None:
+        params |= {
+            "shortest": sel.shortest,
+            "longest": sel.longest,
+            "min_duration": sel.min_duration,
+            "max_duration": sel.max_duration,
+            "language": sel.language,
+            "select_ids": list(sel.ids) if sel.ids is not None else None,
+        }
+    store = store or JobStore(cat)
+    job = store.create("topics", params, max_attempts=1)
+    (job,) = run_jobs(store, [job.id])
+    if job.status != "succeeded":
+        raise job_error(job)
+    if sel is not None and sel.active:  # the selection's note, as the job saw it
+        wanted = list(dict.fromkeys(items)) if items else None
+        understand.select(cat, sel, wanted, report)
+    result = job.result or {}
+    found = [Topic.model_validate(t) for t in result.get("topics") or []]
+    names = u.media_names(cat)
+    left_out = [(int(x["media_id"]), str(x["reason"])) for x in result.get("left_out") or []]
+    for mid, reason in left_out:
+        report(f"left out #{mid} {names.get(mid, mid)}: {reason}")
+    paths = u.write_topics(found, Path(out_dir) if out_dir else u.default_out_dir(), names)
+    return TopicsOutcome(found, names, paths, int(result.get("n_items") or 0), left_out)
