@@ -317,6 +317,16 @@ def test_describe_silent_file_and_item(tmp_path):
     assert [s["ocr_text"] for s in doc["scenes"]] == [s["ocr_text"] for s in scenes]
     assert (tmp_path / "c" / "moviepy_example.describe" / "scenes.json").is_file()
     assert "skipped #2 jfk.flac: audio only" in r.stderr
+    # on the item, each describe ran as a describe job (the audio-only item got none);
+    # the stored scenes point at the files of the folder the command wrote
+    assert [j.status for j in item_jobs(home, "describe", media.id)] == ["succeeded"] * 2
+    assert item_jobs(home, "describe", 2) == []
+    folder = (tmp_path / "c" / "moviepy_example.describe").resolve()
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        stored = get_scenes(cat, media.id)
+    assert [s.model_dump(mode="json") for s in stored] == doc["scenes"]
+    assert all(Path(s.keyframe).parent == folder / "keyframes" for s in stored)
+    assert all(Path(s.keyframe).is_file() for s in stored)
 
 
 def test_describe_audio_only_file_is_refused_before_transcribing(tmp_path):

@@ -375,7 +375,7 @@ def describe(
     selection options choose catalog items (audio-only items are skipped; exit 1 if
     any failed).
     """
-    from vidpipe.pipeline.understand import describe_target
+    from vidpipe.pipeline.catalog_jobs import describe_target
 
     selection, language = _target_selection(
         video, "a VIDEO or ITEM", shortest, longest, min_duration, max_duration, language, ids
@@ -415,9 +415,9 @@ def describe(
 def _describe_selected(
     selection, output_dir, vlm_base, vlm_model, frames_per_scene, model, as_json
 ) -> None:
-    """``describe`` over the selected catalog items, one folder each
-    (:func:`~vidpipe.pipeline.understand.describe_selected`); exit 1 if any failed."""
-    from vidpipe.pipeline.understand import describe_selected
+    """``describe`` over the selected catalog items, one folder and one job each
+    (:func:`~vidpipe.pipeline.catalog_jobs.describe_selected`); exit 1 if any failed."""
+    from vidpipe.pipeline.catalog_jobs import describe_selected
 
     docs: list[dict] = []
 

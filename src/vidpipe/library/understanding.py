@@ -470,6 +470,19 @@ def store_scenes(cat: Catalog, media_id: int, scenes: Sequence[Scene], opts_hash
     )
 
 
+def restore_scenes(cat: Catalog, media_id: int, scenes: Sequence[Scene]) -> None:
+    """Store ``scenes`` (the item's latest scenes, their files moved elsewhere) in place
+    of the item's latest stored scenes, under the same options key.
+
+    Raises:
+        InputError: the item has no stored scenes.
+    """
+    row = _latest(cat, ScenesRow, media_id)
+    if row is None:
+        raise InputError(f"item {media_id} has no scenes yet", "run vidpipe describe")
+    store_scenes(cat, media_id, scenes, row.options_hash)
+
+
 def describe_media(
     cat: Catalog,
     media_id: int,

@@ -16,7 +16,9 @@ given back as the :class:`~vidpipe.errors.VidpipeError` it was
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from vidpipe.errors import InputError, NoAudioError, UsageError, VidpipeError
-from vidpipe.files import item_stem
+from vidpipe.errors import InputError, MediaError, NoAudioError, UsageError, VidpipeError
+from vidpipe.files import check_readable_file, ensure_dir, item_stem
 from vidpipe.library import understanding as u
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import JobRow
@@ -46,7 +48,7 @@ from vidpipe.pipeline.runner import EmbedRun
 from vidpipe.pipeline.runner import run as ingest
 from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 from vidpipe.pipeline.understand import ItemOutcome, Kind, TopicsOutcome, UnderstandOutcome
-from vidpipe.types import Chapter, Job, Summary, Topic
+from vidpipe.types import Chapter, Job, Scene, Summary, Topic
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
@@ -56,6 +58,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ItemJob",
     "catalog_topics",
+    "describe_selected",
+    "describe_target",
     "embed_sources",
     "job_error",
     "latest_succeeded",
@@ -615,3 +619,198 @@ def catalog_topics(
         report(f"left out #{mid} {names.get(mid, mid)}: {reason}")
     paths = u.write_topics(found, Path(out_dir) if out_dir else u.default_out_dir(), names)
     return TopicsOutcome(found, names, paths, int(result.get("n_items") or 0), left_out)
+
+
+# --------------------------------------------------------------------------- describe
+
+
+def _describe_params(
+    vlm_base: str | None,
+    vlm_model: str | None,
+    frames_per_scene: int,
+    model: str | None,
+    language: str | None,
+) -> dict[str, Any]:
+    return {
+        "vlm_base": vlm_base,
+        "vlm_model": vlm_model,
+        "frames_per_scene": frames_per_scene,
+        "model": model,
+        "language": language,
+    }
+
+
+def _move_scenes(store: JobStore, media_id: int, dest: Path) -> list[Scene]:
+    """The scenes a describe job wrote into the item's folder, copied to ``dest``
+    (``scenes.json``, ``scenes.md``, keyframes and frames), their file paths pointing
+    there, and stored so in the catalog (as ``vidpipe describe -o DEST`` leaves them)."""
+    # imported here: the video description extra (OpenCV, OCR) may be absent
+    from vidpipe.vision.describe import write_scenes
+
+    work = store.root / "understanding" / str(media_id)
+    payload = json.loads((work / "scenes.json").read_text(encoding="utf-8"))
+    ensure_dir(dest)
+    for sub in ("keyframes", "frames"):
+        if (work / sub).is_dir():
+            shutil.copytree(work / sub, dest / sub, dirs_exist_ok=True)
+    here, there = str(work.resolve()), str(dest.resolve())
+    scenes = []
+    for raw in payload.get("scenes") or []:
+        scene = Scene.model_validate(raw)
+        if scene.keyframe:
+            kf = str(Path(scene.keyframe).resolve())
+            if kf.startswith(here + os.sep):
+                scene = scene.model_copy(update={"keyframe": there + kf[len(here) :]})
+        scenes.append(scene)
+    write_scenes(
+        scenes,
+        dest,
+        payload.get("source") or "",
+        payload.get("vision_model"),
+        bool(payload.get("has_speech", True)),
+    )
+    u.restore_scenes(store.catalog, media_id, scenes)
+    return scenes
+
+
+def describe_target(
+    cat: Catalog,
+    target: str,
+    *,
+    out_dir: str | Path | None = None,
+    vlm_base: str | None = None,
+    vlm_model: str | None = None,
+    frames_per_scene: int = 1,
+    model: str | None = None,
+    language: str | None = None,
+    progress: Callable[[float, float], None] | None = None,
+    store: JobStore | None = None,
+) -> tuple[list[Scene], Path]:
+    """``vidpipe describe TARGET``: a catalog item as a ``describe`` job (its scenes then
+    copied to ``out_dir``, default ``./<stem>.describe``), a file as
+    :func:`vidpipe.pipeline.understand.describe_target` does it (no job). Returns
+    ``(scenes, folder)``.
+
+    Every call on an item makes a new job: ``describe`` computes the scenes again each
+    time, as it always did (its output folder is the command's, not the job's).
+
+    Raises:
+        InputError: no such item or file. MediaError: not a video (audio only).
+        RemoteError: the vision endpoint failed. OutputError: the folder cannot be
+        written.
+    """
+    if not _is_item(target):
+        return understand.describe_target(
+            cat,
+            target,
+            out_dir=out_dir,
+            vlm_base=vlm_base,
+            vlm_model=vlm_model,
+            frames_per_scene=frames_per_scene,
+            model=model,
+            language=language,
+            progress=progress,
+        )
+    media = cat.get_media(int(target))
+    if media is None:
+        raise InputError(f"no item with id {target} in the catalog", "see vidpipe report")
+    path = Path(media.path)
+    check_readable_file(path)
+    if media.probe is not None and media.video_codec is None:
+        raise MediaError(
+            f"{path}: has no video stream",
+            "scene detection and keyframes need a video file, not audio only",
+        )
+    params = _describe_params(vlm_base, vlm_model, frames_per_scene, model, language)
+    store = store or JobStore(cat)
+    job = store.create("describe", params, input={"media_id": media.id}, max_attempts=1)
+    (job,) = run_jobs(store, [job.id])
+    if job.status != "succeeded":
+        raise job_error(job)
+    dest = Path(out_dir) if out_dir else Path.cwd() / f"{path.stem}.describe"
+    return _move_scenes(store, media.id, dest), dest
+
+
+def describe_selected(
+    cat: Catalog,
+    selection: Selection,
+    *,
+    out_dir: str | Path | None = None,
+    vlm_base: str | None = None,
+    vlm_model: str | None = None,
+    frames_per_scene: int = 1,
+    model: str | None = None,
+    on_item: Callable[[ItemOutcome], None] = lambda o: None,
+    progress: Callable[[float, float | None, str], None] = lambda d, t, w: None,
+    scene_progress: Callable[[float, float | None], None] = lambda d, t: None,
+    report: Callable[[str], None] = lambda line: None,
+    store: JobStore | None = None,
+) -> int:
+    """``vidpipe describe`` over the selected videos: one ``describe`` job each (a new
+    one every time, see :func:`describe_target`), scenes copied to
+    ``<out_dir>/<stem>.describe`` (``out_dir`` default: the current folder);
+    audio-only items are skipped (reported). ``on_item`` gets the outcomes in
+    selection order. ``scene_progress(0, None)`` when an item starts.
+
+    Returns:
+        The number of items that failed.
+
+    Raises:
+        InputError: the selection matches no item.
+    """
+    items = understand._selected(cat, selection, report)
+    base = Path(out_dir) if out_dir else Path.cwd()
+    used: set[str] = set()
+    todo: list[int] = []
+    dests: dict[int, Path] = {}
+    for m in items:
+        if m.probe is not None and m.video_codec is None:
+            continue
+        todo.append(m.id)
+        dests[m.id] = base / f"{item_stem(Path(m.path).stem, m.id, used)}.describe"
+    names = {m.id: Path(m.path).name for m in items}
+    total = len(items)
+    failed = 0
+    shown = 0
+    ready: dict[int, ItemOutcome | None] = {m.id: None for m in items if m.id not in dests}
+
+    def flush() -> None:
+        nonlocal shown, failed
+        while shown < total and items[shown].id in ready:
+            m = items[shown]
+            o = ready[m.id]
+            shown += 1
+            if o is None:
+                report(f"skipped #{m.id} {names[m.id]}: audio only")
+                continue
+            failed += o.error is not None
+            on_item(o)
+
+    store = store or JobStore(cat)
+
+    def done(item: ItemJob) -> None:
+        mid = item.media_id
+        if item.job.status != "succeeded":
+            ready[mid] = ItemOutcome(mid, names[mid], error=job_error(item.job))
+        else:
+            try:
+                scenes = _move_scenes(store, mid, dests[mid])
+            except (VidpipeError, OSError) as exc:
+                ready[mid] = ItemOutcome(mid, names[mid], error=exc)
+            else:
+                ready[mid] = ItemOutcome(mid, names[mid], result=scenes, output_dir=dests[mid])
+        flush()
+
+    def started(mid: int, _n: int) -> None:
+        at = next(n for n, m in enumerate(items) if m.id == mid)
+        progress(at, total, f"describe #{mid} {names[mid]}")
+        scene_progress(0, None)
+
+    progress(0, total, "describe")
+    flush()
+    if todo:
+        params = _describe_params(vlm_base, vlm_model, frames_per_scene, model, None)
+        run_item_jobs(store, "describe", params, todo, reuse=False, started=started, done=done)
+    flush()
+    progress(total, total, "describe")
+    return failed
