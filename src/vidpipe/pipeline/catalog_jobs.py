@@ -16,9 +16,11 @@ given back as the :class:`~vidpipe.errors.VidpipeError` it was
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -63,6 +65,7 @@ __all__ = [
     "embed_sources",
     "job_error",
     "latest_succeeded",
+    "narrate_job",
     "run_item_jobs",
     "run_jobs",
     "understand_selected",
@@ -814,3 +817,67 @@ def describe_selected(
     flush()
     progress(total, total, "describe")
     return failed
+
+
+# --------------------------------------------------------------------------- narrate
+
+
+def narrate_job(
+    cat: Catalog,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    params: dict[str, Any],
+    *,
+    music: str | os.PathLike[str] | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[str | None, float], None] | None = None,
+    store: JobStore | None = None,
+) -> Job:
+    """``vidpipe narrate SOURCE -o OUTPUT``: a ``narrate`` job (``params``: the stage's
+    options; the video goes to ``output``, the work files to ``work_dir``, default
+    ``<output>.work``), run here. The narration and the video are recorded in the
+    catalog as :func:`vidpipe.pipeline.narrate.narrate` records them.
+
+    Args:
+        on_progress: ``on_progress(step, fraction)`` from the job's row while it runs
+            (about every 0.2 s; steps ``speech``, ``transcript``, ``chunks``, ``images``,
+            ``render``).
+        store: the jobs' store (default: one on ``cat``).
+
+    Returns:
+        The succeeded job; its result has ``output``, ``work_dir``, ``slides``,
+        ``duration`` (s), ``width``, ``height``, ``fps`` and ``reused`` (stages taken
+        from the stage cache).
+
+    Raises:
+        VidpipeError: the job's error (:func:`job_error`): InputError (no such file, an
+            empty text), UsageError, ModelError (a voice or model), RemoteError,
+            MediaError, OutputError (the output or work folder cannot be written).
+    """
+    store = store or JobStore(cat)
+    given: dict[str, Any] = {"path": os.fspath(source), "output": os.fspath(output)}
+    if work_dir is not None:
+        given["work_dir"] = os.fspath(work_dir)
+    if music is not None:
+        given["music"] = os.fspath(music)
+    job = store.create("narrate", params, input=given, max_attempts=1)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            with contextlib.suppress(Exception):
+                now = store.get(job.id)
+                on_progress(now.step, now.progress)  # type: ignore[misc]
+
+    watcher = threading.Thread(target=watch, daemon=True, name="vidpipe-narrate-progress")
+    if on_progress is not None:
+        watcher.start()
+    try:
+        (job,) = run_jobs(store, [job.id])
+    finally:
+        stop.set()
+        if watcher.is_alive():
+            watcher.join(1)
+    if job.status != "succeeded":
+        raise job_error(job)
+    return job
