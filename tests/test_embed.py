@@ -569,6 +569,49 @@ def test_embed_items_skips_done_and_records_failures(tmp_path, tiny):
         assert np.load(path).shape == (2, 384)
 
 
+def test_embed_command_runs_embed_jobs_and_a_rerun_makes_none(tmp_path):
+    """``vidpipe embed FILE...``: one embed job per item in the catalog; a rerun with the
+    same options finds them done (no new job) and retries only the failed item."""
+    files = [JFK, DATA / "broken" / "moviepy_no_duration.webm", DATA / "zh" / "paddlespeech_zh.wav"]
+    home = tmp_path / "home"
+    r = vp(home, "embed", *map(str, files), "-m", TINY, "-q")
+    assert r.returncode == 1, r.stderr  # the silent file fails
+    assert "2 embedded, 0 already done, 1 failed" in r.stderr, r.stderr
+    assert "silent" in r.stderr and "Traceback" not in r.stderr
+    jobs = _embed_jobs(home)
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        by_name = {Path(m.path).name: m.id for m in cat.all_media()}
+        assert len(cat.embeddings()) == 2
+    state = {mid: [j.status for j in js] for mid, js in jobs.items()}
+    assert state == {
+        by_name[JFK.name]: ["succeeded"],
+        by_name[files[1].name]: ["failed"],
+        by_name[files[2].name]: ["succeeded"],
+    }
+    ok = jobs[by_name[JFK.name]][0]
+    assert ok.params["model"] == TINY and ok.result["dim"] == 384
+    r = vp(home, "embed", *map(str, files), "-m", TINY, "-q")
+    assert "0 embedded, 2 already done, 1 failed" in r.stderr, r.stderr
+    again = _embed_jobs(home)
+    assert [j.id for j in again[by_name[JFK.name]]] == [ok.id]  # reused: no new job
+    assert len(again[by_name[files[2].name]]) == 1
+    assert [j.status for j in again[by_name[files[1].name]]] == ["failed", "failed"]
+
+
+def _embed_jobs(home: Path) -> dict[int, list]:
+    from sqlalchemy import select
+
+    from vidpipe.library.models import JobRow
+
+    found: dict[int, list] = {}
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat, cat.session() as s:
+        for row in s.scalars(
+            select(JobRow).where(JobRow.kind == "embed").order_by(JobRow.created_at)
+        ):
+            found.setdefault(row.input["media_id"], []).append(row)
+    return found
+
+
 def test_submit_record_list_downloads_then_embeds(media_server, tmp_path):
     """``vidpipe submit`` of a JSON record list: each URL record's chain starts with a
     ``download`` job (the I/O stage), then the registry's audio and embed jobs; the

@@ -299,6 +299,19 @@ def test_embed_all_skips_items_without_audio(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     assert "skipped #1: no audio track" in r.stderr
     assert "1 embedded, 0 already done, 0 failed, 1 skipped (no audio track)" in r.stderr
+    # the speech item's vector is an embed job; the silent one got none
+    from sqlalchemy import select
+
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.models import JobRow
+
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat, cat.session() as s:
+        rows = list(s.scalars(select(JobRow).where(JobRow.kind == "embed")))
+        assert [(j.input["media_id"], j.status) for j in rows] == [(2, "succeeded")]
+    r = vp(home, "embed", "--all", "-m", "whisper:tiny.en", "-q")
+    assert "0 embedded, 1 already done, 0 failed, 1 skipped" in r.stderr, r.stderr
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat, cat.session() as s:
+        assert len(list(s.scalars(select(JobRow).where(JobRow.kind == "embed")))) == 1
 
 
 def test_remote_backends_without_base_url_or_key_name_the_settings(tmp_path: Path, monkeypatch):

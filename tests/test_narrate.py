@@ -156,8 +156,8 @@ def test_text_narration_is_searchable_in_the_catalog(text_run):
 
     src, out, _opts, result, url = text_run
     with Catalog(url) as cat:
-        (vid,) = [m for m in cat.all_media() if Path(m.path) == out.resolve()]
-        assert result.items == {"video": vid.id}
+        vid = cat.get_media(result.items["video"])
+        assert set(result.items) == {"video"} and Path(vid.path) == out.resolve()
         (row,) = cat.sources_of_media(vid.id)
         assert (row.kind, row.state, row.reason) == ("narration", "done", f"narrated from {src}")
         word = next(w for w in result.transcript.text.split() if len(w) > 6).strip(".,;")
@@ -223,6 +223,40 @@ def test_cli_narrate_errors_are_one_line(tmp_path):
     )
     assert proc.returncode == 5, proc.stderr
     assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_cli_narrate_runs_a_narrate_job(tmp_path):
+    """``vidpipe narrate`` runs a narrate job: the video at ``-o``, the work files in
+    ``<output>.work``, the narration searchable; a rerun is a new job answered by the
+    stage cache."""
+    import os
+
+    from sqlalchemy import select
+
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.models import JobRow
+    from vidpipe.library.search import search
+
+    text = tmp_path / "t.txt"
+    text.write_text("Printing differs from most arts and crafts represented here.\n")
+    out = tmp_path / "out" / "t.mp4"
+    env = dict(os.environ, VIDPIPE_HOME=str(tmp_path / "home"), VIDPIPE_DATABASE_URL="")
+    args = [sys.executable, "-m", "vidpipe", "narrate", str(text), "-o", str(out),
+            "--size", "320x180", "--fps", "12", "--preset", "ultrafast", "-q"]  # fmt: skip
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"{out}: 1 slides" in r.stderr and f"work folder {out}.work" in r.stderr
+    assert out.is_file() and (tmp_path / "out" / "t.mp4.work" / "speech.wav").is_file()
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and "reused speak, images, render" in r.stderr, r.stderr
+    with Catalog(f"sqlite:///{tmp_path / 'home' / 'catalog.db'}") as cat:
+        with cat.session() as s:
+            jobs = list(s.scalars(select(JobRow).where(JobRow.kind == "narrate")))
+        (vid,) = [m for m in cat.all_media() if Path(m.path) == out.resolve()]
+        assert vid.id in {h.media_id for h in search(cat, "printing")}
+    assert [j.status for j in jobs] == ["succeeded", "succeeded"]
+    assert jobs[0].input["output"] == str(out) and jobs[0].result["output"] == str(out)
+    assert jobs[0].params["render"]["width"] == 320
 
 
 def test_pdf_inputs_are_read_as_documents(tmp_path):

@@ -17,10 +17,12 @@ import wave
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from conftest import DATA
 from vidpipe.errors import InputError, UsageError
 from vidpipe.library.catalog import Catalog
+from vidpipe.library.models import JobRow
 from vidpipe.library.select import Selection, catalog_order, parse_ids, select_items
 from vidpipe.pipeline.runner import RunOptions, run
 
@@ -233,6 +235,25 @@ def test_summarize_over_a_selection(home: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         Path(docs[0]["name"]).stem + ext for ext in (".summary.md", ".summary.json")
     )
+    # the transcribed clip's summary is a summarize job; the others got none
+    jobs = summarize_jobs(home)
+    assert [j.status for j in jobs] == ["succeeded"]
+    (mid,) = {j.input["media_id"] for j in jobs}
+    assert item_names(home)[mid] == docs[0]["name"]
+    # a rerun with the same options reuses it (stored, no new job)
+    r = vp(home, "summarize", "--ids", "1-4", "-o", str(tmp_path / "again"))
+    assert r.returncode == 1 and f"#{mid}: " in r.stderr and "(stored)" in r.stderr, r.stderr
+    assert [j.id for j in summarize_jobs(home)] == [j.id for j in jobs]
+
+
+def summarize_jobs(home: Path) -> list[JobRow]:
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat, cat.session() as s:
+        return list(s.scalars(select(JobRow).where(JobRow.kind == "summarize")))
+
+
+def item_names(home: Path) -> dict[int, str]:
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        return {m.id: Path(m.path).name for m in cat.all_media()}
 
 
 @pytest.mark.parametrize(

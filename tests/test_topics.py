@@ -178,6 +178,18 @@ def test_topics_cli_over_catalog(tmp_path):
         timeout=120,
     )
     assert r.returncode == 3 and "999" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # each command ran as a topics job (the failed one says why)
+    from sqlalchemy import select
+
+    from vidpipe.library.models import JobRow
+
+    with Catalog(url) as cat, cat.session() as s:
+        jobs = list(s.scalars(select(JobRow).where(JobRow.kind == "topics")))
+    jobs.sort(key=lambda j: j.created_at)
+    assert [j.status for j in jobs] == ["succeeded", "succeeded", "failed"]
+    assert jobs[0].result["n_items"] == 15 and jobs[1].params["ids"] == en_ids
+    assert jobs[2].error_class == "InputError" and "999" in jobs[2].error_message
 
 
 def test_topics_cli_empty_catalog(tmp_path):

@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from conftest import DATA
 from vidpipe.library.catalog import Catalog
+from vidpipe.library.models import JobRow
 from vidpipe.library.understanding import (
     TextOptions,
     chapters_media,
@@ -117,6 +118,29 @@ def test_rerun_uses_stored_results_and_item_ids(bunny, tmp_path):
     assert json.loads(r.stdout)["backend"] == "extractive"
     r = vp(home, "chapters", "1", "-o", str(tmp_path), "--max-chunk", "10")
     assert r.returncode == 0 and "(computed)" in r.stderr  # other options: computed again
+    # on an item, each ran as a job of its stage; a rerun with the same options makes none
+    assert [j.status for j in item_jobs(home, "summarize", 1)] == ["succeeded"]
+    (ch,) = item_jobs(home, "chapters", 1)
+    assert ch.status == "succeeded" and ch.params["max_chunk"] == 10.0
+    assert ch.result["computed"] is True and ch.result["chapters"]
+    for args, word in (
+        (("summarize", "1"), "(stored)"),
+        (("chapters", "1", "--max-chunk", "10"), "(stored)"),
+    ):
+        r = vp(home, *args, "-o", str(tmp_path))
+        assert r.returncode == 0 and word in r.stderr, r.stderr
+    assert len(item_jobs(home, "summarize", 1)) == 1 and len(item_jobs(home, "chapters", 1)) == 1
+    # --force recomputes, as a new job
+    r = vp(home, "chapters", "1", "--max-chunk", "10", "--force", "-o", str(tmp_path))
+    assert r.returncode == 0 and "(computed)" in r.stderr, r.stderr
+    assert [j.status for j in item_jobs(home, "chapters", 1)] == ["succeeded"] * 2
+
+
+def item_jobs(home: Path, kind: str, media_id: int) -> list[JobRow]:
+    """The catalog's jobs of ``kind`` on item ``media_id``, oldest first."""
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat, cat.session() as s:
+        rows = s.scalars(select(JobRow).where(JobRow.kind == kind).order_by(JobRow.created_at))
+        return [r for r in rows if (r.input or {}).get("media_id") == media_id]
 
 
 @pytest.mark.parametrize(
@@ -293,6 +317,16 @@ def test_describe_silent_file_and_item(tmp_path):
     assert [s["ocr_text"] for s in doc["scenes"]] == [s["ocr_text"] for s in scenes]
     assert (tmp_path / "c" / "moviepy_example.describe" / "scenes.json").is_file()
     assert "skipped #2 jfk.flac: audio only" in r.stderr
+    # on the item, each describe ran as a describe job (the audio-only item got none);
+    # the stored scenes point at the files of the folder the command wrote
+    assert [j.status for j in item_jobs(home, "describe", media.id)] == ["succeeded"] * 2
+    assert item_jobs(home, "describe", 2) == []
+    folder = (tmp_path / "c" / "moviepy_example.describe").resolve()
+    with Catalog(f"sqlite:///{home / 'catalog.db'}") as cat:
+        stored = get_scenes(cat, media.id)
+    assert [s.model_dump(mode="json") for s in stored] == doc["scenes"]
+    assert all(Path(s.keyframe).parent == folder / "keyframes" for s in stored)
+    assert all(Path(s.keyframe).is_file() for s in stored)
 
 
 def test_describe_audio_only_file_is_refused_before_transcribing(tmp_path):

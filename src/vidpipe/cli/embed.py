@@ -69,12 +69,13 @@ def embed(
 ) -> None:
     """Audio embedding vectors of items (stored in the catalog, float32, raw and reduced).
 
-    Items already embedded with the same encoder and pooling are skipped, so a rerun
-    after an interruption only does the rest. Exit 0 if none failed, 1 otherwise.
+    Each item is an embed job in the catalog (vidpipe jobs list). Items already
+    embedded with the same encoder and pooling are skipped, so a rerun after an
+    interruption only does the rest. Exit 0 if none failed, 1 otherwise.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from vidpipe.pipeline.runner import embed_sources
+    from vidpipe.pipeline.catalog_jobs import embed_sources
 
     opts = _run(lambda: _options(model, pool, layer))
     cat = _catalog()

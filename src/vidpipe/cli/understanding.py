@@ -65,9 +65,10 @@ def _text_options(backend, llm_base, llm_model, max_chunk, language):
 
 
 def _understand(kind: str, target: str, opts, model, out_dir, force):
-    """Summary or chapters of one target (:func:`~vidpipe.pipeline.understand.understand_target`),
-    under a spinner; on failure one line and its exit code."""
-    from vidpipe.pipeline.understand import understand_target
+    """Summary or chapters of one target (:func:`~vidpipe.pipeline.catalog_jobs.understand_target`:
+    a catalog item as a job, a file directly), under a spinner; on failure one line and
+    its exit code."""
+    from vidpipe.pipeline.catalog_jobs import understand_target
 
     cat = _catalog()
     try:
@@ -84,10 +85,10 @@ def _understand(kind: str, target: str, opts, model, out_dir, force):
 
 
 def _understand_selected(kind: str, selection, opts, out_dir, force, as_json) -> None:
-    """``summarize``/``chapters`` over the selected catalog items
-    (:func:`~vidpipe.pipeline.understand.understand_selected`): each item's result is
+    """``summarize``/``chapters`` over the selected catalog items, one job each
+    (:func:`~vidpipe.pipeline.catalog_jobs.understand_selected`): each item's result is
     printed (or its error, one line); exit 1 if any failed."""
-    from vidpipe.pipeline.understand import understand_selected
+    from vidpipe.pipeline.catalog_jobs import understand_selected
 
     docs: list[dict] = []
 
@@ -283,7 +284,7 @@ def topics(
     the LLM when one is configured (VIDPIPE_LLM_BASE or --llm-base). Writes topics.json
     and topics.md.
     """
-    from vidpipe.pipeline.understand import catalog_topics
+    from vidpipe.pipeline.catalog_jobs import catalog_topics
 
     selection = _selection(shortest, longest, min_duration, max_duration, language, ids)
     cat = _catalog()
@@ -374,7 +375,7 @@ def describe(
     selection options choose catalog items (audio-only items are skipped; exit 1 if
     any failed).
     """
-    from vidpipe.pipeline.understand import describe_target
+    from vidpipe.pipeline.catalog_jobs import describe_target
 
     selection, language = _target_selection(
         video, "a VIDEO or ITEM", shortest, longest, min_duration, max_duration, language, ids
@@ -414,9 +415,9 @@ def describe(
 def _describe_selected(
     selection, output_dir, vlm_base, vlm_model, frames_per_scene, model, as_json
 ) -> None:
-    """``describe`` over the selected catalog items, one folder each
-    (:func:`~vidpipe.pipeline.understand.describe_selected`); exit 1 if any failed."""
-    from vidpipe.pipeline.understand import describe_selected
+    """``describe`` over the selected catalog items, one folder and one job each
+    (:func:`~vidpipe.pipeline.catalog_jobs.describe_selected`); exit 1 if any failed."""
+    from vidpipe.pipeline.catalog_jobs import describe_selected
 
     docs: list[dict] = []
 

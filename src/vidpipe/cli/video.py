@@ -349,26 +349,27 @@ def narrate(
 ) -> None:
     """Turn a text or a recording into a narrated video: speech (or transcript), chunks,
     one image per chunk, subtitles, rendered. A rerun reuses every stage whose input and
-    options are unchanged (the stage cache in the catalog)."""
-    from vidpipe.pipeline.narrate import NarrateOptions
-    from vidpipe.pipeline.narrate import narrate as narrate_file
+    options are unchanged (the stage cache in the catalog). Runs as a narrate job
+    (vidpipe jobs list)."""
+    from vidpipe.pipeline.catalog_jobs import narrate_job
+    from vidpipe.pipeline.narrate import render_params
 
     ropts = _render_options(size, fps, transition, transition_duration, ken_burns, zoom, motion,
                             fit, subtitle_mode, font, crf, preset)  # fmt: skip
-    opts = NarrateOptions(
-        voice=voice,
-        language=None if language in (None, "auto") else language,
-        images=images,
-        model=model,
-        max_chunk=max_chunk,
-        music=music,
-        work_dir=work_dir,
-        render=ropts,
-        image_base=image_base,
-        image_model=image_model,
-        llm_base=llm_base,
-        llm_model=llm_model,
-    )
+    render = render_params(ropts, "narrated.mp4")
+    render.pop("output")
+    params = {
+        "voice": voice,
+        "language": None if language in (None, "auto") else language,
+        "images": images,
+        "model": model,
+        "max_chunk": max_chunk,
+        "image_base": image_base,
+        "image_model": image_model,
+        "llm_base": llm_base,
+        "llm_model": llm_model,
+        "render": render,
+    }
     labels = {
         "speech": "synthesizing speech",
         "transcript": "transcribing",
@@ -377,23 +378,32 @@ def narrate(
         "render": f"rendering {output.name}",
     }
     progress = _frames_progress(quiet)
-    tasks: dict[str, int] = {}
+    task = progress.add_task("narrate", total=100)
 
-    def advance(stage: str, done: float, total: float) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(labels.get(stage, stage), total=None)
-        progress.update(tasks[stage], completed=done, total=total or None)
+    def advance(step: str | None, fraction: float) -> None:
+        what = labels.get(step or "", step or "narrate")
+        progress.update(task, completed=100 * fraction, description=what)
 
-    cat = _catalog()  # the stage cache, image records and LLM responses live there
+    cat = _catalog()  # the jobs, the stage cache, image records and LLM responses live there
     try:
         with progress:
-            result = _run(lambda: narrate_file(source, output, opts, catalog=cat, progress=advance))
+            job = _run(
+                lambda: narrate_job(
+                    cat,
+                    source,
+                    output,
+                    params,
+                    music=music,
+                    work_dir=work_dir,
+                    on_progress=advance,
+                )
+            )
     finally:
         cat.close()
-    r = result.render
-    reused = f"; reused {', '.join(result.reused)}" if result.reused else ""
+    r = job.result or {}
+    reused = f"; reused {', '.join(r['reused'])}" if r.get("reused") else ""
     err.print(
-        f"{r.output}: {len(result.chunks)} slides, {r.duration:.2f} s, "
-        f"{r.width}x{r.height}@{r.fps:g}; work folder {result.work_dir}{reused}",
+        f"{r['output']}: {r['slides']} slides, {r['duration']:.2f} s, "
+        f"{r['width']}x{r['height']}@{r['fps']:g}; work folder {r['work_dir']}{reused}",
         highlight=False,
     )

@@ -327,6 +327,37 @@ def _store(cat: Catalog, row: Any) -> None:
         s.add(row)
 
 
+def stored_hash(cat: Catalog, kind: str, media_id: int, options: TextOptions) -> str:
+    """The key a ``kind`` (``summarize`` or ``chapters``) result of item ``media_id``
+    is stored under with ``options``: the options and the item's current transcript
+    (what :func:`summarize_media` / :func:`chapters_media` look up).
+
+    Raises:
+        UsageError: bad options (:meth:`TextOptions.check`).
+    """
+    options.check()
+    return options.hash(
+        "summary" if kind == "summarize" else "chapters", _transcript_key(cat, media_id)
+    )
+
+
+def get_stored(cat: Catalog, kind: str, media_id: int, opts_hash: str) -> Any:
+    """The stored ``summarize`` (a :class:`Summary`) or ``chapters`` (a list of
+    :class:`Chapter`) result of ``media_id`` under ``opts_hash``, or ``None``."""
+    fn = get_summary if kind == "summarize" else get_chapters
+    return fn(cat, media_id, opts_hash)
+
+
+def forget_stored(cat: Catalog, kind: str, media_id: int, opts_hash: str) -> None:
+    """Drop the stored ``summarize``/``chapters`` result of ``media_id`` under
+    ``opts_hash`` (``--force``: the next computation makes it again)."""
+    row_cls = SummaryRow if kind == "summarize" else ChaptersRow
+    with cat.session() as s:
+        s.execute(
+            delete(row_cls).where(row_cls.media_id == media_id, row_cls.options_hash == opts_hash)
+        )
+
+
 def get_summary(cat: Catalog, media_id: int, opts_hash: str | None = None) -> Summary | None:
     """The stored summary (latest, or the one computed with ``opts_hash``)."""
     row = _latest(cat, SummaryRow, media_id, opts_hash)
@@ -437,6 +468,19 @@ def store_scenes(cat: Catalog, media_id: int, scenes: Sequence[Scene], opts_hash
             data=[s.model_dump(mode="json") for s in scenes],
         ),
     )
+
+
+def restore_scenes(cat: Catalog, media_id: int, scenes: Sequence[Scene]) -> None:
+    """Store ``scenes`` (the item's latest scenes, their files moved elsewhere) in place
+    of the item's latest stored scenes, under the same options key.
+
+    Raises:
+        InputError: the item has no stored scenes.
+    """
+    row = _latest(cat, ScenesRow, media_id)
+    if row is None:
+        raise InputError(f"item {media_id} has no scenes yet", "run vidpipe describe")
+    store_scenes(cat, media_id, scenes, row.options_hash)
 
 
 def describe_media(

@@ -79,6 +79,11 @@ class StageInput(BaseModel):
         pack: a ``transcribe`` job's packing group (:func:`vidpipe.pipeline.plan.
             pack_groups`): the resolved paths of the short files transcribed together
             with its own, whichever of them still has a job to run.
+        output: the file a ``narrate`` job writes its video to (absolute) instead of
+            the job folder (``vidpipe narrate -o``); set by the command line only (the
+            HTTP service's job input has no such field).
+        work_dir: the folder for a ``narrate`` job's work files (``--work-dir``; default
+            ``<output>.work`` beside ``output``, else ``work/`` in the job folder).
 
     A file field (``path``, ``images``, ``audio``, ``music``) may also be ``job:<id>``
     (:data:`JOB_REF`): the file of dependency ``<id>`` (a ``download`` job's ``path``),
@@ -96,6 +101,8 @@ class StageInput(BaseModel):
     audio: str | None = None
     music: str | None = None
     pack: list[str] = Field(default_factory=list)
+    output: str | None = None
+    work_dir: str | None = None
 
     def absolute(self) -> StageInput:
         """A copy whose file paths are absolute (a worker's folder does not matter)."""
@@ -111,6 +118,8 @@ class StageInput(BaseModel):
                 "images": [full(p) for p in self.images],
                 "audio": full(self.audio) if self.audio else None,
                 "music": full(self.music) if self.music else None,
+                "output": full(self.output) if self.output else None,
+                "work_dir": full(self.work_dir) if self.work_dir else None,
             }
         )
 

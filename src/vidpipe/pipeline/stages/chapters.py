@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidpipe.library.understanding import chapters_media, write_chapters
+from vidpipe.library.understanding import chapters_media, stored_hash, write_chapters
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -27,11 +27,14 @@ class ChaptersStage(Stage):
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         mid, cat = _media_item(ctx, inputs, self.name)
         ctx.progress(0.0, f"chapters of item {mid}")
-        chapters, computed = chapters_media(cat, mid, options=options.text_options())
+        topts = options.text_options()
+        chapters, computed = chapters_media(cat, mid, options=topts)
         paths = write_chapters(chapters, ctx.work_dir, "chapters") if ctx.write_artifacts else []
         result = {
             "media_id": mid,
             "computed": computed,
             "chapters": [c.model_dump(mode="json") for c in chapters],
+            # the key it is stored under (options and transcript): a rerun reuses this job
+            "stored_hash": stored_hash(cat, self.name, mid, topts),
         }
         return StageResult(result=result, artifacts=[ctx.relative(p) for p in paths])

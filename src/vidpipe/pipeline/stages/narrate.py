@@ -3,6 +3,7 @@ transcribe, images, render, through the stage cache)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
@@ -76,6 +77,13 @@ class NarrateStage(Stage):
         else:
             raise InputError("no text or recording to narrate", "give a text or a file")
         ropts = RenderStage().parse_options(options.render | {"output": options.output})
+        given_out = inputs.given.output  # vidpipe narrate -o: a file of the user's
+        if given_out:
+            video = Path(given_out)
+            work = Path(inputs.given.work_dir) if inputs.given.work_dir else None
+        else:
+            video = ctx.work_dir / options.output
+            work = ctx.path("work/x").parent
         opts = NarrateOptions(
             voice=options.voice,
             language=options.language,
@@ -83,7 +91,7 @@ class NarrateStage(Stage):
             model=options.model,
             max_chunk=options.max_chunk,
             music=inputs.file(inputs.given.music) if inputs.given.music else None,
-            work_dir=ctx.path("work/x").parent,
+            work_dir=work,
             render=ropts.render_options(),
             image_base=options.image_base,
             image_model=options.image_model,
@@ -99,14 +107,18 @@ class NarrateStage(Stage):
 
         res = narrate(
             src,
-            ctx.work_dir / options.output,
+            video,
             opts,
             catalog=ctx.catalog,
             progress=progress,
             threads=ctx.threads,
         )
         files = [res.output, *([res.render.srt] if res.render.srt else [])]
-        work = [res.work_dir / n for n in ("transcript.json", "chunks.json", "prompts.json")]
+        work_files = [res.work_dir / n for n in ("transcript.json", "chunks.json", "prompts.json")]
+        mine = [p for p in [*files, *work_files, *res.images] if p.is_file()]
+        if given_out:  # files outside the job folder: named in the result, not artifacts
+            mine = [p for p in mine if p.resolve().is_relative_to(ctx.work_dir.resolve())]
+        extra = {"output": str(res.output), "work_dir": str(res.work_dir)} if given_out else {}
         return StageResult(
             result={
                 "duration": res.render.duration,
@@ -116,6 +128,7 @@ class NarrateStage(Stage):
                 "fps": res.render.fps,
                 "slides": len(res.chunks),
                 "reused": res.reused,
-            },
-            artifacts=[ctx.relative(p) for p in [*files, *work, *res.images] if p.is_file()],
+            }
+            | extra,
+            artifacts=[ctx.relative(p) for p in mine],
         )

@@ -8,7 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from vidpipe.errors import InputError
-from vidpipe.library.understanding import TextOptions, summarize_media, write_summary
+from vidpipe.library.understanding import (
+    TextOptions,
+    stored_hash,
+    summarize_media,
+    write_summary,
+)
 from vidpipe.pipeline.stages.base import (
     Stage,
     StageContext,
@@ -44,9 +49,12 @@ class SummarizeStage(Stage):
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         mid, cat = _media_item(ctx, inputs, self.name)
         ctx.progress(0.0, f"summarizing item {mid}")
-        summary, computed = summarize_media(cat, mid, options=options.text_options())
+        topts = options.text_options()
+        summary, computed = summarize_media(cat, mid, options=topts)
         paths = write_summary(summary, ctx.work_dir, "summary") if ctx.write_artifacts else []
         result = summary.model_dump(mode="json") | {"media_id": mid, "computed": computed}
+        # the key it is stored under (options and transcript): a rerun reuses this job
+        result["stored_hash"] = stored_hash(cat, self.name, mid, topts)
         return StageResult(result=result, artifacts=[ctx.relative(p) for p in paths])
 
 

@@ -40,6 +40,9 @@ class TopicsStage(Stage):
         min_duration: float | None = Field(None, ge=0, description="seconds")
         max_duration: float | None = Field(None, ge=0, description="seconds")
         language: str | None = None
+        select_ids: list[int] | None = Field(
+            None, description="keep only these item ids (the selection's --ids)"
+        )
 
         @model_validator(mode="after")
         def _check(self):
@@ -56,6 +59,7 @@ class TopicsStage(Stage):
                 min_duration=self.min_duration,
                 max_duration=self.max_duration,
                 language=self.language,
+                ids=tuple(self.select_ids) if self.select_ids is not None else None,
             )
 
     def check_input(self, given, dep_kinds, item_kinds=()) -> None:
