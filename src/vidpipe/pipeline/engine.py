@@ -44,10 +44,13 @@ class WorkerEvents:
         finished: ``finished(job, ran)`` once for each job of the set that ends
             (``ran``: this process ran its stage; False for a job another process ran or
             one skipped because a dependency was).
+        progress: ``progress(job_id, fraction 0..1, step)`` as a job this process runs
+            reports progress (from inside the stage: per decoded window, frame, byte).
     """
 
     started: Callable[[Job], None] = lambda job: None
     finished: Callable[[Job, bool], None] = lambda job, ran: None
+    progress: Callable[[str, float, str | None], None] = lambda job_id, fraction, step: None
 
 
 @dataclass
@@ -141,6 +144,7 @@ class LocalWorker:
                         threads=self.threads,
                         local=self.local,
                         pack_within=members,
+                        observer=self.events.progress,
                     )
                     continue
                 wake.wait(self.poll)
@@ -164,7 +168,14 @@ class LocalWorker:
 
     def _run_io(self, job_id: str, wake: threading.Event) -> None:
         try:
-            run_job(self.store, job_id, self.owner, lease=self.lease, local=self.local)
+            run_job(
+                self.store,
+                job_id,
+                self.owner,
+                lease=self.lease,
+                local=self.local,
+                observer=self.events.progress,
+            )
         except Exception:
             pass
         finally:

@@ -49,6 +49,9 @@ from vidpipe.types import Job, JobError
 
 __all__ = ["PROGRESS_INTERVAL", "run_job", "run_next"]
 
+#: ``observer(job_id, fraction 0..1, step)``: a job's progress as its stage reports it
+ProgressObserver = Callable[[str, float, "str | None"], None]
+
 #: seconds between two progress writes of one job (a new step is written at once)
 PROGRESS_INTERVAL = 0.5
 #: errors that fail the same way every time: never retried
@@ -91,7 +94,15 @@ class _Reporter:
     """``ctx.progress`` of a job: throttled writes; raises :class:`JobCanceled` or
     :class:`JobLost` in the stage's thread to stop it."""
 
-    def __init__(self, store: JobStore, job_id: str, owner: str, lease: float, beat: _Heartbeat):
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        owner: str,
+        lease: float,
+        beat: _Heartbeat,
+        observer: ProgressObserver | None = None,
+    ):
         self.store, self.job_id, self.owner, self.lease, self.beat = (
             store,
             job_id,
@@ -99,6 +110,7 @@ class _Reporter:
             lease,
             beat,
         )
+        self.observer = observer
         self._last = 0.0
         self._step: str | None = None
 
@@ -107,6 +119,8 @@ class _Reporter:
             raise JobLost(f"job {self.job_id} was taken over")
         if self.beat.canceled:
             raise JobCanceled(f"job {self.job_id} was canceled")
+        if self.observer is not None:  # the same report, unthrottled, to this process
+            self.observer(self.job_id, fraction, step)
         now = time.monotonic()
         new_step = step is not None and step != self._step
         if not new_step and now - self._last < PROGRESS_INTERVAL and fraction < 1.0:
@@ -135,6 +149,7 @@ def _execute(
     *,
     local: bool = False,
     transcripts: dict[str, Any] | None = None,
+    observer: ProgressObserver | None = None,
 ) -> Job:
     try:
         stage = get_stage(job.kind)
@@ -152,7 +167,7 @@ def _execute(
         catalog=store.catalog,
         job_id=job.id,
         threads=threads,
-        on_progress=_Reporter(store, job.id, owner, lease, beat),
+        on_progress=_Reporter(store, job.id, owner, lease, beat, observer),
         write_artifacts=not local,
         storage_root=store.root,
         transcripts=transcripts,
@@ -297,6 +312,7 @@ def _run_packed(
     local: bool,
     within: Collection[str] | None = None,
     on_finish: Callable[[Job], None] | None = None,
+    observer: ProgressObserver | None = None,
 ) -> Job:
     """Run a claimed ``transcribe`` job with its packing group (:func:`_claim_pack`):
     the group's files transcribed in one call while every claimed job's lease is
@@ -323,10 +339,15 @@ def _run_packed(
                 with contextlib.suppress(Exception):
                     store.release(j.id, owner)
             raise
-    result = _execute(store, job, owner, lease, threads, local=local, transcripts=made)
+    result = _execute(
+        store, job, owner, lease, threads, local=local, transcripts=made, observer=observer
+    )
     for other in others:
         try:
-            ended = _execute(store, other, owner, lease, threads, local=local, transcripts=made)
+            ended = _execute(
+                store, other, owner, lease, threads, local=local, transcripts=made,
+                observer=observer,
+            )  # fmt: skip
             if on_finish is not None:
                 on_finish(ended)
         except BaseException:
@@ -355,6 +376,7 @@ def run_job(
     local: bool = False,
     pack_within: Collection[str] | None = None,
     on_packed: Callable[[Job], None] | None = None,
+    observer: ProgressObserver | None = None,
 ) -> Job:
     """Claim job ``job_id`` and run it to its end.
 
@@ -378,6 +400,9 @@ def run_job(
         pack_within: pack only with jobs of these ids (``vidpipe run``: its own).
         on_packed: called with each other job run in the pack, as it ends (a queue
             worker counts it and enqueues what follows).
+        observer: ``observer(job_id, fraction, step)`` at every progress report of the
+            stage (unthrottled; the job row gets them every
+            :data:`PROGRESS_INTERVAL` s): ``vidpipe run``'s display.
 
     Returns:
         The job as it is now: ``succeeded``, ``failed``, ``canceled``, ``queued`` again
@@ -392,8 +417,10 @@ def run_job(
     if job is None:
         return store.get(job_id)
     if pack and job.kind == "transcribe":
-        return _run_packed(store, job, owner, lease, threads, local, pack_within, on_packed)
-    return _execute(store, job, owner, lease, threads, local=local)
+        return _run_packed(
+            store, job, owner, lease, threads, local, pack_within, on_packed, observer
+        )
+    return _execute(store, job, owner, lease, threads, local=local, observer=observer)
 
 
 def run_next(

@@ -156,12 +156,19 @@ class RichDisplay(Display):
 
     def stage(self, stage: str, name: str | None) -> None:
         key = self._key(stage)
+        self.names[key] = name or ""
         if key in self.tasks:
             label = f"{key}: {name}" if name else key
             self.progress.update(self.tasks[key], description=label[:28])
 
     def stage_progress(self, stage: str, done: float, total: float) -> None:
-        pass
+        """The running job's share done, shown after its name (``transcribe: a.wav 42%``)."""
+        key = self._key(stage)
+        if key in self.tasks and total:
+            name = self.names.get(key, "")
+            pct = f" {min(100, int(100 * done / total))}%"
+            label = (f"{key}: {name}" if name else key)[: 28 - len(pct)] + pct
+            self.progress.update(self.tasks[key], description=label)
 
     def advance(self, stage: str) -> None:
         key = self._key(stage)
@@ -199,7 +206,7 @@ class _Progress:
             self.left[n] = len(chain.jobs)
             for job in chain.jobs:
                 self.chain_of[job.id] = n
-        self.names: dict[int, str] = {}
+        self.kinds: dict[str, str] = {}
 
     def start_items(self) -> None:
         for n, chain in self.chains.items():
@@ -210,6 +217,12 @@ class _Progress:
         n = self.chain_of.get(job.id)
         name = self.chains[n].name if n is not None else None
         self.display.stage(job.kind, Path(name).name if name else None)
+        self.kinds[job.id] = job.kind
+
+    def progress(self, job_id: str, fraction: float, _step: str | None) -> None:
+        kind = self.kinds.get(job_id)
+        if kind is not None:
+            self.display.stage_progress(kind, fraction, 1.0)
 
     def finished(self, job: Job, ran: bool) -> None:
         step = "ingest" if job.kind == "download" else job.kind
@@ -282,7 +295,9 @@ def run(
             per_host=getattr(limits, "per_host", 2) or 2,
             lease=options.lease,
             poll=options.wait_poll,
-            events=WorkerEvents(started=progress.started, finished=progress.finished),
+            events=WorkerEvents(
+                started=progress.started, finished=progress.finished, progress=progress.progress
+            ),
         )
         try:
             worker.run(sub.job_ids)

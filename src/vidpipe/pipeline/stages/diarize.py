@@ -401,8 +401,10 @@ def _record(catalog: Any, media_id: int, res: Diarization) -> dict[str, str]:
     row = catalog.transcript_row(media_id)
     transcript = catalog.get_transcript(media_id) if row is not None else None
     # a transcript people corrected (revisions) is never rewritten: its edits would go
-    if transcript is not None and transcript.segments and not transcript_revisions(
-        catalog, media_id
+    if (
+        transcript is not None
+        and transcript.segments
+        and not transcript_revisions(catalog, media_id)
     ):
         catalog.save_transcript(media_id, assign_speakers(transcript, res.turns), row.options_hash)
     known = voiceprints(catalog)
