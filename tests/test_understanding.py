@@ -22,13 +22,13 @@ from vidpipe.library.catalog import Catalog
 from vidpipe.library.models import JobRow
 from vidpipe.library.understanding import (
     TextOptions,
-    chapters_media,
     chapters_vtt,
     get_chapters,
     get_summary,
-    summarize_media,
     youtube_lines,
 )
+from vidpipe.pipeline.stages.chapters import chapters_media
+from vidpipe.pipeline.stages.summarize import summarize_media
 from vidpipe.timecode import chapter_timestamp as hms
 from vidpipe.types import Chapter, Segment, Transcript
 

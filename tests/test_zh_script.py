@@ -17,8 +17,10 @@ from vidpipe.cli import app
 from vidpipe.config import reset_settings
 from vidpipe.files import sha256_file
 from vidpipe.library.catalog import Catalog, options_hash
-from vidpipe.library.understanding import TextOptions, chapters_media, summarize_media
+from vidpipe.library.understanding import TextOptions
 from vidpipe.pipeline.runner import RunOptions
+from vidpipe.pipeline.stages.chapters import chapters_media
+from vidpipe.pipeline.stages.summarize import summarize_media
 from vidpipe.text.script import to_script, transcript_to_script
 from vidpipe.text.topics import find_topics
 from vidpipe.types import Transcript

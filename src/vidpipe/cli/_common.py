@@ -359,7 +359,7 @@ def _note(line: str) -> None:
 def _select(cat, selection, candidates=None):
     """Items chosen by ``selection`` (``Selected``); says on stderr which items were left
     out for want of a probed duration."""
-    from vidpipe.pipeline.understand import select
+    from vidpipe.library.select import select_noted as select
 
     return _run(lambda: select(cat, selection, candidates, report=_note))
 

@@ -26,7 +26,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from vidpipe.errors import InputError, UsageError
@@ -264,3 +264,26 @@ def select_sources(
     chosen = select_items(cat, selection, media_ids)
     keep = set(chosen.ids)
     return [s for s in sources if s.media_id in keep], chosen
+
+
+def select_noted(
+    cat: Catalog,
+    selection: Selection,
+    candidates: Sequence[int] | None = None,
+    report: Callable[[str], None] | None = None,
+) -> Selected:
+    """The items ``selection`` chooses (:func:`select_items`); says through ``report``
+    (one line) which items were left out for want of a probed duration.
+
+    Raises:
+        UsageError: a bad selection.
+    """
+    chosen = select_items(cat, selection, candidates)
+    if chosen.no_duration and report is not None:
+        n = len(chosen.no_duration)
+        report(
+            f"note: {n} item{'s' if n != 1 else ''} without a probed duration left out "
+            f"({', '.join(map(str, chosen.no_duration[:10]))}"
+            f"{' ...' if n > 10 else ''}; run: vidpipe run --steps probe)"
+        )
+    return chosen

@@ -34,6 +34,7 @@ from vidpipe.files import check_readable_file, ensure_dir, item_stem
 from vidpipe.library import understanding as u
 from vidpipe.library.ingest import describe, register
 from vidpipe.library.models import JobRow
+from vidpipe.library.select import select_noted
 from vidpipe.pipeline import understand
 from vidpipe.pipeline.embed import (
     EXPORT_SUFFIXES,
@@ -49,7 +50,8 @@ from vidpipe.pipeline.registry import get_stage
 from vidpipe.pipeline.runner import EmbedRun
 from vidpipe.pipeline.runner import run as ingest
 from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
-from vidpipe.pipeline.understand import ItemOutcome, Kind, TopicsOutcome, UnderstandOutcome
+from vidpipe.pipeline.stages.topics import TopicsOutcome
+from vidpipe.pipeline.understand import ItemOutcome, Kind, UnderstandOutcome
 from vidpipe.types import Chapter, Job, Scene, Summary, Topic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -571,7 +573,7 @@ def catalog_topics(
     """``vidpipe topics``: a ``topics`` job over the catalog (the given items, narrowed
     by ``selection``), run here; ``topics.json`` and ``topics.md`` written to
     ``out_dir`` (default ``$VIDPIPE_HOME/understanding``), as
-    :func:`vidpipe.pipeline.understand.catalog_topics` writes them.
+    :func:`vidpipe.pipeline.stages.topics.catalog_topics` writes them.
 
     Every call makes a new job: its input is the whole catalog (or a selection of it),
     which changes between runs, so an earlier job's topics may no longer hold.
@@ -613,7 +615,7 @@ def catalog_topics(
         raise job_error(job)
     if sel is not None and sel.active:  # the selection's note, as the job saw it
         wanted = list(dict.fromkeys(items)) if items else None
-        understand.select(cat, sel, wanted, report)
+        select_noted(cat, sel, wanted, report)
     result = job.result or {}
     found = [Topic.model_validate(t) for t in result.get("topics") or []]
     names = u.media_names(cat)

@@ -1,34 +1,36 @@
 """The one registry of stages: each wraps the building block that does the work.
 
-=============  ============================================  ===============================
-kind           wraps                                         artifacts (in the job folder)
-=============  ============================================  ===============================
-``download``   :mod:`vidpipe.library.download` (one URL)     none (the file goes to ``dest``;
-                                                             ``into_job``: the file itself)
-``probe``      :func:`vidpipe.media.probe.probe`             none (the result is MediaInfo)
-``audio``      :func:`vidpipe.media.audio.extract_audio`     ``audio.<format>``
-``transcribe`` :func:`vidpipe.speech.transcribe.transcribe`  ``transcript.json``
-``diarize``    :func:`vidpipe.speakers.diarize` (speaker turns) ``turns.rttm``, ``turns.json``
-``summarize``  :func:`~vidpipe.library.understanding.summarize_media`  ``summary.summary.md/json``
-``chapters``   :func:`~vidpipe.library.understanding.chapters_media`   ``chapters.chapters.*``
-``describe``   :func:`~vidpipe.library.understanding.describe_media`   ``scenes.json``...
-``embed``      :func:`vidpipe.pipeline.embed.embed_one`      ``embedding.npy`` (raw vector)
-``speak``      :func:`vidpipe.speech.tts.speak`              ``speech.wav``, ``transcript.json``
-``images``     one ``generate`` call of an image generator   ``images/<generator>-NNN.png``
-``topics``     :func:`~vidpipe.pipeline.understand.catalog_topics` ``topics.json``, ``topics.md``
-``render``     :func:`vidpipe.media.render.render_slideshow` ``video.mp4`` (``.srt``)
-``narrate``    :func:`vidpipe.pipeline.narrate.narrate`: the  ``narrated.mp4`` (``.srt``),
-               chain speak or transcribe, images, render      ``work/...``
-``diarize``    :func:`vidpipe.speakers.diarize`              ``turns.rttm``, ``turns.json``
-``proxy``      :func:`vidpipe.media.proxy.make_proxy`        ``proxy.mp4``, ``poster.jpg``
-=============  ============================================  ===============================
+Each stage's module (``pipeline/stages/<kind>.py``) holds its ``Options``, its ``run``
+and the public functions the command line and library users call:
+
+- ``download``: :mod:`vidpipe.library.download` (one URL); the file goes to ``dest``
+  (``into_job``: the job folder);
+- ``probe``: :func:`vidpipe.media.probe.probe`; the result is the MediaInfo;
+- ``audio``: :func:`vidpipe.media.audio.extract_audio`; ``audio.<format>``;
+- ``transcribe``: :func:`vidpipe.speech.transcribe.transcribe`; ``transcript.json``
+  (``transcribe_files``, ``export_transcripts``, ``resolve_input``);
+- ``diarize``: :func:`vidpipe.speakers.diarize`; ``turns.rttm``, ``turns.json``
+  (``diarize_files``, ``diarize_audio``, ``diarize_transcript``);
+- ``summarize``, ``chapters``: ``summarize_media``, ``chapters_media``;
+  ``summary.summary.md/json``, ``chapters.chapters.*``;
+- ``describe``: ``describe_media`` (scenes, keyframes, OCR); ``scenes.json``...;
+- ``topics``: ``catalog_topics``; ``topics.json``, ``topics.md``;
+- ``embed``: :func:`vidpipe.pipeline.embed.embed_one`; ``embedding.npy``;
+- ``speak``: :func:`vidpipe.speech.tts.speak`; ``speech.wav``, ``transcript.json``
+  (``speak_text``);
+- ``images``: one ``generate`` call of an image generator; ``images/<generator>-NNN.png``;
+- ``render``: :func:`vidpipe.media.render.render_slideshow`; ``video.mp4`` (``.srt``)
+  (``render_video``);
+- ``narrate``: :func:`vidpipe.pipeline.narrate.narrate`, the chain speak or transcribe,
+  images, render; ``narrated.mp4`` (``.srt``), ``work/...``;
+- ``proxy``: :func:`vidpipe.media.proxy.make_proxy`; ``proxy.mp4``, ``poster.jpg``.
 
 ``topics`` is a run over the catalog's items (or a selection of them); ``narrate``
 runs its chain in-process through the stage cache (:mod:`vidpipe.pipeline.cache`).
 
 The media steps (``download`` then the stages with ``media_step``: probe, audio,
-transcribe, diarize, summarize, chapters, describe, embed) are what ``vidpipe run`` and ``vidpipe
-submit`` chain per input line, in this order (:func:`media_steps`);
+transcribe, diarize, summarize, chapters, describe, embed) are what ``vidpipe run``
+and ``vidpipe submit`` chain per input line, in this order (:func:`media_steps`);
 :func:`run_stage` runs one of them the same way for both, skipping the stages that
 need an audio track on a file without one (:data:`~vidpipe.pipeline.stages.NO_AUDIO`).
 

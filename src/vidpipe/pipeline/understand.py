@@ -16,7 +16,7 @@ stem, numbered when two items share one: :func:`vidpipe.files.item_stem`) and lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,22 +24,22 @@ from typing import TYPE_CHECKING, Any, Literal
 from vidpipe.errors import InputError
 from vidpipe.files import item_stem
 from vidpipe.library import understanding as u
-from vidpipe.library.select import select_items
+from vidpipe.library.select import select_noted
+from vidpipe.pipeline.stages.chapters import chapters_media
+from vidpipe.pipeline.stages.describe import describe_media, resolve_video
+from vidpipe.pipeline.stages.summarize import summarize_media
+from vidpipe.pipeline.stages.transcribe import resolve_input
 
 if TYPE_CHECKING:  # pragma: no cover
     from vidpipe.library.catalog import Catalog
-    from vidpipe.library.select import Selected, Selection
+    from vidpipe.library.select import Selection
     from vidpipe.library.understanding import TextOptions
-    from vidpipe.types import Topic
 
 __all__ = [
     "ItemOutcome",
-    "TopicsOutcome",
     "UnderstandOutcome",
-    "catalog_topics",
     "describe_selected",
     "describe_target",
-    "select",
     "understand_selected",
     "understand_target",
 ]
@@ -79,29 +79,8 @@ class ItemOutcome:
     error: BaseException | None = None
 
 
-def select(cat: Catalog, selection: Selection, candidates=None, report: Report | None = None):
-    """The items ``selection`` chooses (:func:`vidpipe.library.select.select_items`);
-    says through ``report`` which items were left out for want of a probed duration.
-
-    Returns:
-        The :class:`~vidpipe.library.select.Selected` items.
-
-    Raises:
-        UsageError: a bad selection.
-    """
-    chosen: Selected = select_items(cat, selection, candidates)
-    if chosen.no_duration and report is not None:
-        n = len(chosen.no_duration)
-        report(
-            f"note: {n} item{'s' if n != 1 else ''} without a probed duration left out "
-            f"({', '.join(map(str, chosen.no_duration[:10]))}"
-            f"{' ...' if n > 10 else ''}; run: vidpipe run --steps probe)"
-        )
-    return chosen
-
-
 def _selected(cat: Catalog, selection: Selection, report: Report | None):
-    chosen = select(cat, selection, report=report)
+    chosen = select_noted(cat, selection, report=report)
     if not chosen.items:
         raise InputError("no catalog items match the selection", "see vidpipe report")
     return chosen.items
@@ -133,8 +112,8 @@ def understand_target(
         MediaError, ModelError, RemoteError, OutputError: transcribing, the text
             backend, or writing failed.
     """
-    media_id, tr, stem = u.resolve_input(cat, target, model, opts.language)
-    fn = u.summarize_media if kind == "summarize" else u.chapters_media
+    media_id, tr, stem = resolve_input(cat, target, model, opts.language)
+    fn = summarize_media if kind == "summarize" else chapters_media
     result, computed = fn(cat, media_id, tr, opts, force=force)
     dest = Path(out_dir) if out_dir else Path.cwd()
     return UnderstandOutcome(result, stem, computed, _write(kind, result, dest, stem))
@@ -169,7 +148,7 @@ def understand_selected(
     """
     items = _selected(cat, selection, report)
     dest = Path(out_dir) if out_dir else Path.cwd()
-    fn = u.summarize_media if kind == "summarize" else u.chapters_media
+    fn = summarize_media if kind == "summarize" else chapters_media
     used: set[str] = set()
     failed = 0
     progress(0, len(items), kind)
@@ -198,76 +177,6 @@ def understand_selected(
     return failed
 
 
-@dataclass
-class TopicsOutcome:
-    """Topics over the catalog: the topics, the items' names by id, the files written
-    (``topics.json``, ``topics.md``), how many items took part and those left out
-    (``(media_id, reason)``)."""
-
-    topics: list[Topic]
-    names: dict[int, str]
-    paths: list[Path]
-    n_items: int
-    left_out: list[tuple[int, str]]
-
-
-def catalog_topics(
-    cat: Catalog,
-    *,
-    items: Sequence[int] | None = None,
-    selection: Selection | None = None,
-    n_topics: int | None = None,
-    llm_base: str | None = None,
-    llm_model: str | None = None,
-    out_dir: str | Path | None = None,
-    report: Report = _noop,
-) -> TopicsOutcome:
-    """Group catalog items by topic (:func:`~vidpipe.library.understanding.topics_for_catalog`)
-    and write ``topics.json`` and ``topics.md``.
-
-    Args:
-        cat: an open catalog.
-        items: item ids to group (``None``: every item with a transcript or scenes).
-        selection: narrows ``items`` (or the whole catalog) when active.
-        n_topics: number of topics (``None``: chosen from the data).
-        llm_base, llm_model: a chat endpoint that names the topics (default
-            VIDPIPE_LLM_BASE; none: topics are named by their keywords).
-        out_dir: the folder (default ``$VIDPIPE_HOME/understanding``).
-        report: receives one line per item left out, with its reason.
-
-    Raises:
-        InputError: an unknown item id, a selection that matches nothing, or no item
-            with speech or on-screen text.
-        OutputError: the files cannot be written.
-    """
-    wanted: list[int] | None = None
-    if items:
-        known = {m.id for m in cat.all_media()}
-        missing = sorted(set(items) - known)
-        if missing:
-            raise InputError(
-                f"no item with id {', '.join(map(str, missing))} in the catalog",
-                "see vidpipe report",
-            )
-        wanted = list(dict.fromkeys(items))
-    if selection is not None and selection.active:
-        wanted = select(cat, selection, wanted, report).ids
-        if not wanted:
-            raise InputError("no catalog items match the selection", "see vidpipe report")
-    namer = u.llm_topic_namer(llm_base, llm_model, cat)
-    names = u.media_names(cat)
-    found, n, left_out = u.topics_for_catalog(cat, n_topics, namer, wanted)
-    for mid, reason in left_out:
-        report(f"left out #{mid} {names.get(mid, mid)}: {reason}")
-    if not found:
-        raise InputError(
-            "no items with speech or on-screen text to group",
-            "run vidpipe run (transcribe) or vidpipe describe first",
-        )
-    paths = u.write_topics(found, Path(out_dir) if out_dir else u.default_out_dir(), names)
-    return TopicsOutcome(found, names, paths, n, left_out)
-
-
 def describe_target(
     cat: Catalog,
     target: str,
@@ -288,9 +197,9 @@ def describe_target(
         RemoteError: the vision endpoint failed. OutputError: the folder cannot be
         written.
     """
-    media_id, tr, stem, path = u.resolve_video(cat, target, model, language)
+    media_id, tr, stem, path = resolve_video(cat, target, model, language)
     dest = Path(out_dir) if out_dir else Path.cwd() / f"{stem}.describe"
-    scenes = u.describe_media(
+    scenes = describe_media(
         cat, media_id, path, dest, tr, vlm_base, vlm_model, frames_per_scene, progress=progress
     )
     return scenes, dest
@@ -334,9 +243,9 @@ def describe_selected(
             report(f"skipped #{m.id} {name}: audio only")
             continue
         try:
-            media_id, tr, stem, path = u.resolve_video(cat, str(m.id), model)
+            media_id, tr, stem, path = resolve_video(cat, str(m.id), model)
             dest = base / f"{item_stem(stem, m.id, used)}.describe"
-            scenes = u.describe_media(
+            scenes = describe_media(
                 cat,
                 media_id,
                 path,

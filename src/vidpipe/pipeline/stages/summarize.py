@@ -8,10 +8,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from vidpipe.errors import InputError
+from vidpipe.library import understanding as u
+from vidpipe.library.catalog import Catalog
 from vidpipe.library.understanding import (
+    SummaryRow,
     TextOptions,
+    get_summary,
     stored_hash,
-    summarize_media,
     write_summary,
 )
 from vidpipe.pipeline.stages.base import (
@@ -21,7 +24,8 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
-from vidpipe.types import Names
+from vidpipe.text.script import summary_to_script
+from vidpipe.types import Names, Summary, Transcript
 
 
 class _TextOptions(StageOptions):
@@ -66,3 +70,44 @@ def _media_item(ctx: StageContext, inputs: StageInputs, kind: str):
             "give a media item id, or depend on a transcribe job",
         )
     return mid, ctx.catalog
+
+
+# ------------------------------------------------------------------- the work on catalog items
+
+
+def summarize_media(
+    cat: Catalog,
+    media_id: int,
+    transcript: Transcript | None = None,
+    options: TextOptions | None = None,
+    force: bool = False,
+) -> tuple[Summary, bool]:
+    """Summary of an item: stored one if computed with the same options, else computed
+    and stored. Returns ``(summary, computed)``."""
+    opts = options or TextOptions()
+    opts.check()
+    h = opts.hash("summary", u.transcript_key(cat, media_id))
+    if not force and (hit := get_summary(cat, media_id, h)) is not None:
+        return hit, False
+    transcript = transcript or cat.get_transcript(media_id)
+    if transcript is None:
+        raise InputError(f"item {media_id} has no transcript yet", "run the transcribe step")
+    from vidpipe.text.chunking import chunk_transcript
+
+    chunks = chunk_transcript(transcript, max_duration=opts.max_chunk)
+    language = opts.language or transcript.language
+    summary = summary_to_script(
+        opts.get_backend(cat).summarize(chunks, language), opts.script(), language
+    )
+    u.store_row(
+        cat,
+        SummaryRow(
+            media_id=media_id,
+            backend=summary.backend,
+            model=summary.model,
+            options_hash=h,
+            language=summary.language or language,
+            data=summary.model_dump(mode="json"),
+        ),
+    )
+    return summary, True

@@ -15,7 +15,8 @@ from pydantic import Field, field_validator
 
 from vidpipe.config import get_settings
 from vidpipe.errors import InputError, UsageError
-from vidpipe.files import item_stem, numbered_stem
+from vidpipe.files import check_readable_file, item_stem, numbered_stem, sha256_file
+from vidpipe.library.select import select_noted as select
 from vidpipe.pipeline.models import asr_engine
 from vidpipe.pipeline.stages.base import (
     TRANSCRIPT_ARTIFACT,
@@ -25,7 +26,6 @@ from vidpipe.pipeline.stages.base import (
     StageOptions,
     StageResult,
 )
-from vidpipe.pipeline.understand import select
 from vidpipe.text.script import check_script, transcript_to_script
 from vidpipe.types import Names
 
@@ -475,3 +475,67 @@ def export_transcripts(
         tr = transcript_to_script(tr, zh_script)
         written += write_transcript(tr, output_dir, stem, formats, cue_options)
     return written
+
+
+# ------------------------------------------------------------------- the work on catalog items
+
+
+def resolve_input(
+    cat: Catalog,
+    target: str,
+    model: str | None = None,
+    language: str | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> tuple[int, Transcript, str]:
+    """``ITEM`` (a catalog id) or ``FILE`` → ``(media_id, transcript, name)``: what
+    ``summarize``, ``chapters`` and ``describe`` work on.
+
+    A file already in the catalog (same content) reuses its stored transcript; any
+    other file is recorded in the catalog (media row only, no source) and transcribed
+    with this stage's options (``model``: default the settings'; ``language``; the
+    rest the stage's defaults, word timestamps included), and the transcript is stored
+    under their hash (:meth:`TranscribeStage.options_hash`, as a transcribe job's).
+
+    Raises:
+        InputError: no such item or file, or the item has no transcript yet.
+    """
+    path = Path(target)
+    if target.isdigit() and not path.exists():
+        media = cat.get_media(int(target))
+        if media is None:
+            raise InputError(f"no item with id {target} in the catalog", "see vidpipe report")
+        tr = cat.get_transcript(media.id)
+        if tr is None:
+            raise InputError(
+                f"item {media.id} has no transcript yet",
+                f"run: vidpipe run --steps probe,audio,transcribe (or pass {media.path})",
+            )
+        return media.id, tr, Path(media.path).stem
+    check_readable_file(path)
+    digest = sha256_file(path)
+    media = cat.media_by_sha256(digest)
+    if media is not None:
+        tr = cat.get_transcript(media.id)
+        if tr is not None:
+            return media.id, tr, path.stem
+    # imported here for start-up time: NumPy, ASR engines
+    from vidpipe.speech.transcribe import transcribe
+
+    # this stage's own options (and so its hash): the settings fill what is not given
+    stage = TranscribeStage()
+    opts = stage.parse_options({"model": model or get_settings().model, "language": language})
+    tr = transcribe(
+        path,
+        engine=asr_engine(opts.model, None),
+        language=opts.language,
+        task=opts.task,
+        word_timestamps=opts.word_timestamps,
+        beam_size=opts.beam_size,
+        progress=progress,
+        zh_script=opts.zh_script,
+    )
+    tr.model = opts.model
+    if media is None:
+        media, _ = cat.add_media(path.resolve(), digest, path.stat().st_size)
+    cat.save_transcript(media.id, tr, stage.options_hash(opts))
+    return media.id, tr, path.stem
