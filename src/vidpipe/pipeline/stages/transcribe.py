@@ -523,7 +523,10 @@ def resolve_input(
 
     # this stage's own options (and so its hash): the settings fill what is not given
     stage = TranscribeStage()
-    opts = stage.parse_options({"model": model or get_settings().model, "language": language})
+    given = {"model": model or get_settings().model}
+    if language:
+        given["language"] = language
+    opts = stage.parse_options(given)
     tr = transcribe(
         path,
         engine=asr_engine(opts.model, None),
