@@ -179,9 +179,7 @@ def vidpipe_cli(paths: list[Path], threads: int, model: str, formats: str) -> tu
         return wall, got
 
 
-def distinct_items(
-    items: list[tuple[Path, str, str]], folder: Path
-) -> list[tuple[Path, str, str]]:
+def distinct_items(items: list[tuple[Path, str, str]], folder: Path) -> list[tuple[Path, str, str]]:
     """``items`` with every file distinct: a path's first use as it is, each later use
     written into ``folder`` as a 16 kHz mono WAV of its audio padded with 1, 2...
     samples of silence (same speech, another content hash)."""
@@ -261,8 +259,7 @@ def submit_worker(
         log = home / "worker.log"
         with open(log, "w", encoding="utf-8") as fh:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "vidpipe", "worker", "--concurrency", "1"]
-                + ["--threads", str(threads)],
+                [sys.executable, "-m", "vidpipe", "worker", "-c", "1", "--threads", str(threads)],
                 env=env,
                 cwd=home,
                 stdout=subprocess.DEVNULL,
@@ -278,8 +275,19 @@ def submit_worker(
             t0 = datetime.now(UTC)
             p0 = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-m", "vidpipe", "submit", "--steps", "transcribe", "-m", model]
-                + ["--json", "-q", *map(str, paths)],
+                [
+                    sys.executable,
+                    "-m",
+                    "vidpipe",
+                    "submit",
+                    "--steps",
+                    "transcribe",
+                    "-m",
+                    model,
+                    "--json",
+                    "-q",
+                    *map(str, paths),
+                ],
                 env=env,
                 cwd=home,
                 capture_output=True,
@@ -494,7 +502,9 @@ def submit_part(args, sets, threads, bare_model, bare_pipeline, options) -> list
             wall, trs = vidpipe_cli(paths, threads, args.model, "txt,json")
             rows["vidpipe FILE..."] = (wall, [t.text for t in trs], [t.language for t in trs])
             rows.update(bare_file_by_file(paths, bare_model, bare_pipeline, options.batch_size))
-            print(f"  {name}: {copies} repeated files written as padded WAV copies; submit: {detail}")
+            print(
+                f"  {name}: {copies} repeated files written as padded WAV copies; submit: {detail}"
+            )
             print_rows(name, items, rows, audio_seconds)
             ours = rows["submit + worker"][0]
             cli = rows["vidpipe FILE..."][0]
@@ -592,7 +602,8 @@ def main() -> int:
                 flush=True,
             )
 
-    print("\nratios (vidpipe / baseline, same run):")
+    if "long" in parts:
+        print("\nratios (vidpipe / baseline, same run):")
     for set_name in sets if "long" in parts else ():
         for ours in ("vidpipe", "vidpipe+sentences"):
             w_v, r_v = results[(set_name, ours)]
