@@ -459,6 +459,15 @@ def cjk_part(args, engine, bare_model, bare_pipeline) -> None:
                     print(f"      {text}")
 
 
+def short_collections(args, sets) -> dict[str, list[tuple[Path, str, str]]]:
+    """The collections of short files named by ``--sets``: ``{name: [(path, language,
+    reference or "")]}``."""
+    short = {"en_dev": [(p, "en", r) for p, r in sets["en_dev"]]}
+    short.update(short_sets(args.data))
+    wanted = [x.strip() for x in args.sets.split(",") if x.strip()]
+    return {name: short[name] for name in wanted if name in short}
+
+
 def print_rows(
     name: str,
     items: list[tuple[Path, str, str]],
@@ -484,8 +493,7 @@ def submit_part(args, sets, threads, bare_model, bare_pipeline, options) -> list
     ``vidpipe transcribe FILE...`` and bare file by file in the same run (module doc);
     returns the target lines."""
     targets: list[str] = []
-    short = {"en_dev": [(p, "en", r) for p, r in sets["en_dev"]]}
-    short.update(short_sets(args.data))
+    short = short_collections(args, sets)
     print(
         "\nqueue workers: vidpipe submit --steps transcribe + 1 worker (SQLite, concurrency 1, "
         f"{threads} threads), every file distinct:"
@@ -536,6 +544,11 @@ def main() -> int:
         default="long,short,cjk",
         help="long (per file, as before), short (collections), cjk (long zh/ja/ko), "
         "submit (the collections through vidpipe submit + one worker)",
+    )
+    ap.add_argument(
+        "--sets",
+        default="en_dev,mixed60",
+        help="collections of short files for the short and submit parts (en_dev, mixed60)",
     )
     ap.add_argument("--verbose", action="store_true", help="print the cjk transcripts")
     args = ap.parse_args()
@@ -645,8 +658,7 @@ def main() -> int:
         )
 
     # ---- collections of short files (issue 14)
-    short = {"en_dev": [(p, "en", r) for p, r in sets["en_dev"]]}
-    short.update(short_sets(args.data))
+    short = short_collections(args, sets)
     if "short" not in parts:
         short = {}
     if short:
