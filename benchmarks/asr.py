@@ -60,7 +60,7 @@ Targets (2-core machine, ``base``, int8): long-form RTF <= 0.06; vidpipe / bare-
 points worse; whole-process long form below the bare script.
 
 Usage: ``python benchmarks/asr.py [--model base] [--repeat 3] [--data ../shared/data]
-[--parts long,short,cjk,submit]``
+[--parts long,short,cjk,submit] [--sets en_dev,mixed60]``
 """
 
 from __future__ import annotations
