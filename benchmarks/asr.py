@@ -51,8 +51,9 @@ SQLite queue and catalog in a temporary ``VIDPIPE_HOME``. The worker is started 
 idle (its start line printed, no model loaded) before the clock starts; timed from the
 ``vidpipe submit`` process's start to the last job's ``finished_at`` (model load,
 packing, the catalog and job files included). Measured in the same run on the same
-files: ``vidpipe transcribe FILE... -f txt,json`` (one process) and bare faster-whisper
-file by file (sequential and batched, as above). Targets: submit + worker within 10 %
+files: ``vidpipe transcribe FILE... -f txt,json --word-timestamps`` (one process; a
+transcribe job keeps word times, which sentence splitting computes in both) and bare
+faster-whisper file by file (sequential and batched, as above). Targets: submit + worker within 10 %
 of ``vidpipe transcribe FILE...``, at least 2x bare's best file by file.
 
 Targets (2-core machine, ``base``, int8): long-form RTF <= 0.06; vidpipe / bare-batched
@@ -157,13 +158,16 @@ def score(items: list[tuple[Path, str, str]], hyps: list[str]) -> tuple[float, f
     )
 
 
-def vidpipe_cli(paths: list[Path], threads: int, model: str, formats: str) -> tuple[float, list]:
-    """Run ``vidpipe transcribe PATHS... -f FORMATS`` as a process; (wall s, transcripts)."""
+def vidpipe_cli(
+    paths: list[Path], threads: int, model: str, formats: str, extra: tuple[str, ...] = ()
+) -> tuple[float, list]:
+    """Run ``vidpipe transcribe PATHS... -f FORMATS [EXTRA...]`` as a process; (wall s,
+    transcripts)."""
     from vidpipe.types import Transcript
 
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "vidpipe", "transcribe", *map(str, paths), "-o", out]
-        cmd += ["-f", formats, "-m", model, "--threads", str(threads), "-q"]
+        cmd += ["-f", formats, "-m", model, "--threads", str(threads), "-q", *extra]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
         wall = time.perf_counter() - t0
@@ -507,7 +511,8 @@ def submit_part(args, sets, threads, bare_model, bare_pipeline, options) -> list
             rows: dict[str, tuple[float, list[str], list[str]]] = {}
             wall, hyps, langs, detail = submit_worker(paths, threads, args.model)
             rows["submit + worker"] = (wall, hyps, langs)
-            wall, trs = vidpipe_cli(paths, threads, args.model, "txt,json")
+            # a transcribe job keeps word times (the catalog's): the same options here
+            wall, trs = vidpipe_cli(paths, threads, args.model, "txt,json", ("--word-timestamps",))
             rows["vidpipe FILE..."] = (wall, [t.text for t in trs], [t.language for t in trs])
             rows.update(bare_file_by_file(paths, bare_model, bare_pipeline, options.batch_size))
             print(
