@@ -544,8 +544,12 @@ def part_b(backend: Backend, tmp: Path, n: int, workers: int) -> dict:
             raise RuntimeError(f"{len(bad)} transcribe jobs did not succeed")
         wall = (max(r[4] for r in rows) - t0).total_seconds()
         per_owner: dict[str, int] = {}
+        spans: dict[str, list[float]] = {}  # owner -> [first start, last finish], s after t0
         for r in rows:
             per_owner[r[2]] = per_owner.get(r[2], 0) + 1
+            a, b = (r[3] - t0).total_seconds(), (r[4] - t0).total_seconds()
+            span = spans.setdefault(r[2], [a, b])
+            span[0], span[1] = min(span[0], a), max(span[1], b)
         audio = sum(store.get(i).result["duration"] for i in ids)
         return {
             "wall": wall,
@@ -553,6 +557,7 @@ def part_b(backend: Backend, tmp: Path, n: int, workers: int) -> dict:
             "audio_s": audio / wall,
             "owners": len(per_owner),
             "per_owner": sorted(per_owner.values(), reverse=True),
+            "spans": sorted(spans.values()),
         }
     finally:
         for w in procs:
@@ -567,7 +572,8 @@ def print_b(label: str, res: dict[int, dict], n: int) -> None:
         print(
             f"    {workers} worker(s): {r['wall']:6.1f} s, {r['jobs_s']:.2f} jobs/s, "
             f"{r['audio_s']:.1f} audio s/s (jobs ran on {r['owners']} worker(s): "
-            f"{', '.join(map(str, r['per_owner']))})"
+            f"{', '.join(map(str, r['per_owner']))}; busy from-to s: "
+            f"{', '.join(f'{a:.1f}-{b:.1f}' for a, b in r['spans'])})"
         )
     if 1 in res and 2 in res:
         ratio = res[2]["jobs_s"] / res[1]["jobs_s"]
