@@ -42,11 +42,26 @@ faster-whisper batched and sequential (beam 5, VAD). Printed: characters kept (H
 Hangul; punctuation and spaces removed, Simplified), CER against the joined references,
 RTF, and whether ASCII commas stand in CJK text.
 
+Queue workers (issue 19, ``--parts submit``): the same collections of short files,
+with every file made distinct (a file that comes back in a set is written again as a
+16 kHz WAV padded with 1, 2... samples of silence: the catalog records one item per
+content, so ``submit`` would skip a repeat), through ``vidpipe submit --steps
+transcribe`` and ONE ``vidpipe worker`` (``--concurrency 1``, the same threads) on a
+SQLite queue and catalog in a temporary ``VIDPIPE_HOME``. The worker is started and
+idle (its start line printed, no model loaded) before the clock starts; timed from the
+``vidpipe submit`` process's start to the last job's ``finished_at`` (model load,
+packing, the catalog and job files included). Measured in the same run on the same
+files: ``vidpipe transcribe FILE... -f txt,json --word-timestamps`` (one process; a
+transcribe job keeps word times, which sentence splitting computes in both) and bare
+faster-whisper file by file (sequential and batched, as above). Targets: submit + worker within 10 %
+of ``vidpipe transcribe FILE...``, at least 2x bare's best file by file.
+
 Targets (2-core machine, ``base``, int8): long-form RTF <= 0.06; vidpipe / bare-batched
 <= 1.05; short-file sets at least 2.5x bare's best files/min at a WER no more than 0.5
 points worse; whole-process long form below the bare script.
 
-Usage: ``python benchmarks/asr.py [--model base] [--repeat 3] [--data ../shared/data]``
+Usage: ``python benchmarks/asr.py [--model base] [--repeat 3] [--data ../shared/data]
+[--parts long,short,cjk,submit] [--sets en_dev,mixed60]``
 """
 
 from __future__ import annotations
@@ -60,12 +75,15 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import csv
+import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 import jiwer
@@ -140,13 +158,16 @@ def score(items: list[tuple[Path, str, str]], hyps: list[str]) -> tuple[float, f
     )
 
 
-def vidpipe_cli(paths: list[Path], threads: int, model: str, formats: str) -> tuple[float, list]:
-    """Run ``vidpipe transcribe PATHS... -f FORMATS`` as a process; (wall s, transcripts)."""
+def vidpipe_cli(
+    paths: list[Path], threads: int, model: str, formats: str, extra: tuple[str, ...] = ()
+) -> tuple[float, list]:
+    """Run ``vidpipe transcribe PATHS... -f FORMATS [EXTRA...]`` as a process; (wall s,
+    transcripts)."""
     from vidpipe.types import Transcript
 
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "vidpipe", "transcribe", *map(str, paths), "-o", out]
-        cmd += ["-f", formats, "-m", model, "--threads", str(threads), "-q"]
+        cmd += ["-f", formats, "-m", model, "--threads", str(threads), "-q", *extra]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
         wall = time.perf_counter() - t0
@@ -160,6 +181,164 @@ def vidpipe_cli(paths: list[Path], threads: int, model: str, formats: str) -> tu
             stem = p.stem if n == 1 else f"{p.stem}-{n}"
             got.append(Transcript.model_validate_json((Path(out) / f"{stem}.json").read_text()))
         return wall, got
+
+
+def distinct_items(items: list[tuple[Path, str, str]], folder: Path) -> list[tuple[Path, str, str]]:
+    """``items`` with every file distinct: a path's first use as it is, each later use
+    written into ``folder`` as a 16 kHz mono WAV of its audio padded with 1, 2...
+    samples of silence (same speech, another content hash)."""
+    import numpy as np
+
+    seen: dict[Path, int] = {}
+    out = []
+    for path, lang, ref in items:
+        n = seen.get(path, 0)
+        seen[path] = n + 1
+        if n == 0:
+            out.append((path, lang, ref))
+            continue
+        audio = np.concatenate([decode_audio(path), np.zeros(n, np.float32)])
+        dst = folder / f"{path.stem}_{path.suffix.lstrip('.')}-copy{n}.wav"
+        with wave.open(str(dst), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+        out.append((dst, lang, ref))
+    return out
+
+
+def bare_file_by_file(
+    paths: list[Path], bare_model, bare_pipeline, batch_size: int
+) -> dict[str, tuple[float, list[str], list[str]]]:
+    """Bare faster-whisper on ``paths`` one file after another, model loaded:
+    ``{"bare-sequential" | "bare-batched": (wall s, texts, languages)}``."""
+    rows: dict[str, tuple[float, list[str], list[str]]] = {}
+    for sys_name, pipe_kwargs in (
+        ("bare-sequential", None),
+        ("bare-batched", {"batch_size": batch_size}),
+    ):
+        hyps, langs = [], []
+        t0 = time.perf_counter()
+        for p in paths:
+            if pipe_kwargs is None:
+                segs, info = bare_model.transcribe(str(p), beam_size=5, vad_filter=True)
+            else:
+                segs, info = bare_pipeline.transcribe(str(p), beam_size=5, **pipe_kwargs)
+            hyps.append(" ".join(x.text.strip() for x in segs))
+            langs.append(info.language)
+        rows[sys_name] = (time.perf_counter() - t0, hyps, langs)
+    return rows
+
+
+def submit_worker(
+    paths: list[Path], threads: int, model: str
+) -> tuple[float, list[str], list[str], str]:
+    """``vidpipe submit --steps transcribe PATHS...`` + one ``vidpipe worker`` on a SQLite
+    queue and catalog in a temporary ``VIDPIPE_HOME``. The worker is started (idle, no
+    model loaded) before the clock starts; timed from the submit process's start to the
+    last job's ``finished_at``.
+
+    Returns:
+        ``(wall s, texts, languages, detail line)``, texts in ``paths`` order (from the
+        catalog's transcripts).
+    """
+    from datetime import UTC, datetime
+
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.library.models import JOB_FINAL
+    from vidpipe.pipeline.jobs import JobStore
+
+    with tempfile.TemporaryDirectory(prefix="vidpipe-asr-submit-") as tmp:
+        home = Path(tmp)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("VIDPIPE_DATABASE_URL", "VIDPIPE_QUEUE_URL", "VIDPIPE_STORAGE")
+        }
+        env.update(VIDPIPE_HOME=str(home), PYTHONUNBUFFERED="1", COLUMNS="250")
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        log = home / "worker.log"
+        with open(log, "w", encoding="utf-8") as fh:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "vidpipe", "worker", "-c", "1", "--threads", str(threads)],
+                env=env,
+                cwd=home,
+                stdout=subprocess.DEVNULL,
+                stderr=fh,
+            )
+        store = None
+        try:
+            deadline = time.monotonic() + 120
+            while " threads on " not in log.read_text(encoding="utf-8"):
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"worker did not start: {log.read_text()[-500:]}")
+                time.sleep(0.05)
+            t0 = datetime.now(UTC)
+            p0 = time.perf_counter()
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "vidpipe",
+                    "submit",
+                    "--steps",
+                    "transcribe",
+                    "-m",
+                    model,
+                    "--json",
+                    "-q",
+                    *map(str, paths),
+                ],
+                env=env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+            )
+            submit_s = time.perf_counter() - p0
+            if done.returncode != 0:
+                raise RuntimeError(f"vidpipe submit exited {done.returncode}: {done.stderr}")
+            chains = json.loads(done.stdout)
+            ids = [j["id"] for c in chains for j in c["jobs"]]
+            if len(ids) != len(paths):
+                raise RuntimeError(f"{len(ids)} jobs for {len(paths)} files: {done.stderr}")
+            store = JobStore(Catalog(f"sqlite:///{home / 'catalog.db'}"), root=home)
+            deadline = time.monotonic() + 60 + 30 * len(paths)
+            while True:
+                jobs = store.get_many(ids)
+                if all(j.status in JOB_FINAL for j in jobs):
+                    break
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"jobs not final: {log.read_text()[-500:]}")
+                time.sleep(0.2)
+            end = max(j.finished_at for j in jobs)
+            end = end.replace(tzinfo=UTC) if end.tzinfo is None else end
+            wall = (end - t0).total_seconds()
+            first = min(j.started_at for j in jobs)
+            first = first.replace(tzinfo=UTC) if first.tzinfo is None else first
+            bad = [j for j in jobs if j.status != "succeeded"]
+            hyps, langs = [], []
+            for c in chains:
+                tr = store.catalog.get_transcript(c["media_id"])
+                hyps.append(tr.text if tr is not None else "")
+                langs.append(tr.language if tr is not None else "")
+            detail = (
+                f"submit process {submit_s:.2f} s, first claim at "
+                f"{(first - t0).total_seconds():.2f} s, {len(jobs) - len(bad)}/{len(jobs)} "
+                "jobs succeeded"
+            )
+        finally:
+            if store is not None:
+                store.catalog.close()
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    return wall, hyps, langs, detail
 
 
 def load_sets(data: Path) -> dict[str, list[tuple[Path, str]]]:
@@ -284,6 +463,81 @@ def cjk_part(args, engine, bare_model, bare_pipeline) -> None:
                     print(f"      {text}")
 
 
+def short_collections(args, sets) -> dict[str, list[tuple[Path, str, str]]]:
+    """The collections of short files named by ``--sets``: ``{name: [(path, language,
+    reference or "")]}``."""
+    short = {"en_dev": [(p, "en", r) for p, r in sets["en_dev"]]}
+    short.update(short_sets(args.data))
+    wanted = [x.strip() for x in args.sets.split(",") if x.strip()]
+    return {name: short[name] for name in wanted if name in short}
+
+
+def print_rows(
+    name: str,
+    items: list[tuple[Path, str, str]],
+    rows: dict[str, tuple[float, list[str], list[str]]],
+    audio_seconds: float,
+) -> None:
+    """One line per system: wall, files/min, RTF, WER, CER, languages right."""
+    want = [lang for _, lang, _ in items]
+    for sys_name, (wall, hyps, langs) in rows.items():
+        w, c = score(items, hyps)
+        right = sum(a == b for a, b in zip(langs, want, strict=True))
+        print(
+            f"  {name:8s} {sys_name:16s} {len(items)} files, {audio_seconds:6.1f} s audio: "
+            f"wall {wall:6.2f} s, {60 * len(items) / wall:6.1f} files/min, RTF "
+            f"{wall / audio_seconds:.4f}, WER {w * 100:5.2f} %, CER {c * 100:5.2f} %, "
+            f"language {right}/{len(items)}",
+            flush=True,
+        )
+
+
+def submit_part(args, sets, threads, bare_model, bare_pipeline, options) -> list[str]:
+    """The collections of short files through ``vidpipe submit`` + one worker, against
+    ``vidpipe transcribe FILE...`` and bare file by file in the same run (module doc);
+    returns the target lines."""
+    targets: list[str] = []
+    short = short_collections(args, sets)
+    print(
+        "\nqueue workers: vidpipe submit --steps transcribe + 1 worker (SQLite, concurrency 1, "
+        f"{threads} threads), every file distinct:"
+    )
+    with tempfile.TemporaryDirectory(prefix="vidpipe-asr-distinct-") as tmp:
+        for name, items in short.items():
+            items = distinct_items(items, Path(tmp))
+            paths = [p for p, _, _ in items]
+            copies = sum(1 for p in paths if p.parent == Path(tmp))
+            audio_seconds = sum(decode_audio(p).shape[0] / 16000 for p in paths)
+            rows: dict[str, tuple[float, list[str], list[str]]] = {}
+            wall, hyps, langs, detail = submit_worker(paths, threads, args.model)
+            rows["submit + worker"] = (wall, hyps, langs)
+            # a transcribe job keeps word times (the catalog's): the same options here
+            wall, trs = vidpipe_cli(paths, threads, args.model, "txt,json", ("--word-timestamps",))
+            rows["vidpipe FILE..."] = (wall, [t.text for t in trs], [t.language for t in trs])
+            rows.update(bare_file_by_file(paths, bare_model, bare_pipeline, options.batch_size))
+            print(
+                f"  {name}: {copies} repeated files written as padded WAV copies; submit: {detail}"
+            )
+            print_rows(name, items, rows, audio_seconds)
+            ours = rows["submit + worker"][0]
+            cli = rows["vidpipe FILE..."][0]
+            best_name = min(("bare-sequential", "bare-batched"), key=lambda k: rows[k][0])
+            best = rows[best_name][0]
+            print(
+                f"  {name:8s} submit + worker / vidpipe FILE...: {ours / cli:.3f} (time); "
+                f"{rows['bare-sequential'][0] / ours:.2f}x bare-sequential, "
+                f"{rows['bare-batched'][0] / ours:.2f}x bare-batched (speed)",
+                flush=True,
+            )
+            targets.append(
+                f"{name} submit + worker: {ours:.2f} s vs vidpipe FILE... {cli:.2f} s = "
+                f"{ours / cli:.3f} (target <= 1.10: {'met' if ours <= 1.10 * cli else 'NOT met'}); "
+                f"{best / ours:.2f}x {best_name} (bare's best; target >= 2x: "
+                f"{'met' if best >= 2 * ours else 'NOT met'})"
+            )
+    return targets
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="base")
@@ -293,7 +547,13 @@ def main() -> int:
     ap.add_argument(
         "--parts",
         default="long,short,cjk",
-        help="long (per file, as before), short (collections), cjk (long zh/ja/ko)",
+        help="long (per file, as before), short (collections), cjk (long zh/ja/ko), "
+        "submit (the collections through vidpipe submit + one worker)",
+    )
+    ap.add_argument(
+        "--sets",
+        default="en_dev,mixed60",
+        help="collections of short files for the short and submit parts (en_dev, mixed60)",
     )
     ap.add_argument("--verbose", action="store_true", help="print the cjk transcripts")
     args = ap.parse_args()
@@ -360,7 +620,8 @@ def main() -> int:
                 flush=True,
             )
 
-    print("\nratios (vidpipe / baseline, same run):")
+    if "long" in parts:
+        print("\nratios (vidpipe / baseline, same run):")
     for set_name in sets if "long" in parts else ():
         for ours in ("vidpipe", "vidpipe+sentences"):
             w_v, r_v = results[(set_name, ours)]
@@ -402,42 +663,19 @@ def main() -> int:
         )
 
     # ---- collections of short files (issue 14)
-    short = {"en_dev": [(p, "en", r) for p, r in sets["en_dev"]]}
-    short.update(short_sets(args.data))
+    short = short_collections(args, sets)
     if "short" not in parts:
         short = {}
-    print("\ncollections of short files (vidpipe: one process for the whole set):")
+    if short:
+        print("\ncollections of short files (vidpipe: one process for the whole set):")
     for name, items in short.items():
         paths = [p for p, _, _ in items]
         audio_seconds = sum(decode_audio(p).shape[0] / 16000 for p in paths)
         rows: dict[str, tuple[float, list[str], list[str]]] = {}
         wall, trs = vidpipe_cli(paths, threads, args.model, "txt,json")
         rows["vidpipe FILE..."] = (wall, [t.text for t in trs], [t.language for t in trs])
-        for sys_name, pipe_kwargs in (
-            ("bare-sequential", None),
-            ("bare-batched", {"batch_size": options.batch_size}),
-        ):
-            hyps, langs = [], []
-            t0 = time.perf_counter()
-            for p in paths:
-                if pipe_kwargs is None:
-                    segs, info = bare_model.transcribe(str(p), beam_size=5, vad_filter=True)
-                else:
-                    segs, info = bare_pipeline.transcribe(str(p), beam_size=5, **pipe_kwargs)
-                hyps.append(" ".join(x.text.strip() for x in segs))
-                langs.append(info.language)
-            rows[sys_name] = (time.perf_counter() - t0, hyps, langs)
-        want = [lang for _, lang, _ in items]
-        for sys_name, (wall, hyps, langs) in rows.items():
-            w, c = score(items, hyps)
-            right = sum(a == b for a, b in zip(langs, want, strict=True))
-            print(
-                f"  {name:8s} {sys_name:16s} {len(paths)} files, {audio_seconds:6.1f} s audio: "
-                f"wall {wall:6.2f} s, {60 * len(paths) / wall:6.1f} files/min, RTF "
-                f"{wall / audio_seconds:.4f}, WER {w * 100:5.2f} %, CER {c * 100:5.2f} %, "
-                f"language {right}/{len(paths)}",
-                flush=True,
-            )
+        rows.update(bare_file_by_file(paths, bare_model, bare_pipeline, options.batch_size))
+        print_rows(name, items, rows, audio_seconds)
         ours = rows["vidpipe FILE..."]
         best_name = min(("bare-sequential", "bare-batched"), key=lambda k: rows[k][0])
         best = rows[best_name]
@@ -451,6 +689,8 @@ def main() -> int:
             f"{name}: {speed:.2f}x bare's best (target >= 2.5x at <= +0.5 WER points: "
             f"{'met' if speed >= 2.5 and w_ours - w_best <= 0.005 else 'NOT met'})"
         )
+    if "submit" in parts:
+        targets += submit_part(args, sets, threads, bare_model, bare_pipeline, options)
     if "cjk" in parts:
         cjk_part(args, engine, bare_model, bare_pipeline)
     print("\ntargets:")

@@ -20,11 +20,18 @@ skipped with the reason.
     direct. Target: overhead <= 20 ms/job. Also printed: CPU ms per job (this process
     and the worker, from ``os.times`` and ``/proc/<pid>/stat``; the database servers'
     CPU is in neither side), steadier than wall time on a shared machine.
-(b) **Worker scaling**: ``--recordings`` (16) LJSpeech clips submitted as transcribe jobs
+(b) **Worker scaling**: ``--recordings`` (64) distinct LJSpeech recordings (the 32 clips
+    padded with 1, 2... samples of silence, as in (c)) submitted as transcribe jobs
     (``tiny.en``, ``--threads 1`` per worker), on one worker and then on two worker
-    processes, each run on a fresh catalog and queue. Each worker first runs one
-    warm-up job (its model load is not timed). Throughput = jobs / (first submit call
-    to the last ``finished_at``). Target: 2 workers >= 1.8x the throughput of 1 (2 cores).
+    processes, each run on a fresh catalog and queue. Workers pack short transcribe
+    jobs (issue 19): ``submit`` cuts the short files of one submission into packing
+    groups of 32 and a worker claiming one job claims its group's queued jobs, so 64
+    recordings are two packs, one per worker when there are two (with 32 or fewer, one
+    worker takes them all and a second one has nothing to do). Each worker first runs
+    one warm-up job on an unpadded clip (each its own beam size, so that no worker
+    packs another's warm-up job; its model load is not timed). Throughput = jobs /
+    (first submit call to the last ``finished_at``). Target: 2 workers >= 1.8x the
+    throughput of 1 (2 cores).
 (c) **Recovery**: ``--kill-jobs`` (100) transcribe jobs (``tiny.en``, ``--threads 1``) on
     distinct recordings (the 32 clips, then copies of them padded with 1, 2, ... samples
     of silence so each has its own content) on three workers with a short lease
@@ -37,8 +44,9 @@ skipped with the reason.
     while the earlier owner was still alive); recovery time of each lost job = its next
     claim's ``started_at`` - the kill time. Target: recovery <= lease + 5 s.
 
-``--quick`` (the smoke test's run): (a) 20 jobs, (b) 4 recordings, (c) 8 jobs, one kill
-after 2 s, lease 4 s.
+``--quick`` (the smoke test's run): (a) 20 jobs, (b) 64 recordings (two packs: fewer
+would not show two workers sharing packed work), (c) 8 jobs, one kill after 2 s, lease
+4 s. In (c) a kill takes away every job of the killed worker's pack.
 
 The machine should be quiet: wall times of other processes' work end up in every
 number. Times from the catalog (``started_at``, ``finished_at``) and the kill times are
@@ -104,14 +112,15 @@ def clips() -> list[Path]:
     return paths
 
 
-def distinct_recordings(folder: Path, n: int) -> list[Path]:
-    """``n`` recordings with distinct content: the 32 clips, then copies of clip ``i % 32``
-    padded with ``i // 32`` samples of silence (same speech, another sha256)."""
+def distinct_recordings(folder: Path, n: int, first_pad: int = 0) -> list[Path]:
+    """``n`` recordings with distinct content: copies of clip ``i % 32`` padded with
+    ``first_pad + i // 32`` samples of silence (same speech, another sha256; with
+    ``first_pad`` 0 the first 32 are the clips themselves)."""
     folder.mkdir(parents=True, exist_ok=True)
     src = clips()
     out: list[Path] = []
     for i in range(n):
-        clip, pad = src[i % len(src)], i // len(src)
+        clip, pad = src[i % len(src)], first_pad + i // len(src)
         dst = folder / f"{i:03d}-{clip.name}"
         if pad == 0:
             shutil.copy(clip, dst)
@@ -359,7 +368,8 @@ def add_media(store, paths: list[Path]) -> list[int]:
 def warm_up(store, env: Env, workers: list[WorkerProc], kind: str, inputs: list[dict], params):
     """Run one job per worker before timing (model loads, imports, first connections):
     batches of one job per worker are sent until every worker has run one (or ``inputs``
-    run out)."""
+    run out). ``params``: one dict for every job, or a list of them (one per input:
+    transcribe jobs with different options are not packed together)."""
     from vidpipe.pipeline.queue import enqueue
 
     owners = {w.owner() for w in workers}
@@ -367,8 +377,12 @@ def warm_up(store, env: Env, workers: list[WorkerProc], kind: str, inputs: list[
     todo = list(inputs)
     while todo and not owners <= seen:
         # one job per worker at once: a worker busy with one leaves the next to another
+        done = len(inputs) - len(todo)
         batch, todo = todo[: len(workers)], todo[len(workers) :]
-        jobs = [store.create(kind, params, input=inp) for inp in batch]
+        jobs = [
+            store.create(kind, params[done + k] if isinstance(params, list) else params, input=inp)
+            for k, inp in enumerate(batch)
+        ]
         enqueue(jobs, url=env.queue_url)
         for row in wait_jobs(store, [j.id for j in jobs], workers, timeout=120):
             if row[1] != "succeeded":
@@ -506,10 +520,8 @@ def part_b(backend: Backend, tmp: Path, n: int, workers: int) -> dict:
 
     all_clips = clips()
     folder = tmp / f"b-{backend.name}-{workers}"
-    folder.mkdir()
-    for p in all_clips[:n]:
-        shutil.copy(p, folder / p.name)
-    warm = all_clips[n : n + 3 * workers]
+    distinct_recordings(folder, n, first_pad=1)  # none is a warm-up clip's content
+    warm = all_clips[: 3 * workers]
     env = backend.new_env(tmp)
     store = open_store(env)
     procs: list[WorkerProc] = []
@@ -518,7 +530,7 @@ def part_b(backend: Backend, tmp: Path, n: int, workers: int) -> dict:
             WorkerProc(env, worker_args(threads=1), tmp / f"b-{backend.name}-{workers}-{i}.log")
             for i in range(workers)
         ]
-        params = {"model": MODEL}
+        params = [{"model": MODEL, "beam_size": 1 + k} for k in range(len(warm))]
         warm_up(store, env, procs, "transcribe", [{"path": str(p)} for p in warm], params)
         options = RunOptions(steps=("transcribe",), model=MODEL)
         t0 = now()
@@ -531,9 +543,22 @@ def part_b(backend: Backend, tmp: Path, n: int, workers: int) -> dict:
         if bad:
             raise RuntimeError(f"{len(bad)} transcribe jobs did not succeed")
         wall = (max(r[4] for r in rows) - t0).total_seconds()
-        owners = {r[2] for r in rows}
+        per_owner: dict[str, int] = {}
+        spans: dict[str, list[float]] = {}  # owner -> [first start, last finish], s after t0
+        for r in rows:
+            per_owner[r[2]] = per_owner.get(r[2], 0) + 1
+            a, b = (r[3] - t0).total_seconds(), (r[4] - t0).total_seconds()
+            span = spans.setdefault(r[2], [a, b])
+            span[0], span[1] = min(span[0], a), max(span[1], b)
         audio = sum(store.get(i).result["duration"] for i in ids)
-        return {"wall": wall, "jobs_s": n / wall, "audio_s": audio / wall, "owners": len(owners)}
+        return {
+            "wall": wall,
+            "jobs_s": n / wall,
+            "audio_s": audio / wall,
+            "owners": len(per_owner),
+            "per_owner": sorted(per_owner.values(), reverse=True),
+            "spans": sorted(spans.values()),
+        }
     finally:
         for w in procs:
             w.stop()
@@ -546,7 +571,9 @@ def print_b(label: str, res: dict[int, dict], n: int) -> None:
     for workers, r in res.items():
         print(
             f"    {workers} worker(s): {r['wall']:6.1f} s, {r['jobs_s']:.2f} jobs/s, "
-            f"{r['audio_s']:.1f} audio s/s (jobs ran on {r['owners']} worker(s))"
+            f"{r['audio_s']:.1f} audio s/s (jobs ran on {r['owners']} worker(s): "
+            f"{', '.join(map(str, r['per_owner']))}; busy from-to s: "
+            f"{', '.join(f'{a:.1f}-{b:.1f}' for a, b in r['spans'])})"
         )
     if 1 in res and 2 in res:
         ratio = res[2]["jobs_s"] / res[1]["jobs_s"]
@@ -801,7 +828,7 @@ def main() -> int:
     )
     ap.add_argument("--pg-admin", default=os.environ.get("VIDPIPE_BENCH_PG", DEFAULT_PG_ADMIN))
     ap.add_argument("--probe-jobs", type=int, default=None, help="(a) jobs (200; quick 20)")
-    ap.add_argument("--recordings", type=int, default=None, help="(b) recordings (16; quick 4)")
+    ap.add_argument("--recordings", type=int, default=None, help="(b) recordings (64; quick 64)")
     ap.add_argument("--kill-jobs", type=int, default=None, help="(c) jobs (100; quick 8)")
     ap.add_argument("--lease", type=float, default=None, help="(c) worker lease, s (5; quick 4)")
     ap.add_argument("--kill-every", type=float, default=None, help="(c) seconds (10; quick 2)")
@@ -809,7 +836,7 @@ def main() -> int:
     args = ap.parse_args()
     q = args.quick
     n_a = args.probe_jobs or (20 if q else 200)
-    n_b = args.recordings or (4 if q else 16)
+    n_b = args.recordings or 64
     n_c = args.kill_jobs or (8 if q else 100)
     lease = args.lease or (4.0 if q else 5.0)
     kill_every = args.kill_every or (2.0 if q else 10.0)
@@ -819,10 +846,8 @@ def main() -> int:
         ap.error("--backends takes sqlite, redis or sqlite,redis")
     if not set(args.parts) <= set("abc") or not args.parts:
         ap.error("--parts takes letters of abc")
-    if n_b > 24 or n_c < 1 or n_a < 1 or n_b < 1 or lease < 1:
-        ap.error(
-            "counts must be >= 1, --recordings <= 24 (32 clips, 8 kept for warm-up), --lease >= 1"
-        )
+    if n_c < 1 or n_a < 1 or n_b < 1 or lease < 1:
+        ap.error("counts must be >= 1, --lease >= 1")
     backends: list[Backend] = []
     for name in names:
         backends.append(
@@ -855,8 +880,9 @@ def main() -> int:
             print_a(res_a, n_a)
         if "b" in args.parts:
             print(
-                f"\n(b) worker scaling: {n_b} LJSpeech clips, transcribe {MODEL}, "
-                "1 thread per worker, 1 job at a time per worker",
+                f"\n(b) worker scaling: {n_b} distinct LJSpeech recordings, transcribe {MODEL}, "
+                "1 thread per worker, 1 job (or 1 pack of up to 32 short jobs) at a time per "
+                "worker",
                 flush=True,
             )
             for b in live:

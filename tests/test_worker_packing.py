@@ -74,6 +74,46 @@ def test_a_worker_packs_twelve_short_jobs(store, monkeypatch):
     assert run_job(store, ids[5], me).status == "succeeded" and len(calls) == 1
 
 
+def test_two_workers_on_one_group_do_not_both_transcribe_all_of_it(store, monkeypatch):
+    """Two workers took jobs of one packing group at once (``vidpipe submit`` of a
+    folder, two idle workers): the one holding the rest transcribes the group; the
+    other transcribes only the files of the jobs it claimed (alone when just one), not
+    the whole group a second time for them (seen in benchmarks/queue.py (b): 63 jobs on
+    one worker, 1 on the other, two workers slower than one)."""
+    clips = CLIPS[:4]
+    group = [str(p.resolve()) for p in clips]
+    ids = [
+        store.create("transcribe", OPTS, input={"path": str(p), "pack": group}).id for p in clips
+    ]
+    calls: list[list[str]] = []
+    real = TranscribeStage.ahead
+
+    def spy(paths, options, threads=None):
+        calls.append([Path(p).name for p in paths])
+        return real(paths, options, threads)
+
+    monkeypatch.setattr(TranscribeStage, "ahead", staticmethod(spy))
+    other = "elsewhere:1:packing"  # the worker that won the first jobs, still at work
+    assert store.claim(ids[0], other, lease=3600) is not None
+    assert [j.id for j in store.claim_many([ids[1]], other, lease=3600)] == [ids[1]]
+    me = owner_id()
+    assert run_job(store, ids[2], me).status == "succeeded"
+    assert calls == [[clips[2].name, clips[3].name]]  # its own two files, not the four
+    assert [j.status for j in store.get_many(ids)] == ["running", "running"] + ["succeeded"] * 2
+    assert all(j.owner == me for j in store.get_many(ids[2:]))
+    # the same race with one job left over: that file alone, no packed call at all
+    ids = [
+        store.create("transcribe", OPTS, input={"path": str(p), "pack": group}).id for p in clips
+    ]
+    for jid in (ids[0], ids[1], ids[3]):
+        assert store.claim(jid, other, lease=3600) is not None
+    assert run_job(store, ids[2], me).status == "succeeded"
+    assert len(calls) == 1
+    (art,) = store.artifact_paths(store.get(ids[2]))
+    words = " ".join(s["text"] for s in json.loads(art.read_text())["segments"])
+    assert english_words(words)[:3] == ["for", "although", "the"]  # LJ001-0003 alone
+
+
 _KILLED_WORKER = """
 import os, signal, sys
 from vidpipe.library.catalog import Catalog

@@ -254,10 +254,11 @@ def _claim_pack(
     With a packing group (``input.pack``, made by :func:`vidpipe.pipeline.plan.
     plan_chains`), the group's files, all of them (those already transcribed too, so
     every file gets the transcript an uninterrupted run gives it), and the group's
-    queued jobs. Without one, the job's file when it is short and up to
-    :data:`~vidpipe.speech.transcribe.PACK_GROUP` - 1 other queued short files' jobs, oldest
-    first. Only jobs of ``within`` when given. ``([], [])`` when there is nothing to
-    pack.
+    queued jobs; but when another worker is running jobs of the group (two workers
+    took its jobs at once), only the files of the jobs claimed here. Without one, the
+    job's file when it is short and up to :data:`~vidpipe.speech.transcribe.PACK_GROUP`
+    - 1 other queued short files' jobs, oldest first. Only jobs of ``within`` when
+    given. ``([], [])`` when there is nothing to pack.
     """
     # imported here for start-up time: NumPy, ASR engines
     asr = importlib.import_module(
@@ -279,7 +280,19 @@ def _claim_pack(
             and (within is None or j.id in within)
             and str(_file_of(store, j)) in wanted
         ]
-        return group, store.claim_many([j.id for j in others], owner, lease=lease)
+        won = store.claim_many([j.id for j in others], owner, lease=lease)
+        if any(
+            j.owner != owner and str(_file_of(store, j)) in wanted
+            for j in store.queued_like(job.kind, job.params_hash, status="running")
+        ):
+            # two workers took jobs of this group at once: the other one transcribes the
+            # group for its jobs, this one only the files it claimed (not the whole group
+            # a second time for one job)
+            ids = {j.id for j in won}
+            paths = [mine, *(_file_of(store, j) for j in others if j.id in ids)]
+            paths = [p for p in paths if p is not None]
+            return (paths, won) if len(paths) > 1 else ([], won)
+        return group, won
     if not _is_short(mine):
         return [], []
     picked: list[Job] = []

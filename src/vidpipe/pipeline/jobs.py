@@ -678,13 +678,16 @@ class JobStore:
             won = set(s.scalars(stmt))
         return self.get_many([j for j in ids if j in won])
 
-    def queued_like(self, kind: str, params_hash: str, *, limit: int = 256) -> list[Job]:
-        """Queued jobs of ``kind`` with options hash ``params_hash``, oldest first (what a
-        worker may pack with a job it claimed)."""
+    def queued_like(
+        self, kind: str, params_hash: str, *, status: str = "queued", limit: int = 256
+    ) -> list[Job]:
+        """Queued jobs (or jobs of another ``status``) of ``kind`` with options hash
+        ``params_hash``, oldest first (what a worker may pack with a job it claimed;
+        ``"running"``: what other workers may be packing)."""
         with self.catalog.session(write=False) as s:
             rows = s.scalars(
                 select(JobRow)
-                .where(JobRow.status == "queued", JobRow.kind == kind)
+                .where(JobRow.status == status, JobRow.kind == kind)
                 .where(JobRow.params_hash == params_hash)
                 .order_by(JobRow.created_at, JobRow.id)
                 .limit(limit)
