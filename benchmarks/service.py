@@ -221,7 +221,8 @@ def bench_short(label: str, start, sets: dict, clients: int) -> dict:
                 out[(name, n)] = r = run_short(url, items, n)
                 print(f"  {label:<8} {name:<8} x{n:<2} wall {r['wall']:7.2f} s, "
                       f"{r['fpm']:6.1f} files/min, p50 {r['p50']:5.2f} s, WER "
-                      f"{100 * r['wer']:5.2f} %, CER {100 * r['cer']:5.2f} %", flush=True)  # fmt: skip
+                      f"{100 * r['wer']:5.2f} %, CER {100 * r['cer']:5.2f} %",
+                      flush=True)  # fmt: skip
         return out
     finally:
         proc.terminate()

@@ -205,9 +205,7 @@ def test_streamed_requests_take_part_and_stream_their_own_text(served):
         if i % 2:  # a plain json answer, the same options as a stream
             return _post(served, path)[0]
         with _client(served) as client, path.open("rb") as fh:
-            events = list(
-                client.audio.transcriptions.create(file=fh, model=MODEL, stream=True)
-            )
+            events = list(client.audio.transcriptions.create(file=fh, model=MODEL, stream=True))
         deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
         assert events[-1].type == "transcript.text.done"
         assert events[-1].text == "".join(deltas)

@@ -43,6 +43,7 @@ of its group's decoding).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
@@ -246,10 +247,8 @@ class TranscriptionBatcher:
     def _release(self) -> None:
         if self.limiter is None or self._loop is None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
             self._loop.call_soon_threadsafe(self.limiter.release_on_behalf_of, self._borrower)
-        except RuntimeError:  # the loop is closed
-            pass
 
     def _take(self) -> tuple[list[_Request], float]:
         """The next group (called with the lock held and requests pending): the oldest
@@ -312,9 +311,7 @@ class TranscriptionBatcher:
         except Exception as exc:
             if len(group) == 1:
                 return [exc]
-            _log.warning(
-                "a packed group of %d failed (%s): decoding each alone", len(group), exc
-            )
+            _log.warning("a packed group of %d failed (%s): decoding each alone", len(group), exc)
         out: list = []
         for r in group:
             try:
@@ -344,7 +341,5 @@ class TranscriptionBatcher:
             else:
                 fut.set_result(result)
 
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             fut.get_loop().call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop is closed: nobody waits any more
-            pass
