@@ -124,7 +124,8 @@ def model_limiter(request: Request) -> anyio.CapacityLimiter:
 def transcription_batcher(request: Request):
     """The app's :class:`~vidpipe.service.batching.TranscriptionBatcher` (built on first
     use, sharing :func:`model_limiter`); ``None`` when packing is off
-    (``ServiceConfig.batch_max`` 1)."""
+    (``ServiceConfig.batch_max`` 1). ``request`` may be a websocket too (anything with
+    ``.app``): other routes share the same groups through it."""
     from vidpipe.service.batching import TranscriptionBatcher
 
     state = request.app.state
