@@ -37,7 +37,8 @@ clients (target >= 2.5x at equal or better WER) and the single-request latency o
 vidpipe against the unpacked service (sequential p50; target within 10 %).
 
 Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--short-clients 8]
-[--parts long,short] [--data ../shared/data]``. Prints; asserts nothing.
+[--parts long,short] [--short-sets en_dev,mixed60] [--data ../shared/data]``.
+Prints; asserts nothing.
 """
 
 from __future__ import annotations
@@ -236,6 +237,8 @@ def short_part(args, threads: int, data_sets: dict, home: Path) -> None:
     """Issue 21: the short collections with ``--short-clients`` concurrent clients."""
     sets = {"en_dev": [(p, "en", r) for p, r in data_sets["en_dev"]]}
     sets.update(short_sets(args.data))
+    wanted = {x.strip() for x in args.short_sets.split(",") if x.strip()}
+    sets = {k: v for k, v in sets.items() if k in wanted}
     n = args.short_clients
     print(f"\nshort collections, sequential and {n} concurrent clients: "
           f"{', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
@@ -294,6 +297,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--short-clients", type=int, default=8)
+    ap.add_argument("--short-sets", default="en_dev,mixed60", help="short collections to send")
     ap.add_argument(
         "--parts",
         default="long,short",
