@@ -274,3 +274,58 @@ def test_empty_audio_is_refused_before_any_group():
 
     with pytest.raises(MediaError, match="no samples"):
         asyncio.run(main())
+
+
+def test_groups_go_oldest_first_and_never_mix_options():
+    """The batcher's order: while a group decodes, the requests that arrive wait; the
+    next group is the oldest waiting request's options, every waiting request of those
+    options with it (oldest first, at most ``max_group``), never another's. The decode
+    function here records its groups (no model: the order is what is checked)."""
+    import threading
+
+    from vidpipe.service.batching import TranscriptionBatcher
+    from vidpipe.speech.engine import TranscribeOptions
+    from vidpipe.speech.transcribe import decode_file
+    from vidpipe.types import Transcript
+
+    audio = decode_file(EN_DEV / "LJ001-0002.wav")
+    started, release = threading.Event(), threading.Event()
+    calls: list[list[int]] = []
+
+    def decode(model, options, batch):
+        calls.append([int(a[0]) for a in batch])
+        started.set()
+        release.wait(30)
+        return [Transcript(language="en", duration=float(a.shape[0])) for a in batch]
+
+    one, other = TranscribeOptions(), TranscribeOptions(language="en")
+
+    def tagged(n: int) -> np.ndarray:
+        a = audio.copy()
+        a[0] = n  # the request's number, read back by decode
+        return a
+
+    async def main():
+        batcher = TranscriptionBatcher(decode, max_group=2, max_wait=0.0)
+        try:
+            first = asyncio.ensure_future(batcher.submit(tagged(0), MODEL, one))
+            while not started.is_set():  # request 0 decodes alone, at once
+                await asyncio.sleep(0.01)
+            rest = []
+            for n, opts in ((1, other), (2, one), (3, other), (4, one), (5, one), (6, other)):
+                rest.append(asyncio.ensure_future(batcher.submit(tagged(n), MODEL, opts)))
+                await asyncio.sleep(0)  # each enqueued in this order
+            while batcher.waiting < 6:
+                await asyncio.sleep(0.01)
+            release.set()
+            return await asyncio.gather(first, *rest)
+        finally:
+            batcher.close()
+
+    results = asyncio.run(main())
+    # 0 alone at once; then the oldest waiting (1, other) with 3; then 2 with 4 (one, at
+    # most two a group: 5 waits for the next); then 5 (older than 6); then 6
+    assert calls == [[0], [1, 3], [2, 4], [5], [6]]
+    sizes = [r.size for r in results]
+    assert sizes == [1, 2, 2, 2, 2, 1, 1]
+    assert len({r.group for r in results}) == 5
