@@ -211,6 +211,30 @@ def run_short(url: str, items: list[tuple[Path, str, str]], clients: int) -> dic
     }
 
 
+def _group_metrics(url: str) -> str:
+    """vidpipe's packing figures from ``/metrics`` (empty for other servers)."""
+    import re
+
+    try:
+        body = httpx.get(url + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return ""
+
+    def value(name: str) -> float | None:
+        m = re.search(rf"^{name} (\S+)$", body, re.M)
+        return float(m.group(1)) if m else None
+
+    n = value("vidpipe_transcription_group_size_count")
+    if not n:
+        return ""
+    size = value("vidpipe_transcription_group_size_sum") / n
+    gathered = value("vidpipe_transcription_gather_seconds_sum") / n
+    waits = value("vidpipe_transcription_wait_seconds_count") or 1.0
+    wait = value("vidpipe_transcription_wait_seconds_sum") / waits
+    return (f"{int(n)} groups (all workloads), mean size {size:.2f}, mean extra gathering "
+            f"{gathered:.3f} s a group, mean wait {wait:.2f} s a request")  # fmt: skip
+
+
 def bench_short(label: str, start, sets: dict, clients: int) -> dict:
     """Each short collection sequentially then by ``clients`` clients, on one server."""
     proc, url = start()
@@ -224,6 +248,9 @@ def bench_short(label: str, start, sets: dict, clients: int) -> dict:
                       f"{r['fpm']:6.1f} files/min, p50 {r['p50']:5.2f} s, WER "
                       f"{100 * r['wer']:5.2f} %, CER {100 * r['cer']:5.2f} %",
                       flush=True)  # fmt: skip
+        groups = _group_metrics(url)
+        if groups:
+            print(f"  {label:<8} packed groups: {groups}", flush=True)
         return out
     finally:
         proc.terminate()
