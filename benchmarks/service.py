@@ -37,7 +37,7 @@ clients (target >= 2.5x at equal or better WER) and the single-request latency o
 vidpipe against the unpacked service (sequential p50; target within 10 %).
 
 Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--short-clients 8]
-[--parts long,short] [--short-sets en_dev,mixed60] [--data ../shared/data]``.
+[--parts service,short] [--short-sets en_dev,mixed60] [--data ../shared/data]``.
 Prints; asserts nothing.
 """
 
@@ -327,8 +327,8 @@ def main() -> int:
     ap.add_argument("--short-sets", default="en_dev,mixed60", help="short collections to send")
     ap.add_argument(
         "--parts",
-        default="long,short",
-        help="long (the sets above with --clients, as before), short (issue 21)",
+        default="service,short",
+        help="service (the sets above with --clients, as before), short (issue 21)",
     )
     ap.add_argument(
         "--data",
@@ -342,7 +342,7 @@ def main() -> int:
     parts = {p.strip() for p in args.parts.split(",")}
     print(f"model {args.model}, {threads} threads, batch {args.batch_size}, "
           f"sets: {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
-    if "long" not in parts:
+    if "service" not in parts:
         with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
             short_part(args, threads, sets, Path(tmp))
         return 0
