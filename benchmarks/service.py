@@ -37,8 +37,21 @@ session minus its start, over the audio's length: 1.0 + the final lag when decod
 keeps up) and the WER of the completed turns (whole recording only). Targets: first
 partial <= 2 s after speech starts; 4 sessions keep up with real time with ``base``.
 
-Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--data ../shared/data]
-[--parts service,realtime]``. Prints; asserts nothing.
+
+Collections of short files with concurrent clients (issue 21, ``--parts short``): the
+short-file collections of ``benchmarks/asr.py`` (``en_dev``, 32 files, and ``mixed60``,
+60 clips in 9 languages, language detected) sent sequentially and by ``--short-clients``
+(8) concurrent clients to three servers in turn: ``vidpipe`` (concurrent short requests
+packed into shared Whisper windows, :mod:`vidpipe.service.batching`), ``unpacked``
+(``vidpipe serve`` with ``VIDPIPE_SERVICE_BATCH_MAX=1``: each request alone, the
+service before packing) and ``fws``. Reported per set: files/min, p50/p95 latency, WER
+(CER for zh/ja/ko, :func:`asr.score`), the throughput ratio vidpipe / fws with 8
+clients (target >= 2.5x at equal or better WER) and the single-request latency of
+vidpipe against the unpacked service (sequential p50; target within 10 %).
+
+Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--short-clients 8]
+[--parts service,short,realtime] [--short-sets en_dev,mixed60] [--sessions 1,2,4]
+[--data ../shared/data]``. Prints; asserts nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +79,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vidpipe
-from asr import load_sets, wer
+from asr import load_sets, score, short_sets, wer
 from vidpipe.config import default_threads
 from vidpipe.speech.engine import TranscribeOptions
 from vidpipe.speech.models import resolve_model
@@ -95,9 +108,11 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_vidpipe(model: str, home: Path) -> tuple[subprocess.Popen, str]:
+def start_vidpipe(model: str, home: Path, packed: bool = True) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_MODEL=model)
+    if not packed:
+        env["VIDPIPE_SERVICE_BATCH_MAX"] = "1"
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "vidpipe", "serve", "--no-worker", "--port", str(port),
            "--log-level", "warning"]  # fmt: skip
@@ -191,17 +206,148 @@ def bench_server(label: str, start, sets: dict, clients: int) -> dict:
             proc.kill()
 
 
+def run_short(url: str, items: list[tuple[Path, str, str]], clients: int) -> dict:
+    """A short-file collection through ``clients`` concurrent clients: timings and scores."""
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda it: post(url, it[0]), items))
+    wall = time.perf_counter() - t0
+    lat = sorted(s for _, s in results)
+    w, c = score(items, [t for t, _ in results])
+    return {
+        "wall": wall,
+        "fpm": 60.0 * len(items) / wall,
+        "p50": statistics.median(lat),
+        "p95": lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))],
+        "wer": w,
+        "cer": c,
+    }
+
+
+def _group_metrics(url: str) -> str:
+    """vidpipe's packing figures from ``/metrics`` (empty for other servers)."""
+    import re
+
+    try:
+        body = httpx.get(url + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return ""
+
+    def value(name: str) -> float | None:
+        m = re.search(rf"^{name} (\S+)$", body, re.M)
+        return float(m.group(1)) if m else None
+
+    n = value("vidpipe_transcription_group_size_count")
+    if not n:
+        return ""
+    size = value("vidpipe_transcription_group_size_sum") / n
+    gathered = value("vidpipe_transcription_gather_seconds_sum") / n
+    waits = value("vidpipe_transcription_wait_seconds_count") or 1.0
+    wait = value("vidpipe_transcription_wait_seconds_sum") / waits
+    return (f"{int(n)} groups (all workloads), mean size {size:.2f}, mean extra gathering "
+            f"{gathered:.3f} s a group, mean wait {wait:.2f} s a request")  # fmt: skip
+
+
+def bench_short(label: str, start, sets: dict, clients: int) -> dict:
+    """Each short collection sequentially then by ``clients`` clients, on one server."""
+    proc, url = start()
+    try:
+        post(url, next(iter(sets.values()))[0][0])  # warm-up: model load
+        out = {}
+        for name, items in sets.items():
+            for n in (1, clients):
+                out[(name, n)] = r = run_short(url, items, n)
+                print(f"  {label:<8} {name:<8} x{n:<2} wall {r['wall']:7.2f} s, "
+                      f"{r['fpm']:6.1f} files/min, p50 {r['p50']:5.2f} s, WER "
+                      f"{100 * r['wer']:5.2f} %, CER {100 * r['cer']:5.2f} %",
+                      flush=True)  # fmt: skip
+        groups = _group_metrics(url)
+        if groups:
+            print(f"  {label:<8} packed groups: {groups}", flush=True)
+        return out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def short_part(args, threads: int, data_sets: dict, home: Path) -> None:
+    """Issue 21: the short collections with ``--short-clients`` concurrent clients."""
+    sets = {"en_dev": [(p, "en", r) for p, r in data_sets["en_dev"]]}
+    sets.update(short_sets(args.data))
+    wanted = {x.strip() for x in args.short_sets.split(",") if x.strip()}
+    sets = {k: v for k, v in sets.items() if k in wanted}
+    n = args.short_clients
+    print(f"\nshort collections, sequential and {n} concurrent clients: "
+          f"{', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
+    results = {
+        "vidpipe": bench_short(
+            "vidpipe", lambda: start_vidpipe(args.model, home / "packed"), sets, n
+        ),
+        "unpacked": bench_short(
+            "unpacked",
+            lambda: start_vidpipe(args.model, home / "unpacked", packed=False),
+            sets,
+            n,
+        ),
+    }
+    try:
+        results["fws"] = bench_short(
+            "fws", lambda: start_fws(args.model, threads, args.batch_size, home), sets, n
+        )
+    except Exception as exc:  # faster-whisper-server not installed or not starting
+        print(f"  fws: not run ({type(exc).__name__}: {exc})")
+    head = (
+        f"{'set':<8} {'clients':>7} {'system':<9} {'wall s':>8} {'files/min':>9} "
+        f"{'p50 s':>7} {'p95 s':>7} {'WER %':>6} {'CER %':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name in sets:
+        for c in (1, n):
+            for system, res in results.items():
+                r = res[(name, c)]
+                print(f"{name:<8} {c:>7} {system:<9} {r['wall']:8.2f} {r['fpm']:9.1f} "
+                      f"{r['p50']:7.2f} {r['p95']:7.2f} {100 * r['wer']:6.2f} "
+                      f"{100 * r['cer']:6.2f}")  # fmt: skip
+    print()
+    for name in sets:
+        ours = results["vidpipe"][(name, n)]
+        if "fws" in results:
+            fws = results["fws"][(name, n)]
+            speed = ours["fpm"] / fws["fpm"]
+            dw = 100 * (ours["wer"] - fws["wer"])
+            dc = 100 * (ours["cer"] - fws["cer"])
+            print(f"{name:<8} x{n}: throughput vidpipe/fws = {speed:.2f} (target >= 2.50), "
+                  f"WER {dw:+.2f} points, CER {dc:+.2f} points (target <= 0)")  # fmt: skip
+        plain = results["unpacked"][(name, n)]
+        print(f"{name:<8} x{n}: throughput vidpipe/unpacked = {ours['fpm'] / plain['fpm']:.2f}, "
+              f"WER {100 * (ours['wer'] - plain['wer']):+.2f} points")  # fmt: skip
+        one, alone = results["vidpipe"][(name, 1)], results["unpacked"][(name, 1)]
+        print(f"{name:<8} sequential: latency p50 vidpipe/unpacked = "
+              f"{one['p50'] / alone['p50']:.3f}, wall {one['wall'] / alone['wall']:.3f} "
+              "(target <= 1.10)")  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="base")
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--short-clients", type=int, default=8)
+    ap.add_argument("--short-sets", default="en_dev,mixed60", help="short collections to send")
+    ap.add_argument(
+        "--parts",
+        default="service,short",
+        help="service (the sets above with --clients, as before), short, realtime (issue 21)",
+    )
     ap.add_argument(
         "--data",
         type=Path,
         default=Path(os.environ.get("VIDPIPE_SHARED_DATA") or ROOT.parent / "shared" / "data"),
     )
-    ap.add_argument("--parts", default="service", help="service, realtime (comma list)")
     ap.add_argument("--sessions", default="1,2,4", help="realtime sessions at once per run")
     ap.add_argument("--realtime-seconds", type=float, default=0.0, help="0: the whole file")
     args = ap.parse_args()
@@ -210,11 +356,15 @@ def main() -> int:
     sets = load_sets(args.data)
     if "realtime" in parts:
         bench_realtime(args, sets)
-    if "service" not in parts:
+    if not parts & {"service", "short"}:
         return 0
     threads = default_threads()
     print(f"model {args.model}, {threads} threads, batch {args.batch_size}, "
           f"sets: {', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
+    if "service" not in parts:
+        with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+            short_part(args, threads, sets, Path(tmp))
+        return 0
 
     engine = FasterWhisperEngine(args.model, threads=threads)
     vidpipe.transcribe(sets["en_dev"][0][0], engine=engine, sentence_segments=False)  # warm
@@ -266,6 +416,9 @@ def main() -> int:
         print(f"{name:<8} in-process {r['wall']:7.2f} s (WER {r['wer']:.3f}); served "
               f"sequentially {served['wall']:7.2f} s: HTTP overhead {100 * overhead:+.1f} % "
               "(target <= 5 %)")  # fmt: skip
+    if "short" in parts:
+        with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+            short_part(args, threads, sets, Path(tmp))
     return 0
 
 

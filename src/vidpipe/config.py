@@ -188,6 +188,18 @@ class Settings(BaseSettings):
         description="Slowest body upload kept going, bytes per second (after the first "
         "service_body_timeout seconds).",
     )
+    service_batch_max: int = Field(
+        32,
+        ge=1,
+        description="Most concurrent short transcription requests decoded together in one "
+        "packed group (1: each request alone).",
+    )
+    service_batch_wait: float = Field(
+        0.25,
+        ge=0,
+        description="Longest extra wait, seconds, for the rest of a packed transcription "
+        "group once the decoder is free (never when the server is idle).",
+    )
 
     # ---- what the building blocks take as arguments (settings are resolved once, here,
     # for the front ends, the library and the worker; the building blocks never read them)

@@ -109,6 +109,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         callbacks = getattr(app.state, "callbacks", None)
         if callbacks is not None:
             await run_in_threadpool(callbacks.stop)
+        batcher = getattr(app.state, "batcher", None)
+        if batcher is not None:  # the OpenAI routes' packed transcriptions
+            await run_in_threadpool(batcher.close)
         if app.state.own_catalog:
             app.state.catalog.close()
 

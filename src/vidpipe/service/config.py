@@ -59,6 +59,10 @@ class ServiceConfig(BaseModel):
             jobs before it releases them (back to ``queued``).
         ready_worker_seconds: a worker must have been seen this recently for ``/ready``.
         callback_attempts: POSTs tried per callback URL (backoff 1, 2, 4... s).
+        batch_max: most short transcription requests decoded together in one packed
+            group (1: each alone, as before packing; :mod:`vidpipe.service.batching`).
+        batch_wait: longest extra wait, seconds, for the rest of a packed group once
+            the decoder is free.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -85,6 +89,8 @@ class ServiceConfig(BaseModel):
     worker_stop_timeout: float = Field(10.0, ge=0)
     ready_worker_seconds: float = Field(30.0, gt=0)
     callback_attempts: int = Field(5, ge=1)
+    batch_max: int = Field(32, ge=1)
+    batch_wait: float = Field(0.25, ge=0)
 
     @classmethod
     def from_settings(cls, **overrides) -> ServiceConfig:
@@ -130,6 +136,8 @@ class ServiceConfig(BaseModel):
             "body_min_rate": s.service_body_min_rate,
             "allow_private_urls": s.allow_private_urls,
             "queue_url": s.queue_url or f"sqlite:///{home / 'queue.db'}",
+            "batch_max": s.service_batch_max,
+            "batch_wait": s.service_batch_wait,
         }
         values.update(overrides)
         return cls(**values)

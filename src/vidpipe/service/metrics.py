@@ -8,7 +8,11 @@
 - ``vidpipe_queue_depth``: messages waiting in the queue, CPU and I/O queues together
   (Huey ``pending_count``);
 - ``vidpipe_job_duration_seconds{kind}``: a histogram of start-to-finish wall time of
-  the last 10 000 finished jobs (from the catalog at scrape time).
+  the last 10 000 finished jobs (from the catalog at scrape time);
+- ``vidpipe_transcription_group_size``, ``vidpipe_transcription_gather_seconds`` and
+  ``vidpipe_transcription_wait_seconds``: the OpenAI transcription routes' packed groups
+  (requests per group; per group the extra wait for its requests; per request the wait
+  from arrival to its group's decoding), :mod:`vidpipe.service.batching`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ from collections import defaultdict
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-__all__ = ["JOB_BUCKETS", "Metrics"]
+__all__ = ["GROUP_BUCKETS", "JOB_BUCKETS", "WAIT_BUCKETS", "Metrics"]
 
 _log = logging.getLogger("vidpipe.service")
 
 #: job duration buckets, seconds (a probe takes well under a second, a render minutes)
 JOB_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+#: requests per packed transcription group
+GROUP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+#: seconds a transcription request or group waited (gathering, groups ahead)
+WAIT_BUCKETS = (0.0, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class _JobsCollector:
@@ -99,9 +107,35 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.group_size = Histogram(
+            "vidpipe_transcription_group_size",
+            "Transcription requests decoded together in one packed group",
+            buckets=GROUP_BUCKETS,
+            registry=self.registry,
+        )
+        self.gather = Histogram(
+            "vidpipe_transcription_gather_seconds",
+            "Per group: seconds the decoder waited for more requests before decoding",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.wait = Histogram(
+            "vidpipe_transcription_wait_seconds",
+            "Per request: seconds from arrival to the start of its group's decoding",
+            buckets=WAIT_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_JobsCollector(app))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request (called by the middleware)."""
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def observe_group(self, size: int, gathered: float, waits: list[float]) -> None:
+        """Count one decoded transcription group: its ``size`` (requests), the seconds
+        ``gathered`` waiting for them, and each request's wait (seconds)."""
+        self.group_size.observe(size)
+        self.gather.observe(gathered)
+        for w in waits:
+            self.wait.observe(w)

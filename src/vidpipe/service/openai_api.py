@@ -41,10 +41,18 @@ bad parameter are 400 with ``error.param`` and ``error.code``
 Decoding and synthesis run in worker threads (never on the event loop), at most
 :data:`MODEL_CONCURRENCY` at once per process; the models are loaded once
 (:func:`vidpipe.pipeline.models.asr_engine`, :func:`~vidpipe.pipeline.models.voice`).
+Short uploads (at most :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` of audio) to
+the transcription and translation routes are decoded to 16 kHz first, then packed with
+the concurrent requests of the same model and options into shared Whisper windows and
+decoded together (:mod:`vidpipe.service.batching`); a non-streamed answer names its
+group in the ``X-Vidpipe-Group`` and ``X-Vidpipe-Group-Size`` headers. A streamed
+short request gets its deltas (one per segment) when its group is decoded. Longer
+files, and diarized requests, are decoded alone as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -111,6 +119,28 @@ def model_limiter(request: Request) -> anyio.CapacityLimiter:
     if limiter is None:
         limiter = state.model_limiter = anyio.CapacityLimiter(MODEL_CONCURRENCY)
     return limiter
+
+
+def transcription_batcher(request: Request):
+    """The app's :class:`~vidpipe.service.batching.TranscriptionBatcher` (built on first
+    use, sharing :func:`model_limiter`); ``None`` when packing is off
+    (``ServiceConfig.batch_max`` 1). ``request`` may be a websocket too (anything with
+    ``.app``): other routes share the same groups through it."""
+    from vidpipe.service.batching import TranscriptionBatcher
+
+    state = request.app.state
+    batcher = getattr(state, "batcher", None)
+    if batcher is None:
+        cfg = _config(request)
+        if cfg.batch_max <= 1:
+            return None
+        batcher = state.batcher = TranscriptionBatcher(
+            limiter=model_limiter(request),
+            metrics=getattr(state, "metrics", None),
+            max_group=cfg.batch_max,
+            max_wait=cfg.batch_wait,
+        )
+    return batcher
 
 
 def asr_models() -> list[str]:
@@ -208,6 +238,25 @@ def _decode(path: Path):
     if audio.size == 0:
         raise MediaError("the audio track holds no samples", "check the file plays")
     return audio
+
+
+def _decode_short(path: Path):
+    """``path``'s samples (16 kHz mono float32) when it holds at most
+    :data:`~vidpipe.speech.transcribe.HOLD_SECONDS` of audio (the header says so, or
+    the decoded samples do); ``None`` for a longer file, left to decode alone.
+
+    Raises:
+        MediaError / NoAudioError / InputError: as :func:`_decode`.
+    """
+    from vidpipe.files import check_readable_file
+    from vidpipe.media.audio import audio_duration
+    from vidpipe.speech.transcribe import HOLD_SECONDS
+
+    seconds = audio_duration(check_readable_file(path))
+    if seconds is not None and seconds > HOLD_SECONDS + 1.0:
+        return None
+    audio = _decode(path)
+    return audio if audio.shape[0] <= HOLD_SECONDS * SAMPLE_RATE else None
 
 
 def _finish(tr: Transcript, model: str) -> Transcript:
@@ -401,6 +450,26 @@ async def _stream(
             path.unlink()
 
 
+async def _stream_packed(pending: Any, model: str) -> AsyncIterator[bytes]:
+    """Server-sent events of a packed request: one ``transcript.text.delta`` per
+    segment once its group is decoded, then ``transcript.text.done``."""
+    try:
+        packed = await pending
+        tr = _finish(packed.transcript, model)
+        pieces: list[str] = []
+        for seg in tr.segments:
+            if not seg.text:
+                continue
+            delta = (" " if pieces and not _unspaced(tr.language) else "") + seg.text
+            pieces.append(delta)
+            yield _sse({"type": "transcript.text.delta", "delta": delta})
+        yield _sse({"type": "transcript.text.done", "text": "".join(pieces)})
+    except VidpipeError as exc:
+        yield _sse(_error_body(exc), event="error")
+    finally:
+        pending.cancel()  # the client left before its group: not decoded
+
+
 def _unspaced(language: str | None) -> bool:
     return (language or "") in ("zh", "ja", "th", "lo", "km", "my", "bo", "yue")
 
@@ -493,6 +562,32 @@ async def _audio_route(
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         return _render(tr, response_format, granularities)
+    batcher = transcription_batcher(request)
+    audio = None
+    if batcher is not None:
+        try:
+            audio = await anyio.to_thread.run_sync(_decode_short, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
+    if audio is not None:  # short: packed with the requests that arrive with it
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if stream:
+            pending = asyncio.ensure_future(batcher.submit(audio, name, options))
+            # retrieved here if the client leaves before the stream starts
+            pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+            return StreamingResponse(
+                _stream_packed(pending, name),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        packed = await batcher.submit(audio, name, options)
+        response = _render(_finish(packed.transcript, name), response_format, granularities)
+        response.headers["X-Vidpipe-Group"] = str(packed.group)
+        response.headers["X-Vidpipe-Group-Size"] = str(packed.size)
+        return response
     if stream:
         return StreamingResponse(
             _stream(request, path, name, options),
