@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from vidpipe.pipeline.embed import (
     EXPORT_SUFFIXES,
     EmbedOptions,
     EmbedSummary,
+    PcaOutcome,
     export_embeddings,
     fit_collection_pca,
 )
@@ -47,7 +48,6 @@ from vidpipe.pipeline.engine import LocalWorker, WorkerEvents
 from vidpipe.pipeline.jobs import JobStore
 from vidpipe.pipeline.plan import RunOptions
 from vidpipe.pipeline.registry import get_stage
-from vidpipe.pipeline.runner import EmbedRun
 from vidpipe.pipeline.runner import run as ingest
 from vidpipe.pipeline.stages import NO_AUDIO, has_no_audio
 from vidpipe.pipeline.stages.topics import TopicsOutcome
@@ -430,6 +430,17 @@ def understand_selected(
 
 
 # --------------------------------------------------------------------------- embed
+
+
+@dataclass
+class EmbedRun:
+    """What :func:`embed_sources` did: the embedding summary, the PCA outcome (when
+    asked), the files written, and the inputs that have no media item (with why)."""
+
+    summary: EmbedSummary
+    pca: PcaOutcome | None = None
+    written: list[Path] = field(default_factory=list)
+    not_embedded: list[tuple[str, str]] = field(default_factory=list)
 
 
 def embed_sources(

@@ -109,8 +109,9 @@ class RunOptions:
     """What to run and how (``vidpipe run``, ``ingest`` and ``submit``).
     ``model``/``language`` default to the settings."""
 
-    #: default: the command line's ``ingest,probe,audio,transcribe`` (``all``)
-    steps: tuple[str, ...] = DEFAULT_ALL
+    #: default: every step but ``diarize`` (it needs the optional ``diarize`` extra; the
+    #: command line's default is ``all``: ingest, probe, audio, transcribe)
+    steps: tuple[str, ...] = tuple(s for s in STEPS if s != "diarize")
     model: str | None = None
     language: str | None = None
     word_timestamps: bool = True

@@ -28,28 +28,17 @@ the one skipped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidpipe.config import get_settings
-from vidpipe.errors import InputError, UsageError
 from vidpipe.files import ensure_dir
 from vidpipe.library.catalog import Catalog
-from vidpipe.library.ingest import describe, register
+from vidpipe.library.ingest import describe
 from vidpipe.library.models import Source
-from vidpipe.pipeline.embed import (
-    EXPORT_SUFFIXES,
-    EmbedOptions,
-    EmbedSummary,
-    PcaOutcome,
-    ProgressCallback,
-    embed_items,
-    export_embeddings,
-    fit_collection_pca,
-)
+from vidpipe.pipeline.chains import settle_source
 from vidpipe.pipeline.engine import LocalWorker, WorkerEvents
 from vidpipe.pipeline.jobs import JobStore
 from vidpipe.pipeline.plan import (
@@ -71,11 +60,9 @@ __all__ = [
     "DEFAULT_ALL",
     "STEPS",
     "Display",
-    "EmbedRun",
     "RichDisplay",
     "RunOptions",
     "RunSummary",
-    "embed_sources",
     "parse_steps",
     "run",
 ]
@@ -238,6 +225,10 @@ class _Progress:
 
     def _item_done(self, n: int) -> None:
         chain = self.chains[n]
+        if chain.jobs:
+            # the job that ended settles its source right after its own row is written
+            # (in the worker's thread): settle it here too, so the state shown is final
+            settle_source(self.store, chain.jobs[-1].id)
         src = self.store.catalog.get_source(chain.source.id) or chain.source
         if src.state == "failed":
             self.summary.failures.append((describe(src), src.reason or "failed"))
@@ -315,82 +306,3 @@ def run(
     finally:
         if own:
             cat.close()
-
-
-# --------------------------------------------------------------------------- vidpipe embed
-
-
-@dataclass
-class EmbedRun:
-    """What :func:`embed_sources` did: the embedding summary, the PCA outcome (when
-    asked), the files written, and the inputs that have no media item (with why)."""
-
-    summary: EmbedSummary
-    pca: PcaOutcome | None = None
-    written: list[Path] = field(default_factory=list)
-    not_embedded: list[tuple[str, str]] = field(default_factory=list)
-
-
-def embed_sources(
-    catalog,
-    sources: Sequence[str] = (),
-    *,
-    all_items: bool = False,
-    options: EmbedOptions | None = None,
-    fit_pca: int | None = None,
-    output: str | os.PathLike[str] | None = None,
-    threads: int | None = None,
-    progress: ProgressCallback | None = None,
-) -> EmbedRun:
-    """``vidpipe embed``: embed items, then optionally fit the PCA and export.
-
-    Args:
-        catalog: an open catalog.
-        sources: item ids (digits), media files, folders, link or record lists, URLs
-            (files and URLs are ingested first, as ``vidpipe ingest`` does).
-        all_items: every media item of the catalog instead.
-        options: encoder and pooling.
-        fit_pca: fit a PCA to this many dimensions on every stored vector of the
-            options afterwards (fewer items: a note, raw vectors kept).
-        output: export every vector of the options to this file afterwards
-            (:func:`export_embeddings`).
-        threads: encoder CPU threads.
-        progress: ``progress(items_done, items_total)``.
-
-    Raises:
-        UsageError: no sources and no ``all_items``, or both; bad options.
-        InputError: an item id not in the catalog, a missing path.
-        ModelError: the encoder cannot be loaded.
-    """
-    options = options or EmbedOptions()
-    if bool(sources) == bool(all_items):
-        raise UsageError(
-            "give SOURCES or --all" if not sources else "give SOURCES or --all, not both",
-            "e.g. vidpipe embed --all, or vidpipe embed 3 7 talk.mp4",
-        )
-    if output is not None and Path(output).suffix.lower() not in EXPORT_SUFFIXES:
-        export_embeddings(catalog, output, options)  # raises the UsageError up front
-    run = EmbedRun(summary=EmbedSummary(key=options.key(), encoder=options.model))
-    if all_items:
-        ids = [m.id for m in catalog.all_media()]
-    else:
-        ids = []
-        for s in sources:
-            if str(s).isdigit():
-                if catalog.get_media(int(s)) is None:
-                    raise InputError(f"no item with id {s} in the catalog", "see vidpipe report")
-                ids.append(int(s))
-        paths = [str(s) for s in sources if not str(s).isdigit()]
-        if paths:
-            run(paths, catalog, RunOptions(steps=("ingest",)))
-            for src in register(catalog, paths).sources:
-                if src.media_id is not None and src.state != "failed":
-                    ids.append(src.media_id)
-                else:
-                    run.not_embedded.append((describe(src), src.reason or src.state))
-    run.summary = embed_items(catalog, ids, options, threads=threads, progress=progress)
-    if fit_pca is not None:
-        run.pca = fit_collection_pca(catalog, options, fit_pca)
-    if output is not None:
-        run.written = export_embeddings(catalog, output, options)
-    return run
