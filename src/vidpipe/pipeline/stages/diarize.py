@@ -401,11 +401,8 @@ def _record(catalog: Any, media_id: int, res: Diarization) -> dict[str, str]:
     row = catalog.transcript_row(media_id)
     transcript = catalog.get_transcript(media_id) if row is not None else None
     # a transcript people corrected (revisions) is never rewritten: its edits would go
-    if (
-        transcript is not None
-        and transcript.segments
-        and not transcript_revisions(catalog, media_id)
-    ):
+    edited = any(r.kind != "machine" for r in transcript_revisions(catalog, media_id))
+    if transcript is not None and transcript.segments and not edited:
         catalog.save_transcript(media_id, assign_speakers(transcript, res.turns), row.options_hash)
     known = voiceprints(catalog)
     names = name_speakers(res.embeddings, known) if known and res.embeddings else {}
