@@ -185,6 +185,23 @@ def owner_gone(owner: str | None) -> bool:
     return False
 
 
+def word_rows(segment_id: int, words: Sequence[Word]) -> list[WordRow]:
+    """The ``words`` rows of segment row ``segment_id``, in order (times in seconds);
+    what a stored transcript and an edited revision write."""
+    return [
+        WordRow(
+            segment_id=segment_id,
+            idx=j,
+            start=w.start,
+            end=w.end,
+            word=w.word,
+            probability=w.probability,
+            speaker=w.speaker,
+        )
+        for j, w in enumerate(words)
+    ]
+
+
 class Catalog:
     """The catalog database.
 
@@ -624,18 +641,7 @@ class Catalog:
                 )
                 s.add(row)
                 s.flush()
-                for j, w in enumerate(seg.words or []):
-                    s.add(
-                        WordRow(
-                            segment_id=row.id,
-                            idx=j,
-                            start=w.start,
-                            end=w.end,
-                            word=w.word,
-                            probability=w.probability,
-                            speaker=w.speaker,
-                        )
-                    )
+                s.add_all(word_rows(row.id, seg.words or []))
             labels = _speaker_labels(transcript)
             if labels:
                 from vidpipe.library.speaker_rows import sync_item_speakers

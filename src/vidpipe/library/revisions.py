@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from vidpipe.errors import InputError, NotFoundError
+from vidpipe.library.catalog import word_rows
 from vidpipe.library.models import (
     Media,
     SegmentRow,
@@ -548,18 +549,7 @@ def _write_segments(
         row.text = seg.text
         row.search_text = index_text(seg.text)
         row.speaker = seg.speaker
-        for j, w in enumerate(seg.words or []):
-            s.add(
-                WordRow(
-                    segment_id=row.id,
-                    idx=j,
-                    start=w.start,
-                    end=w.end,
-                    word=w.word,
-                    probability=w.probability,
-                    speaker=w.speaker,
-                )
-            )
+        s.add_all(word_rows(row.id, seg.words or []))
     s.flush()
     if len(kept) != len(before.segments):
         for new_idx, seg in enumerate(after.segments):
