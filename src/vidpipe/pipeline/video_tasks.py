@@ -18,8 +18,21 @@ an ``images`` job of the ``cards`` generator). Each task becomes one job of the 
 table (:meth:`JobStore.create <vidpipe.pipeline.jobs.JobStore.create>`, idempotency key
 ``video-task:<list>:<task_id>``: a task seen twice makes one job), its dependencies the
 jobs of the tasks it names. A video task that arrives before the tasks it names is kept
-in the hash ``<list>:waiting`` (task id -> task JSON) and gets its job once their jobs
-exist, whatever the arrival order.
+in the hash ``<list>:waiting`` (task id -> task JSON; its first arrival, on the Redis
+server's clock, in ``<list>:waiting-since``) and gets its job once their jobs exist,
+whatever the arrival order; a named task that has not arrived within
+``dependency_timeout`` seconds (``VIDPIPE_VIDEO_TASK_DEPENDENCY_TIMEOUT``, 1 h) fails
+the video task with ``dependency task <id> never arrived within N s``.
+
+URL inputs: an ``audio_path`` or ``image_paths`` entry that is an http(s) URL becomes a
+``download`` job (into its own job folder; images taken for slides) that the render job
+depends on, as ``POST /generateVideo`` does it (:mod:`vidpipe.pipeline.render_inputs`):
+checked when the task arrives (loopback, private, link-local and reserved addresses are
+refused unless ``allow_private_urls``, ``VIDPIPE_ALLOW_PRIVATE_URLS``: the task fails
+with the reason, nothing fetched), downloaded under the size limit
+(``max_download_bytes``) and the downloader's time limits, the policy checked again on
+every redirect. A download that fails fails the task with ``cannot download URL:
+reason``. Other entries are paths on the worker's machine.
 
 State: the hash ``task:<task_id>`` (:data:`TASK_KEY`): ``task_id``, ``type``, ``status``
 (``queued``, ``running``, ``succeeded``, ``failed``), ``job_id``, ``audio_path`` (voice
