@@ -12,14 +12,23 @@ run in the worker with the default embedded queue (SQLite) and a catalog in tmp_
 - a worker SIGKILLed after it moved a task to the processing list (its catalog write held
   up by a lock this test takes) loses nothing: the next worker recovers it;
 - malformed tasks: not JSON and no task_id -> ``<list>:dead`` with the reason; an unknown
-  type, bad params, a named task that failed -> ``status=failed`` with the reason.
+  type, bad params, a named task that failed -> ``status=failed`` with the reason;
+- URL inputs (the local media server, tests/servers/http_media.py, private URLs allowed
+  by the setting as in the compat tests): a download job per URL and the video; a 404
+  fails the task naming the URL; without the setting a loopback URL fails the task at
+  once (nothing fetched, no job);
+- a video task whose voice track never comes fails after the dependency timeout (the
+  setting, 2 s here);
+- ``vidpipe serve --video-service-queue`` consumes the list too (a real server process).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,8 +37,11 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
+from conftest import DATA
+from servers.http_media import MediaServer
 from vidpipe.media.probe import probe
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -62,7 +74,10 @@ class Producer:
         self.list = f"test-video-tasks-{tag}-{self.uid}"
         rds.own += [
             self.list,
-            *(f"{self.list}:{s}" for s in ("processing", "dead", "waiting", "active")),
+            *(
+                f"{self.list}:{s}"
+                for s in ("processing", "dead", "waiting", "waiting-since", "active")
+            ),
         ]
 
     def tid(self, name: str) -> str:
@@ -89,9 +104,12 @@ class Producer:
             time.sleep(0.3)
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(home: Path, **settings: str) -> dict[str, str]:
     env = dict(os.environ, VIDPIPE_HOME=str(home), VIDPIPE_DATABASE_URL="", VIDPIPE_QUEUE_URL="")
     env.pop("VIDPIPE_STORAGE", None)
+    env.pop("VIDPIPE_ALLOW_PRIVATE_URLS", None)
+    env.pop("VIDPIPE_VIDEO_TASK_DEPENDENCY_TIMEOUT", None)
+    env.update({f"VIDPIPE_{k.upper()}": v for k, v in settings.items()})
     return env
 
 
@@ -373,3 +391,196 @@ def test_a_running_consumer_recovers_a_dead_workers_task(rds, tmp_path):
     finally:
         tasks.stop()
         store.close()
+
+
+# --------------------------------------------------------------------------- URL inputs
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The local media server over a 1.9 s sentence and two photos."""
+    root = tmp_path_factory.mktemp("served")
+    shutil.copy(DATA / "en_dev" / "LJ001-0002.wav", root / "short.wav")
+    shutil.copy(DATA / "photos" / "coffee.png", root / "coffee.png")
+    shutil.copy(DATA / "photos" / "astronaut.png", root / "astronaut.png")
+    with MediaServer(root) as server:
+        yield server
+
+
+def _catalog(home: Path):
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.jobs import JobStore
+
+    return JobStore(Catalog(f"sqlite:///{home / 'catalog.db'}"), root=home)
+
+
+def test_url_inputs_a_failed_download_and_a_dependency_that_never_comes(rds, tmp_path, served):
+    """With VIDPIPE_ALLOW_PRIVATE_URLS=1 (the server is on loopback) and a dependency
+    timeout of 2 s: URLs become download jobs the render depends on and the video is as
+    long as the downloaded narration; a 404 fails its task with the URL and the reason;
+    a video naming a voice track that is never pushed fails with the timeout's reason."""
+    p = Producer(rds, "urls")
+    video, broken, orphan, never = (p.tid(n) for n in ("video", "broken", "orphan", "never"))
+    home = tmp_path / "home"
+    seen = len(served.requests)
+    worker = start_worker(
+        _env(home, allow_private_urls="1", video_task_dependency_timeout="2"), p.list
+    )
+    try:
+        p.push(
+            {
+                "task_id": video,
+                "type": "GenerateVideo",
+                "params": {
+                    "audio_path": served.url("short.wav"),
+                    "image_paths": [served.url("coffee.png"), served.url("astronaut.png")],
+                    **SMALL,
+                },
+            }
+        )
+        p.push(
+            {
+                "task_id": broken,
+                "type": "CreateVideo",
+                "params": {"image_paths": [served.url("coffee.png", fault="404")], **SMALL},
+            }
+        )
+        p.push(
+            {
+                "task_id": orphan,
+                "type": "CreateVideo",
+                "voice_track_id": never,
+                "params": {"image_paths": [str(DATA / "photos" / "coffee.png")], **SMALL},
+            }
+        )
+        states = p.wait([video, broken, orphan], worker)
+    finally:
+        code, stderr = stop_worker(worker, home)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    v = states[video]
+    assert v["status"] == "succeeded", v
+    assert probe(v["video_path"]).duration == pytest.approx(
+        probe(DATA / "en_dev" / "LJ001-0002.wav").duration, abs=0.25
+    )
+    store = _catalog(home)
+    try:
+        render = store.get(v["job_id"])
+        downloads = store.get_many(render.depends_on)
+        assert sorted(d.kind for d in downloads) == ["download"] * 3
+        assert all(d.status == "succeeded" for d in downloads)
+        assert {d.input["url"] for d in downloads} == {
+            served.url("short.wav"),
+            served.url("coffee.png"),
+            served.url("astronaut.png"),
+        }
+        assert all(x.startswith("job:") for x in [*render.input["images"], render.input["audio"]])
+    finally:
+        store.close()
+    b = states[broken]
+    assert b["status"] == "failed", b
+    assert (
+        b["error"] == f"cannot download {served.url('coffee.png', fault='404')}: HTTP 404 Not Found"
+    )
+    o = states[orphan]
+    assert o["status"] == "failed" and not o.get("job_id"), o
+    assert o["error"] == f"dependency task {never} never arrived within 2 s"
+    assert rds.hlen(f"{p.list}:waiting") == 0 and rds.hlen(f"{p.list}:waiting-since") == 0
+    assert len(served.requests) - seen == 4  # three files and the 404, each once
+
+
+def test_a_private_url_without_the_setting_fails_the_task(rds, tmp_path, served):
+    """In process, with the default policy (private URLs refused): the task fails at once
+    with the reason, no job is made and the server sees no request."""
+    from vidpipe.pipeline.video_tasks import VideoTasks
+
+    p = Producer(rds, "private")
+    tid = p.tid("video")
+    store = _catalog(tmp_path)
+    tasks = VideoTasks(store, REDIS_URL, p.list, job_queue=f"sqlite:///{tmp_path / 'q.db'}")
+    seen = len(served.requests)
+    try:
+        p.push(
+            {
+                "task_id": tid,
+                "type": "GenerateVideo",
+                "params": {
+                    "audio_path": str(DATA / "en_dev" / "LJ001-0002.wav"),
+                    "image_paths": [str(DATA / "photos" / "coffee.png"), served.url("coffee.png")],
+                },
+            }
+        )
+        assert tasks.take_once(5.0) == "failed"
+        st = p.state(tid)
+        assert st["status"] == "failed", st
+        assert st["error"].startswith("params.image_paths[1]: 127.0.0.1: loopback address refused")
+        assert "VIDPIPE_ALLOW_PRIVATE_URLS=1" in st["error"]  # the hint: how to allow it
+        assert store.list(limit=10).jobs == []
+        assert rds.llen(f"{p.list}:processing") == 0
+    finally:
+        tasks.stop()
+        store.close()
+    assert len(served.requests) == seen
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def test_serve_consumes_the_list(rds, tmp_path):
+    """``vidpipe serve --video-service-queue``: its embedded worker runs the task's job."""
+    p = Producer(rds, "serve")
+    tid = p.tid("voice")
+    home = tmp_path / "home"
+    home.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = home / "server.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vidpipe",
+                "serve",
+                "--port",
+                str(port),
+                "--video-service-queue",
+                p.list,
+                "--video-service-redis",
+                REDIS_URL,
+            ],
+            env=_env(home),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        p.push({"task_id": tid, "type": "CreateVoiceTrack", "params": {"text": "Served."}})
+        states = p.wait([tid], proc, timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    # uvicorn ends a SIGTERMed server by raising the signal again once it shut down
+    assert proc.returncode in (0, -signal.SIGTERM), text
+    assert "Application shutdown complete" in text
+    assert "Traceback" not in text
+    assert f"video service tasks: {p.list}" in text
+    st = states[tid]
+    assert st["status"] == "succeeded", st
+    assert Path(st["audio_path"]).is_file() and float(st["duration"]) > 0.3
+    assert rds.llen(p.list) == 0 and rds.llen(f"{p.list}:processing") == 0

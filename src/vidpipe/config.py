@@ -150,6 +150,12 @@ class Settings(BaseSettings):
         description="Let the service fetch URLs that resolve to loopback, private, link-local "
         "or reserved addresses (VIDPIPE_ALLOW_PRIVATE_URLS=1; tests and trusted networks).",
     )
+    video_task_dependency_timeout: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds a video service task (worker/serve --video-service-queue) waits "
+        "for the voice track and slide tasks it names to arrive before it fails.",
+    )
     service_max_file_bytes: int = Field(
         2 * 1024**3, gt=0, description="Largest upload to POST /v1/files, bytes (2 GiB)."
     )

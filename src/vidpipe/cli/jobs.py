@@ -357,7 +357,10 @@ def worker(
 
 def _video_tasks(store, queue: str | None, name: str, redis_url: str | None, quiet: bool):
     """Start the consumer of the video service's Redis tasks (see
-    :mod:`vidpipe.pipeline.video_tasks`) on list ``name``."""
+    :mod:`vidpipe.pipeline.video_tasks`) on list ``name``, with the settings'
+    dependency timeout (``VIDPIPE_VIDEO_TASK_DEPENDENCY_TIMEOUT``) and URL policy and
+    size limit (``VIDPIPE_ALLOW_PRIVATE_URLS``, ``VIDPIPE_SERVICE_MAX_FILE_BYTES``)."""
+    from vidpipe.config import get_settings
     from vidpipe.library.urls import redact_url
     from vidpipe.pipeline.queue import queue_url
     from vidpipe.pipeline.video_tasks import DEFAULT_REDIS_URL, VideoTasks
@@ -365,7 +368,18 @@ def _video_tasks(store, queue: str | None, name: str, redis_url: str | None, qui
     if not redis_url:
         url = _run(lambda: queue_url(queue))
         redis_url = url if url.lower().startswith(("redis", "unix")) else DEFAULT_REDIS_URL
-    tasks = _run(lambda: VideoTasks(store, redis_url, name, job_queue=queue).start())
+    s = _run(get_settings)
+    tasks = _run(
+        lambda: VideoTasks(
+            store,
+            redis_url,
+            name,
+            job_queue=queue,
+            dependency_timeout=s.video_task_dependency_timeout,
+            allow_private_urls=s.allow_private_urls,
+            max_download_bytes=s.service_max_file_bytes,
+        ).start()
+    )
     if not quiet:
         err.print(f"video service tasks: {name} on {redact_url(redis_url)}", highlight=False)
     return tasks

@@ -33,12 +33,30 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn log level: debug, info, warning.")
     ] = "info",
+    video_service_queue: Annotated[
+        str | None,
+        typer.Option(
+            "--video-service-queue",
+            help="Also take the replaced video service's JSON tasks from this Redis list "
+            "(e.g. queue:video-service), as vidpipe worker does; see README.",
+        ),
+    ] = None,
+    video_service_redis: Annotated[
+        str | None,
+        typer.Option(
+            "--video-service-redis",
+            help="Redis of that list (default: the queue URL when redis://, else "
+            "redis://127.0.0.1:6379/0).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API: jobs, files, library, OpenAI-compatible audio, /generateVideo
     and /encode_audio; docs at /docs, the OpenAPI document at /openapi.json.
 
     By default an embedded worker runs the jobs (SQLite queue in VIDPIPE_HOME); with
     --no-worker, vidpipe worker processes do (Redis queue, PostgreSQL catalog).
+    With --video-service-queue the process also turns the video service's Redis tasks
+    into jobs (a single-process deployment of that service).
     SIGTERM or Ctrl-C: requests in flight finish, the worker releases its jobs.
     """
     import logging
@@ -62,16 +80,48 @@ def serve(
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO), format="%(message)s"
     )
+    tasks = None
+    if video_service_queue:
+        from vidpipe.cli.jobs import _video_tasks
+
+        tasks = _video_tasks(
+            app.state.store, config.queue_url, video_service_queue, video_service_redis, False
+        )
+        _stop_with_app(app, tasks)
     err.print(f"vidpipe serving on http://{host}:{port} (docs at /docs)", highlight=False)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=False,  # vidpipe.service.access logs one JSON line per request
-        timeout_graceful_shutdown=30,
-        **uvicorn_options(config.header_timeout),  # slow request headers: closed
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,  # vidpipe.service.access logs one JSON line per request
+            timeout_graceful_shutdown=30,
+            **uvicorn_options(config.header_timeout),  # slow request headers: closed
+        )
+    finally:
+        if tasks is not None:  # stopped by the app's shutdown unless uvicorn never started
+            tasks.stop()
+
+
+def _stop_with_app(app, tasks) -> None:
+    """Stop the video service tasks' consumer when the app shuts down, before the app
+    closes its catalog (the consumer's last pass of the task states needs it)."""
+    import contextlib
+
+    from starlette.concurrency import run_in_threadpool
+
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a):
+        async with inner(a):
+            try:
+                yield
+            finally:
+                await run_in_threadpool(tasks.stop)
+
+    app.router.lifespan_context = lifespan
 
 
 def listen(

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from vidpipe.errors import UsageError
+from vidpipe.errors import ForbiddenError, UsageError
 
 #: File extensions (lower case, without the dot) of media a URL can point at directly.
 MEDIA_EXTENSIONS = frozenset(
@@ -570,3 +570,43 @@ class UrlPolicy:
                 shown = host if literal else f"{host} ({address})"
                 return f"{shown}: {why} address refused (private URLs are not allowed)"
         return None
+
+
+async def check_url(url: str, policy: UrlPolicy, what: str | None = None) -> str:
+    """``url`` normalised, when it is http(s) and ``policy`` allows its host: the check
+    of a URL input before anything is fetched (the service's ``/generateVideo`` and
+    ``/encode_audio``, the video service's Redis tasks). Nothing is sent to the host:
+    only its name is resolved (with the policy's resolver; not at all when the policy
+    allows private addresses).
+
+    Args:
+        url: the URL as given.
+        policy: the :class:`UrlPolicy` (``allow_private=False`` for input from others).
+        what: how the input named it (``audio_path``), put before the message.
+
+    Returns:
+        The normalised URL (:func:`validate_url`).
+
+    Raises:
+        UsageError: not an http(s) URL, malformed (the reason), or its host does not
+            resolve.
+        ForbiddenError: the host resolves to a refused address.
+    """
+    prefix = f"{what}: " if what else ""
+    try:
+        clean = validate_url(url)
+    except UsageError as exc:
+        raise UsageError(prefix + exc.message, "give an http:// or https:// URL") from None
+    try:
+        refusal = await policy.refusal(clean)
+    except OSError as exc:
+        host = urllib.parse.urlsplit(clean).hostname
+        raise UsageError(
+            f"{prefix}cannot resolve {host}: {exc.strerror or exc}", "check the URL's host name"
+        ) from None
+    if refusal is not None:
+        raise ForbiddenError(
+            prefix + refusal,
+            "give a public URL (VIDPIPE_ALLOW_PRIVATE_URLS=1 allows private ones)",
+        )
+    return clean

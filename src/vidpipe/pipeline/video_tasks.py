@@ -18,8 +18,21 @@ an ``images`` job of the ``cards`` generator). Each task becomes one job of the 
 table (:meth:`JobStore.create <vidpipe.pipeline.jobs.JobStore.create>`, idempotency key
 ``video-task:<list>:<task_id>``: a task seen twice makes one job), its dependencies the
 jobs of the tasks it names. A video task that arrives before the tasks it names is kept
-in the hash ``<list>:waiting`` (task id -> task JSON) and gets its job once their jobs
-exist, whatever the arrival order.
+in the hash ``<list>:waiting`` (task id -> task JSON; its first arrival, on the Redis
+server's clock, in ``<list>:waiting-since``) and gets its job once their jobs exist,
+whatever the arrival order; a named task that has not arrived within
+``dependency_timeout`` seconds (``VIDPIPE_VIDEO_TASK_DEPENDENCY_TIMEOUT``, 1 h) fails
+the video task with ``dependency task <id> never arrived within N s``.
+
+URL inputs: an ``audio_path`` or ``image_paths`` entry that is an http(s) URL becomes a
+``download`` job (into its own job folder; images taken for slides) that the render job
+depends on, as ``POST /generateVideo`` does it (:mod:`vidpipe.pipeline.render_inputs`):
+checked when the task arrives (loopback, private, link-local and reserved addresses are
+refused unless ``allow_private_urls``, ``VIDPIPE_ALLOW_PRIVATE_URLS``: the task fails
+with the reason, nothing fetched), downloaded under the size limit
+(``max_download_bytes``) and the downloader's time limits, the policy checked again on
+every redirect. A download that fails fails the task with ``cannot download URL:
+reason``. Other entries are paths on the worker's machine.
 
 State: the hash ``task:<task_id>`` (:data:`TASK_KEY`): ``task_id``, ``type``, ``status``
 (``queued``, ``running``, ``succeeded``, ``failed``), ``job_id``, ``audio_path`` (voice
@@ -62,9 +75,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vidpipe.errors import RemoteError, UsageError, VidpipeError
 from vidpipe.pipeline.jobs import JobStore
+from vidpipe.pipeline.render_inputs import (
+    VIDEO_NAME,
+    create_render,
+    download_failure,
+    download_params,
+    render_params,
+    url_inputs,
+)
 from vidpipe.types import Job
 
 __all__ = [
+    "DEFAULT_REDIS_URL",
+    "DEPENDENCY_TIMEOUT",
     "EVENTS_CHANNEL",
     "TASK_KEY",
     "TASK_TYPES",
@@ -87,13 +110,17 @@ TASK_TYPES = {
 TASK_KEY = "task:{task_id}"
 #: the channel of the state messages
 EVENTS_CHANNEL = "task-events"
-#: the video a render job writes
-VIDEO_NAME = "video.mp4"
 #: seconds between two looks for stale entries of the processing list (a task taken by a
 #: worker that died while others kept running: seen at two looks in a row, it is handled)
 RECOVER_SECONDS = 30.0
 #: the Redis database producers used when none is configured
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: seconds a video task waits for the tasks it names before it fails (1 h; the setting
+#: ``VIDPIPE_VIDEO_TASK_DEPENDENCY_TIMEOUT``)
+DEPENDENCY_TIMEOUT = 3600.0
+#: largest file a task's URL may download, bytes (2 GiB: the service's upload limit,
+#: ``VIDPIPE_SERVICE_MAX_FILE_BYTES``)
+MAX_DOWNLOAD_BYTES = 2 * 1024**3
 #: task status by job status
 _STATUS = {
     "waiting": "queued",
@@ -133,23 +160,6 @@ class VideoParams(BaseModel):
     enable_ken_burns: bool = True
     zoom_factor: float = Field(1.1, ge=1.0, le=2.0)
     subtitles: Literal["none", "burn", "soft", "both"] = "none"
-
-
-def render_params(p: VideoParams) -> dict[str, Any]:
-    """The ``render`` job options of a video task's params (as ``/generateVideo``
-    maps them: ``enable_ken_burns`` -> ``ken_burns``, ``zoom_factor`` -> ``zoom``)."""
-    width, height = p.resolution
-    return {
-        "output": VIDEO_NAME,
-        "width": width,
-        "height": height,
-        "fps": p.fps,
-        "slide_duration": p.slide_duration,
-        "transition_duration": p.transition_duration,
-        "ken_burns": p.enable_ken_burns,
-        "zoom": p.zoom_factor,
-        "subtitles": p.subtitles,
-    }
 
 
 class VoiceParams(BaseModel):
@@ -212,6 +222,12 @@ class VideoTasks:
             default of :func:`vidpipe.pipeline.queue.queue_url`).
         poll: seconds between the follower's looks, and the longest ``BLMOVE`` wait.
         events: the channel of the state messages.
+        dependency_timeout: seconds a video task waits for the tasks it names to
+            arrive (measured on the Redis server's clock from its first arrival) before
+            it fails with ``dependency task <id> never arrived within N s``.
+        allow_private_urls: let URL inputs name loopback, private, link-local or
+            reserved addresses (refused by default, as the service refuses them).
+        max_download_bytes: largest file a URL input may download.
 
     Raises:
         UsageError: an empty list name or a Redis URL the client refuses.
@@ -226,6 +242,9 @@ class VideoTasks:
         job_queue: str | None = None,
         poll: float = 0.5,
         events: str = EVENTS_CHANNEL,
+        dependency_timeout: float = DEPENDENCY_TIMEOUT,
+        allow_private_urls: bool = False,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
         import redis
 
@@ -244,12 +263,17 @@ class VideoTasks:
         self.dead = f"{name}:dead"
         self.waiting = f"{name}:waiting"
         self.active = f"{name}:active"
+        self.since = f"{name}:waiting-since"
+        self.dependency_timeout = float(dependency_timeout)
+        self.allow_private_urls = bool(allow_private_urls)
+        self.max_download_bytes = int(max_download_bytes)
         self.poll, self.events = float(poll), events
         self.taken = 0  # tasks acknowledged by this consumer
         self.recover_every = RECOVER_SECONDS
         self._previous: set[str] = set()  # the processing list at the last look
         self._halt = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._stopped = False
 
     # ------------------------------------------------------------ state
 
@@ -338,13 +362,16 @@ class VideoTasks:
             },
         )
         pipe.hdel(self.waiting, task_id)
+        pipe.hdel(self.since, task_id)
         pipe.srem(self.active, task_id)
         pipe.lrem(self.processing, 1, raw)
         pipe.execute()
         _log.warning("video task %s failed: %s", task_id, reason)
         return "failed"
 
-    def _handle(self, task_id: str, task: dict[str, Any], raw: str) -> str:
+    def _handle(
+        self, task_id: str, task: dict[str, Any], raw: str, *, check_urls: bool = True
+    ) -> str:
         kind = TASK_TYPES.get(str(task.get("type")))
         if kind is None:
             raise _Malformed(
@@ -372,21 +399,17 @@ class VideoTasks:
                 args = {"input": {"text": text}}
             else:
                 v = VideoParams.model_validate(params)
-                opts = render_params(v)
-                deps = self._deps(task_id, task)
-                if deps is None:
-                    return self._wait(task_id, task, raw)
                 if not v.image_paths and not task.get("slide_ids"):
                     raise _Malformed("give params.image_paths or slide_ids")
                 if v.audio_path and task.get("voice_track_id"):
                     raise _Malformed("give params.audio_path or voice_track_id, not both")
-                urls = [p for p in [*v.image_paths, v.audio_path or ""] if "://" in p]
-                if urls:
-                    raise _Malformed(f"{urls[0]}: a URL; give paths on the worker's machine")
-                args = {
-                    "input": {"images": v.image_paths, "audio": v.audio_path},
-                    "depends_on": deps,
-                }
+                if check_urls:
+                    self._check_urls(v)
+                deps, missing = self._deps(task_id, task)
+                if missing is not None:
+                    self._check_timeout(task_id, missing)
+                    return self._wait(task_id, task, raw)
+                return self._render(task_id, task, raw, v, deps, key)
         except ValidationError as exc:
             raise _Malformed(_reason(exc)) from None
         try:
@@ -395,9 +418,69 @@ class VideoTasks:
             raise _Malformed(exc.message) from None
         return self._ack(task_id, task, raw, job)
 
-    def _deps(self, task_id: str, task: dict[str, Any]) -> list[str] | None:
-        """The job ids of the tasks a video task names (voice track first), or None
-        while one of them has no job yet.
+    def _check_urls(self, v: VideoParams) -> None:
+        """Refuse URL inputs that are not http(s), too many, or (private URLs not
+        allowed) whose host is or resolves to a refused address; nothing is fetched."""
+        import asyncio
+
+        from vidpipe.library.urls import UrlPolicy, check_url
+
+        policy = UrlPolicy(allow_private=self.allow_private_urls)
+        try:
+            for u in url_inputs(v.image_paths, v.audio_path):
+                asyncio.run(check_url(u.url, policy, f"params.{u.what}"))
+        except VidpipeError as exc:  # UsageError, ForbiddenError
+            raise _Malformed(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
+
+    def _render(
+        self,
+        task_id: str,
+        task: dict[str, Any],
+        raw: str,
+        v: VideoParams,
+        deps: list[str],
+        key: str,
+    ) -> str:
+        """The download jobs of the URL inputs and the render job on them and on
+        ``deps``, then the acknowledgement."""
+        audio = v.audio_path.strip() if v.audio_path else None
+        try:
+            job, downloads = create_render(
+                self.store,
+                render_params(v),
+                [p.strip() if "://" in p else p for p in v.image_paths],
+                audio,
+                download=lambda image: download_params(
+                    max_bytes=self.max_download_bytes,
+                    allow_private=self.allow_private_urls,
+                    images=image,
+                ),
+                deps=deps,
+                key=key,
+            )
+        except UsageError as exc:  # the stage refused the options or input
+            raise _Malformed(exc.message) from None
+        return self._ack(task_id, task, raw, job, downloads)
+
+    def _clock(self) -> float:
+        """The Redis server's time, seconds since the epoch (one clock for every worker)."""
+        sec, usec = self.redis.time()
+        return sec + usec / 1e6
+
+    def _check_timeout(self, task_id: str, missing: str) -> None:
+        """Fail a video task (raise) once it has waited for ``missing`` longer than
+        :attr:`dependency_timeout` since it first arrived."""
+        since = self.redis.hget(self.since, task_id)
+        if since is None:
+            return
+        if self._clock() - float(since) > self.dependency_timeout:
+            raise _Malformed(
+                f"dependency task {missing} never arrived within {self.dependency_timeout:g} s"
+            )
+
+    def _deps(self, task_id: str, task: dict[str, Any]) -> tuple[list[str], str | None]:
+        """``(the job ids of the tasks a video task names (voice track first), None)``,
+        or ``([], the first named task id without a job yet)``.
 
         Raises:
             _Malformed: a bad reference, a named task that failed or is of the wrong type.
@@ -423,16 +506,17 @@ class VideoTasks:
             if st.get("status") == "failed" and not st.get("job_id"):
                 raise _Malformed(f"{field} {dep} failed: {st.get('error', '')}".rstrip(": "))
             if not st.get("job_id"):
-                return None
+                return [], dep
             want = ("CreateVoiceTrack",) if field == "voice_track_id" else ("CreateSlide",)
             if st.get("type") and st.get("type") not in want:
                 raise _Malformed(f"{field} {dep} is a {st.get('type')} task, not {want[0]}")
             jobs.append(st["job_id"])
-        return jobs
+        return jobs, None
 
     def _wait(self, task_id: str, task: dict[str, Any], raw: str) -> str:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.waiting, task_id, raw)
+        pipe.hsetnx(self.since, task_id, repr(self._clock()))
         if self.state(task_id).get("status") != "queued":
             self._publish(
                 pipe,
@@ -448,7 +532,14 @@ class VideoTasks:
         pipe.execute()
         return "waiting"
 
-    def _ack(self, task_id: str, task: dict[str, Any], raw: str, job: Job | None) -> str:
+    def _ack(
+        self,
+        task_id: str,
+        task: dict[str, Any],
+        raw: str,
+        job: Job | None,
+        downloads: list[Job] | None = None,
+    ) -> str:
         pipe = self.redis.pipeline(transaction=True)
         if job is not None:
             self._publish(
@@ -464,16 +555,19 @@ class VideoTasks:
             )
             pipe.sadd(self.active, task_id)
         pipe.hdel(self.waiting, task_id)
+        pipe.hdel(self.since, task_id)
         pipe.lrem(self.processing, 1, raw)
         pipe.execute()
         self.taken += 1
-        if job is not None and job.status == "queued":
+        for j in [*(downloads or []), *([job] if job is not None else [])]:
+            if j.status != "queued":
+                continue
             from vidpipe.pipeline.queue import enqueue
 
             try:
-                enqueue(job, url=self.job_queue)
+                enqueue(j, url=self.job_queue)
             except VidpipeError as exc:  # the reaper sends it after its grace time
-                _log.warning("job %s not enqueued: %s", job.id, exc)
+                _log.warning("job %s not enqueued: %s", j.id, exc)
         if job is not None and job.status in ("failed", "canceled"):
             self.follow_once([task_id])
         return "created"
@@ -514,7 +608,7 @@ class VideoTasks:
         for task_id, raw in self.redis.hgetall(self.waiting).items():
             try:
                 task = json.loads(raw)
-                if self._handle(task_id, task, raw) != "waiting":
+                if self._handle(task_id, task, raw, check_urls=False) != "waiting":
                     n += 1
             except _Malformed as exc:
                 self._fail(task_id, task, raw, str(exc))
@@ -576,6 +670,10 @@ class VideoTasks:
             fields["error"] = (
                 (err.message + (f" ({err.hint})" if err.hint else "")) if err else job.status
             )
+            if job.kind == "render":
+                why = download_failure(self.store, job)
+                if why is not None:
+                    fields["error"] = why
         return fields
 
     def _take_loop(self) -> None:
@@ -611,6 +709,7 @@ class VideoTasks:
         """
         self.check()
         self._halt.clear()
+        self._stopped = False
         self.recover()
         self.retry_waiting()
         self._threads = [
@@ -623,7 +722,10 @@ class VideoTasks:
 
     def stop(self) -> None:
         """Stop taking tasks (a task being handled is finished) and make a last pass of
-        the states."""
+        the states. A second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._halt.set()
         for t in self._threads:
             t.join(self.poll + 5)

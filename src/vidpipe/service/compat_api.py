@@ -81,6 +81,7 @@ from vidpipe.errors import (
     VidpipeError,
 )
 from vidpipe.library.models import JOB_FINAL
+from vidpipe.pipeline import render_inputs
 from vidpipe.service.errors import error_responses
 from vidpipe.types import Job
 
@@ -91,9 +92,9 @@ router = APIRouter(tags=["compatibility"])
 #: Seconds between two looks at a job while a request waits for it.
 POLL_SECONDS = 0.25
 #: Distinct URL inputs (download jobs) one ``/generateVideo`` request may make.
-MAX_URLS = 100
+MAX_URLS = render_inputs.MAX_URLS
 #: The video a render job writes (its ``output`` option).
-VIDEO_NAME = "video.mp4"
+VIDEO_NAME = render_inputs.VIDEO_NAME
 
 
 def wait_cap(request_timeout: float) -> float:
@@ -111,8 +112,7 @@ def _store(request: Request):
     return request.app.state.store
 
 
-def _is_url(value: str) -> bool:
-    return "://" in value
+_is_url = render_inputs.is_url
 
 
 def _download_params(request: Request, *, into_job: bool, images: bool) -> dict[str, Any]:
@@ -211,38 +211,17 @@ class GenerateVideoResponse(BaseModel):
     note: str | None = Field(None, description="e.g. that the wait asked for was clamped")
 
 
-def _render_params(body: GenerateVideoRequest) -> dict[str, Any]:
-    width, height = body.resolution
-    return {
-        "output": VIDEO_NAME,
-        "width": width,
-        "height": height,
-        "fps": body.fps,
-        "slide_duration": body.slide_duration,
-        "transition_duration": body.transition_duration,
-        "ken_burns": body.enable_ken_burns,
-        "zoom": body.zoom_factor,
-        "subtitles": body.subtitles,
-    }
-
-
 def _create_render(
     request: Request,
     body: GenerateVideoRequest,
     images: list[str],
     audio: str | None,
-    urls: dict[tuple[str, bool], None],
 ) -> tuple[Job, list[Job]]:
-    """Check the queue, the render options and the named jobs; create one download job
-    per URL (``urls``: ``(url, is_image)``), then the render job on them; queue them
-    (in a worker thread: database). URL entries of ``images``/``audio`` become
-    ``job:<id>`` references to their download."""
-    from vidpipe.pipeline.registry import get_stage
-    from vidpipe.pipeline.stages import JOB_REF
-
+    """Check the queue and the named jobs, then create one download job per distinct
+    URL of ``images``/``audio`` and the render job on them
+    (:func:`vidpipe.pipeline.render_inputs.create_render`; in a worker thread: database)."""
     store = _store(request)
-    params = _render_params(body)
-    get_stage("render").parse_options(params)  # bad options: nothing is created
+    urls = render_inputs.url_inputs(images, audio)
     _check_room(request, len(urls) + 1)
     deps: list[str] = []
     if body.voice_track_id:
@@ -259,40 +238,15 @@ def _create_render(
         deps.append(slide.id)
     if len(set(deps)) != len(deps):
         raise UsageError("a job is named twice in voice_track_id and slide_ids")
-
-    def ref(value: str, is_image: bool) -> str:
-        if not _is_url(value):
-            return value
-        return JOB_REF + downloads[(value, is_image)].id
-
-    downloads: dict[tuple[str, bool], Job] = {}
-    cap = _config(request).max_queue
-    still = len(urls) + 1  # jobs of this request not yet created
-    try:
-        for url, is_image in urls:
-            still -= 1
-            downloads[(url, is_image)] = store.create(
-                "download",
-                _download_params(request, into_job=True, images=is_image),
-                input={"url": url},
-                max_backlog=cap - still,  # room for the rest, checked atomically
-            )
-        job = store.create(
-            "render",
-            params,
-            input={
-                "images": [ref(p, True) for p in images],
-                "audio": ref(audio, False) if audio else None,
-            },
-            depends_on=[*(d.id for d in downloads.values()), *deps],
-            max_backlog=cap,
-        )
-    except BusyError:  # another request took the room after _check_room: undo ours
-        for d in downloads.values():
-            store.cancel(d.id)
-        raise
-
-    return job, list(downloads.values())
+    return render_inputs.create_render(
+        store,
+        render_inputs.render_params(body),
+        images,
+        audio,
+        download=lambda image: _download_params(request, into_job=True, images=image),
+        deps=deps,
+        max_backlog=_config(request).max_queue,
+    )
 
 
 def _answer(request: Request, job: Job, cap: float, note: str | None) -> GenerateVideoResponse:
@@ -362,32 +316,22 @@ async def generate_video(
 
     started = time.monotonic()
     cfg = _config(request)
-    asked = {p.strip() for p in [*body.image_paths, body.audio_path or ""] if _is_url(p)}
-    if len(asked) > MAX_URLS:
+    try:
+        urls = render_inputs.url_inputs(body.image_paths, body.audio_path)
+    except UsageError as exc:  # over MAX_URLS
         raise UsageError(
-            f"{len(asked)} URLs in one request, more than {MAX_URLS}",
-            "upload the files (POST /v1/files) or give server paths",
-        )
-    urls: dict[tuple[str, bool], None] = {}
-    images: list[str] = []
-    for i, p in enumerate(body.image_paths):
-        if _is_url(p):
-            p = p.strip()
-            if (p, True) not in urls:
-                await check_url(request, p, f"image_paths[{i}]")
-                urls[(p, True)] = None
-            images.append(p)
-        else:
-            images.append(await resolve_file(request, p, f"image_paths[{i}]"))
+            exc.message, "upload the files (POST /v1/files) or give server paths"
+        ) from None
+    for u in urls:
+        await check_url(request, u.url, u.what)
+    images = [
+        p.strip() if _is_url(p) else await resolve_file(request, p, f"image_paths[{i}]")
+        for i, p in enumerate(body.image_paths)
+    ]
     audio = body.audio_path.strip() if body.audio_path else None
-    if audio and _is_url(audio):
-        await check_url(request, audio, "audio_path")
-        urls[(audio, False)] = None
-    elif audio:
+    if audio and not _is_url(audio):
         audio = await resolve_file(request, audio, "audio_path")
-    job, downloads = await anyio.to_thread.run_sync(
-        _create_render, request, body, images, audio, urls
-    )
+    job, downloads = await anyio.to_thread.run_sync(_create_render, request, body, images, audio)
     await anyio.to_thread.run_sync(_enqueue, request, [*downloads, job])
     left, cap = _waiting_time(request, wait, started)
     if wait > 0:

@@ -209,18 +209,15 @@ def download_params(request: Request, *, into_job: bool, images: bool) -> dict[s
     one way the service fetches a URL input (a ``download`` job run by a worker, never
     the request handler). ``into_job``: into the job's own folder, not a library item;
     ``images``: PNG/JPEG/WebP/GIF are taken too (slides)."""
-    from vidpipe.library.download import DownloadLimits
-    from vidpipe.library.urls import UrlPolicy
-    from vidpipe.pipeline.registry import get_stage
+    from vidpipe.pipeline.render_inputs import download_params as params
 
     cfg = request.app.state.config
-    limits = DownloadLimits(
+    return params(
         max_bytes=int(cfg.max_file_bytes),
-        retries=2,
-        url_policy=UrlPolicy(allow_private=bool(cfg.allow_private_urls)),
+        allow_private=bool(cfg.allow_private_urls),
+        into_job=into_job,
+        images=images,
     )
-    params = get_stage("download").Options.from_limits(limits)
-    return params | {"into_job": into_job, "images": images}
 
 
 async def resolve_file(request: Request, value: str, what: str) -> str:

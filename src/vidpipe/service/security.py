@@ -41,7 +41,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from vidpipe.errors import ForbiddenError, NotFoundError, UsageError
-from vidpipe.library.urls import Resolver, UrlPolicy, validate_url
+from vidpipe.library.urls import Resolver, UrlPolicy
+from vidpipe.library.urls import check_url as checked_url
 from vidpipe.types import NameKind, Names, ParamsOf
 
 __all__ = [
@@ -147,44 +148,14 @@ def url_policy(allow_private: bool, resolver: Resolver | None = None) -> UrlPoli
 
 
 async def check_url(url: str, policy: UrlPolicy, what: str | None = None) -> str:
-    """``url`` normalised, when it is http(s) and the policy allows its host.
-
-    Nothing is sent to the host: only its name is resolved (with the policy's
-    resolver).
-
-    Args:
-        url: a URL from a request.
-        policy: :func:`url_policy` of the service.
-        what: how the request named it (``callback_url``), put before the message.
-
-    Returns:
-        The normalised URL (:func:`~vidpipe.library.urls.validate_url`).
+    """``url`` normalised, when it is http(s) and the policy allows its host
+    (:func:`vidpipe.library.urls.check_url`; nothing is sent to the host).
 
     Raises:
-        UsageError: not an http(s) URL, malformed (the reason), or its host does not
-            resolve.
+        UsageError: not an http(s) URL, malformed, or its host does not resolve.
         ForbiddenError: the host resolves to a refused address.
     """
-    prefix = f"{what}: " if what else ""
-    try:
-        clean = validate_url(url)
-    except UsageError as exc:
-        raise UsageError(prefix + exc.message, "give an http:// or https:// URL") from None
-    try:
-        refusal = await policy.refusal(clean)
-    except OSError as exc:
-        from urllib.parse import urlsplit
-
-        host = urlsplit(clean).hostname
-        raise UsageError(
-            f"{prefix}cannot resolve {host}: {exc.strerror or exc}", "check the URL's host name"
-        ) from None
-    if refusal is not None:
-        raise ForbiddenError(
-            prefix + refusal,
-            "give a public URL (VIDPIPE_ALLOW_PRIVATE_URLS=1 allows private ones)",
-        )
-    return clean
+    return await checked_url(url, policy, what)
 
 
 # --------------------------------------------------------------------------- options
