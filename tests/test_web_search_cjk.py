@@ -127,6 +127,10 @@ def test_page_chinese_hit_plays_from_the_word(zh: Zh, page: Any, browser: Any) -
     # the highlighted word is the term's first character
     page.wait_for_selector("#transcript .w.current")
     assert page.text_content("#transcript .w.current").strip().startswith(TERM[0])
+    # the characters are drawn in a CJK font even with none installed: the page's last
+    # resort is the bundled Noto Sans CJK, served by the service
+    font = page.request.get(zh.url + "/static/fonts/noto-sans-cjk.ttc")
+    assert font.status == 200 and font.body()[:4] == b"ttcf"
     shots = screenshot(browser, f"{zh.url}/search?q={TERM}", "search-zh", "#hits .hit")
     print("\n".join(f"screenshot: {p}" for p in shots))
 
