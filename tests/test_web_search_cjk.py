@@ -132,7 +132,40 @@ def test_page_chinese_hit_plays_from_the_word(zh: Zh, page: Any, browser: Any) -
     font = page.request.get(zh.url + "/static/fonts/noto-sans-cjk.ttc")
     assert font.status == 200 and font.body()[:4] == b"ttcf"
     shots = screenshot(browser, f"{zh.url}/search?q={TERM}", "search-zh", "#hits .hit")
+    hit_url = f"{zh.url}/items/{zh.id}?t={zh.said:.2f}&q={TERM}"
+    shots += screenshot(browser, hit_url, "item-zh-hit", "#transcript .w.current")
+    # again once the bundled font is in use everywhere (the form controls too)
+    shots += _settled_shots(browser, f"{zh.url}/search?q={TERM}", "search-zh-settled", "#hits .hit")
+    shots += _settled_shots(browser, hit_url, "item-zh-hit-settled", "#transcript .w.current")
     print("\n".join(f"screenshot: {p}" for p in shots))
+
+
+#: the page is done with the CJK web font: it was never needed (a CJK font is installed)
+#: or the page has laid itself out again with it (``body[data-fonts=settled]``, app.js)
+FONTS_SETTLED = (
+    "document.fonts.status === 'loaded' && (document.body.dataset.fonts === 'settled'"
+    " || ![...document.fonts].some(f => f.family.includes('vidpipe CJK')"
+    " && f.status !== 'unloaded'))"
+)
+
+
+def _settled_shots(browser: Any, url: str, name: str, ready: str) -> list[Path]:
+    """Screenshots of ``url`` at both sizes once ``ready`` shows and the fonts settled."""
+    test_web.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = []
+    for label, (w, h) in test_web.SIZES.items():
+        ctx = browser.new_context(viewport={"width": w, "height": h})
+        pg = ctx.new_page()
+        try:
+            pg.goto(url)
+            pg.wait_for_selector(ready)
+            pg.wait_for_function(FONTS_SETTLED)
+            path = test_web.ARTIFACTS / f"{name}-{label}-{w}x{h}.png"
+            pg.screenshot(path=str(path))
+            out.append(path)
+        finally:
+            ctx.close()
+    return out
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,36 @@ def test_page_says_the_summary_is_stale_and_recomputes(item: Item, page: Any, br
     assert body["chapters_state"]["stale"] is False
     assert "nation" in str(body["summary"])
     print("\n".join(f"screenshot: {p}" for p in shots))
+
+
+def test_axe_finds_nothing_in_the_stale_note_and_speaker_selects(item: Item, browser: Any) -> None:
+    """axe-core (as :mod:`test_web_axe` gets it) on the item page with the "older
+    transcript" note and, in edit mode, the speaker selects with a new speaker's box."""
+    from test_web_axe import _axe_js
+    from vidpipe.library.catalog import Catalog
+    from vidpipe.pipeline.stages.summarize import summarize_media
+
+    axe = _axe_js()
+    with Catalog(f"sqlite:///{item.home / 'catalog.db'}") as cat:
+        summarize_media(cat, item.id)
+    edit = {"segments": [{"id": 1, "text": "ask not what your nation can do for you"}]}
+    assert item.http.patch(f"/v1/items/{item.id}/transcript", json=edit).status_code == 200
+    for w, h in SIZES.values():
+        ctx = browser.new_context(viewport={"width": w, "height": h})
+        pg = ctx.new_page()
+        try:
+            pg.goto(item.page_url)
+            pg.wait_for_selector("#stale #recompute")
+            pg.click("#edit")
+            pg.locator("#transcript .seg select.spk-pick").nth(0).select_option(
+                label="New speaker…"
+            )
+            pg.add_script_tag(content=axe)
+            found = pg.evaluate(
+                "async () => (await axe.run(document, { resultTypes: ['violations'] }))"
+                ".violations.map(v => ({id: v.id, impact: v.impact,"
+                " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))"
+            )
+        finally:
+            ctx.close()
+        assert found == [], f"item page (stale note, speaker selects) at {w}x{h}: {found}"

@@ -1661,21 +1661,23 @@ document.addEventListener("DOMContentLoaded", () => {
   if (page) Promise.resolve(page()).catch((e) => flash(e.message, true));
 });
 
-// Chromium keeps a text box's value shaped in the fonts it had when the value was first
-// drawn: once a web font arrives (the bundled CJK font, fetched for a page with Chinese),
-// the boxes holding such text are laid out again in another font and back, so "协会" in
-// the search box is not left as empty boxes. The font takes a frame or more to be used
-// after it loaded: a few tries, spread over 2.5 s (each a style change on a box or two).
+// Chromium keeps the text of form controls (a text box's value, a button's label: the
+// transcript's words are buttons) shaped in the fonts it had when they were first drawn:
+// once a web font arrives (the bundled CJK font, fetched for a page with Chinese), the
+// page is laid out again in another font and back, so "协会" is not left as empty boxes.
+// The font takes a moment to be used after it loaded: a few tries over 2 s, then
+// body[data-fonts=settled].
 if (document.fonts && document.fonts.addEventListener) {
   const nudge = () => {
-    for (const box of $$("input[type=text], input[type=search], input:not([type])")) {
-      if (!box.value || /^[\x00-\x7f]*$/.test(box.value)) continue;
-      box.style.fontFamily = "serif";
-      void box.offsetWidth;
-      box.style.fontFamily = "";
-    }
+    document.body.style.fontFamily = "serif";
+    void document.body.offsetWidth;
+    document.body.style.fontFamily = "";
   };
+  let timers = [];
   document.fonts.addEventListener("loadingdone", () => {
-    for (const ms of [100, 400, 1000, 2500]) setTimeout(nudge, ms);
+    timers.forEach(clearTimeout);
+    delete document.body.dataset.fonts;
+    timers = [50, 300, 1000, 2000].map((ms) => setTimeout(nudge, ms));
+    timers.push(setTimeout(() => { document.body.dataset.fonts = "settled"; }, 2050));
   });
 }
