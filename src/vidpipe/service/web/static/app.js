@@ -1305,7 +1305,7 @@ function queueControls(board) {
     btn.textContent = paused ? "Resume queue" : "Pause queue";
     btn.classList.toggle("primary", paused);
     note.textContent = paused
-      ? `Paused since ${new Date(q.paused_since).toLocaleTimeString()}: workers take no new jobs (running ones go on).`
+      ? `Paused since ${when(q.paused_since)}: workers take no new jobs (running ones go on).`
       : "";
     note.classList.toggle("paused", paused);
     if (board) showCounts(board, q.counts);
