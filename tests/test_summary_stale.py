@@ -120,3 +120,29 @@ def test_an_edit_that_changes_nothing_keeps_results_fresh(home: Home) -> None:
     assert r.json()["revision"] == 1 and r.json()["changed"] == []
     assert home.states()[0] == fresh(1)
     assert home.cli("summarize") == "stored"
+
+
+def test_a_new_machine_transcript_makes_results_stale(home: Home) -> None:
+    """Transcribing the item again with other options (a new machine transcript: the
+    revisions go) leaves the stored summary older than the transcript: stale, and
+    computed again; with the same options the stored one is reused, and not stale."""
+    from edit_items import jfk_transcript
+    from vidpipe.library.catalog import Catalog
+
+    assert home.cli("summarize") == "computed"
+    assert home.edit("ask not what your nation can do for you") == 2
+    db = f"sqlite:///{home.home / 'catalog.db'}"
+    with Catalog(db) as cat:
+        key = cat.transcript_row(home.id).options_hash
+        cat.save_transcript(home.id, jfk_transcript(), key)  # the same options again
+    assert home.states()[0] == fresh(1)  # the summary of revision 1 is that transcript's
+    assert home.cli("summarize") == "stored"
+    assert home.edit("ask not what your nation can do for you") == 2
+    assert home.cli("summarize") == "computed"
+    with Catalog(db) as cat:
+        cat.save_transcript(home.id, jfk_transcript(), "another model")
+    summary, chapters, rev = home.states()
+    assert summary == {"revision": None, "latest_revision": 1, "stale": True}
+    assert chapters is None and rev == 1
+    assert home.cli("summarize") == "computed"
+    assert home.states()[0] == fresh(1)

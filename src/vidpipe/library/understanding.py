@@ -208,8 +208,11 @@ def result_state(cat: Catalog, kind: str, media_id: int) -> dict[str, Any] | Non
     Returns:
         ``{"revision": N, "latest_revision": M, "stale": N < M}``: ``N`` the newest
         revision made before the result was stored (1, the machine's, when the
-        transcript was never edited), ``M`` the revision read now; None when no such
-        result is stored.
+        transcript was never edited), ``M`` the revision read now; ``N`` is None (and
+        ``stale`` true) when the result is older than the item's transcript itself (it
+        was transcribed again since) and is not what the default options would reuse
+        now (a new transcript made with the same options gives the same key: the
+        result is reused, so not stale). None when no such result is stored.
     """
     from vidpipe.library.models import TranscriptRevisionRow
 
@@ -225,6 +228,12 @@ def result_state(cat: Catalog, kind: str, media_id: int) -> dict[str, Any] | Non
         ).all()
     made = _utc(row.created_at)
     latest = revs[-1][0] if revs else 1
+    tr = cat.transcript_row(media_id)
+    if tr is not None and tr.created_at is not None and made < _utc(tr.created_at):
+        reused = TextOptions().hash("summary" if kind == "summarize" else "chapters",
+                                    transcript_key(cat, media_id))  # fmt: skip
+        if row.options_hash != reused:
+            return {"revision": None, "latest_revision": latest, "stale": True}
     based = max((n for n, at in revs if _utc(at) <= made), default=1)
     return {"revision": based, "latest_revision": latest, "stale": based < latest}
 

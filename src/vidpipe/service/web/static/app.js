@@ -989,8 +989,10 @@ async function showStale(id, player, raw) {
   const st = old[0][1];
   const btn = el("button", { type: "button", id: "recompute", class: "secondary" }, "Recompute");
   const status = el("span", { class: "muted", role: "status" }, "");
-  note.replaceChildren(el("p", {}, `The ${what} ${old.length > 1 ? "are" : "is"} based on an older transcript `,
-    `(revision ${st.revision}; it is at revision ${st.latest_revision} now). `), el("p", {}, btn, " ", status));
+  const which = st.revision == null ? "(the item was transcribed again since). "
+    : `(revision ${st.revision}; it is at revision ${st.latest_revision} now). `;
+  note.replaceChildren(el("p", {}, `The ${what} ${old.length > 1 ? "are" : "is"} based on an older transcript `, which),
+    el("p", {}, btn, " ", status));
   btn.addEventListener("click", async () => {
     btn.disabled = true;
     try {
