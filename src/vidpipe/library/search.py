@@ -30,6 +30,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -40,6 +41,8 @@ from vidpipe.text.script import fold_chinese, has_cjk
 from vidpipe.text.tokens import index_text, query_terms
 
 if TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy.orm import Session
+
     from vidpipe.library.catalog import Catalog
 
 __all__ = ["SearchHit", "index_text", "query_terms", "search", "snippet", "word_time"]
@@ -116,6 +119,13 @@ def _norm(text: str) -> str:
     return "".join(ch for ch in fold_chinese(text).lower() if unicodedata.category(ch)[0] in "LMN")
 
 
+@lru_cache(maxsize=64)
+def _keys(query: str) -> tuple[str, ...]:
+    """What :func:`word_time` looks for, in order: the whole query, then its terms."""
+    keys = [_norm(query), *(_norm(t) for t in query_terms(query))]
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
 def word_time(words: Sequence[tuple[str, float]], query: str) -> float | None:
     """The start of the first word where ``query`` is said among ``words``.
 
@@ -145,8 +155,7 @@ def word_time(words: Sequence[tuple[str, float]], query: str) -> float | None:
             starts.add(len(owner))
             owner.extend([i] * len(p))
             ends.add(len(owner))
-    keys = [_norm(query), *(_norm(t) for t in query_terms(query))]
-    for key in dict.fromkeys(k for k in keys if k):
+    for key in _keys(query):
         pos = joined.find(key)
         while pos >= 0:
             stop = pos + len(key)
@@ -158,17 +167,16 @@ def word_time(words: Sequence[tuple[str, float]], query: str) -> float | None:
     return None
 
 
-def _segment_words(catalog: Catalog, segment_ids: list[int]) -> dict[int, list[tuple[str, float]]]:
+def _segment_words(s: Session, segment_ids: list[int]) -> dict[int, list[tuple[str, float]]]:
     """The word rows of the given segment rows: ``{segment row id: [(word, start)]}``."""
     out: dict[int, list[tuple[str, float]]] = {}
     if not segment_ids:
         return out
-    with catalog.session(write=False) as s:
-        rows = s.execute(
-            select(WordRow.segment_id, WordRow.word, WordRow.start)
-            .where(WordRow.segment_id.in_(sorted(set(segment_ids))))
-            .order_by(WordRow.segment_id, WordRow.idx)
-        ).all()
+    rows = s.execute(
+        select(WordRow.segment_id, WordRow.word, WordRow.start)
+        .where(WordRow.segment_id.in_(sorted(set(segment_ids))))
+        .order_by(WordRow.segment_id, WordRow.idx)
+    ).all()
     for sid, word, start in rows:
         out.setdefault(sid, []).append((word, float(start)))
     return out
@@ -238,7 +246,7 @@ def search(
         params["speaker"] = speaker.strip().lower()
     with catalog.session(write=False) as s:
         rows = s.execute(stmt, params).all()
-    words = _segment_words(catalog, [r[-1] for r in rows])
+        words = _segment_words(s, [r[-1] for r in rows])
 
     def said_at(sid: int, start: float) -> float:
         at = word_time(words.get(sid, []), query)
