@@ -59,6 +59,11 @@ def test_change_a_lines_speaker_save_reload_export(item: Item, page: Any, browse
     options = picks.nth(0).locator("option").all_text_contents()
     assert options == ["No speaker", "SPEAKER_00", "SPEAKER_01", "New speaker…"]
     shots = _edit_screenshots(item, browser)
+    # a speaker change is one undo step
+    picks.nth(1).select_option("SPEAKER_00")
+    assert page.locator("#undo").is_enabled()
+    page.click("#undo")
+    assert [p.input_value() for p in picks.all()] == ["SPEAKER_00", "SPEAKER_01"]
     # the second line to the first speaker; the first line to a new speaker
     picks.nth(1).select_option("SPEAKER_00")
     new_box = page.locator("#transcript .seg").nth(0).locator("input.spk-new")

@@ -538,6 +538,7 @@ async function itemPage() {
       ...names.map((n) => el("option", { value: n }, n)),
       el("option", { value: NEW_SPEAKER }, "New speaker…"));
     sel.value = s.speaker || "";
+    sel.dataset.was = sel.value; // the value before its last change (for Undo)
     const box = el("input", { type: "text", class: "spk-new", maxlength: 100, hidden: true,
       placeholder: "Name", "aria-label": `Name of the new speaker of the line at ${at}` });
     sel.addEventListener("change", () => {
@@ -648,7 +649,24 @@ async function itemPage() {
       const v = map.get(Number(t.dataset.id));
       if (v !== undefined) t.textContent = v;
     }
+    // an undo step of a speaker change also carries the selects' values before it
+    for (const sel of map.speakers ? $$(".spk-pick", pane) : []) {
+      const v = map.speakers.get(Number(sel.dataset.id));
+      if (v === undefined) continue;
+      sel.value = v;
+      sel.dataset.was = v;
+      sel.parentElement.querySelector(".spk-new").hidden = v !== NEW_SPEAKER;
+    }
   }
+  pane.addEventListener("change", (ev) => {
+    if (!ev.target.matches(".spk-pick")) return;
+    const snap = texts();
+    snap.speakers = new Map($$(".spk-pick", pane).map((sel) =>
+      [Number(sel.dataset.id), sel === ev.target ? sel.dataset.was : sel.value]));
+    ev.target.dataset.was = ev.target.value;
+    undoStack.push(snap);
+    showEditState();
+  });
   let before = null;
   pane.addEventListener("focusin", (ev) => { if (ev.target.matches(".txt[contenteditable]")) before = texts(); });
   pane.addEventListener("focusout", (ev) => {
