@@ -196,8 +196,11 @@ def test_search_groups_hits_by_item_with_picture_and_time(item: Item, page: Any)
     assert g.locator(".hit-title a").get_attribute("href") == f"/items/{item.id}"
     assert g.locator("img.hit-thumb").count() == 1
     hit = g.locator(".hit").first
-    assert "0:02" in hit.locator(".where").text_content()
-    assert "t=2.57" in hit.locator("a").get_attribute("href")
+    # the hit's time is where "country" is said (its word), not its line's start (2.57)
+    said = item.http.get("/v1/search", params={"q": "country"}).json()["hits"][0]["word_start"]
+    assert said > 2.57
+    assert f"0:0{int(said)}" in hit.locator(".where").text_content()
+    assert f"t={said:.2f}" in hit.locator("a").get_attribute("href")
     assert "in 1 item" in page.text_content("#s-count")
 
 

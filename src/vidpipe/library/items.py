@@ -284,15 +284,20 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
         (``id``, ``uri`` with passwords redacted, ``kind``, ``state``, ``reason``),
         ``transcript`` (``language``, ``duration`` s, ``segments``, ``model``; None
         without one), ``summary`` (:class:`~vidpipe.types.Summary` JSON or None),
-        ``chapters`` and ``scenes`` (lists or None), ``embedded`` (whether an audio
-        embedding is stored for it: ``/similar`` can answer), ``jobs`` (the latest job
-        of each step its status comes from: ``kind``, ``job_id``, ``status``,
-        ``reason``, ``skipped``; empty when the status comes from its source).
+        ``chapters`` and ``scenes`` (lists or None), ``summary_state`` and
+        ``chapters_state`` (:func:`~vidpipe.library.understanding.result_state`: the
+        transcript revision each was computed from, the latest one, ``stale``; None
+        without a result), ``transcript`` also has ``revision`` (the latest),
+        ``embedded`` (whether an audio embedding is stored for it: ``/similar`` can
+        answer), ``jobs`` (the latest job of each step its status comes from:
+        ``kind``, ``job_id``, ``status``, ``reason``, ``skipped``; empty when the
+        status comes from its source).
 
     Raises:
         NotFoundError: no such item.
     """
-    from vidpipe.library.understanding import get_chapters, get_scenes, get_summary
+    from vidpipe.library.revisions import latest_revision
+    from vidpipe.library.understanding import get_chapters, get_scenes, get_summary, result_state
 
     media = catalog.get_media(media_id)
     if media is None:
@@ -337,6 +342,7 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
             "duration": tr.duration,
             "model": tr.model,
             "segments": len(full.segments) if full else 0,
+            "revision": rev.number if (rev := latest_revision(catalog, media_id)) else None,
         }
     out["transcript"] = transcript
     with catalog.session(write=False) as s:
@@ -346,6 +352,8 @@ def item_detail(catalog: Catalog, media_id: int) -> dict[str, Any]:
     out["summary"] = summary.model_dump(mode="json") if summary else None
     chapters = get_chapters(catalog, media_id)
     out["chapters"] = [c.model_dump(mode="json") for c in chapters] if chapters else None
+    out["summary_state"] = result_state(catalog, "summarize", media_id) if summary else None
+    out["chapters_state"] = result_state(catalog, "chapters", media_id) if chapters else None
     scenes = get_scenes(catalog, media_id)
     out["scenes"] = [sc.model_dump(mode="json") for sc in scenes] if scenes else None
     return out

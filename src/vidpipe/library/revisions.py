@@ -52,6 +52,7 @@ __all__ = [
     "EditResult",
     "RevisionInfo",
     "edit_transcript",
+    "latest_revision",
     "retime_words",
     "transcript_revision",
     "transcript_revisions",
@@ -298,6 +299,24 @@ def _latest_number(s: Session, media_id: int) -> int:
         )
     )
     return int(n or 1)
+
+
+def latest_revision(catalog: Catalog, media_id: int) -> RevisionInfo | None:
+    """The revision of ``media_id``'s transcript everything reads now (the last of
+    :func:`transcript_revisions`); None when the item (or its transcript) is missing."""
+    with catalog.session(write=False) as s:
+        row = _latest_row(s, media_id)
+        if row is None:
+            return None
+        rev = s.scalars(
+            select(TranscriptRevisionRow)
+            .where(TranscriptRevisionRow.media_id == media_id)
+            .order_by(TranscriptRevisionRow.number.desc())
+            .limit(1)
+        ).first()
+    if rev is None:
+        return RevisionInfo(1, "machine", [], row.created_at.isoformat())
+    return RevisionInfo(rev.number, rev.kind, list(rev.changed or []), rev.created_at.isoformat())
 
 
 def transcript_revisions(catalog: Catalog, media_id: int) -> list[RevisionInfo]:

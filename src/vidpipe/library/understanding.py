@@ -8,8 +8,11 @@ them is the stages' (:mod:`vidpipe.pipeline.stages.summarize`, ``chapters``,
 :mod:`vidpipe.text` and :mod:`vidpipe.vision`.
 
 Results are keyed by an options hash (backend, model, chunk length, language and the
-transcript they were computed from), so asking again returns the stored result
-without recomputing it.
+transcript they were computed from: its row and, once it was edited, its revision), so
+asking again returns the stored result without recomputing it, and after an edit
+(:mod:`vidpipe.library.revisions`) asking again computes it anew. A stored summary or
+chapters list computed before the transcript's latest revision is *stale*
+(:func:`result_state`: the item API and page say so).
 
 Example::
 
@@ -24,7 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +181,61 @@ def settings_script() -> str:
 
 
 def transcript_key(cat: Catalog, media_id: int) -> Any:
+    """What a result's options hash says about the transcript it was computed from:
+    ``[transcript row id, its options hash]``, plus the revision number once the
+    transcript was edited (revision 2 on: results of an older revision are not reused);
+    None without a transcript."""
+    from vidpipe.library.revisions import latest_revision
+
     row = cat.transcript_row(media_id)
-    return None if row is None else [row.id, row.options_hash]
+    if row is None:
+        return None
+    rev = latest_revision(cat, media_id)
+    if rev is None or rev.number <= 1:
+        return [row.id, row.options_hash]  # as before revisions: stored results stay valid
+    return [row.id, row.options_hash, rev.number]
+
+
+def _utc(t: datetime) -> datetime:
+    """``t`` as a naive UTC time (SQLite gives stored times back without a zone)."""
+    return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+
+
+def result_state(cat: Catalog, kind: str, media_id: int) -> dict[str, Any] | None:
+    """Which transcript revision the stored ``kind`` result (``summarize`` or
+    ``chapters``; the latest stored, as :func:`get_summary` gives it) was computed from.
+
+    Returns:
+        ``{"revision": N, "latest_revision": M, "stale": N < M}``: ``N`` the newest
+        revision made before the result was stored (1, the machine's, when the
+        transcript was never edited), ``M`` the revision read now; ``N`` is None (and
+        ``stale`` true) when the result is older than the item's transcript itself (it
+        was transcribed again since) and is not what the default options would reuse
+        now (a new transcript made with the same options gives the same key: the
+        result is reused, so not stale). None when no such result is stored.
+    """
+    from vidpipe.library.models import TranscriptRevisionRow
+
+    row_cls = SummaryRow if kind == "summarize" else ChaptersRow
+    row = latest_row(cat, row_cls, media_id)
+    if row is None:
+        return None
+    with cat.session(write=False) as s:
+        revs = s.execute(
+            select(TranscriptRevisionRow.number, TranscriptRevisionRow.created_at)
+            .where(TranscriptRevisionRow.media_id == media_id)
+            .order_by(TranscriptRevisionRow.number)
+        ).all()
+    made = _utc(row.created_at)
+    latest = revs[-1][0] if revs else 1
+    tr = cat.transcript_row(media_id)
+    if tr is not None and tr.created_at is not None and made < _utc(tr.created_at):
+        reused = TextOptions().hash("summary" if kind == "summarize" else "chapters",
+                                    transcript_key(cat, media_id))  # fmt: skip
+        if row.options_hash != reused:
+            return {"revision": None, "latest_revision": latest, "stale": True}
+    based = max((n for n, at in revs if _utc(at) <= made), default=1)
+    return {"revision": based, "latest_revision": latest, "stale": based < latest}
 
 
 # --------------------------------------------------------------------------- storage

@@ -95,6 +95,12 @@ class ItemDetail(Item):
     transcript: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
     chapters: list[dict[str, Any]] | None = None
+    summary_state: dict[str, Any] | None = Field(
+        None,
+        description="{revision, latest_revision, stale}: the transcript revision the "
+        "summary was computed from; stale once the transcript was edited after it",
+    )
+    chapters_state: dict[str, Any] | None = Field(None, description="the same for the chapters")
     scenes: list[dict[str, Any]] | None = None
     embedded: bool = False
     speakers: list[dict[str, Any]] = []
@@ -110,6 +116,9 @@ class Hit(BaseModel):
     snippet: str
     score: float
     speaker: str | None = None
+    word_start: float | None = Field(
+        None, description="where the query is said in the segment (s), else its start"
+    )
 
 
 class SearchOut(BaseModel):
@@ -178,7 +187,9 @@ async def list_items(
     responses=error_responses(404, 422),
 )
 async def get_item(request: Request, item_id: int = ItemId) -> ItemDetail:
-    """Probe facts, stages, sources, transcript facts, summary, chapters, scenes and
+    """Probe facts, stages, sources, transcript facts (``revision``: the latest),
+    summary and chapters (``summary_state``/``chapters_state``: the transcript revision
+    each was computed from, ``stale`` once a newer revision exists), scenes and
     speakers (``label``, ``name``, ``speaker`` as shown, ``seconds``, ``segments``; empty
     if never diarized).
 
@@ -399,7 +410,9 @@ async def search(
 ) -> SearchOut:
     """Transcript segments holding every word of ``q``, best first (SQLite FTS5 or
     PostgreSQL full-text search; Chinese segmented with jieba); each hit names its
-    speaker when the item was diarized."""
+    speaker when the item was diarized, and ``word_start``: the time of the word where
+    the query is said (Chinese, Japanese and Thai matched across single-character words),
+    else the segment's start."""
     from vidpipe.library.search import search as run
 
     hits = await anyio.to_thread.run_sync(lambda: run(_catalog(request), q, limit, speaker=speaker))
@@ -415,6 +428,7 @@ async def search(
                 snippet=h.snippet,
                 score=h.score,
                 speaker=h.speaker,
+                word_start=h.word_start,
             )
             for h in hits
         ],

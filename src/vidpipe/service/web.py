@@ -40,7 +40,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -161,6 +161,29 @@ def static_file(name: str) -> Response:
     if path is None:
         raise NotFoundError(f"no static file {name}", "the page's files are app.js and style.css")
     return _file_response(path)
+
+
+#: the bundled Noto Sans CJK collection (``noto-cjk-sans-otc``, the subtitle renderer's
+#: font), the style sheet's last resort for Chinese and Japanese text on a system with
+#: no CJK font (``@font-face`` "vidpipe CJK": installed CJK fonts are tried first, and
+#: its ``unicode-range`` makes the browser fetch it only for a page with such text)
+CJK_FONT = "/static/fonts/noto-sans-cjk.ttc"
+
+
+@router.get(CJK_FONT)
+def cjk_font() -> Response:
+    """The bundled Noto Sans CJK font collection (19 MB; the browser caches it a week).
+
+    Raises:
+        InputError: the font package is not installed (HTTP 400, as elsewhere).
+    """
+    from vidpipe.media.fonts import default_font_path
+
+    return FileResponse(
+        default_font_path(),
+        media_type="font/collection",
+        headers={"Cache-Control": "public, max-age=604800"},
+    )
 
 
 @router.get(DOCS_STATIC + "/{name}")

@@ -465,6 +465,7 @@ async function itemPage() {
 
   // summary, chapters, scenes (in the item body when the service has them)
   showSummary(item.raw.summary);
+  showStale(id, player, item.raw);
   // chapters and scenes seek through seekTo (set below once the transcript is drawn)
   let seekTo = (t) => { player.currentTime = Math.max(0, t); };
   showChapters(item.raw.chapters, (t) => seekTo(t));
@@ -510,9 +511,10 @@ async function itemPage() {
           ? el("div", { class: "txt", lang: tr.language || null, contenteditable: "plaintext-only", spellcheck: "true",
             role: "textbox", "aria-label": `Line at ${hms(s.start, true)}`, dataset: { id: s.id } }, text)
           : el("span", { class: "txt", lang: tr.language || null }, text);
+        const who = editing ? speakerPick(s) : s.speaker ? el("span", { class: "who" }, s.speaker) : null;
         return el("div", { class: `seg${k >= 0 ? ` spk-${k}` : ""}`, dataset: { i, s: s.start, e: s.end, id: s.id, speaker: s.speaker || "" } },
           el("button", { type: "button", class: "ts", "aria-label": `Play from ${hms(s.start, true)}` }, hms(s.start, true)),
-          el("div", { class: "body" }, s.speaker ? el("span", { class: "who" }, s.speaker) : null, txt));
+          el("div", { class: "body" }, who, txt));
       }));
     }
     segEls = $$(".seg", pane);
@@ -521,6 +523,44 @@ async function itemPage() {
     wordStarts = wordEls.map((ws) => ws.map((w) => Number(w.dataset.s)));
     pane.classList.toggle("editing", editing);
     applyFilter();
+  }
+
+  /** Edit mode: the line's speaker, a select of the item's speakers (as shown), "No
+   * speaker" and "New speaker…" (which shows a box for the new name). Read at save by
+   * pickedSpeakers(). */
+  const NEW_SPEAKER = "\u0000new";
+  function speakerPick(s) {
+    const at = hms(s.start, true);
+    const names = speakers.map((x) => x.speaker);
+    if (s.speaker && !names.includes(s.speaker)) names.push(s.speaker);
+    const sel = el("select", { class: "spk-pick", "aria-label": `Speaker of the line at ${at}`, dataset: { id: s.id } },
+      el("option", { value: "" }, "No speaker"),
+      ...names.map((n) => el("option", { value: n }, n)),
+      el("option", { value: NEW_SPEAKER }, "New speaker…"));
+    sel.value = s.speaker || "";
+    sel.dataset.was = sel.value; // the value before its last change (for Undo)
+    const box = el("input", { type: "text", class: "spk-new", maxlength: 100, hidden: true,
+      placeholder: "Name", "aria-label": `Name of the new speaker of the line at ${at}` });
+    sel.addEventListener("change", () => {
+      box.hidden = sel.value !== NEW_SPEAKER;
+      if (!box.hidden) box.focus();
+    });
+    box.addEventListener("keydown", (ev) => { if (ev.key === "Enter") ev.preventDefault(); });
+    return el("span", { class: "who-pick" }, sel, box);
+  }
+  /** Segment id -> the speaker chosen in edit mode (a name, or null for none); throws
+   * when "New speaker…" has no name. */
+  function pickedSpeakers() {
+    const out = new Map();
+    for (const sel of $$(".spk-pick", pane)) {
+      let v = sel.value;
+      if (v === NEW_SPEAKER) {
+        v = sel.parentElement.querySelector(".spk-new").value.trim();
+        if (!v) { sel.parentElement.querySelector(".spk-new").focus(); throw new Error("Type a name for the new speaker (or choose one)."); }
+      }
+      out.set(Number(sel.dataset.id), v || null);
+    }
+    return out;
   }
 
   /* speakers: a colour and a name each, renamed in place; the transcript filtered by one */
@@ -609,7 +649,24 @@ async function itemPage() {
       const v = map.get(Number(t.dataset.id));
       if (v !== undefined) t.textContent = v;
     }
+    // an undo step of a speaker change also carries the selects' values before it
+    for (const sel of map.speakers ? $$(".spk-pick", pane) : []) {
+      const v = map.speakers.get(Number(sel.dataset.id));
+      if (v === undefined) continue;
+      sel.value = v;
+      sel.dataset.was = v;
+      sel.parentElement.querySelector(".spk-new").hidden = v !== NEW_SPEAKER;
+    }
   }
+  pane.addEventListener("change", (ev) => {
+    if (!ev.target.matches(".spk-pick")) return;
+    const snap = texts();
+    snap.speakers = new Map($$(".spk-pick", pane).map((sel) =>
+      [Number(sel.dataset.id), sel === ev.target ? sel.dataset.was : sel.value]));
+    ev.target.dataset.was = ev.target.value;
+    undoStack.push(snap);
+    showEditState();
+  });
   let before = null;
   pane.addEventListener("focusin", (ev) => { if (ev.target.matches(".txt[contenteditable]")) before = texts(); });
   pane.addEventListener("focusout", (ev) => {
@@ -637,13 +694,27 @@ async function itemPage() {
   saveBtn.addEventListener("click", async () => {
     if (document.activeElement && pane.contains(document.activeElement)) document.activeElement.blur();
     const now = texts();
-    const changed = [...now].filter(([k, v]) => saved.get(k) !== v).map(([k, v]) => ({ id: k, text: v }));
+    let picked;
+    try { picked = pickedSpeakers(); } catch (e) { flash(e.message, true); return; }
+    const was = new Map(segs.map((s) => [s.id, s.speaker || null]));
+    const changed = [];
+    for (const [k, v] of now) {
+      const edit = { id: k };
+      if (saved.get(k) !== v) edit.text = v;
+      if (picked.has(k) && picked.get(k) !== was.get(k)) edit.speaker = picked.get(k);
+      if (Object.keys(edit).length > 1) changed.push(edit);
+    }
     if (!changed.length) { setEditing(false); flash("Nothing changed."); return; }
     saveBtn.disabled = true;
     try {
       const out = await api(`/v1/items/${id}/transcript`, { method: "PATCH", json: { segments: changed } });
       tr = out.transcript;
       segs = listOf(tr, "segments");
+      if (changed.some((c) => "speaker" in c)) {
+        try { speakers = listOf(await api(`/v1/items/${id}/speakers`), "speakers"); } catch (e) { /* kept as they were */ }
+        drawSpeakers();
+      }
+      showStale(id, player);
       saved = new Map(segs.map((s) => [s.id, s.text.trim()]));
       if (out.removed && out.removed.length) undoStack.length = 0; // ids moved: old texts no longer fit
       setEditing(false);
@@ -742,22 +813,18 @@ async function itemPage() {
   player.addEventListener("seeked", () => sync(true));
   player.addEventListener("pause", () => sync());
 
-  // a search hit: start at its time, at the first matching word when there are word times
+  // a search hit (or a topic's moment): start at its time. The service gives a hit's
+  // time as the word where the query is said (Chinese too: across single-character
+  // words); an older link at a segment's start is moved to the first word there that
+  // the query's first term begins (spaced scripts only).
   if (startAt !== null && isFinite(startAt)) {
     let target = startAt;
     const terms = hitQuery.toLowerCase().split(/\s+/).filter(Boolean);
     const i = lastStartAtOrBefore(segStarts, startAt);
-    if (terms.length && i >= 0) {
+    if (terms.length && i >= 0 && Math.abs(segStarts[i] - startAt) < 0.005) {
       const norm = (x) => x.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
       const first = norm(terms[0]);
-      // the words from this one on, joined, start with the term: a Chinese term spread
-      // over several word tokens (one character each) lands on its first character
-      const ws = wordEls[i];
-      const hit = ws.find((w, j) => {
-        let acc = "";
-        for (let k = j; k < ws.length && acc.length < first.length; k++) acc += norm(ws[k].textContent);
-        return first && norm(w.textContent) && acc.startsWith(first);
-      });
+      const hit = wordEls[i].find((w) => first && norm(w.textContent) === first);
       if (hit) target = Number(hit.dataset.s);
     }
     const go = () => seek(target);
@@ -925,6 +992,46 @@ function showSummary(summary) {
   $("#summary").replaceChildren(...parts);
 }
 
+/** The summary and chapters computed from an older transcript revision (edited since):
+ * a note saying so above the summary, with "Recompute" (summarize and chapters jobs for
+ * the item, followed until they end, then both shown again). ``raw`` is the item (asked
+ * again when not given). */
+async function showStale(id, player, raw) {
+  try { raw = raw || await api(`/v1/items/${id}`); } catch (e) { return; }
+  const old = [["summary", raw.summary_state, "summarize"], ["chapters", raw.chapters_state, "chapters"]]
+    .filter(([, st]) => st && st.stale);
+  let note = $("#stale");
+  if (!old.length) { if (note) note.remove(); return; }
+  if (!note) { note = el("div", { id: "stale", class: "stale" }); $("#summary").before(note); }
+  const what = old.map(([w]) => w).join(" and ");
+  const st = old[0][1];
+  const btn = el("button", { type: "button", id: "recompute", class: "secondary" }, "Recompute");
+  const status = el("span", { class: "muted", role: "status" }, "");
+  const which = st.revision == null ? "(the item was transcribed again since). "
+    : `(revision ${st.revision}; it is at revision ${st.latest_revision} now). `;
+  note.replaceChildren(el("p", {}, `The ${what} ${old.length > 1 ? "are" : "is"} based on an older transcript `, which),
+    el("p", {}, btn, " ", status));
+  btn.addEventListener("click", async () => {
+    btn.disabled = true;
+    try {
+      const jobs = await Promise.all(old.map(([, , kind]) => api("/v1/jobs", { json: { kind, input: { media_id: Number(id) } } })));
+      for (let job of jobs) {
+        while (!FINAL.has(job.status)) {
+          status.textContent = `${job.kind}: ${job.status}…`;
+          await new Promise((r) => setTimeout(r, 1000));
+          job = await api(`/v1/jobs/${job.id}`);
+        }
+        if (job.status !== "succeeded") throw new Error(`Not recomputed: ${jobError(job) || job.status}`);
+      }
+      const fresh = await api(`/v1/items/${id}`);
+      showSummary(fresh.summary);
+      showChapters(fresh.chapters, (t) => { player.currentTime = Math.max(0, t); });
+      await showStale(id, player, fresh);
+      flash(`The ${what} ${old.length > 1 ? "are" : "is"} recomputed from the current transcript.`);
+    } catch (e) { status.textContent = e.message; btn.disabled = false; }
+  });
+}
+
 function showChapters(chapters, seek) {
   const list = $("#chapters");
   if (!Array.isArray(chapters) || !chapters.length) { list.replaceChildren(el("li", { class: "muted" }, "No chapters yet.")); return; }
@@ -1029,8 +1136,8 @@ async function searchPage() {
         el("h3", { class: "hit-title" }, el("a", { href: itemUrl(id) }, title),
           el("span", { class: "muted" }, ` · ${hs.length} hit${hs.length === 1 ? "" : "s"}`)),
         el("ol", { class: "hit-list" }, ...hs.map((h) => el("li", { class: "hit" },
-          el("a", { href: `${itemUrl(id, h.start)}&q=${encodeURIComponent(q)}`, class: "hit-link" }, marked(h.snippet || h.text || "")),
-          el("div", { class: "where" }, el("span", { class: "sr" }, `${title} · `), hms(h.start, true),
+          el("a", { href: `${itemUrl(id, h.word_start ?? h.start)}&q=${encodeURIComponent(q)}`, class: "hit-link" }, marked(h.snippet || h.text || "")),
+          el("div", { class: "where" }, el("span", { class: "sr" }, `${title} · `), hms(h.word_start ?? h.start, true),
             h.speaker ? el("span", { class: "hit-speaker" }, ` · ${h.speaker}`) : null))))));
   }));
 }
@@ -1218,7 +1325,7 @@ function queueControls(board) {
     btn.textContent = paused ? "Resume queue" : "Pause queue";
     btn.classList.toggle("primary", paused);
     note.textContent = paused
-      ? `Paused since ${new Date(q.paused_since).toLocaleTimeString()}: workers take no new jobs (running ones go on).`
+      ? `Paused since ${when(q.paused_since)}: workers take no new jobs (running ones go on).`
       : "";
     note.classList.toggle("paused", paused);
     if (board) showCounts(board, q.counts);
@@ -1573,3 +1680,24 @@ document.addEventListener("DOMContentLoaded", () => {
   const page = PAGES[document.body.dataset.page];
   if (page) Promise.resolve(page()).catch((e) => flash(e.message, true));
 });
+
+// Chromium keeps the text of form controls (a text box's value, a button's label: the
+// transcript's words are buttons) shaped in the fonts it had when they were first drawn:
+// once a web font arrives (the bundled CJK font, fetched for a page with Chinese), the
+// page is laid out again in another font and back, so "协会" is not left as empty boxes.
+// The font takes a moment to be used after it loaded: a few tries over 2 s, then
+// body[data-fonts=settled].
+if (document.fonts && document.fonts.addEventListener) {
+  const nudge = () => {
+    document.body.style.fontFamily = "serif";
+    void document.body.offsetWidth;
+    document.body.style.fontFamily = "";
+  };
+  let timers = [];
+  document.fonts.addEventListener("loadingdone", () => {
+    timers.forEach(clearTimeout);
+    delete document.body.dataset.fonts;
+    timers = [50, 300, 1000, 2000].map((ms) => setTimeout(nudge, ms));
+    timers.push(setTimeout(() => { document.body.dataset.fonts = "settled"; }, 2050));
+  });
+}
