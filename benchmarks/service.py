@@ -282,23 +282,26 @@ def short_part(args, threads: int, data_sets: dict, home: Path) -> None:
     n = args.short_clients
     print(f"\nshort collections, sequential and {n} concurrent clients: "
           f"{', '.join(f'{k} ({len(v)})' for k, v in sets.items())}")  # fmt: skip
-    results = {
-        "vidpipe": bench_short(
+    systems = {x.strip() for x in args.short_systems.split(",") if x.strip()}
+    results = {}
+    if "vidpipe" in systems:
+        results["vidpipe"] = bench_short(
             "vidpipe", lambda: start_vidpipe(args.model, home / "packed"), sets, n
-        ),
-        "unpacked": bench_short(
+        )
+    if "unpacked" in systems:
+        results["unpacked"] = bench_short(
             "unpacked",
             lambda: start_vidpipe(args.model, home / "unpacked", packed=False),
             sets,
             n,
-        ),
-    }
-    try:
-        results["fws"] = bench_short(
-            "fws", lambda: start_fws(args.model, threads, args.batch_size, home), sets, n
         )
-    except Exception as exc:  # faster-whisper-server not installed or not starting
-        print(f"  fws: not run ({type(exc).__name__}: {exc})")
+    if "fws" in systems:
+        try:
+            results["fws"] = bench_short(
+                "fws", lambda: start_fws(args.model, threads, args.batch_size, home), sets, n
+            )
+        except Exception as exc:  # faster-whisper-server not installed or not starting
+            print(f"  fws: not run ({type(exc).__name__}: {exc})")
     head = (
         f"{'set':<8} {'clients':>7} {'system':<9} {'wall s':>8} {'files/min':>9} "
         f"{'p50 s':>7} {'p95 s':>7} {'WER %':>6} {'CER %':>6}"
@@ -313,6 +316,8 @@ def short_part(args, threads: int, data_sets: dict, home: Path) -> None:
                       f"{r['p50']:7.2f} {r['p95']:7.2f} {100 * r['wer']:6.2f} "
                       f"{100 * r['cer']:6.2f}")  # fmt: skip
     print()
+    if "vidpipe" not in results:
+        return
     for name in sets:
         ours = results["vidpipe"][(name, n)]
         if "fws" in results:
@@ -322,6 +327,8 @@ def short_part(args, threads: int, data_sets: dict, home: Path) -> None:
             dc = 100 * (ours["cer"] - fws["cer"])
             print(f"{name:<8} x{n}: throughput vidpipe/fws = {speed:.2f} (target >= 2.50), "
                   f"WER {dw:+.2f} points, CER {dc:+.2f} points (target <= 0)")  # fmt: skip
+        if "unpacked" not in results:
+            continue
         plain = results["unpacked"][(name, n)]
         print(f"{name:<8} x{n}: throughput vidpipe/unpacked = {ours['fpm'] / plain['fpm']:.2f}, "
               f"WER {100 * (ours['wer'] - plain['wer']):+.2f} points")  # fmt: skip
@@ -337,6 +344,11 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--short-clients", type=int, default=8)
+    ap.add_argument(
+        "--short-systems",
+        default="vidpipe,unpacked,fws",
+        help="servers run in the short part (vidpipe = packed, unpacked, fws)",
+    )
     ap.add_argument("--short-sets", default="en_dev,mixed60", help="short collections to send")
     ap.add_argument(
         "--parts",

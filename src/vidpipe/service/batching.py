@@ -18,8 +18,13 @@ continuous batching of LLM servers applied to Whisper windows:
   from. When the decoder becomes free after a group of ``n`` requests and fewer than
   ``n`` of the next group are waiting (their clients are still sending), it waits
   for them at most ``min(max_wait, wait_fraction * seconds of the last group)``
-  (0.25 s and a tenth by default): the extra latency stays a small part of a group's
-  own time, and a lone client (groups of one) never waits.
+  (2 s and a tenth by default): the extra latency stays a small part of a group's
+  own time, and a lone client (groups of one) never waits. The bound is relative
+  because the clients of the group that just finished need a round trip (answer,
+  next upload, its decoding to 16 kHz) before they are back: with a fixed 0.25 s,
+  8 clients in step on a loaded 2-core machine fell into groups of 1 and 7 in turn
+  (mean 4: the one that came back during a group went alone while the seven were
+  still on their way), with the relative bound they stay in groups of 8.
 - **Fairness.** Groups go in the order of their oldest request (FIFO); a group takes
   every waiting request of its options, oldest first, so a request waits behind at
   most one group it could have joined (the one decoding when it arrived), unless
@@ -67,7 +72,7 @@ _log = logging.getLogger("vidpipe.service")
 #: :data:`vidpipe.speech.transcribe.PACK_GROUP`).
 MAX_GROUP = 32
 #: Longest extra wait, seconds, for the rest of a group once the decoder is free.
-MAX_WAIT = 0.25
+MAX_WAIT = 2.0
 #: The extra wait is also at most this part of the last group's decoding time.
 WAIT_FRACTION = 0.1
 
