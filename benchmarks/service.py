@@ -48,9 +48,13 @@ service before packing) and ``fws``. Reported per set: files/min, p50/p95 latenc
 (CER for zh/ja/ko, :func:`asr.score`), the throughput ratio vidpipe / fws with 8
 clients (target >= 2.5x at equal or better WER) and the single-request latency of
 vidpipe against the unpacked service (sequential p50; target within 10 %).
+``--parts interleaved`` measures the throughput target on a busy machine: packed
+vidpipe and fws both up, the 8 clients' en_dev run sent to one then the other for
+``--rounds`` rounds (both see the same load), the median of the per-round ratios.
 
 Usage: ``python benchmarks/service.py [--model base] [--clients 4] [--short-clients 8]
-[--parts service,short,realtime] [--short-sets en_dev,mixed60] [--sessions 1,2,4]
+[--parts service,short,interleaved,realtime] [--rounds 3] [--short-sets en_dev,mixed60]
+[--short-systems vidpipe,unpacked,fws] [--sessions 1,2,4]
 [--data ../shared/data]``. Prints; asserts nothing.
 """
 
@@ -276,6 +280,52 @@ def bench_short(label: str, start, sets: dict, clients: int) -> dict:
             proc.kill()
 
 
+def interleaved_part(args, threads: int, data_sets: dict, home: Path) -> None:
+    """Issue 21's target measured fairly on a busy machine: packed vidpipe and
+    faster-whisper-server both running, ``--short-clients`` clients on en_dev sent to
+    one, then the other, ``--rounds`` times, so both see the same load; per round the
+    throughput ratio, then the median ratio."""
+    items = [(p, "en", r) for p, r in data_sets["en_dev"]]
+    n = args.short_clients
+    servers = {
+        "vidpipe": lambda: start_vidpipe(args.model, home / "interleaved"),
+        "fws": lambda: start_fws(args.model, threads, args.batch_size, home),
+    }
+    running: dict[str, tuple] = {}
+    try:
+        for name, start in servers.items():
+            running[name] = start()
+            post(running[name][1], items[0][0])  # warm-up: model load
+        print(f"\nen_dev ({len(items)} files), {n} clients, vidpipe and fws in turn, "
+              f"{args.rounds} rounds")  # fmt: skip
+        ratios, results = [], {k: [] for k in servers}
+        for rnd in range(1, args.rounds + 1):
+            got = {}
+            for name in servers:
+                load = os.getloadavg()[0]
+                got[name] = r = run_short(running[name][1], items, n)
+                results[name].append(r)
+                print(f"  round {rnd} {name:<8} {r['fpm']:6.1f} files/min, p50 {r['p50']:5.2f} s, "
+                      f"WER {100 * r['wer']:5.2f} %  (load {load:.1f})", flush=True)  # fmt: skip
+            ratios.append(got["vidpipe"]["fpm"] / got["fws"]["fpm"])
+            print(f"  round {rnd}: vidpipe/fws = {ratios[-1]:.2f}", flush=True)
+        groups = _group_metrics(running["vidpipe"][1])
+        if groups:
+            print(f"  vidpipe packed groups: {groups}")
+        wer_v = statistics.mean(r["wer"] for r in results["vidpipe"])
+        wer_f = statistics.mean(r["wer"] for r in results["fws"])
+        print(f"en_dev x{n}: throughput vidpipe/fws median {statistics.median(ratios):.2f} "
+              f"(rounds {', '.join(f'{x:.2f}' for x in ratios)}; target >= 2.50), "
+              f"WER {100 * (wer_v - wer_f):+.2f} points (target <= 0)")  # fmt: skip
+    finally:
+        for proc, _ in running.values():
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def short_part(args, threads: int, data_sets: dict, home: Path) -> None:
     """Issue 21: the short collections with ``--short-clients`` concurrent clients."""
     sets = {"en_dev": [(p, "en", r) for p, r in data_sets["en_dev"]]}
@@ -356,8 +406,10 @@ def main() -> int:
     ap.add_argument(
         "--parts",
         default="service,short",
-        help="service (the sets above with --clients, as before), short, realtime (issue 21)",
+        help="service (the sets above with --clients, as before), short, interleaved "
+        "(packed vidpipe and fws in turn, --rounds), realtime (issue 21)",
     )
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the interleaved part")
     ap.add_argument(
         "--data",
         type=Path,
@@ -371,6 +423,9 @@ def main() -> int:
     sets = load_sets(args.data)
     if "realtime" in parts:
         bench_realtime(args, sets)
+    if "interleaved" in parts:
+        with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+            interleaved_part(args, default_threads(), sets, Path(tmp))
     if not parts & {"service", "short"}:
         return 0
     threads = default_threads()
