@@ -242,3 +242,39 @@ def test_shared_attached_picture_is_ignored(shared_data, tmp_path):
     info = probe(extract_audio(f, tmp_path / "a.m4a"))
     assert [s.type for s in info.streams] == ["audio"]
     assert info.duration == pytest.approx(len(audio) / 16000, abs=0.05)
+
+
+
+def test_filter_graphs_are_collected_at_most_once_per_period(monkeypatch):
+    """A resampler's filter graph sat in a reference cycle in older PyAV (faster-whisper
+    #390), so the decoder runs the cycle collector after a file, but at most once per
+    ``COLLECT_EVERY`` seconds: a full collection per file cost every service upload up
+    to 0.3 s. Counted here: a burst of files inside the period costs no collection,
+    files further apart one each; after a collection no filter graph is left alive."""
+    import gc
+    import time
+
+    import vidpipe.media.audio as audio_mod
+
+    calls: list[int] = []
+
+    class CountingGc:
+        def collect(self, *args):
+            calls.append(1)
+            return gc.collect(*args)
+
+    monkeypatch.setattr(audio_mod, "gc", CountingGc())
+    monkeypatch.setattr(audio_mod, "_last_collect", time.monotonic())
+    for _ in range(3):  # 44.1 kHz stereo: resampled
+        decode_audio(JFK_FLAC)
+    assert calls == []  # a burst: collected by the next file after the period
+    monkeypatch.setattr(audio_mod, "COLLECT_EVERY", 0.0)
+    for _ in range(2):
+        decode_audio(JFK_FLAC)
+    assert len(calls) == 2
+    graphs = [
+        o
+        for o in gc.get_objects()
+        if type(o).__name__ == "Graph" and str(type(o).__module__).startswith("av")
+    ]
+    assert graphs == []

@@ -329,3 +329,51 @@ def test_groups_go_oldest_first_and_never_mix_options():
     sizes = [r.size for r in results]
     assert sizes == [1, 2, 2, 2, 2, 1, 1]
     assert len({r.group for r in results}) == 5
+
+
+def test_clients_in_step_stay_in_one_group():
+    """The gathering rule: 8 clients that each send their next request when their answer
+    comes form groups of 8. The first round is made uneven on purpose: one client's
+    request decodes alone while the seven others arrive; the next group waits for that
+    client's next request too (a target of the last group's size alone, 1, let the
+    seven go without it, and the clients stayed split). The bound on
+    the wait is set wide here (a second, the whole last group's time) so that a slow
+    event loop cannot split a group; what is checked is which requests are waited for."""
+    import threading
+
+    from vidpipe.service.batching import TranscriptionBatcher
+    from vidpipe.speech.engine import TranscribeOptions
+    from vidpipe.speech.transcribe import decode_file
+    from vidpipe.types import Transcript
+
+    audio = decode_file(EN_DEV / "LJ001-0002.wav")
+    started = threading.Event()
+    sizes: list[int] = []
+
+    def decode(model, options, batch):
+        sizes.append(len(batch))
+        started.set()
+        time.sleep(0.3)  # the group's decoding time: the wait bound is this
+        return [Transcript(language="en", duration=float(a.shape[0])) for a in batch]
+
+    options = TranscribeOptions()
+
+    async def main():
+        batcher = TranscriptionBatcher(decode, max_wait=5.0, wait_fraction=1.0)
+
+        async def client(rounds: int) -> None:
+            for _ in range(rounds):
+                await batcher.submit(audio, MODEL, options)
+
+        try:
+            first = asyncio.ensure_future(client(5))
+            while not started.is_set():  # the first request decodes alone
+                await asyncio.sleep(0.005)
+            others = [asyncio.ensure_future(client(4)) for _ in range(7)]
+            await asyncio.gather(first, *others)
+        finally:
+            batcher.close()
+
+    asyncio.run(main())
+    # the first client's 5 requests: alone, then with the others' 4 each
+    assert sizes == [1, 8, 8, 8, 8], sizes

@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         "packed group (1: each request alone).",
     )
     service_batch_wait: float = Field(
-        0.25,
+        2.0,
         ge=0,
         description="Longest extra wait, seconds, for the rest of a packed transcription "
         "group once the decoder is free (never when the server is idle).",

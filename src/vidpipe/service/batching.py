@@ -15,11 +15,18 @@ continuous batching of LLM servers applied to Whisper windows:
 - **Gathering.** One decoder thread runs one group at a time. When it is free and a
   request arrives, that request goes at once (no wait on an idle server). While a
   group decodes, new requests wait for the next one: that is where the groups come
-  from. When the decoder becomes free after a group of ``n`` requests and fewer than
-  ``n`` of the next group are waiting (their clients are still sending), it waits
+  from. When the decoder becomes free after a group of ``n`` requests, while ``m``
+  more of its kind arrived, and fewer than ``n + m`` of the next group are waiting
+  (the group's clients are still sending their next requests), it waits
   for them at most ``min(max_wait, wait_fraction * seconds of the last group)``
-  (0.25 s and a tenth by default): the extra latency stays a small part of a group's
-  own time, and a lone client (groups of one) never waits.
+  (2 s and a tenth by default): the extra latency stays a small part of a group's
+  own time, and a lone client (groups of one) never waits. The bound is relative
+  because the clients of the group that just finished need a round trip (answer,
+  next upload, its decoding to 16 kHz) before they are back: with a fixed 0.25 s,
+  8 clients in step on a loaded 2-core machine fell into groups of 1 and 7 in turn
+  (mean 4: the one that came back during a group went alone while the seven were
+  still on their way); counting only the last group (``n``) split 8 clients into
+  groups of 5 and 3 for good. With both, they stay in groups of 8.
 - **Fairness.** Groups go in the order of their oldest request (FIFO); a group takes
   every waiting request of its options, oldest first, so a request waits behind at
   most one group it could have joined (the one decoding when it arrived), unless
@@ -67,7 +74,7 @@ _log = logging.getLogger("vidpipe.service")
 #: :data:`vidpipe.speech.transcribe.PACK_GROUP`).
 MAX_GROUP = 32
 #: Longest extra wait, seconds, for the rest of a group once the decoder is free.
-MAX_WAIT = 0.25
+MAX_WAIT = 2.0
 #: The extra wait is also at most this part of the last group's decoding time.
 WAIT_FRACTION = 0.1
 
@@ -290,7 +297,11 @@ class TranscriptionBatcher:
                 started = time.monotonic()
                 results = self._decode_group(group)
                 self._last_seconds = time.monotonic() - started
-                self._expect = len(group)
+                with self._cond:
+                    # the clients active in this round: the group's (their answers go
+                    # out now, their next requests follow) and those that arrived
+                    # while it decoded (waiting already)
+                    self._expect = len(group) + sum(r.key == group[0].key for r in self._pending)
             finally:
                 self._release()
             self._observe(group, gathered, started)

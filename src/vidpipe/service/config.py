@@ -90,7 +90,7 @@ class ServiceConfig(BaseModel):
     ready_worker_seconds: float = Field(30.0, gt=0)
     callback_attempts: int = Field(5, ge=1)
     batch_max: int = Field(32, ge=1)
-    batch_wait: float = Field(0.25, ge=0)
+    batch_wait: float = Field(2.0, ge=0)
 
     @classmethod
     def from_settings(cls, **overrides) -> ServiceConfig:

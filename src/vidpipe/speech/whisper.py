@@ -159,6 +159,37 @@ def _stepped_pipeline(model, report: Callable[[float], None]):
     return Stepped(model=model)
 
 
+class _WindowEncoder:
+    """A faster-whisper ``WhisperModel`` seen through a proxy whose ``encode`` runs the
+    encoder one 30 s window at a time and stacks the outputs; everything else is the
+    model's own.
+
+    faster-whisper's ``BatchedInferencePipeline`` encodes its whole batch in one call,
+    then decodes the batch together. On the CPU the batched encoder call is slower
+    than the same windows encoded one after another (``base`` int8 on 2 cores: 8
+    windows in one call took 1.3-2x the time of 8 single calls, measured by
+    ``benchmarks/asr.py``'s packed runs and the encoder timing of
+    ``benchmarks/service.py``): the activations of a batch outgrow the caches. The
+    decoder's batched beam search is where batching pays, so it keeps the batch. The
+    outputs are the same numbers (each window is encoded on its own features either
+    way).
+    """
+
+    def __init__(self, model) -> None:
+        self._model = model
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def encode(self, features: np.ndarray):
+        import ctranslate2
+
+        if features.ndim == 2 or features.shape[0] == 1 or self._model.model.device != "cpu":
+            return self._model.encode(features)
+        outs = [np.asarray(self._model.encode(features[i : i + 1])) for i in range(features.shape[0])]
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate(outs)))
+
+
 class FasterWhisperEngine:
     """Local Whisper inference through faster-whisper.
 
@@ -347,7 +378,7 @@ class FasterWhisperEngine:
         kwargs = whisper_kwargs(options)
         kwargs.pop("condition_on_previous_text")
         kwargs.update(vad_filter=False, word_timestamps=True)
-        pipeline = BatchedInferencePipeline(model=self.model)
+        pipeline = BatchedInferencePipeline(model=_WindowEncoder(self.model))
         for language, members in groups.items():
             kwargs["language"] = language
             todo = members
@@ -545,7 +576,7 @@ class FasterWhisperEngine:
             from faster_whisper import BatchedInferencePipeline
 
             pipeline = (
-                BatchedInferencePipeline(model=self.model)
+                BatchedInferencePipeline(model=_WindowEncoder(self.model))
                 if report is None
                 else _stepped_pipeline(self.model, report)
             )
