@@ -61,6 +61,22 @@ _QueueOpt = Annotated[
         "(default VIDPIPE_QUEUE_URL, else queue.db in VIDPIPE_HOME).",
     ),
 ]
+_VideoServiceQueueOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--video-service-queue",
+        help="Also take the replaced video service's JSON tasks from this Redis list "
+        "(e.g. queue:video-service; see README).",
+    ),
+]
+_VideoServiceRedisOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--video-service-redis",
+        help="Redis of that list (default: the queue URL when redis://, else "
+        "redis://127.0.0.1:6379/0).",
+    ),
+]
 
 _STATUS_STYLE = {
     "waiting": "dim",
@@ -286,22 +302,8 @@ def worker(
         float,
         typer.Option("--stop-timeout", min=0.0, help="Seconds SIGTERM waits for running jobs."),
     ] = 10.0,
-    video_service_queue: Annotated[
-        str | None,
-        typer.Option(
-            "--video-service-queue",
-            help="Also take the replaced video service's JSON tasks from this Redis list "
-            "(e.g. queue:video-service; see README).",
-        ),
-    ] = None,
-    video_service_redis: Annotated[
-        str | None,
-        typer.Option(
-            "--video-service-redis",
-            help="Redis of that list (default: the queue URL when redis://, else "
-            "redis://127.0.0.1:6379/0).",
-        ),
-    ] = None,
+    video_service_queue: _VideoServiceQueueOpt = None,
+    video_service_redis: _VideoServiceRedisOpt = None,
     quiet: _QuietOpt = False,
 ) -> None:
     """Run queued jobs until SIGTERM or Ctrl-C (Huey consumers plus a reaper).

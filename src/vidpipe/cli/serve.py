@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vidpipe.cli._common import _run, _stop, err
-from vidpipe.cli.jobs import _QueueOpt
+from vidpipe.cli.jobs import _QueueOpt, _VideoServiceQueueOpt, _VideoServiceRedisOpt
 
 
 def serve(
@@ -33,22 +33,8 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="uvicorn log level: debug, info, warning.")
     ] = "info",
-    video_service_queue: Annotated[
-        str | None,
-        typer.Option(
-            "--video-service-queue",
-            help="Also take the replaced video service's JSON tasks from this Redis list "
-            "(e.g. queue:video-service), as vidpipe worker does; see README.",
-        ),
-    ] = None,
-    video_service_redis: Annotated[
-        str | None,
-        typer.Option(
-            "--video-service-redis",
-            help="Redis of that list (default: the queue URL when redis://, else "
-            "redis://127.0.0.1:6379/0).",
-        ),
-    ] = None,
+    video_service_queue: _VideoServiceQueueOpt = None,
+    video_service_redis: _VideoServiceRedisOpt = None,
 ) -> None:
     """Serve the HTTP API: jobs, files, library, OpenAI-compatible audio, /generateVideo
     and /encode_audio; docs at /docs, the OpenAPI document at /openapi.json.
