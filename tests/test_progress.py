@@ -79,15 +79,24 @@ def test_transcribe_job_progress_and_cancel_within_2s(store):
 
 
 def test_embed_stage_reports_audio_seconds_per_window(tmp_path):
+    from vidpipe.media.audio import decode_audio
+    from vidpipe.media.audio_writer import AudioWriter
+
+    # the recording's first 75 s (each window is the encoder's time: 3 windows, not 5)
+    clip = tmp_path / "radio_75s.wav"
+    with AudioWriter(clip, 16000) as w:
+        w.write(decode_audio(LONG, 16000)[: 75 * 16000])
     got: list[tuple[float, str | None]] = []
-    ctx = StageContext(work_dir=tmp_path, on_progress=lambda f, s: got.append((f, s)))
+    work = tmp_path / "work"
+    work.mkdir()
+    ctx = StageContext(work_dir=work, on_progress=lambda f, s: got.append((f, s)))
     stage = get_stage("embed")
     opts = stage.parse_options({"model": "whisper:tiny.en"})
-    out = stage.run(ctx, StageInputs(StageInput(path=str(LONG))), opts)
+    out = stage.run(ctx, StageInputs(StageInput(path=str(clip))), opts)
     assert out.result["dim"] == 384
     middle = [f for f, _ in got if 0.0 < f < 1.0]
-    # 127.4 s: four full 30 s windows, then the rest
-    assert len(middle) == 4 and middle == sorted(middle), got
+    # 75 s: two full 30 s windows (30/75, 60/75), then the rest
+    assert middle == pytest.approx([0.4, 0.8], abs=0.01), got
     assert got[-1][0] == 1.0
 
 

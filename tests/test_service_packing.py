@@ -87,6 +87,15 @@ def served(tmp_path_factory):
         proc.wait(30)
 
 
+@pytest.fixture(scope="module")
+def sequential(served) -> dict[Path, tuple[str, int, int]]:
+    """Every en_dev clip posted alone, one request after another (no other request in
+    flight): ``{path: (text, group id, group size)}``, the baseline of the tests below
+    (the same server, model and options: decoding is deterministic, so one request a clip
+    serves them all)."""
+    return {p: _post(served, p) for p, _ in _references()}
+
+
 def _client(url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=600)
 
@@ -130,17 +139,19 @@ def _groups(url: str) -> dict[str, float]:
     return out
 
 
-def test_eight_concurrent_clients_get_the_sequential_transcripts_in_packed_groups(served):
+def test_eight_concurrent_clients_get_the_sequential_transcripts_in_packed_groups(
+    served, sequential
+):
     items = _references()
     refs = [r for _, r in items]
-    sequential = [_post(served, p) for p, _ in items]
-    assert all(size == 1 for _, _, size in sequential)  # one at a time: groups of one
+    alone = [sequential[p] for p, _ in items]
+    assert all(size == 1 for _, _, size in alone)  # one at a time: groups of one
     before = _groups(served)
     packed = _concurrently(lambda it: _post(served, it[0]), items)
     assert not [r for r in packed if isinstance(r, Exception)], packed
     after = _groups(served)
 
-    seq_wer = _wer(refs, [t for t, _, _ in sequential])
+    seq_wer = _wer(refs, [t for t, _, _ in alone])
     packed_wer = _wer(refs, [t for t, _, _ in packed])
     print(f"\nWER sequential {seq_wer:.4f}, 8 concurrent clients {packed_wer:.4f}")
     assert packed_wer <= seq_wer + 0.005, (seq_wer, packed_wer)
@@ -158,7 +169,7 @@ def test_eight_concurrent_clients_get_the_sequential_transcripts_in_packed_group
     assert (after["count"] - after["le1"]) - (before["count"] - before["le1"]) >= 1
 
 
-def test_a_bad_upload_fails_alone(served):
+def test_a_bad_upload_fails_alone(served, sequential):
     items = _references()[:6]
     bad = [BROKEN / "pisets_notsound.wav", BROKEN / "tinytag_empty_file.wav"]
     silence = BROKEN / "pisets_test_silence.wav"  # decodes; no speech: empty text
@@ -171,7 +182,7 @@ def test_a_bad_upload_fails_alone(served):
     assert not isinstance(got[silence], Exception) and got[silence][0].strip() == ""
     good = [got[p] for p, _ in items]
     assert not [g for g in good if isinstance(g, Exception)], good
-    baseline = [_post(served, p)[0] for p, _ in items]
+    baseline = [sequential[p][0] for p, _ in items]
     refs = [r for _, r in items]
     assert _wer(refs, [t for t, _, _ in good]) <= _wer(refs, baseline) + 0.02
 
@@ -196,7 +207,7 @@ def test_different_options_never_share_a_group(served):
     assert _wer(refs, [t for t, _, _ in results]) <= 0.2
 
 
-def test_streamed_requests_take_part_and_stream_their_own_text(served):
+def test_streamed_requests_take_part_and_stream_their_own_text(served, sequential):
     items = _references()[22:30]
     before = _groups(served)
 
@@ -215,7 +226,7 @@ def test_streamed_requests_take_part_and_stream_their_own_text(served):
     assert not [t for t in texts if isinstance(t, Exception)], texts
     after = _groups(served)
     assert after["sum"] - before["sum"] == len(items)  # the streams were in groups too
-    baseline = [_post(served, p)[0] for p, _ in items]
+    baseline = [sequential[p][0] for p, _ in items]
     refs = [r for _, r in items]
     assert _wer(refs, texts) <= _wer(refs, baseline) + 0.02
 

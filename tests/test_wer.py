@@ -55,11 +55,16 @@ def engine():
 
 
 @pytest.fixture(scope="module")
-def bare():
-    """Bare faster-whisper's batched pipeline, beam 5, the same options: ``bare(path)``."""
-    model = WhisperModel(
-        str(resolve_model("base")), device="cpu", compute_type="int8", cpu_threads=default_threads()
-    )
+def bare(engine):
+    """Bare faster-whisper's batched pipeline, beam 5, the same options: ``bare(path)``.
+
+    The ``WhisperModel`` is the one ``engine`` loaded (the same folder, device, compute
+    type and threads as built here before: no second load of the same weights)."""
+    model = engine.model
+    assert isinstance(model, WhisperModel)
+    assert (engine.model_dir, engine.device, engine.compute_type, engine.threads) == (
+        resolve_model("base"), "cpu", "int8", default_threads()
+    )  # fmt: skip
     pipeline = BatchedInferencePipeline(model=model)
     kwargs = whisper_kwargs(OPTIONS)
     kwargs.pop("condition_on_previous_text")
