@@ -36,6 +36,7 @@ from vidpipe.speech.engine import SAMPLE_RATE
 __all__ = [
     "GAP_SECONDS",
     "MAX_CLIP_SECONDS",
+    "MIN_SPEECH_SECONDS",
     "TRIM_MARGIN",
     "UNCOVERED_SECONDS",
     "WINDOW_SECONDS",
@@ -69,6 +70,11 @@ word times from cross-attention are approximate, and VAD keeps some silence."""
 MAX_CLIP_SECONDS = 20.0
 """A file whose trimmed speech is longer than this is transcribed alone: with
 :data:`GAP_SECONDS` it would leave under 9 s of a window to share."""
+MIN_SPEECH_SECONDS = 1.0
+"""A file with less VAD speech than this (seconds, all its chunks together) is
+transcribed alone: in a shared window so little sound has nothing to anchor it, and a
+0.9 s click in an otherwise silent upload came back as a neighbouring clip's word
+("book"), where alone it gives no text. Short answers ("yes") pay one encoder pass."""
 
 
 @dataclass(frozen=True)

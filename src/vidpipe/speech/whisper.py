@@ -352,7 +352,8 @@ class FasterWhisperEngine:
         """Transcribe several files, packing short ones into shared windows.
 
         Files whose speech span is at most
-        :data:`~vidpipe.speech.packing.MAX_CLIP_SECONDS` are packed by language into
+        :data:`~vidpipe.speech.packing.MAX_CLIP_SECONDS` and holds at least
+        :data:`~vidpipe.speech.packing.MIN_SPEECH_SECONDS` of speech are packed by language into
         30 s windows and decoded together (:mod:`vidpipe.speech.packing`), first
         without timestamp tokens, then, for the clips whose words leave over
         :data:`~vidpipe.speech.packing.UNCOVERED_SECONDS` of their speech uncovered,
@@ -391,7 +392,12 @@ class FasterWhisperEngine:
             for i, a in enumerate(audios):
                 found = get_speech_timestamps(a, vad) if a.size else []
                 span = packing.trim_span(found, a.shape[0])
-                if span is None or span[1] - span[0] > packing.MAX_CLIP_SECONDS * SAMPLE_RATE:
+                speech = sum(c["end"] - c["start"] for c in found)
+                if (
+                    span is None
+                    or span[1] - span[0] > packing.MAX_CLIP_SECONDS * SAMPLE_RATE
+                    or speech < packing.MIN_SPEECH_SECONDS * SAMPLE_RATE
+                ):
                     alone.add(i)
                     continue
                 spans[i], chunks[i] = span, found
