@@ -145,52 +145,105 @@ class _Official:
 # --------------------------------------------------------------------------- official client
 
 
-def test_official_client_streams_a_recording_with_server_vad(service_url, service):
-    """The 2:07 radio address through ``client.realtime.connect`` with server VAD, at
-    2x real time: speech events, partial deltas while a turn goes on, one completed
-    transcript per turn; all turns' text within 2 WER points of the offline transcript."""
-    pcm = _pcm(LONG, 24000) + bytes(24000 * 2)  # a second of silence ends the last turn
+#: seconds of the radio address streamed by the server-VAD tests (cut at the quietest
+#: 30 ms near this point, so no word is cut)
+EXCERPT = 50.0
 
-    async def main() -> Run:
-        client = openai.AsyncOpenAI(base_url=service_url + "/v1", api_key="unused")
-        async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
-            first = await conn.recv()
-            assert first.type == "session.created"
-            await conn.send(
-                {"type": "session.update", "session": {"type": "transcription", "audio": {
-                    "input": {"transcription": {"model": MODEL, "language": "en"},
-                              "turn_detection": {"type": "server_vad", "threshold": 0.5,
-                                                 "prefix_padding_ms": 300,
-                                                 "silence_duration_ms": 500}}}}}
-            )  # fmt: skip
-            updated = await conn.recv()
-            assert updated.type == "session.updated", updated
-            assert updated.session.audio.input.transcription.model == MODEL
-            assert updated.session.audio.input.turn_detection.silence_duration_ms == 500
-            return await _stream(_Official(conn), _pieces(pcm), speed=SPEED)
 
-    run = asyncio.run(main())
-    offline = _offline(service_url, LONG)
-    reference = _long_reference()
+def _cut(seconds: float) -> float:
+    """Where to cut the radio address near ``seconds``: the quietest 30 ms within 3 s
+    of it (no word cut in two)."""
+    from vidpipe.media.audio import decode_audio
+
+    audio = decode_audio(LONG, sample_rate=16000)
+    frame = 480
+    lo, hi = int((seconds - 3) * 16000) // frame, int((seconds + 3) * 16000) // frame
+    rms = [float(np.sqrt(np.mean(audio[i * frame : (i + 1) * frame] ** 2))) for i in range(lo, hi)]
+    return (lo + int(np.argmin(rms))) * frame / 16000
+
+
+def _excerpt(seconds: float, folder: Path) -> tuple[bytes, Path]:
+    """The radio address's first ``seconds`` (cut by :func:`_cut`): 24 kHz PCM to stream
+    (a second of silence after it ends the last turn), and the same audio as a 16 kHz
+    WAV file to transcribe offline."""
+    import wave
+
+    cut = _cut(seconds)
+    pcm24 = _pcm(LONG, 24000)[: int(cut * 24000) * 2] + bytes(24000 * 2)
+    path = folder / f"radio_{cut:.2f}.wav"
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(16000)
+        fh.writeframes(_pcm(LONG, 16000)[: int(cut * 16000) * 2])
+    return pcm24, path
+
+
+def _reference_for(offline: str) -> str:
+    """The prefix of the radio address's reference text that the excerpt's ``offline``
+    transcript is closest to (least WER): the excerpt's reference text, chosen without
+    the realtime text."""
+    words = _long_reference().split()
+    n_off = len(offline.split())
+    best = min(
+        range(max(1, n_off - 20), min(len(words), n_off + 20) + 1),
+        key=lambda n: _wer([" ".join(words[:n])], [offline]),
+    )
+    return " ".join(words[:best])
+
+
+async def _official_session(url: str, pcm: bytes, speed: float) -> Run:
+    """The official client's GA realtime connection with server VAD streaming ``pcm``."""
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused")
+    async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+        first = await conn.recv()
+        assert first.type == "session.created"
+        await conn.send(
+            {"type": "session.update", "session": {"type": "transcription", "audio": {
+                "input": {"transcription": {"model": MODEL, "language": "en"},
+                          "turn_detection": {"type": "server_vad", "threshold": 0.5,
+                                             "prefix_padding_ms": 300,
+                                             "silence_duration_ms": 500}}}}}
+        )  # fmt: skip
+        updated = await conn.recv()
+        assert updated.type == "session.updated", updated
+        assert updated.session.audio.input.transcription.model == MODEL
+        assert updated.session.audio.input.turn_detection.silence_duration_ms == 500
+        return await _stream(_Official(conn), _pieces(pcm), speed=speed)
+
+
+def _early_deltas(run: Run) -> list[dict]:
+    """Deltas of a turn that arrived before that turn's speech stopped (partials)."""
+    stop_at = {e["item_id"]: t for t, e in run.events if e["type"].endswith("speech_stopped")}
+    return [
+        e for t, e in run.events
+        if e["type"].endswith("transcription.delta") and t < stop_at.get(e["item_id"], 0)
+    ]  # fmt: skip
+
+
+def test_official_client_streams_a_recording_with_server_vad(service_url, service, tmp_path):
+    """The radio address's first 50 s through ``client.realtime.connect`` with server
+    VAD, at 2x real time: speech events, partial deltas while a turn goes on, one
+    completed transcript per turn; all turns' text within 2 WER points of the offline
+    transcript of the same excerpt."""
+    pcm, path = _excerpt(EXCERPT, tmp_path)
+    run = asyncio.run(_official_session(service_url, pcm, SPEED))
+    offline = _offline(service_url, path)
+    reference = _reference_for(offline)
     started = run.of("input_audio_buffer.speech_started")
     stopped = run.of("input_audio_buffer.speech_stopped")
     committed = run.of("input_audio_buffer.committed")
-    assert len(started) == len(stopped) == len(committed) >= 5
+    assert len(started) == len(stopped) == len(committed) >= 3
     assert [e["item_id"] for e in committed] == [e["item_id"] for e in run.completed]
     assert committed[1]["previous_item_id"] == committed[0]["item_id"]
     assert all(
         a["audio_start_ms"] < b["audio_end_ms"] for a, b in zip(started, stopped, strict=True)
     )
-    # partials: deltas of a turn that arrive before that turn's speech stopped
-    stop_at = {e["item_id"]: t for t, e in run.events if e["type"].endswith("speech_stopped")}
-    early = [
-        e for t, e in run.events
-        if e["type"].endswith("transcription.delta") and t < stop_at.get(e["item_id"], 0)
-    ]  # fmt: skip
+    early = _early_deltas(run)
     assert early, "no partial text while a turn was going on"
     wer_rt, wer_off = _wer([reference], [run.text]), _wer([reference], [offline])
     print(f"\nturns {len(committed)}, early deltas {len(early)}, WER realtime {wer_rt:.3f} "
-          f"offline {wer_off:.3f} (speed {SPEED}x)")  # fmt: skip
+          f"offline {wer_off:.3f} (speed {SPEED}x, {len(reference.split())} words)")  # fmt: skip
     assert wer_rt <= wer_off + 0.02
 
 
