@@ -494,9 +494,16 @@ def test_sigkill_mid_batch_then_rerun_embeds_each_record_once(tmp_path):
         (root / f.name).write_bytes(f.read_bytes())
     home = tmp_path / "home"
     lst = tmp_path / "list.jsonl"
-    with MediaServer(root) as srv:
+    # the first three clips come at once, the others 3 s late each: the run is still
+    # downloading when the first embeddings are stored, so the kill lands mid-run on a
+    # quiet machine too (with every clip at once, 10 tiny embeddings could all be stored
+    # between two looks at the catalog)
+    with MediaServer(root, slow_delay=3.0) as srv:
         lst.write_text(
-            "".join(json.dumps({"n": i, "u": srv.url(f.name)}) + "\n" for i, f in enumerate(clips)),
+            "".join(
+                json.dumps({"n": i, "u": srv.url(f.name, fault="slow" if i >= 3 else None)}) + "\n"
+                for i, f in enumerate(clips)
+            ),
             encoding="utf-8",
         )
         args = [sys.executable, "-m", "vidpipe", "run", str(lst), "--steps", "ingest,embed",
