@@ -60,3 +60,15 @@ def store_jfk(home: Path) -> int:
         row, _ = cat.add_media(path, sha256_file(path), path.stat().st_size)
         cat.save_transcript(row.id, jfk_transcript())
         return row.id
+
+
+class Item:
+    """A stored item served by a running service: its ``url``, catalog ``id``, ``home``,
+    an ``http`` client on the service and the item page's address ``page_url``."""
+
+    def __init__(self, url: str, item: int, home: Path) -> None:
+        import httpx
+
+        self.url, self.id, self.home = url, item, home
+        self.http = httpx.Client(base_url=url, timeout=30)
+        self.page_url = f"{url}/items/{item}"

@@ -19,18 +19,11 @@ import pytest
 
 import test_web
 from conftest import start_service
-from edit_items import store_jfk
+from edit_items import Item, store_jfk
 from test_web import ARTIFACTS, SIZES, screenshot
 
 browser = test_web.browser  # the module's fixtures, shared
 page = test_web.page
-
-
-class Item:
-    def __init__(self, url: str, item: int, home: Path) -> None:
-        self.url, self.id, self.home = url, item, home
-        self.http = httpx.Client(base_url=url, timeout=30)
-        self.page_url = f"{url}/items/{item}"
 
 
 @pytest.fixture
