@@ -126,3 +126,51 @@ def test_ingest_only_submit_and_the_two_queues(tmp_path, store):
     assert {t.args[0] for t in q.get_queue(url, "io").pending()} == {down.id}
     assert {t.args[0] for t in q.get_queue(url, "cpu").pending()} == {probe.id}
     assert q.messages(url) == {down.id, probe.id}
+
+
+def test_rerun_after_a_kill_between_recording_and_finishing_a_download(tmp_path, store):
+    """A ``vidpipe run`` killed after its download job recorded the item but before the
+    job ended: the rerun's plan starts at the item's next step (the source has a media
+    id), adopts that step's waiting job, and must also run the download it waits on
+    (it hung, waiting for a job nobody ran)."""
+    import hashlib
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from servers.http_media import MediaServer
+    from vidpipe.library.ingest import record_by_content
+    from vidpipe.pipeline.plan import plan_chains
+
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copy(DATA / "jfk.flac", root / "jfk.flac")
+    opts = RunOptions(steps=("ingest", "probe"), dest=tmp_path / "dl")
+    with MediaServer(root) as srv:
+        url = srv.url("jfk.flac")
+        sub = plan_chains(store, [url], opts, reuse=True)
+        download, probe = sub.chains[0].jobs
+        assert (download.kind, probe.kind, probe.status) == ("download", "probe", "waiting")
+        # the killed run: it held the download and had recorded the item
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        assert store.claim(download.id, f"{socket.gethostname()}:{gone}:dead") is not None
+        (tmp_path / "dl").mkdir()
+        got = tmp_path / "dl" / "jfk.flac"
+        shutil.copy(root / "jfk.flac", got)
+        src = store.catalog.get_source(sub.chains[0].source.id)
+        digest = hashlib.sha256(got.read_bytes()).hexdigest()
+        record_by_content(store.catalog, src, got, digest, got.stat().st_size)
+
+        again = plan_chains(store, [url], opts, reuse=True)
+        assert again.job_ids == [download.id, probe.id]
+        out: list = []
+        runner = threading.Thread(target=lambda: out.append(run([url], store.catalog, opts)))
+        runner.daemon = True
+        runner.start()
+        runner.join(120)
+        assert not runner.is_alive(), "the rerun waits for a job it does not run"
+    (summary,) = out
+    assert summary.done == 1
+    assert [j.status for j in store.get_many([download.id, probe.id])] == ["succeeded"] * 2

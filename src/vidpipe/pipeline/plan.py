@@ -51,7 +51,7 @@ from vidpipe.errors import UsageError, VidpipeError
 from vidpipe.files import check_readable_file, sha256_file
 from vidpipe.library.catalog import LEASE_SECONDS
 from vidpipe.library.ingest import describe, record_by_content, register
-from vidpipe.library.models import JobRow, Source
+from vidpipe.library.models import JOB_FINAL, JobRow, Source
 from vidpipe.library.select import select_sources
 from vidpipe.library.understanding import TextOptions
 from vidpipe.library.urls import validate_url
@@ -335,6 +335,27 @@ def _latest(store: JobStore, source_id: int, kind: str, params_hash: str) -> Job
     return store.get(job_id) if job_id is not None else None
 
 
+def _unfinished_before(store: JobStore, job: Job, have: Sequence[Job]) -> list[Job]:
+    """The unfinished jobs ``job`` waits on (transitively), dependencies first, except
+    those in ``have``. A rerun adopting an earlier run's unfinished job must run these
+    too: a ``download`` killed after it recorded the item (the source then has a media
+    id, so the new plan starts at the next step) is still the embed job's dependency,
+    and a set that waits on a job outside it never ends."""
+    known = {j.id for j in have}
+    out: list[Job] = []
+
+    def visit(j: Job) -> None:
+        for dep in store.get_many(j.depends_on):
+            if dep.id in known or dep.status in JOB_FINAL:
+                continue
+            known.add(dep.id)
+            visit(dep)
+            out.append(dep)
+
+    visit(job)
+    return out
+
+
 def _work(store: JobStore, inputs: Sequence[str], options: RunOptions) -> list[Source]:
     """The sources ``vidpipe run`` works on: the input lines (or, with none, the
     catalog's sources, maybe a selection of them) that are pending or done; failed ones
@@ -446,6 +467,7 @@ def plan_chains(
                         prev is None or found.status == "succeeded" or prev.id in found.depends_on
                     ):
                         if found.status != "succeeded":
+                            chain.jobs += _unfinished_before(store, found, chain.jobs)
                             chain.jobs.append(found)
                         prev = found
                         continue

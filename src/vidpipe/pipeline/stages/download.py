@@ -114,6 +114,30 @@ class DownloadStage(Stage):
                 url_policy=UrlPolicy(allow_private=self.allow_private),
             )
 
+    @staticmethod
+    def _recorded(ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult | None:
+        """The result of this job's download when an earlier run of it already recorded
+        the item (a run killed between recording it and ending the job): the source holds
+        a media item whose file is on disk at its recorded size. ``None`` otherwise.
+        (Downloading again would find the content already held by the source's own
+        earlier file and skip the source as a duplicate of itself.)"""
+        if options.into_job or ctx.catalog is None or not inputs.given.source_id:
+            return None
+        src = ctx.catalog.get_source(inputs.given.source_id)
+        if src is None or src.media_id is None or src.state != "pending":
+            return None
+        media = ctx.catalog.get_media(src.media_id)
+        if media is None:
+            return None
+        path = Path(media.path)
+        try:
+            if not path.is_file() or path.stat().st_size != media.size:
+                return None
+        except OSError:
+            return None
+        ctx.progress(1.0, "downloaded before")
+        return StageResult(result={"media_id": media.id, "path": media.path})
+
     def run(self, ctx: StageContext, inputs: StageInputs, options: Any) -> StageResult:
         # imported here for start-up time: httpx
         from vidpipe.library.download import download_many, download_page
@@ -128,6 +152,9 @@ class DownloadStage(Stage):
         else:
             folder = (ctx.storage_root or storage_root()) / "media"
         ensure_dir(folder)
+        done = self._recorded(ctx, inputs, options)
+        if done is not None:
+            return done
         limits = options.limits()
         ctx.progress(0.0, f"downloading {redact_url(url)}")
         dest = folder / safe_filename(url)
