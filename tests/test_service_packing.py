@@ -228,7 +228,14 @@ def test_streamed_requests_take_part_and_stream_their_own_text(served, sequentia
     assert after["sum"] - before["sum"] == len(items)  # the streams were in groups too
     baseline = [sequential[p][0] for p, _ in items]
     refs = [r for _, r in items]
-    assert _wer(refs, texts) <= _wer(refs, baseline) + 0.02
+    # each stream carries its own request's text: closest to its own reference
+    for i, text in enumerate(texts):
+        own = _wer([refs[i]], [text])
+        assert all(own < _wer([r], [text]) for j, r in enumerate(refs) if j != i), (i, text)
+    # 8 clips are ~150 words: which neighbours a clip is packed with changes a word or
+    # three of tiny.en's (0.7 points each; the packed/sequential WER comparison over all
+    # 32 clips is test_eight_concurrent_clients_get_the_sequential_transcripts_in_packed_groups)
+    assert _wer(refs, texts) <= _wer(refs, baseline) + 0.05
 
 
 def test_a_failing_group_is_decoded_again_request_by_request():

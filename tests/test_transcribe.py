@@ -151,6 +151,20 @@ def test_translate_russian_to_english(base):
     assert not any("\u0400" <= ch <= "\u04ff" for ch in tr.text)  # no Cyrillic left
 
 
+def test_a_translation_is_decoded_once_and_never_packed(base):
+    # the coverage check took the English words' times for the Russian speech's, found
+    # it "uncovered" and decoded it again: two translations of one sentence, or the
+    # second one in Russian (a CI run: "нейронные сети это хорошо It's good to have ...")
+    clips = [decode_audio(DATA / "ru" / n) for n in ("pisets_test_sound_ru.wav", "deepspeech_ru.wav")]
+    opts = TranscribeOptions(task="translate", sentence_segments=False, word_timestamps=False)
+    alone = [base.transcribe(a, opts) for a in clips]
+    assert normalize(alone[0].text).count("network") == 1, alone[0].text
+    assert len(alone[0].segments) == 1
+    # several files at once: each decoded alone, as by itself
+    many = base.transcribe_many(clips, opts)
+    assert [t.text for t in many] == [t.text for t in alone]
+
+
 def test_sentence_segments_split_long_chunks(base):
     # 21 s of running speech, one VAD chunk (3 clips: base made 2 sentences, 11.3 and 9.4 s)
     audio = np.concatenate(

@@ -117,6 +117,15 @@ def whisper_kwargs(options: TranscribeOptions) -> dict:
     }
 
 
+def translating(options: TranscribeOptions) -> bool:
+    """Whether ``options`` ask for a translation. A translation's word times are English
+    tokens aligned by cross-attention against speech in another language: rough, and no
+    measure of which speech the text covers. So translations skip the coverage check
+    (it found "uncovered" speech in a 2.4 s Russian clip and decoded it again, appending
+    a second translation, or the Russian text itself) and are not packed."""
+    return options.task == "translate"
+
+
 def shape_segment(seg: Segment, options: TranscribeOptions) -> list[Segment]:
     """A decoded segment (its ``words`` aligned) as the caller asked for it: split into
     sentences with ``sentence_segments`` (words kept only with ``word_timestamps``),
@@ -360,8 +369,9 @@ class FasterWhisperEngine:
         packed again with them. The others (longer files, a language with one clip,
         clips still uncovered, the clips of a window that fails Whisper's fallback
         thresholds: compression ratio, average log-probability, the hallucination
-        rule) go through :meth:`transcribe` alone. With ``batch_size=1``, VAD off or
-        one file every file goes alone, exactly as :meth:`transcribe`.
+        rule) go through :meth:`transcribe` alone. With ``batch_size=1``, VAD off, a
+        translation (:func:`translating`) or one file every file goes alone, exactly as
+        :meth:`transcribe`.
 
         Args:
             audios: per file, shape ``(n,)`` float32 in [-1, 1] at 16000 Hz.
@@ -386,7 +396,10 @@ class FasterWhisperEngine:
         alone: set[int] = set()
         spans: dict[int, tuple[int, int]] = {}
         chunks: dict[int, list[dict[str, int]]] = {}
-        if options.batch_size > 1 and options.vad and len(audios) > 1:
+        # translations are not packed: their words are English text aligned against
+        # speech in another language, so their times cannot say which clip of a shared
+        # window a word belongs to
+        if options.batch_size > 1 and options.vad and len(audios) > 1 and not translating(options):
             # the batched pipeline's own VAD settings (faster-whisper transcribe.py)
             vad = VadOptions(max_speech_duration_s=CHUNK_SECONDS, min_silence_duration_ms=160)
             for i, a in enumerate(audios):
@@ -626,7 +639,8 @@ class FasterWhisperEngine:
     ) -> Transcript:
         """Transcribe 16 kHz mono float32 samples.
 
-        With VAD, every stretch of speech gets words: the words' times are checked
+        With VAD, every stretch of speech of a transcription (not of a translation:
+        :func:`translating`) gets words: the words' times are checked
         against Silero VAD's speech (:func:`~vidpipe.speech.packing.uncovered_spans`)
         and what no word covers is decoded again (:meth:`_cover`). The batched
         pipeline decodes without timestamp tokens, except for the languages of
@@ -663,7 +677,8 @@ class FasterWhisperEngine:
         (batched pipeline) or segment (sequential decoder)."""
         duration = audio.shape[0] / SAMPLE_RATE
         kwargs = whisper_kwargs(options)
-        if options.vad:
+        cover = options.vad and not translating(options)
+        if cover:
             kwargs["word_timestamps"] = True  # the coverage check needs word times
         if options.batch_size > 1:
             from faster_whisper import BatchedInferencePipeline
@@ -703,7 +718,7 @@ class FasterWhisperEngine:
                 raw.append(s)
         if options.batch_size > 1:
             raw = self._fallback(audio, raw, options, info.language)
-        if options.vad:
+        if cover:
             raw = self._cover(audio, raw, options, info.language)
 
         segments: list[Segment] = []
