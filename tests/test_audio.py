@@ -244,7 +244,6 @@ def test_shared_attached_picture_is_ignored(shared_data, tmp_path):
     assert info.duration == pytest.approx(len(audio) / 16000, abs=0.05)
 
 
-
 def test_filter_graphs_are_collected_at_most_once_per_period(monkeypatch):
     """A resampler's filter graph sat in a reference cycle in older PyAV (faster-whisper
     #390), so the decoder runs the cycle collector after a file, but at most once per

@@ -381,7 +381,7 @@ def test_connections_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path):
             engines.append(engine)
         barrier = threading.Barrier(len(engines))
 
-        def connect(engine) -> None:
+        def connect(engine, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             try:
                 with engine.connect():

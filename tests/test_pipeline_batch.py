@@ -153,8 +153,8 @@ def test_rerun_after_a_kill_between_recording_and_finishing_a_download(tmp_path,
         download, probe = sub.chains[0].jobs
         assert (download.kind, probe.kind, probe.status) == ("download", "probe", "waiting")
         # the killed run: it held the download and had recorded the item
-        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        pid = [sys.executable, "-c", "import os; print(os.getpid())"]
+        gone = subprocess.run(pid, capture_output=True, text=True, check=True).stdout.strip()
         assert store.claim(download.id, f"{socket.gethostname()}:{gone}:dead") is not None
         (tmp_path / "dl").mkdir()
         got = tmp_path / "dl" / "jfk.flac"

@@ -155,7 +155,9 @@ def test_a_translation_is_decoded_once_and_never_packed(base):
     # the coverage check took the English words' times for the Russian speech's, found
     # it "uncovered" and decoded it again: two translations of one sentence, or the
     # second one in Russian (a CI run: "нейронные сети это хорошо It's good to have ...")
-    clips = [decode_audio(DATA / "ru" / n) for n in ("pisets_test_sound_ru.wav", "deepspeech_ru.wav")]
+    clips = [
+        decode_audio(DATA / "ru" / n) for n in ("pisets_test_sound_ru.wav", "deepspeech_ru.wav")
+    ]
     opts = TranscribeOptions(task="translate", sentence_segments=False, word_timestamps=False)
     alone = [base.transcribe(a, opts) for a in clips]
     assert normalize(alone[0].text).count("network") == 1, alone[0].text
