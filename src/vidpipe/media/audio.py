@@ -236,8 +236,9 @@ def _collect_graphs() -> None:
     reference cycles that only the cycle collector frees (faster-whisper issue #390;
     PyAV 18 leaves none), so without a collection a process decoding many files grows.
     A full collection walks every object of the process: 0.06-0.3 s in a service that
-    holds a model and its app (about 200,000 objects), which a collection per file made a serial cost of every upload (8
-    concurrent uploads held the interpreter for up to 2.4 s). So one collection covers
+    holds a model and its app (about 200,000 objects), which a collection per file made
+    a serial cost of every upload (8 concurrent uploads held the interpreter for up to
+    2.4 s). So one collection covers
     the files finished in the last :data:`COLLECT_EVERY` seconds: what waits is a few
     small graphs, freed at the next file's end or by Python's own collector."""
     global _last_collect
