@@ -47,6 +47,25 @@ REFREEZE_OBJECTS = 100_000
 _gc_module: list[str] = [""]
 
 
+#: The test modules that take longest (minutes of a full run), run first. The README runs
+#: the suite in two processes with ``--dist loadfile``: each process takes the next whole
+#: module in this order, so the long ones start early and the short ones fill the end
+#: (in alphabetical order test_wer and test_web, two of the longest, ran last, one
+#: process working on for minutes while the other had nothing left).
+LONG_MODULES = (
+    "test_wer.py", "test_web.py", "test_realtime.py", "test_embed.py",
+    "test_service_packing.py", "test_speakers_known.py", "test_queue.py", "test_packing.py",
+    "test_transcribe_bad_input.py", "test_runner.py", "test_understanding.py",
+    "test_concurrency.py", "test_web_search_cjk.py", "test_queue_benchmark.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long modules first (:data:`LONG_MODULES`), the rest in their usual order."""
+    rank = {name: n for n, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Freeze what collection imported: later full collections skip it (module doc)."""
     gc.collect()

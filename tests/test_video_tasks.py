@@ -1,6 +1,6 @@
 """The replaced video service's Redis tasks (vidpipe.pipeline.video_tasks) through a real
 ``vidpipe worker --video-service-queue`` process, on the real Redis at 127.0.0.1:6379
-(db 14; skipped with the reason when it does not answer).
+(db 11; skipped with the reason when it does not answer).
 
 Each test uses its own list name and task ids and deletes only its own keys. The jobs
 run in the worker with the default embedded queue (SQLite) and a catalog in tmp_path.
@@ -44,7 +44,7 @@ from conftest import DATA
 from servers.http_media import MediaServer
 from vidpipe.media.probe import probe
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = "redis://127.0.0.1:6379/11"  # this file's own database (test_submit_batch flushes 14)
 FAST = ["--reap-every", "0.5", "--grace", "1", "--stop-timeout", "5", "--threads", "1"]
 SMALL = {"resolution": [320, 180], "fps": 10, "transition_duration": 0.2}
 
