@@ -46,6 +46,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import threading
@@ -85,6 +87,12 @@ OPENAI_TRANSCRIPTION_MODELS = (
 _SUBPROTOCOL_KEY = "openai-insecure-api-key."
 #: Seconds after which an open turn's partial hypothesis goes before waiting finals.
 PARTIAL_EVERY = 1.0
+#: Seconds of new audio between partial hypotheses of a turn that has shown text, while
+#: other sessions share the model (alone: :data:`~vidpipe.speech.realtime.PARTIAL_STEP`).
+#: Partials of 4 sessions every 0.4 s kept the model busy enough that finals lagged
+#: (``base``, 4 sessions: first partial p50 6.7 s, real-time factor 1.10); a turn's first
+#: words still come at the fast step, and text is still confirmed at least once a second.
+PARTIAL_SHARED_STEP = 1.0
 
 RunModel = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -138,6 +146,41 @@ def _language(value: Any, param: str) -> str | None:
     return code
 
 
+#: Priorities of realtime model calls (lower first): a turn's first partial hypotheses
+#: (the latency a speaker notices), finished turns' finals, other partials.
+FIRST_PARTIAL, FINAL, PARTIAL = 0, 1, 2
+
+
+class _PriorityGate:
+    """One holder at a time; waiters enter by priority, then arrival (asyncio only)."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []
+        self._serial = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if not self._busy and not self._waiters:
+            self._busy = True
+            return
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._serial), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if not future.cancelled():  # handed over, then canceled: hand it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # stays busy: the waiter holds it now
+                return
+        self._busy = False
+
+
 class TurnPacker:
     """Final transcripts of finished turns, from every session of a process, decoded
     together: the turns waiting when the model comes free (same model and options)
@@ -145,6 +188,11 @@ class TurnPacker:
     30 s Whisper windows (:mod:`vidpipe.speech.packing`, as ``vidpipe transcribe
     FILE…`` does); a longer turn, or a lone one, is decoded alone, as
     ``engine.transcribe`` would.
+
+    The sessions' model calls go through :meth:`call` by priority: a turn's first
+    partials, then finals, then other partials (with the calls in arrival order, 4
+    ``base`` sessions' first partials waited behind the others' finals and partials:
+    p50 4.7 s).
 
     Args:
         run_model: coroutine function running a blocking callable off the event loop
@@ -159,6 +207,18 @@ class TurnPacker:
         self._guard = threading.Lock()  # _pending, read in the model's thread
         self._task: asyncio.Task | None = None
         self.groups: list[int] = []  # sizes of the groups decoded (the last 1000)
+        self.sessions = 0  # open sessions sharing the model through this packer
+        self._gate = _PriorityGate()
+
+    async def call(self, fn: Callable[[], Any], priority: int) -> Any:
+        """Run the blocking model call ``fn`` (through ``run_model``) when no realtime
+        call of a higher ``priority`` (:data:`FIRST_PARTIAL`, :data:`FINAL`,
+        :data:`PARTIAL`) waits; returns its result."""
+        await self._gate.acquire(priority)
+        try:
+            return await self._run_model(fn)
+        finally:
+            self._gate.release()
 
     async def transcribe(self, model: str, options: Any, audio: Any) -> str:
         """The text of one turn's audio (16 kHz float32) decoded with ``options``.
@@ -202,7 +262,7 @@ class TurnPacker:
                 return many(audios, options)
 
             try:
-                results = await self._run_model(decode)
+                results = await self.call(decode, FINAL)
             except Exception as exc:  # the whole call failed: each turn gets the error
                 results = [exc] * len(taken)
             self.groups = [*self.groups[-999:], len(taken)]
@@ -337,11 +397,14 @@ class RealtimeSession:
         start the decoding task."""
         kind = "transcription_session.created" if self.beta else "session.created"
         await self._send({"type": kind, "session": self.session_object(self.beta)})
+        self._packer.sessions += 1
         self._task = asyncio.create_task(self._work(), name=f"realtime {self.id}")
 
     async def close(self) -> None:
         """Stop the decoding task (a model call in flight finishes in its thread; its
         result is dropped) and free the session's audio."""
+        if self._task is not None and not self.closed:
+            self._packer.sessions -= 1
         self.closed = True
         if self._task is not None:
             self._task.cancel()
@@ -562,7 +625,9 @@ class RealtimeSession:
         """One model call: a committed turn's final text; or a partial hypothesis of
         the open turn when no final is waiting, when the open turn has shown no text
         yet (its first words first), or when the last partial is over
-        :data:`PARTIAL_EVERY` s old (partials go on while turns queue up)."""
+        :data:`PARTIAL_EVERY` s old (partials go on while turns queue up). With other
+        sessions open, a turn that has shown text takes its next partial after
+        :data:`PARTIAL_SHARED_STEP` s of new audio."""
         async with self._lock:
             model = self.model
             turn = job = None
@@ -570,7 +635,8 @@ class RealtimeSession:
             open_turn = self.tr.turn
             fresh = open_turn is not None and not open_turn.sent  # no text shown yet
             if not self.tr.finals or fresh or now - self._partial_at >= PARTIAL_EVERY:
-                job = self.tr.partial_job(PARTIAL_STEP)
+                shared = self._packer.sessions > 1 and not fresh
+                job = self.tr.partial_job(PARTIAL_SHARED_STEP if shared else PARTIAL_STEP)
             if job is None:
                 turn = self.tr.next_final()
             else:
@@ -587,7 +653,7 @@ class RealtimeSession:
             return self.tr.decode_partial(self._get_engine(model), job)
 
         try:
-            hyp = await self._run_model(decode)
+            hyp = await self._packer.call(decode, FIRST_PARTIAL if not job.turn.sent else PARTIAL)
         except VidpipeError as exc:
             _log.warning("realtime partial failed: %s", exc.message)
             return True
