@@ -578,3 +578,55 @@ def test_listen_a_file_and_stdin_through_the_same_session():
     assert bad.returncode == 2 and b"Traceback" not in bad.stderr
     bad = _listen(str(JFK), "--language", "xx")
     assert bad.returncode == 2 and bad.stderr.decode().count("\n") == 1
+
+
+def test_model_calls_of_sessions_go_by_priority():
+    """TurnPacker.call: while one call runs, the waiting ones go first partials, then
+    finals, then other partials, each kind in arrival order; a waiter canceled before
+    its turn is skipped."""
+    import asyncio
+
+    from vidpipe.service.realtime import FINAL, FIRST_PARTIAL, PARTIAL, TurnPacker
+
+    async def main() -> list[str]:
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def run_model(fn):
+            return fn()
+
+        packer = TurnPacker(run_model, lambda name: None)
+
+        async def hold():
+            await packer.call(lambda: order.append("running"), PARTIAL)
+
+        async def first_in():  # holds the gate until released
+            async def slow_run(fn):
+                await release.wait()
+                return fn()
+
+            packer._run_model = slow_run
+            await packer.call(lambda: order.append("held"), PARTIAL)
+            packer._run_model = run_model
+
+        holder = asyncio.create_task(first_in())
+        await asyncio.sleep(0)
+        tasks = {}
+        for name, prio in [("partial-a", PARTIAL), ("final-a", FINAL), ("first-a", FIRST_PARTIAL),
+                           ("partial-b", PARTIAL), ("final-b", FINAL), ("first-b", FIRST_PARTIAL),
+                           ("gone", FIRST_PARTIAL)]:  # fmt: skip
+            tasks[name] = asyncio.create_task(
+                packer.call(lambda name=name: order.append(name), prio)
+            )
+            await asyncio.sleep(0)
+        tasks["gone"].cancel()
+        release.set()
+        await holder
+        await asyncio.gather(*(t for n, t in tasks.items() if n != "gone"))
+        await hold()  # the gate is free again
+        return order
+
+    order = asyncio.run(main())
+    assert order == [
+        "held", "first-a", "first-b", "final-a", "final-b", "partial-a", "partial-b", "running",
+    ]  # fmt: skip
