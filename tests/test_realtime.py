@@ -630,3 +630,26 @@ def test_model_calls_of_sessions_go_by_priority():
     assert order == [
         "held", "first-a", "first-b", "final-a", "final-b", "partial-a", "partial-b", "running",
     ]  # fmt: skip
+
+
+def test_a_windows_first_hypothesis_is_a_pair_that_confirms_words_in_one_call():
+    """The first partial of a turn needs one model call: the window is decoded with and
+    without its last PAIR_OFFSET s, and the words the two agree on are sent at once; a
+    later hypothesis of the window is one decode."""
+    from vidpipe.media.audio import decode_audio
+    from vidpipe.pipeline.models import asr_engine
+    from vidpipe.speech.realtime import StreamTranscriber, TurnDetection
+
+    engine = asr_engine(MODEL)
+    audio = decode_audio(JFK)  # "And so my fellow Americans, ..." from 0.3 s on
+    tr = StreamTranscriber(TurnDetection())
+    tr.append(audio[: int(2.6 * 16000)])
+    job = tr.partial_job()
+    assert job is not None and not job.timed
+    first = tr.decode_partials(engine, job)
+    assert len(first) == 2
+    assert first[0].words != first[1].words  # 0.3 s less audio: fewer words
+    deltas = [tr.agree(job, h) for h in first]
+    assert deltas[0] is None and deltas[1] is not None
+    assert deltas[1].text.lower().startswith("and so"), deltas[1].text
+    assert len(tr.decode_partials(engine, job)) == 1  # the window has a hypothesis now

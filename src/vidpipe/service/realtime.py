@@ -650,20 +650,21 @@ class RealtimeSession:
             return True  # committed meanwhile: its final text comes next
 
         def decode():
-            return self.tr.decode_partial(self._get_engine(model), job)
+            return self.tr.decode_partials(self._get_engine(model), job)
 
         try:
-            hyp = await self._packer.call(decode, FIRST_PARTIAL if not job.turn.sent else PARTIAL)
+            hyps = await self._packer.call(decode, FIRST_PARTIAL if not job.turn.sent else PARTIAL)
         except VidpipeError as exc:
             _log.warning("realtime partial failed: %s", exc.message)
             return True
-        async with self._lock:
-            delta = self.tr.agree(job, hyp)
-        if delta is not None and delta.text:
-            await self._send(
-                {"type": "conversation.item.input_audio_transcription.delta",
-                 "item_id": delta.item_id, "content_index": 0, "delta": delta.text}
-            )  # fmt: skip
+        for hyp in hyps:
+            async with self._lock:
+                delta = self.tr.agree(job, hyp)
+            if delta is not None and delta.text:
+                await self._send(
+                    {"type": "conversation.item.input_audio_transcription.delta",
+                     "item_id": delta.item_id, "content_index": 0, "delta": delta.text}
+                )  # fmt: skip
         return True
 
     async def _final(self, turn: Turn, model: str) -> None:

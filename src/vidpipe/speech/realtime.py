@@ -17,8 +17,11 @@
   :func:`short_decode`) and :meth:`StreamTranscriber.agree` confirms only the words on
   which two consecutive hypotheses agree, as whisper_streaming's LocalAgreement-2
   does: text once sent is rarely revised. Words are compared by their letters and
-  digits, lower-cased. A window grown too long moves on past its confirmed words
-  (one hypothesis with word times finds where they end).
+  digits, lower-cased. A window's first hypothesis is a pair (the window with and
+  without its last :data:`PAIR_OFFSET` s, :meth:`StreamTranscriber.decode_partials`),
+  so its first words can be confirmed after one model call. A window grown too long
+  moves on past its confirmed words (one hypothesis with word times finds where they
+  end).
 
 Nothing here blocks on I/O or reads settings. The object is not thread-safe: callers
 serialise calls on one object; the decoding calls (:meth:`decode_partial`,
@@ -41,6 +44,7 @@ from pydantic import BaseModel, Field
 from vidpipe.speech.engine import SAMPLE_RATE, ASREngine, TranscribeOptions
 
 __all__ = [
+    "PAIR_OFFSET",
     "PARTIAL_STEP",
     "PARTIAL_WINDOW",
     "Delta",
@@ -60,6 +64,9 @@ PARTIAL_STEP = 0.4
 #: Seconds of audio a turn needs (its prefix padding included) before its first one:
 #: less holds no whole word, and two hypotheses must agree before text is sent.
 PARTIAL_FIRST = 0.8
+#: Seconds cut from the end of a window for the first hypothesis of a pair
+#: (:meth:`StreamTranscriber.decode_partials`).
+PAIR_OFFSET = 0.3
 #: Longest stretch of a turn (seconds) decoded for a partial hypothesis; older audio
 #: is left behind at the end of the last confirmed word.
 PARTIAL_WINDOW = 24.0
@@ -517,6 +524,19 @@ class StreamTranscriber:
         tr = engine.transcribe(job.audio, options)
         words = [(w.word.strip(), float(w.start), float(w.end)) for w in tr.words]
         return Hypothesis(words, tr.language, True)
+
+    def decode_partials(self, engine: ASREngine, job: PartialJob) -> list[Hypothesis]:
+        """The hypotheses of ``job`` to fold in (:meth:`agree`) in order: for a window's
+        first short hypothesis a pair, the window without its last :data:`PAIR_OFFSET`
+        s and the whole window, so that LocalAgreement can confirm words after one model
+        call instead of two (each waiting for the model while other sessions use it);
+        otherwise :meth:`decode_partial`'s one. Runs the model: call it off the event
+        loop."""
+        cut = int(PAIR_OFFSET * SAMPLE_RATE)
+        if job.timed or job.turn.previous or job.audio.shape[0] < cut + SAMPLE_RATE // 2:
+            return [self.decode_partial(engine, job)]
+        shorter = PartialJob(job.turn, job.audio[:-cut], job.window_start, False, job.prompt)
+        return [self.decode_partial(engine, shorter), self.decode_partial(engine, job)]
 
     def final_options(self) -> TranscribeOptions:
         """Options of a turn's final transcript: those of an offline transcription
