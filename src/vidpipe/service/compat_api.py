@@ -402,9 +402,14 @@ def _submit_embed(request: Request, item: str, pooling: str) -> tuple[Job | None
 
 
 def _failure(request: Request, job: Job, down: Job | None, what: str) -> VidpipeError:
-    """The error to answer for a failed embed job (its download's, when that failed)."""
+    """The error to answer for a failed embed job (its download's, when that failed).
+    The source is settled first (:func:`~vidpipe.pipeline.chains.settle_source`, which
+    the worker also runs, just after the job's end): the answer may come between the two,
+    and a client told "cannot download" must find the source ``failed``."""
+    from vidpipe.pipeline.chains import settle_source
     from vidpipe.pipeline.jobs import DEPENDENCY_FAILED
 
+    settle_source(_store(request), job.id)
     err = job.error
     if err is not None and err.error_class == DEPENDENCY_FAILED and down is not None:
         down = _store(request).get(down.id)
