@@ -151,10 +151,10 @@ class DownloadStage(Stage):
             folder = Path(options.dest)
         else:
             folder = (ctx.storage_root or storage_root()) / "media"
-        ensure_dir(folder)
         done = self._recorded(ctx, inputs, options)
         if done is not None:
             return done
+        ensure_dir(folder)
         limits = options.limits()
         ctx.progress(0.0, f"downloading {redact_url(url)}")
         dest = folder / safe_filename(url)
